@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Tessera tool set-up: installs everything the build, the demo and the tests need, and is a
+# fast no-op (seconds) when it is all there already.
+#
+#   scripts/setup.sh            # install / verify everything
+#   scripts/setup.sh --check    # only report what is missing (exit 1 if anything is)
+#
+# What it provides (versions pinned in scripts/versions.env):
+#   * Debian packages the native builds need (clang/libclang for RocksDB bindgen, protoc, cmake)
+#   * rustup toolchains: the host toolchain, the tools toolchain, and a dated nightly whose std
+#     is patched for `target_os = "solana"` and linked as its own rustup toolchain
+#   * sbpf-linker (links the program to an SBPF v3 .so with upstream LLVM)
+#   * solana-test-validator (agave-validator from crates.io) -- unless a suitable one is on PATH
+#   * the anchor CLI (anchor-cli from crates.io)              -- unless a suitable one is on PATH
+#   * the npm packages of the wallet-side check (tests/node)
+# Built tools are cached outside the repo under $TESSERA_CACHE (default ~/.cache/tessera) and
+# described in $TESSERA_CACHE/tools.env, which scripts/env.sh reads.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=versions.env
+source "$ROOT/scripts/versions.env"
+CACHE=${TESSERA_CACHE:-$HOME/.cache/tessera}
+CHECK_ONLY=0
+[[ "${1:-}" == "--check" ]] && CHECK_ONLY=1
+
+mkdir -p "$CACHE/logs" "$CACHE/tools" "$CACHE/toolchains" "$CACHE/build"
+exec 9>"$CACHE/setup.lock"
+if ! flock -n 9; then
+  echo "[setup] another set-up is running (lock $CACHE/setup.lock); waiting for it..."
+  flock 9
+fi
+
+START=$(date +%s)
+MISSING=()
+step() { printf '[setup %s] %s\n' "$(date +%T)" "$*"; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# run_long NAME "EXPECTED" cmd...: runs a long build with its output in a log file, printing a
+# heartbeat (elapsed time and the log's last line) every minute; on failure shows the log tail.
+run_long() {
+  local name=$1 expected=$2; shift 2
+  local log="$CACHE/logs/$name.log" t0 rc=0
+  t0=$(date +%s)
+  step "$name: building (expected $expected; log: $log)"
+  "$@" >"$log" 2>&1 &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      printf '[setup %s]   %s: %d min elapsed -- %s\n' "$(date +%T)" "$name" \
+        $(( ($(date +%s) - t0) / 60 )) "$(tail -c 300 "$log" | tr '\r' '\n' | grep -v '^\s*$' | tail -n1 | cut -c1-100)"
+    fi
+  done
+  wait "$pid" || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    tail -n 40 "$log" >&2
+    die "$name failed (exit $rc); full log in $log"
+  fi
+  step "$name: done in $(( $(date +%s) - t0 )) s"
+}
+
+# ---------------------------------------------------------------- Debian packages
+APT_PKGS=(clang libclang-dev protobuf-compiler cmake pkg-config libssl-dev make g++ patch)
+need_apt=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$p")
+done
+if ((${#need_apt[@]})); then
+  if ((CHECK_ONLY)); then MISSING+=("apt: ${need_apt[*]}"); else
+    step "installing Debian packages: ${need_apt[*]} (about 1-2 min)"
+    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+    $SUDO apt-get update -qq >"$CACHE/logs/apt.log" 2>&1 || die "apt-get update failed (see $CACHE/logs/apt.log)"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >>"$CACHE/logs/apt.log" 2>&1 \
+      || die "apt-get install failed (see $CACHE/logs/apt.log)"
+  fi
+fi
+
+# ---------------------------------------------------------------- rustup toolchains
+command -v rustup >/dev/null || die "rustup is required (https://rustup.rs); the machine's Rust comes with it"
+have_toolchain() { rustup toolchain list | grep -q "^$1"; }
+ensure_toolchain() {
+  local tc=$1; shift
+  if ! have_toolchain "$tc"; then
+    if ((CHECK_ONLY)); then MISSING+=("toolchain $tc"); return; fi
+    step "rustup: installing toolchain $tc (about 20-60 s)"
+    rustup toolchain install "$tc" --profile minimal "$@" >"$CACHE/logs/rustup-$tc.log" 2>&1 \
+      || { tail -20 "$CACHE/logs/rustup-$tc.log"; die "rustup toolchain install $tc failed"; }
+  fi
+}
+ensure_toolchain "$TESSERA_HOST_TOOLCHAIN" -c clippy -c rustfmt
+ensure_toolchain "$TESSERA_TOOLS_TOOLCHAIN"
+ensure_toolchain "$TESSERA_SBF_NIGHTLY" -c rust-src
+if ! ((CHECK_ONLY)) && ! rustup component list --toolchain "$TESSERA_SBF_NIGHTLY" --installed | grep -q rust-src; then
+  rustup component add rust-src --toolchain "$TESSERA_SBF_NIGHTLY" >/dev/null 2>&1 || die "could not add rust-src to $TESSERA_SBF_NIGHTLY"
+fi
+
+# ---------------------------------------------------------------- patched nightly for SBF
+# A copy of the dated nightly's sysroot (hard links) whose library/ sources carry
+# scripts/sbf/std-solana.patch, so build-std can compile std for target_os = "solana".
+PATCH_SUM=$(sha256sum "$ROOT/scripts/sbf/std-solana.patch" | cut -c1-16)
+SBF_TC_DIR="$CACHE/toolchains/$TESSERA_SBF_TOOLCHAIN"
+if [[ "$(cat "$SBF_TC_DIR/.tessera-patch" 2>/dev/null)" != "$PATCH_SUM" ]]; then
+  if ((CHECK_ONLY)); then MISSING+=("patched SBF toolchain"); else
+    step "creating the patched SBF toolchain $TESSERA_SBF_TOOLCHAIN (a few seconds)"
+    SYSROOT=$(rustc +"$TESSERA_SBF_NIGHTLY" --print sysroot)
+    LIB_REL=lib/rustlib/src/rust/library
+    [[ -d "$SYSROOT/$LIB_REL" ]] || die "rust-src missing in $SYSROOT"
+    rm -rf "$SBF_TC_DIR"; mkdir -p "$SBF_TC_DIR"
+    cp -al "$SYSROOT/." "$SBF_TC_DIR/" 2>/dev/null || cp -a "$SYSROOT/." "$SBF_TC_DIR/"
+    rm -rf "${SBF_TC_DIR:?}/$LIB_REL"
+    cp -rL "$SYSROOT/$LIB_REL" "$SBF_TC_DIR/$LIB_REL"
+    (cd "$SBF_TC_DIR/lib/rustlib/src/rust" && patch -s -p1 <"$ROOT/scripts/sbf/std-solana.patch") \
+      || die "std-solana.patch does not apply to $TESSERA_SBF_NIGHTLY's library/"
+    echo "$PATCH_SUM" >"$SBF_TC_DIR/.tessera-patch"
+  fi
+fi
+if ! ((CHECK_ONLY)); then
+  rustup toolchain link "$TESSERA_SBF_TOOLCHAIN" "$SBF_TC_DIR" >/dev/null
+fi
+
+# ---------------------------------------------------------------- sbpf-linker
+LINKER_ROOT="$CACHE/tools/sbpf-linker-$SBPF_LINKER_VERSION"
+if [[ ! -x "$LINKER_ROOT/bin/sbpf-linker" ]]; then
+  if ((CHECK_ONLY)); then MISSING+=("sbpf-linker $SBPF_LINKER_VERSION"); else
+    run_long "sbpf-linker-$SBPF_LINKER_VERSION" "about 5 min on 2 cores" \
+      cargo +"$TESSERA_SBF_NIGHTLY" install --locked "sbpf-linker@$SBPF_LINKER_VERSION" \
+      --root "$LINKER_ROOT" -j2 --target-dir "$CACHE/build/sbpf-linker"
+  fi
+fi
+
+# ---------------------------------------------------------------- solana-test-validator
+# Use one already on PATH when it is agave >= 4.2 (SBPF v3 programs); else build the pinned one.
+version_ge() { [[ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" == "$2" ]]; }
+VALIDATOR_DIR="$CACHE/tools/agave-$AGAVE_VERSION/bin"
+VALIDATOR_SRC="built from crates.io (agave-validator $AGAVE_VERSION)"
+sys_validator=$(PATH=$(echo "$PATH" | tr ':' '\n' | grep -v "^$CACHE" | paste -sd:) command -v solana-test-validator || true)
+if [[ -n "$sys_validator" ]]; then
+  v=$("$sys_validator" --version 2>/dev/null | awk '{print $2}')
+  if [[ -n "$v" ]] && version_ge "$v" 4.2.0; then
+    VALIDATOR_DIR=$(dirname "$sys_validator"); VALIDATOR_SRC="found on PATH ($sys_validator $v)"
+  fi
+fi
+if [[ ! -x "$VALIDATOR_DIR/solana-test-validator" ]]; then
+  if ((CHECK_ONLY)); then MISSING+=("solana-test-validator $AGAVE_VERSION"); else
+    run_long "agave-validator-$AGAVE_VERSION" "about 45 min on 2 idle cores; RocksDB's C++ is most of it" \
+      cargo +"$TESSERA_TOOLS_TOOLCHAIN" install --locked "agave-validator@$AGAVE_VERSION" \
+      --bin solana-test-validator --root "$CACHE/tools/agave-$AGAVE_VERSION" -j2 \
+      --target-dir "$CACHE/build/cargo-tools"
+  fi
+fi
+
+# ---------------------------------------------------------------- anchor CLI
+ANCHOR_DIR="$CACHE/tools/anchor-$ANCHOR_VERSION/bin"
+ANCHOR_SRC="built from crates.io (anchor-cli $ANCHOR_VERSION)"
+sys_anchor=$(PATH=$(echo "$PATH" | tr ':' '\n' | grep -v "^$CACHE" | paste -sd:) command -v anchor || true)
+if [[ -n "$sys_anchor" ]]; then
+  v=$("$sys_anchor" --version 2>/dev/null | awk '{print $2}')
+  if [[ "$v" == "${ANCHOR_VERSION%.*}".* ]]; then
+    ANCHOR_DIR=$(dirname "$sys_anchor"); ANCHOR_SRC="found on PATH ($sys_anchor $v)"
+  fi
+fi
+if [[ ! -x "$ANCHOR_DIR/anchor" ]]; then
+  if ((CHECK_ONLY)); then MISSING+=("anchor-cli $ANCHOR_VERSION"); else
+    run_long "anchor-cli-$ANCHOR_VERSION" "about 30-40 min on 2 cores" \
+      cargo +"$TESSERA_TOOLS_TOOLCHAIN" install --locked "anchor-cli@$ANCHOR_VERSION" \
+      --root "$CACHE/tools/anchor-$ANCHOR_VERSION" -j2 --target-dir "$CACHE/build/cargo-tools"
+  fi
+fi
+
+# ---------------------------------------------------------------- npm (wallet-side check)
+if [[ -f "$ROOT/tests/node/package.json" ]]; then
+  if [[ ! -d "$ROOT/tests/node/node_modules/@coral-xyz/anchor" ]]; then
+    if ((CHECK_ONLY)); then MISSING+=("npm packages in tests/node"); else
+      command -v npm >/dev/null || die "npm is required for tests/node (Node.js >= 18)"
+      step "npm: installing tests/node packages (about 30 s)"
+      (cd "$ROOT/tests/node" && npm ci --no-audit --no-fund --loglevel=error >"$CACHE/logs/npm.log" 2>&1) \
+        || { tail -20 "$CACHE/logs/npm.log"; die "npm ci failed in tests/node"; }
+    fi
+  fi
+fi
+
+if ((CHECK_ONLY)); then
+  if ((${#MISSING[@]})); then printf '[setup] missing: %s\n' "${MISSING[@]}"; exit 1; fi
+  echo "[setup] everything is installed"; exit 0
+fi
+
+cat >"$CACHE/tools.env" <<EOF
+# written by scripts/setup.sh on $(date -u +%FT%TZ); read by scripts/env.sh
+TESSERA_SBF_TOOLCHAIN=$TESSERA_SBF_TOOLCHAIN
+TESSERA_SBPF_LINKER=$LINKER_ROOT/bin/sbpf-linker
+TESSERA_VALIDATOR_DIR=$VALIDATOR_DIR
+TESSERA_ANCHOR_DIR=$ANCHOR_DIR
+EOF
+step "tools ready in $(( $(date +%s) - START )) s: validator $VALIDATOR_SRC; anchor $ANCHOR_SRC"
