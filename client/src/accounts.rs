@@ -1,0 +1,35 @@
+//! Decoding Tessera accounts (Anchor discriminator + Borsh) from raw account data.
+use anchor_lang::AccountDeserialize;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum DecodeError {
+    #[error("account not found")]
+    NotFound,
+    #[error("account is not owned by the Tessera program (owner {0})")]
+    WrongOwner(String),
+    #[error("account data does not decode as {what}: {source}")]
+    Invalid {
+        what: &'static str,
+        #[source]
+        source: anchor_lang::error::Error,
+    },
+}
+
+/// Decode account data of type `T` (checks the 8-byte discriminator).
+pub fn decode<T: AccountDeserialize>(what: &'static str, data: &[u8]) -> Result<T, DecodeError> {
+    let mut slice = data;
+    T::try_deserialize(&mut slice).map_err(|source| DecodeError::Invalid { what, source })
+}
+
+/// Decode an account after checking its owner is the Tessera program.
+pub fn decode_owned<T: AccountDeserialize>(
+    what: &'static str,
+    owner: &solana_sdk::pubkey::Pubkey,
+    data: &[u8],
+) -> Result<T, DecodeError> {
+    if *owner != tessera::ID {
+        return Err(DecodeError::WrongOwner(owner.to_string()));
+    }
+    decode(what, data)
+}

@@ -1,0 +1,22 @@
+//! Tessera Rust SDK: the one place off-chain code gets seeds, PDAs, account decoding and
+//! instruction builders from. The worker, the `tessera` CLI, the migrations and the tests all
+//! build their transactions through this crate.
+pub mod accounts;
+pub mod ix;
+pub mod pda;
+pub mod rpc;
+pub mod token;
+
+pub use tessera::constants;
+pub use tessera::events;
+pub use tessera::state;
+pub use tessera::ID as PROGRAM_ID;
+
+/// Version string shown by both binaries (`tessera version`, `tessera-worker version`).
+pub fn version_string(bin: &str) -> String {
+    format!(
+        "{bin} {} (tessera program {}, anchor-lang 1.2.2)",
+        env!("CARGO_PKG_VERSION"),
+        tessera::ID
+    )
+}

@@ -1,0 +1,403 @@
+//! `bench-kernels`: per kernel and size, CPU and GPU time, throughput, the vendor library
+//! (cuBLAS SGEMM / GemmEx int8) on a GPU, the `matrixmultiply` crate on the CPU, and whether
+//! the GPU and CPU result hashes match.
+//!
+//! ```text
+//! cargo run --release -p tessera-compute --bin bench-kernels -- [--sizes 256,512,1024]
+//!     [--quick] [--render 128x128x16] [--batch 65536] [--cpu-only]
+//! ```
+
+use std::time::Instant;
+
+use tessera_compute::cuda::CudaDevice;
+use tessera_compute::gemm::{self, cpu};
+use tessera_compute::hash::to_hex;
+use tessera_compute::render::{self, scene::SceneFile};
+use tessera_compute::{inference, result_hash, Backend, DevicePreference, KernelId, Limits};
+
+struct Args {
+    sizes: Vec<usize>,
+    render: Vec<(u32, u32, u32)>,
+    batches: Vec<usize>,
+    cpu_only: bool,
+    quick: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        sizes: vec![256, 512, 1024],
+        render: vec![(128, 128, 16), (256, 256, 32)],
+        batches: vec![4096, 65536],
+        cpu_only: false,
+        quick: false,
+    };
+    let mut it = std::env::args().skip(1);
+    let mut sizes_set = false;
+    while let Some(arg) = it.next() {
+        let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--sizes" => {
+                a.sizes = val("--sizes")?
+                    .split(',')
+                    .map(|s| {
+                        s.trim()
+                            .parse::<usize>()
+                            .map_err(|e| format!("--sizes: {e}"))
+                    })
+                    .collect::<Result<_, _>>()?;
+                sizes_set = true;
+            }
+            "--render" => {
+                a.render = val("--render")?
+                    .split(',')
+                    .map(|s| {
+                        let p: Vec<u32> = s
+                            .split('x')
+                            .map(|v| v.parse::<u32>().map_err(|e| format!("--render: {e}")))
+                            .collect::<Result<_, _>>()?;
+                        if p.len() != 3 {
+                            return Err("--render expects WxHxSPP".to_string());
+                        }
+                        Ok((p[0], p[1], p[2]))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--batch" => {
+                a.batches = val("--batch")?
+                    .split(',')
+                    .map(|s| {
+                        s.trim()
+                            .parse::<usize>()
+                            .map_err(|e| format!("--batch: {e}"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--quick" => a.quick = true,
+            "--cpu-only" => a.cpu_only = true,
+            "-h" | "--help" => {
+                println!(
+                    "bench-kernels [--sizes 256,512,1024] [--quick] [--render WxHxSPP,...] \
+                     [--batch N,...] [--cpu-only]"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if a.quick {
+        if !sizes_set {
+            a.sizes = vec![128, 256];
+        }
+        a.render = vec![(64, 64, 8)];
+        a.batches = vec![4096];
+    }
+    Ok(a)
+}
+
+/// Best wall time of `reps` runs (after one warm-up) in seconds, and the last result.
+fn time_best<T>(reps: usize, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut out = f();
+    let mut best = f64::INFINITY;
+    for _ in 0..reps {
+        let t = Instant::now();
+        out = f();
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    (best, out)
+}
+
+fn ms(s: f64) -> String {
+    format!("{:.2}", s * 1e3)
+}
+
+fn na() -> String {
+    "n/a".into()
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let backend = if args.cpu_only {
+        Backend::cpu()
+    } else {
+        Backend::select(DevicePreference::Auto).expect("auto selection does not fail")
+    };
+    let dev: Option<&CudaDevice> = backend.cuda_device().map(|d| d.as_ref());
+    let info = Backend::cpu().info().clone();
+    println!("# bench-kernels");
+    println!();
+    println!(
+        "CPU: {} ({} rayon threads). GPU: {}.",
+        info.name,
+        info.cpu_threads,
+        match dev {
+            Some(d) => format!(
+                "{} (sm_{}{}, {:.1} GiB, NVRTC {}, int8 path: {})",
+                d.info().name,
+                d.info().compute_capability.0,
+                d.info().compute_capability.1,
+                d.info().vram_bytes as f64 / (1u64 << 30) as f64,
+                d.arch(),
+                if d.uses_tensor_cores() {
+                    "mma.sync"
+                } else {
+                    "dp4a"
+                }
+            ),
+            None => format!(
+                "none ({})",
+                backend.fallback_reason().unwrap_or("CPU requested")
+            ),
+        }
+    );
+    let limits = Limits::default();
+    let reps = if args.quick { 1 } else { 3 };
+
+    // ---------------- f32 GEMM ----------------
+    println!();
+    println!("## GEMM f32 (M = N = K)");
+    println!();
+    println!("| size | CPU ms | CPU GFLOP/s | matrixmultiply ms | matrixmultiply GFLOP/s | CPU / matrixmultiply time | GPU ms | GPU GFLOP/s | cuBLAS SGEMM ms | cuBLAS GFLOP/s | GPU / cuBLAS speed | hash match |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for &s in &args.sizes {
+        let (a, b) = gemm::random_f32(s as u32, s as u32, s as u32, 1);
+        let flop = 2.0 * (s as f64).powi(3);
+        let (t_cpu, c_cpu) = time_best(reps, || cpu::gemm_f32(s, s, s, &a, &b));
+        let (t_mm, _) = time_best(reps, || {
+            let mut c = vec![0f32; s * s];
+            // SAFETY: row-major s×s buffers with matching strides.
+            unsafe {
+                matrixmultiply::sgemm(
+                    s,
+                    s,
+                    s,
+                    1.0,
+                    a.as_ptr(),
+                    s as isize,
+                    1,
+                    b.as_ptr(),
+                    s as isize,
+                    1,
+                    0.0,
+                    c.as_mut_ptr(),
+                    s as isize,
+                    1,
+                )
+            };
+            c
+        });
+        let h_cpu = result_hash(
+            KernelId::GemmF32,
+            1,
+            &tessera_compute::format::f32s_to_le(&c_cpu),
+        );
+        let mut row = vec![
+            s.to_string(),
+            ms(t_cpu),
+            format!("{:.1}", flop / t_cpu / 1e9),
+            ms(t_mm),
+            format!("{:.1}", flop / t_mm / 1e9),
+            format!("{:.2}x", t_cpu / t_mm),
+        ];
+        match dev {
+            Some(d) => {
+                let iters = ((2e11 / flop) as usize).clamp(3, 50);
+                match d.gemm_f32_timed(s, s, s, &a, &b, &limits, iters) {
+                    Ok((c_gpu, t_gpu)) => {
+                        let h_gpu = result_hash(
+                            KernelId::GemmF32,
+                            1,
+                            &tessera_compute::format::f32s_to_le(&c_gpu),
+                        );
+                        let blas = d.cublas_sgemm_timed(s, s, s, &a, &b, iters);
+                        row.push(ms(t_gpu));
+                        row.push(format!("{:.0}", flop / t_gpu / 1e9));
+                        match blas {
+                            Ok((_, t_b)) => {
+                                row.push(ms(t_b));
+                                row.push(format!("{:.0}", flop / t_b / 1e9));
+                                row.push(format!("{:.0}%", 100.0 * t_b / t_gpu));
+                            }
+                            Err(e) => {
+                                eprintln!("cuBLAS SGEMM: {e}");
+                                row.extend([na(), na(), na()]);
+                            }
+                        }
+                        row.push(if h_gpu == h_cpu { "yes" } else { "NO" }.into());
+                    }
+                    Err(e) => {
+                        eprintln!("GPU f32 GEMM {s}: {e}");
+                        row.extend([na(), na(), na(), na(), na(), "error".into()]);
+                    }
+                }
+            }
+            None => row.extend([na(), na(), na(), na(), na(), "n/a (no GPU)".into()]),
+        }
+        println!("| {} |", row.join(" | "));
+    }
+
+    // ---------------- int8 GEMM ----------------
+    println!();
+    println!("## GEMM int8 → int32 (M = N = K)");
+    println!();
+    println!("| size | CPU ms | CPU TOPS | GPU ms | GPU TOPS | cuBLAS GemmEx ms | cuBLAS TOPS | GPU / cuBLAS speed | hash match |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for &s in &args.sizes {
+        let (a, b) = gemm::random_i8(s as u32, s as u32, s as u32, 2);
+        let ops = 2.0 * (s as f64).powi(3);
+        let (t_cpu, c_cpu) = time_best(reps, || cpu::gemm_i8(s, s, s, &a, &b));
+        let h_cpu = result_hash(
+            KernelId::GemmI8,
+            1,
+            &tessera_compute::format::i32s_to_le(&c_cpu),
+        );
+        let mut row = vec![
+            s.to_string(),
+            ms(t_cpu),
+            format!("{:.3}", ops / t_cpu / 1e12),
+        ];
+        match dev {
+            Some(d) => {
+                let iters = ((5e11 / ops) as usize).clamp(3, 50);
+                match d.gemm_i8_timed(s, s, s, &a, &b, &limits, iters) {
+                    Ok((c_gpu, t_gpu)) => {
+                        let h_gpu = result_hash(
+                            KernelId::GemmI8,
+                            1,
+                            &tessera_compute::format::i32s_to_le(&c_gpu),
+                        );
+                        row.push(ms(t_gpu));
+                        row.push(format!("{:.1}", ops / t_gpu / 1e12));
+                        match d.cublas_gemm_i8_timed(s, s, s, &a, &b, iters) {
+                            Ok((c_b, t_b)) => {
+                                if c_b != c_cpu {
+                                    eprintln!("note: cuBLAS int8 result differs from the reference at {s}");
+                                }
+                                row.push(ms(t_b));
+                                row.push(format!("{:.1}", ops / t_b / 1e12));
+                                row.push(format!("{:.0}%", 100.0 * t_b / t_gpu));
+                            }
+                            Err(e) => {
+                                eprintln!("cuBLAS GemmEx int8: {e}");
+                                row.extend([na(), na(), na()]);
+                            }
+                        }
+                        row.push(if h_gpu == h_cpu { "yes" } else { "NO" }.into());
+                    }
+                    Err(e) => {
+                        eprintln!("GPU int8 GEMM {s}: {e}");
+                        row.extend([na(), na(), na(), na(), na(), "error".into()]);
+                    }
+                }
+            }
+            None => row.extend([na(), na(), na(), na(), na(), "n/a (no GPU)".into()]),
+        }
+        println!("| {} |", row.join(" | "));
+    }
+
+    // ---------------- render ----------------
+    println!();
+    println!("## Render (path tracer; rays = traced segments)");
+    println!();
+    println!(
+        "| scene | size × spp | rays | CPU ms | CPU Mrays/s | GPU ms | GPU Mrays/s | hash match |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for &(w, h, spp) in &args.render {
+        for (name, json) in [
+            ("cornell", render::CORNELL_JSON),
+            ("spheres", render::SPHERES_JSON),
+        ] {
+            let text = render::with_resolution(json, w, h, spp).expect("scene");
+            let scene = SceneFile::from_json(text.as_bytes())
+                .and_then(|s| s.validate_and_compile())
+                .expect("shipped scene");
+            let (t_cpu, (rgba, rays)) = time_best(reps.min(2), || render::cpu::render(&scene));
+            let h_cpu = result_hash(KernelId::Render, 1, &rgba);
+            let mut row = vec![
+                name.to_string(),
+                format!("{w}x{h} × {spp}"),
+                rays.to_string(),
+                ms(t_cpu),
+                format!("{:.2}", rays as f64 / t_cpu / 1e6),
+            ];
+            match dev {
+                Some(d) => match time_best(reps, || d.render(&scene)) {
+                    (t, Ok(out)) => {
+                        row.push(ms(t));
+                        row.push(format!("{:.0}", out.rays as f64 / t / 1e6));
+                        let h_gpu = result_hash(KernelId::Render, 1, &out.rgba);
+                        row.push(if h_gpu == h_cpu { "yes" } else { "NO" }.into());
+                    }
+                    (_, Err(e)) => {
+                        eprintln!("GPU render: {e}");
+                        row.extend([na(), na(), "error".into()]);
+                    }
+                },
+                None => row.extend([na(), na(), "n/a (no GPU)".into()]),
+            }
+            println!("| {} |", row.join(" | "));
+        }
+    }
+
+    // ---------------- inference ----------------
+    let model = inference::builtin_model();
+    println!();
+    println!(
+        "## Inference (built-in int8 MLP {}; {} MACs per row)",
+        std::iter::once(model.input_dim)
+            .chain(model.layers.iter().map(|l| l.out_dim))
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("→"),
+        model.macs_per_row()
+    );
+    println!();
+    println!("| batch | CPU ms | CPU Mrows/s | CPU GOPS | GPU ms | GPU Mrows/s | GPU GOPS | hash match |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for &batch in &args.batches {
+        let (x, _) = inference::spiral_batch(batch, 9);
+        let rows = x.len() / 2;
+        let ops = 2.0 * rows as f64 * model.macs_per_row() as f64;
+        let (t_cpu, l_cpu) = time_best(reps, || inference::cpu::forward(model, rows, &x));
+        let h_cpu = to_hex(&result_hash(
+            KernelId::Inference,
+            1,
+            &inference::encode_output(&l_cpu, model.output_dim() as usize),
+        ));
+        let mut row = vec![
+            rows.to_string(),
+            ms(t_cpu),
+            format!("{:.2}", rows as f64 / t_cpu / 1e6),
+            format!("{:.1}", ops / t_cpu / 1e9),
+        ];
+        match dev {
+            Some(d) => match time_best(reps, || d.mlp_forward(model, rows, &x, &limits)) {
+                (t, Ok(l)) => {
+                    row.push(ms(t));
+                    row.push(format!("{:.2}", rows as f64 / t / 1e6));
+                    row.push(format!("{:.1}", ops / t / 1e9));
+                    let h_gpu = to_hex(&result_hash(
+                        KernelId::Inference,
+                        1,
+                        &inference::encode_output(&l, model.output_dim() as usize),
+                    ));
+                    row.push(if h_gpu == h_cpu { "yes" } else { "NO" }.into());
+                }
+                (_, Err(e)) => {
+                    eprintln!("GPU inference: {e}");
+                    row.extend([na(), na(), na(), "error".into()]);
+                }
+            },
+            None => row.extend([na(), na(), na(), "n/a (no GPU)".into()]),
+        }
+        println!("| {} |", row.join(" | "));
+    }
+    println!();
+    println!("GPU times exclude host↔device copies for GEMM (inputs resident, mean of repeated launches); render and inference GPU times include uploads and downloads. CPU times are the best of {reps} runs after a warm-up.");
+}

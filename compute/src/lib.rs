@@ -1,0 +1,273 @@
+//! # tessera-compute
+//!
+//! Deterministic compute kernels for the Tessera marketplace. Every kernel has a CUDA
+//! implementation (NVRTC-compiled at start-up, driver loaded dynamically through `cudarc`) and
+//! a CPU reference (rayon) that produce **bit-identical** output, so independent replicas on
+//! different GPUs or CPUs post the same [`result_hash`].
+//!
+//! Kernels (each specified in `docs/KERNELS.md`):
+//! - [`KernelId::GemmI8`]: `C = A·B`, int8 × int8 → int32 (wrapping, order-free);
+//! - [`KernelId::GemmF32`]: `C = A·B` in f32 with one FMA accumulator per element, k ascending;
+//! - [`KernelId::Render`]: a path tracer over a JSON scene, RGBA8 output;
+//! - [`KernelId::Inference`]: a quantized int8 MLP over a batch, built on the int8 GEMM.
+//!
+//! Typical worker use:
+//!
+//! ```
+//! use tessera_compute::{run, Backend, gemm};
+//! let backend = Backend::cpu();
+//! let input = gemm::build_f32_input(3, 5, 7, 42).unwrap();
+//! let out = run(&input, &backend).unwrap();
+//! println!("{}", tessera_compute::hash::to_hex(&out.hash()));
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod cuda;
+pub mod device;
+pub mod error;
+pub mod format;
+pub mod gemm;
+pub mod hash;
+pub mod inference;
+pub mod render;
+pub mod rng;
+
+pub use device::{Backend, BackendKind, DeviceInfo, DevicePreference, Limits};
+pub use error::{ComputeError, Result};
+pub use hash::result_hash;
+
+/// Identifies a kernel. The numeric value is the `kernel id` field of input blobs and of the
+/// hashed result encoding; it never changes once assigned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u16)]
+pub enum KernelId {
+    /// int8 × int8 → int32 GEMM.
+    GemmI8 = 1,
+    /// f32 GEMM with fixed FMA accumulation order.
+    GemmF32 = 2,
+    /// Path tracer (proof of render).
+    Render = 3,
+    /// Quantized int8 MLP inference.
+    Inference = 4,
+}
+
+impl KernelId {
+    /// All kernels, in id order.
+    pub const ALL: [KernelId; 4] = [
+        KernelId::GemmI8,
+        KernelId::GemmF32,
+        KernelId::Render,
+        KernelId::Inference,
+    ];
+
+    /// Numeric id.
+    pub fn as_u16(self) -> u16 {
+        self as u16
+    }
+
+    /// Kernel for a numeric id.
+    pub fn from_u16(v: u16) -> Option<Self> {
+        match v {
+            1 => Some(KernelId::GemmI8),
+            2 => Some(KernelId::GemmF32),
+            3 => Some(KernelId::Render),
+            4 => Some(KernelId::Inference),
+            _ => None,
+        }
+    }
+
+    /// Version of the kernel's spec implemented by this build (the `spec version` field).
+    pub fn spec_version(self) -> u16 {
+        match self {
+            KernelId::GemmI8 => 1,
+            KernelId::GemmF32 => 1,
+            KernelId::Render => 1,
+            KernelId::Inference => 1,
+        }
+    }
+
+    /// Stable short name (`gemm-i8`, `gemm-f32`, `render`, `inference`).
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelId::GemmI8 => "gemm-i8",
+            KernelId::GemmF32 => "gemm-f32",
+            KernelId::Render => "render",
+            KernelId::Inference => "inference",
+        }
+    }
+
+    /// Kernel for a short name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        KernelId::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// Runs this kernel on `input`; fails with [`ComputeError::KernelMismatch`] if the blob's
+    /// header names another kernel.
+    pub fn run(self, input: &[u8], backend: &Backend) -> Result<Output> {
+        let h = format::read_header(input)?;
+        if h.kernel != self {
+            return Err(ComputeError::KernelMismatch {
+                expected: self.name(),
+                found: h.kernel.name(),
+            });
+        }
+        run(input, backend)
+    }
+}
+
+impl std::fmt::Display for KernelId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A parsed, validated job.
+#[derive(Debug, Clone)]
+pub enum Job {
+    /// int8 GEMM.
+    GemmI8(gemm::GemmI8Job),
+    /// f32 GEMM.
+    GemmF32(gemm::GemmF32Job),
+    /// Render.
+    Render(render::RenderJob),
+    /// Inference.
+    Inference(inference::InferenceJob),
+}
+
+impl Job {
+    /// Parses and validates an input blob against `limits` (sizes checked before allocation).
+    pub fn parse(input: &[u8], limits: &Limits) -> Result<Job> {
+        if input.len() as u64 > limits.max_input_bytes {
+            return Err(ComputeError::TooLarge(format!(
+                "input blob is {} bytes, limit is {}",
+                input.len(),
+                limits.max_input_bytes
+            )));
+        }
+        let h = format::read_header(input)?;
+        Ok(match h.kernel {
+            KernelId::GemmI8 => Job::GemmI8(gemm::GemmI8Job::parse(input, limits)?),
+            KernelId::GemmF32 => Job::GemmF32(gemm::GemmF32Job::parse(input, limits)?),
+            KernelId::Render => Job::Render(render::RenderJob::parse(input, limits)?),
+            KernelId::Inference => Job::Inference(inference::InferenceJob::parse(input, limits)?),
+        })
+    }
+
+    /// The job's kernel.
+    pub fn kernel(&self) -> KernelId {
+        match self {
+            Job::GemmI8(_) => KernelId::GemmI8,
+            Job::GemmF32(_) => KernelId::GemmF32,
+            Job::Render(_) => KernelId::Render,
+            Job::Inference(_) => KernelId::Inference,
+        }
+    }
+
+    /// Runs the job on `backend`.
+    pub fn run(&self, backend: &Backend) -> Result<Output> {
+        let kernel = self.kernel();
+        let (bytes, meta) = match self {
+            Job::GemmI8(j) => (
+                j.run(backend)?,
+                OutputMeta::Matrix {
+                    rows: j.m,
+                    cols: j.n,
+                },
+            ),
+            Job::GemmF32(j) => (
+                j.run(backend)?,
+                OutputMeta::Matrix {
+                    rows: j.m,
+                    cols: j.n,
+                },
+            ),
+            Job::Render(j) => (
+                j.run(backend)?.rgba,
+                OutputMeta::Image {
+                    width: j.scene.width,
+                    height: j.scene.height,
+                },
+            ),
+            Job::Inference(j) => (
+                j.run(backend)?,
+                OutputMeta::Logits {
+                    batch: j.batch,
+                    classes: j.model.output_dim(),
+                },
+            ),
+        };
+        Ok(Output {
+            kernel,
+            spec_version: kernel.spec_version(),
+            bytes,
+            meta,
+        })
+    }
+}
+
+/// Shape information about an output (not hashed; derivable from the input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputMeta {
+    /// A row-major matrix.
+    Matrix {
+        /// Rows (M).
+        rows: u32,
+        /// Columns (N).
+        cols: u32,
+    },
+    /// An RGBA8 image, rows top to bottom.
+    Image {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+    },
+    /// Inference logits and predictions.
+    Logits {
+        /// Batch rows.
+        batch: u32,
+        /// Output classes.
+        classes: u32,
+    },
+}
+
+/// The canonical output of a kernel run: the bytes that are hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Kernel that produced it.
+    pub kernel: KernelId,
+    /// Spec version it was produced under.
+    pub spec_version: u16,
+    /// Canonical output bytes (layout per kernel in `docs/KERNELS.md`).
+    pub bytes: Vec<u8>,
+    /// Shape of the output.
+    pub meta: OutputMeta,
+}
+
+impl Output {
+    /// [`result_hash`] of this output.
+    pub fn hash(&self) -> [u8; 32] {
+        result_hash(self.kernel, self.spec_version, &self.bytes)
+    }
+
+    /// Writes a render output as PNG. Fails for other kernels.
+    pub fn save_png(&self, path: &std::path::Path) -> Result<()> {
+        match self.meta {
+            OutputMeta::Image { width, height } => {
+                render::write_png(path, width, height, &self.bytes)
+            }
+            _ => Err(ComputeError::InvalidInput(format!(
+                "{} output is not an image",
+                self.kernel
+            ))),
+        }
+    }
+}
+
+/// Parses `input` (any kernel, dispatched on its header), runs it on `backend` and returns the
+/// canonical output. The blob is validated against `backend.limits()` before anything is
+/// allocated.
+pub fn run(input: &[u8], backend: &Backend) -> Result<Output> {
+    Job::parse(input, backend.limits())?.run(backend)
+}

@@ -1,0 +1,134 @@
+//! Render kernel (proof of render): a deterministic path tracer.
+//!
+//! Input blob (after the common 8-byte header, kernel id 3, spec 1):
+//! `scene_len: u32 LE`, then `scene_len` bytes of UTF-8 scene JSON ([`scene::SceneFile`]).
+//! Output: `width × height × 4` bytes RGBA8, rows top to bottom, alpha = 255.
+
+pub mod cpu;
+pub mod cuda;
+pub mod math;
+pub mod scene;
+
+use std::path::Path;
+
+use crate::device::{Backend, Limits};
+use crate::error::{ComputeError, Result};
+use crate::format::{expect_header, write_header, Reader};
+use crate::KernelId;
+pub use scene::{CompiledScene, SceneFile};
+
+/// A validated render job.
+#[derive(Debug, Clone)]
+pub struct RenderJob {
+    /// The compiled scene.
+    pub scene: CompiledScene,
+}
+
+/// Result of a render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderOutput {
+    /// RGBA8, rows top to bottom (the hashed output).
+    pub rgba: Vec<u8>,
+    /// Ray segments traced (for throughput figures; not hashed).
+    pub rays: u64,
+}
+
+impl RenderJob {
+    /// Parses and validates a render input blob.
+    pub fn parse(input: &[u8], limits: &Limits) -> Result<Self> {
+        let payload = expect_header(input, KernelId::Render)?;
+        let mut r = Reader::new(payload);
+        let len = r.u32("scene length")?;
+        let text = r.bytes(len as u64, "scene text")?;
+        r.finish("scene text")?;
+        let scene = SceneFile::from_json(text)?.validate_and_compile()?;
+        Self::from_scene(scene, limits)
+    }
+
+    /// Checks a compiled scene against `limits`.
+    pub fn from_scene(scene: CompiledScene, limits: &Limits) -> Result<Self> {
+        let segs = scene.max_segments();
+        if segs > limits.max_render_segments {
+            return Err(ComputeError::TooLarge(format!(
+                "scene needs up to {segs} ray segments (w*h*spp*(bounces+1)), limit is {}",
+                limits.max_render_segments
+            )));
+        }
+        let out = scene.width as u64 * scene.height as u64 * 4;
+        if out > limits.max_host_bytes {
+            return Err(ComputeError::TooLarge(format!(
+                "image needs {out} bytes, limit is {}",
+                limits.max_host_bytes
+            )));
+        }
+        Ok(Self { scene })
+    }
+
+    /// Renders on `backend`.
+    pub fn run(&self, backend: &Backend) -> Result<RenderOutput> {
+        match backend.cuda_device() {
+            Some(dev) => dev.render(&self.scene),
+            None => Ok(self.run_cpu()),
+        }
+    }
+
+    /// Renders with the CPU reference.
+    pub fn run_cpu(&self) -> RenderOutput {
+        let (rgba, rays) = cpu::render(&self.scene);
+        RenderOutput { rgba, rays }
+    }
+}
+
+/// Builds a render input blob from scene JSON text. The text is validated first.
+pub fn build_input(scene_json: &str) -> Result<Vec<u8>> {
+    SceneFile::from_json(scene_json.as_bytes())?.validate_and_compile()?;
+    let len = u32::try_from(scene_json.len())
+        .map_err(|_| ComputeError::TooLarge("scene text longer than 4 GiB".into()))?;
+    let mut out = Vec::with_capacity(12 + scene_json.len());
+    write_header(&mut out, KernelId::Render);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(scene_json.as_bytes());
+    Ok(out)
+}
+
+/// Builds a render input blob from a scene file on disk.
+pub fn build_input_from_file(path: &Path) -> Result<Vec<u8>> {
+    let text = std::fs::read_to_string(path)?;
+    build_input(&text)
+}
+
+/// The Cornell-box example scene shipped with the crate (`scenes/cornell.json`).
+pub const CORNELL_JSON: &str = include_str!("../../scenes/cornell.json");
+/// The spheres example scene shipped with the crate (`scenes/spheres.json`).
+pub const SPHERES_JSON: &str = include_str!("../../scenes/spheres.json");
+
+/// Writes RGBA8 pixels as a PNG file.
+pub fn write_png(path: &Path, width: u32, height: u32, rgba: &[u8]) -> Result<()> {
+    if rgba.len() as u64 != width as u64 * height as u64 * 4 {
+        return Err(ComputeError::InvalidInput(format!(
+            "{} bytes is not a {width}x{height} RGBA8 image",
+            rgba.len()
+        )));
+    }
+    let file = std::fs::File::create(path)?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), width, height);
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc
+        .write_header()
+        .map_err(|e| ComputeError::Image(e.to_string()))?;
+    w.write_image_data(rgba)
+        .map_err(|e| ComputeError::Image(e.to_string()))?;
+    w.finish().map_err(|e| ComputeError::Image(e.to_string()))?;
+    Ok(())
+}
+
+/// Returns a copy of `json` with width/height/spp replaced (used by tests and the bench).
+pub fn with_resolution(json: &str, width: u32, height: u32, spp: u32) -> Result<String> {
+    let mut v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| ComputeError::Scene(e.to_string()))?;
+    v["width"] = width.into();
+    v["height"] = height.into();
+    v["samples_per_pixel"] = spp.into();
+    Ok(v.to_string())
+}

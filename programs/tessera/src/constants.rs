@@ -1,0 +1,45 @@
+//! Seeds and protocol-wide limits. Every PDA seed lives here, and the client crate
+//! (`tessera-client`) re-exports these so that nothing off-chain spells a seed again.
+
+/// `["config"]` -> [`crate::state::Config`]
+pub const CONFIG_SEED: &[u8] = b"config";
+/// `["node", operator]` -> [`crate::state::Node`]
+pub const NODE_SEED: &[u8] = b"node";
+/// `["stake_vault", node]` -> the node's stake token account (authority: the node PDA)
+pub const STAKE_VAULT_SEED: &[u8] = b"stake_vault";
+/// `["job", client, job_id u64 le]` -> [`crate::state::Job`]
+pub const JOB_SEED: &[u8] = b"job";
+/// `["escrow", job]` -> the job's escrow token account (authority: the job PDA)
+pub const ESCROW_SEED: &[u8] = b"escrow";
+/// `["claim", job, node]` -> [`crate::state::Claim`]
+pub const CLAIM_SEED: &[u8] = b"claim";
+/// `["bid", job, node]` -> [`crate::state::Bid`]
+pub const BID_SEED: &[u8] = b"bid";
+/// `["challenge", job, challenger]` -> [`crate::state::Challenge`]
+pub const CHALLENGE_SEED: &[u8] = b"challenge";
+
+/// Basis points in one whole.
+pub const BPS_DENOMINATOR: u64 = 10_000;
+/// Hard cap on replicas a job may ask for (config.max_replicas is at most this).
+pub const MAX_REPLICAS: u8 = 7;
+/// Replica slots one escalation round adds.
+pub const ESCALATION_SLOTS: u8 = 2;
+/// Hard cap on escalation rounds (config.escalation_cap is at most this).
+pub const MAX_ESCALATIONS: u8 = 3;
+/// Most replica slots a job can ever have: MAX_REPLICAS + MAX_ESCALATIONS * ESCALATION_SLOTS.
+pub const MAX_SLOTS: usize = 13;
+/// Longest input / output URI stored on-chain.
+pub const MAX_URI_LEN: usize = 200;
+/// Longest GPU model string.
+pub const MAX_GPU_MODEL_LEN: usize = 48;
+/// Longest node endpoint string.
+pub const MAX_ENDPOINT_LEN: usize = 96;
+/// Upper bound for any configured window or period, in seconds (one year).
+pub const MAX_PERIOD_SECS: i64 = 365 * 24 * 3600;
+/// Reputation score a fresh node starts with (Beta mean with no history = 1/2).
+pub const INITIAL_REPUTATION_BPS: u16 = 5_000;
+
+/// Hardware capability flags (`Node::capabilities`, `Job::required_capabilities`).
+pub const CAP_CUDA: u8 = 1 << 0;
+pub const CAP_CPU: u8 = 1 << 1;
+pub const CAP_ALL: u8 = CAP_CUDA | CAP_CPU;

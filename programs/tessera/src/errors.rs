@@ -1,0 +1,108 @@
+use anchor_lang::prelude::*;
+
+/// Every way an instruction can fail. Clients match on these names (IDL `errors`).
+#[error_code]
+pub enum TesseraError {
+    // ---- config
+    #[msg("signer is not the config authority")]
+    Unauthorized,
+    #[msg("a basis-point value is above 10000")]
+    InvalidBps,
+    #[msg("minimum stake must be greater than zero")]
+    InvalidMinStake,
+    #[msg("a window or period is zero, negative or longer than a year")]
+    InvalidPeriod,
+    #[msg("max replicas must be between 1 and the protocol cap")]
+    InvalidMaxReplicas,
+    #[msg("escalation cap is above the protocol cap")]
+    InvalidEscalationCap,
+    #[msg("treasury token account does not hold the config mint")]
+    TreasuryMintMismatch,
+    #[msg("token account or mint does not match the config")]
+    MintMismatch,
+    #[msg("the protocol is paused")]
+    Paused,
+    // ---- nodes and stake
+    #[msg("a string field is too long")]
+    StringTooLong,
+    #[msg("amount must be greater than zero")]
+    ZeroAmount,
+    #[msg("not enough stake for this operation")]
+    InsufficientStake,
+    #[msg("unbonding period has not elapsed")]
+    UnbondingNotElapsed,
+    #[msg("nothing is unbonding")]
+    NothingUnbonding,
+    #[msg("node still has open claims")]
+    OpenClaims,
+    #[msg("node still has stake in its vault")]
+    StakeRemaining,
+    #[msg("signer is not the node operator")]
+    NotOperator,
+    #[msg("unknown capability flags")]
+    InvalidCapabilities,
+    // ---- jobs
+    #[msg("replicas must be between 1 and config.max_replicas")]
+    InvalidReplicas,
+    #[msg("price must be greater than zero")]
+    InvalidPrice,
+    #[msg("deadline is in the past, too soon or too far")]
+    InvalidDeadline,
+    #[msg("escalation budget above config.escalation_cap")]
+    InvalidEscalations,
+    #[msg("job is not in the state this instruction needs")]
+    InvalidJobState,
+    #[msg("signer is not the job client")]
+    NotClient,
+    #[msg("job already has claims")]
+    JobHasClaims,
+    #[msg("all replica slots are taken")]
+    NoFreeSlot,
+    #[msg("node does not meet the job's hardware requirements")]
+    HardwareMismatch,
+    #[msg("node reputation is below the job minimum")]
+    ReputationTooLow,
+    #[msg("job is in its priority window and the node does not qualify")]
+    PriorityWindow,
+    #[msg("the window for this action has closed")]
+    WindowClosed,
+    #[msg("the window for this action is still open")]
+    WindowOpen,
+    #[msg("job deadline has passed")]
+    JobDeadlinePassed,
+    #[msg("this is an auction job: use place_bid")]
+    AuctionJob,
+    #[msg("this is a fixed-price job")]
+    NotAuctionJob,
+    #[msg("bid is above the job's maximum price")]
+    BidTooHigh,
+    #[msg("bid accounts passed do not match the job's bids")]
+    BidSetMismatch,
+    #[msg("node did not win the auction")]
+    NotAuctionWinner,
+    // ---- results
+    #[msg("claim is not in the state this instruction needs")]
+    InvalidClaimState,
+    #[msg("claim does not belong to this job / node")]
+    ClaimMismatch,
+    #[msg("revealed hash and salt do not match the commitment")]
+    CommitmentMismatch,
+    #[msg("the claim's deadline has not passed")]
+    ClaimNotExpired,
+    #[msg("this claim belongs to an earlier round")]
+    StaleRound,
+    #[msg("job is not settled")]
+    JobNotSettled,
+    #[msg("claims remain unsettled")]
+    UnsettledClaims,
+    #[msg("challenge target does not match the job's winning result")]
+    ChallengeMismatch,
+    #[msg("no escalation budget left for a challenge")]
+    NoEscalationBudget,
+    #[msg("challenger cannot be a replica of this job")]
+    ChallengerIsReplica,
+    #[msg("token account owner does not match")]
+    WrongTokenOwner,
+    #[msg("arithmetic overflow")]
+    MathOverflow,
+}

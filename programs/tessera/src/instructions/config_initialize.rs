@@ -1,0 +1,88 @@
+use anchor_lang::prelude::*;
+use anchor_lang::solana_program::bpf_loader_upgradeable;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+use crate::events::ConfigInitialized;
+use crate::state::{Config, ConfigParams};
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
+pub struct InitializeConfigArgs {
+    pub params: ConfigParams,
+}
+
+#[derive(Accounts)]
+pub struct InitializeConfig<'info> {
+    #[account(mut)]
+    pub authority: Signer<'info>,
+    #[account(
+        init,
+        payer = authority,
+        space = 8 + Config::INIT_SPACE,
+        seeds = [CONFIG_SEED],
+        bump,
+    )]
+    pub config: Account<'info, Config>,
+    #[account(mint::token_program = token_program)]
+    pub mint: InterfaceAccount<'info, Mint>,
+    #[account(
+        token::token_program = token_program,
+        constraint = treasury.mint == mint.key() @ TesseraError::TreasuryMintMismatch,
+    )]
+    pub treasury: InterfaceAccount<'info, TokenAccount>,
+    /// CHECK: only its address and owner are read (is the program upgradeable?).
+    #[account(address = crate::ID)]
+    pub program: UncheckedAccount<'info>,
+    /// The program's ProgramData; required when the program is upgradeable, so that only the
+    /// upgrade authority can initialise (no front-running of a fresh deployment). Deploy with
+    /// an upgrade authority, initialise, and only then make the program immutable.
+    pub program_data: Option<Account<'info, ProgramData>>,
+    pub token_program: Interface<'info, TokenInterface>,
+    pub system_program: Program<'info, System>,
+}
+
+impl InitializeConfig<'_> {
+    pub fn validate(&self, args: &InitializeConfigArgs) -> Result<()> {
+        args.params.validate()?;
+        if *self.program.owner == bpf_loader_upgradeable::ID {
+            let (expected, _) =
+                Pubkey::find_program_address(&[crate::ID.as_ref()], &bpf_loader_upgradeable::ID);
+            let data = self
+                .program_data
+                .as_ref()
+                .ok_or(error!(TesseraError::Unauthorized))?;
+            require_keys_eq!(data.key(), expected, TesseraError::Unauthorized);
+            // An immutable program (no upgrade authority) has no one better to gate on.
+            if let Some(upgrade_authority) = data.upgrade_authority_address {
+                require_keys_eq!(
+                    upgrade_authority,
+                    self.authority.key(),
+                    TesseraError::Unauthorized
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[access_control(ctx.accounts.validate(&args))]
+pub fn handler(ctx: Context<InitializeConfig>, args: InitializeConfigArgs) -> Result<()> {
+    let config = &mut ctx.accounts.config;
+    config.authority = ctx.accounts.authority.key();
+    config.mint = ctx.accounts.mint.key();
+    config.token_program = ctx.accounts.token_program.key();
+    config.treasury = ctx.accounts.treasury.key();
+    config.apply(&args.params);
+    config.paused = false;
+    config.bump = ctx.bumps.config;
+    emit!(ConfigInitialized {
+        config: config.key(),
+        authority: config.authority,
+        mint: config.mint,
+        token_program: config.token_program,
+        treasury: config.treasury,
+        params: args.params,
+    });
+    Ok(())
+}

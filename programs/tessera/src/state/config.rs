@@ -1,0 +1,173 @@
+use anchor_lang::prelude::*;
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+
+/// Network-wide parameters. PDA `["config"]`; one per deployment.
+#[account]
+#[derive(InitSpace, Debug)]
+pub struct Config {
+    /// May change parameters and pause the network.
+    pub authority: Pubkey,
+    /// The network token (SPL Token or Token-2022 mint) used for stakes, escrows and fees.
+    pub mint: Pubkey,
+    /// Token program that owns `mint`.
+    pub token_program: Pubkey,
+    /// Token account (of `mint`) that receives protocol fees and the treasury share of slashes.
+    pub treasury: Pubkey,
+    /// Protocol fee on every replica payout, in bps of the replica price.
+    pub protocol_fee_bps: u16,
+    /// Minimum bonded stake (stake - unbonding) a node needs to claim any job.
+    pub min_stake: u64,
+    /// Seconds between `request_unstake` and `withdraw_stake`.
+    pub unbonding_secs: i64,
+    /// Slash for a claim that never committed before its deadline, bps of the node's stake.
+    pub slash_timeout_bps: u16,
+    /// Slash for revealing a result that lost the majority vote, bps of the node's stake.
+    pub slash_wrong_result_bps: u16,
+    /// Slash for committing but never revealing, bps of the node's stake.
+    pub slash_no_reveal_bps: u16,
+    /// Share of every slash paid to the affected client; the rest goes to the treasury.
+    pub slash_client_share_bps: u16,
+    /// Share of a slash paid to the permissionless crank that triggered it (taken first).
+    pub crank_reward_bps: u16,
+    /// Seconds after a round opens during which claims may commit.
+    pub commit_window_secs: i64,
+    /// Seconds the reveal phase stays open.
+    pub reveal_window_secs: i64,
+    /// Seconds after a majority is found during which anyone may challenge it.
+    pub challenge_window_secs: i64,
+    /// Most replicas a job may ask for.
+    pub max_replicas: u8,
+    /// Most escalation rounds a job may budget for.
+    pub escalation_cap: u8,
+    /// Bond a challenger deposits.
+    pub challenge_bond: u64,
+    /// Jobs whose total budget is at least this get a priority window.
+    pub priority_min_value: u64,
+    /// Length of the priority window, seconds from posting.
+    pub priority_window_secs: i64,
+    /// Bonded stake a node needs to claim inside the priority window.
+    pub priority_min_stake: u64,
+    /// Reputation a node needs to claim inside the priority window.
+    pub priority_min_reputation_bps: u16,
+    /// When true, no new jobs, claims, stakes or registrations (exits stay open).
+    pub paused: bool,
+    /// Canonical bump of this PDA.
+    pub bump: u8,
+}
+
+/// Every tunable parameter of [`Config`], validated as a whole.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ConfigParams {
+    pub protocol_fee_bps: u16,
+    pub min_stake: u64,
+    pub unbonding_secs: i64,
+    pub slash_timeout_bps: u16,
+    pub slash_wrong_result_bps: u16,
+    pub slash_no_reveal_bps: u16,
+    pub slash_client_share_bps: u16,
+    pub crank_reward_bps: u16,
+    pub commit_window_secs: i64,
+    pub reveal_window_secs: i64,
+    pub challenge_window_secs: i64,
+    pub max_replicas: u8,
+    pub escalation_cap: u8,
+    pub challenge_bond: u64,
+    pub priority_min_value: u64,
+    pub priority_window_secs: i64,
+    pub priority_min_stake: u64,
+    pub priority_min_reputation_bps: u16,
+}
+
+fn bps_ok(v: u16) -> bool {
+    u64::from(v) <= BPS_DENOMINATOR
+}
+
+fn period_ok(v: i64) -> bool {
+    v > 0 && v <= MAX_PERIOD_SECS
+}
+
+impl ConfigParams {
+    pub fn validate(&self) -> Result<()> {
+        for bps in [
+            self.protocol_fee_bps,
+            self.slash_timeout_bps,
+            self.slash_wrong_result_bps,
+            self.slash_no_reveal_bps,
+            self.slash_client_share_bps,
+            self.crank_reward_bps,
+            self.priority_min_reputation_bps,
+        ] {
+            require!(bps_ok(bps), TesseraError::InvalidBps);
+        }
+        require!(self.min_stake > 0, TesseraError::InvalidMinStake);
+        for p in [
+            self.unbonding_secs,
+            self.commit_window_secs,
+            self.reveal_window_secs,
+            self.challenge_window_secs,
+        ] {
+            require!(period_ok(p), TesseraError::InvalidPeriod);
+        }
+        require!(
+            self.priority_window_secs >= 0 && self.priority_window_secs <= MAX_PERIOD_SECS,
+            TesseraError::InvalidPeriod
+        );
+        require!(
+            self.max_replicas >= 1 && self.max_replicas <= MAX_REPLICAS,
+            TesseraError::InvalidMaxReplicas
+        );
+        require!(
+            self.escalation_cap <= MAX_ESCALATIONS,
+            TesseraError::InvalidEscalationCap
+        );
+        Ok(())
+    }
+}
+
+impl Config {
+    pub fn apply(&mut self, p: &ConfigParams) {
+        self.protocol_fee_bps = p.protocol_fee_bps;
+        self.min_stake = p.min_stake;
+        self.unbonding_secs = p.unbonding_secs;
+        self.slash_timeout_bps = p.slash_timeout_bps;
+        self.slash_wrong_result_bps = p.slash_wrong_result_bps;
+        self.slash_no_reveal_bps = p.slash_no_reveal_bps;
+        self.slash_client_share_bps = p.slash_client_share_bps;
+        self.crank_reward_bps = p.crank_reward_bps;
+        self.commit_window_secs = p.commit_window_secs;
+        self.reveal_window_secs = p.reveal_window_secs;
+        self.challenge_window_secs = p.challenge_window_secs;
+        self.max_replicas = p.max_replicas;
+        self.escalation_cap = p.escalation_cap;
+        self.challenge_bond = p.challenge_bond;
+        self.priority_min_value = p.priority_min_value;
+        self.priority_window_secs = p.priority_window_secs;
+        self.priority_min_stake = p.priority_min_stake;
+        self.priority_min_reputation_bps = p.priority_min_reputation_bps;
+    }
+
+    pub fn params(&self) -> ConfigParams {
+        ConfigParams {
+            protocol_fee_bps: self.protocol_fee_bps,
+            min_stake: self.min_stake,
+            unbonding_secs: self.unbonding_secs,
+            slash_timeout_bps: self.slash_timeout_bps,
+            slash_wrong_result_bps: self.slash_wrong_result_bps,
+            slash_no_reveal_bps: self.slash_no_reveal_bps,
+            slash_client_share_bps: self.slash_client_share_bps,
+            crank_reward_bps: self.crank_reward_bps,
+            commit_window_secs: self.commit_window_secs,
+            reveal_window_secs: self.reveal_window_secs,
+            challenge_window_secs: self.challenge_window_secs,
+            max_replicas: self.max_replicas,
+            escalation_cap: self.escalation_cap,
+            challenge_bond: self.challenge_bond,
+            priority_min_value: self.priority_min_value,
+            priority_window_secs: self.priority_window_secs,
+            priority_min_stake: self.priority_min_stake,
+            priority_min_reputation_bps: self.priority_min_reputation_bps,
+        }
+    }
+}

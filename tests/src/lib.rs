@@ -1,0 +1,7 @@
+//! Test fixtures shared by the Tessera test suites.
+//!
+//! * [`svm`]: in-process tests against the built `target/deploy/tessera.so` on LiteSVM.
+//! * [`localnet`]: helpers for tests that run against a real `solana-test-validator`
+//!   (started by `anchor test`).
+pub mod localnet;
+pub mod svm;

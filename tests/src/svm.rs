@@ -1,0 +1,253 @@
+//! LiteSVM fixture: loads the real SBF build of the program, creates the network token, and
+//! sends transactions while recording the compute units each instruction used.
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use anchor_lang::error::ERROR_CODE_OFFSET;
+use litesvm::types::{FailedTransactionMetadata, TransactionMetadata};
+use litesvm::LiteSVM;
+use solana_clock::Clock;
+use solana_sdk::{
+    instruction::{Instruction, InstructionError},
+    pubkey::Pubkey,
+    signature::Keypair,
+    signer::Signer,
+    transaction::{Transaction, TransactionError},
+};
+use tessera::errors::TesseraError;
+use tessera_client::{ix, pda, token};
+
+pub type TxResult = Result<TransactionMetadata, FailedTransactionMetadata>;
+
+/// Compute units per instruction name, filled by [`Svm::send_named`].
+pub static CU_TABLE: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+pub const DECIMALS: u8 = 6;
+pub const TOKEN: u64 = 1_000_000;
+
+/// Path of the program built by `anchor build` (our cargo-build-sbf).
+pub fn program_so() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = std::env::var_os("TESSERA_PROGRAM_SO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/deploy/tessera.so"));
+    assert!(
+        path.exists(),
+        "{} not found: build the program first (`anchor build` or scripts/test.sh)",
+        path.display()
+    );
+    path
+}
+
+pub struct Svm {
+    pub svm: LiteSVM,
+    /// Payer, mint authority and the program's upgrade authority.
+    pub authority: Keypair,
+    pub mint: Pubkey,
+    pub treasury: Pubkey,
+}
+
+impl Svm {
+    /// A fresh VM with the program deployed (upgrade authority = `authority`) and the network
+    /// token mint created. The config is not initialised.
+    pub fn new() -> Self {
+        let mut svm = LiteSVM::new();
+        svm.add_program_from_file(tessera::ID, program_so())
+            .expect("load tessera.so");
+        let authority = Keypair::new();
+        svm.airdrop(&authority.pubkey(), 1_000_000_000_000).unwrap();
+        // Give the deployed program a real upgrade authority, as on a real cluster.
+        let pd = pda::program_data();
+        let mut acc = svm.get_account(&pd).expect("programdata");
+        acc.data[12] = 1; // Option::Some
+        acc.data[13..45].copy_from_slice(authority.pubkey().as_ref());
+        svm.set_account(pd, acc).unwrap();
+
+        let mint = Keypair::new();
+        let rent = svm.minimum_balance_for_rent_exemption(token::MINT_LEN);
+        let mut s = Svm {
+            svm,
+            mint: mint.pubkey(),
+            treasury: token::ata(&authority.pubkey(), &mint.pubkey()),
+            authority,
+        };
+        let auth = s.authority.pubkey();
+        let mut ixs = token::create_mint(&auth, &mint.pubkey(), &auth, DECIMALS, rent);
+        ixs.push(token::create_ata(&auth, &auth, &mint.pubkey()));
+        s.send(&ixs, &[&mint]).expect("create mint");
+        s
+    }
+
+    /// A VM with the config initialised with the localnet parameters.
+    pub fn with_config() -> Self {
+        let mut s = Self::new();
+        let ix = s.init_config_ix(ix::localnet_params());
+        s.send_named("initialize_config", ix, &[]).expect("initialize_config");
+        s
+    }
+
+    pub fn init_config_ix(&self, params: tessera::state::ConfigParams) -> Instruction {
+        ix::initialize_config(
+            &self.authority.pubkey(),
+            &self.mint,
+            &self.treasury,
+            &token::TOKEN_PROGRAM_ID,
+            true,
+            params,
+        )
+    }
+
+    /// Send `ixs` paid by `authority`, signed also by `signers`.
+    pub fn send(&mut self, ixs: &[Instruction], signers: &[&Keypair]) -> TxResult {
+        self.send_as(&self.authority.insecure_clone(), ixs, signers)
+    }
+
+    pub fn send_as(&mut self, payer: &Keypair, ixs: &[Instruction], signers: &[&Keypair]) -> TxResult {
+        let mut all: Vec<&Keypair> = vec![payer];
+        all.extend_from_slice(signers);
+        let tx = Transaction::new_signed_with_payer(
+            ixs,
+            Some(&payer.pubkey()),
+            &all,
+            self.svm.latest_blockhash(),
+        );
+        let res = self.svm.send_transaction(tx);
+        self.svm.expire_blockhash();
+        res
+    }
+
+    /// Send one instruction and, when it succeeds, record its compute units under `name`.
+    pub fn send_named(&mut self, name: &str, ix: Instruction, signers: &[&Keypair]) -> TxResult {
+        let res = self.send(&[ix], signers);
+        if let Ok(meta) = &res {
+            CU_TABLE
+                .lock()
+                .unwrap()
+                .entry(name.to_string())
+                .and_modify(|v| *v = (*v).max(meta.compute_units_consumed))
+                .or_insert(meta.compute_units_consumed);
+        }
+        res
+    }
+
+    pub fn fund(&mut self, to: &Pubkey, lamports: u64) {
+        self.svm.airdrop(to, lamports).unwrap();
+    }
+
+    /// A new funded keypair with an associated token account holding `tokens` network tokens.
+    pub fn actor(&mut self, tokens: u64) -> Keypair {
+        let kp = Keypair::new();
+        self.fund(&kp.pubkey(), 10_000_000_000);
+        let auth = self.authority.pubkey();
+        let ata = token::ata(&kp.pubkey(), &self.mint);
+        let ixs = vec![
+            token::create_ata(&auth, &kp.pubkey(), &self.mint),
+            token::mint_to(&self.mint, &ata, &auth, tokens),
+        ];
+        self.send(&ixs, &[]).expect("fund actor");
+        kp
+    }
+
+    pub fn ata(&self, owner: &Pubkey) -> Pubkey {
+        token::ata(owner, &self.mint)
+    }
+
+    pub fn balance(&self, token_account: &Pubkey) -> u64 {
+        self.svm
+            .get_account(token_account)
+            .and_then(|a| token::balance_of(&a.data))
+            .unwrap_or(0)
+    }
+
+    pub fn account<T: anchor_lang::AccountDeserialize>(&self, address: &Pubkey) -> T {
+        let acc = self.svm.get_account(address).expect("account exists");
+        tessera_client::accounts::decode_owned("account", &acc.owner, &acc.data).unwrap()
+    }
+
+    pub fn exists(&self, address: &Pubkey) -> bool {
+        self.svm
+            .get_account(address)
+            .is_some_and(|a| a.lamports > 0)
+    }
+
+    pub fn now(&self) -> i64 {
+        self.svm.get_sysvar::<Clock>().unix_timestamp
+    }
+
+    /// Move the clock forward by `secs` (and the slot by a matching amount).
+    pub fn warp(&mut self, secs: i64) {
+        let mut c: Clock = self.svm.get_sysvar();
+        c.unix_timestamp += secs;
+        c.slot += (secs.max(1) as u64) * 2;
+        self.svm.set_sysvar(&c);
+    }
+}
+
+impl Default for Svm {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The custom error code a failed transaction carries, if any.
+pub fn custom_code(res: &TxResult) -> Option<u32> {
+    match res {
+        Err(f) => match &f.err {
+            TransactionError::InstructionError(_, InstructionError::Custom(c)) => Some(*c),
+            _ => None,
+        },
+        Ok(_) => None,
+    }
+}
+
+/// Assert that `res` failed with the named Tessera error.
+#[track_caller]
+pub fn assert_err(res: &TxResult, expected: TesseraError) {
+    let want = expected as u32 + ERROR_CODE_OFFSET;
+    match res {
+        Ok(_) => panic!("expected {expected:?} ({want}), but the transaction succeeded"),
+        Err(f) => assert_eq!(
+            custom_code(res),
+            Some(want),
+            "expected {expected:?} ({want}), got {:?}\nlogs:\n{}",
+            f.err,
+            f.meta.logs.join("\n")
+        ),
+    }
+}
+
+/// Assert that `res` failed with one of Anchor's own errors (account constraints etc.).
+#[track_caller]
+pub fn assert_anchor_err(res: &TxResult, expected: anchor_lang::error::ErrorCode) {
+    let want = expected as u32;
+    match res {
+        Ok(_) => panic!("expected {expected:?} ({want}), but the transaction succeeded"),
+        Err(f) => assert_eq!(
+            custom_code(res),
+            Some(want),
+            "expected {expected:?} ({want}), got {:?}\nlogs:\n{}",
+            f.err,
+            f.meta.logs.join("\n")
+        ),
+    }
+}
+
+/// Assert that `res` failed (any error), returning the error for further checks.
+#[track_caller]
+pub fn assert_fails(res: &TxResult) -> TransactionError {
+    match res {
+        Ok(_) => panic!("expected failure, but the transaction succeeded"),
+        Err(f) => f.err.clone(),
+    }
+}
+
+/// Render the CU table as Markdown.
+pub fn cu_table_markdown() -> String {
+    let t = CU_TABLE.lock().unwrap();
+    let mut s = String::from("| instruction | compute units |\n|---|---:|\n");
+    for (k, v) in t.iter() {
+        s.push_str(&format!("| `{k}` | {v} |\n"));
+    }
+    s
+}
