@@ -102,3 +102,370 @@ pub fn set_paused(authority: &Pubkey, paused: bool) -> Instruction {
         },
     )
 }
+
+/// Accounts every token-moving instruction needs, resolved once from the config.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenCtx {
+    pub mint: Pubkey,
+    pub token_program: Pubkey,
+    pub treasury: Pubkey,
+}
+
+impl TokenCtx {
+    pub fn from_config(c: &tessera::state::Config) -> Self {
+        TokenCtx {
+            mint: c.mint,
+            token_program: c.token_program,
+            treasury: c.treasury,
+        }
+    }
+
+    /// The associated token account of `owner` for the network token.
+    pub fn ata(&self, owner: &Pubkey) -> Pubkey {
+        spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
+            owner,
+            &self.mint,
+            &self.token_program,
+        )
+    }
+}
+
+// ---------------------------------------------------------------- nodes and stake
+
+pub fn register_node(t: &TokenCtx, operator: &Pubkey, hardware: tessera::state::Hardware) -> Instruction {
+    let node = pda::node(operator).0;
+    build(
+        tessera::accounts::RegisterNode {
+            operator: *operator,
+            config: pda::config().0,
+            node,
+            stake_vault: pda::stake_vault(&node).0,
+            mint: t.mint,
+            token_program: t.token_program,
+            system_program: solana_system_interface::program::ID,
+        },
+        tessera::instruction::RegisterNode {
+            args: args::RegisterNodeArgs { hardware },
+        },
+    )
+}
+
+pub fn update_node(operator: &Pubkey, hardware: tessera::state::Hardware) -> Instruction {
+    build(
+        tessera::accounts::UpdateNode {
+            operator: *operator,
+            node: pda::node(operator).0,
+        },
+        tessera::instruction::UpdateNode {
+            args: args::UpdateNodeArgs { hardware },
+        },
+    )
+}
+
+pub fn stake(t: &TokenCtx, operator: &Pubkey, amount: u64) -> Instruction {
+    let node = pda::node(operator).0;
+    build(
+        tessera::accounts::Stake {
+            operator: *operator,
+            config: pda::config().0,
+            node,
+            stake_vault: pda::stake_vault(&node).0,
+            operator_token: t.ata(operator),
+            mint: t.mint,
+            token_program: t.token_program,
+        },
+        tessera::instruction::Stake {
+            args: args::StakeArgs { amount },
+        },
+    )
+}
+
+pub fn request_unstake(operator: &Pubkey, amount: u64) -> Instruction {
+    build(
+        tessera::accounts::RequestUnstake {
+            operator: *operator,
+            node: pda::node(operator).0,
+        },
+        tessera::instruction::RequestUnstake {
+            args: args::RequestUnstakeArgs { amount },
+        },
+    )
+}
+
+pub fn withdraw_stake(t: &TokenCtx, operator: &Pubkey) -> Instruction {
+    let node = pda::node(operator).0;
+    build(
+        tessera::accounts::WithdrawStake {
+            operator: *operator,
+            config: pda::config().0,
+            node,
+            stake_vault: pda::stake_vault(&node).0,
+            operator_token: t.ata(operator),
+            mint: t.mint,
+            token_program: t.token_program,
+        },
+        tessera::instruction::WithdrawStake {},
+    )
+}
+
+pub fn deregister_node(t: &TokenCtx, operator: &Pubkey) -> Instruction {
+    let node = pda::node(operator).0;
+    build(
+        tessera::accounts::DeregisterNode {
+            operator: *operator,
+            config: pda::config().0,
+            node,
+            stake_vault: pda::stake_vault(&node).0,
+            token_program: t.token_program,
+        },
+        tessera::instruction::DeregisterNode {},
+    )
+}
+
+// ---------------------------------------------------------------- jobs
+
+pub fn post_job(t: &TokenCtx, client: &Pubkey, a: args::PostJobArgs) -> Instruction {
+    let job = pda::job(client, a.job_id).0;
+    build(
+        tessera::accounts::PostJob {
+            client: *client,
+            config: pda::config().0,
+            job,
+            escrow: pda::escrow(&job).0,
+            client_token: t.ata(client),
+            mint: t.mint,
+            token_program: t.token_program,
+            system_program: solana_system_interface::program::ID,
+        },
+        tessera::instruction::PostJob { args: a },
+    )
+}
+
+pub fn cancel_job(t: &TokenCtx, client: &Pubkey, job: &Pubkey) -> Instruction {
+    build(
+        tessera::accounts::CancelJob {
+            client: *client,
+            config: pda::config().0,
+            job: *job,
+            escrow: pda::escrow(job).0,
+            client_token: t.ata(client),
+            mint: t.mint,
+            token_program: t.token_program,
+        },
+        tessera::instruction::CancelJob {},
+    )
+}
+
+pub fn close_job(t: &TokenCtx, client: &Pubkey, job: &Pubkey) -> Instruction {
+    build(
+        tessera::accounts::CloseJob {
+            config: pda::config().0,
+            job: *job,
+            client: *client,
+            client_token: t.ata(client),
+            escrow: pda::escrow(job).0,
+            mint: t.mint,
+            token_program: t.token_program,
+        },
+        tessera::instruction::CloseJob {},
+    )
+}
+
+/// `with_bid`: pass the node's bid account (auction jobs, first round).
+pub fn claim_job(operator: &Pubkey, job: &Pubkey, with_bid: bool) -> Instruction {
+    let node = pda::node(operator).0;
+    build(
+        tessera::accounts::ClaimJob {
+            operator: *operator,
+            config: pda::config().0,
+            job: *job,
+            node,
+            claim: pda::claim(job, &node).0,
+            bid: with_bid.then(|| pda::bid(job, &node).0),
+            system_program: solana_system_interface::program::ID,
+        },
+        tessera::instruction::ClaimJob {},
+    )
+}
+
+pub fn place_bid(operator: &Pubkey, job: &Pubkey, price: u64) -> Instruction {
+    let node = pda::node(operator).0;
+    build(
+        tessera::accounts::PlaceBid {
+            operator: *operator,
+            config: pda::config().0,
+            job: *job,
+            node,
+            bid: pda::bid(job, &node).0,
+            system_program: solana_system_interface::program::ID,
+        },
+        tessera::instruction::PlaceBid {
+            args: args::PlaceBidArgs { price },
+        },
+    )
+}
+
+/// `bids`: every bid account of the job.
+pub fn close_auction(job: &Pubkey, bids: &[Pubkey]) -> Instruction {
+    let mut ix = build(
+        tessera::accounts::CloseAuction {
+            config: pda::config().0,
+            job: *job,
+        },
+        tessera::instruction::CloseAuction {},
+    );
+    ix.accounts.extend(
+        bids.iter()
+            .map(|b| solana_sdk::instruction::AccountMeta::new(*b, false)),
+    );
+    ix
+}
+
+pub fn close_bid(job: &Pubkey, node: &Pubkey, operator: &Pubkey) -> Instruction {
+    build(
+        tessera::accounts::CloseBid {
+            job: *job,
+            bid: pda::bid(job, node).0,
+            operator: *operator,
+        },
+        tessera::instruction::CloseBid {},
+    )
+}
+
+// ---------------------------------------------------------------- results
+
+pub fn commit_result(operator: &Pubkey, job: &Pubkey, commitment: [u8; 32]) -> Instruction {
+    let node = pda::node(operator).0;
+    build(
+        tessera::accounts::CommitResult {
+            operator: *operator,
+            config: pda::config().0,
+            job: *job,
+            claim: pda::claim(job, &node).0,
+        },
+        tessera::instruction::CommitResult {
+            args: args::CommitResultArgs { commitment },
+        },
+    )
+}
+
+pub fn reveal_result(
+    operator: &Pubkey,
+    job: &Pubkey,
+    result_hash: [u8; 32],
+    salt: [u8; 32],
+    output_uri: String,
+) -> Instruction {
+    let node = pda::node(operator).0;
+    build(
+        tessera::accounts::RevealResult {
+            operator: *operator,
+            config: pda::config().0,
+            job: *job,
+            claim: pda::claim(job, &node).0,
+        },
+        tessera::instruction::RevealResult {
+            args: args::RevealResultArgs {
+                result_hash,
+                salt,
+                output_uri,
+            },
+        },
+    )
+}
+
+pub fn finalize_job(job: &Pubkey) -> Instruction {
+    build(
+        tessera::accounts::FinalizeJob {
+            config: pda::config().0,
+            job: *job,
+        },
+        tessera::instruction::FinalizeJob {},
+    )
+}
+
+pub fn expire_job(job: &Pubkey) -> Instruction {
+    build(
+        tessera::accounts::ExpireJob { job: *job },
+        tessera::instruction::ExpireJob {},
+    )
+}
+
+/// `node_operator`: the operator of the claim's node.
+pub fn expire_claim(t: &TokenCtx, cranker: &Pubkey, job: &Pubkey, node_operator: &Pubkey) -> Instruction {
+    let node = pda::node(node_operator).0;
+    build(
+        tessera::accounts::ExpireClaim {
+            cranker: *cranker,
+            cranker_token: t.ata(cranker),
+            config: pda::config().0,
+            job: *job,
+            claim: pda::claim(job, &node).0,
+            node,
+            stake_vault: pda::stake_vault(&node).0,
+            escrow: pda::escrow(job).0,
+            treasury: t.treasury,
+            mint: t.mint,
+            token_program: t.token_program,
+        },
+        tessera::instruction::ExpireClaim {},
+    )
+}
+
+pub fn settle_claim(t: &TokenCtx, cranker: &Pubkey, job: &Pubkey, node_operator: &Pubkey) -> Instruction {
+    let node = pda::node(node_operator).0;
+    build(
+        tessera::accounts::SettleClaim {
+            cranker: *cranker,
+            cranker_token: t.ata(cranker),
+            config: pda::config().0,
+            job: *job,
+            claim: pda::claim(job, &node).0,
+            node,
+            operator: *node_operator,
+            operator_token: t.ata(node_operator),
+            stake_vault: pda::stake_vault(&node).0,
+            escrow: pda::escrow(job).0,
+            treasury: t.treasury,
+            mint: t.mint,
+            token_program: t.token_program,
+        },
+        tessera::instruction::SettleClaim {},
+    )
+}
+
+pub fn challenge_result(t: &TokenCtx, challenger: &Pubkey, job: &Pubkey, challenged_hash: [u8; 32]) -> Instruction {
+    build(
+        tessera::accounts::ChallengeResult {
+            challenger: *challenger,
+            challenger_token: t.ata(challenger),
+            config: pda::config().0,
+            job: *job,
+            challenge: pda::challenge(job, challenger).0,
+            escrow: pda::escrow(job).0,
+            mint: t.mint,
+            token_program: t.token_program,
+            system_program: solana_system_interface::program::ID,
+        },
+        tessera::instruction::ChallengeResult {
+            args: args::ChallengeResultArgs { challenged_hash },
+        },
+    )
+}
+
+pub fn settle_challenge(t: &TokenCtx, challenger: &Pubkey, job: &Pubkey) -> Instruction {
+    build(
+        tessera::accounts::SettleChallenge {
+            config: pda::config().0,
+            job: *job,
+            challenge: pda::challenge(job, challenger).0,
+            challenger: *challenger,
+            challenger_token: t.ata(challenger),
+            escrow: pda::escrow(job).0,
+            treasury: t.treasury,
+            mint: t.mint,
+            token_program: t.token_program,
+        },
+        tessera::instruction::SettleChallenge {},
+    )
+}

@@ -251,3 +251,87 @@ pub fn cu_table_markdown() -> String {
     }
     s
 }
+
+// ---------------------------------------------------------------- marketplace helpers
+
+use tessera::instructions::PostJobArgs;
+use tessera::constants::{CAP_CPU, CAP_CUDA};
+use tessera::state::{Hardware, MarketType, Requirements};
+
+impl Svm {
+    pub fn tctx(&self) -> ix::TokenCtx {
+        ix::TokenCtx {
+            mint: self.mint,
+            token_program: token::TOKEN_PROGRAM_ID,
+            treasury: self.treasury,
+        }
+    }
+
+    /// A registered node staked with `stake` tokens (operator keeps `spare` tokens).
+    pub fn node(&mut self, stake: u64, spare: u64) -> Keypair {
+        let op = self.actor(stake + spare);
+        let t = self.tctx();
+        let ixs = [
+            ix::register_node(&t, &op.pubkey(), gpu_hardware()),
+            ix::stake(&t, &op.pubkey(), stake),
+        ];
+        let a = self.send(&ixs[..1], &[&op]);
+        a.expect("register_node");
+        self.send(&ixs[1..], &[&op]).expect("stake");
+        op
+    }
+
+    /// Post a fixed-price job and return its address.
+    pub fn post(&mut self, client: &Keypair, args: PostJobArgs) -> TxResult {
+        let t = self.tctx();
+        let ix = ix::post_job(&t, &client.pubkey(), args);
+        self.send_named("post_job", ix, &[client])
+    }
+
+    pub fn job_args(&self, job_id: u64, replicas: u8, price: u64, max_escalations: u8) -> PostJobArgs {
+        let now = self.now();
+        PostJobArgs {
+            job_id,
+            kernel_id: 1,
+            spec_version: 1,
+            spec_hash: [7; 32],
+            input_uri: "http://127.0.0.1:7070/blobs/abcd".into(),
+            market: MarketType::Fixed,
+            price_per_replica: price,
+            replicas,
+            max_escalations,
+            requirements: Requirements {
+                min_vram_mb: 8_000,
+                min_compute_capability: 80,
+                capabilities: CAP_CUDA,
+                min_stake: 0,
+                min_reputation_bps: 0,
+            },
+            exec_secs: 30,
+            deadline: now + 3_600,
+            bid_deadline: 0,
+        }
+    }
+
+    /// Sum of the token balances of `accounts`.
+    pub fn total(&self, accounts: &[Pubkey]) -> u64 {
+        accounts.iter().map(|a| self.balance(a)).sum()
+    }
+}
+
+pub fn gpu_hardware() -> Hardware {
+    Hardware {
+        gpu_model: "NVIDIA H100 80GB HBM3".into(),
+        vram_mb: 81_559,
+        compute_capability: 90,
+        capabilities: CAP_CUDA | CAP_CPU,
+        endpoint: "http://127.0.0.1:7071".into(),
+    }
+}
+
+/// Commitment + salt for `result` by `operator`'s node.
+pub fn commit_for(operator: &Pubkey, result: [u8; 32], salt_byte: u8) -> ([u8; 32], [u8; 32]) {
+    let salt = [salt_byte; 32];
+    let node = pda::node(operator).0;
+    (tessera::state::commitment(&result, &node, &salt), salt)
+}

@@ -43,3 +43,5 @@ pub const INITIAL_REPUTATION_BPS: u16 = 5_000;
 pub const CAP_CUDA: u8 = 1 << 0;
 pub const CAP_CPU: u8 = 1 << 1;
 pub const CAP_ALL: u8 = CAP_CUDA | CAP_CPU;
+/// Most bids an auction job accepts (close_auction reads them all in one transaction).
+pub const MAX_BIDS: u8 = 16;

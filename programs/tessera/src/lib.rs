@@ -18,6 +18,7 @@ pub mod errors;
 pub mod events;
 pub mod instructions;
 pub mod state;
+pub mod token_ops;
 
 use instructions::*;
 
@@ -44,5 +45,116 @@ pub mod tessera {
     /// Pause or resume new work (authority only). Exits (withdraw, refunds, settlement) stay open.
     pub fn set_paused(ctx: Context<SetPaused>, args: SetPausedArgs) -> Result<()> {
         instructions::config_set_paused::handler(ctx, args)
+    }
+
+    // ---------------------------------------------------------------- nodes and stake
+
+    /// Register the signer as a node with its hardware; creates its stake vault.
+    pub fn register_node(ctx: Context<RegisterNode>, args: RegisterNodeArgs) -> Result<()> {
+        instructions::node_register::handler(ctx, args)
+    }
+
+    /// Change the node's declared hardware or endpoint.
+    pub fn update_node(ctx: Context<UpdateNode>, args: UpdateNodeArgs) -> Result<()> {
+        instructions::node_update::handler(ctx, args)
+    }
+
+    /// Move tokens from the operator into the node's stake vault.
+    pub fn stake(ctx: Context<Stake>, args: StakeArgs) -> Result<()> {
+        instructions::node_stake::handler(ctx, args)
+    }
+
+    /// Start unbonding part of the stake (it stops backing new claims at once).
+    pub fn request_unstake(ctx: Context<RequestUnstake>, args: RequestUnstakeArgs) -> Result<()> {
+        instructions::node_request_unstake::handler(ctx, args)
+    }
+
+    /// Withdraw the unbonded stake after the unbonding period, with no claim open.
+    pub fn withdraw_stake(ctx: Context<WithdrawStake>) -> Result<()> {
+        instructions::node_withdraw_stake::handler(ctx)
+    }
+
+    /// Close a node with no stake and no open claim; rent back to the operator.
+    pub fn deregister_node(ctx: Context<DeregisterNode>) -> Result<()> {
+        instructions::node_deregister::handler(ctx)
+    }
+
+    // ---------------------------------------------------------------- jobs and markets
+
+    /// Post a job; `price × (k + 2 × max_escalations)` moves into its escrow.
+    pub fn post_job(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
+        instructions::job_post::handler(ctx, args)
+    }
+
+    /// Client: cancel while nothing is claimed; the escrow is refunded.
+    pub fn cancel_job(ctx: Context<CancelJob>) -> Result<()> {
+        instructions::job_cancel::handler(ctx)
+    }
+
+    /// Permissionless: close a settled job; the rest of the escrow and all rent go to the client.
+    pub fn close_job(ctx: Context<CloseJob>) -> Result<()> {
+        instructions::job_close::handler(ctx)
+    }
+
+    /// Take a replica slot (fixed price, escalation slots, or an auction win).
+    pub fn claim_job(ctx: Context<ClaimJob>) -> Result<()> {
+        instructions::job_claim::handler(ctx)
+    }
+
+    /// Auction: bid at most the job's maximum price before the bid deadline.
+    pub fn place_bid(ctx: Context<PlaceBid>, args: PlaceBidArgs) -> Result<()> {
+        instructions::bid_place::handler(ctx, args)
+    }
+
+    /// Permissionless after the bid deadline: the k lowest bids win. Pass every bid account.
+    pub fn close_auction<'info>(ctx: Context<'info, CloseAuction<'info>>) -> Result<()> {
+        instructions::auction_close::handler(ctx)
+    }
+
+    /// Permissionless after bidding: close a bid, rent to its operator.
+    pub fn close_bid(ctx: Context<CloseBid>) -> Result<()> {
+        instructions::bid_close::handler(ctx)
+    }
+
+    // ---------------------------------------------------------------- results and settlement
+
+    /// Post `commitment(result_hash, node, salt)` before the claim's deadline.
+    pub fn commit_result(ctx: Context<CommitResult>, args: CommitResultArgs) -> Result<()> {
+        instructions::result_commit::handler(ctx, args)
+    }
+
+    /// Open the commitment once every claim committed or the commit window closed.
+    pub fn reveal_result(ctx: Context<RevealResult>, args: RevealResultArgs) -> Result<()> {
+        instructions::result_reveal::handler(ctx, args)
+    }
+
+    /// Permissionless crank through the job's windows (see the handler's doc).
+    pub fn finalize_job(ctx: Context<FinalizeJob>) -> Result<()> {
+        instructions::job_finalize::handler(ctx)
+    }
+
+    /// Permissionless: slash a claim that missed its commit deadline and free its slot.
+    pub fn expire_claim(ctx: Context<ExpireClaim>) -> Result<()> {
+        instructions::claim_expire::handler(ctx)
+    }
+
+    /// Permissionless: pay or slash one claim of a finished job and close it.
+    pub fn settle_claim(ctx: Context<SettleClaim>) -> Result<()> {
+        instructions::claim_settle::handler(ctx)
+    }
+
+    /// Permissionless: a job past its deadline with nothing to evaluate expires.
+    pub fn expire_job(ctx: Context<ExpireJob>) -> Result<()> {
+        instructions::job_expire::handler(ctx)
+    }
+
+    /// Bond a dispute of the majority result; forces an audit round.
+    pub fn challenge_result(ctx: Context<ChallengeResult>, args: ChallengeResultArgs) -> Result<()> {
+        instructions::result_challenge::handler(ctx, args)
+    }
+
+    /// Permissionless: return or forfeit a challenge bond once the job is settled.
+    pub fn settle_challenge(ctx: Context<SettleChallenge>) -> Result<()> {
+        instructions::challenge_settle::handler(ctx)
     }
 }

@@ -1,4 +1,14 @@
 //! One file per account type. Each stores its canonical bump.
+pub mod bid;
+pub mod challenge;
+pub mod claim;
 pub mod config;
+pub mod job;
+pub mod node;
 
+pub use bid::*;
+pub use challenge::*;
+pub use claim::*;
 pub use config::*;
+pub use job::*;
+pub use node::*;

@@ -1,0 +1,72 @@
+use anchor_lang::prelude::*;
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+use crate::events::AuctionClosed;
+use crate::state::{Bid, Config, Job, JobState, MarketType};
+
+#[derive(Accounts)]
+pub struct CloseAuction<'info> {
+    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
+    pub config: Box<Account<'info, Config>>,
+    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    pub job: Box<Account<'info, Job>>,
+    // remaining_accounts: every Bid account of the job (writable), in any order.
+}
+
+/// Permissionless after the bid deadline: the k lowest bids win (ties: earlier bid, then lower
+/// node address), and the first round opens for them. With no bids the job falls back to the
+/// fixed-price market at its maximum price, so it never sticks.
+pub fn handler<'info>(ctx: Context<'info, CloseAuction<'info>>) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
+    let job_key = ctx.accounts.job.key();
+    {
+        let job = &ctx.accounts.job;
+        require!(job.state == JobState::Bidding, TesseraError::InvalidJobState);
+        require!(now > job.bid_deadline, TesseraError::WindowOpen);
+        require!(
+            ctx.remaining_accounts.len() == usize::from(job.bids),
+            TesseraError::BidSetMismatch
+        );
+    }
+    let mut bids: Vec<Account<'info, Bid>> = Vec::with_capacity(ctx.remaining_accounts.len());
+    for info in ctx.remaining_accounts.iter() {
+        require!(info.is_writable, TesseraError::BidSetMismatch);
+        let bid: Account<'info, Bid> = Account::try_from(info)?;
+        require_keys_eq!(bid.job, job_key, TesseraError::BidSetMismatch);
+        let (expected, _) = Pubkey::find_program_address(
+            &[BID_SEED, job_key.as_ref(), bid.node.as_ref()],
+            &crate::ID,
+        );
+        require_keys_eq!(info.key(), expected, TesseraError::BidSetMismatch);
+        require!(
+            bids.iter().all(|b| b.key() != info.key()),
+            TesseraError::BidSetMismatch
+        );
+        bids.push(bid);
+    }
+    bids.sort_by(|a, b| {
+        (a.price, a.placed_at, a.node.to_bytes()).cmp(&(b.price, b.placed_at, b.node.to_bytes()))
+    });
+    let k = usize::from(ctx.accounts.job.replicas);
+    let mut winners = Vec::new();
+    let mut prices = Vec::new();
+    for bid in bids.iter_mut().take(k) {
+        bid.won = true;
+        winners.push(bid.node);
+        prices.push(bid.price);
+        bid.exit(&crate::ID)?;
+    }
+    let commit_secs = ctx.accounts.config.commit_window_secs;
+    let job = &mut ctx.accounts.job;
+    if winners.is_empty() {
+        job.market = MarketType::Fixed;
+    }
+    job.open_round(now, commit_secs);
+    emit!(AuctionClosed {
+        job: job_key,
+        winners,
+        prices,
+    });
+    Ok(())
+}

@@ -1,0 +1,100 @@
+use anchor_lang::prelude::*;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+use crate::events::ChallengeSettled;
+use crate::state::{Challenge, Config, Job, JobState};
+use crate::token_ops;
+
+#[derive(Accounts)]
+pub struct SettleChallenge<'info> {
+    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
+    pub config: Box<Account<'info, Config>>,
+    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    pub job: Box<Account<'info, Job>>,
+    #[account(
+        mut,
+        close = challenger,
+        seeds = [CHALLENGE_SEED, job.key().as_ref(), challenger.key().as_ref()],
+        bump = challenge.bump,
+        has_one = job @ TesseraError::ClaimMismatch,
+        has_one = challenger @ TesseraError::ClaimMismatch,
+    )]
+    pub challenge: Box<Account<'info, Challenge>>,
+    /// CHECK: the challenger (checked by `has_one`); receives the challenge's rent.
+    #[account(mut)]
+    pub challenger: UncheckedAccount<'info>,
+    #[account(
+        mut,
+        token::mint = mint,
+        token::authority = challenger,
+        token::token_program = token_program,
+    )]
+    pub challenger_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(mut, seeds = [ESCROW_SEED, job.key().as_ref()], bump = job.escrow_bump)]
+    pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(mut, address = config.treasury @ TesseraError::MintMismatch)]
+    pub treasury: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(address = config.mint @ TesseraError::MintMismatch)]
+    pub mint: Box<InterfaceAccount<'info, Mint>>,
+    #[account(address = config.token_program @ TesseraError::MintMismatch)]
+    pub token_program: Interface<'info, TokenInterface>,
+}
+
+impl SettleChallenge<'_> {
+    pub fn validate(&self) -> Result<()> {
+        require!(self.job.state.is_terminal(), TesseraError::JobNotSettled);
+        // All claims first, so the wrong majority's slashes are in the challenger pool.
+        require!(self.job.unsettled_claims == 0, TesseraError::UnsettledClaims);
+        Ok(())
+    }
+}
+
+/// Permissionless once the job and its claims are settled. Upheld (the audit found another
+/// result): bond back plus the challenger pool. Rejected (the audit confirmed the majority):
+/// bond to the treasury. Undecided (the audit failed too): bond back.
+#[access_control(ctx.accounts.validate())]
+pub fn handler(mut ctx: Context<SettleChallenge>) -> Result<()> {
+    let a = &mut ctx.accounts;
+    let bond = a.challenge.bond;
+    let completed = a.job.state == JobState::Completed;
+    let upheld = completed && a.job.winning_hash != a.challenge.challenged_hash;
+    let rejected = completed && !upheld;
+    let (returned, to_treasury) = if upheld {
+        let pool = a.job.challenger_pool;
+        (bond.checked_add(pool).ok_or(TesseraError::MathOverflow)?, 0)
+    } else if rejected {
+        (0, bond)
+    } else {
+        (bond, 0)
+    };
+    let client = a.job.client;
+    let id = a.job.job_id.to_le_bytes();
+    let bump = [a.job.bump];
+    let seeds: &[&[u8]] = &[JOB_SEED, client.as_ref(), &id, &bump];
+    let job_info = a.job.to_account_info();
+    token_ops::transfer(&a.token_program, &a.mint, &a.escrow, &a.challenger_token, &job_info, &[seeds], returned)?;
+    token_ops::transfer(&a.token_program, &a.mint, &a.escrow, &a.treasury, &job_info, &[seeds], to_treasury)?;
+    let job = &mut a.job;
+    job.bonds_held = job.bonds_held.checked_sub(bond).ok_or(TesseraError::MathOverflow)?;
+    if upheld {
+        job.challenger_pool = 0;
+    } else {
+        // Nothing to reward: whatever was set aside goes to the client with the escrow.
+        job.slashed_to_client = job
+            .slashed_to_client
+            .checked_add(job.challenger_pool)
+            .ok_or(TesseraError::MathOverflow)?;
+        job.challenger_pool = 0;
+    }
+    job.open_challenges = job.open_challenges.checked_sub(1).ok_or(TesseraError::MathOverflow)?;
+    emit!(ChallengeSettled {
+        job: job.key(),
+        challenger: a.challenge.challenger,
+        upheld,
+        returned,
+        to_treasury,
+    });
+    Ok(())
+}

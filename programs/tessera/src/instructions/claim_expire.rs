@@ -1,0 +1,90 @@
+use anchor_lang::prelude::*;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+use crate::events::ClaimExpired;
+use crate::state::{Claim, ClaimState, Config, Job, JobState, Node, SlashReason};
+
+use super::claim_settle::{apply_slash, SlashAccounts};
+
+#[derive(Accounts)]
+pub struct ExpireClaim<'info> {
+    /// Anyone; receives the crank reward.
+    pub cranker: Signer<'info>,
+    #[account(
+        mut,
+        token::mint = mint,
+        token::authority = cranker,
+        token::token_program = token_program,
+    )]
+    pub cranker_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
+    pub config: Box<Account<'info, Config>>,
+    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    pub job: Box<Account<'info, Job>>,
+    #[account(
+        mut,
+        seeds = [CLAIM_SEED, job.key().as_ref(), node.key().as_ref()],
+        bump = claim.bump,
+        has_one = job @ TesseraError::ClaimMismatch,
+        has_one = node @ TesseraError::ClaimMismatch,
+    )]
+    pub claim: Box<Account<'info, Claim>>,
+    #[account(mut, seeds = [NODE_SEED, node.operator.as_ref()], bump = node.bump)]
+    pub node: Box<Account<'info, Node>>,
+    #[account(mut, seeds = [STAKE_VAULT_SEED, node.key().as_ref()], bump = node.vault_bump)]
+    pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(mut, seeds = [ESCROW_SEED, job.key().as_ref()], bump = job.escrow_bump)]
+    pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(mut, address = config.treasury @ TesseraError::MintMismatch)]
+    pub treasury: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(address = config.mint @ TesseraError::MintMismatch)]
+    pub mint: Box<InterfaceAccount<'info, Mint>>,
+    #[account(address = config.token_program @ TesseraError::MintMismatch)]
+    pub token_program: Interface<'info, TokenInterface>,
+}
+
+impl ExpireClaim<'_> {
+    pub fn validate(&self) -> Result<()> {
+        let now = Clock::get()?.unix_timestamp;
+        require!(self.job.state == JobState::Open, TesseraError::InvalidJobState);
+        require!(self.claim.state == ClaimState::Claimed, TesseraError::InvalidClaimState);
+        require!(now > self.claim.deadline, TesseraError::ClaimNotExpired);
+        Ok(())
+    }
+}
+
+/// Permissionless: a claim missed its commit deadline. The node is slashed for the timeout
+/// (crank reward first), its reputation drops, and the slot opens again for another node.
+#[access_control(ctx.accounts.validate())]
+pub fn handler(mut ctx: Context<ExpireClaim>) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
+    let a = &mut ctx.accounts;
+    let mut slash = SlashAccounts {
+        config: &a.config,
+        node: &mut a.node,
+        stake_vault: &a.stake_vault,
+        escrow: &a.escrow,
+        treasury: &a.treasury,
+        cranker_token: &a.cranker_token,
+        mint: &a.mint,
+        token_program: &a.token_program,
+    };
+    apply_slash(&mut slash, &mut a.job, SlashReason::Timeout, false, now)?;
+    let claim = &mut a.claim;
+    claim.state = ClaimState::TimedOut;
+    let job = &mut a.job;
+    job.active_claims = job.active_claims.checked_sub(1).ok_or(TesseraError::MathOverflow)?;
+    job.round_claims = job.round_claims.checked_sub(1).ok_or(TesseraError::MathOverflow)?;
+    let node = &mut a.node;
+    node.open_claims = node.open_claims.checked_sub(1).ok_or(TesseraError::MathOverflow)?;
+    node.reputation.timed_out = node.reputation.timed_out.saturating_add(1);
+    emit!(ClaimExpired {
+        job: job.key(),
+        claim: claim.key(),
+        node: node.key(),
+        active_claims: job.active_claims,
+    });
+    Ok(())
+}

@@ -1,0 +1,205 @@
+use anchor_lang::prelude::*;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+use crate::events::{ClaimSettled, NodeSlashed};
+use crate::state::{Claim, ClaimOutcome, ClaimState, Config, Job, JobState, Node, SlashReason};
+use crate::token_ops;
+
+#[derive(Accounts)]
+pub struct SettleClaim<'info> {
+    /// Anyone; receives the crank reward of any slash.
+    pub cranker: Signer<'info>,
+    #[account(
+        mut,
+        token::mint = mint,
+        token::authority = cranker,
+        token::token_program = token_program,
+    )]
+    pub cranker_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
+    pub config: Box<Account<'info, Config>>,
+    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    pub job: Box<Account<'info, Job>>,
+    #[account(
+        mut,
+        close = operator,
+        seeds = [CLAIM_SEED, job.key().as_ref(), node.key().as_ref()],
+        bump = claim.bump,
+        has_one = job @ TesseraError::ClaimMismatch,
+        has_one = node @ TesseraError::ClaimMismatch,
+        has_one = operator @ TesseraError::ClaimMismatch,
+    )]
+    pub claim: Box<Account<'info, Claim>>,
+    #[account(mut, seeds = [NODE_SEED, node.operator.as_ref()], bump = node.bump)]
+    pub node: Box<Account<'info, Node>>,
+    /// CHECK: the claim's operator (checked by `has_one`); receives the claim's rent.
+    #[account(mut)]
+    pub operator: UncheckedAccount<'info>,
+    /// Where a winning replica is paid.
+    #[account(
+        mut,
+        token::mint = mint,
+        token::authority = operator,
+        token::token_program = token_program,
+    )]
+    pub operator_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(mut, seeds = [STAKE_VAULT_SEED, node.key().as_ref()], bump = node.vault_bump)]
+    pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(mut, seeds = [ESCROW_SEED, job.key().as_ref()], bump = job.escrow_bump)]
+    pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(mut, address = config.treasury @ TesseraError::MintMismatch)]
+    pub treasury: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(address = config.mint @ TesseraError::MintMismatch)]
+    pub mint: Box<InterfaceAccount<'info, Mint>>,
+    #[account(address = config.token_program @ TesseraError::MintMismatch)]
+    pub token_program: Interface<'info, TokenInterface>,
+}
+
+impl SettleClaim<'_> {
+    pub fn validate(&self) -> Result<()> {
+        require!(
+            matches!(
+                self.job.state,
+                JobState::Completed | JobState::Failed | JobState::Expired
+            ),
+            TesseraError::JobNotSettled
+        );
+        Ok(())
+    }
+}
+
+/// Permissionless: settle one claim of a finished job and close it (rent to the operator).
+/// Majority replicas are paid their price minus the protocol fee; losing, silent and late
+/// replicas are slashed; reputations update.
+#[access_control(ctx.accounts.validate())]
+pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
+    let a = &mut ctx.accounts;
+    let completed = a.job.state == JobState::Completed;
+    let claim_state = a.claim.state;
+    let wins = completed && claim_state == ClaimState::Revealed && a.claim.result_hash == a.job.winning_hash;
+    let (outcome, slash_reason) = match claim_state {
+        ClaimState::Revealed if wins => (ClaimOutcome::Paid, None),
+        ClaimState::Revealed if completed => (ClaimOutcome::Disagreed, Some(SlashReason::WrongResult)),
+        ClaimState::Revealed => (ClaimOutcome::Unresolved, None),
+        ClaimState::Committed => (ClaimOutcome::NoReveal, Some(SlashReason::NoReveal)),
+        ClaimState::Claimed => (ClaimOutcome::TimedOut, Some(SlashReason::Timeout)),
+        ClaimState::TimedOut => (ClaimOutcome::TimedOut, None),
+    };
+
+    let mut paid = 0;
+    let mut fee = 0;
+    if outcome == ClaimOutcome::Paid {
+        let price = a.claim.price;
+        fee = token_ops::bps_of(price, a.config.protocol_fee_bps)?;
+        paid = price.checked_sub(fee).ok_or(TesseraError::MathOverflow)?;
+        require!(a.job.escrow_expected()? >= price, TesseraError::MathOverflow);
+        let client = a.job.client;
+        let id = a.job.job_id.to_le_bytes();
+        let bump = [a.job.bump];
+        let seeds: &[&[u8]] = &[JOB_SEED, client.as_ref(), &id, &bump];
+        let job_info = a.job.to_account_info();
+        token_ops::transfer(&a.token_program, &a.mint, &a.escrow, &a.operator_token, &job_info, &[seeds], paid)?;
+        token_ops::transfer(&a.token_program, &a.mint, &a.escrow, &a.treasury, &job_info, &[seeds], fee)?;
+        a.job.paid_out = a.job.paid_out.checked_add(price).ok_or(TesseraError::MathOverflow)?;
+        a.node.reputation.record_success(paid, now);
+    }
+    if let Some(reason) = slash_reason {
+        // A losing majority that a challenger disputed pays the challenger, not the client.
+        let to_challenger = reason == SlashReason::WrongResult
+            && a.job.challenged
+            && a.claim.result_hash == a.job.challenged_hash;
+        let mut s = SlashAccounts {
+            config: &a.config,
+            node: &mut a.node,
+            stake_vault: &a.stake_vault,
+            escrow: &a.escrow,
+            treasury: &a.treasury,
+            cranker_token: &a.cranker_token,
+            mint: &a.mint,
+            token_program: &a.token_program,
+        };
+        apply_slash(&mut s, &mut a.job, reason, to_challenger, now)?;
+        let r = &mut a.node.reputation;
+        match reason {
+            SlashReason::WrongResult => r.disagreed = r.disagreed.saturating_add(1),
+            SlashReason::NoReveal => r.no_reveal = r.no_reveal.saturating_add(1),
+            SlashReason::Timeout => r.timed_out = r.timed_out.saturating_add(1),
+        }
+    }
+    if claim_state != ClaimState::TimedOut {
+        a.node.open_claims = a.node.open_claims.checked_sub(1).ok_or(TesseraError::MathOverflow)?;
+    }
+    a.job.unsettled_claims = a
+        .job
+        .unsettled_claims
+        .checked_sub(1)
+        .ok_or(TesseraError::MathOverflow)?;
+    a.node.last_active = now;
+    emit!(ClaimSettled {
+        job: a.job.key(),
+        claim: a.claim.key(),
+        node: a.node.key(),
+        outcome,
+        paid,
+        fee,
+        reputation_bps: a.node.reputation.score_bps,
+    });
+    Ok(())
+}
+
+/// The token accounts a slash moves tokens between.
+pub struct SlashAccounts<'a, 'info> {
+    pub config: &'a Config,
+    pub node: &'a mut Account<'info, Node>,
+    pub stake_vault: &'a InterfaceAccount<'info, TokenAccount>,
+    pub escrow: &'a InterfaceAccount<'info, TokenAccount>,
+    pub treasury: &'a InterfaceAccount<'info, TokenAccount>,
+    pub cranker_token: &'a InterfaceAccount<'info, TokenAccount>,
+    pub mint: &'a InterfaceAccount<'info, Mint>,
+    pub token_program: &'a Interface<'info, TokenInterface>,
+}
+
+/// Slash the node for `reason`: crank reward to the cranker, the job share into the job's
+/// escrow (for its client, or its challenger when `to_challenger`), the rest to the treasury.
+pub fn apply_slash(
+    s: &mut SlashAccounts,
+    job: &mut Account<Job>,
+    reason: SlashReason,
+    to_challenger: bool,
+    now: i64,
+) -> Result<u64> {
+    let rate = match reason {
+        SlashReason::Timeout => s.config.slash_timeout_bps,
+        SlashReason::WrongResult => s.config.slash_wrong_result_bps,
+        SlashReason::NoReveal => s.config.slash_no_reveal_bps,
+    };
+    let split = token_ops::slash_split(s.config, s.node.stake, rate)?;
+    let operator = s.node.operator;
+    let bump = [s.node.bump];
+    let seeds: &[&[u8]] = &[NODE_SEED, operator.as_ref(), &bump];
+    let node_info = s.node.to_account_info();
+    token_ops::transfer(s.token_program, s.mint, s.stake_vault, s.cranker_token, &node_info, &[seeds], split.crank)?;
+    token_ops::transfer(s.token_program, s.mint, s.stake_vault, s.escrow, &node_info, &[seeds], split.job)?;
+    token_ops::transfer(s.token_program, s.mint, s.stake_vault, s.treasury, &node_info, &[seeds], split.treasury)?;
+    s.node.take_slash(split.total)?;
+    s.node.reputation.record_failure(split.total, now);
+    if to_challenger {
+        job.challenger_pool = job.challenger_pool.checked_add(split.job).ok_or(TesseraError::MathOverflow)?;
+    } else {
+        job.slashed_to_client = job.slashed_to_client.checked_add(split.job).ok_or(TesseraError::MathOverflow)?;
+    }
+    emit!(NodeSlashed {
+        node: s.node.key(),
+        job: job.key(),
+        reason,
+        amount: split.total,
+        to_crank: split.crank,
+        to_job: split.job,
+        to_treasury: split.treasury,
+        reputation_bps: s.node.reputation.score_bps,
+    });
+    Ok(split.total)
+}

@@ -1,0 +1,70 @@
+use anchor_lang::prelude::*;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+use crate::events::JobCancelled;
+use crate::state::{Config, Job, JobState};
+use crate::token_ops;
+
+#[derive(Accounts)]
+pub struct CancelJob<'info> {
+    pub client: Signer<'info>,
+    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
+    pub config: Box<Account<'info, Config>>,
+    #[account(
+        mut,
+        seeds = [JOB_SEED, client.key().as_ref(), &job.job_id.to_le_bytes()],
+        bump = job.bump,
+        has_one = client @ TesseraError::NotClient,
+    )]
+    pub job: Box<Account<'info, Job>>,
+    #[account(mut, seeds = [ESCROW_SEED, job.key().as_ref()], bump = job.escrow_bump)]
+    pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(
+        mut,
+        token::mint = mint,
+        token::authority = client,
+        token::token_program = token_program,
+    )]
+    pub client_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(address = config.mint @ TesseraError::MintMismatch)]
+    pub mint: Box<InterfaceAccount<'info, Mint>>,
+    #[account(address = config.token_program @ TesseraError::MintMismatch)]
+    pub token_program: Interface<'info, TokenInterface>,
+}
+
+impl CancelJob<'_> {
+    pub fn validate(&self) -> Result<()> {
+        require!(
+            matches!(self.job.state, JobState::Open | JobState::Bidding),
+            TesseraError::InvalidJobState
+        );
+        require!(
+            self.job.unsettled_claims == 0 && self.job.active_claims == 0,
+            TesseraError::JobHasClaims
+        );
+        Ok(())
+    }
+}
+
+/// The client takes the job back while nothing is claimed: the whole escrow is refunded.
+#[access_control(ctx.accounts.validate())]
+pub fn handler(mut ctx: Context<CancelJob>) -> Result<()> {
+    let a = &mut ctx.accounts;
+    let refund = a.job.escrow_expected()?;
+    let client = a.job.client;
+    let id = a.job.job_id.to_le_bytes();
+    let bump = [a.job.bump];
+    let seeds: &[&[u8]] = &[JOB_SEED, client.as_ref(), &id, &bump];
+    let job_info = a.job.to_account_info();
+    token_ops::transfer(&a.token_program, &a.mint, &a.escrow, &a.client_token, &job_info, &[seeds], refund)?;
+    let job = &mut a.job;
+    job.refunded = job.refunded.checked_add(refund).ok_or(TesseraError::MathOverflow)?;
+    job.state = JobState::Cancelled;
+    emit!(JobCancelled {
+        job: job.key(),
+        refund
+    });
+    Ok(())
+}

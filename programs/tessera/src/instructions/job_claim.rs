@@ -1,0 +1,96 @@
+use anchor_lang::prelude::*;
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+use crate::events::JobClaimed;
+use crate::state::{Bid, Claim, ClaimState, Config, Job, JobState, MarketType, Node};
+
+#[derive(Accounts)]
+pub struct ClaimJob<'info> {
+    #[account(mut)]
+    pub operator: Signer<'info>,
+    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
+    pub config: Account<'info, Config>,
+    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    pub job: Box<Account<'info, Job>>,
+    #[account(
+        mut,
+        seeds = [NODE_SEED, operator.key().as_ref()],
+        bump = node.bump,
+        has_one = operator @ TesseraError::NotOperator,
+    )]
+    pub node: Box<Account<'info, Node>>,
+    /// One claim per (job, node): a second claim by the same node fails here.
+    #[account(
+        init,
+        payer = operator,
+        space = 8 + Claim::INIT_SPACE,
+        seeds = [CLAIM_SEED, job.key().as_ref(), node.key().as_ref()],
+        bump,
+    )]
+    pub claim: Box<Account<'info, Claim>>,
+    /// The node's winning bid (auction jobs, first round only).
+    #[account(seeds = [BID_SEED, job.key().as_ref(), node.key().as_ref()], bump = bid.bump)]
+    pub bid: Option<Box<Account<'info, Bid>>>,
+    pub system_program: Program<'info, System>,
+}
+
+impl ClaimJob<'_> {
+    /// Returns the price this replica will be paid.
+    pub fn validate(&self) -> Result<u64> {
+        let now = Clock::get()?.unix_timestamp;
+        let job = &self.job;
+        require!(!self.config.paused, TesseraError::Paused);
+        require!(job.state == JobState::Open, TesseraError::InvalidJobState);
+        require!(now <= job.commit_deadline, TesseraError::WindowClosed);
+        require!(job.active_claims < job.slots, TesseraError::NoFreeSlot);
+        job.check_eligible(&self.config, &self.node, now)?;
+        // Auction jobs: the first round's slots belong to the auction winners at their bids;
+        // escalation rounds are open to anyone at the maximum price.
+        if job.market == MarketType::Auction && job.round == 0 {
+            let bid = self.bid.as_ref().ok_or(TesseraError::NotAuctionWinner)?;
+            require!(bid.won, TesseraError::NotAuctionWinner);
+            return Ok(bid.price);
+        }
+        Ok(job.price_per_replica)
+    }
+}
+
+pub fn handler(ctx: Context<ClaimJob>) -> Result<()> {
+    let price = ctx.accounts.validate()?;
+    let now = Clock::get()?.unix_timestamp;
+    let job = &mut ctx.accounts.job;
+    let node = &mut ctx.accounts.node;
+    let claim = &mut ctx.accounts.claim;
+    claim.job = job.key();
+    claim.node = node.key();
+    claim.operator = node.operator;
+    claim.price = price;
+    claim.round = job.round;
+    claim.claimed_at = now;
+    claim.deadline = now
+        .checked_add(job.exec_secs)
+        .ok_or(TesseraError::MathOverflow)?
+        .min(job.commit_deadline);
+    claim.state = ClaimState::Claimed;
+    claim.bump = ctx.bumps.claim;
+
+    job.active_claims = job.active_claims.checked_add(1).ok_or(TesseraError::MathOverflow)?;
+    job.round_claims = job.round_claims.checked_add(1).ok_or(TesseraError::MathOverflow)?;
+    job.unsettled_claims = job
+        .unsettled_claims
+        .checked_add(1)
+        .ok_or(TesseraError::MathOverflow)?;
+    node.open_claims = node.open_claims.checked_add(1).ok_or(TesseraError::MathOverflow)?;
+    node.last_active = now;
+    emit!(JobClaimed {
+        job: job.key(),
+        claim: claim.key(),
+        node: node.key(),
+        price,
+        round: claim.round,
+        deadline: claim.deadline,
+        active_claims: job.active_claims,
+    });
+    Ok(())
+}

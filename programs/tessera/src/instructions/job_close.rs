@@ -1,0 +1,75 @@
+use anchor_lang::prelude::*;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+use crate::events::JobClosed;
+use crate::state::{Config, Job};
+use crate::token_ops;
+
+#[derive(Accounts)]
+pub struct CloseJob<'info> {
+    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
+    pub config: Box<Account<'info, Config>>,
+    #[account(
+        mut,
+        close = client,
+        seeds = [JOB_SEED, client.key().as_ref(), &job.job_id.to_le_bytes()],
+        bump = job.bump,
+        has_one = client @ TesseraError::NotClient,
+    )]
+    pub job: Box<Account<'info, Job>>,
+    /// CHECK: the job's client (checked by `has_one`); receives rent and the refund.
+    #[account(mut)]
+    pub client: UncheckedAccount<'info>,
+    #[account(
+        mut,
+        token::mint = mint,
+        token::authority = client,
+        token::token_program = token_program,
+    )]
+    pub client_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(mut, seeds = [ESCROW_SEED, job.key().as_ref()], bump = job.escrow_bump)]
+    pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(address = config.mint @ TesseraError::MintMismatch)]
+    pub mint: Box<InterfaceAccount<'info, Mint>>,
+    #[account(address = config.token_program @ TesseraError::MintMismatch)]
+    pub token_program: Interface<'info, TokenInterface>,
+}
+
+impl CloseJob<'_> {
+    pub fn validate(&self) -> Result<()> {
+        let job = &self.job;
+        require!(job.state.is_terminal(), TesseraError::JobNotSettled);
+        require!(
+            job.unsettled_claims == 0 && job.open_challenges == 0 && job.bids == 0,
+            TesseraError::UnsettledClaims
+        );
+        Ok(())
+    }
+}
+
+/// Permissionless once everything is settled: the rest of the escrow (unused budget, the
+/// client's share of slashes) goes to the client, and all rent too.
+#[access_control(ctx.accounts.validate())]
+pub fn handler(mut ctx: Context<CloseJob>) -> Result<()> {
+    let a = &mut ctx.accounts;
+    let expected = a.job.escrow_expected()?;
+    // Tokens sent to the escrow from outside are the client's too.
+    let refund = a.escrow.amount;
+    require!(refund >= expected, TesseraError::MathOverflow);
+    let client = a.job.client;
+    let id = a.job.job_id.to_le_bytes();
+    let bump = [a.job.bump];
+    let seeds: &[&[u8]] = &[JOB_SEED, client.as_ref(), &id, &bump];
+    let job_info = a.job.to_account_info();
+    token_ops::transfer(&a.token_program, &a.mint, &a.escrow, &a.client_token, &job_info, &[seeds], refund)?;
+    token_ops::close(&a.token_program, &a.escrow, &a.client.to_account_info(), &job_info, &[seeds])?;
+    let job = &mut a.job;
+    job.refunded = job.refunded.checked_add(expected).ok_or(TesseraError::MathOverflow)?;
+    emit!(JobClosed {
+        job: job.key(),
+        refund
+    });
+    Ok(())
+}

@@ -1,0 +1,125 @@
+use anchor_lang::prelude::*;
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+use crate::events::{
+    JobCompleted, JobEscalated, JobExpired, JobFailed, MajorityReached, RevealOpened,
+    RoundReopened,
+};
+use crate::state::{Config, Job, JobState};
+
+#[derive(Accounts)]
+pub struct FinalizeJob<'info> {
+    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
+    pub config: Account<'info, Config>,
+    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    pub job: Box<Account<'info, Job>>,
+}
+
+/// Permissionless crank that moves a job past a closed window:
+/// * `Open`, commit window over: with commitments -> `Revealing`; without -> the window
+///   restarts while the deadline allows, else `Expired` (or `Failed` after earlier rounds).
+/// * `Revealing`, all revealed or reveal window over: strict majority -> `Challenge`;
+///   none -> escalate (more slots) while budget and deadline allow, else `Failed`.
+/// * `Challenge`, challenge window over -> `Completed`.
+pub fn handler(ctx: Context<FinalizeJob>) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
+    let c = &ctx.accounts.config;
+    let job = &mut ctx.accounts.job;
+    let key = job.key();
+    match job.state {
+        JobState::Open => {
+            require!(now > job.commit_deadline, TesseraError::WindowOpen);
+            if job.round_commits > 0 {
+                job.state = JobState::Revealing;
+                job.reveal_deadline = now.saturating_add(c.reveal_window_secs);
+                emit!(RevealOpened {
+                    job: key,
+                    round: job.round,
+                    commits: job.round_commits,
+                    reveal_deadline: job.reveal_deadline,
+                });
+            } else if job.round_fits(now, c.commit_window_secs, c.reveal_window_secs) {
+                job.open_round(now, c.commit_window_secs);
+                emit!(RoundReopened {
+                    job: key,
+                    round: job.round,
+                    commit_deadline: job.commit_deadline,
+                });
+            } else if job.round == 0 {
+                job.state = JobState::Expired;
+                emit!(JobExpired { job: key });
+            } else {
+                job.state = JobState::Failed;
+                emit!(JobFailed {
+                    job: key,
+                    round: job.round
+                });
+            }
+        }
+        JobState::Revealing => {
+            require!(
+                job.round_reveals == job.round_commits || now > job.reveal_deadline,
+                TesseraError::WindowOpen
+            );
+            if let Some(hash) = job.majority() {
+                job.state = JobState::Challenge;
+                job.winning_hash = hash;
+                job.has_winner = true;
+                job.challenge_deadline = now.saturating_add(c.challenge_window_secs);
+                let votes = job
+                    .tally
+                    .iter()
+                    .find(|t| t.hash == hash)
+                    .map(|t| t.count)
+                    .unwrap_or(0);
+                emit!(MajorityReached {
+                    job: key,
+                    result_hash: hash,
+                    votes,
+                    challenge_deadline: job.challenge_deadline,
+                });
+            } else if !job.challenged
+                && job.round < job.max_escalations
+                && job.round_fits(now, c.commit_window_secs, c.reveal_window_secs)
+            {
+                escalate(job, now, c.commit_window_secs)?;
+                emit!(JobEscalated {
+                    job: key,
+                    round: job.round,
+                    slots: job.slots,
+                    commit_deadline: job.commit_deadline,
+                    challenged: false,
+                });
+            } else {
+                job.state = JobState::Failed;
+                emit!(JobFailed {
+                    job: key,
+                    round: job.round
+                });
+            }
+        }
+        JobState::Challenge => {
+            require!(now > job.challenge_deadline, TesseraError::WindowOpen);
+            job.state = JobState::Completed;
+            emit!(JobCompleted {
+                job: key,
+                result_hash: job.winning_hash,
+            });
+        }
+        _ => return err!(TesseraError::InvalidJobState),
+    }
+    Ok(())
+}
+
+/// Add ESCALATION_SLOTS paid slots and open a new round.
+pub fn escalate(job: &mut Job, now: i64, commit_secs: i64) -> Result<()> {
+    job.round = job.round.checked_add(1).ok_or(TesseraError::MathOverflow)?;
+    job.slots = job
+        .slots
+        .checked_add(ESCALATION_SLOTS)
+        .ok_or(TesseraError::MathOverflow)?;
+    job.has_winner = false;
+    job.open_round(now, commit_secs);
+    Ok(())
+}

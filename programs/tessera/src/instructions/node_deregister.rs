@@ -1,0 +1,60 @@
+use anchor_lang::prelude::*;
+use anchor_spl::token_interface::{TokenAccount, TokenInterface};
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+use crate::events::NodeDeregistered;
+use crate::state::{Config, Node};
+use crate::token_ops;
+
+#[derive(Accounts)]
+pub struct DeregisterNode<'info> {
+    #[account(mut)]
+    pub operator: Signer<'info>,
+    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
+    pub config: Account<'info, Config>,
+    #[account(
+        mut,
+        close = operator,
+        seeds = [NODE_SEED, operator.key().as_ref()],
+        bump = node.bump,
+        has_one = operator @ TesseraError::NotOperator,
+    )]
+    pub node: Account<'info, Node>,
+    #[account(mut, seeds = [STAKE_VAULT_SEED, node.key().as_ref()], bump = node.vault_bump)]
+    pub stake_vault: InterfaceAccount<'info, TokenAccount>,
+    #[account(address = config.token_program @ TesseraError::MintMismatch)]
+    pub token_program: Interface<'info, TokenInterface>,
+}
+
+impl DeregisterNode<'_> {
+    pub fn validate(&self) -> Result<()> {
+        require!(self.node.open_claims == 0, TesseraError::OpenClaims);
+        require!(
+            self.node.stake == 0 && self.stake_vault.amount == 0,
+            TesseraError::StakeRemaining
+        );
+        Ok(())
+    }
+}
+
+/// Close the node and its stake vault; all rent goes back to the operator.
+#[access_control(ctx.accounts.validate())]
+pub fn handler(ctx: Context<DeregisterNode>) -> Result<()> {
+    let operator = ctx.accounts.operator.key();
+    let bump = [ctx.accounts.node.bump];
+    let seeds: &[&[u8]] = &[NODE_SEED, operator.as_ref(), &bump];
+    let a = &ctx.accounts;
+    token_ops::close(
+        &a.token_program,
+        &a.stake_vault,
+        &a.operator.to_account_info(),
+        &a.node.to_account_info(),
+        &[seeds],
+    )?;
+    emit!(NodeDeregistered {
+        node: a.node.key(),
+        operator,
+    });
+    Ok(())
+}

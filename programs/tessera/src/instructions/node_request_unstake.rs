@@ -1,0 +1,55 @@
+use anchor_lang::prelude::*;
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+use crate::events::UnstakeRequested;
+use crate::state::Node;
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
+pub struct RequestUnstakeArgs {
+    pub amount: u64,
+}
+
+#[derive(Accounts)]
+pub struct RequestUnstake<'info> {
+    pub operator: Signer<'info>,
+    #[account(
+        mut,
+        seeds = [NODE_SEED, operator.key().as_ref()],
+        bump = node.bump,
+        has_one = operator @ TesseraError::NotOperator,
+    )]
+    pub node: Account<'info, Node>,
+}
+
+impl RequestUnstake<'_> {
+    pub fn validate(&self, args: &RequestUnstakeArgs) -> Result<()> {
+        require!(args.amount > 0, TesseraError::ZeroAmount);
+        require!(
+            args.amount <= self.node.bonded(),
+            TesseraError::InsufficientStake
+        );
+        Ok(())
+    }
+}
+
+/// Start unbonding `amount` more tokens. The unbonding clock restarts for the whole unbonding
+/// amount (one timer per node keeps the account small and the rule simple).
+#[access_control(ctx.accounts.validate(&args))]
+pub fn handler(ctx: Context<RequestUnstake>, args: RequestUnstakeArgs) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
+    let node = &mut ctx.accounts.node;
+    node.unbonding = node
+        .unbonding
+        .checked_add(args.amount)
+        .ok_or(TesseraError::MathOverflow)?;
+    node.unbonding_since = now;
+    node.last_active = now;
+    emit!(UnstakeRequested {
+        node: node.key(),
+        amount: args.amount,
+        unbonding: node.unbonding,
+        unbonding_since: now,
+    });
+    Ok(())
+}

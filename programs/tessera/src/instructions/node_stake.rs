@@ -1,0 +1,74 @@
+use anchor_lang::prelude::*;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+use crate::events::Staked;
+use crate::state::{Config, Node};
+use crate::token_ops;
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
+pub struct StakeArgs {
+    pub amount: u64,
+}
+
+#[derive(Accounts)]
+pub struct Stake<'info> {
+    pub operator: Signer<'info>,
+    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
+    pub config: Account<'info, Config>,
+    #[account(
+        mut,
+        seeds = [NODE_SEED, operator.key().as_ref()],
+        bump = node.bump,
+        has_one = operator @ TesseraError::NotOperator,
+    )]
+    pub node: Account<'info, Node>,
+    #[account(mut, seeds = [STAKE_VAULT_SEED, node.key().as_ref()], bump = node.vault_bump)]
+    pub stake_vault: InterfaceAccount<'info, TokenAccount>,
+    #[account(
+        mut,
+        token::mint = mint,
+        token::authority = operator,
+        token::token_program = token_program,
+    )]
+    pub operator_token: InterfaceAccount<'info, TokenAccount>,
+    #[account(address = config.mint @ TesseraError::MintMismatch)]
+    pub mint: InterfaceAccount<'info, Mint>,
+    #[account(address = config.token_program @ TesseraError::MintMismatch)]
+    pub token_program: Interface<'info, TokenInterface>,
+}
+
+impl Stake<'_> {
+    pub fn validate(&self, args: &StakeArgs) -> Result<()> {
+        require!(!self.config.paused, TesseraError::Paused);
+        require!(args.amount > 0, TesseraError::ZeroAmount);
+        Ok(())
+    }
+}
+
+#[access_control(ctx.accounts.validate(&args))]
+pub fn handler(ctx: Context<Stake>, args: StakeArgs) -> Result<()> {
+    let a = &ctx.accounts;
+    token_ops::transfer(
+        &a.token_program,
+        &a.mint,
+        &a.operator_token,
+        &a.stake_vault,
+        &a.operator.to_account_info(),
+        &[],
+        args.amount,
+    )?;
+    let node = &mut ctx.accounts.node;
+    node.stake = node
+        .stake
+        .checked_add(args.amount)
+        .ok_or(TesseraError::MathOverflow)?;
+    node.last_active = Clock::get()?.unix_timestamp;
+    emit!(Staked {
+        node: node.key(),
+        amount: args.amount,
+        stake: node.stake,
+    });
+    Ok(())
+}

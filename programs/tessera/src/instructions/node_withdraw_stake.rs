@@ -1,0 +1,81 @@
+use anchor_lang::prelude::*;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+use crate::events::StakeWithdrawn;
+use crate::state::{Config, Node};
+use crate::token_ops;
+
+#[derive(Accounts)]
+pub struct WithdrawStake<'info> {
+    pub operator: Signer<'info>,
+    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
+    pub config: Account<'info, Config>,
+    #[account(
+        mut,
+        seeds = [NODE_SEED, operator.key().as_ref()],
+        bump = node.bump,
+        has_one = operator @ TesseraError::NotOperator,
+    )]
+    pub node: Account<'info, Node>,
+    #[account(mut, seeds = [STAKE_VAULT_SEED, node.key().as_ref()], bump = node.vault_bump)]
+    pub stake_vault: InterfaceAccount<'info, TokenAccount>,
+    #[account(
+        mut,
+        token::mint = mint,
+        token::authority = operator,
+        token::token_program = token_program,
+    )]
+    pub operator_token: InterfaceAccount<'info, TokenAccount>,
+    #[account(address = config.mint @ TesseraError::MintMismatch)]
+    pub mint: InterfaceAccount<'info, Mint>,
+    #[account(address = config.token_program @ TesseraError::MintMismatch)]
+    pub token_program: Interface<'info, TokenInterface>,
+}
+
+impl WithdrawStake<'_> {
+    pub fn validate(&self) -> Result<()> {
+        let node = &self.node;
+        require!(node.unbonding > 0, TesseraError::NothingUnbonding);
+        require!(node.open_claims == 0, TesseraError::OpenClaims);
+        let now = Clock::get()?.unix_timestamp;
+        let ready = node
+            .unbonding_since
+            .checked_add(self.config.unbonding_secs)
+            .ok_or(TesseraError::MathOverflow)?;
+        require!(now >= ready, TesseraError::UnbondingNotElapsed);
+        Ok(())
+    }
+}
+
+#[access_control(ctx.accounts.validate())]
+pub fn handler(ctx: Context<WithdrawStake>) -> Result<()> {
+    let amount = ctx.accounts.node.unbonding;
+    let operator = ctx.accounts.operator.key();
+    let bump = [ctx.accounts.node.bump];
+    let seeds: &[&[u8]] = &[NODE_SEED, operator.as_ref(), &bump];
+    let a = &ctx.accounts;
+    token_ops::transfer(
+        &a.token_program,
+        &a.mint,
+        &a.stake_vault,
+        &a.operator_token,
+        &a.node.to_account_info(),
+        &[seeds],
+        amount,
+    )?;
+    let node = &mut ctx.accounts.node;
+    node.stake = node
+        .stake
+        .checked_sub(amount)
+        .ok_or(TesseraError::MathOverflow)?;
+    node.unbonding = 0;
+    node.last_active = Clock::get()?.unix_timestamp;
+    emit!(StakeWithdrawn {
+        node: node.key(),
+        amount,
+        stake: node.stake,
+    });
+    Ok(())
+}

@@ -1,0 +1,124 @@
+use anchor_lang::prelude::*;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+use crate::events::{JobEscalated, ResultChallenged};
+use crate::state::{Challenge, Config, Job, JobState, Tally};
+use crate::token_ops;
+
+use super::job_finalize::escalate;
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
+pub struct ChallengeResultArgs {
+    /// The majority hash being disputed (must be the job's current winning hash).
+    pub challenged_hash: [u8; 32],
+}
+
+#[derive(Accounts)]
+pub struct ChallengeResult<'info> {
+    #[account(mut)]
+    pub challenger: Signer<'info>,
+    #[account(
+        mut,
+        token::mint = mint,
+        token::authority = challenger,
+        token::token_program = token_program,
+    )]
+    pub challenger_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
+    pub config: Box<Account<'info, Config>>,
+    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    pub job: Box<Account<'info, Job>>,
+    #[account(
+        init,
+        payer = challenger,
+        space = 8 + Challenge::INIT_SPACE,
+        seeds = [CHALLENGE_SEED, job.key().as_ref(), challenger.key().as_ref()],
+        bump,
+    )]
+    pub challenge: Box<Account<'info, Challenge>>,
+    #[account(mut, seeds = [ESCROW_SEED, job.key().as_ref()], bump = job.escrow_bump)]
+    pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
+    #[account(address = config.mint @ TesseraError::MintMismatch)]
+    pub mint: Box<InterfaceAccount<'info, Mint>>,
+    #[account(address = config.token_program @ TesseraError::MintMismatch)]
+    pub token_program: Interface<'info, TokenInterface>,
+    pub system_program: Program<'info, System>,
+}
+
+impl ChallengeResult<'_> {
+    pub fn validate(&self, args: &ChallengeResultArgs) -> Result<()> {
+        let now = Clock::get()?.unix_timestamp;
+        let job = &self.job;
+        let c = &self.config;
+        require!(job.state == JobState::Challenge, TesseraError::InvalidJobState);
+        require!(now <= job.challenge_deadline, TesseraError::WindowClosed);
+        require!(
+            job.has_winner && args.challenged_hash == job.winning_hash,
+            TesseraError::ChallengeMismatch
+        );
+        require!(
+            !job.challenged && job.round < job.max_escalations,
+            TesseraError::NoEscalationBudget
+        );
+        require!(
+            job.round_fits(now, c.commit_window_secs, c.reveal_window_secs),
+            TesseraError::JobDeadlinePassed
+        );
+        Ok(())
+    }
+}
+
+/// Dispute a majority with a bond: the job escalates into an audit round of
+/// ESCALATION_SLOTS fresh replicas whose agreement decides the result. If the audit overturns
+/// the majority, the challenger gets the bond back plus the slashes of the wrong majority;
+/// otherwise the bond goes to the treasury.
+#[access_control(ctx.accounts.validate(&args))]
+pub fn handler(mut ctx: Context<ChallengeResult>, args: ChallengeResultArgs) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
+    let bond = ctx.accounts.config.challenge_bond;
+    let a = &mut ctx.accounts;
+    token_ops::transfer(
+        &a.token_program,
+        &a.mint,
+        &a.challenger_token,
+        &a.escrow,
+        &a.challenger.to_account_info(),
+        &[],
+        bond,
+    )?;
+    let ch = &mut a.challenge;
+    ch.job = a.job.key();
+    ch.challenger = a.challenger.key();
+    ch.bond = bond;
+    ch.challenged_hash = args.challenged_hash;
+    ch.round = a.job.round;
+    ch.created_at = now;
+    ch.bump = ctx.bumps.challenge;
+
+    let commit_secs = a.config.commit_window_secs;
+    let job = &mut a.job;
+    job.bonds_held = job.bonds_held.checked_add(bond).ok_or(TesseraError::MathOverflow)?;
+    job.open_challenges = job.open_challenges.checked_add(1).ok_or(TesseraError::MathOverflow)?;
+    job.challenged = true;
+    job.challenged_hash = args.challenged_hash;
+    // The audit round decides alone: earlier votes no longer count.
+    job.tally = [Tally::default(); MAX_SLOTS];
+    job.tally_len = 0;
+    escalate(job, now, commit_secs)?;
+    emit!(ResultChallenged {
+        job: job.key(),
+        challenger: ch.challenger,
+        challenged_hash: args.challenged_hash,
+        bond,
+    });
+    emit!(JobEscalated {
+        job: job.key(),
+        round: job.round,
+        slots: job.slots,
+        commit_deadline: job.commit_deadline,
+        challenged: true,
+    });
+    Ok(())
+}

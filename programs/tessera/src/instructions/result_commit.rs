@@ -1,0 +1,70 @@
+use anchor_lang::prelude::*;
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+use crate::events::{ResultCommitted, RevealOpened};
+use crate::state::{Claim, ClaimState, Config, Job, JobState};
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
+pub struct CommitResultArgs {
+    /// `commitment(result_hash, node, salt)` (see `state::claim::commitment`).
+    pub commitment: [u8; 32],
+}
+
+#[derive(Accounts)]
+pub struct CommitResult<'info> {
+    pub operator: Signer<'info>,
+    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
+    pub config: Account<'info, Config>,
+    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    pub job: Box<Account<'info, Job>>,
+    #[account(
+        mut,
+        seeds = [CLAIM_SEED, job.key().as_ref(), claim.node.as_ref()],
+        bump = claim.bump,
+        has_one = job @ TesseraError::ClaimMismatch,
+        has_one = operator @ TesseraError::NotOperator,
+    )]
+    pub claim: Box<Account<'info, Claim>>,
+}
+
+impl CommitResult<'_> {
+    pub fn validate(&self) -> Result<()> {
+        let now = Clock::get()?.unix_timestamp;
+        require!(self.job.state == JobState::Open, TesseraError::InvalidJobState);
+        require!(self.claim.state == ClaimState::Claimed, TesseraError::InvalidClaimState);
+        require!(self.claim.round == self.job.round, TesseraError::StaleRound);
+        require!(now <= self.claim.deadline, TesseraError::WindowClosed);
+        Ok(())
+    }
+}
+
+#[access_control(ctx.accounts.validate())]
+pub fn handler(ctx: Context<CommitResult>, args: CommitResultArgs) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
+    let reveal_secs = ctx.accounts.config.reveal_window_secs;
+    let claim = &mut ctx.accounts.claim;
+    claim.commitment = args.commitment;
+    claim.committed_at = now;
+    claim.state = ClaimState::Committed;
+    let job = &mut ctx.accounts.job;
+    job.round_commits = job.round_commits.checked_add(1).ok_or(TesseraError::MathOverflow)?;
+    emit!(ResultCommitted {
+        job: job.key(),
+        claim: claim.key(),
+        node: claim.node,
+        commitment: args.commitment,
+    });
+    // Every slot is taken and every claim of this round has committed: reveal right away.
+    if job.active_claims == job.slots && job.round_commits == job.round_claims {
+        job.state = JobState::Revealing;
+        job.reveal_deadline = now.saturating_add(reveal_secs);
+        emit!(RevealOpened {
+            job: job.key(),
+            round: job.round,
+            commits: job.round_commits,
+            reveal_deadline: job.reveal_deadline,
+        });
+    }
+    Ok(())
+}

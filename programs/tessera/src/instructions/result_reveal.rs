@@ -1,0 +1,84 @@
+use anchor_lang::prelude::*;
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+use crate::events::{ResultRevealed, RevealOpened};
+use crate::state::{commitment, Claim, ClaimState, Config, Job, JobState};
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
+pub struct RevealResultArgs {
+    pub result_hash: [u8; 32],
+    pub salt: [u8; 32],
+    pub output_uri: String,
+}
+
+#[derive(Accounts)]
+pub struct RevealResult<'info> {
+    pub operator: Signer<'info>,
+    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
+    pub config: Account<'info, Config>,
+    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    pub job: Box<Account<'info, Job>>,
+    #[account(
+        mut,
+        seeds = [CLAIM_SEED, job.key().as_ref(), claim.node.as_ref()],
+        bump = claim.bump,
+        has_one = job @ TesseraError::ClaimMismatch,
+        has_one = operator @ TesseraError::NotOperator,
+    )]
+    pub claim: Box<Account<'info, Claim>>,
+}
+
+impl RevealResult<'_> {
+    pub fn validate(&self, args: &RevealResultArgs, now: i64) -> Result<()> {
+        require!(
+            self.job.state == JobState::Revealing,
+            TesseraError::InvalidJobState
+        );
+        require!(now <= self.job.reveal_deadline, TesseraError::WindowClosed);
+        require!(self.claim.state == ClaimState::Committed, TesseraError::InvalidClaimState);
+        require!(self.claim.round == self.job.round, TesseraError::StaleRound);
+        require!(args.output_uri.len() <= MAX_URI_LEN, TesseraError::StringTooLong);
+        require!(
+            commitment(&args.result_hash, &self.claim.node, &args.salt) == self.claim.commitment,
+            TesseraError::CommitmentMismatch
+        );
+        Ok(())
+    }
+}
+
+pub fn handler(ctx: Context<RevealResult>, args: RevealResultArgs) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
+    // The commit window closed with some commitments: the reveal phase opens lazily.
+    {
+        let reveal_secs = ctx.accounts.config.reveal_window_secs;
+        let job = &mut ctx.accounts.job;
+        if job.state == JobState::Open && now > job.commit_deadline && job.round_commits > 0 {
+            job.state = JobState::Revealing;
+            job.reveal_deadline = job.commit_deadline.saturating_add(reveal_secs);
+            emit!(RevealOpened {
+                job: job.key(),
+                round: job.round,
+                commits: job.round_commits,
+                reveal_deadline: job.reveal_deadline,
+            });
+        }
+    }
+    ctx.accounts.validate(&args, now)?;
+    let claim = &mut ctx.accounts.claim;
+    claim.result_hash = args.result_hash;
+    claim.output_uri = args.output_uri.clone();
+    claim.revealed_at = now;
+    claim.state = ClaimState::Revealed;
+    let job = &mut ctx.accounts.job;
+    job.tally_add(args.result_hash)?;
+    job.round_reveals = job.round_reveals.checked_add(1).ok_or(TesseraError::MathOverflow)?;
+    emit!(ResultRevealed {
+        job: job.key(),
+        claim: claim.key(),
+        node: claim.node,
+        result_hash: args.result_hash,
+        output_uri: args.output_uri,
+    });
+    Ok(())
+}

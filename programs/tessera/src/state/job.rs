@@ -1,0 +1,238 @@
+use anchor_lang::prelude::*;
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub enum MarketType {
+    /// First eligible claimers take the slots at the posted price.
+    Fixed,
+    /// Nodes bid until `bid_deadline`; `close_auction` picks the k lowest bids.
+    Auction,
+}
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub enum JobState {
+    /// Auction jobs before `close_auction`.
+    Bidding,
+    /// Slots may be claimed and claims may commit (until `commit_deadline`).
+    Open,
+    /// Committed claims of this round reveal (until `reveal_deadline`).
+    Revealing,
+    /// A strict majority agreed; anyone may challenge until `challenge_deadline`.
+    Challenge,
+    /// Winners are paid; terminal.
+    Completed,
+    /// Client cancelled before any claim; terminal.
+    Cancelled,
+    /// Job deadline passed with no result to evaluate; terminal.
+    Expired,
+    /// No majority and no escalation left; terminal, client refunded.
+    Failed,
+}
+
+impl JobState {
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Completed | JobState::Cancelled | JobState::Expired | JobState::Failed
+        )
+    }
+}
+
+/// What a node must have to claim the job.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq, InitSpace)]
+pub struct Requirements {
+    pub min_vram_mb: u32,
+    pub min_compute_capability: u16,
+    /// `CAP_*` flags the node must all have.
+    pub capabilities: u8,
+    /// Bonded stake the node needs (at least config.min_stake applies too).
+    pub min_stake: u64,
+    pub min_reputation_bps: u16,
+}
+
+/// One distinct revealed result hash and how many replicas revealed it.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, Default, PartialEq, Eq, InitSpace)]
+pub struct Tally {
+    pub hash: [u8; 32],
+    pub count: u8,
+}
+
+/// A compute job and its escrow accounting. PDA `["job", client, job_id u64 le]`.
+#[account]
+#[derive(InitSpace, Debug)]
+pub struct Job {
+    pub client: Pubkey,
+    pub job_id: u64,
+    /// Kernel identifier and the version of its spec (see docs/KERNELS.md).
+    pub kernel_id: u16,
+    pub spec_version: u16,
+    /// BLAKE3 of the input blob; workers check the downloaded input against it.
+    pub spec_hash: [u8; 32],
+    #[max_len(MAX_URI_LEN)]
+    pub input_uri: String,
+    pub market: MarketType,
+    /// Price per replica (fixed market) or the maximum price (auction).
+    pub price_per_replica: u64,
+    /// Replicas asked for (k).
+    pub replicas: u8,
+    /// Escalation rounds the client budgeted for.
+    pub max_escalations: u8,
+    /// Replica slots now: k + ESCALATION_SLOTS * round.
+    pub slots: u8,
+    /// Escalation round (0 = first).
+    pub round: u8,
+    pub requirements: Requirements,
+    /// Seconds a claimer has from claiming to commit.
+    pub exec_secs: i64,
+    pub created_at: i64,
+    /// Overall deadline: unspent escrow goes back to the client after it.
+    pub deadline: i64,
+    /// Claims inside [created_at, priority_until) need the priority stake / reputation.
+    pub priority_until: i64,
+    pub bid_deadline: i64,
+    pub commit_deadline: i64,
+    pub reveal_deadline: i64,
+    pub challenge_deadline: i64,
+    pub state: JobState,
+    /// Claims holding a slot (not timed out), all rounds.
+    pub active_claims: u8,
+    /// Claims made in the current round that still hold a slot.
+    pub round_claims: u8,
+    /// Commitments in the current round.
+    pub round_commits: u8,
+    /// Reveals in the current round.
+    pub round_reveals: u8,
+    /// Claims created and not yet settled (closed).
+    pub unsettled_claims: u8,
+    /// Open bids (auction).
+    pub bids: u8,
+    /// Challenges not yet settled.
+    pub open_challenges: u8,
+    /// Distinct revealed hashes, all rounds.
+    pub tally: [Tally; MAX_SLOTS],
+    pub tally_len: u8,
+    pub winning_hash: [u8; 32],
+    pub has_winner: bool,
+    /// Tokens the client deposited.
+    pub deposit: u64,
+    /// Tokens paid out of escrow to nodes and the treasury (payouts + fees).
+    pub paid_out: u64,
+    /// Slashed tokens credited to this job's client (held in escrow until close).
+    pub slashed_to_client: u64,
+    /// Slashed tokens set aside for a successful challenger (held in escrow).
+    pub challenger_pool: u64,
+    /// Challenge bonds held in escrow.
+    pub bonds_held: u64,
+    /// Tokens returned to the client (cancel / close).
+    pub refunded: u64,
+    /// A challenge forced an audit round; `challenged_hash` is the disputed majority.
+    pub challenged: bool,
+    pub challenged_hash: [u8; 32],
+    pub bump: u8,
+    pub escrow_bump: u8,
+}
+
+impl Job {
+    /// Tokens the escrow vault must hold right now.
+    pub fn escrow_expected(&self) -> Result<u64> {
+        self.deposit
+            .checked_add(self.slashed_to_client)
+            .and_then(|v| v.checked_add(self.challenger_pool))
+            .and_then(|v| v.checked_add(self.bonds_held))
+            .and_then(|v| v.checked_sub(self.paid_out))
+            .and_then(|v| v.checked_sub(self.refunded))
+            .ok_or_else(|| error!(TesseraError::MathOverflow))
+    }
+
+    /// Replicas that must agree: a strict majority of the current slots.
+    pub fn quorum(&self) -> u8 {
+        self.slots / 2 + 1
+    }
+
+    /// Slots the client paid for: k + ESCALATION_SLOTS * max_escalations.
+    pub fn budget_slots(replicas: u8, max_escalations: u8) -> Result<u8> {
+        max_escalations
+            .checked_mul(ESCALATION_SLOTS)
+            .and_then(|e| e.checked_add(replicas))
+            .ok_or_else(|| error!(TesseraError::MathOverflow))
+    }
+
+    /// Record a revealed hash.
+    pub fn tally_add(&mut self, hash: [u8; 32]) -> Result<()> {
+        let len = usize::from(self.tally_len);
+        for t in self.tally.iter_mut().take(len) {
+            if t.hash == hash {
+                t.count = t.count.checked_add(1).ok_or(TesseraError::MathOverflow)?;
+                return Ok(());
+            }
+        }
+        require!(len < MAX_SLOTS, TesseraError::MathOverflow);
+        self.tally[len] = Tally { hash, count: 1 };
+        self.tally_len = self.tally_len.checked_add(1).ok_or(TesseraError::MathOverflow)?;
+        Ok(())
+    }
+
+    /// The hash held by a strict majority, if any: of all slots normally, of the audit round's
+    /// slots after a challenge (the tally is reset then). Two hashes cannot both hold one.
+    pub fn majority(&self) -> Option<[u8; 32]> {
+        let q = if self.challenged {
+            ESCALATION_SLOTS / 2 + 1
+        } else {
+            self.quorum()
+        };
+        self.tally
+            .iter()
+            .take(usize::from(self.tally_len))
+            .find(|t| t.count >= q)
+            .map(|t| t.hash)
+    }
+
+    /// True when a new round (commit + reveal windows) still fits before the job deadline.
+    pub fn round_fits(&self, now: i64, commit_secs: i64, reveal_secs: i64) -> bool {
+        now.checked_add(commit_secs)
+            .and_then(|t| t.checked_add(reveal_secs))
+            .is_some_and(|t| t <= self.deadline)
+    }
+
+    /// Open a new claim/commit round starting `now`.
+    pub fn open_round(&mut self, now: i64, commit_secs: i64) {
+        self.state = JobState::Open;
+        self.round_claims = 0;
+        self.round_commits = 0;
+        self.round_reveals = 0;
+        self.commit_deadline = now.saturating_add(commit_secs).min(self.deadline);
+    }
+}
+
+impl Job {
+    /// Can `node` take a replica of this job (claim or bid) at `now`?
+    pub fn check_eligible(&self, config: &super::Config, node: &super::Node, now: i64) -> Result<()> {
+        let r = &self.requirements;
+        let hw = &node.hardware;
+        require!(
+            hw.vram_mb >= r.min_vram_mb
+                && hw.compute_capability >= r.min_compute_capability
+                && hw.capabilities & r.capabilities == r.capabilities,
+            TesseraError::HardwareMismatch
+        );
+        let bonded = node.bonded();
+        require!(
+            bonded >= config.min_stake && bonded >= r.min_stake,
+            TesseraError::InsufficientStake
+        );
+        require!(
+            node.reputation.score_bps >= r.min_reputation_bps,
+            TesseraError::ReputationTooLow
+        );
+        if now < self.priority_until {
+            require!(
+                bonded >= config.priority_min_stake
+                    && node.reputation.score_bps >= config.priority_min_reputation_bps,
+                TesseraError::PriorityWindow
+            );
+        }
+        Ok(())
+    }
+}

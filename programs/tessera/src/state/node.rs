@@ -1,0 +1,146 @@
+use anchor_lang::prelude::*;
+
+use crate::constants::*;
+use crate::errors::TesseraError;
+
+/// Hardware a node declares. Backed by stake and checked by benchmark jobs, never trusted alone.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq, InitSpace)]
+pub struct Hardware {
+    #[max_len(MAX_GPU_MODEL_LEN)]
+    pub gpu_model: String,
+    /// GPU memory in MiB (0 for CPU-only nodes).
+    pub vram_mb: u32,
+    /// CUDA compute capability as major*10 + minor (e.g. 90 for sm_90); 0 for none.
+    pub compute_capability: u16,
+    /// `CAP_*` flags: which backends the node runs.
+    pub capabilities: u8,
+    /// Where the node serves its outputs (`http(s)://host:port`), may be empty.
+    #[max_len(MAX_ENDPOINT_LEN)]
+    pub endpoint: String,
+}
+
+impl Hardware {
+    pub fn validate(&self) -> Result<()> {
+        require!(
+            self.gpu_model.len() <= MAX_GPU_MODEL_LEN && self.endpoint.len() <= MAX_ENDPOINT_LEN,
+            TesseraError::StringTooLong
+        );
+        require!(
+            self.capabilities != 0 && self.capabilities & !CAP_ALL == 0,
+            TesseraError::InvalidCapabilities
+        );
+        Ok(())
+    }
+}
+
+/// Outcome counters and the reputation score derived from them.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, Default, PartialEq, Eq, InitSpace)]
+pub struct Reputation {
+    /// Replicas that were in the winning majority and got paid.
+    pub completed: u32,
+    /// Replicas whose revealed result lost the vote.
+    pub disagreed: u32,
+    /// Claims that never committed in time.
+    pub timed_out: u32,
+    /// Commitments never revealed.
+    pub no_reveal: u32,
+    /// Total tokens slashed from this node.
+    pub slashed_total: u64,
+    /// Total tokens earned (net of fees).
+    pub earned_total: u64,
+    /// Failure weight in hundredths; +300 per failure, halves every REPUTATION_HALF_LIFE_SECS.
+    pub penalty: u32,
+    /// When `penalty` was last decayed.
+    pub penalty_updated_at: i64,
+    /// Score in bps, see [`Reputation::recompute`].
+    pub score_bps: u16,
+}
+
+/// Half-life of failure weight: failures fade over 30 days.
+pub const REPUTATION_HALF_LIFE_SECS: i64 = 30 * 24 * 3600;
+/// Weight of one failure, in hundredths of a success.
+pub const FAILURE_WEIGHT: u32 = 300;
+
+impl Reputation {
+    pub fn new(now: i64) -> Self {
+        Reputation {
+            penalty_updated_at: now,
+            score_bps: INITIAL_REPUTATION_BPS,
+            ..Default::default()
+        }
+    }
+
+    /// Decay the failure weight to `now`: halve once per whole half-life, then linearly.
+    fn decay(&mut self, now: i64) {
+        let elapsed = now.saturating_sub(self.penalty_updated_at).max(0);
+        let halvings = elapsed / REPUTATION_HALF_LIFE_SECS;
+        let mut p = if halvings >= 32 { 0 } else { self.penalty >> halvings };
+        let rest = elapsed % REPUTATION_HALF_LIFE_SECS;
+        // p * (1 - rest / (2 * half_life)), in u128 to stay exact
+        let cut = (u128::from(p) * rest as u128) / (2 * REPUTATION_HALF_LIFE_SECS as u128);
+        p = p.saturating_sub(cut as u32);
+        self.penalty = p;
+        self.penalty_updated_at = now;
+    }
+
+    /// score = (100 * completed + 100) / (100 * completed + penalty + 200), in bps:
+    /// a Beta(1,1)-mean over successes and decayed, 3x-weighted failures. A new node scores
+    /// 5000; ten clean jobs give 9166; one fresh failure after ten successes 7333.
+    pub fn recompute(&mut self, now: i64) {
+        self.decay(now);
+        let good = u128::from(self.completed) * 100 + 100;
+        let total = u128::from(self.completed) * 100 + u128::from(self.penalty) + 200;
+        self.score_bps = ((good * BPS_DENOMINATOR as u128) / total) as u16;
+    }
+
+    pub fn record_success(&mut self, earned: u64, now: i64) {
+        self.completed = self.completed.saturating_add(1);
+        self.earned_total = self.earned_total.saturating_add(earned);
+        self.recompute(now);
+    }
+
+    pub fn record_failure(&mut self, slashed: u64, now: i64) {
+        self.decay(now);
+        self.penalty = self.penalty.saturating_add(FAILURE_WEIGHT);
+        self.slashed_total = self.slashed_total.saturating_add(slashed);
+        self.recompute(now);
+    }
+}
+
+/// A registered compute node. PDA `["node", operator]`.
+#[account]
+#[derive(InitSpace, Debug)]
+pub struct Node {
+    pub operator: Pubkey,
+    pub hardware: Hardware,
+    /// Tokens in the stake vault (bonded + unbonding).
+    pub stake: u64,
+    /// Part of `stake` that is unbonding (does not back new claims).
+    pub unbonding: u64,
+    /// When the current unbonding started.
+    pub unbonding_since: i64,
+    /// Claims not yet settled. Stake cannot leave while this is non-zero.
+    pub open_claims: u32,
+    pub reputation: Reputation,
+    pub registered_at: i64,
+    pub last_active: i64,
+    pub bump: u8,
+    pub vault_bump: u8,
+}
+
+impl Node {
+    /// Stake that backs new claims.
+    pub fn bonded(&self) -> u64 {
+        self.stake.saturating_sub(self.unbonding)
+    }
+
+    /// Remove `amount` from the stake after a slash: unbonding tokens are taken last.
+    pub fn take_slash(&mut self, amount: u64) -> Result<()> {
+        self.stake = self
+            .stake
+            .checked_sub(amount)
+            .ok_or(TesseraError::MathOverflow)?;
+        self.unbonding = self.unbonding.min(self.stake);
+        Ok(())
+    }
+}
