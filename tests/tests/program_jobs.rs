@@ -1,0 +1,483 @@
+//! Job lifecycle on LiteSVM against the SBF build: escrow, claims, commit-reveal, majority
+//! settlement, slashing, timeouts, escalation, cancellation, expiry — with token conservation
+//! checked to the unit.
+use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
+use tessera::constants::*;
+use tessera::errors::TesseraError;
+use tessera::state::{Claim, ClaimState, Job, JobState, Node};
+use tessera_client::{ix, pda};
+use tessera_tests::svm::*;
+
+const PRICE: u64 = 10 * TOKEN;
+const STAKE: u64 = 1_000 * TOKEN;
+
+struct World {
+    s: Svm,
+    client: Keypair,
+    nodes: Vec<Keypair>,
+    cranker: Keypair,
+}
+
+impl World {
+    fn new(n_nodes: usize) -> Self {
+        let mut s = Svm::with_config();
+        let client = s.actor(10_000 * TOKEN);
+        let nodes = (0..n_nodes).map(|_| s.node(STAKE, 0)).collect();
+        let cranker = s.actor(0);
+        World { s, client, nodes, cranker }
+    }
+
+    /// Every token account this world knows: their sum never changes.
+    fn accounts(&self, jobs: &[Pubkey]) -> Vec<Pubkey> {
+        let mut v = vec![self.s.ata(&self.client.pubkey()), self.s.treasury, self.s.ata(&self.cranker.pubkey())];
+        for n in &self.nodes {
+            v.push(self.s.ata(&n.pubkey()));
+            v.push(pda::stake_vault(&pda::node(&n.pubkey()).0).0);
+        }
+        for j in jobs {
+            v.push(pda::escrow(j).0);
+        }
+        v
+    }
+
+    fn post(&mut self, id: u64, k: u8, max_esc: u8) -> Pubkey {
+        let args = self.s.job_args(id, k, PRICE, max_esc);
+        let c = self.client.insecure_clone();
+        self.s.post(&c, args).expect("post_job");
+        pda::job(&self.client.pubkey(), id).0
+    }
+
+    fn claim(&mut self, i: usize, job: &Pubkey) -> TxResult {
+        let op = self.nodes[i].insecure_clone();
+        self.s.send_named("claim_job", ix::claim_job(&op.pubkey(), job, false), &[&op])
+    }
+
+    fn commit(&mut self, i: usize, job: &Pubkey, result: [u8; 32]) -> TxResult {
+        let op = self.nodes[i].insecure_clone();
+        let (c, _) = commit_for(&op.pubkey(), result, i as u8);
+        self.s.send_named("commit_result", ix::commit_result(&op.pubkey(), job, c), &[&op])
+    }
+
+    fn reveal(&mut self, i: usize, job: &Pubkey, result: [u8; 32]) -> TxResult {
+        let op = self.nodes[i].insecure_clone();
+        let (_, salt) = commit_for(&op.pubkey(), result, i as u8);
+        let uri = format!("http://127.0.0.1:7070/blobs/out{i}");
+        self.s.send_named("reveal_result", ix::reveal_result(&op.pubkey(), job, result, salt, uri), &[&op])
+    }
+
+    fn finalize(&mut self, job: &Pubkey) -> TxResult {
+        self.s.send_named("finalize_job", ix::finalize_job(job), &[])
+    }
+
+    fn settle(&mut self, i: usize, job: &Pubkey) -> TxResult {
+        let t = self.s.tctx();
+        let cr = self.cranker.insecure_clone();
+        let op = self.nodes[i].pubkey();
+        self.s.send_named("settle_claim", ix::settle_claim(&t, &cr.pubkey(), job, &op), &[&cr])
+    }
+
+    fn close(&mut self, job: &Pubkey) -> TxResult {
+        let t = self.s.tctx();
+        let ix = ix::close_job(&t, &self.client.pubkey(), job);
+        self.s.send_named("close_job", ix, &[])
+    }
+
+    fn job(&self, job: &Pubkey) -> Job {
+        self.s.account(job)
+    }
+
+    fn node(&self, i: usize) -> Node {
+        self.s.account(&pda::node(&self.nodes[i].pubkey()).0)
+    }
+
+    fn claim_state(&self, i: usize, job: &Pubkey) -> ClaimState {
+        let node = pda::node(&self.nodes[i].pubkey()).0;
+        self.s.account::<Claim>(&pda::claim(job, &node).0).state
+    }
+
+    fn token(&self, owner: &Keypair) -> u64 {
+        self.s.balance(&self.s.ata(&owner.pubkey()))
+    }
+}
+
+const GOOD: [u8; 32] = [0xAA; 32];
+const BAD: [u8; 32] = [0xBB; 32];
+
+fn fee(price: u64) -> u64 {
+    price * u64::from(ix::localnet_params().protocol_fee_bps) / 10_000
+}
+
+#[test]
+fn three_honest_replicas_are_paid_and_the_client_gets_the_rest() {
+    let mut w = World::new(3);
+    let client0 = w.token(&w.client.insecure_clone());
+    let job = w.post(1, 3, 1);
+    let all = w.accounts(&[job]);
+    let total0 = w.s.total(&all);
+    let j = w.job(&job);
+    assert_eq!(j.deposit, PRICE * 5, "k + 2 escalation slots budgeted");
+    assert_eq!(w.s.balance(&pda::escrow(&job).0), PRICE * 5);
+    assert_eq!(j.bump, pda::job(&w.client.pubkey(), 1).1);
+
+    for i in 0..3 {
+        w.claim(i, &job).unwrap();
+    }
+    assert_eq!(w.job(&job).active_claims, 3);
+    for i in 0..3 {
+        w.commit(i, &job, GOOD).unwrap();
+    }
+    assert_eq!(w.job(&job).state, JobState::Revealing, "all committed: reveal opens at once");
+    for i in 0..3 {
+        w.reveal(i, &job, GOOD).unwrap();
+    }
+    w.finalize(&job).unwrap();
+    let j = w.job(&job);
+    assert_eq!(j.state, JobState::Challenge);
+    assert_eq!(j.winning_hash, GOOD);
+    // nothing settles during the challenge window
+    assert_err(&w.settle(0, &job), TesseraError::JobNotSettled);
+    assert_err(&w.finalize(&job), TesseraError::WindowOpen);
+    w.s.warp(ix::localnet_params().challenge_window_secs + 1);
+    w.finalize(&job).unwrap();
+    assert_eq!(w.job(&job).state, JobState::Completed);
+
+    let treasury0 = w.s.balance(&w.s.treasury);
+    for i in 0..3 {
+        w.settle(i, &job).unwrap();
+        let op = w.nodes[i].insecure_clone();
+        assert_eq!(w.token(&op), PRICE - fee(PRICE));
+        let n = w.node(i);
+        assert_eq!(n.reputation.completed, 1);
+        assert!(n.reputation.score_bps > INITIAL_REPUTATION_BPS);
+        assert_eq!(n.open_claims, 0);
+        assert_eq!(n.stake, STAKE, "honest stake untouched");
+    }
+    assert_eq!(w.s.balance(&w.s.treasury) - treasury0, 3 * fee(PRICE));
+    w.close(&job).unwrap();
+    assert!(!w.s.exists(&job));
+    assert!(!w.s.exists(&pda::escrow(&job).0));
+    // the client paid exactly 3 prices; the 2 unused escalation slots came back
+    assert_eq!(client0 - w.token(&w.client.insecure_clone()), 3 * PRICE);
+    assert_eq!(w.s.total(&all), total0, "no token created or destroyed");
+}
+
+#[test]
+fn a_lying_replica_is_slashed_and_the_honest_majority_paid() {
+    let mut w = World::new(3);
+    let client0 = w.token(&w.client.insecure_clone());
+    let job = w.post(2, 3, 0);
+    let all = w.accounts(&[job]);
+    let total0 = w.s.total(&all);
+    for i in 0..3 {
+        w.claim(i, &job).unwrap();
+    }
+    w.commit(0, &job, GOOD).unwrap();
+    w.commit(1, &job, BAD).unwrap();
+    w.commit(2, &job, GOOD).unwrap();
+    for (i, r) in [(0, GOOD), (1, BAD), (2, GOOD)] {
+        w.reveal(i, &job, r).unwrap();
+    }
+    w.finalize(&job).unwrap();
+    w.s.warp(10);
+    w.finalize(&job).unwrap();
+    for i in 0..3 {
+        w.settle(i, &job).unwrap();
+    }
+    let p = ix::localnet_params();
+    let slash = STAKE * u64::from(p.slash_wrong_result_bps) / 10_000;
+    let crank = slash * u64::from(p.crank_reward_bps) / 10_000;
+    let to_client = (slash - crank) * u64::from(p.slash_client_share_bps) / 10_000;
+    let liar = w.node(1);
+    assert_eq!(liar.stake, STAKE - slash);
+    assert_eq!(liar.reputation.disagreed, 1);
+    assert!(liar.reputation.score_bps < INITIAL_REPUTATION_BPS);
+    assert_eq!(w.token(&w.nodes[1].insecure_clone()), 0, "the liar earns nothing");
+    assert_eq!(w.token(&w.cranker.insecure_clone()), crank);
+    for i in [0, 2] {
+        assert_eq!(w.token(&w.nodes[i].insecure_clone()), PRICE - fee(PRICE));
+    }
+    w.close(&job).unwrap();
+    // the client paid two replicas and received its share of the slash
+    assert_eq!(
+        w.token(&w.client.insecure_clone()) as i128 - client0 as i128,
+        to_client as i128 - 2 * PRICE as i128
+    );
+    assert_eq!(w.s.total(&all), total0);
+}
+
+#[test]
+fn a_copier_cannot_commit_late_or_open_someone_elses_commitment() {
+    let mut w = World::new(3);
+    let job = w.post(3, 2, 0);
+    w.claim(0, &job).unwrap();
+    w.claim(1, &job).unwrap();
+    // the third node finds no slot
+    assert_err(&w.claim(2, &job), TesseraError::NoFreeSlot);
+    w.commit(0, &job, GOOD).unwrap();
+    // node 1 copies node 0's commitment bytes: they bind node 0's address, so they never open
+    let copied = w.s.account::<Claim>(&pda::claim(&job, &pda::node(&w.nodes[0].pubkey()).0).0).commitment;
+    let op1 = w.nodes[1].insecure_clone();
+    w.s.send(&[ix::commit_result(&op1.pubkey(), &job, copied)], &[&op1]).unwrap();
+    w.reveal(0, &job, GOOD).unwrap();
+    // even knowing the hash and node 0's salt, node 1 cannot open the copied commitment
+    let salt0 = commit_for(&w.nodes[0].pubkey(), GOOD, 0).1;
+    assert_err(
+        &w.s.send(&[ix::reveal_result(&op1.pubkey(), &job, GOOD, salt0, String::new())], &[&op1]),
+        TesseraError::CommitmentMismatch,
+    );
+    // a second commit is refused
+    assert_err(&w.commit(0, &job, GOOD), TesseraError::InvalidJobState);
+    // reveal window ends: node 1 never revealed -> the job cannot reach 2 votes -> failed
+    w.s.warp(ix::localnet_params().reveal_window_secs + 1);
+    w.finalize(&job).unwrap();
+    assert_eq!(w.job(&job).state, JobState::Failed);
+    w.settle(0, &job).unwrap();
+    w.settle(1, &job).unwrap();
+    assert_eq!(w.node(1).reputation.no_reveal, 1);
+    assert!(w.node(1).stake < STAKE, "the copier is slashed for not revealing");
+    assert_eq!(w.node(0).stake, STAKE, "an unresolved honest replica is not slashed");
+}
+
+#[test]
+fn timed_out_claims_are_slashed_and_their_slot_reopens() {
+    let mut w = World::new(3);
+    let job = w.post(4, 1, 0);
+    let all = w.accounts(&[job]);
+    let total0 = w.s.total(&all);
+    w.claim(0, &job).unwrap();
+    let t = w.s.tctx();
+    let cr = w.cranker.insecure_clone();
+    let op0 = w.nodes[0].pubkey();
+    assert_err(
+        &w.s.send(&[ix::expire_claim(&t, &cr.pubkey(), &job, &op0)], &[&cr]),
+        TesseraError::ClaimNotExpired,
+    );
+    w.s.warp(31);
+    // too late to commit now
+    assert_err(&w.commit(0, &job, GOOD), TesseraError::WindowClosed);
+    w.s.send_named("expire_claim", ix::expire_claim(&t, &cr.pubkey(), &job, &op0), &[&cr]).unwrap();
+    assert_eq!(w.claim_state(0, &job), ClaimState::TimedOut);
+    assert_eq!(w.node(0).reputation.timed_out, 1);
+    assert_eq!(w.node(0).open_claims, 0);
+    assert!(w.node(0).stake < STAKE);
+    assert!(w.token(&cr) > 0, "crank rewarded");
+    // the slot is free again; the timed-out node cannot take it back
+    assert_fails(&w.claim(0, &job));
+    w.claim(1, &job).unwrap();
+    w.commit(1, &job, GOOD).unwrap();
+    w.reveal(1, &job, GOOD).unwrap();
+    w.finalize(&job).unwrap();
+    w.s.warp(10);
+    w.finalize(&job).unwrap();
+    w.settle(0, &job).unwrap();
+    w.settle(1, &job).unwrap();
+    assert_eq!(w.token(&w.nodes[1].insecure_clone()), PRICE - fee(PRICE));
+    w.close(&job).unwrap();
+    assert_eq!(w.s.total(&all), total0);
+}
+
+#[test]
+fn disagreement_escalates_then_fails_and_refunds_at_the_cap() {
+    let mut w = World::new(6);
+    let client0 = w.token(&w.client.insecure_clone());
+    let job = w.post(5, 2, 1);
+    let all = w.accounts(&[job]);
+    let total0 = w.s.total(&all);
+    w.claim(0, &job).unwrap();
+    w.claim(1, &job).unwrap();
+    w.commit(0, &job, GOOD).unwrap();
+    w.commit(1, &job, BAD).unwrap();
+    w.reveal(0, &job, GOOD).unwrap();
+    w.reveal(1, &job, BAD).unwrap();
+    w.finalize(&job).unwrap();
+    let j = w.job(&job);
+    assert_eq!((j.state, j.round, j.slots), (JobState::Open, 1, 4), "escalated: 2 more slots");
+    // round 1: one more GOOD and one BAD -> 2-2, no strict majority of 4
+    w.claim(2, &job).unwrap();
+    w.claim(3, &job).unwrap();
+    assert_err(&w.claim(4, &job), TesseraError::NoFreeSlot);
+    w.commit(2, &job, GOOD).unwrap();
+    w.commit(3, &job, BAD).unwrap();
+    w.reveal(2, &job, GOOD).unwrap();
+    w.reveal(3, &job, BAD).unwrap();
+    w.finalize(&job).unwrap();
+    assert_eq!(w.job(&job).state, JobState::Failed, "escalation budget spent");
+    for i in 0..4 {
+        w.settle(i, &job).unwrap();
+        assert_eq!(w.node(i).stake, STAKE, "no majority: nobody is slashed for disagreeing");
+    }
+    w.close(&job).unwrap();
+    assert_eq!(w.token(&w.client.insecure_clone()), client0, "full refund");
+    assert_eq!(w.s.total(&all), total0);
+}
+
+#[test]
+fn escalation_resolves_a_split_vote() {
+    let mut w = World::new(4);
+    let job = w.post(6, 2, 1);
+    for i in 0..2 {
+        w.claim(i, &job).unwrap();
+    }
+    w.commit(0, &job, GOOD).unwrap();
+    w.commit(1, &job, BAD).unwrap();
+    w.reveal(0, &job, GOOD).unwrap();
+    w.reveal(1, &job, BAD).unwrap();
+    w.finalize(&job).unwrap();
+    for i in 2..4 {
+        w.claim(i, &job).unwrap();
+        w.commit(i, &job, GOOD).unwrap();
+    }
+    for i in 2..4 {
+        w.reveal(i, &job, GOOD).unwrap();
+    }
+    w.finalize(&job).unwrap();
+    assert_eq!(w.job(&job).winning_hash, GOOD, "3 of 4 slots agree");
+    w.s.warp(10);
+    w.finalize(&job).unwrap();
+    for i in 0..4 {
+        w.settle(i, &job).unwrap();
+    }
+    assert_eq!(w.node(1).reputation.disagreed, 1);
+    for i in [0, 2, 3] {
+        assert_eq!(w.node(i).reputation.completed, 1);
+    }
+}
+
+#[test]
+fn cancel_only_by_the_client_and_only_before_claims() {
+    let mut w = World::new(1);
+    let client = w.client.insecure_clone();
+    let client0 = w.token(&client);
+    let job = w.post(7, 1, 0);
+    let t = w.s.tctx();
+    let intruder = w.s.actor(0);
+    let mut bad = ix::cancel_job(&t, &client.pubkey(), &job);
+    bad.accounts[0].pubkey = intruder.pubkey();
+    assert_fails(&w.s.send(&[bad], &[&intruder]));
+    w.s.send_named("cancel_job", ix::cancel_job(&t, &client.pubkey(), &job), &[&client]).unwrap();
+    assert_eq!(w.token(&client), client0);
+    assert_eq!(w.job(&job).state, JobState::Cancelled);
+    assert_err(&w.claim(0, &job), TesseraError::InvalidJobState);
+    w.close(&job).unwrap();
+
+    let job = w.post(8, 1, 0);
+    w.claim(0, &job).unwrap();
+    assert_err(
+        &w.s.send(&[ix::cancel_job(&t, &client.pubkey(), &job)], &[&client]),
+        TesseraError::JobHasClaims,
+    );
+    assert_err(&w.close(&job), TesseraError::JobNotSettled);
+}
+
+#[test]
+fn unclaimed_jobs_expire_and_refund_everything() {
+    let mut w = World::new(0);
+    let client = w.client.insecure_clone();
+    let client0 = w.token(&client);
+    let job = w.post(9, 2, 2);
+    assert_err(&w.s.send(&[ix::expire_job(&job)], &[]), TesseraError::WindowOpen);
+    w.s.warp(3_601);
+    w.s.send_named("expire_job", ix::expire_job(&job), &[]).unwrap();
+    assert_eq!(w.job(&job).state, JobState::Expired);
+    w.close(&job).unwrap();
+    assert_eq!(w.token(&client), client0);
+}
+
+#[test]
+fn post_job_rejects_hostile_parameters() {
+    let mut w = World::new(0);
+    let c = w.client.insecure_clone();
+    let now = w.s.now();
+    let base = w.s.job_args(10, 2, PRICE, 0);
+    let cases: Vec<(Box<dyn Fn(&mut tessera::instructions::PostJobArgs)>, TesseraError)> = vec![
+        (Box::new(|a| a.replicas = 0), TesseraError::InvalidReplicas),
+        (Box::new(|a| a.replicas = 200), TesseraError::InvalidReplicas),
+        (Box::new(|a| a.price_per_replica = 0), TesseraError::InvalidPrice),
+        (Box::new(|a| a.max_escalations = 9), TesseraError::InvalidEscalations),
+        (Box::new(move |a| a.deadline = now - 1), TesseraError::InvalidDeadline),
+        (Box::new(move |a| a.deadline = now + 10), TesseraError::InvalidDeadline),
+        (Box::new(|a| a.deadline = i64::MAX), TesseraError::InvalidDeadline),
+        (Box::new(|a| a.exec_secs = 0), TesseraError::InvalidDeadline),
+        (Box::new(|a| a.exec_secs = 10_000), TesseraError::InvalidDeadline),
+        (Box::new(|a| a.input_uri = "h".repeat(MAX_URI_LEN + 1)), TesseraError::StringTooLong),
+        (Box::new(|a| a.requirements.capabilities = 0x40), TesseraError::InvalidCapabilities),
+    ];
+    for (mutate, err) in cases {
+        let mut a = base.clone();
+        mutate(&mut a);
+        assert_err(&w.s.post(&c, a), err);
+    }
+    // price so high the deposit overflows, or more than the client holds
+    let mut a = base.clone();
+    a.price_per_replica = u64::MAX / 2 + 1;
+    assert_err(&w.s.post(&c, a), TesseraError::MathOverflow);
+    let mut a = base.clone();
+    a.price_per_replica = 1_000_000 * TOKEN;
+    assert_fails(&w.s.post(&c, a));
+    assert!(!w.s.exists(&pda::job(&c.pubkey(), 10).0));
+}
+
+#[test]
+fn claims_check_hardware_stake_reputation_and_pause() {
+    let mut w = World::new(1);
+    let job = w.post(11, 2, 0);
+    // a node without enough stake
+    let poor = w.s.node(10 * TOKEN, 0);
+    assert_err(
+        &w.s.send(&[ix::claim_job(&poor.pubkey(), &job, false)], &[&poor]),
+        TesseraError::InsufficientStake,
+    );
+    // a node whose GPU is too small
+    let small = w.s.node(STAKE, 0);
+    let mut hw = gpu_hardware();
+    hw.vram_mb = 4_000;
+    w.s.send(&[ix::update_node(&small.pubkey(), hw)], &[&small]).unwrap();
+    assert_err(
+        &w.s.send(&[ix::claim_job(&small.pubkey(), &job, false)], &[&small]),
+        TesseraError::HardwareMismatch,
+    );
+    // stake that is unbonding does not count
+    let leaving = w.s.node(STAKE, 0);
+    w.s.send(&[ix::request_unstake(&leaving.pubkey(), STAKE - TOKEN)], &[&leaving]).unwrap();
+    assert_err(
+        &w.s.send(&[ix::claim_job(&leaving.pubkey(), &job, false)], &[&leaving]),
+        TesseraError::InsufficientStake,
+    );
+    // a job demanding more reputation than a new node has
+    let mut a = w.s.job_args(12, 1, PRICE, 0);
+    a.requirements.min_reputation_bps = 9_000;
+    let c = w.client.insecure_clone();
+    w.s.post(&c, a).unwrap();
+    let job12 = pda::job(&c.pubkey(), 12).0;
+    assert_err(&w.claim(0, &job12), TesseraError::ReputationTooLow);
+    // double claim by the same node
+    w.claim(0, &job).unwrap();
+    assert_fails(&w.claim(0, &job));
+    // paused network
+    let other = w.s.node(STAKE, 0);
+    w.s.send(&[ix::set_paused(&w.s.authority.pubkey(), true)], &[]).unwrap();
+    assert_err(
+        &w.s.send(&[ix::claim_job(&other.pubkey(), &job, false)], &[&other]),
+        TesseraError::Paused,
+    );
+    // a node with open claims cannot withdraw
+    let op0 = w.nodes[0].insecure_clone();
+    w.s.send(&[ix::request_unstake(&op0.pubkey(), STAKE)], &[&op0]).unwrap();
+    w.s.warp(100);
+    let t = w.s.tctx();
+    assert_err(&w.s.send(&[ix::withdraw_stake(&t, &op0.pubkey())], &[&op0]), TesseraError::OpenClaims);
+}
+
+#[test]
+fn high_value_jobs_have_a_priority_window() {
+    let mut w = World::new(1);
+    // value = price * k >= priority_min_value (1000 tokens)
+    let c = w.client.insecure_clone();
+    let a = w.s.job_args(13, 1, 1_000 * TOKEN, 0);
+    w.s.post(&c, a).unwrap();
+    let job = pda::job(&c.pubkey(), 13).0;
+    // a fresh node (score 5000 < 6000) must wait out the priority window
+    assert_err(&w.claim(0, &job), TesseraError::PriorityWindow);
+    w.s.warp(ix::localnet_params().priority_window_secs + 1);
+    w.claim(0, &job).unwrap();
+}
