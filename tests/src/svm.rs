@@ -271,13 +271,10 @@ impl Svm {
     pub fn node(&mut self, stake: u64, spare: u64) -> Keypair {
         let op = self.actor(stake + spare);
         let t = self.tctx();
-        let ixs = [
-            ix::register_node(&t, &op.pubkey(), gpu_hardware()),
-            ix::stake(&t, &op.pubkey(), stake),
-        ];
-        let a = self.send(&ixs[..1], &[&op]);
-        a.expect("register_node");
-        self.send(&ixs[1..], &[&op]).expect("stake");
+        self.send_named("register_node", ix::register_node(&t, &op.pubkey(), gpu_hardware()), &[&op])
+            .expect("register_node");
+        self.send_named("stake", ix::stake(&t, &op.pubkey(), stake), &[&op])
+            .expect("stake");
         op
     }
 

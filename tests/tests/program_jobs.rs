@@ -481,3 +481,239 @@ fn high_value_jobs_have_a_priority_window() {
     w.s.warp(ix::localnet_params().priority_window_secs + 1);
     w.claim(0, &job).unwrap();
 }
+
+#[test]
+fn a_challenge_overturns_a_colluding_majority_and_rewards_the_challenger() {
+    let mut w = World::new(5);
+    let challenger = w.s.actor(100 * TOKEN);
+    let job = w.post(20, 3, 1);
+    let mut all = w.accounts(&[job]);
+    all.push(w.s.ata(&challenger.pubkey()));
+    let total0 = w.s.total(&all);
+    for i in 0..3 {
+        w.claim(i, &job).unwrap();
+    }
+    // nodes 0 and 1 collude on BAD; node 2 is honest
+    w.commit(0, &job, BAD).unwrap();
+    w.commit(1, &job, BAD).unwrap();
+    w.commit(2, &job, GOOD).unwrap();
+    w.reveal(0, &job, BAD).unwrap();
+    w.reveal(1, &job, BAD).unwrap();
+    w.reveal(2, &job, GOOD).unwrap();
+    w.finalize(&job).unwrap();
+    assert_eq!(w.job(&job).winning_hash, BAD);
+    let t = w.s.tctx();
+    // the challenge must name the current majority
+    assert_err(
+        &w.s.send(&[ix::challenge_result(&t, &challenger.pubkey(), &job, GOOD)], &[&challenger]),
+        TesseraError::ChallengeMismatch,
+    );
+    w.s.send_named(
+        "challenge_result",
+        ix::challenge_result(&t, &challenger.pubkey(), &job, BAD),
+        &[&challenger],
+    )
+    .unwrap();
+    let bond = ix::localnet_params().challenge_bond;
+    assert_eq!(w.token(&challenger), 100 * TOKEN - bond);
+    let j = w.job(&job);
+    assert_eq!((j.state, j.round, j.slots, j.challenged), (JobState::Open, 1, 5, true));
+    // the audit round: two fresh nodes compute GOOD
+    for i in 3..5 {
+        w.claim(i, &job).unwrap();
+        w.commit(i, &job, GOOD).unwrap();
+    }
+    for i in 3..5 {
+        w.reveal(i, &job, GOOD).unwrap();
+    }
+    w.finalize(&job).unwrap();
+    assert_eq!(w.job(&job).winning_hash, GOOD, "the audit decides");
+    w.s.warp(10);
+    w.finalize(&job).unwrap();
+    // challenge cannot settle before the claims
+    assert_err(
+        &w.s.send(&[ix::settle_challenge(&t, &challenger.pubkey(), &job)], &[]),
+        TesseraError::UnsettledClaims,
+    );
+    for i in 0..5 {
+        w.settle(i, &job).unwrap();
+    }
+    for i in [0, 1] {
+        assert_eq!(w.node(i).reputation.disagreed, 1, "colluders slashed");
+        assert!(w.node(i).stake < STAKE);
+    }
+    for i in [2, 3, 4] {
+        assert_eq!(w.token(&w.nodes[i].insecure_clone()), PRICE - fee(PRICE), "honest paid");
+    }
+    let pool = w.job(&job).challenger_pool;
+    assert!(pool > 0);
+    w.s.send_named("settle_challenge", ix::settle_challenge(&t, &challenger.pubkey(), &job), &[])
+        .unwrap();
+    assert_eq!(w.token(&challenger), 100 * TOKEN + pool, "bond back plus the colluders' slashes");
+    w.close(&job).unwrap();
+    assert_eq!(w.s.total(&all), total0);
+}
+
+#[test]
+fn a_wrong_challenge_forfeits_the_bond() {
+    let mut w = World::new(5);
+    let challenger = w.s.actor(100 * TOKEN);
+    let job = w.post(21, 3, 1);
+    for i in 0..3 {
+        w.claim(i, &job).unwrap();
+        w.commit(i, &job, GOOD).unwrap();
+    }
+    for i in 0..3 {
+        w.reveal(i, &job, GOOD).unwrap();
+    }
+    w.finalize(&job).unwrap();
+    let t = w.s.tctx();
+    w.s.send(&[ix::challenge_result(&t, &challenger.pubkey(), &job, GOOD)], &[&challenger]).unwrap();
+    // only one challenge per job
+    let second = w.s.actor(100 * TOKEN);
+    assert_err(
+        &w.s.send(&[ix::challenge_result(&t, &second.pubkey(), &job, GOOD)], &[&second]),
+        TesseraError::InvalidJobState,
+    );
+    for i in 3..5 {
+        w.claim(i, &job).unwrap();
+        w.commit(i, &job, GOOD).unwrap();
+    }
+    for i in 3..5 {
+        w.reveal(i, &job, GOOD).unwrap();
+    }
+    w.finalize(&job).unwrap();
+    w.s.warp(10);
+    w.finalize(&job).unwrap();
+    for i in 0..5 {
+        w.settle(i, &job).unwrap();
+    }
+    let treasury0 = w.s.balance(&w.s.treasury);
+    w.s.send(&[ix::settle_challenge(&t, &challenger.pubkey(), &job)], &[]).unwrap();
+    let bond = ix::localnet_params().challenge_bond;
+    assert_eq!(w.token(&challenger), 100 * TOKEN - bond);
+    assert_eq!(w.s.balance(&w.s.treasury) - treasury0, bond);
+    // a job without escalation budget cannot be challenged
+    let job2 = w.post(22, 1, 0);
+    w.claim(0, &job2).unwrap();
+    w.commit(0, &job2, GOOD).unwrap();
+    w.reveal(0, &job2, GOOD).unwrap();
+    w.finalize(&job2).unwrap();
+    assert_err(
+        &w.s.send(&[ix::challenge_result(&t, &second.pubkey(), &job2, GOOD)], &[&second]),
+        TesseraError::NoEscalationBudget,
+    );
+}
+
+#[test]
+fn reverse_auction_picks_the_lowest_bids_and_refunds_the_difference() {
+    let mut w = World::new(4);
+    let c = w.client.insecure_clone();
+    let client0 = w.token(&c);
+    let now = w.s.now();
+    let mut a = w.s.job_args(30, 2, PRICE, 0);
+    a.market = tessera::state::MarketType::Auction;
+    a.bid_deadline = now + 20;
+    a.deadline = now + 3_600;
+    w.s.post(&c, a).unwrap();
+    let job = pda::job(&c.pubkey(), 30).0;
+    assert_eq!(w.job(&job).state, JobState::Bidding);
+    // claiming without winning is refused; bids above the maximum too
+    assert_err(&w.claim(0, &job), TesseraError::InvalidJobState);
+    let op0 = w.nodes[0].insecure_clone();
+    assert_err(
+        &w.s.send(&[ix::place_bid(&op0.pubkey(), &job, PRICE + 1)], &[&op0]),
+        TesseraError::BidTooHigh,
+    );
+    let prices = [9 * TOKEN, 6 * TOKEN, 8 * TOKEN, 7 * TOKEN];
+    for (i, p) in prices.iter().enumerate() {
+        let op = w.nodes[i].insecure_clone();
+        w.s.send_named("place_bid", ix::place_bid(&op.pubkey(), &job, *p), &[&op]).unwrap();
+    }
+    let bids: Vec<Pubkey> = w.nodes.iter().map(|n| pda::bid(&job, &pda::node(&n.pubkey()).0).0).collect();
+    assert_err(&w.s.send(&[ix::close_auction(&job, &bids)], &[]), TesseraError::WindowOpen);
+    w.s.warp(21);
+    // leaving a bid out is refused
+    assert_err(&w.s.send(&[ix::close_auction(&job, &bids[..3])], &[]), TesseraError::BidSetMismatch);
+    w.s.send_named("close_auction", ix::close_auction(&job, &bids), &[]).unwrap();
+    // nodes 1 (6) and 3 (7) won
+    let op2 = w.nodes[2].insecure_clone();
+    assert_err(
+        &w.s.send(&[ix::claim_job(&op2.pubkey(), &job, true)], &[&op2]),
+        TesseraError::NotAuctionWinner,
+    );
+    for i in [1, 3] {
+        let op = w.nodes[i].insecure_clone();
+        w.s.send(&[ix::claim_job(&op.pubkey(), &job, true)], &[&op]).unwrap();
+        w.commit(i, &job, GOOD).unwrap();
+    }
+    for i in [1, 3] {
+        w.reveal(i, &job, GOOD).unwrap();
+    }
+    w.finalize(&job).unwrap();
+    w.s.warp(10);
+    w.finalize(&job).unwrap();
+    for i in [1, 3] {
+        w.settle(i, &job).unwrap();
+    }
+    assert_eq!(w.token(&w.nodes[1].insecure_clone()), 6 * TOKEN - fee(6 * TOKEN));
+    assert_eq!(w.token(&w.nodes[3].insecure_clone()), 7 * TOKEN - fee(7 * TOKEN));
+    // bids must be closed before the job
+    assert_err(&w.close(&job), TesseraError::UnsettledClaims);
+    for n in w.nodes.iter().map(|n| n.pubkey()).collect::<Vec<_>>() {
+        let node = pda::node(&n).0;
+        w.s.send_named("close_bid", ix::close_bid(&job, &node, &n), &[]).unwrap();
+    }
+    w.close(&job).unwrap();
+    assert_eq!(client0 - w.token(&c), 13 * TOKEN, "client paid the bids, not the maximum");
+}
+
+#[test]
+fn compute_unit_report() {
+    // Run the instruction set once end to end so every instruction has an entry, then print
+    // the table (docs/CU.md keeps a copy; TESSERA_WRITE_CU=1 rewrites it).
+    a_challenge_overturns_a_colluding_majority_and_rewards_the_challenger();
+    reverse_auction_picks_the_lowest_bids_and_refunds_the_difference();
+    timed_out_claims_are_slashed_and_their_slot_reopens();
+    cancel_only_by_the_client_and_only_before_claims();
+    unclaimed_jobs_expire_and_refund_everything();
+    let mut s = Svm::with_config();
+    let t = s.tctx();
+    let op = s.node(STAKE, 0);
+    s.send_named("update_node", ix::update_node(&op.pubkey(), gpu_hardware()), &[&op]).unwrap();
+    s.send_named("request_unstake", ix::request_unstake(&op.pubkey(), STAKE), &[&op]).unwrap();
+    s.warp(100);
+    s.send_named("withdraw_stake", ix::withdraw_stake(&t, &op.pubkey()), &[&op]).unwrap();
+    s.send_named("deregister_node", ix::deregister_node(&t, &op.pubkey()), &[&op]).unwrap();
+    s.send_named("set_paused", ix::set_paused(&s.authority.pubkey(), true), &[]).unwrap();
+    s.send_named(
+        "update_config",
+        ix::update_config(&s.authority.pubkey(), &t.token_program, Some(ix::localnet_params()), None, None),
+        &[],
+    )
+    .unwrap();
+    let table = cu_table_markdown();
+    println!("\nCompute units per instruction (max seen, LiteSVM, SBPF v3 build):\n{table}");
+    let expected = [
+        "initialize_config", "update_config", "set_paused", "register_node", "update_node",
+        "stake", "request_unstake", "withdraw_stake", "deregister_node", "post_job", "cancel_job",
+        "close_job", "claim_job", "place_bid", "close_auction", "close_bid", "commit_result",
+        "reveal_result", "finalize_job", "expire_claim", "settle_claim", "expire_job",
+        "challenge_result", "settle_challenge",
+    ];
+    let t = CU_TABLE.lock().unwrap().clone();
+    for name in expected {
+        let cu = t.get(name).unwrap_or_else(|| panic!("no CU figure for {name}"));
+        assert!(*cu > 0 && *cu < 200_000, "{name}: {cu} CU");
+    }
+    if std::env::var_os("TESSERA_WRITE_CU").is_some() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/CU.md");
+        let doc = format!(
+            "# Compute units\n\nMaximum compute units each instruction used in the LiteSVM suite \
+             (`cargo test -p tessera-tests --test program_jobs compute_unit_report -- --nocapture`, \
+             `TESSERA_WRITE_CU=1` rewrites this file), program built by `anchor build` through \
+             scripts/bin/cargo-build-sbf (SBPF v3, upstream LLVM).\n\n{table}"
+        );
+        std::fs::write(path, doc).unwrap();
+    }
+}
