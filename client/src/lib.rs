@@ -3,6 +3,7 @@
 //! build their transactions through this crate.
 pub mod accounts;
 pub mod ix;
+pub mod network;
 pub mod pda;
 pub mod rpc;
 pub mod token;

@@ -53,8 +53,12 @@ impl InitializeConfig<'_> {
                 .as_ref()
                 .ok_or(error!(TesseraError::Unauthorized))?;
             require_keys_eq!(data.key(), expected, TesseraError::Unauthorized);
-            // An immutable program (no upgrade authority) has no one better to gate on.
-            if let Some(upgrade_authority) = data.upgrade_authority_address {
+            // An immutable program (no upgrade authority; a genesis-loaded program shows the
+            // all-zero key) has no one better to gate on.
+            if let Some(upgrade_authority) = data
+                .upgrade_authority_address
+                .filter(|a| *a != Pubkey::default())
+            {
                 require_keys_eq!(
                     upgrade_authority,
                     self.authority.key(),
