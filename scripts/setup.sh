@@ -168,6 +168,14 @@ if [[ ! -x "$ANCHOR_DIR/anchor" ]]; then
   fi
 fi
 
+# ---------------------------------------------------------------- local wallet
+# anchor test and the demo sign with the Solana CLI's default wallet; make one if missing.
+if [[ ! -f "$HOME/.config/solana/id.json" ]]; then
+  if ((CHECK_ONLY)); then MISSING+=("wallet ~/.config/solana/id.json"); else
+    bash "$ROOT/scripts/keygen.sh" "$HOME/.config/solana/id.json"
+  fi
+fi
+
 # ---------------------------------------------------------------- npm (wallet-side check)
 if [[ -f "$ROOT/tests/node/package.json" ]]; then
   if [[ ! -d "$ROOT/tests/node/node_modules/@coral-xyz/anchor" ]]; then

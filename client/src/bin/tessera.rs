@@ -5,7 +5,11 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use solana_client::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
-use solana_sdk::{pubkey::Pubkey, signature::read_keypair_file};
+use solana_sdk::{
+    pubkey::Pubkey,
+    signature::{read_keypair_file, Keypair},
+    signer::Signer,
+};
 use tessera_client::{ix, network, rpc};
 
 #[derive(Parser)]
@@ -24,7 +28,13 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Print the version and the program id.
-    Version,
+    Version {
+        /// Print only the program id.
+        #[arg(long)]
+        program_id: bool,
+    },
+    /// Print the public key of the keypair (--keypair).
+    Address,
     /// The network's configuration.
     Config {
         #[command(subcommand)]
@@ -61,11 +71,18 @@ fn expand(path: &str) -> PathBuf {
     }
 }
 
+fn load_keypair(path: &str) -> Result<Keypair> {
+    let p = expand(path);
+    read_keypair_file(&p).map_err(|e| anyhow::anyhow!("reading keypair {}: {e}", p.display()))
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let client = || RpcClient::new_with_commitment(cli.url.clone(), CommitmentConfig::confirmed());
     match &cli.cmd {
-        Cmd::Version => println!("{}", tessera_client::version_string("tessera")),
+        Cmd::Version { program_id: true } => println!("{}", tessera_client::PROGRAM_ID),
+        Cmd::Version { program_id: false } => println!("{}", tessera_client::version_string("tessera")),
+        Cmd::Address => println!("{}", load_keypair(&cli.keypair)?.pubkey()),
         Cmd::Config { cmd: ConfigCmd::Show { json } } => {
             let c = rpc::fetch_config(&client())
                 .with_context(|| format!("no Tessera config on {}", cli.url))?;
@@ -76,9 +93,7 @@ fn main() -> Result<()> {
             }
         }
         Cmd::Config { cmd: ConfigCmd::Init { mint, decimals } } => {
-            let kp_path = expand(&cli.keypair);
-            let authority = read_keypair_file(&kp_path)
-                .map_err(|e| anyhow::anyhow!("reading keypair {}: {e}", kp_path.display()))?;
+            let authority = load_keypair(&cli.keypair)?;
             let rpc = client();
             let mint = match mint {
                 Some(m) => *m,

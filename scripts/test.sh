@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): set-up (a no-op when cached), `anchor build`, every
+# Rust test (unit, compute kernels, LiteSVM program tests), `anchor test` on a real local
+# validator, and the wallet-side IDL check with @coral-xyz/anchor.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+T0=$(date +%s)
+step() { printf '\n==> [%s] %s\n' "$(date +%T)" "$*"; }
+
+step "tool set-up"
+bash scripts/setup.sh
+# shellcheck disable=SC1091
+source scripts/env.sh
+
+step "anchor build (program -> target/deploy/tessera.so, IDL -> target/idl/tessera.json)"
+anchor build
+file_info=$(head -c 4 target/deploy/tessera.so | od -An -c | tr -d ' ')
+[[ "$file_info" == *ELF* ]] || { echo "target/deploy/tessera.so is not an ELF file" >&2; exit 1; }
+
+step "cargo test --workspace (unit, kernels, LiteSVM against the built .so)"
+cargo test --workspace --locked
+
+step "anchor test (real solana-test-validator on 127.0.0.1, program preloaded, tests/tests/localnet.rs)"
+anchor test --skip-build --validator legacy
+
+step "wallet-side check: the IDL in @coral-xyz/anchor"
+(cd tests/node && node --test)
+
+step "all tests passed in $(( $(date +%s) - T0 )) s"
