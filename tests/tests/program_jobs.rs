@@ -607,7 +607,7 @@ fn a_wrong_challenge_forfeits_the_bond() {
 
 #[test]
 fn reverse_auction_picks_the_lowest_bids_and_refunds_the_difference() {
-    let mut w = World::new(4);
+    let mut w = World::new(5);
     let c = w.client.insecure_clone();
     let client0 = w.token(&c);
     let now = w.s.now();
@@ -625,7 +625,8 @@ fn reverse_auction_picks_the_lowest_bids_and_refunds_the_difference() {
         &w.s.send(&[ix::place_bid(&op0.pubkey(), &job, PRICE + 1)], &[&op0]),
         TesseraError::BidTooHigh,
     );
-    let prices = [9 * TOKEN, 6 * TOKEN, 8 * TOKEN, 7 * TOKEN];
+    // five bids; the two cheapest (nodes 1 and 3) must win
+    let prices = [9 * TOKEN, 6 * TOKEN, 8 * TOKEN, 7 * TOKEN, 10 * TOKEN];
     for (i, p) in prices.iter().enumerate() {
         let op = w.nodes[i].insecure_clone();
         w.s.send_named("place_bid", ix::place_bid(&op.pubkey(), &job, *p), &[&op]).unwrap();
@@ -634,7 +635,11 @@ fn reverse_auction_picks_the_lowest_bids_and_refunds_the_difference() {
     assert_err(&w.s.send(&[ix::close_auction(&job, &bids)], &[]), TesseraError::WindowOpen);
     w.s.warp(21);
     // leaving a bid out is refused
-    assert_err(&w.s.send(&[ix::close_auction(&job, &bids[..3])], &[]), TesseraError::BidSetMismatch);
+    assert_err(&w.s.send(&[ix::close_auction(&job, &bids[..4])], &[]), TesseraError::BidSetMismatch);
+    // passing one bid twice is refused too
+    let mut dup = bids.clone();
+    dup[4] = bids[0];
+    assert_fails(&w.s.send(&[ix::close_auction(&job, &dup)], &[]));
     w.s.send_named("close_auction", ix::close_auction(&job, &bids), &[]).unwrap();
     // nodes 1 (6) and 3 (7) won
     let op2 = w.nodes[2].insecure_clone();

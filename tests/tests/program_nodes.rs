@@ -104,7 +104,7 @@ fn staking_is_guarded_against_other_signers_and_hostile_values() {
     let thief = s.actor(10 * TOKEN);
     let victim_node = pda::node(&victim.pubkey()).0;
 
-    // the thief names the victim's node while signing for itself: seeds do not match
+    // the thief names the victim's node while signing for itself: not its operator
     let mut accounts = tessera::accounts::RequestUnstake {
         operator: thief.pubkey(),
         node: victim_node,
@@ -119,7 +119,7 @@ fn staking_is_guarded_against_other_signers_and_hostile_values() {
         accounts: accounts.clone(),
         data: data.clone(),
     };
-    assert_anchor_err(&s.send(&[bad], &[&thief]), AnchorError::ConstraintSeeds);
+    assert_err(&s.send(&[bad], &[&thief]), TesseraError::NotOperator);
     // ... or without the victim's signature
     accounts[0].pubkey = victim.pubkey();
     accounts[0].is_signer = false;
@@ -132,7 +132,7 @@ fn staking_is_guarded_against_other_signers_and_hostile_values() {
 
     // withdrawing into someone else's token account: operator_token must be the signer's
     let mut w = ix::withdraw_stake(&t, &victim.pubkey());
-    w.accounts[4].pubkey = s.ata(&thief.pubkey());
+    w.accounts[4].pubkey = s.ata(&thief.pubkey()); // operator_token
     s.send(&[ix::request_unstake(&victim.pubkey(), TOKEN)], &[&victim]).unwrap();
     s.warp(100);
     assert_anchor_err(&s.send(&[w], &[&victim]), AnchorError::ConstraintTokenOwner);

@@ -101,6 +101,8 @@ pub enum TesseraError {
     NoEscalationBudget,
     #[msg("challenger cannot be a replica of this job")]
     ChallengerIsReplica,
+    #[msg("vault or escrow account is not the one this node / job owns")]
+    VaultMismatch,
     #[msg("token account owner does not match")]
     WrongTokenOwner,
     #[msg("arithmetic overflow")]

@@ -1,19 +1,16 @@
 use anchor_lang::prelude::*;
 
-use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::BidClosed;
 use crate::state::{Bid, Job, JobState};
 
 #[derive(Accounts)]
 pub struct CloseBid<'info> {
-    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    #[account(mut)]
     pub job: Box<Account<'info, Job>>,
     #[account(
         mut,
         close = operator,
-        seeds = [BID_SEED, job.key().as_ref(), bid.node.as_ref()],
-        bump = bid.bump,
         has_one = job @ TesseraError::BidSetMismatch,
         has_one = operator @ TesseraError::NotOperator,
     )]

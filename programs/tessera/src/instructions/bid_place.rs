@@ -14,13 +14,10 @@ pub struct PlaceBidArgs {
 pub struct PlaceBid<'info> {
     #[account(mut)]
     pub operator: Signer<'info>,
-    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Box<Account<'info, Config>>,
-    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    #[account(mut)]
     pub job: Box<Account<'info, Job>>,
     #[account(
-        seeds = [NODE_SEED, operator.key().as_ref()],
-        bump = node.bump,
         has_one = operator @ TesseraError::NotOperator,
     )]
     pub node: Box<Account<'info, Node>>,

@@ -9,15 +9,12 @@ use crate::token_ops;
 
 #[derive(Accounts)]
 pub struct SettleChallenge<'info> {
-    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Box<Account<'info, Config>>,
-    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    #[account(mut)]
     pub job: Box<Account<'info, Job>>,
     #[account(
         mut,
         close = challenger,
-        seeds = [CHALLENGE_SEED, job.key().as_ref(), challenger.key().as_ref()],
-        bump = challenge.bump,
         has_one = job @ TesseraError::ClaimMismatch,
         has_one = challenger @ TesseraError::ClaimMismatch,
     )]
@@ -32,7 +29,7 @@ pub struct SettleChallenge<'info> {
         token::token_program = token_program,
     )]
     pub challenger_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(mut, seeds = [ESCROW_SEED, job.key().as_ref()], bump = job.escrow_bump)]
+    #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
     pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(mut, address = config.treasury @ TesseraError::MintMismatch)]
     pub treasury: Box<InterfaceAccount<'info, TokenAccount>>,

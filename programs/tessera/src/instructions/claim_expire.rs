@@ -1,7 +1,6 @@
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
-use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::ClaimExpired;
 use crate::state::{Claim, ClaimState, Config, Job, JobState, Node, SlashReason};
@@ -19,23 +18,20 @@ pub struct ExpireClaim<'info> {
         token::token_program = token_program,
     )]
     pub cranker_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Box<Account<'info, Config>>,
-    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    #[account(mut)]
     pub job: Box<Account<'info, Job>>,
     #[account(
         mut,
-        seeds = [CLAIM_SEED, job.key().as_ref(), node.key().as_ref()],
-        bump = claim.bump,
         has_one = job @ TesseraError::ClaimMismatch,
         has_one = node @ TesseraError::ClaimMismatch,
     )]
     pub claim: Box<Account<'info, Claim>>,
-    #[account(mut, seeds = [NODE_SEED, node.operator.as_ref()], bump = node.bump)]
+    #[account(mut)]
     pub node: Box<Account<'info, Node>>,
-    #[account(mut, seeds = [STAKE_VAULT_SEED, node.key().as_ref()], bump = node.vault_bump)]
+    #[account(mut, address = node.stake_vault @ TesseraError::VaultMismatch)]
     pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(mut, seeds = [ESCROW_SEED, job.key().as_ref()], bump = job.escrow_bump)]
+    #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
     pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(mut, address = config.treasury @ TesseraError::MintMismatch)]
     pub treasury: Box<InterfaceAccount<'info, TokenAccount>>,

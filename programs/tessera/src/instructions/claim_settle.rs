@@ -18,21 +18,18 @@ pub struct SettleClaim<'info> {
         token::token_program = token_program,
     )]
     pub cranker_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Box<Account<'info, Config>>,
-    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    #[account(mut)]
     pub job: Box<Account<'info, Job>>,
     #[account(
         mut,
         close = operator,
-        seeds = [CLAIM_SEED, job.key().as_ref(), node.key().as_ref()],
-        bump = claim.bump,
         has_one = job @ TesseraError::ClaimMismatch,
         has_one = node @ TesseraError::ClaimMismatch,
         has_one = operator @ TesseraError::ClaimMismatch,
     )]
     pub claim: Box<Account<'info, Claim>>,
-    #[account(mut, seeds = [NODE_SEED, node.operator.as_ref()], bump = node.bump)]
+    #[account(mut)]
     pub node: Box<Account<'info, Node>>,
     /// CHECK: the claim's operator (checked by `has_one`); receives the claim's rent.
     #[account(mut)]
@@ -45,9 +42,9 @@ pub struct SettleClaim<'info> {
         token::token_program = token_program,
     )]
     pub operator_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(mut, seeds = [STAKE_VAULT_SEED, node.key().as_ref()], bump = node.vault_bump)]
+    #[account(mut, address = node.stake_vault @ TesseraError::VaultMismatch)]
     pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(mut, seeds = [ESCROW_SEED, job.key().as_ref()], bump = job.escrow_bump)]
+    #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
     pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(mut, address = config.treasury @ TesseraError::MintMismatch)]
     pub treasury: Box<InterfaceAccount<'info, TokenAccount>>,

@@ -1,6 +1,5 @@
 use anchor_lang::prelude::*;
 
-use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::PausedSet;
 use crate::state::Config;
@@ -15,8 +14,6 @@ pub struct SetPaused<'info> {
     pub authority: Signer<'info>,
     #[account(
         mut,
-        seeds = [CONFIG_SEED],
-        bump = config.bump,
         has_one = authority @ TesseraError::Unauthorized,
     )]
     pub config: Account<'info, Config>,

@@ -1,7 +1,6 @@
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{TokenAccount, TokenInterface};
 
-use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::ConfigUpdated;
 use crate::state::{Config, ConfigParams};
@@ -19,8 +18,6 @@ pub struct UpdateConfig<'info> {
     pub authority: Signer<'info>,
     #[account(
         mut,
-        seeds = [CONFIG_SEED],
-        bump = config.bump,
         has_one = authority @ TesseraError::Unauthorized,
     )]
     pub config: Account<'info, Config>,

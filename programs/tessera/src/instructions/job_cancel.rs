@@ -10,16 +10,13 @@ use crate::token_ops;
 #[derive(Accounts)]
 pub struct CancelJob<'info> {
     pub client: Signer<'info>,
-    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Box<Account<'info, Config>>,
     #[account(
         mut,
-        seeds = [JOB_SEED, client.key().as_ref(), &job.job_id.to_le_bytes()],
-        bump = job.bump,
         has_one = client @ TesseraError::NotClient,
     )]
     pub job: Box<Account<'info, Job>>,
-    #[account(mut, seeds = [ESCROW_SEED, job.key().as_ref()], bump = job.escrow_bump)]
+    #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
     pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(
         mut,

@@ -9,14 +9,11 @@ use crate::state::{Bid, Claim, ClaimState, Config, Job, JobState, MarketType, No
 pub struct ClaimJob<'info> {
     #[account(mut)]
     pub operator: Signer<'info>,
-    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Account<'info, Config>,
-    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    #[account(mut)]
     pub job: Box<Account<'info, Job>>,
     #[account(
         mut,
-        seeds = [NODE_SEED, operator.key().as_ref()],
-        bump = node.bump,
         has_one = operator @ TesseraError::NotOperator,
     )]
     pub node: Box<Account<'info, Node>>,
@@ -30,7 +27,7 @@ pub struct ClaimJob<'info> {
     )]
     pub claim: Box<Account<'info, Claim>>,
     /// The node's winning bid (auction jobs, first round only).
-    #[account(seeds = [BID_SEED, job.key().as_ref(), node.key().as_ref()], bump = bid.bump)]
+    #[account(constraint = bid.job == job.key() && bid.node == node.key() @ TesseraError::NotAuctionWinner)]
     pub bid: Option<Box<Account<'info, Bid>>>,
     pub system_program: Program<'info, System>,
 }

@@ -9,13 +9,10 @@ use crate::token_ops;
 
 #[derive(Accounts)]
 pub struct CloseJob<'info> {
-    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Box<Account<'info, Config>>,
     #[account(
         mut,
         close = client,
-        seeds = [JOB_SEED, client.key().as_ref(), &job.job_id.to_le_bytes()],
-        bump = job.bump,
         has_one = client @ TesseraError::NotClient,
     )]
     pub job: Box<Account<'info, Job>>,
@@ -29,7 +26,7 @@ pub struct CloseJob<'info> {
         token::token_program = token_program,
     )]
     pub client_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(mut, seeds = [ESCROW_SEED, job.key().as_ref()], bump = job.escrow_bump)]
+    #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
     pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(address = config.mint @ TesseraError::MintMismatch)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,

@@ -1,13 +1,12 @@
 use anchor_lang::prelude::*;
 
-use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::{JobExpired, JobFailed};
 use crate::state::{Job, JobState};
 
 #[derive(Accounts)]
 pub struct ExpireJob<'info> {
-    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    #[account(mut)]
     pub job: Box<Account<'info, Job>>,
 }
 

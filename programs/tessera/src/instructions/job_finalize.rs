@@ -10,9 +10,8 @@ use crate::state::{Config, Job, JobState};
 
 #[derive(Accounts)]
 pub struct FinalizeJob<'info> {
-    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Account<'info, Config>,
-    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    #[account(mut)]
     pub job: Box<Account<'info, Job>>,
 }
 

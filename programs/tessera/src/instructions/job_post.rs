@@ -35,7 +35,6 @@ pub struct PostJobArgs {
 pub struct PostJob<'info> {
     #[account(mut)]
     pub client: Signer<'info>,
-    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Account<'info, Config>,
     #[account(
         init,
@@ -168,6 +167,7 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
     job.deposit = deposit;
     job.bump = ctx.bumps.job;
     job.escrow_bump = ctx.bumps.escrow;
+    job.escrow = ctx.accounts.escrow.key();
     match args.market {
         MarketType::Fixed => {
             job.bid_deadline = 0;

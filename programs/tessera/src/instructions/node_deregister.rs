@@ -11,17 +11,14 @@ use crate::token_ops;
 pub struct DeregisterNode<'info> {
     #[account(mut)]
     pub operator: Signer<'info>,
-    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Account<'info, Config>,
     #[account(
         mut,
         close = operator,
-        seeds = [NODE_SEED, operator.key().as_ref()],
-        bump = node.bump,
         has_one = operator @ TesseraError::NotOperator,
     )]
     pub node: Account<'info, Node>,
-    #[account(mut, seeds = [STAKE_VAULT_SEED, node.key().as_ref()], bump = node.vault_bump)]
+    #[account(mut, address = node.stake_vault @ TesseraError::VaultMismatch)]
     pub stake_vault: InterfaceAccount<'info, TokenAccount>,
     #[account(address = config.token_program @ TesseraError::MintMismatch)]
     pub token_program: Interface<'info, TokenInterface>,

@@ -15,7 +15,6 @@ pub struct RegisterNodeArgs {
 pub struct RegisterNode<'info> {
     #[account(mut)]
     pub operator: Signer<'info>,
-    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Account<'info, Config>,
     #[account(
         init,
@@ -64,6 +63,7 @@ pub fn handler(ctx: Context<RegisterNode>, args: RegisterNodeArgs) -> Result<()>
     node.last_active = now;
     node.bump = ctx.bumps.node;
     node.vault_bump = ctx.bumps.stake_vault;
+    node.stake_vault = ctx.accounts.stake_vault.key();
     emit!(NodeRegistered {
         node: node.key(),
         operator: node.operator,

@@ -1,7 +1,6 @@
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
-use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::Staked;
 use crate::state::{Config, Node};
@@ -15,16 +14,13 @@ pub struct StakeArgs {
 #[derive(Accounts)]
 pub struct Stake<'info> {
     pub operator: Signer<'info>,
-    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Account<'info, Config>,
     #[account(
         mut,
-        seeds = [NODE_SEED, operator.key().as_ref()],
-        bump = node.bump,
         has_one = operator @ TesseraError::NotOperator,
     )]
     pub node: Account<'info, Node>,
-    #[account(mut, seeds = [STAKE_VAULT_SEED, node.key().as_ref()], bump = node.vault_bump)]
+    #[account(mut, address = node.stake_vault @ TesseraError::VaultMismatch)]
     pub stake_vault: InterfaceAccount<'info, TokenAccount>,
     #[account(
         mut,

@@ -1,6 +1,5 @@
 use anchor_lang::prelude::*;
 
-use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::NodeUpdated;
 use crate::state::{Hardware, Node};
@@ -15,8 +14,6 @@ pub struct UpdateNode<'info> {
     pub operator: Signer<'info>,
     #[account(
         mut,
-        seeds = [NODE_SEED, operator.key().as_ref()],
-        bump = node.bump,
         has_one = operator @ TesseraError::NotOperator,
     )]
     pub node: Account<'info, Node>,

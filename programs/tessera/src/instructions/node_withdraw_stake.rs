@@ -10,16 +10,13 @@ use crate::token_ops;
 #[derive(Accounts)]
 pub struct WithdrawStake<'info> {
     pub operator: Signer<'info>,
-    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Account<'info, Config>,
     #[account(
         mut,
-        seeds = [NODE_SEED, operator.key().as_ref()],
-        bump = node.bump,
         has_one = operator @ TesseraError::NotOperator,
     )]
     pub node: Account<'info, Node>,
-    #[account(mut, seeds = [STAKE_VAULT_SEED, node.key().as_ref()], bump = node.vault_bump)]
+    #[account(mut, address = node.stake_vault @ TesseraError::VaultMismatch)]
     pub stake_vault: InterfaceAccount<'info, TokenAccount>,
     #[account(
         mut,

@@ -26,9 +26,8 @@ pub struct ChallengeResult<'info> {
         token::token_program = token_program,
     )]
     pub challenger_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Box<Account<'info, Config>>,
-    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    #[account(mut)]
     pub job: Box<Account<'info, Job>>,
     #[account(
         init,
@@ -38,7 +37,7 @@ pub struct ChallengeResult<'info> {
         bump,
     )]
     pub challenge: Box<Account<'info, Challenge>>,
-    #[account(mut, seeds = [ESCROW_SEED, job.key().as_ref()], bump = job.escrow_bump)]
+    #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
     pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
     #[account(address = config.mint @ TesseraError::MintMismatch)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,

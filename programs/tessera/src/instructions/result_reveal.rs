@@ -15,14 +15,11 @@ pub struct RevealResultArgs {
 #[derive(Accounts)]
 pub struct RevealResult<'info> {
     pub operator: Signer<'info>,
-    #[account(seeds = [CONFIG_SEED], bump = config.bump)]
     pub config: Account<'info, Config>,
-    #[account(mut, seeds = [JOB_SEED, job.client.as_ref(), &job.job_id.to_le_bytes()], bump = job.bump)]
+    #[account(mut)]
     pub job: Box<Account<'info, Job>>,
     #[account(
         mut,
-        seeds = [CLAIM_SEED, job.key().as_ref(), claim.node.as_ref()],
-        bump = claim.bump,
         has_one = job @ TesseraError::ClaimMismatch,
         has_one = operator @ TesseraError::NotOperator,
     )]

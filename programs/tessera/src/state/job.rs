@@ -130,6 +130,8 @@ pub struct Job {
     /// A challenge forced an audit round; `challenged_hash` is the disputed majority.
     pub challenged: bool,
     pub challenged_hash: [u8; 32],
+    /// The job's escrow token account (PDA `["escrow", job]`).
+    pub escrow: Pubkey,
     pub bump: u8,
     pub escrow_bump: u8,
 }

@@ -124,6 +124,8 @@ pub struct Node {
     pub reputation: Reputation,
     pub registered_at: i64,
     pub last_active: i64,
+    /// The node's stake vault token account (PDA `["stake_vault", node]`).
+    pub stake_vault: Pubkey,
     pub bump: u8,
     pub vault_bump: u8,
 }
