@@ -43,7 +43,13 @@ for _ in $(seq 60); do
   kill -0 "$VALIDATOR_PID" 2>/dev/null || { tail -20 "$DEMO_DIR/validator.log"; exit 1; }
   sleep 1
 done
-echo "validator healthy (pid $VALIDATOR_PID)"
+# programs loaded at genesis (SPL Token, Tessera) are usable from the next slots on
+for _ in $(seq 60); do
+  slot=$(curl -sf -X POST -H 'Content-Type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"getSlot"}' "$URL" | sed -n 's/.*"result":\([0-9]*\).*/\1/p')
+  [[ -n "$slot" && "$slot" -ge 3 ]] && break
+  sleep 0.5
+done
+echo "validator healthy (pid $VALIDATOR_PID, slot $slot)"
 
 step "deploy + initialise (migrations/deploy.sh)"
 bash migrations/deploy.sh --url "$URL"
