@@ -2,8 +2,7 @@
 //! the program moves goes through here.
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{
-    close_account, transfer_checked, CloseAccount, Mint, TokenAccount, TokenInterface,
-    TransferChecked,
+    close_account, transfer_checked, CloseAccount, Mint, TokenInterface, TransferChecked,
 };
 
 use crate::constants::BPS_DENOMINATOR;
@@ -14,8 +13,8 @@ use crate::state::Config;
 pub fn transfer<'info>(
     token_program: &Interface<'info, TokenInterface>,
     mint: &InterfaceAccount<'info, Mint>,
-    from: &InterfaceAccount<'info, TokenAccount>,
-    to: &InterfaceAccount<'info, TokenAccount>,
+    from: &AccountInfo<'info>,
+    to: &AccountInfo<'info>,
     authority: &AccountInfo<'info>,
     seeds: &[&[&[u8]]],
     amount: u64,
@@ -24,9 +23,9 @@ pub fn transfer<'info>(
         return Ok(());
     }
     let accounts = TransferChecked {
-        from: from.to_account_info(),
+        from: from.clone(),
         mint: mint.to_account_info(),
-        to: to.to_account_info(),
+        to: to.clone(),
         authority: authority.clone(),
     };
     let ctx = CpiContext::new_with_signer(token_program.key(), accounts, seeds);
@@ -36,13 +35,13 @@ pub fn transfer<'info>(
 /// Close a program-owned token account (balance must be zero), rent to `destination`.
 pub fn close<'info>(
     token_program: &Interface<'info, TokenInterface>,
-    account: &InterfaceAccount<'info, TokenAccount>,
+    account: &AccountInfo<'info>,
     destination: &AccountInfo<'info>,
     authority: &AccountInfo<'info>,
     seeds: &[&[&[u8]]],
 ) -> Result<()> {
     let accounts = CloseAccount {
-        account: account.to_account_info(),
+        account: account.clone(),
         destination: destination.clone(),
         authority: authority.clone(),
     };
@@ -51,6 +50,17 @@ pub fn close<'info>(
         accounts,
         seeds,
     ))
+}
+
+/// Token balance of a token account whose address the caller already pinned (escrow, stake
+/// vault): read straight from the SPL layout (amount at bytes 64..72, same for Token-2022).
+pub fn amount_of(account: &AccountInfo) -> Result<u64> {
+    let data = account.try_borrow_data()?;
+    let bytes: [u8; 8] = data
+        .get(64..72)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(TesseraError::VaultMismatch)?;
+    Ok(u64::from_le_bytes(bytes))
 }
 
 /// `amount * bps / 10000`, rounded down, checked.

@@ -29,10 +29,12 @@ pub struct SettleChallenge<'info> {
         token::token_program = token_program,
     )]
     pub challenger_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// CHECK: the job's escrow, pinned by address (the token program checks the rest).
     #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
-    pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(mut, address = config.treasury @ TesseraError::MintMismatch)]
-    pub treasury: Box<InterfaceAccount<'info, TokenAccount>>,
+    pub escrow: UncheckedAccount<'info>,
+    /// CHECK: the config's treasury, pinned by address (the token program checks the rest).
+    #[account(mut, address = config.treasury @ TesseraError::VaultMismatch)]
+    pub treasury: UncheckedAccount<'info>,
     #[account(address = config.mint @ TesseraError::MintMismatch)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
     #[account(address = config.token_program @ TesseraError::MintMismatch)]
@@ -71,8 +73,8 @@ pub fn handler(mut ctx: Context<SettleChallenge>) -> Result<()> {
     let bump = [a.job.bump];
     let seeds: &[&[u8]] = &[JOB_SEED, client.as_ref(), &id, &bump];
     let job_info = a.job.to_account_info();
-    token_ops::transfer(&a.token_program, &a.mint, &a.escrow, &a.challenger_token, &job_info, &[seeds], returned)?;
-    token_ops::transfer(&a.token_program, &a.mint, &a.escrow, &a.treasury, &job_info, &[seeds], to_treasury)?;
+    token_ops::transfer(&a.token_program, &a.mint, &a.escrow.to_account_info(), &a.challenger_token.to_account_info(), &job_info, &[seeds], returned)?;
+    token_ops::transfer(&a.token_program, &a.mint, &a.escrow.to_account_info(), &a.treasury.to_account_info(), &job_info, &[seeds], to_treasury)?;
     let job = &mut a.job;
     job.bonds_held = job.bonds_held.checked_sub(bond).ok_or(TesseraError::MathOverflow)?;
     if upheld {

@@ -1,5 +1,5 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+use anchor_spl::token_interface::{Mint, TokenInterface};
 
 use crate::errors::TesseraError;
 use crate::events::ClaimExpired;
@@ -11,13 +11,10 @@ use super::claim_settle::{apply_slash, SlashAccounts};
 pub struct ExpireClaim<'info> {
     /// Anyone; receives the crank reward.
     pub cranker: Signer<'info>,
-    #[account(
-        mut,
-        token::mint = mint,
-        token::authority = cranker,
-        token::token_program = token_program,
-    )]
-    pub cranker_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// CHECK: any token account of the config mint: the token program rejects anything else
+    /// when it pays the reward.
+    #[account(mut)]
+    pub cranker_token: UncheckedAccount<'info>,
     pub config: Box<Account<'info, Config>>,
     #[account(mut)]
     pub job: Box<Account<'info, Job>>,
@@ -29,12 +26,15 @@ pub struct ExpireClaim<'info> {
     pub claim: Box<Account<'info, Claim>>,
     #[account(mut)]
     pub node: Box<Account<'info, Node>>,
+    /// CHECK: the node's stake vault, pinned by address (the token program checks the rest).
     #[account(mut, address = node.stake_vault @ TesseraError::VaultMismatch)]
-    pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,
+    pub stake_vault: UncheckedAccount<'info>,
+    /// CHECK: the job's escrow, pinned by address (the token program checks the rest).
     #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
-    pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(mut, address = config.treasury @ TesseraError::MintMismatch)]
-    pub treasury: Box<InterfaceAccount<'info, TokenAccount>>,
+    pub escrow: UncheckedAccount<'info>,
+    /// CHECK: the config's treasury, pinned by address (the token program checks the rest).
+    #[account(mut, address = config.treasury @ TesseraError::VaultMismatch)]
+    pub treasury: UncheckedAccount<'info>,
     #[account(address = config.mint @ TesseraError::MintMismatch)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
     #[account(address = config.token_program @ TesseraError::MintMismatch)]
@@ -60,10 +60,10 @@ pub fn handler(mut ctx: Context<ExpireClaim>) -> Result<()> {
     let mut slash = SlashAccounts {
         config: &a.config,
         node: &mut a.node,
-        stake_vault: &a.stake_vault,
-        escrow: &a.escrow,
-        treasury: &a.treasury,
-        cranker_token: &a.cranker_token,
+        stake_vault: a.stake_vault.to_account_info(),
+        escrow: a.escrow.to_account_info(),
+        treasury: a.treasury.to_account_info(),
+        cranker_token: a.cranker_token.to_account_info(),
         mint: &a.mint,
         token_program: &a.token_program,
     };

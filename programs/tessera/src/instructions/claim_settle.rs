@@ -11,13 +11,10 @@ use crate::token_ops;
 pub struct SettleClaim<'info> {
     /// Anyone; receives the crank reward of any slash.
     pub cranker: Signer<'info>,
-    #[account(
-        mut,
-        token::mint = mint,
-        token::authority = cranker,
-        token::token_program = token_program,
-    )]
-    pub cranker_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// CHECK: any token account of the config mint: the token program rejects anything else
+    /// when it pays the reward.
+    #[account(mut)]
+    pub cranker_token: UncheckedAccount<'info>,
     pub config: Box<Account<'info, Config>>,
     #[account(mut)]
     pub job: Box<Account<'info, Job>>,
@@ -42,12 +39,15 @@ pub struct SettleClaim<'info> {
         token::token_program = token_program,
     )]
     pub operator_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// CHECK: the node's stake vault, pinned by address (the token program checks the rest).
     #[account(mut, address = node.stake_vault @ TesseraError::VaultMismatch)]
-    pub stake_vault: Box<InterfaceAccount<'info, TokenAccount>>,
+    pub stake_vault: UncheckedAccount<'info>,
+    /// CHECK: the job's escrow, pinned by address (the token program checks the rest).
     #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
-    pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
-    #[account(mut, address = config.treasury @ TesseraError::MintMismatch)]
-    pub treasury: Box<InterfaceAccount<'info, TokenAccount>>,
+    pub escrow: UncheckedAccount<'info>,
+    /// CHECK: the config's treasury, pinned by address (the token program checks the rest).
+    #[account(mut, address = config.treasury @ TesseraError::VaultMismatch)]
+    pub treasury: UncheckedAccount<'info>,
     #[account(address = config.mint @ TesseraError::MintMismatch)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
     #[account(address = config.token_program @ TesseraError::MintMismatch)]
@@ -98,8 +98,8 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
         let bump = [a.job.bump];
         let seeds: &[&[u8]] = &[JOB_SEED, client.as_ref(), &id, &bump];
         let job_info = a.job.to_account_info();
-        token_ops::transfer(&a.token_program, &a.mint, &a.escrow, &a.operator_token, &job_info, &[seeds], paid)?;
-        token_ops::transfer(&a.token_program, &a.mint, &a.escrow, &a.treasury, &job_info, &[seeds], fee)?;
+        token_ops::transfer(&a.token_program, &a.mint, &a.escrow.to_account_info(), &a.operator_token.to_account_info(), &job_info, &[seeds], paid)?;
+        token_ops::transfer(&a.token_program, &a.mint, &a.escrow.to_account_info(), &a.treasury.to_account_info(), &job_info, &[seeds], fee)?;
         a.job.paid_out = a.job.paid_out.checked_add(price).ok_or(TesseraError::MathOverflow)?;
         a.node.reputation.record_success(paid, now);
     }
@@ -111,10 +111,10 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
         let mut s = SlashAccounts {
             config: &a.config,
             node: &mut a.node,
-            stake_vault: &a.stake_vault,
-            escrow: &a.escrow,
-            treasury: &a.treasury,
-            cranker_token: &a.cranker_token,
+            stake_vault: a.stake_vault.to_account_info(),
+            escrow: a.escrow.to_account_info(),
+            treasury: a.treasury.to_account_info(),
+            cranker_token: a.cranker_token.to_account_info(),
             mint: &a.mint,
             token_program: &a.token_program,
         };
@@ -151,10 +151,10 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
 pub struct SlashAccounts<'a, 'info> {
     pub config: &'a Config,
     pub node: &'a mut Account<'info, Node>,
-    pub stake_vault: &'a InterfaceAccount<'info, TokenAccount>,
-    pub escrow: &'a InterfaceAccount<'info, TokenAccount>,
-    pub treasury: &'a InterfaceAccount<'info, TokenAccount>,
-    pub cranker_token: &'a InterfaceAccount<'info, TokenAccount>,
+    pub stake_vault: AccountInfo<'info>,
+    pub escrow: AccountInfo<'info>,
+    pub treasury: AccountInfo<'info>,
+    pub cranker_token: AccountInfo<'info>,
     pub mint: &'a InterfaceAccount<'info, Mint>,
     pub token_program: &'a Interface<'info, TokenInterface>,
 }
@@ -178,9 +178,9 @@ pub fn apply_slash(
     let bump = [s.node.bump];
     let seeds: &[&[u8]] = &[NODE_SEED, operator.as_ref(), &bump];
     let node_info = s.node.to_account_info();
-    token_ops::transfer(s.token_program, s.mint, s.stake_vault, s.cranker_token, &node_info, &[seeds], split.crank)?;
-    token_ops::transfer(s.token_program, s.mint, s.stake_vault, s.escrow, &node_info, &[seeds], split.job)?;
-    token_ops::transfer(s.token_program, s.mint, s.stake_vault, s.treasury, &node_info, &[seeds], split.treasury)?;
+    token_ops::transfer(s.token_program, s.mint, &s.stake_vault, &s.cranker_token, &node_info, &[seeds], split.crank)?;
+    token_ops::transfer(s.token_program, s.mint, &s.stake_vault, &s.escrow, &node_info, &[seeds], split.job)?;
+    token_ops::transfer(s.token_program, s.mint, &s.stake_vault, &s.treasury, &node_info, &[seeds], split.treasury)?;
     s.node.take_slash(split.total)?;
     s.node.reputation.record_failure(split.total, now);
     if to_challenger {

@@ -16,8 +16,9 @@ pub struct CancelJob<'info> {
         has_one = client @ TesseraError::NotClient,
     )]
     pub job: Box<Account<'info, Job>>,
+    /// CHECK: the job's escrow, pinned by address (the token program checks the rest).
     #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
-    pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
+    pub escrow: UncheckedAccount<'info>,
     #[account(
         mut,
         token::mint = mint,
@@ -55,7 +56,7 @@ pub fn handler(mut ctx: Context<CancelJob>) -> Result<()> {
     let bump = [a.job.bump];
     let seeds: &[&[u8]] = &[JOB_SEED, client.as_ref(), &id, &bump];
     let job_info = a.job.to_account_info();
-    token_ops::transfer(&a.token_program, &a.mint, &a.escrow, &a.client_token, &job_info, &[seeds], refund)?;
+    token_ops::transfer(&a.token_program, &a.mint, &a.escrow.to_account_info(), &a.client_token.to_account_info(), &job_info, &[seeds], refund)?;
     let job = &mut a.job;
     job.refunded = job.refunded.checked_add(refund).ok_or(TesseraError::MathOverflow)?;
     job.state = JobState::Cancelled;

@@ -133,8 +133,8 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
     token_ops::transfer(
         &a.token_program,
         &a.mint,
-        &a.client_token,
-        &a.escrow,
+        &a.client_token.to_account_info(),
+        &a.escrow.to_account_info(),
         &a.client.to_account_info(),
         &[],
         deposit,

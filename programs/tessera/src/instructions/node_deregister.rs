@@ -1,5 +1,5 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token_interface::{TokenAccount, TokenInterface};
+use anchor_spl::token_interface::TokenInterface;
 
 use crate::constants::*;
 use crate::errors::TesseraError;
@@ -18,8 +18,9 @@ pub struct DeregisterNode<'info> {
         has_one = operator @ TesseraError::NotOperator,
     )]
     pub node: Account<'info, Node>,
+    /// CHECK: the node's stake vault, pinned by address (the token program checks the rest).
     #[account(mut, address = node.stake_vault @ TesseraError::VaultMismatch)]
-    pub stake_vault: InterfaceAccount<'info, TokenAccount>,
+    pub stake_vault: UncheckedAccount<'info>,
     #[account(address = config.token_program @ TesseraError::MintMismatch)]
     pub token_program: Interface<'info, TokenInterface>,
 }
@@ -28,7 +29,7 @@ impl DeregisterNode<'_> {
     pub fn validate(&self) -> Result<()> {
         require!(self.node.open_claims == 0, TesseraError::OpenClaims);
         require!(
-            self.node.stake == 0 && self.stake_vault.amount == 0,
+            self.node.stake == 0 && token_ops::amount_of(&self.stake_vault)? == 0,
             TesseraError::StakeRemaining
         );
         Ok(())
@@ -44,7 +45,7 @@ pub fn handler(ctx: Context<DeregisterNode>) -> Result<()> {
     let a = &ctx.accounts;
     token_ops::close(
         &a.token_program,
-        &a.stake_vault,
+        &a.stake_vault.to_account_info(),
         &a.operator.to_account_info(),
         &a.node.to_account_info(),
         &[seeds],

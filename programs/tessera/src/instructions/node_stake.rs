@@ -20,8 +20,9 @@ pub struct Stake<'info> {
         has_one = operator @ TesseraError::NotOperator,
     )]
     pub node: Account<'info, Node>,
+    /// CHECK: the node's stake vault, pinned by address (the token program checks the rest).
     #[account(mut, address = node.stake_vault @ TesseraError::VaultMismatch)]
-    pub stake_vault: InterfaceAccount<'info, TokenAccount>,
+    pub stake_vault: UncheckedAccount<'info>,
     #[account(
         mut,
         token::mint = mint,
@@ -49,8 +50,8 @@ pub fn handler(ctx: Context<Stake>, args: StakeArgs) -> Result<()> {
     token_ops::transfer(
         &a.token_program,
         &a.mint,
-        &a.operator_token,
-        &a.stake_vault,
+        &a.operator_token.to_account_info(),
+        &a.stake_vault.to_account_info(),
         &a.operator.to_account_info(),
         &[],
         args.amount,

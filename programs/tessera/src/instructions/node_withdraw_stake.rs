@@ -16,8 +16,9 @@ pub struct WithdrawStake<'info> {
         has_one = operator @ TesseraError::NotOperator,
     )]
     pub node: Account<'info, Node>,
+    /// CHECK: the node's stake vault, pinned by address (the token program checks the rest).
     #[account(mut, address = node.stake_vault @ TesseraError::VaultMismatch)]
-    pub stake_vault: InterfaceAccount<'info, TokenAccount>,
+    pub stake_vault: UncheckedAccount<'info>,
     #[account(
         mut,
         token::mint = mint,
@@ -56,8 +57,8 @@ pub fn handler(ctx: Context<WithdrawStake>) -> Result<()> {
     token_ops::transfer(
         &a.token_program,
         &a.mint,
-        &a.stake_vault,
-        &a.operator_token,
+        &a.stake_vault.to_account_info(),
+        &a.operator_token.to_account_info(),
         &a.node.to_account_info(),
         &[seeds],
         amount,

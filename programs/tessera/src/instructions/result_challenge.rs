@@ -37,8 +37,9 @@ pub struct ChallengeResult<'info> {
         bump,
     )]
     pub challenge: Box<Account<'info, Challenge>>,
+    /// CHECK: the job's escrow, pinned by address (the token program checks the rest).
     #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
-    pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
+    pub escrow: UncheckedAccount<'info>,
     #[account(address = config.mint @ TesseraError::MintMismatch)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
     #[account(address = config.token_program @ TesseraError::MintMismatch)]
@@ -81,8 +82,8 @@ pub fn handler(mut ctx: Context<ChallengeResult>, args: ChallengeResultArgs) -> 
     token_ops::transfer(
         &a.token_program,
         &a.mint,
-        &a.challenger_token,
-        &a.escrow,
+        &a.challenger_token.to_account_info(),
+        &a.escrow.to_account_info(),
         &a.challenger.to_account_info(),
         &[],
         bond,

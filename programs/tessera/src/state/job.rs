@@ -150,7 +150,7 @@ impl Job {
 
     /// Replicas that must agree: a strict majority of the current slots.
     pub fn quorum(&self) -> u8 {
-        self.slots / 2 + 1
+        (self.slots >> 1).saturating_add(1)
     }
 
     /// Slots the client paid for: k + ESCALATION_SLOTS * max_escalations.
@@ -180,7 +180,7 @@ impl Job {
     /// slots after a challenge (the tally is reset then). Two hashes cannot both hold one.
     pub fn majority(&self) -> Option<[u8; 32]> {
         let q = if self.challenged {
-            ESCALATION_SLOTS / 2 + 1
+            (ESCALATION_SLOTS >> 1).saturating_add(1)
         } else {
             self.quorum()
         };

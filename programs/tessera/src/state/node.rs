@@ -77,7 +77,10 @@ impl Reputation {
         let mut p = if halvings >= 32 { 0 } else { self.penalty >> halvings };
         let rest = elapsed % REPUTATION_HALF_LIFE_SECS;
         // p * (1 - rest / (2 * half_life)), in u128 to stay exact
-        let cut = (u128::from(p) * rest as u128) / (2 * REPUTATION_HALF_LIFE_SECS as u128);
+        let cut = u128::from(p)
+            .saturating_mul(rest as u128)
+            .checked_div((REPUTATION_HALF_LIFE_SECS as u128).saturating_mul(2))
+            .unwrap_or(0);
         p = p.saturating_sub(cut as u32);
         self.penalty = p;
         self.penalty_updated_at = now;
@@ -88,9 +91,15 @@ impl Reputation {
     /// 5000; ten clean jobs give 9166; one fresh failure after ten successes 7333.
     pub fn recompute(&mut self, now: i64) {
         self.decay(now);
-        let good = u128::from(self.completed) * 100 + 100;
-        let total = u128::from(self.completed) * 100 + u128::from(self.penalty) + 200;
-        self.score_bps = ((good * BPS_DENOMINATOR as u128) / total) as u16;
+        let wins = u128::from(self.completed).saturating_mul(100);
+        let good = wins.saturating_add(100);
+        let total = wins
+            .saturating_add(u128::from(self.penalty))
+            .saturating_add(200);
+        self.score_bps = good
+            .saturating_mul(u128::from(BPS_DENOMINATOR))
+            .checked_div(total)
+            .unwrap_or(0) as u16;
     }
 
     pub fn record_success(&mut self, earned: u64, now: i64) {
