@@ -46,3 +46,17 @@ pub fn program_data() -> Pubkey {
     )
     .0
 }
+
+/// The first job id `>= start` whose job PDA and escrow PDA both have bump 255. `post_job`
+/// derives both addresses with a canonical bump search that costs ~1 500 CU per step, so ids
+/// found here make posting as cheap as it can be (about four ids are tried on average).
+pub fn fast_job_id(client: &Pubkey, start: u64) -> u64 {
+    let mut id = start;
+    loop {
+        let (job, job_bump) = job(client, id);
+        if job_bump == u8::MAX && escrow(&job).1 == u8::MAX {
+            return id;
+        }
+        id = id.wrapping_add(1);
+    }
+}

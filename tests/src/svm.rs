@@ -137,7 +137,11 @@ impl Svm {
 
     /// A new funded keypair with an associated token account holding `tokens` network tokens.
     pub fn actor(&mut self, tokens: u64) -> Keypair {
-        let kp = Keypair::new();
+        self.actor_with_key(Keypair::new(), tokens)
+    }
+
+    /// [`Svm::actor`] for a given keypair.
+    pub fn actor_with_key(&mut self, kp: Keypair, tokens: u64) -> Keypair {
         self.fund(&kp.pubkey(), 10_000_000_000);
         let auth = self.authority.pubkey();
         let ata = token::ata(&kp.pubkey(), &self.mint);
@@ -270,6 +274,16 @@ impl Svm {
     /// A registered node staked with `stake` tokens (operator keeps `spare` tokens).
     pub fn node(&mut self, stake: u64, spare: u64) -> Keypair {
         let op = self.actor(stake + spare);
+        self.register_staked(op, stake)
+    }
+
+    /// Like [`Svm::node`] with a fixed operator key (deterministic PDAs and compute units).
+    pub fn node_with_key(&mut self, seed: [u8; 32], stake: u64) -> Keypair {
+        let op = self.actor_with_key(Keypair::new_from_array(seed), stake);
+        self.register_staked(op, stake)
+    }
+
+    fn register_staked(&mut self, op: Keypair, stake: u64) -> Keypair {
         let t = self.tctx();
         self.send_named("register_node", ix::register_node(&t, &op.pubkey(), gpu_hardware()), &[&op])
             .expect("register_node");

@@ -186,11 +186,11 @@ fn fake_mints_and_vaults_are_rejected() {
     let mut w = ix::withdraw_stake(&t, &op.pubkey());
     w.accounts[3].pubkey = pda::stake_vault(&pda::node(&sc.other.pubkey()).0).0;
     assert_err(&sc.s.send(&[w], &[&op]), TesseraError::VaultMismatch);
-    // a treasury that is not the config's
+    // a mint that is not the config's
     let cr = sc.cranker.insecure_clone();
     let mut e = ix::expire_claim(&t, &cr.pubkey(), &sc.job, &op.pubkey());
-    e.accounts[8].pubkey = sc.s.ata(&cr.pubkey());
-    assert_fails(&sc.s.send(&[e], &[&cr]));
+    e.accounts[8].pubkey = fake.pubkey();
+    assert_err(&sc.s.send(&[e], &[&cr]), TesseraError::MintMismatch);
 }
 
 #[test]
@@ -199,9 +199,9 @@ fn duplicate_mutable_accounts_are_rejected() {
     let t = sc.s.tctx();
     let cr = sc.cranker.insecure_clone();
     let op = sc.op.pubkey();
-    // the same token account as crank reward and treasury
+    // the stake vault passed as the cranker's account too
     let mut e = ix::expire_claim(&t, &cr.pubkey(), &sc.job, &op);
-    e.accounts[1].pubkey = sc.s.treasury;
+    e.accounts[1].pubkey = pda::stake_vault(&pda::node(&op).0).0;
     assert_fails(&sc.s.send(&[e], &[&cr]));
     // the escrow passed as the cranker's account
     let mut e = ix::expire_claim(&t, &cr.pubkey(), &sc.job, &op);

@@ -152,8 +152,16 @@ fn three_honest_replicas_are_paid_and_the_client_gets_the_rest() {
         assert_eq!(n.open_claims, 0);
         assert_eq!(n.stake, STAKE, "honest stake untouched");
     }
-    assert_eq!(w.s.balance(&w.s.treasury) - treasury0, 3 * fee(PRICE));
+    // fees wait in escrow until close_job, which pays the treasury in one transfer
+    assert_eq!(w.s.balance(&w.s.treasury), treasury0);
+    assert_eq!(w.job(&job).treasury_owed, 3 * fee(PRICE));
+    // close_job only pays the config's treasury
+    let t = w.s.tctx();
+    let mut bad = ix::close_job(&t, &w.client.pubkey(), &job);
+    bad.accounts[5].pubkey = w.s.ata(&w.cranker.pubkey());
+    assert_err(&w.s.send(&[bad], &[]), TesseraError::VaultMismatch);
     w.close(&job).unwrap();
+    assert_eq!(w.s.balance(&w.s.treasury) - treasury0, 3 * fee(PRICE));
     assert!(!w.s.exists(&job));
     assert!(!w.s.exists(&pda::escrow(&job).0));
     // the client paid exactly 3 prices; the 2 unused escalation slots came back
@@ -585,14 +593,16 @@ fn a_wrong_challenge_forfeits_the_bond() {
     w.finalize(&job).unwrap();
     w.s.warp(10);
     w.finalize(&job).unwrap();
+    let treasury0 = w.s.balance(&w.s.treasury);
     for i in 0..5 {
         w.settle(i, &job).unwrap();
     }
-    let treasury0 = w.s.balance(&w.s.treasury);
     w.s.send(&[ix::settle_challenge(&t, &challenger.pubkey(), &job)], &[]).unwrap();
     let bond = ix::localnet_params().challenge_bond;
     assert_eq!(w.token(&challenger), 100 * TOKEN - bond);
-    assert_eq!(w.s.balance(&w.s.treasury) - treasury0, bond);
+    w.close(&job).unwrap();
+    // the forfeited bond and the five fees reach the treasury at close
+    assert_eq!(w.s.balance(&w.s.treasury) - treasury0, bond + 5 * fee(PRICE));
     // a job without escalation budget cannot be challenged
     let job2 = w.post(22, 1, 0);
     w.claim(0, &job2).unwrap();
@@ -720,5 +730,48 @@ fn compute_unit_report() {
              scripts/bin/cargo-build-sbf (SBPF v3, upstream LLVM).\n\n{table}"
         );
         std::fs::write(path, doc).unwrap();
+    }
+}
+
+#[test]
+fn k1_lifecycle_compute_budget() {
+    // post -> claim -> commit -> reveal -> finalize -> (challenge window) settle -> close, with
+    // a job id chosen by the SDK (tessera_client::pda::fast_job_id).
+    // fixed keys: the claim PDA's bump search (about 1 500 CU a step) depends on them
+    let mut w = World::new(0);
+    let fixed = w.s.node_with_key([7; 32], STAKE);
+    w.nodes.push(fixed);
+    let c = w.s.actor_with_key(Keypair::new_from_array([9; 32]), 1_000 * TOKEN);
+    let id = pda::fast_job_id(&c.pubkey(), 1_000);
+    let args = w.s.job_args(id, 1, PRICE, 0);
+    let t = w.s.tctx();
+    let job = pda::job(&c.pubkey(), id).0;
+    let op = w.nodes[0].insecure_clone();
+    let (commitment, salt) = commit_for(&op.pubkey(), GOOD, 9);
+    let mut steps: Vec<(&str, u64)> = Vec::new();
+    let mut run = |w: &mut World, name: &'static str, ix: solana_sdk::instruction::Instruction, signers: &[&Keypair]| {
+        let meta = w.s.send(&[ix], signers).unwrap_or_else(|e| panic!("{name}: {:?}", e.err));
+        steps.push((name, meta.compute_units_consumed));
+    };
+    run(&mut w, "post_job", ix::post_job(&t, &c.pubkey(), args), &[&c]);
+    run(&mut w, "claim_job", ix::claim_job(&op.pubkey(), &job, false), &[&op]);
+    run(&mut w, "commit_result", ix::commit_result(&op.pubkey(), &job, commitment), &[&op]);
+    run(&mut w, "reveal_result", ix::reveal_result(&op.pubkey(), &job, GOOD, salt, String::new()), &[&op]);
+    run(&mut w, "finalize_job", ix::finalize_job(&job), &[]);
+    w.s.warp(10);
+    let cr = w.cranker.insecure_clone();
+    run(&mut w, "settle_claim", ix::settle_claim(&t, &cr.pubkey(), &job, &op.pubkey()), &[&cr]);
+    run(&mut w, "close_job", ix::close_job(&t, &c.pubkey(), &job), &[]);
+    let total: u64 = steps.iter().map(|s| s.1).sum();
+    println!("k=1 lifecycle compute units:");
+    for (n, cu) in &steps {
+        println!("  {n:<14} {cu:>7}");
+    }
+    println!("  {:<14} {total:>7}", "total");
+    assert_eq!(w.s.balance(&w.s.ata(&op.pubkey())), PRICE - fee(PRICE));
+    assert!(!w.s.exists(&job));
+    assert!(total < 100_000, "k=1 lifecycle used {total} CU");
+    for (n, cu) in &steps {
+        assert!(*cu < 25_000, "{n} used {cu} CU");
     }
 }

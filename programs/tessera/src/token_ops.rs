@@ -1,9 +1,9 @@
 //! Token movements (CPI into the config's token program) and the slashing split. Every token
 //! the program moves goes through here.
 use anchor_lang::prelude::*;
-use anchor_spl::token_interface::{
-    close_account, transfer_checked, CloseAccount, Mint, TokenInterface, TransferChecked,
-};
+use anchor_lang::solana_program::instruction::{AccountMeta, Instruction};
+use anchor_lang::solana_program::program::invoke_signed;
+use anchor_spl::token_interface::{close_account, CloseAccount, Mint, TokenInterface};
 
 use crate::constants::BPS_DENOMINATOR;
 use crate::errors::TesseraError;
@@ -22,14 +22,28 @@ pub fn transfer<'info>(
     if amount == 0 {
         return Ok(());
     }
-    let accounts = TransferChecked {
-        from: from.clone(),
-        mint: mint.to_account_info(),
-        to: to.clone(),
-        authority: authority.clone(),
+    // TransferChecked (instruction 12, same in Token and Token-2022), built by hand: the
+    // generic builders allocate and copy more than this one CPI needs.
+    let mut data = [0u8; 10];
+    data[0] = 12;
+    data[1..9].copy_from_slice(&amount.to_le_bytes());
+    data[9] = mint.decimals;
+    let ix = Instruction {
+        program_id: token_program.key(),
+        accounts: vec![
+            AccountMeta::new(from.key(), false),
+            AccountMeta::new_readonly(mint.key(), false),
+            AccountMeta::new(to.key(), false),
+            AccountMeta::new_readonly(authority.key(), true),
+        ],
+        data: data.to_vec(),
     };
-    let ctx = CpiContext::new_with_signer(token_program.key(), accounts, seeds);
-    transfer_checked(ctx, amount, mint.decimals)
+    invoke_signed(
+        &ix,
+        &[from.clone(), mint.to_account_info(), to.clone(), authority.clone()],
+        seeds,
+    )
+    .map_err(Into::into)
 }
 
 /// Close a program-owned token account (balance must be zero), rent to `destination`.

@@ -32,9 +32,6 @@ pub struct SettleChallenge<'info> {
     /// CHECK: the job's escrow, pinned by address (the token program checks the rest).
     #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
     pub escrow: UncheckedAccount<'info>,
-    /// CHECK: the config's treasury, pinned by address (the token program checks the rest).
-    #[account(mut, address = config.treasury @ TesseraError::VaultMismatch)]
-    pub treasury: UncheckedAccount<'info>,
     #[account(address = config.mint @ TesseraError::MintMismatch)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
     #[account(address = config.token_program @ TesseraError::MintMismatch)]
@@ -52,7 +49,7 @@ impl SettleChallenge<'_> {
 
 /// Permissionless once the job and its claims are settled. Upheld (the audit found another
 /// result): bond back plus the challenger pool. Rejected (the audit confirmed the majority):
-/// bond to the treasury. Undecided (the audit failed too): bond back.
+/// the bond is owed to the treasury (paid by close_job). Undecided (the audit failed too): bond back.
 #[access_control(ctx.accounts.validate())]
 pub fn handler(mut ctx: Context<SettleChallenge>) -> Result<()> {
     let a = &mut ctx.accounts;
@@ -74,9 +71,13 @@ pub fn handler(mut ctx: Context<SettleChallenge>) -> Result<()> {
     let seeds: &[&[u8]] = &[JOB_SEED, client.as_ref(), &id, &bump];
     let job_info = a.job.to_account_info();
     token_ops::transfer(&a.token_program, &a.mint, &a.escrow.to_account_info(), &a.challenger_token.to_account_info(), &job_info, &[seeds], returned)?;
-    token_ops::transfer(&a.token_program, &a.mint, &a.escrow.to_account_info(), &a.treasury.to_account_info(), &job_info, &[seeds], to_treasury)?;
     let job = &mut a.job;
     job.bonds_held = job.bonds_held.checked_sub(bond).ok_or(TesseraError::MathOverflow)?;
+    // a forfeited bond stays in escrow, owed to the treasury (paid by close_job)
+    job.treasury_owed = job
+        .treasury_owed
+        .checked_add(to_treasury)
+        .ok_or(TesseraError::MathOverflow)?;
     if upheld {
         job.challenger_pool = 0;
     } else {

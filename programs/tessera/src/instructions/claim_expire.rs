@@ -32,9 +32,6 @@ pub struct ExpireClaim<'info> {
     /// CHECK: the job's escrow, pinned by address (the token program checks the rest).
     #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
     pub escrow: UncheckedAccount<'info>,
-    /// CHECK: the config's treasury, pinned by address (the token program checks the rest).
-    #[account(mut, address = config.treasury @ TesseraError::VaultMismatch)]
-    pub treasury: UncheckedAccount<'info>,
     #[account(address = config.mint @ TesseraError::MintMismatch)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
     #[account(address = config.token_program @ TesseraError::MintMismatch)]
@@ -62,7 +59,6 @@ pub fn handler(mut ctx: Context<ExpireClaim>) -> Result<()> {
         node: &mut a.node,
         stake_vault: a.stake_vault.to_account_info(),
         escrow: a.escrow.to_account_info(),
-        treasury: a.treasury.to_account_info(),
         cranker_token: a.cranker_token.to_account_info(),
         mint: &a.mint,
         token_program: &a.token_program,

@@ -3,7 +3,7 @@ use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
 use crate::constants::*;
 use crate::errors::TesseraError;
-use crate::events::{ClaimSettled, NodeSlashed};
+use crate::events::{ClaimSettled, JobCompleted, NodeSlashed};
 use crate::state::{Claim, ClaimOutcome, ClaimState, Config, Job, JobState, Node, SlashReason};
 use crate::token_ops;
 
@@ -45,9 +45,6 @@ pub struct SettleClaim<'info> {
     /// CHECK: the job's escrow, pinned by address (the token program checks the rest).
     #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
     pub escrow: UncheckedAccount<'info>,
-    /// CHECK: the config's treasury, pinned by address (the token program checks the rest).
-    #[account(mut, address = config.treasury @ TesseraError::VaultMismatch)]
-    pub treasury: UncheckedAccount<'info>,
     #[account(address = config.mint @ TesseraError::MintMismatch)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
     #[account(address = config.token_program @ TesseraError::MintMismatch)]
@@ -56,24 +53,35 @@ pub struct SettleClaim<'info> {
 
 impl SettleClaim<'_> {
     pub fn validate(&self) -> Result<()> {
-        require!(
-            matches!(
-                self.job.state,
-                JobState::Completed | JobState::Failed | JobState::Expired
-            ),
-            TesseraError::JobNotSettled
+        let now = Clock::get()?.unix_timestamp;
+        let job = &self.job;
+        let settled = matches!(
+            job.state,
+            JobState::Completed | JobState::Failed | JobState::Expired
         );
+        // A job whose challenge window closed unchallenged is complete: the first settlement
+        // records that itself, so no separate finalize_job crank is needed.
+        let unchallenged = job.state == JobState::Challenge && now > job.challenge_deadline;
+        require!(settled || unchallenged, TesseraError::JobNotSettled);
         Ok(())
     }
 }
 
-/// Permissionless: settle one claim of a finished job and close it (rent to the operator).
+/// Permissionless: settle one claim of a finished job (or of one whose challenge window has
+/// closed, which completes it) and close it (rent to the operator).
 /// Majority replicas are paid their price minus the protocol fee; losing, silent and late
 /// replicas are slashed; reputations update.
 #[access_control(ctx.accounts.validate())]
 pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     let a = &mut ctx.accounts;
+    if a.job.state == JobState::Challenge {
+        a.job.state = JobState::Completed;
+        emit!(JobCompleted {
+            job: a.job.key(),
+            result_hash: a.job.winning_hash,
+        });
+    }
     let completed = a.job.state == JobState::Completed;
     let claim_state = a.claim.state;
     let wins = completed && claim_state == ClaimState::Revealed && a.claim.result_hash == a.job.winning_hash;
@@ -99,8 +107,9 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
         let seeds: &[&[u8]] = &[JOB_SEED, client.as_ref(), &id, &bump];
         let job_info = a.job.to_account_info();
         token_ops::transfer(&a.token_program, &a.mint, &a.escrow.to_account_info(), &a.operator_token.to_account_info(), &job_info, &[seeds], paid)?;
-        token_ops::transfer(&a.token_program, &a.mint, &a.escrow.to_account_info(), &a.treasury.to_account_info(), &job_info, &[seeds], fee)?;
         a.job.paid_out = a.job.paid_out.checked_add(price).ok_or(TesseraError::MathOverflow)?;
+        // the fee stays in escrow and reaches the treasury at close_job
+        a.job.treasury_owed = a.job.treasury_owed.checked_add(fee).ok_or(TesseraError::MathOverflow)?;
         a.node.reputation.record_success(paid, now);
     }
     if let Some(reason) = slash_reason {
@@ -113,7 +122,6 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
             node: &mut a.node,
             stake_vault: a.stake_vault.to_account_info(),
             escrow: a.escrow.to_account_info(),
-            treasury: a.treasury.to_account_info(),
             cranker_token: a.cranker_token.to_account_info(),
             mint: &a.mint,
             token_program: &a.token_program,
@@ -153,14 +161,14 @@ pub struct SlashAccounts<'a, 'info> {
     pub node: &'a mut Account<'info, Node>,
     pub stake_vault: AccountInfo<'info>,
     pub escrow: AccountInfo<'info>,
-    pub treasury: AccountInfo<'info>,
     pub cranker_token: AccountInfo<'info>,
     pub mint: &'a InterfaceAccount<'info, Mint>,
     pub token_program: &'a Interface<'info, TokenInterface>,
 }
 
-/// Slash the node for `reason`: crank reward to the cranker, the job share into the job's
-/// escrow (for its client, or its challenger when `to_challenger`), the rest to the treasury.
+/// Slash the node for `reason`: crank reward to the cranker; the job share (for its client, or
+/// its challenger when `to_challenger`) and the treasury share into the job's escrow, the
+/// latter owed to the treasury until `close_job`.
 pub fn apply_slash(
     s: &mut SlashAccounts,
     job: &mut Account<Job>,
@@ -179,8 +187,11 @@ pub fn apply_slash(
     let seeds: &[&[u8]] = &[NODE_SEED, operator.as_ref(), &bump];
     let node_info = s.node.to_account_info();
     token_ops::transfer(s.token_program, s.mint, &s.stake_vault, &s.cranker_token, &node_info, &[seeds], split.crank)?;
-    token_ops::transfer(s.token_program, s.mint, &s.stake_vault, &s.escrow, &node_info, &[seeds], split.job)?;
-    token_ops::transfer(s.token_program, s.mint, &s.stake_vault, &s.treasury, &node_info, &[seeds], split.treasury)?;
+    // job share and treasury share travel together into the escrow; the treasury's part is
+    // paid out by close_job
+    let to_escrow = split.job.checked_add(split.treasury).ok_or(TesseraError::MathOverflow)?;
+    token_ops::transfer(s.token_program, s.mint, &s.stake_vault, &s.escrow, &node_info, &[seeds], to_escrow)?;
+    job.treasury_owed = job.treasury_owed.checked_add(split.treasury).ok_or(TesseraError::MathOverflow)?;
     s.node.take_slash(split.total)?;
     s.node.reputation.record_failure(split.total, now);
     if to_challenger {

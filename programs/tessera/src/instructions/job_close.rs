@@ -29,6 +29,9 @@ pub struct CloseJob<'info> {
     /// CHECK: the job's escrow, pinned by address (the token program checks the rest).
     #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
     pub escrow: UncheckedAccount<'info>,
+    /// CHECK: the config's treasury, pinned by address (the token program checks the rest).
+    #[account(mut, address = config.treasury @ TesseraError::VaultMismatch)]
+    pub treasury: UncheckedAccount<'info>,
     #[account(address = config.mint @ TesseraError::MintMismatch)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
     #[account(address = config.token_program @ TesseraError::MintMismatch)]
@@ -47,24 +50,32 @@ impl CloseJob<'_> {
     }
 }
 
-/// Permissionless once everything is settled: the rest of the escrow (unused budget, the
-/// client's share of slashes) goes to the client, and all rent too.
+/// Permissionless once everything is settled: what is owed to the treasury (fees, its share of
+/// slashes, forfeited bonds) goes there in one transfer; the rest of the escrow (unused budget,
+/// the client's share of slashes) and all rent go to the client.
 #[access_control(ctx.accounts.validate())]
 pub fn handler(mut ctx: Context<CloseJob>) -> Result<()> {
     let a = &mut ctx.accounts;
     let expected = a.job.escrow_expected()?;
+    let owed = a.job.treasury_owed;
     // Tokens sent to the escrow from outside are the client's too.
-    let refund = token_ops::amount_of(&a.escrow)?;
-    require!(refund >= expected, TesseraError::MathOverflow);
+    let balance = token_ops::amount_of(&a.escrow)?;
+    require!(balance >= expected, TesseraError::MathOverflow);
+    let refund = balance.checked_sub(owed).ok_or(TesseraError::MathOverflow)?;
     let client = a.job.client;
     let id = a.job.job_id.to_le_bytes();
     let bump = [a.job.bump];
     let seeds: &[&[u8]] = &[JOB_SEED, client.as_ref(), &id, &bump];
     let job_info = a.job.to_account_info();
+    token_ops::transfer(&a.token_program, &a.mint, &a.escrow.to_account_info(), &a.treasury.to_account_info(), &job_info, &[seeds], owed)?;
     token_ops::transfer(&a.token_program, &a.mint, &a.escrow.to_account_info(), &a.client_token.to_account_info(), &job_info, &[seeds], refund)?;
     token_ops::close(&a.token_program, &a.escrow.to_account_info(), &a.client.to_account_info(), &job_info, &[seeds])?;
     let job = &mut a.job;
-    job.refunded = job.refunded.checked_add(expected).ok_or(TesseraError::MathOverflow)?;
+    job.refunded = job
+        .refunded
+        .checked_add(expected.checked_sub(owed).ok_or(TesseraError::MathOverflow)?)
+        .ok_or(TesseraError::MathOverflow)?;
+    job.treasury_owed = 0;
     emit!(JobClosed {
         job: job.key(),
         refund

@@ -127,6 +127,9 @@ pub struct Job {
     pub bonds_held: u64,
     /// Tokens returned to the client (cancel / close).
     pub refunded: u64,
+    /// Protocol fees and the treasury's share of slashes and forfeited bonds, held in escrow
+    /// and paid to the treasury in one transfer by `close_job`.
+    pub treasury_owed: u64,
     /// A challenge forced an audit round; `challenged_hash` is the disputed majority.
     pub challenged: bool,
     pub challenged_hash: [u8; 32],
@@ -143,6 +146,7 @@ impl Job {
             .checked_add(self.slashed_to_client)
             .and_then(|v| v.checked_add(self.challenger_pool))
             .and_then(|v| v.checked_add(self.bonds_held))
+            .and_then(|v| v.checked_add(self.treasury_owed))
             .and_then(|v| v.checked_sub(self.paid_out))
             .and_then(|v| v.checked_sub(self.refunded))
             .ok_or_else(|| error!(TesseraError::MathOverflow))
