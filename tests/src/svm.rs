@@ -46,12 +46,19 @@ pub struct Svm {
     pub authority: Keypair,
     pub mint: Pubkey,
     pub treasury: Pubkey,
+    /// Token program of the network mint (classic Token unless `new_with_token_program`).
+    pub token_program: Pubkey,
 }
 
 impl Svm {
     /// A fresh VM with the program deployed (upgrade authority = `authority`) and the network
     /// token mint created. The config is not initialised.
     pub fn new() -> Self {
+        Self::new_with_token_program(token::TOKEN_PROGRAM_ID)
+    }
+
+    /// A fresh VM whose network mint lives under `token_program` (Token or Token-2022).
+    pub fn new_with_token_program(token_program: Pubkey) -> Self {
         let mut svm = LiteSVM::new();
         svm.add_program_from_file(tessera::ID, program_so())
             .expect("load tessera.so");
@@ -69,19 +76,25 @@ impl Svm {
         let mut s = Svm {
             svm,
             mint: mint.pubkey(),
-            treasury: token::ata(&authority.pubkey(), &mint.pubkey()),
+            treasury: token::ata_for(&token_program, &authority.pubkey(), &mint.pubkey()),
             authority,
+            token_program,
         };
         let auth = s.authority.pubkey();
-        let mut ixs = token::create_mint(&auth, &mint.pubkey(), &auth, DECIMALS, rent);
-        ixs.push(token::create_ata(&auth, &auth, &mint.pubkey()));
+        let mut ixs = token::create_mint_for(&token_program, &auth, &mint.pubkey(), &auth, DECIMALS, rent);
+        ixs.push(token::create_ata_for(&token_program, &auth, &auth, &mint.pubkey()));
         s.send(&ixs, &[&mint]).expect("create mint");
         s
     }
 
     /// A VM with the config initialised with the localnet parameters.
     pub fn with_config() -> Self {
-        let mut s = Self::new();
+        Self::with_config_on(token::TOKEN_PROGRAM_ID)
+    }
+
+    /// [`Svm::with_config`] with the network mint under `token_program`.
+    pub fn with_config_on(token_program: Pubkey) -> Self {
+        let mut s = Self::new_with_token_program(token_program);
         let ix = s.init_config_ix(ix::localnet_params());
         s.send_named("initialize_config", ix, &[]).expect("initialize_config");
         s
@@ -92,7 +105,7 @@ impl Svm {
             &self.authority.pubkey(),
             &self.mint,
             &self.treasury,
-            &token::TOKEN_PROGRAM_ID,
+            &self.token_program,
             true,
             params,
         )
@@ -144,17 +157,18 @@ impl Svm {
     pub fn actor_with_key(&mut self, kp: Keypair, tokens: u64) -> Keypair {
         self.fund(&kp.pubkey(), 10_000_000_000);
         let auth = self.authority.pubkey();
-        let ata = token::ata(&kp.pubkey(), &self.mint);
+        let tp = self.token_program;
+        let ata = token::ata_for(&tp, &kp.pubkey(), &self.mint);
         let ixs = vec![
-            token::create_ata(&auth, &kp.pubkey(), &self.mint),
-            token::mint_to(&self.mint, &ata, &auth, tokens),
+            token::create_ata_for(&tp, &auth, &kp.pubkey(), &self.mint),
+            token::mint_to_for(&tp, &self.mint, &ata, &auth, tokens),
         ];
         self.send(&ixs, &[]).expect("fund actor");
         kp
     }
 
     pub fn ata(&self, owner: &Pubkey) -> Pubkey {
-        token::ata(owner, &self.mint)
+        token::ata_for(&self.token_program, owner, &self.mint)
     }
 
     pub fn balance(&self, token_account: &Pubkey) -> u64 {
@@ -266,7 +280,7 @@ impl Svm {
     pub fn tctx(&self) -> ix::TokenCtx {
         ix::TokenCtx {
             mint: self.mint,
-            token_program: token::TOKEN_PROGRAM_ID,
+            token_program: self.token_program,
             treasury: self.treasury,
         }
     }
