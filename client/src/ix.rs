@@ -132,7 +132,11 @@ impl TokenCtx {
 
 // ---------------------------------------------------------------- nodes and stake
 
-pub fn register_node(t: &TokenCtx, operator: &Pubkey, hardware: tessera::state::Hardware) -> Instruction {
+pub fn register_node(
+    t: &TokenCtx,
+    operator: &Pubkey,
+    hardware: tessera::state::Hardware,
+) -> Instruction {
     let node = pda::node(operator).0;
     build(
         tessera::accounts::RegisterNode {
@@ -393,7 +397,12 @@ pub fn expire_job(job: &Pubkey) -> Instruction {
 }
 
 /// `node_operator`: the operator of the claim's node.
-pub fn expire_claim(t: &TokenCtx, cranker: &Pubkey, job: &Pubkey, node_operator: &Pubkey) -> Instruction {
+pub fn expire_claim(
+    t: &TokenCtx,
+    cranker: &Pubkey,
+    job: &Pubkey,
+    node_operator: &Pubkey,
+) -> Instruction {
     let node = pda::node(node_operator).0;
     build(
         tessera::accounts::ExpireClaim {
@@ -412,7 +421,12 @@ pub fn expire_claim(t: &TokenCtx, cranker: &Pubkey, job: &Pubkey, node_operator:
     )
 }
 
-pub fn settle_claim(t: &TokenCtx, cranker: &Pubkey, job: &Pubkey, node_operator: &Pubkey) -> Instruction {
+pub fn settle_claim(
+    t: &TokenCtx,
+    cranker: &Pubkey,
+    job: &Pubkey,
+    node_operator: &Pubkey,
+) -> Instruction {
     let node = pda::node(node_operator).0;
     build(
         tessera::accounts::SettleClaim {
@@ -433,7 +447,12 @@ pub fn settle_claim(t: &TokenCtx, cranker: &Pubkey, job: &Pubkey, node_operator:
     )
 }
 
-pub fn challenge_result(t: &TokenCtx, challenger: &Pubkey, job: &Pubkey, challenged_hash: [u8; 32]) -> Instruction {
+pub fn challenge_result(
+    t: &TokenCtx,
+    challenger: &Pubkey,
+    job: &Pubkey,
+    challenged_hash: [u8; 32],
+) -> Instruction {
     build(
         tessera::accounts::ChallengeResult {
             challenger: *challenger,

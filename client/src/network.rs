@@ -23,7 +23,13 @@ pub fn program_is_upgradeable(client: &RpcClient) -> Result<bool> {
 pub fn create_mint(client: &RpcClient, authority: &Keypair, decimals: u8) -> Result<Pubkey> {
     let mint = Keypair::new();
     let rent = client.get_minimum_balance_for_rent_exemption(token::MINT_LEN)?;
-    let ixs = token::create_mint(&authority.pubkey(), &mint.pubkey(), &authority.pubkey(), decimals, rent);
+    let ixs = token::create_mint(
+        &authority.pubkey(),
+        &mint.pubkey(),
+        &authority.pubkey(),
+        decimals,
+        rent,
+    );
     rpc::send(client, &ixs, authority, &[&mint]).context("creating the token mint")?;
     Ok(mint.pubkey())
 }

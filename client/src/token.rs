@@ -1,7 +1,7 @@
 //! SPL Token helpers: mints and token accounts for the network token.
+use solana_sdk::program_pack::Pack;
 use solana_sdk::{instruction::Instruction, pubkey::Pubkey};
 use spl_token_interface::state::{Account as TokenAccountState, Mint as MintState};
-use solana_sdk::program_pack::Pack;
 
 pub use spl_token_2022_interface::ID as TOKEN_2022_PROGRAM_ID;
 pub use spl_token_interface::ID as TOKEN_PROGRAM_ID;
@@ -18,7 +18,14 @@ pub fn create_mint(
     decimals: u8,
     rent_lamports: u64,
 ) -> Vec<Instruction> {
-    create_mint_for(&TOKEN_PROGRAM_ID, payer, mint, authority, decimals, rent_lamports)
+    create_mint_for(
+        &TOKEN_PROGRAM_ID,
+        payer,
+        mint,
+        authority,
+        decimals,
+        rent_lamports,
+    )
 }
 
 /// [`create_mint`] under `token_program` (Token or Token-2022; a plain mint, no extensions).
@@ -69,7 +76,12 @@ pub fn create_ata(payer: &Pubkey, owner: &Pubkey, mint: &Pubkey) -> Instruction 
 }
 
 /// [`create_ata`] under `token_program`.
-pub fn create_ata_for(token_program: &Pubkey, payer: &Pubkey, owner: &Pubkey, mint: &Pubkey) -> Instruction {
+pub fn create_ata_for(
+    token_program: &Pubkey,
+    payer: &Pubkey,
+    owner: &Pubkey,
+    mint: &Pubkey,
+) -> Instruction {
     spl_associated_token_account_interface::instruction::create_associated_token_account_idempotent(
         payer,
         owner,
@@ -83,7 +95,13 @@ pub fn mint_to(mint: &Pubkey, to: &Pubkey, authority: &Pubkey, amount: u64) -> I
 }
 
 /// [`mint_to`] under `token_program`.
-pub fn mint_to_for(token_program: &Pubkey, mint: &Pubkey, to: &Pubkey, authority: &Pubkey, amount: u64) -> Instruction {
+pub fn mint_to_for(
+    token_program: &Pubkey,
+    mint: &Pubkey,
+    to: &Pubkey,
+    authority: &Pubkey,
+    amount: u64,
+) -> Instruction {
     spl_token_2022_interface::instruction::mint_to(token_program, mint, to, authority, &[], amount)
         .expect("token program id is Token or Token-2022")
 }

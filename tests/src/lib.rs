@@ -1,3 +1,4 @@
+#![allow(clippy::result_large_err)]
 //! Test fixtures shared by the Tessera test suites.
 //!
 //! * [`svm`]: in-process tests against the built `target/deploy/tessera.so` on LiteSVM.

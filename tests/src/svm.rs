@@ -81,8 +81,14 @@ impl Svm {
             token_program,
         };
         let auth = s.authority.pubkey();
-        let mut ixs = token::create_mint_for(&token_program, &auth, &mint.pubkey(), &auth, DECIMALS, rent);
-        ixs.push(token::create_ata_for(&token_program, &auth, &auth, &mint.pubkey()));
+        let mut ixs =
+            token::create_mint_for(&token_program, &auth, &mint.pubkey(), &auth, DECIMALS, rent);
+        ixs.push(token::create_ata_for(
+            &token_program,
+            &auth,
+            &auth,
+            &mint.pubkey(),
+        ));
         s.send(&ixs, &[&mint]).expect("create mint");
         s
     }
@@ -96,7 +102,8 @@ impl Svm {
     pub fn with_config_on(token_program: Pubkey) -> Self {
         let mut s = Self::new_with_token_program(token_program);
         let ix = s.init_config_ix(ix::localnet_params());
-        s.send_named("initialize_config", ix, &[]).expect("initialize_config");
+        s.send_named("initialize_config", ix, &[])
+            .expect("initialize_config");
         s
     }
 
@@ -116,7 +123,12 @@ impl Svm {
         self.send_as(&self.authority.insecure_clone(), ixs, signers)
     }
 
-    pub fn send_as(&mut self, payer: &Keypair, ixs: &[Instruction], signers: &[&Keypair]) -> TxResult {
+    pub fn send_as(
+        &mut self,
+        payer: &Keypair,
+        ixs: &[Instruction],
+        signers: &[&Keypair],
+    ) -> TxResult {
         let mut all: Vec<&Keypair> = vec![payer];
         all.extend_from_slice(signers);
         let tx = Transaction::new_signed_with_payer(
@@ -272,8 +284,8 @@ pub fn cu_table_markdown() -> String {
 
 // ---------------------------------------------------------------- marketplace helpers
 
-use tessera::instructions::PostJobArgs;
 use tessera::constants::{CAP_CPU, CAP_CUDA};
+use tessera::instructions::PostJobArgs;
 use tessera::state::{Hardware, MarketType, Requirements};
 
 impl Svm {
@@ -299,8 +311,12 @@ impl Svm {
 
     fn register_staked(&mut self, op: Keypair, stake: u64) -> Keypair {
         let t = self.tctx();
-        self.send_named("register_node", ix::register_node(&t, &op.pubkey(), gpu_hardware()), &[&op])
-            .expect("register_node");
+        self.send_named(
+            "register_node",
+            ix::register_node(&t, &op.pubkey(), gpu_hardware()),
+            &[&op],
+        )
+        .expect("register_node");
         self.send_named("stake", ix::stake(&t, &op.pubkey(), stake), &[&op])
             .expect("stake");
         op
@@ -313,7 +329,13 @@ impl Svm {
         self.send_named("post_job", ix, &[client])
     }
 
-    pub fn job_args(&self, job_id: u64, replicas: u8, price: u64, max_escalations: u8) -> PostJobArgs {
+    pub fn job_args(
+        &self,
+        job_id: u64,
+        replicas: u8,
+        price: u64,
+        max_escalations: u8,
+    ) -> PostJobArgs {
         let now = self.now();
         PostJobArgs {
             job_id,

@@ -12,7 +12,11 @@ use tessera_tests::localnet;
 const TOKEN: u64 = 1_000_000;
 
 fn fund(client: &RpcClient, payer: &Keypair, to: &Pubkey, lamports: u64) {
-    let ixs = [solana_system_interface::instruction::transfer(&payer.pubkey(), to, lamports)];
+    let ixs = [solana_system_interface::instruction::transfer(
+        &payer.pubkey(),
+        to,
+        lamports,
+    )];
     rpc::send(client, &ixs, payer, &[]).expect("fund");
 }
 
@@ -75,16 +79,37 @@ fn program_on_a_real_validator() {
     p.protocol_fee_bps = 0;
     let err = rpc::send(
         &client,
-        &[ix::update_config(&stranger.pubkey(), &token::TOKEN_PROGRAM_ID, Some(p), None, None)],
+        &[ix::update_config(
+            &stranger.pubkey(),
+            &token::TOKEN_PROGRAM_ID,
+            Some(p),
+            None,
+            None,
+        )],
         &stranger,
         &[],
     )
     .unwrap_err();
-    assert!(format!("{err:#}").contains("0x1770"), "Unauthorized (6000): {err:#}");
+    assert!(
+        format!("{err:#}").contains("0x1770"),
+        "Unauthorized (6000): {err:#}"
+    );
     // the authority can
-    rpc::send(&client, &[ix::set_paused(&wallet.pubkey(), true)], &wallet, &[]).unwrap();
+    rpc::send(
+        &client,
+        &[ix::set_paused(&wallet.pubkey(), true)],
+        &wallet,
+        &[],
+    )
+    .unwrap();
     assert!(rpc::fetch_config(&client).unwrap().paused);
-    rpc::send(&client, &[ix::set_paused(&wallet.pubkey(), false)], &wallet, &[]).unwrap();
+    rpc::send(
+        &client,
+        &[ix::set_paused(&wallet.pubkey(), false)],
+        &wallet,
+        &[],
+    )
+    .unwrap();
 
     // ---- a whole job on the real cluster: 2 honest nodes, escrow, commit-reveal, payout
     let t = ix::TokenCtx::from_config(&c);
@@ -112,7 +137,10 @@ fn program_on_a_real_validator() {
         };
         rpc::send(
             &client,
-            &[ix::register_node(&t, &op.pubkey(), hw), ix::stake(&t, &op.pubkey(), 200 * TOKEN)],
+            &[
+                ix::register_node(&t, &op.pubkey(), hw),
+                ix::stake(&t, &op.pubkey(), 200 * TOKEN),
+            ],
             &op,
             &[],
         )
@@ -132,7 +160,9 @@ fn program_on_a_real_validator() {
         &[],
     )
     .unwrap();
-    let now = client.get_block_time(client.get_slot().unwrap()).unwrap_or(0);
+    let now = client
+        .get_block_time(client.get_slot().unwrap())
+        .unwrap_or(0);
     let args = tessera::instructions::PostJobArgs {
         job_id: 1,
         kernel_id: 1,
@@ -154,21 +184,48 @@ fn program_on_a_real_validator() {
         deadline: now + 3_600,
         bid_deadline: 0,
     };
-    rpc::send(&client, &[ix::post_job(&t, &client_kp.pubkey(), args)], &client_kp, &[]).unwrap();
+    rpc::send(
+        &client,
+        &[ix::post_job(&t, &client_kp.pubkey(), args)],
+        &client_kp,
+        &[],
+    )
+    .unwrap();
     let job = pda::job(&client_kp.pubkey(), 1).0;
-    assert_eq!(rpc::token_balance(&client, &pda::escrow(&job).0).unwrap(), 20 * TOKEN);
+    assert_eq!(
+        rpc::token_balance(&client, &pda::escrow(&job).0).unwrap(),
+        20 * TOKEN
+    );
     let result = [0x5A; 32];
     for (i, op) in nodes.iter().enumerate() {
         let salt = [i as u8 + 1; 32];
         let commitment = tessera::state::commitment(&result, &pda::node(&op.pubkey()).0, &salt);
-        rpc::send(&client, &[ix::claim_job(&op.pubkey(), &job, false)], op, &[]).unwrap();
-        rpc::send(&client, &[ix::commit_result(&op.pubkey(), &job, commitment)], op, &[]).unwrap();
+        rpc::send(
+            &client,
+            &[ix::claim_job(&op.pubkey(), &job, false)],
+            op,
+            &[],
+        )
+        .unwrap();
+        rpc::send(
+            &client,
+            &[ix::commit_result(&op.pubkey(), &job, commitment)],
+            op,
+            &[],
+        )
+        .unwrap();
     }
     for (i, op) in nodes.iter().enumerate() {
         let salt = [i as u8 + 1; 32];
         rpc::send(
             &client,
-            &[ix::reveal_result(&op.pubkey(), &job, result, salt, format!("file:///out/{i}"))],
+            &[ix::reveal_result(
+                &op.pubkey(),
+                &job,
+                result,
+                salt,
+                format!("file:///out/{i}"),
+            )],
             op,
             &[],
         )
@@ -178,25 +235,50 @@ fn program_on_a_real_validator() {
     let j: Job = rpc::fetch(&client, "Job", &job).unwrap();
     assert_eq!(j.state, JobState::Challenge);
     assert_eq!(j.winning_hash, result);
-    eventually("finalize after the challenge window", Duration::from_secs(60), || {
-        rpc::send(&client, &[ix::finalize_job(&job)], &wallet, &[])
-    });
+    eventually(
+        "finalize after the challenge window",
+        Duration::from_secs(60),
+        || rpc::send(&client, &[ix::finalize_job(&job)], &wallet, &[]),
+    );
     // The cranker must not be the treasury's owner (a token account cannot be both the crank
     // reward and the fee destination of one instruction: Anchor rejects duplicate mutables).
     let cranker = &stranger;
-    rpc::send(&client, &[token::create_ata(&wallet.pubkey(), &stranger.pubkey(), &mint)], &wallet, &[])
-        .unwrap();
+    rpc::send(
+        &client,
+        &[token::create_ata(
+            &wallet.pubkey(),
+            &stranger.pubkey(),
+            &mint,
+        )],
+        &wallet,
+        &[],
+    )
+    .unwrap();
     for op in &nodes {
-        rpc::send(&client, &[ix::settle_claim(&t, &cranker.pubkey(), &job, &op.pubkey())], cranker, &[])
-            .unwrap();
+        rpc::send(
+            &client,
+            &[ix::settle_claim(&t, &cranker.pubkey(), &job, &op.pubkey())],
+            cranker,
+            &[],
+        )
+        .unwrap();
         let fee = 10 * TOKEN * u64::from(c.protocol_fee_bps) / 10_000;
         let earned = rpc::token_balance(&client, &token::ata(&op.pubkey(), &mint)).unwrap();
         assert_eq!(earned, 300 * TOKEN + 10 * TOKEN - fee);
         let n: Node = rpc::fetch(&client, "Node", &pda::node(&op.pubkey()).0).unwrap();
         assert_eq!(n.reputation.completed, 1);
     }
-    rpc::send(&client, &[ix::close_job(&t, &client_kp.pubkey(), &job)], &wallet, &[]).unwrap();
+    rpc::send(
+        &client,
+        &[ix::close_job(&t, &client_kp.pubkey(), &job)],
+        &wallet,
+        &[],
+    )
+    .unwrap();
     assert!(client.get_account(&job).is_err(), "job closed");
-    assert_eq!(rpc::token_balance(&client, &client_ata).unwrap(), 80 * TOKEN);
+    assert_eq!(
+        rpc::token_balance(&client, &client_ata).unwrap(),
+        80 * TOKEN
+    );
     println!("localnet: config, nodes, a 2-replica job and its settlement all went through");
 }

@@ -29,10 +29,19 @@ fn scene() -> Scene {
     let args = s.job_args(1, 2, PRICE, 1);
     s.post(&client, args).unwrap();
     let job = pda::job(&client.pubkey(), 1).0;
-    s.send(&[ix::claim_job(&op.pubkey(), &job, false)], &[&op]).unwrap();
+    s.send(&[ix::claim_job(&op.pubkey(), &job, false)], &[&op])
+        .unwrap();
     let (c, _) = commit_for(&op.pubkey(), [1; 32], 1);
-    s.send(&[ix::commit_result(&op.pubkey(), &job, c)], &[&op]).unwrap();
-    Scene { s, client, op, other, job, cranker }
+    s.send(&[ix::commit_result(&op.pubkey(), &job, c)], &[&op])
+        .unwrap();
+    Scene {
+        s,
+        client,
+        op,
+        other,
+        job,
+        cranker,
+    }
 }
 
 /// Every signer-bearing instruction, with the keypair that must sign it.
@@ -46,7 +55,11 @@ fn signed_instructions(sc: &Scene) -> Vec<(&'static str, Instruction, Pubkey)> {
     let mut args = sc.s.job_args(2, 1, PRICE, 0);
     args.job_id = 2;
     vec![
-        ("update_config", ix::update_config(&auth, &t.token_program, None, None, None), auth),
+        (
+            "update_config",
+            ix::update_config(&auth, &t.token_program, None, None, None),
+            auth,
+        ),
         ("set_paused", ix::set_paused(&auth, true), auth),
         ("update_node", ix::update_node(&op, gpu_hardware()), op),
         ("stake", ix::stake(&t, &op, 1), op),
@@ -55,13 +68,25 @@ fn signed_instructions(sc: &Scene) -> Vec<(&'static str, Instruction, Pubkey)> {
         ("deregister_node", ix::deregister_node(&t, &op), op),
         ("post_job", ix::post_job(&t, &client, args), client),
         ("cancel_job", ix::cancel_job(&t, &client, &job), client),
-        ("claim_job", ix::claim_job(&sc.other.pubkey(), &job, false), sc.other.pubkey()),
+        (
+            "claim_job",
+            ix::claim_job(&sc.other.pubkey(), &job, false),
+            sc.other.pubkey(),
+        ),
         ("place_bid", ix::place_bid(&op, &job, 1), op),
         ("commit_result", ix::commit_result(&op, &job, [0; 32]), op),
-        ("reveal_result", ix::reveal_result(&op, &job, [1; 32], [1; 32], String::new()), op),
+        (
+            "reveal_result",
+            ix::reveal_result(&op, &job, [1; 32], [1; 32], String::new()),
+            op,
+        ),
         ("expire_claim", ix::expire_claim(&t, &cr, &job, &op), cr),
         ("settle_claim", ix::settle_claim(&t, &cr, &job, &op), cr),
-        ("challenge_result", ix::challenge_result(&t, &cr, &job, [1; 32]), cr),
+        (
+            "challenge_result",
+            ix::challenge_result(&t, &cr, &job, [1; 32]),
+            cr,
+        ),
     ]
 }
 
@@ -90,19 +115,31 @@ fn type_cosplay_and_wrong_owner_are_rejected() {
     // a Node (program-owned, other discriminator) passed as the Job
     let mut f = ix::finalize_job(&sc.job);
     f.accounts[1].pubkey = node;
-    assert_anchor_err(&sc.s.send(&[f], &[]), AnchorError::AccountDiscriminatorMismatch);
+    assert_anchor_err(
+        &sc.s.send(&[f], &[]),
+        AnchorError::AccountDiscriminatorMismatch,
+    );
     // a Claim passed as the Config
     let mut f = ix::finalize_job(&sc.job);
     f.accounts[0].pubkey = claim;
-    assert_anchor_err(&sc.s.send(&[f], &[]), AnchorError::AccountDiscriminatorMismatch);
+    assert_anchor_err(
+        &sc.s.send(&[f], &[]),
+        AnchorError::AccountDiscriminatorMismatch,
+    );
     // a system-owned account passed as the Job
     let mut f = ix::finalize_job(&sc.job);
     f.accounts[1].pubkey = sc.client.pubkey();
-    assert_anchor_err(&sc.s.send(&[f], &[]), AnchorError::AccountOwnedByWrongProgram);
+    assert_anchor_err(
+        &sc.s.send(&[f], &[]),
+        AnchorError::AccountOwnedByWrongProgram,
+    );
     // an account that does not exist passed as the Node
     let mut c = ix::commit_result(&sc.op.pubkey(), &sc.job, [0; 32]);
     c.accounts[3].pubkey = Pubkey::new_unique();
-    assert_anchor_err(&sc.s.send(&[c], &[&sc.op]), AnchorError::AccountNotInitialized);
+    assert_anchor_err(
+        &sc.s.send(&[c], &[&sc.op]),
+        AnchorError::AccountNotInitialized,
+    );
     // a token program that is not the config's
     let t = sc.s.tctx();
     let mut st = ix::stake(&t, &sc.op.pubkey(), 1);
@@ -117,12 +154,23 @@ fn re_initialisation_is_impossible() {
     let t = sc.s.tctx();
     let op = sc.op.insecure_clone();
     // node, job, claim: each PDA can be created once
-    assert_fails(&sc.s.send(&[ix::register_node(&t, &op.pubkey(), gpu_hardware())], &[&op]));
+    assert_fails(&sc.s.send(
+        &[ix::register_node(&t, &op.pubkey(), gpu_hardware())],
+        &[&op],
+    ));
     let args = sc.s.job_args(1, 2, PRICE, 1);
     let c = sc.client.insecure_clone();
     let res = sc.s.post(&c, args);
-    assert!(res.unwrap_err().meta.logs.join("\n").contains("already in use"));
-    assert_fails(&sc.s.send(&[ix::claim_job(&op.pubkey(), &sc.job, false)], &[&op]));
+    assert!(res
+        .unwrap_err()
+        .meta
+        .logs
+        .join("\n")
+        .contains("already in use"));
+    assert_fails(
+        &sc.s
+            .send(&[ix::claim_job(&op.pubkey(), &sc.job, false)], &[&op]),
+    );
     // re-running the config init is covered in program_config.rs
 }
 
@@ -148,10 +196,17 @@ fn foreign_pdas_and_non_canonical_addresses_are_rejected() {
     let node = pda::node(&other.pubkey()).0;
     let canonical = pda::claim(&sc.job, &node).1;
     if let Some(bump) = (0..canonical).rev().find(|b| {
-        Pubkey::create_program_address(&[b"claim", sc.job.as_ref(), node.as_ref(), &[*b]], &tessera::ID).is_ok()
+        Pubkey::create_program_address(
+            &[b"claim", sc.job.as_ref(), node.as_ref(), &[*b]],
+            &tessera::ID,
+        )
+        .is_ok()
     }) {
-        let addr = Pubkey::create_program_address(&[b"claim", sc.job.as_ref(), node.as_ref(), &[bump]], &tessera::ID)
-            .unwrap();
+        let addr = Pubkey::create_program_address(
+            &[b"claim", sc.job.as_ref(), node.as_ref(), &[bump]],
+            &tessera::ID,
+        )
+        .unwrap();
         let mut cl = ix::claim_job(&other.pubkey(), &sc.job, false);
         cl.accounts[4].pubkey = addr;
         assert_anchor_err(&sc.s.send(&[cl], &[&other]), AnchorError::ConstraintSeeds);
@@ -167,14 +222,27 @@ fn fake_mints_and_vaults_are_rejected() {
     let fake = Keypair::new();
     let rent = sc.s.svm.minimum_balance_for_rent_exemption(token::MINT_LEN);
     let mut ixs = token::create_mint(&auth, &fake.pubkey(), &auth, 6, rent);
-    ixs.push(token::create_ata(&auth, &sc.client.pubkey(), &fake.pubkey()));
-    ixs.push(token::mint_to(&fake.pubkey(), &token::ata(&sc.client.pubkey(), &fake.pubkey()), &auth, 1_000 * TOKEN));
+    ixs.push(token::create_ata(
+        &auth,
+        &sc.client.pubkey(),
+        &fake.pubkey(),
+    ));
+    ixs.push(token::mint_to(
+        &fake.pubkey(),
+        &token::ata(&sc.client.pubkey(), &fake.pubkey()),
+        &auth,
+        1_000 * TOKEN,
+    ));
     sc.s.send(&ixs, &[&fake]).unwrap();
-    let fake_ctx = ix::TokenCtx { mint: fake.pubkey(), ..t };
+    let fake_ctx = ix::TokenCtx {
+        mint: fake.pubkey(),
+        ..t
+    };
     let args = sc.s.job_args(5, 1, PRICE, 0);
     let c = sc.client.insecure_clone();
     assert_err(
-        &sc.s.send(&[ix::post_job(&fake_ctx, &c.pubkey(), args)], &[&c]),
+        &sc.s
+            .send(&[ix::post_job(&fake_ctx, &c.pubkey(), args)], &[&c]),
         TesseraError::MintMismatch,
     );
     // an attacker token account (with the job PDA as authority) passed as the escrow
@@ -215,33 +283,71 @@ fn closed_accounts_cannot_be_reused() {
     let t = sc.s.tctx();
     let other = sc.other.insecure_clone();
     let op = sc.op.insecure_clone();
-    sc.s.send(&[ix::claim_job(&other.pubkey(), &sc.job, false)], &[&other]).unwrap();
+    sc.s.send(&[ix::claim_job(&other.pubkey(), &sc.job, false)], &[&other])
+        .unwrap();
     let (c, _) = commit_for(&other.pubkey(), [1; 32], 2);
-    sc.s.send(&[ix::commit_result(&other.pubkey(), &sc.job, c)], &[&other]).unwrap();
+    sc.s.send(&[ix::commit_result(&other.pubkey(), &sc.job, c)], &[&other])
+        .unwrap();
     let (_, s1) = commit_for(&op.pubkey(), [1; 32], 1);
     let (_, s2) = commit_for(&other.pubkey(), [1; 32], 2);
-    sc.s.send(&[ix::reveal_result(&op.pubkey(), &sc.job, [1; 32], s1, String::new())], &[&op]).unwrap();
-    sc.s.send(&[ix::reveal_result(&other.pubkey(), &sc.job, [1; 32], s2, String::new())], &[&other]).unwrap();
+    sc.s.send(
+        &[ix::reveal_result(
+            &op.pubkey(),
+            &sc.job,
+            [1; 32],
+            s1,
+            String::new(),
+        )],
+        &[&op],
+    )
+    .unwrap();
+    sc.s.send(
+        &[ix::reveal_result(
+            &other.pubkey(),
+            &sc.job,
+            [1; 32],
+            s2,
+            String::new(),
+        )],
+        &[&other],
+    )
+    .unwrap();
     sc.s.send(&[ix::finalize_job(&sc.job)], &[]).unwrap();
     sc.s.warp(10);
     sc.s.send(&[ix::finalize_job(&sc.job)], &[]).unwrap();
     let cr = sc.cranker.insecure_clone();
-    sc.s.send(&[ix::settle_claim(&t, &cr.pubkey(), &sc.job, &op.pubkey())], &[&cr]).unwrap();
+    sc.s.send(
+        &[ix::settle_claim(&t, &cr.pubkey(), &sc.job, &op.pubkey())],
+        &[&cr],
+    )
+    .unwrap();
     // paying the same claim twice: the claim is closed
     assert_anchor_err(
-        &sc.s.send(&[ix::settle_claim(&t, &cr.pubkey(), &sc.job, &op.pubkey())], &[&cr]),
+        &sc.s.send(
+            &[ix::settle_claim(&t, &cr.pubkey(), &sc.job, &op.pubkey())],
+            &[&cr],
+        ),
         AnchorError::AccountNotInitialized,
     );
-    sc.s.send(&[ix::settle_claim(&t, &cr.pubkey(), &sc.job, &other.pubkey())], &[&cr]).unwrap();
+    sc.s.send(
+        &[ix::settle_claim(&t, &cr.pubkey(), &sc.job, &other.pubkey())],
+        &[&cr],
+    )
+    .unwrap();
     let c = sc.client.insecure_clone();
-    sc.s.send(&[ix::close_job(&t, &c.pubkey(), &sc.job)], &[]).unwrap();
+    sc.s.send(&[ix::close_job(&t, &c.pubkey(), &sc.job)], &[])
+        .unwrap();
     // the closed job cannot be claimed, finalized or closed again
     let third = sc.s.node(STAKE, 0);
     assert_anchor_err(
-        &sc.s.send(&[ix::claim_job(&third.pubkey(), &sc.job, false)], &[&third]),
+        &sc.s
+            .send(&[ix::claim_job(&third.pubkey(), &sc.job, false)], &[&third]),
         AnchorError::AccountNotInitialized,
     );
-    assert_anchor_err(&sc.s.send(&[ix::finalize_job(&sc.job)], &[]), AnchorError::AccountNotInitialized);
+    assert_anchor_err(
+        &sc.s.send(&[ix::finalize_job(&sc.job)], &[]),
+        AnchorError::AccountNotInitialized,
+    );
     assert_anchor_err(
         &sc.s.send(&[ix::close_job(&t, &c.pubkey(), &sc.job)], &[]),
         AnchorError::AccountNotInitialized,

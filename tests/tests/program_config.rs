@@ -1,4 +1,5 @@
 //! In-process tests of the config instructions against the real SBF build (LiteSVM).
+#![allow(clippy::result_large_err, clippy::type_complexity)]
 use anchor_lang::error::ErrorCode as AnchorError;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::errors::TesseraError;
@@ -44,7 +45,10 @@ fn initialize_config_requires_the_upgrade_authority() {
         true,
         ix::localnet_params(),
     );
-    assert_err(&s.send_as(&intruder, &[ix], &[]), TesseraError::Unauthorized);
+    assert_err(
+        &s.send_as(&intruder, &[ix], &[]),
+        TesseraError::Unauthorized,
+    );
     // and without the ProgramData account at all
     let ix = ix::initialize_config(
         &s.authority.pubkey(),
@@ -63,17 +67,47 @@ fn initialize_config_rejects_bad_parameters() {
     let mut s = Svm::new();
     let base = ix::localnet_params();
     let cases: Vec<(Box<dyn Fn(&mut tessera::state::ConfigParams)>, TesseraError)> = vec![
-        (Box::new(|p| p.protocol_fee_bps = 10_001), TesseraError::InvalidBps),
-        (Box::new(|p| p.slash_timeout_bps = u16::MAX), TesseraError::InvalidBps),
-        (Box::new(|p| p.slash_client_share_bps = 10_001), TesseraError::InvalidBps),
+        (
+            Box::new(|p| p.protocol_fee_bps = 10_001),
+            TesseraError::InvalidBps,
+        ),
+        (
+            Box::new(|p| p.slash_timeout_bps = u16::MAX),
+            TesseraError::InvalidBps,
+        ),
+        (
+            Box::new(|p| p.slash_client_share_bps = 10_001),
+            TesseraError::InvalidBps,
+        ),
         (Box::new(|p| p.min_stake = 0), TesseraError::InvalidMinStake),
-        (Box::new(|p| p.unbonding_secs = 0), TesseraError::InvalidPeriod),
-        (Box::new(|p| p.commit_window_secs = -5), TesseraError::InvalidPeriod),
-        (Box::new(|p| p.reveal_window_secs = i64::MAX), TesseraError::InvalidPeriod),
-        (Box::new(|p| p.priority_window_secs = -1), TesseraError::InvalidPeriod),
-        (Box::new(|p| p.max_replicas = 0), TesseraError::InvalidMaxReplicas),
-        (Box::new(|p| p.max_replicas = 200), TesseraError::InvalidMaxReplicas),
-        (Box::new(|p| p.escalation_cap = 9), TesseraError::InvalidEscalationCap),
+        (
+            Box::new(|p| p.unbonding_secs = 0),
+            TesseraError::InvalidPeriod,
+        ),
+        (
+            Box::new(|p| p.commit_window_secs = -5),
+            TesseraError::InvalidPeriod,
+        ),
+        (
+            Box::new(|p| p.reveal_window_secs = i64::MAX),
+            TesseraError::InvalidPeriod,
+        ),
+        (
+            Box::new(|p| p.priority_window_secs = -1),
+            TesseraError::InvalidPeriod,
+        ),
+        (
+            Box::new(|p| p.max_replicas = 0),
+            TesseraError::InvalidMaxReplicas,
+        ),
+        (
+            Box::new(|p| p.max_replicas = 200),
+            TesseraError::InvalidMaxReplicas,
+        ),
+        (
+            Box::new(|p| p.escalation_cap = 9),
+            TesseraError::InvalidEscalationCap,
+        ),
     ];
     for (mutate, err) in cases {
         let mut p = base.clone();
@@ -158,12 +192,27 @@ fn update_config_rejects_wrong_signer_and_bad_values() {
     s.fund(&intruder.pubkey(), 1_000_000_000);
     let mut p = ix::localnet_params();
     p.protocol_fee_bps = 0;
-    let ix = ix::update_config(&intruder.pubkey(), &token::TOKEN_PROGRAM_ID, Some(p), None, None);
-    assert_err(&s.send_as(&intruder, &[ix], &[]), TesseraError::Unauthorized);
+    let ix = ix::update_config(
+        &intruder.pubkey(),
+        &token::TOKEN_PROGRAM_ID,
+        Some(p),
+        None,
+        None,
+    );
+    assert_err(
+        &s.send_as(&intruder, &[ix], &[]),
+        TesseraError::Unauthorized,
+    );
 
     let mut p = ix::localnet_params();
     p.max_replicas = 0;
-    let ix = ix::update_config(&s.authority.pubkey(), &token::TOKEN_PROGRAM_ID, Some(p), None, None);
+    let ix = ix::update_config(
+        &s.authority.pubkey(),
+        &token::TOKEN_PROGRAM_ID,
+        Some(p),
+        None,
+        None,
+    );
     assert_err(&s.send(&[ix], &[]), TesseraError::InvalidMaxReplicas);
 
     let ix = ix::update_config(
@@ -199,7 +248,10 @@ fn set_paused_toggles_and_is_guarded() {
     let intruder = Keypair::new();
     s.fund(&intruder.pubkey(), 1_000_000_000);
     let ix = ix::set_paused(&intruder.pubkey(), false);
-    assert_err(&s.send_as(&intruder, &[ix], &[]), TesseraError::Unauthorized);
+    assert_err(
+        &s.send_as(&intruder, &[ix], &[]),
+        TesseraError::Unauthorized,
+    );
     let ix = ix::set_paused(&s.authority.pubkey(), false);
     s.send(&[ix], &[]).unwrap();
     assert!(!s.account::<Config>(&pda::config().0).paused);

@@ -1,6 +1,7 @@
 //! Job lifecycle on LiteSVM against the SBF build: escrow, claims, commit-reveal, majority
 //! settlement, slashing, timeouts, escalation, cancellation, expiry — with token conservation
 //! checked to the unit.
+#![allow(clippy::result_large_err, clippy::type_complexity)]
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::constants::*;
 use tessera::errors::TesseraError;
@@ -24,12 +25,21 @@ impl World {
         let client = s.actor(10_000 * TOKEN);
         let nodes = (0..n_nodes).map(|_| s.node(STAKE, 0)).collect();
         let cranker = s.actor(0);
-        World { s, client, nodes, cranker }
+        World {
+            s,
+            client,
+            nodes,
+            cranker,
+        }
     }
 
     /// Every token account this world knows: their sum never changes.
     fn accounts(&self, jobs: &[Pubkey]) -> Vec<Pubkey> {
-        let mut v = vec![self.s.ata(&self.client.pubkey()), self.s.treasury, self.s.ata(&self.cranker.pubkey())];
+        let mut v = vec![
+            self.s.ata(&self.client.pubkey()),
+            self.s.treasury,
+            self.s.ata(&self.cranker.pubkey()),
+        ];
         for n in &self.nodes {
             v.push(self.s.ata(&n.pubkey()));
             v.push(pda::stake_vault(&pda::node(&n.pubkey()).0).0);
@@ -49,31 +59,45 @@ impl World {
 
     fn claim(&mut self, i: usize, job: &Pubkey) -> TxResult {
         let op = self.nodes[i].insecure_clone();
-        self.s.send_named("claim_job", ix::claim_job(&op.pubkey(), job, false), &[&op])
+        self.s
+            .send_named("claim_job", ix::claim_job(&op.pubkey(), job, false), &[&op])
     }
 
     fn commit(&mut self, i: usize, job: &Pubkey, result: [u8; 32]) -> TxResult {
         let op = self.nodes[i].insecure_clone();
         let (c, _) = commit_for(&op.pubkey(), result, i as u8);
-        self.s.send_named("commit_result", ix::commit_result(&op.pubkey(), job, c), &[&op])
+        self.s.send_named(
+            "commit_result",
+            ix::commit_result(&op.pubkey(), job, c),
+            &[&op],
+        )
     }
 
     fn reveal(&mut self, i: usize, job: &Pubkey, result: [u8; 32]) -> TxResult {
         let op = self.nodes[i].insecure_clone();
         let (_, salt) = commit_for(&op.pubkey(), result, i as u8);
         let uri = format!("http://127.0.0.1:7070/blobs/out{i}");
-        self.s.send_named("reveal_result", ix::reveal_result(&op.pubkey(), job, result, salt, uri), &[&op])
+        self.s.send_named(
+            "reveal_result",
+            ix::reveal_result(&op.pubkey(), job, result, salt, uri),
+            &[&op],
+        )
     }
 
     fn finalize(&mut self, job: &Pubkey) -> TxResult {
-        self.s.send_named("finalize_job", ix::finalize_job(job), &[])
+        self.s
+            .send_named("finalize_job", ix::finalize_job(job), &[])
     }
 
     fn settle(&mut self, i: usize, job: &Pubkey) -> TxResult {
         let t = self.s.tctx();
         let cr = self.cranker.insecure_clone();
         let op = self.nodes[i].pubkey();
-        self.s.send_named("settle_claim", ix::settle_claim(&t, &cr.pubkey(), job, &op), &[&cr])
+        self.s.send_named(
+            "settle_claim",
+            ix::settle_claim(&t, &cr.pubkey(), job, &op),
+            &[&cr],
+        )
     }
 
     fn close(&mut self, job: &Pubkey) -> TxResult {
@@ -126,7 +150,11 @@ fn three_honest_replicas_are_paid_and_the_client_gets_the_rest() {
     for i in 0..3 {
         w.commit(i, &job, GOOD).unwrap();
     }
-    assert_eq!(w.job(&job).state, JobState::Revealing, "all committed: reveal opens at once");
+    assert_eq!(
+        w.job(&job).state,
+        JobState::Revealing,
+        "all committed: reveal opens at once"
+    );
     for i in 0..3 {
         w.reveal(i, &job, GOOD).unwrap();
     }
@@ -199,7 +227,11 @@ fn a_lying_replica_is_slashed_and_the_honest_majority_paid() {
     assert_eq!(liar.stake, STAKE - slash);
     assert_eq!(liar.reputation.disagreed, 1);
     assert!(liar.reputation.score_bps < INITIAL_REPUTATION_BPS);
-    assert_eq!(w.token(&w.nodes[1].insecure_clone()), 0, "the liar earns nothing");
+    assert_eq!(
+        w.token(&w.nodes[1].insecure_clone()),
+        0,
+        "the liar earns nothing"
+    );
     assert_eq!(w.token(&w.cranker.insecure_clone()), crank);
     for i in [0, 2] {
         assert_eq!(w.token(&w.nodes[i].insecure_clone()), PRICE - fee(PRICE));
@@ -223,14 +255,26 @@ fn a_copier_cannot_commit_late_or_open_someone_elses_commitment() {
     assert_err(&w.claim(2, &job), TesseraError::NoFreeSlot);
     w.commit(0, &job, GOOD).unwrap();
     // node 1 copies node 0's commitment bytes: they bind node 0's address, so they never open
-    let copied = w.s.account::<Claim>(&pda::claim(&job, &pda::node(&w.nodes[0].pubkey()).0).0).commitment;
+    let copied =
+        w.s.account::<Claim>(&pda::claim(&job, &pda::node(&w.nodes[0].pubkey()).0).0)
+            .commitment;
     let op1 = w.nodes[1].insecure_clone();
-    w.s.send(&[ix::commit_result(&op1.pubkey(), &job, copied)], &[&op1]).unwrap();
+    w.s.send(&[ix::commit_result(&op1.pubkey(), &job, copied)], &[&op1])
+        .unwrap();
     w.reveal(0, &job, GOOD).unwrap();
     // even knowing the hash and node 0's salt, node 1 cannot open the copied commitment
     let salt0 = commit_for(&w.nodes[0].pubkey(), GOOD, 0).1;
     assert_err(
-        &w.s.send(&[ix::reveal_result(&op1.pubkey(), &job, GOOD, salt0, String::new())], &[&op1]),
+        &w.s.send(
+            &[ix::reveal_result(
+                &op1.pubkey(),
+                &job,
+                GOOD,
+                salt0,
+                String::new(),
+            )],
+            &[&op1],
+        ),
         TesseraError::CommitmentMismatch,
     );
     // a second commit is refused
@@ -242,8 +286,15 @@ fn a_copier_cannot_commit_late_or_open_someone_elses_commitment() {
     w.settle(0, &job).unwrap();
     w.settle(1, &job).unwrap();
     assert_eq!(w.node(1).reputation.no_reveal, 1);
-    assert!(w.node(1).stake < STAKE, "the copier is slashed for not revealing");
-    assert_eq!(w.node(0).stake, STAKE, "an unresolved honest replica is not slashed");
+    assert!(
+        w.node(1).stake < STAKE,
+        "the copier is slashed for not revealing"
+    );
+    assert_eq!(
+        w.node(0).stake,
+        STAKE,
+        "an unresolved honest replica is not slashed"
+    );
 }
 
 #[test]
@@ -263,7 +314,12 @@ fn timed_out_claims_are_slashed_and_their_slot_reopens() {
     w.s.warp(31);
     // too late to commit now
     assert_err(&w.commit(0, &job, GOOD), TesseraError::WindowClosed);
-    w.s.send_named("expire_claim", ix::expire_claim(&t, &cr.pubkey(), &job, &op0), &[&cr]).unwrap();
+    w.s.send_named(
+        "expire_claim",
+        ix::expire_claim(&t, &cr.pubkey(), &job, &op0),
+        &[&cr],
+    )
+    .unwrap();
     assert_eq!(w.claim_state(0, &job), ClaimState::TimedOut);
     assert_eq!(w.node(0).reputation.timed_out, 1);
     assert_eq!(w.node(0).open_claims, 0);
@@ -299,7 +355,11 @@ fn disagreement_escalates_then_fails_and_refunds_at_the_cap() {
     w.reveal(1, &job, BAD).unwrap();
     w.finalize(&job).unwrap();
     let j = w.job(&job);
-    assert_eq!((j.state, j.round, j.slots), (JobState::Open, 1, 4), "escalated: 2 more slots");
+    assert_eq!(
+        (j.state, j.round, j.slots),
+        (JobState::Open, 1, 4),
+        "escalated: 2 more slots"
+    );
     // round 1: one more GOOD and one BAD -> 2-2, no strict majority of 4
     w.claim(2, &job).unwrap();
     w.claim(3, &job).unwrap();
@@ -309,10 +369,18 @@ fn disagreement_escalates_then_fails_and_refunds_at_the_cap() {
     w.reveal(2, &job, GOOD).unwrap();
     w.reveal(3, &job, BAD).unwrap();
     w.finalize(&job).unwrap();
-    assert_eq!(w.job(&job).state, JobState::Failed, "escalation budget spent");
+    assert_eq!(
+        w.job(&job).state,
+        JobState::Failed,
+        "escalation budget spent"
+    );
     for i in 0..4 {
         w.settle(i, &job).unwrap();
-        assert_eq!(w.node(i).stake, STAKE, "no majority: nobody is slashed for disagreeing");
+        assert_eq!(
+            w.node(i).stake,
+            STAKE,
+            "no majority: nobody is slashed for disagreeing"
+        );
     }
     w.close(&job).unwrap();
     assert_eq!(w.token(&w.client.insecure_clone()), client0, "full refund");
@@ -362,7 +430,12 @@ fn cancel_only_by_the_client_and_only_before_claims() {
     let mut bad = ix::cancel_job(&t, &client.pubkey(), &job);
     bad.accounts[0].pubkey = intruder.pubkey();
     assert_fails(&w.s.send(&[bad], &[&intruder]));
-    w.s.send_named("cancel_job", ix::cancel_job(&t, &client.pubkey(), &job), &[&client]).unwrap();
+    w.s.send_named(
+        "cancel_job",
+        ix::cancel_job(&t, &client.pubkey(), &job),
+        &[&client],
+    )
+    .unwrap();
     assert_eq!(w.token(&client), client0);
     assert_eq!(w.job(&job).state, JobState::Cancelled);
     assert_err(&w.claim(0, &job), TesseraError::InvalidJobState);
@@ -383,9 +456,13 @@ fn unclaimed_jobs_expire_and_refund_everything() {
     let client = w.client.insecure_clone();
     let client0 = w.token(&client);
     let job = w.post(9, 2, 2);
-    assert_err(&w.s.send(&[ix::expire_job(&job)], &[]), TesseraError::WindowOpen);
+    assert_err(
+        &w.s.send(&[ix::expire_job(&job)], &[]),
+        TesseraError::WindowOpen,
+    );
     w.s.warp(3_601);
-    w.s.send_named("expire_job", ix::expire_job(&job), &[]).unwrap();
+    w.s.send_named("expire_job", ix::expire_job(&job), &[])
+        .unwrap();
     assert_eq!(w.job(&job).state, JobState::Expired);
     w.close(&job).unwrap();
     assert_eq!(w.token(&client), client0);
@@ -397,18 +474,48 @@ fn post_job_rejects_hostile_parameters() {
     let c = w.client.insecure_clone();
     let now = w.s.now();
     let base = w.s.job_args(10, 2, PRICE, 0);
-    let cases: Vec<(Box<dyn Fn(&mut tessera::instructions::PostJobArgs)>, TesseraError)> = vec![
+    let cases: Vec<(
+        Box<dyn Fn(&mut tessera::instructions::PostJobArgs)>,
+        TesseraError,
+    )> = vec![
         (Box::new(|a| a.replicas = 0), TesseraError::InvalidReplicas),
-        (Box::new(|a| a.replicas = 200), TesseraError::InvalidReplicas),
-        (Box::new(|a| a.price_per_replica = 0), TesseraError::InvalidPrice),
-        (Box::new(|a| a.max_escalations = 9), TesseraError::InvalidEscalations),
-        (Box::new(move |a| a.deadline = now - 1), TesseraError::InvalidDeadline),
-        (Box::new(move |a| a.deadline = now + 10), TesseraError::InvalidDeadline),
-        (Box::new(|a| a.deadline = i64::MAX), TesseraError::InvalidDeadline),
+        (
+            Box::new(|a| a.replicas = 200),
+            TesseraError::InvalidReplicas,
+        ),
+        (
+            Box::new(|a| a.price_per_replica = 0),
+            TesseraError::InvalidPrice,
+        ),
+        (
+            Box::new(|a| a.max_escalations = 9),
+            TesseraError::InvalidEscalations,
+        ),
+        (
+            Box::new(move |a| a.deadline = now - 1),
+            TesseraError::InvalidDeadline,
+        ),
+        (
+            Box::new(move |a| a.deadline = now + 10),
+            TesseraError::InvalidDeadline,
+        ),
+        (
+            Box::new(|a| a.deadline = i64::MAX),
+            TesseraError::InvalidDeadline,
+        ),
         (Box::new(|a| a.exec_secs = 0), TesseraError::InvalidDeadline),
-        (Box::new(|a| a.exec_secs = 10_000), TesseraError::InvalidDeadline),
-        (Box::new(|a| a.input_uri = "h".repeat(MAX_URI_LEN + 1)), TesseraError::StringTooLong),
-        (Box::new(|a| a.requirements.capabilities = 0x40), TesseraError::InvalidCapabilities),
+        (
+            Box::new(|a| a.exec_secs = 10_000),
+            TesseraError::InvalidDeadline,
+        ),
+        (
+            Box::new(|a| a.input_uri = "h".repeat(MAX_URI_LEN + 1)),
+            TesseraError::StringTooLong,
+        ),
+        (
+            Box::new(|a| a.requirements.capabilities = 0x40),
+            TesseraError::InvalidCapabilities,
+        ),
     ];
     for (mutate, err) in cases {
         let mut a = base.clone();
@@ -439,16 +546,24 @@ fn claims_check_hardware_stake_reputation_and_pause() {
     let small = w.s.node(STAKE, 0);
     let mut hw = gpu_hardware();
     hw.vram_mb = 4_000;
-    w.s.send(&[ix::update_node(&small.pubkey(), hw)], &[&small]).unwrap();
+    w.s.send(&[ix::update_node(&small.pubkey(), hw)], &[&small])
+        .unwrap();
     assert_err(
         &w.s.send(&[ix::claim_job(&small.pubkey(), &job, false)], &[&small]),
         TesseraError::HardwareMismatch,
     );
     // stake that is unbonding does not count
     let leaving = w.s.node(STAKE, 0);
-    w.s.send(&[ix::request_unstake(&leaving.pubkey(), STAKE - TOKEN)], &[&leaving]).unwrap();
+    w.s.send(
+        &[ix::request_unstake(&leaving.pubkey(), STAKE - TOKEN)],
+        &[&leaving],
+    )
+    .unwrap();
     assert_err(
-        &w.s.send(&[ix::claim_job(&leaving.pubkey(), &job, false)], &[&leaving]),
+        &w.s.send(
+            &[ix::claim_job(&leaving.pubkey(), &job, false)],
+            &[&leaving],
+        ),
         TesseraError::InsufficientStake,
     );
     // a job demanding more reputation than a new node has
@@ -463,17 +578,22 @@ fn claims_check_hardware_stake_reputation_and_pause() {
     assert_fails(&w.claim(0, &job));
     // paused network
     let other = w.s.node(STAKE, 0);
-    w.s.send(&[ix::set_paused(&w.s.authority.pubkey(), true)], &[]).unwrap();
+    w.s.send(&[ix::set_paused(&w.s.authority.pubkey(), true)], &[])
+        .unwrap();
     assert_err(
         &w.s.send(&[ix::claim_job(&other.pubkey(), &job, false)], &[&other]),
         TesseraError::Paused,
     );
     // a node with open claims cannot withdraw
     let op0 = w.nodes[0].insecure_clone();
-    w.s.send(&[ix::request_unstake(&op0.pubkey(), STAKE)], &[&op0]).unwrap();
+    w.s.send(&[ix::request_unstake(&op0.pubkey(), STAKE)], &[&op0])
+        .unwrap();
     w.s.warp(100);
     let t = w.s.tctx();
-    assert_err(&w.s.send(&[ix::withdraw_stake(&t, &op0.pubkey())], &[&op0]), TesseraError::OpenClaims);
+    assert_err(
+        &w.s.send(&[ix::withdraw_stake(&t, &op0.pubkey())], &[&op0]),
+        TesseraError::OpenClaims,
+    );
 }
 
 #[test]
@@ -513,7 +633,10 @@ fn a_challenge_overturns_a_colluding_majority_and_rewards_the_challenger() {
     let t = w.s.tctx();
     // the challenge must name the current majority
     assert_err(
-        &w.s.send(&[ix::challenge_result(&t, &challenger.pubkey(), &job, GOOD)], &[&challenger]),
+        &w.s.send(
+            &[ix::challenge_result(&t, &challenger.pubkey(), &job, GOOD)],
+            &[&challenger],
+        ),
         TesseraError::ChallengeMismatch,
     );
     w.s.send_named(
@@ -525,7 +648,10 @@ fn a_challenge_overturns_a_colluding_majority_and_rewards_the_challenger() {
     let bond = ix::localnet_params().challenge_bond;
     assert_eq!(w.token(&challenger), 100 * TOKEN - bond);
     let j = w.job(&job);
-    assert_eq!((j.state, j.round, j.slots, j.challenged), (JobState::Open, 1, 5, true));
+    assert_eq!(
+        (j.state, j.round, j.slots, j.challenged),
+        (JobState::Open, 1, 5, true)
+    );
     // the audit round: two fresh nodes compute GOOD
     for i in 3..5 {
         w.claim(i, &job).unwrap();
@@ -551,13 +677,25 @@ fn a_challenge_overturns_a_colluding_majority_and_rewards_the_challenger() {
         assert!(w.node(i).stake < STAKE);
     }
     for i in [2, 3, 4] {
-        assert_eq!(w.token(&w.nodes[i].insecure_clone()), PRICE - fee(PRICE), "honest paid");
+        assert_eq!(
+            w.token(&w.nodes[i].insecure_clone()),
+            PRICE - fee(PRICE),
+            "honest paid"
+        );
     }
     let pool = w.job(&job).challenger_pool;
     assert!(pool > 0);
-    w.s.send_named("settle_challenge", ix::settle_challenge(&t, &challenger.pubkey(), &job), &[])
-        .unwrap();
-    assert_eq!(w.token(&challenger), 100 * TOKEN + pool, "bond back plus the colluders' slashes");
+    w.s.send_named(
+        "settle_challenge",
+        ix::settle_challenge(&t, &challenger.pubkey(), &job),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        w.token(&challenger),
+        100 * TOKEN + pool,
+        "bond back plus the colluders' slashes"
+    );
     w.close(&job).unwrap();
     assert_eq!(w.s.total(&all), total0);
 }
@@ -576,11 +714,18 @@ fn a_wrong_challenge_forfeits_the_bond() {
     }
     w.finalize(&job).unwrap();
     let t = w.s.tctx();
-    w.s.send(&[ix::challenge_result(&t, &challenger.pubkey(), &job, GOOD)], &[&challenger]).unwrap();
+    w.s.send(
+        &[ix::challenge_result(&t, &challenger.pubkey(), &job, GOOD)],
+        &[&challenger],
+    )
+    .unwrap();
     // only one challenge per job
     let second = w.s.actor(100 * TOKEN);
     assert_err(
-        &w.s.send(&[ix::challenge_result(&t, &second.pubkey(), &job, GOOD)], &[&second]),
+        &w.s.send(
+            &[ix::challenge_result(&t, &second.pubkey(), &job, GOOD)],
+            &[&second],
+        ),
         TesseraError::InvalidJobState,
     );
     for i in 3..5 {
@@ -597,12 +742,16 @@ fn a_wrong_challenge_forfeits_the_bond() {
     for i in 0..5 {
         w.settle(i, &job).unwrap();
     }
-    w.s.send(&[ix::settle_challenge(&t, &challenger.pubkey(), &job)], &[]).unwrap();
+    w.s.send(&[ix::settle_challenge(&t, &challenger.pubkey(), &job)], &[])
+        .unwrap();
     let bond = ix::localnet_params().challenge_bond;
     assert_eq!(w.token(&challenger), 100 * TOKEN - bond);
     w.close(&job).unwrap();
     // the forfeited bond and the five fees reach the treasury at close
-    assert_eq!(w.s.balance(&w.s.treasury) - treasury0, bond + 5 * fee(PRICE));
+    assert_eq!(
+        w.s.balance(&w.s.treasury) - treasury0,
+        bond + 5 * fee(PRICE)
+    );
     // a job without escalation budget cannot be challenged
     let job2 = w.post(22, 1, 0);
     w.claim(0, &job2).unwrap();
@@ -610,7 +759,10 @@ fn a_wrong_challenge_forfeits_the_bond() {
     w.reveal(0, &job2, GOOD).unwrap();
     w.finalize(&job2).unwrap();
     assert_err(
-        &w.s.send(&[ix::challenge_result(&t, &second.pubkey(), &job2, GOOD)], &[&second]),
+        &w.s.send(
+            &[ix::challenge_result(&t, &second.pubkey(), &job2, GOOD)],
+            &[&second],
+        ),
         TesseraError::NoEscalationBudget,
     );
 }
@@ -639,18 +791,30 @@ fn reverse_auction_picks_the_lowest_bids_and_refunds_the_difference() {
     let prices = [9 * TOKEN, 6 * TOKEN, 8 * TOKEN, 7 * TOKEN, 10 * TOKEN];
     for (i, p) in prices.iter().enumerate() {
         let op = w.nodes[i].insecure_clone();
-        w.s.send_named("place_bid", ix::place_bid(&op.pubkey(), &job, *p), &[&op]).unwrap();
+        w.s.send_named("place_bid", ix::place_bid(&op.pubkey(), &job, *p), &[&op])
+            .unwrap();
     }
-    let bids: Vec<Pubkey> = w.nodes.iter().map(|n| pda::bid(&job, &pda::node(&n.pubkey()).0).0).collect();
-    assert_err(&w.s.send(&[ix::close_auction(&job, &bids)], &[]), TesseraError::WindowOpen);
+    let bids: Vec<Pubkey> = w
+        .nodes
+        .iter()
+        .map(|n| pda::bid(&job, &pda::node(&n.pubkey()).0).0)
+        .collect();
+    assert_err(
+        &w.s.send(&[ix::close_auction(&job, &bids)], &[]),
+        TesseraError::WindowOpen,
+    );
     w.s.warp(21);
     // leaving a bid out is refused
-    assert_err(&w.s.send(&[ix::close_auction(&job, &bids[..4])], &[]), TesseraError::BidSetMismatch);
+    assert_err(
+        &w.s.send(&[ix::close_auction(&job, &bids[..4])], &[]),
+        TesseraError::BidSetMismatch,
+    );
     // passing one bid twice is refused too
     let mut dup = bids.clone();
     dup[4] = bids[0];
     assert_fails(&w.s.send(&[ix::close_auction(&job, &dup)], &[]));
-    w.s.send_named("close_auction", ix::close_auction(&job, &bids), &[]).unwrap();
+    w.s.send_named("close_auction", ix::close_auction(&job, &bids), &[])
+        .unwrap();
     // nodes 1 (6) and 3 (7) won
     let op2 = w.nodes[2].insecure_clone();
     assert_err(
@@ -659,7 +823,8 @@ fn reverse_auction_picks_the_lowest_bids_and_refunds_the_difference() {
     );
     for i in [1, 3] {
         let op = w.nodes[i].insecure_clone();
-        w.s.send(&[ix::claim_job(&op.pubkey(), &job, true)], &[&op]).unwrap();
+        w.s.send(&[ix::claim_job(&op.pubkey(), &job, true)], &[&op])
+            .unwrap();
         w.commit(i, &job, GOOD).unwrap();
     }
     for i in [1, 3] {
@@ -671,16 +836,27 @@ fn reverse_auction_picks_the_lowest_bids_and_refunds_the_difference() {
     for i in [1, 3] {
         w.settle(i, &job).unwrap();
     }
-    assert_eq!(w.token(&w.nodes[1].insecure_clone()), 6 * TOKEN - fee(6 * TOKEN));
-    assert_eq!(w.token(&w.nodes[3].insecure_clone()), 7 * TOKEN - fee(7 * TOKEN));
+    assert_eq!(
+        w.token(&w.nodes[1].insecure_clone()),
+        6 * TOKEN - fee(6 * TOKEN)
+    );
+    assert_eq!(
+        w.token(&w.nodes[3].insecure_clone()),
+        7 * TOKEN - fee(7 * TOKEN)
+    );
     // bids must be closed before the job
     assert_err(&w.close(&job), TesseraError::UnsettledClaims);
     for n in w.nodes.iter().map(|n| n.pubkey()).collect::<Vec<_>>() {
         let node = pda::node(&n).0;
-        w.s.send_named("close_bid", ix::close_bid(&job, &node, &n), &[]).unwrap();
+        w.s.send_named("close_bid", ix::close_bid(&job, &node, &n), &[])
+            .unwrap();
     }
     w.close(&job).unwrap();
-    assert_eq!(client0 - w.token(&c), 13 * TOKEN, "client paid the bids, not the maximum");
+    assert_eq!(
+        client0 - w.token(&c),
+        13 * TOKEN,
+        "client paid the bids, not the maximum"
+    );
 }
 
 #[test]
@@ -695,30 +871,82 @@ fn compute_unit_report() {
     let mut s = Svm::with_config();
     let t = s.tctx();
     let op = s.node(STAKE, 0);
-    s.send_named("update_node", ix::update_node(&op.pubkey(), gpu_hardware()), &[&op]).unwrap();
-    s.send_named("request_unstake", ix::request_unstake(&op.pubkey(), STAKE), &[&op]).unwrap();
+    s.send_named(
+        "update_node",
+        ix::update_node(&op.pubkey(), gpu_hardware()),
+        &[&op],
+    )
+    .unwrap();
+    s.send_named(
+        "request_unstake",
+        ix::request_unstake(&op.pubkey(), STAKE),
+        &[&op],
+    )
+    .unwrap();
     s.warp(100);
-    s.send_named("withdraw_stake", ix::withdraw_stake(&t, &op.pubkey()), &[&op]).unwrap();
-    s.send_named("deregister_node", ix::deregister_node(&t, &op.pubkey()), &[&op]).unwrap();
-    s.send_named("set_paused", ix::set_paused(&s.authority.pubkey(), true), &[]).unwrap();
+    s.send_named(
+        "withdraw_stake",
+        ix::withdraw_stake(&t, &op.pubkey()),
+        &[&op],
+    )
+    .unwrap();
+    s.send_named(
+        "deregister_node",
+        ix::deregister_node(&t, &op.pubkey()),
+        &[&op],
+    )
+    .unwrap();
+    s.send_named(
+        "set_paused",
+        ix::set_paused(&s.authority.pubkey(), true),
+        &[],
+    )
+    .unwrap();
     s.send_named(
         "update_config",
-        ix::update_config(&s.authority.pubkey(), &t.token_program, Some(ix::localnet_params()), None, None),
+        ix::update_config(
+            &s.authority.pubkey(),
+            &t.token_program,
+            Some(ix::localnet_params()),
+            None,
+            None,
+        ),
         &[],
     )
     .unwrap();
     let table = cu_table_markdown();
     println!("\nCompute units per instruction (max seen, LiteSVM, SBPF v3 build):\n{table}");
     let expected = [
-        "initialize_config", "update_config", "set_paused", "register_node", "update_node",
-        "stake", "request_unstake", "withdraw_stake", "deregister_node", "post_job", "cancel_job",
-        "close_job", "claim_job", "place_bid", "close_auction", "close_bid", "commit_result",
-        "reveal_result", "finalize_job", "expire_claim", "settle_claim", "expire_job",
-        "challenge_result", "settle_challenge",
+        "initialize_config",
+        "update_config",
+        "set_paused",
+        "register_node",
+        "update_node",
+        "stake",
+        "request_unstake",
+        "withdraw_stake",
+        "deregister_node",
+        "post_job",
+        "cancel_job",
+        "close_job",
+        "claim_job",
+        "place_bid",
+        "close_auction",
+        "close_bid",
+        "commit_result",
+        "reveal_result",
+        "finalize_job",
+        "expire_claim",
+        "settle_claim",
+        "expire_job",
+        "challenge_result",
+        "settle_challenge",
     ];
     let t = CU_TABLE.lock().unwrap().clone();
     for name in expected {
-        let cu = t.get(name).unwrap_or_else(|| panic!("no CU figure for {name}"));
+        let cu = t
+            .get(name)
+            .unwrap_or_else(|| panic!("no CU figure for {name}"));
         assert!(*cu > 0 && *cu < 200_000, "{name}: {cu} CU");
     }
     if std::env::var_os("TESSERA_WRITE_CU").is_some() {
@@ -741,7 +969,8 @@ fn k1_lifecycle_compute_budget() {
     let mut w = World::new(0);
     let fixed = w.s.node_with_key([7; 32], STAKE);
     w.nodes.push(fixed);
-    let c = w.s.actor_with_key(Keypair::new_from_array([9; 32]), 1_000 * TOKEN);
+    let c =
+        w.s.actor_with_key(Keypair::new_from_array([9; 32]), 1_000 * TOKEN);
     let id = pda::fast_job_id(&c.pubkey(), 1_000);
     let args = w.s.job_args(id, 1, PRICE, 0);
     let t = w.s.tctx();
@@ -749,19 +978,54 @@ fn k1_lifecycle_compute_budget() {
     let op = w.nodes[0].insecure_clone();
     let (commitment, salt) = commit_for(&op.pubkey(), GOOD, 9);
     let mut steps: Vec<(&str, u64)> = Vec::new();
-    let mut run = |w: &mut World, name: &'static str, ix: solana_sdk::instruction::Instruction, signers: &[&Keypair]| {
-        let meta = w.s.send(&[ix], signers).unwrap_or_else(|e| panic!("{name}: {:?}", e.err));
+    let mut run = |w: &mut World,
+                   name: &'static str,
+                   ix: solana_sdk::instruction::Instruction,
+                   signers: &[&Keypair]| {
+        let meta =
+            w.s.send(&[ix], signers)
+                .unwrap_or_else(|e| panic!("{name}: {:?}", e.err));
         steps.push((name, meta.compute_units_consumed));
     };
-    run(&mut w, "post_job", ix::post_job(&t, &c.pubkey(), args), &[&c]);
-    run(&mut w, "claim_job", ix::claim_job(&op.pubkey(), &job, false), &[&op]);
-    run(&mut w, "commit_result", ix::commit_result(&op.pubkey(), &job, commitment), &[&op]);
-    run(&mut w, "reveal_result", ix::reveal_result(&op.pubkey(), &job, GOOD, salt, String::new()), &[&op]);
+    run(
+        &mut w,
+        "post_job",
+        ix::post_job(&t, &c.pubkey(), args),
+        &[&c],
+    );
+    run(
+        &mut w,
+        "claim_job",
+        ix::claim_job(&op.pubkey(), &job, false),
+        &[&op],
+    );
+    run(
+        &mut w,
+        "commit_result",
+        ix::commit_result(&op.pubkey(), &job, commitment),
+        &[&op],
+    );
+    run(
+        &mut w,
+        "reveal_result",
+        ix::reveal_result(&op.pubkey(), &job, GOOD, salt, String::new()),
+        &[&op],
+    );
     run(&mut w, "finalize_job", ix::finalize_job(&job), &[]);
     w.s.warp(10);
     let cr = w.cranker.insecure_clone();
-    run(&mut w, "settle_claim", ix::settle_claim(&t, &cr.pubkey(), &job, &op.pubkey()), &[&cr]);
-    run(&mut w, "close_job", ix::close_job(&t, &c.pubkey(), &job), &[]);
+    run(
+        &mut w,
+        "settle_claim",
+        ix::settle_claim(&t, &cr.pubkey(), &job, &op.pubkey()),
+        &[&cr],
+    );
+    run(
+        &mut w,
+        "close_job",
+        ix::close_job(&t, &c.pubkey(), &job),
+        &[],
+    );
     let total: u64 = steps.iter().map(|s| s.1).sum();
     println!("k=1 lifecycle compute units:");
     for (n, cu) in &steps {

@@ -13,13 +13,29 @@ use solana_sdk::{
 use tessera_client::{ix, network, rpc};
 
 #[derive(Parser)]
-#[command(name = "tessera", version, about = "Tessera: post GPU compute jobs and read verified results")]
+#[command(
+    name = "tessera",
+    version,
+    about = "Tessera: post GPU compute jobs and read verified results"
+)]
 struct Cli {
     /// RPC URL of the cluster.
-    #[arg(long, short = 'u', global = true, env = "TESSERA_RPC_URL", default_value = "http://127.0.0.1:8899")]
+    #[arg(
+        long,
+        short = 'u',
+        global = true,
+        env = "TESSERA_RPC_URL",
+        default_value = "http://127.0.0.1:8899"
+    )]
     url: String,
     /// Keypair file (Solana CLI JSON format) that signs and pays.
-    #[arg(long, short = 'k', global = true, env = "TESSERA_KEYPAIR", default_value = "~/.config/solana/id.json")]
+    #[arg(
+        long,
+        short = 'k',
+        global = true,
+        env = "TESSERA_KEYPAIR",
+        default_value = "~/.config/solana/id.json"
+    )]
     keypair: String,
     #[command(subcommand)]
     cmd: Cmd,
@@ -81,9 +97,13 @@ fn main() -> Result<()> {
     let client = || RpcClient::new_with_commitment(cli.url.clone(), CommitmentConfig::confirmed());
     match &cli.cmd {
         Cmd::Version { program_id: true } => println!("{}", tessera_client::PROGRAM_ID),
-        Cmd::Version { program_id: false } => println!("{}", tessera_client::version_string("tessera")),
+        Cmd::Version { program_id: false } => {
+            println!("{}", tessera_client::version_string("tessera"))
+        }
         Cmd::Address => println!("{}", load_keypair(&cli.keypair)?.pubkey()),
-        Cmd::Config { cmd: ConfigCmd::Show { json } } => {
+        Cmd::Config {
+            cmd: ConfigCmd::Show { json },
+        } => {
             let c = rpc::fetch_config(&client())
                 .with_context(|| format!("no Tessera config on {}", cli.url))?;
             if *json {
@@ -92,7 +112,9 @@ fn main() -> Result<()> {
                 println!("{}", network::describe_config(&c));
             }
         }
-        Cmd::Config { cmd: ConfigCmd::Init { mint, decimals } } => {
+        Cmd::Config {
+            cmd: ConfigCmd::Init { mint, decimals },
+        } => {
             let authority = load_keypair(&cli.keypair)?;
             let rpc = client();
             let mint = match mint {

@@ -149,7 +149,10 @@ pub mod tessera {
     }
 
     /// Bond a dispute of the majority result; forces an audit round.
-    pub fn challenge_result(ctx: Context<ChallengeResult>, args: ChallengeResultArgs) -> Result<()> {
+    pub fn challenge_result(
+        ctx: Context<ChallengeResult>,
+        args: ChallengeResultArgs,
+    ) -> Result<()> {
         instructions::result_challenge::handler(ctx, args)
     }
 

@@ -40,7 +40,12 @@ pub fn transfer<'info>(
     };
     invoke_signed(
         &ix,
-        &[from.clone(), mint.to_account_info(), to.clone(), authority.clone()],
+        &[
+            from.clone(),
+            mint.to_account_info(),
+            to.clone(),
+            authority.clone(),
+        ],
         seeds,
     )
     .map_err(Into::into)

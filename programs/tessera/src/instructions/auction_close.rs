@@ -20,7 +20,10 @@ pub fn handler<'info>(ctx: Context<'info, CloseAuction<'info>>) -> Result<()> {
     let job_key = ctx.accounts.job.key();
     {
         let job = &ctx.accounts.job;
-        require!(job.state == JobState::Bidding, TesseraError::InvalidJobState);
+        require!(
+            job.state == JobState::Bidding,
+            TesseraError::InvalidJobState
+        );
         require!(now > job.bid_deadline, TesseraError::WindowOpen);
         require!(
             ctx.remaining_accounts.len() == usize::from(job.bids),

@@ -23,7 +23,10 @@ pub struct CloseBid<'info> {
 /// Permissionless once bidding is over: closes a bid, rent back to its operator.
 pub fn handler(ctx: Context<CloseBid>) -> Result<()> {
     let job = &mut ctx.accounts.job;
-    require!(job.state != JobState::Bidding, TesseraError::InvalidJobState);
+    require!(
+        job.state != JobState::Bidding,
+        TesseraError::InvalidJobState
+    );
     job.bids = job.bids.checked_sub(1).ok_or(TesseraError::MathOverflow)?;
     emit!(BidClosed {
         job: job.key(),

@@ -37,10 +37,16 @@ impl PlaceBid<'_> {
         let now = Clock::get()?.unix_timestamp;
         let job = &self.job;
         require!(!self.config.paused, TesseraError::Paused);
-        require!(job.state == JobState::Bidding, TesseraError::InvalidJobState);
+        require!(
+            job.state == JobState::Bidding,
+            TesseraError::InvalidJobState
+        );
         require!(now <= job.bid_deadline, TesseraError::WindowClosed);
         require!(args.price > 0, TesseraError::InvalidPrice);
-        require!(args.price <= job.price_per_replica, TesseraError::BidTooHigh);
+        require!(
+            args.price <= job.price_per_replica,
+            TesseraError::BidTooHigh
+        );
         require!(job.bids < MAX_BIDS, TesseraError::NoFreeSlot);
         job.check_eligible(&self.config, &self.node, now)
     }

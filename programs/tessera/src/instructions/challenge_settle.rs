@@ -42,7 +42,10 @@ impl SettleChallenge<'_> {
     pub fn validate(&self) -> Result<()> {
         require!(self.job.state.is_terminal(), TesseraError::JobNotSettled);
         // All claims first, so the wrong majority's slashes are in the challenger pool.
-        require!(self.job.unsettled_claims == 0, TesseraError::UnsettledClaims);
+        require!(
+            self.job.unsettled_claims == 0,
+            TesseraError::UnsettledClaims
+        );
         Ok(())
     }
 }
@@ -70,9 +73,20 @@ pub fn handler(mut ctx: Context<SettleChallenge>) -> Result<()> {
     let bump = [a.job.bump];
     let seeds: &[&[u8]] = &[JOB_SEED, client.as_ref(), &id, &bump];
     let job_info = a.job.to_account_info();
-    token_ops::transfer(&a.token_program, &a.mint, &a.escrow.to_account_info(), &a.challenger_token.to_account_info(), &job_info, &[seeds], returned)?;
+    token_ops::transfer(
+        &a.token_program,
+        &a.mint,
+        &a.escrow.to_account_info(),
+        &a.challenger_token.to_account_info(),
+        &job_info,
+        &[seeds],
+        returned,
+    )?;
     let job = &mut a.job;
-    job.bonds_held = job.bonds_held.checked_sub(bond).ok_or(TesseraError::MathOverflow)?;
+    job.bonds_held = job
+        .bonds_held
+        .checked_sub(bond)
+        .ok_or(TesseraError::MathOverflow)?;
     // a forfeited bond stays in escrow, owed to the treasury (paid by close_job)
     job.treasury_owed = job
         .treasury_owed
@@ -88,7 +102,10 @@ pub fn handler(mut ctx: Context<SettleChallenge>) -> Result<()> {
             .ok_or(TesseraError::MathOverflow)?;
         job.challenger_pool = 0;
     }
-    job.open_challenges = job.open_challenges.checked_sub(1).ok_or(TesseraError::MathOverflow)?;
+    job.open_challenges = job
+        .open_challenges
+        .checked_sub(1)
+        .ok_or(TesseraError::MathOverflow)?;
     emit!(ChallengeSettled {
         job: job.key(),
         challenger: a.challenge.challenger,

@@ -41,8 +41,14 @@ pub struct ExpireClaim<'info> {
 impl ExpireClaim<'_> {
     pub fn validate(&self) -> Result<()> {
         let now = Clock::get()?.unix_timestamp;
-        require!(self.job.state == JobState::Open, TesseraError::InvalidJobState);
-        require!(self.claim.state == ClaimState::Claimed, TesseraError::InvalidClaimState);
+        require!(
+            self.job.state == JobState::Open,
+            TesseraError::InvalidJobState
+        );
+        require!(
+            self.claim.state == ClaimState::Claimed,
+            TesseraError::InvalidClaimState
+        );
         require!(now > self.claim.deadline, TesseraError::ClaimNotExpired);
         Ok(())
     }
@@ -67,10 +73,19 @@ pub fn handler(mut ctx: Context<ExpireClaim>) -> Result<()> {
     let claim = &mut a.claim;
     claim.state = ClaimState::TimedOut;
     let job = &mut a.job;
-    job.active_claims = job.active_claims.checked_sub(1).ok_or(TesseraError::MathOverflow)?;
-    job.round_claims = job.round_claims.checked_sub(1).ok_or(TesseraError::MathOverflow)?;
+    job.active_claims = job
+        .active_claims
+        .checked_sub(1)
+        .ok_or(TesseraError::MathOverflow)?;
+    job.round_claims = job
+        .round_claims
+        .checked_sub(1)
+        .ok_or(TesseraError::MathOverflow)?;
     let node = &mut a.node;
-    node.open_claims = node.open_claims.checked_sub(1).ok_or(TesseraError::MathOverflow)?;
+    node.open_claims = node
+        .open_claims
+        .checked_sub(1)
+        .ok_or(TesseraError::MathOverflow)?;
     node.reputation.timed_out = node.reputation.timed_out.saturating_add(1);
     emit!(ClaimExpired {
         job: job.key(),

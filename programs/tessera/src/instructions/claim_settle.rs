@@ -84,10 +84,14 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
     }
     let completed = a.job.state == JobState::Completed;
     let claim_state = a.claim.state;
-    let wins = completed && claim_state == ClaimState::Revealed && a.claim.result_hash == a.job.winning_hash;
+    let wins = completed
+        && claim_state == ClaimState::Revealed
+        && a.claim.result_hash == a.job.winning_hash;
     let (outcome, slash_reason) = match claim_state {
         ClaimState::Revealed if wins => (ClaimOutcome::Paid, None),
-        ClaimState::Revealed if completed => (ClaimOutcome::Disagreed, Some(SlashReason::WrongResult)),
+        ClaimState::Revealed if completed => {
+            (ClaimOutcome::Disagreed, Some(SlashReason::WrongResult))
+        }
         ClaimState::Revealed => (ClaimOutcome::Unresolved, None),
         ClaimState::Committed => (ClaimOutcome::NoReveal, Some(SlashReason::NoReveal)),
         ClaimState::Claimed => (ClaimOutcome::TimedOut, Some(SlashReason::Timeout)),
@@ -100,16 +104,35 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
         let price = a.claim.price;
         fee = token_ops::bps_of(price, a.config.protocol_fee_bps)?;
         paid = price.checked_sub(fee).ok_or(TesseraError::MathOverflow)?;
-        require!(a.job.escrow_expected()? >= price, TesseraError::MathOverflow);
+        require!(
+            a.job.escrow_expected()? >= price,
+            TesseraError::MathOverflow
+        );
         let client = a.job.client;
         let id = a.job.job_id.to_le_bytes();
         let bump = [a.job.bump];
         let seeds: &[&[u8]] = &[JOB_SEED, client.as_ref(), &id, &bump];
         let job_info = a.job.to_account_info();
-        token_ops::transfer(&a.token_program, &a.mint, &a.escrow.to_account_info(), &a.operator_token.to_account_info(), &job_info, &[seeds], paid)?;
-        a.job.paid_out = a.job.paid_out.checked_add(price).ok_or(TesseraError::MathOverflow)?;
+        token_ops::transfer(
+            &a.token_program,
+            &a.mint,
+            &a.escrow.to_account_info(),
+            &a.operator_token.to_account_info(),
+            &job_info,
+            &[seeds],
+            paid,
+        )?;
+        a.job.paid_out = a
+            .job
+            .paid_out
+            .checked_add(price)
+            .ok_or(TesseraError::MathOverflow)?;
         // the fee stays in escrow and reaches the treasury at close_job
-        a.job.treasury_owed = a.job.treasury_owed.checked_add(fee).ok_or(TesseraError::MathOverflow)?;
+        a.job.treasury_owed = a
+            .job
+            .treasury_owed
+            .checked_add(fee)
+            .ok_or(TesseraError::MathOverflow)?;
         a.node.reputation.record_success(paid, now);
     }
     if let Some(reason) = slash_reason {
@@ -135,7 +158,11 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
         }
     }
     if claim_state != ClaimState::TimedOut {
-        a.node.open_claims = a.node.open_claims.checked_sub(1).ok_or(TesseraError::MathOverflow)?;
+        a.node.open_claims = a
+            .node
+            .open_claims
+            .checked_sub(1)
+            .ok_or(TesseraError::MathOverflow)?;
     }
     a.job.unsettled_claims = a
         .job
@@ -186,18 +213,46 @@ pub fn apply_slash(
     let bump = [s.node.bump];
     let seeds: &[&[u8]] = &[NODE_SEED, operator.as_ref(), &bump];
     let node_info = s.node.to_account_info();
-    token_ops::transfer(s.token_program, s.mint, &s.stake_vault, &s.cranker_token, &node_info, &[seeds], split.crank)?;
+    token_ops::transfer(
+        s.token_program,
+        s.mint,
+        &s.stake_vault,
+        &s.cranker_token,
+        &node_info,
+        &[seeds],
+        split.crank,
+    )?;
     // job share and treasury share travel together into the escrow; the treasury's part is
     // paid out by close_job
-    let to_escrow = split.job.checked_add(split.treasury).ok_or(TesseraError::MathOverflow)?;
-    token_ops::transfer(s.token_program, s.mint, &s.stake_vault, &s.escrow, &node_info, &[seeds], to_escrow)?;
-    job.treasury_owed = job.treasury_owed.checked_add(split.treasury).ok_or(TesseraError::MathOverflow)?;
+    let to_escrow = split
+        .job
+        .checked_add(split.treasury)
+        .ok_or(TesseraError::MathOverflow)?;
+    token_ops::transfer(
+        s.token_program,
+        s.mint,
+        &s.stake_vault,
+        &s.escrow,
+        &node_info,
+        &[seeds],
+        to_escrow,
+    )?;
+    job.treasury_owed = job
+        .treasury_owed
+        .checked_add(split.treasury)
+        .ok_or(TesseraError::MathOverflow)?;
     s.node.take_slash(split.total)?;
     s.node.reputation.record_failure(split.total, now);
     if to_challenger {
-        job.challenger_pool = job.challenger_pool.checked_add(split.job).ok_or(TesseraError::MathOverflow)?;
+        job.challenger_pool = job
+            .challenger_pool
+            .checked_add(split.job)
+            .ok_or(TesseraError::MathOverflow)?;
     } else {
-        job.slashed_to_client = job.slashed_to_client.checked_add(split.job).ok_or(TesseraError::MathOverflow)?;
+        job.slashed_to_client = job
+            .slashed_to_client
+            .checked_add(split.job)
+            .ok_or(TesseraError::MathOverflow)?;
     }
     emit!(NodeSlashed {
         node: s.node.key(),

@@ -56,9 +56,20 @@ pub fn handler(mut ctx: Context<CancelJob>) -> Result<()> {
     let bump = [a.job.bump];
     let seeds: &[&[u8]] = &[JOB_SEED, client.as_ref(), &id, &bump];
     let job_info = a.job.to_account_info();
-    token_ops::transfer(&a.token_program, &a.mint, &a.escrow.to_account_info(), &a.client_token.to_account_info(), &job_info, &[seeds], refund)?;
+    token_ops::transfer(
+        &a.token_program,
+        &a.mint,
+        &a.escrow.to_account_info(),
+        &a.client_token.to_account_info(),
+        &job_info,
+        &[seeds],
+        refund,
+    )?;
     let job = &mut a.job;
-    job.refunded = job.refunded.checked_add(refund).ok_or(TesseraError::MathOverflow)?;
+    job.refunded = job
+        .refunded
+        .checked_add(refund)
+        .ok_or(TesseraError::MathOverflow)?;
     job.state = JobState::Cancelled;
     emit!(JobCancelled {
         job: job.key(),

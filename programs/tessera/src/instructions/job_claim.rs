@@ -72,13 +72,22 @@ pub fn handler(ctx: Context<ClaimJob>) -> Result<()> {
     claim.state = ClaimState::Claimed;
     claim.bump = ctx.bumps.claim;
 
-    job.active_claims = job.active_claims.checked_add(1).ok_or(TesseraError::MathOverflow)?;
-    job.round_claims = job.round_claims.checked_add(1).ok_or(TesseraError::MathOverflow)?;
+    job.active_claims = job
+        .active_claims
+        .checked_add(1)
+        .ok_or(TesseraError::MathOverflow)?;
+    job.round_claims = job
+        .round_claims
+        .checked_add(1)
+        .ok_or(TesseraError::MathOverflow)?;
     job.unsettled_claims = job
         .unsettled_claims
         .checked_add(1)
         .ok_or(TesseraError::MathOverflow)?;
-    node.open_claims = node.open_claims.checked_add(1).ok_or(TesseraError::MathOverflow)?;
+    node.open_claims = node
+        .open_claims
+        .checked_add(1)
+        .ok_or(TesseraError::MathOverflow)?;
     node.last_active = now;
     emit!(JobClaimed {
         job: job.key(),

@@ -61,19 +61,47 @@ pub fn handler(mut ctx: Context<CloseJob>) -> Result<()> {
     // Tokens sent to the escrow from outside are the client's too.
     let balance = token_ops::amount_of(&a.escrow)?;
     require!(balance >= expected, TesseraError::MathOverflow);
-    let refund = balance.checked_sub(owed).ok_or(TesseraError::MathOverflow)?;
+    let refund = balance
+        .checked_sub(owed)
+        .ok_or(TesseraError::MathOverflow)?;
     let client = a.job.client;
     let id = a.job.job_id.to_le_bytes();
     let bump = [a.job.bump];
     let seeds: &[&[u8]] = &[JOB_SEED, client.as_ref(), &id, &bump];
     let job_info = a.job.to_account_info();
-    token_ops::transfer(&a.token_program, &a.mint, &a.escrow.to_account_info(), &a.treasury.to_account_info(), &job_info, &[seeds], owed)?;
-    token_ops::transfer(&a.token_program, &a.mint, &a.escrow.to_account_info(), &a.client_token.to_account_info(), &job_info, &[seeds], refund)?;
-    token_ops::close(&a.token_program, &a.escrow.to_account_info(), &a.client.to_account_info(), &job_info, &[seeds])?;
+    token_ops::transfer(
+        &a.token_program,
+        &a.mint,
+        &a.escrow.to_account_info(),
+        &a.treasury.to_account_info(),
+        &job_info,
+        &[seeds],
+        owed,
+    )?;
+    token_ops::transfer(
+        &a.token_program,
+        &a.mint,
+        &a.escrow.to_account_info(),
+        &a.client_token.to_account_info(),
+        &job_info,
+        &[seeds],
+        refund,
+    )?;
+    token_ops::close(
+        &a.token_program,
+        &a.escrow.to_account_info(),
+        &a.client.to_account_info(),
+        &job_info,
+        &[seeds],
+    )?;
     let job = &mut a.job;
     job.refunded = job
         .refunded
-        .checked_add(expected.checked_sub(owed).ok_or(TesseraError::MathOverflow)?)
+        .checked_add(
+            expected
+                .checked_sub(owed)
+                .ok_or(TesseraError::MathOverflow)?,
+        )
         .ok_or(TesseraError::MathOverflow)?;
     job.treasury_owed = 0;
     emit!(JobClosed {

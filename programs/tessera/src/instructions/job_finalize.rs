@@ -3,8 +3,7 @@ use anchor_lang::prelude::*;
 use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::{
-    JobCompleted, JobEscalated, JobExpired, JobFailed, MajorityReached, RevealOpened,
-    RoundReopened,
+    JobCompleted, JobEscalated, JobExpired, JobFailed, MajorityReached, RevealOpened, RoundReopened,
 };
 use crate::state::{Config, Job, JobState};
 

@@ -52,7 +52,10 @@ impl ChallengeResult<'_> {
         let now = Clock::get()?.unix_timestamp;
         let job = &self.job;
         let c = &self.config;
-        require!(job.state == JobState::Challenge, TesseraError::InvalidJobState);
+        require!(
+            job.state == JobState::Challenge,
+            TesseraError::InvalidJobState
+        );
         require!(now <= job.challenge_deadline, TesseraError::WindowClosed);
         require!(
             job.has_winner && args.challenged_hash == job.winning_hash,
@@ -99,8 +102,14 @@ pub fn handler(mut ctx: Context<ChallengeResult>, args: ChallengeResultArgs) -> 
 
     let commit_secs = a.config.commit_window_secs;
     let job = &mut a.job;
-    job.bonds_held = job.bonds_held.checked_add(bond).ok_or(TesseraError::MathOverflow)?;
-    job.open_challenges = job.open_challenges.checked_add(1).ok_or(TesseraError::MathOverflow)?;
+    job.bonds_held = job
+        .bonds_held
+        .checked_add(bond)
+        .ok_or(TesseraError::MathOverflow)?;
+    job.open_challenges = job
+        .open_challenges
+        .checked_add(1)
+        .ok_or(TesseraError::MathOverflow)?;
     job.challenged = true;
     job.challenged_hash = args.challenged_hash;
     // The audit round decides alone: earlier votes no longer count.

@@ -27,8 +27,14 @@ pub struct CommitResult<'info> {
 impl CommitResult<'_> {
     pub fn validate(&self) -> Result<()> {
         let now = Clock::get()?.unix_timestamp;
-        require!(self.job.state == JobState::Open, TesseraError::InvalidJobState);
-        require!(self.claim.state == ClaimState::Claimed, TesseraError::InvalidClaimState);
+        require!(
+            self.job.state == JobState::Open,
+            TesseraError::InvalidJobState
+        );
+        require!(
+            self.claim.state == ClaimState::Claimed,
+            TesseraError::InvalidClaimState
+        );
         require!(self.claim.round == self.job.round, TesseraError::StaleRound);
         require!(now <= self.claim.deadline, TesseraError::WindowClosed);
         Ok(())
@@ -44,7 +50,10 @@ pub fn handler(ctx: Context<CommitResult>, args: CommitResultArgs) -> Result<()>
     claim.committed_at = now;
     claim.state = ClaimState::Committed;
     let job = &mut ctx.accounts.job;
-    job.round_commits = job.round_commits.checked_add(1).ok_or(TesseraError::MathOverflow)?;
+    job.round_commits = job
+        .round_commits
+        .checked_add(1)
+        .ok_or(TesseraError::MathOverflow)?;
     emit!(ResultCommitted {
         job: job.key(),
         claim: claim.key(),

@@ -33,9 +33,15 @@ impl RevealResult<'_> {
             TesseraError::InvalidJobState
         );
         require!(now <= self.job.reveal_deadline, TesseraError::WindowClosed);
-        require!(self.claim.state == ClaimState::Committed, TesseraError::InvalidClaimState);
+        require!(
+            self.claim.state == ClaimState::Committed,
+            TesseraError::InvalidClaimState
+        );
         require!(self.claim.round == self.job.round, TesseraError::StaleRound);
-        require!(args.output_uri.len() <= MAX_URI_LEN, TesseraError::StringTooLong);
+        require!(
+            args.output_uri.len() <= MAX_URI_LEN,
+            TesseraError::StringTooLong
+        );
         require!(
             commitment(&args.result_hash, &self.claim.node, &args.salt) == self.claim.commitment,
             TesseraError::CommitmentMismatch
@@ -69,7 +75,10 @@ pub fn handler(ctx: Context<RevealResult>, args: RevealResultArgs) -> Result<()>
     claim.state = ClaimState::Revealed;
     let job = &mut ctx.accounts.job;
     job.tally_add(args.result_hash)?;
-    job.round_reveals = job.round_reveals.checked_add(1).ok_or(TesseraError::MathOverflow)?;
+    job.round_reveals = job
+        .round_reveals
+        .checked_add(1)
+        .ok_or(TesseraError::MathOverflow)?;
     emit!(ResultRevealed {
         job: job.key(),
         claim: claim.key(),

@@ -53,7 +53,9 @@ pub struct Requirements {
 }
 
 /// One distinct revealed result hash and how many replicas revealed it.
-#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, Default, PartialEq, Eq, InitSpace)]
+#[derive(
+    AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, Default, PartialEq, Eq, InitSpace,
+)]
 pub struct Tally {
     pub hash: [u8; 32],
     pub count: u8,
@@ -176,7 +178,10 @@ impl Job {
         }
         require!(len < MAX_SLOTS, TesseraError::MathOverflow);
         self.tally[len] = Tally { hash, count: 1 };
-        self.tally_len = self.tally_len.checked_add(1).ok_or(TesseraError::MathOverflow)?;
+        self.tally_len = self
+            .tally_len
+            .checked_add(1)
+            .ok_or(TesseraError::MathOverflow)?;
         Ok(())
     }
 
@@ -214,7 +219,12 @@ impl Job {
 
 impl Job {
     /// Can `node` take a replica of this job (claim or bid) at `now`?
-    pub fn check_eligible(&self, config: &super::Config, node: &super::Node, now: i64) -> Result<()> {
+    pub fn check_eligible(
+        &self,
+        config: &super::Config,
+        node: &super::Node,
+        now: i64,
+    ) -> Result<()> {
         let r = &self.requirements;
         let hw = &node.hardware;
         require!(

@@ -74,7 +74,11 @@ impl Reputation {
     fn decay(&mut self, now: i64) {
         let elapsed = now.saturating_sub(self.penalty_updated_at).max(0);
         let halvings = elapsed / REPUTATION_HALF_LIFE_SECS;
-        let mut p = if halvings >= 32 { 0 } else { self.penalty >> halvings };
+        let mut p = if halvings >= 32 {
+            0
+        } else {
+            self.penalty >> halvings
+        };
         let rest = elapsed % REPUTATION_HALF_LIFE_SECS;
         // p * (1 - rest / (2 * half_life)), in u128 to stay exact
         let cut = u128::from(p)
