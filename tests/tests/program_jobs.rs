@@ -752,6 +752,13 @@ fn a_wrong_challenge_forfeits_the_bond() {
         w.s.balance(&w.s.treasury) - treasury0,
         bond + 5 * fee(PRICE)
     );
+    // a fixed-price job takes no bids
+    let op0 = w.nodes[0].insecure_clone();
+    let fixed = w.post(23, 1, 0);
+    assert_err(
+        &w.s.send(&[ix::place_bid(&op0.pubkey(), &fixed, PRICE)], &[&op0]),
+        TesseraError::NotAuctionJob,
+    );
     // a job without escalation budget cannot be challenged
     let job2 = w.post(22, 1, 0);
     w.claim(0, &job2).unwrap();
@@ -780,8 +787,8 @@ fn reverse_auction_picks_the_lowest_bids_and_refunds_the_difference() {
     w.s.post(&c, a).unwrap();
     let job = pda::job(&c.pubkey(), 30).0;
     assert_eq!(w.job(&job).state, JobState::Bidding);
-    // claiming without winning is refused; bids above the maximum too
-    assert_err(&w.claim(0, &job), TesseraError::InvalidJobState);
+    // claiming while bidding is refused; bids above the maximum too
+    assert_err(&w.claim(0, &job), TesseraError::AuctionJob);
     let op0 = w.nodes[0].insecure_clone();
     assert_err(
         &w.s.send(&[ix::place_bid(&op0.pubkey(), &job, PRICE + 1)], &[&op0]),

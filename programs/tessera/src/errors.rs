@@ -70,9 +70,9 @@ pub enum TesseraError {
     WindowOpen,
     #[msg("job deadline has passed")]
     JobDeadlinePassed,
-    #[msg("this is an auction job: use place_bid")]
+    #[msg("this auction job is still taking bids: use place_bid")]
     AuctionJob,
-    #[msg("this is a fixed-price job")]
+    #[msg("this is a fixed-price job: use claim_job")]
     NotAuctionJob,
     #[msg("bid is above the job's maximum price")]
     BidTooHigh,
@@ -99,12 +99,8 @@ pub enum TesseraError {
     ChallengeMismatch,
     #[msg("no escalation budget left for a challenge")]
     NoEscalationBudget,
-    #[msg("challenger cannot be a replica of this job")]
-    ChallengerIsReplica,
     #[msg("vault or escrow account is not the one this node / job owns")]
     VaultMismatch,
-    #[msg("token account owner does not match")]
-    WrongTokenOwner,
     #[msg("arithmetic overflow")]
     MathOverflow,
 }

@@ -3,7 +3,7 @@ use anchor_lang::prelude::*;
 use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::BidPlaced;
-use crate::state::{Bid, Config, Job, JobState, Node};
+use crate::state::{Bid, Config, Job, JobState, MarketType, Node};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct PlaceBidArgs {
@@ -37,6 +37,10 @@ impl PlaceBid<'_> {
         let now = Clock::get()?.unix_timestamp;
         let job = &self.job;
         require!(!self.config.paused, TesseraError::Paused);
+        require!(
+            job.market == MarketType::Auction,
+            TesseraError::NotAuctionJob
+        );
         require!(
             job.state == JobState::Bidding,
             TesseraError::InvalidJobState

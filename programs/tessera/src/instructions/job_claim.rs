@@ -38,6 +38,7 @@ impl ClaimJob<'_> {
         let now = Clock::get()?.unix_timestamp;
         let job = &self.job;
         require!(!self.config.paused, TesseraError::Paused);
+        require!(job.state != JobState::Bidding, TesseraError::AuctionJob);
         require!(job.state == JobState::Open, TesseraError::InvalidJobState);
         require!(now <= job.commit_deadline, TesseraError::WindowClosed);
         require!(job.active_claims < job.slots, TesseraError::NoFreeSlot);
