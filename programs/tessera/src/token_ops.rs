@@ -9,6 +9,36 @@ use crate::constants::BPS_DENOMINATOR;
 use crate::errors::TesseraError;
 use crate::state::Config;
 
+/// Binds `$seeds: &[&[u8]]` to the signer seeds of a job PDA (`["job", client, id, bump]`).
+#[macro_export]
+macro_rules! job_signer_seeds {
+    ($job:expr => $seeds:ident) => {
+        let job_client = $job.client;
+        let job_id = $job.job_id.to_le_bytes();
+        let job_bump = [$job.bump];
+        let $seeds: &[&[u8]] = &[
+            $crate::constants::JOB_SEED,
+            job_client.as_ref(),
+            &job_id,
+            &job_bump,
+        ];
+    };
+}
+
+/// Binds `$seeds: &[&[u8]]` to the signer seeds of a node PDA (`["node", operator, bump]`).
+#[macro_export]
+macro_rules! node_signer_seeds {
+    ($node:expr => $seeds:ident) => {
+        let node_operator = $node.operator;
+        let node_bump = [$node.bump];
+        let $seeds: &[&[u8]] = &[
+            $crate::constants::NODE_SEED,
+            node_operator.as_ref(),
+            &node_bump,
+        ];
+    };
+}
+
 /// Move `amount` from `from` to `to`, signed by `authority` (a PDA when `seeds` is non-empty).
 pub fn transfer<'info>(
     token_program: &Interface<'info, TokenInterface>,

@@ -1,7 +1,6 @@
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
-use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::ChallengeSettled;
 use crate::state::{Challenge, Config, Job, JobState};
@@ -68,10 +67,7 @@ pub fn handler(mut ctx: Context<SettleChallenge>) -> Result<()> {
     } else {
         (bond, 0)
     };
-    let client = a.job.client;
-    let id = a.job.job_id.to_le_bytes();
-    let bump = [a.job.bump];
-    let seeds: &[&[u8]] = &[JOB_SEED, client.as_ref(), &id, &bump];
+    crate::job_signer_seeds!(a.job => seeds);
     let job_info = a.job.to_account_info();
     token_ops::transfer(
         &a.token_program,

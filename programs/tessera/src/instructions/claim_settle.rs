@@ -1,7 +1,6 @@
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
-use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::{ClaimSettled, JobCompleted, NodeSlashed};
 use crate::state::{Claim, ClaimOutcome, ClaimState, Config, Job, JobState, Node, SlashReason};
@@ -108,10 +107,7 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
             a.job.escrow_expected()? >= price,
             TesseraError::MathOverflow
         );
-        let client = a.job.client;
-        let id = a.job.job_id.to_le_bytes();
-        let bump = [a.job.bump];
-        let seeds: &[&[u8]] = &[JOB_SEED, client.as_ref(), &id, &bump];
+        crate::job_signer_seeds!(a.job => seeds);
         let job_info = a.job.to_account_info();
         token_ops::transfer(
             &a.token_program,
@@ -209,9 +205,7 @@ pub fn apply_slash(
         SlashReason::NoReveal => s.config.slash_no_reveal_bps,
     };
     let split = token_ops::slash_split(s.config, s.node.stake, rate)?;
-    let operator = s.node.operator;
-    let bump = [s.node.bump];
-    let seeds: &[&[u8]] = &[NODE_SEED, operator.as_ref(), &bump];
+    crate::node_signer_seeds!(s.node => seeds);
     let node_info = s.node.to_account_info();
     token_ops::transfer(
         s.token_program,

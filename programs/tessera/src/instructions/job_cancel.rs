@@ -1,7 +1,6 @@
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
-use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::JobCancelled;
 use crate::state::{Config, Job, JobState};
@@ -51,10 +50,7 @@ impl CancelJob<'_> {
 pub fn handler(mut ctx: Context<CancelJob>) -> Result<()> {
     let a = &mut ctx.accounts;
     let refund = a.job.escrow_expected()?;
-    let client = a.job.client;
-    let id = a.job.job_id.to_le_bytes();
-    let bump = [a.job.bump];
-    let seeds: &[&[u8]] = &[JOB_SEED, client.as_ref(), &id, &bump];
+    crate::job_signer_seeds!(a.job => seeds);
     let job_info = a.job.to_account_info();
     token_ops::transfer(
         &a.token_program,

@@ -1,7 +1,6 @@
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::TokenInterface;
 
-use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::NodeDeregistered;
 use crate::state::{Config, Node};
@@ -39,9 +38,7 @@ impl DeregisterNode<'_> {
 /// Close the node and its stake vault; all rent goes back to the operator.
 #[access_control(ctx.accounts.validate())]
 pub fn handler(ctx: Context<DeregisterNode>) -> Result<()> {
-    let operator = ctx.accounts.operator.key();
-    let bump = [ctx.accounts.node.bump];
-    let seeds: &[&[u8]] = &[NODE_SEED, operator.as_ref(), &bump];
+    crate::node_signer_seeds!(ctx.accounts.node => seeds);
     let a = &ctx.accounts;
     token_ops::close(
         &a.token_program,
@@ -52,7 +49,7 @@ pub fn handler(ctx: Context<DeregisterNode>) -> Result<()> {
     )?;
     emit!(NodeDeregistered {
         node: a.node.key(),
-        operator,
+        operator: a.operator.key(),
     });
     Ok(())
 }

@@ -1,7 +1,6 @@
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
-use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::StakeWithdrawn;
 use crate::state::{Config, Node};
@@ -50,9 +49,7 @@ impl WithdrawStake<'_> {
 #[access_control(ctx.accounts.validate())]
 pub fn handler(ctx: Context<WithdrawStake>) -> Result<()> {
     let amount = ctx.accounts.node.unbonding;
-    let operator = ctx.accounts.operator.key();
-    let bump = [ctx.accounts.node.bump];
-    let seeds: &[&[u8]] = &[NODE_SEED, operator.as_ref(), &bump];
+    crate::node_signer_seeds!(ctx.accounts.node => seeds);
     let a = &ctx.accounts;
     token_ops::transfer(
         &a.token_program,
