@@ -191,26 +191,74 @@ fn foreign_pdas_and_non_canonical_addresses_are_rejected() {
     let mut cl = ix::claim_job(&other.pubkey(), &sc.job, false);
     let (odd, _) = Pubkey::find_program_address(&[b"claim", sc.job.as_ref()], &tessera::ID);
     cl.accounts[4].pubkey = odd;
-    assert_anchor_err(&sc.s.send(&[cl], &[&other]), AnchorError::ConstraintSeeds);
+    assert_err(&sc.s.send(&[cl], &[&other]), TesseraError::WrongPda);
     // a non-canonical bump for the same seeds is a different address, refused the same way
     let node = pda::node(&other.pubkey()).0;
-    let canonical = pda::claim(&sc.job, &node).1;
-    if let Some(bump) = (0..canonical).rev().find(|b| {
-        Pubkey::create_program_address(
-            &[b"claim", sc.job.as_ref(), node.as_ref(), &[*b]],
-            &tessera::ID,
-        )
-        .is_ok()
-    }) {
-        let addr = Pubkey::create_program_address(
-            &[b"claim", sc.job.as_ref(), node.as_ref(), &[bump]],
-            &tessera::ID,
-        )
-        .unwrap();
-        let mut cl = ix::claim_job(&other.pubkey(), &sc.job, false);
-        cl.accounts[4].pubkey = addr;
-        assert_anchor_err(&sc.s.send(&[cl], &[&other]), AnchorError::ConstraintSeeds);
-    }
+    let addr = non_canonical(&[b"claim", sc.job.as_ref(), node.as_ref()]);
+    let mut cl = ix::claim_job(&other.pubkey(), &sc.job, false);
+    cl.accounts[4].pubkey = addr;
+    assert_err(&sc.s.send(&[cl], &[&other]), TesseraError::WrongPda);
+}
+
+#[test]
+fn created_accounts_must_sit_at_their_canonical_pdas() {
+    let mut sc = scene();
+    let t = sc.s.tctx();
+    let client = sc.client.insecure_clone();
+    let fresh = sc.s.actor(1_000 * TOKEN);
+    let mut args = sc.s.job_args(7, 1, PRICE, 0);
+    args.job_id = 7;
+    let job = pda::job(&client.pubkey(), 7).0;
+    // post_job: the job at a non-canonical bump of its seeds, then the escrow
+    let mut post = ix::post_job(&t, &client.pubkey(), args.clone());
+    post.accounts[2].pubkey =
+        non_canonical(&[b"job", client.pubkey().as_ref(), &7u64.to_le_bytes()]);
+    assert_err(&sc.s.send(&[post], &[&client]), TesseraError::WrongPda);
+    let mut post = ix::post_job(&t, &client.pubkey(), args.clone());
+    post.accounts[3].pubkey = non_canonical(&[b"escrow", job.as_ref()]);
+    assert_err(&sc.s.send(&[post], &[&client]), TesseraError::WrongPda);
+    // another client's job PDA cannot be created by this client
+    let mut post = ix::post_job(&t, &fresh.pubkey(), args.clone());
+    post.accounts[2].pubkey = job;
+    assert_err(&sc.s.send(&[post], &[&fresh]), TesseraError::WrongPda);
+    // register_node: node, then stake vault
+    let node = pda::node(&fresh.pubkey()).0;
+    let mut reg = ix::register_node(&t, &fresh.pubkey(), gpu_hardware());
+    reg.accounts[2].pubkey = non_canonical(&[b"node", fresh.pubkey().as_ref()]);
+    assert_err(&sc.s.send(&[reg], &[&fresh]), TesseraError::WrongPda);
+    let mut reg = ix::register_node(&t, &fresh.pubkey(), gpu_hardware());
+    reg.accounts[3].pubkey = non_canonical(&[b"stake_vault", node.as_ref()]);
+    assert_err(&sc.s.send(&[reg], &[&fresh]), TesseraError::WrongPda);
+    // nothing was created by the failed attempts
+    assert!(sc.s.svm.get_account(&job).is_none());
+    assert!(sc.s.svm.get_account(&node).is_none());
+    // an address pre-funded by a griefer is still created (topped up, not blocked)
+    sc.s.fund(&job, 1_000_000);
+    sc.s.fund(&pda::escrow(&job).0, 1_000_000);
+    sc.s.post(&client, args).unwrap();
+    let acc = sc.s.svm.get_account(&job).unwrap();
+    assert_eq!(acc.owner, tessera::ID);
+    sc.s.fund(&node, 1_000_000);
+    sc.s.send(
+        &[ix::register_node(&t, &fresh.pubkey(), gpu_hardware())],
+        &[&fresh],
+    )
+    .unwrap();
+    assert_eq!(sc.s.svm.get_account(&node).unwrap().owner, tessera::ID);
+}
+
+/// The highest off-curve address of `seeds` below the canonical bump.
+fn non_canonical(seeds: &[&[u8]]) -> Pubkey {
+    let canonical = Pubkey::find_program_address(seeds, &tessera::ID).1;
+    (0..canonical)
+        .rev()
+        .find_map(|b| {
+            let mut s = seeds.to_vec();
+            let bump = [b];
+            s.push(&bump);
+            Pubkey::create_program_address(&s, &tessera::ID).ok()
+        })
+        .expect("some lower bump is off the curve")
 }
 
 #[test]

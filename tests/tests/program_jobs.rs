@@ -921,6 +921,7 @@ fn compute_unit_report() {
         &[],
     )
     .unwrap();
+    bump_search_sweep();
     let table = cu_table_markdown();
     println!("\nCompute units per instruction (max seen, LiteSVM, SBPF v3 build):\n{table}");
     let expected = [
@@ -954,7 +955,7 @@ fn compute_unit_report() {
         let cu = t
             .get(name)
             .unwrap_or_else(|| panic!("no CU figure for {name}"));
-        assert!(*cu > 0 && *cu < 200_000, "{name}: {cu} CU");
+        assert!(*cu > 0 && *cu < 25_000, "{name}: {cu} CU (budget: 25k per instruction)");
     }
     if std::env::var_os("TESSERA_WRITE_CU").is_some() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/CU.md");
@@ -966,6 +967,32 @@ fn compute_unit_report() {
         );
         std::fs::write(path, doc).unwrap();
     }
+}
+
+/// The instructions that create PDAs cost more the more bump values the canonical search tries
+/// (`tessera::pda`, about 300 CU a try). Run them over many random keys and arbitrary job ids
+/// so the table's maxima include unlucky ones, and report the worst search seen.
+fn bump_search_sweep() {
+    let mut s = Svm::with_config();
+    let client = s.actor(1_000_000 * TOKEN);
+    let mut worst = 0u8;
+    let steps = |seeds: &[&[u8]]| 255 - Pubkey::find_program_address(seeds, &tessera::ID).1;
+    for id in 0..128u64 {
+        let op = s.node(STAKE, 0);
+        let node = pda::node(&op.pubkey()).0;
+        let job = pda::job(&client.pubkey(), id).0;
+        worst = worst
+            .max(steps(&[b"node", op.pubkey().as_ref()]))
+            .max(steps(&[b"stake_vault", node.as_ref()]))
+            .max(steps(&[b"job", client.pubkey().as_ref(), &id.to_le_bytes()]))
+            .max(steps(&[b"escrow", job.as_ref()]))
+            .max(steps(&[b"claim", job.as_ref(), node.as_ref()]));
+        let args = s.job_args(id, 1, PRICE, 0);
+        s.post(&client, args).expect("post_job");
+        s.send_named("claim_job", ix::claim_job(&op.pubkey(), &job, false), &[&op])
+            .expect("claim_job");
+    }
+    println!("bump search sweep: 128 operators, jobs and claims; worst canonical bump 255-{worst}");
 }
 
 #[test]

@@ -103,4 +103,8 @@ pub enum TesseraError {
     VaultMismatch,
     #[msg("arithmetic overflow")]
     MathOverflow,
+    #[msg("no canonical program address exists for these seeds")]
+    PdaNotFound,
+    #[msg("account is not the canonical program address for its seeds")]
+    WrongPda,
 }

@@ -17,6 +17,7 @@ pub mod constants;
 pub mod errors;
 pub mod events;
 pub mod instructions;
+pub mod pda;
 pub mod state;
 pub mod token_ops;
 

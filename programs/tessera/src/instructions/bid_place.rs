@@ -3,6 +3,7 @@ use anchor_lang::prelude::*;
 use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::BidPlaced;
+use crate::pda;
 use crate::state::{Bid, Config, Job, JobState, MarketType, Node};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
@@ -21,14 +22,11 @@ pub struct PlaceBid<'info> {
         has_one = operator @ TesseraError::NotOperator,
     )]
     pub node: Box<Account<'info, Node>>,
-    #[account(
-        init,
-        payer = operator,
-        space = 8 + Bid::INIT_SPACE,
-        seeds = [BID_SEED, job.key().as_ref(), node.key().as_ref()],
-        bump,
-    )]
-    pub bid: Box<Account<'info, Bid>>,
+    /// The new bid: canonical PDA `["bid", job, node]` (one bid per node per job), created by
+    /// the handler (see `pda`).
+    /// CHECK: must be empty and at its canonical PDA; both checked in the handler.
+    #[account(mut)]
+    pub bid: UncheckedAccount<'info>,
     pub system_program: Program<'info, System>,
 }
 
@@ -59,14 +57,25 @@ impl PlaceBid<'_> {
 #[access_control(ctx.accounts.validate(&args))]
 pub fn handler(ctx: Context<PlaceBid>, args: PlaceBidArgs) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
-    let bid = &mut ctx.accounts.bid;
-    bid.job = ctx.accounts.job.key();
-    bid.node = ctx.accounts.node.key();
-    bid.operator = ctx.accounts.operator.key();
-    bid.price = args.price;
-    bid.placed_at = now;
-    bid.won = false;
-    bid.bump = ctx.bumps.bid;
+    let a = &ctx.accounts;
+    let (job_key, node_key) = (a.job.key(), a.node.key());
+    let bump = pda::create_program_account(
+        &a.operator,
+        &a.bid,
+        &a.system_program,
+        &[BID_SEED, job_key.as_ref(), node_key.as_ref()],
+        8 + Bid::INIT_SPACE,
+    )?;
+    let bid = Bid {
+        job: job_key,
+        node: node_key,
+        operator: a.operator.key(),
+        price: args.price,
+        placed_at: now,
+        won: false,
+        bump,
+    };
+    pda::write_account(&a.bid, &bid)?;
     let job = &mut ctx.accounts.job;
     job.bids = job.bids.checked_add(1).ok_or(TesseraError::MathOverflow)?;
     emit!(BidPlaced {

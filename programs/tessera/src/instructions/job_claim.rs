@@ -3,6 +3,7 @@ use anchor_lang::prelude::*;
 use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::JobClaimed;
+use crate::pda;
 use crate::state::{Bid, Claim, ClaimState, Config, Job, JobState, MarketType, Node};
 
 #[derive(Accounts)]
@@ -17,15 +18,11 @@ pub struct ClaimJob<'info> {
         has_one = operator @ TesseraError::NotOperator,
     )]
     pub node: Box<Account<'info, Node>>,
-    /// One claim per (job, node): a second claim by the same node fails here.
-    #[account(
-        init,
-        payer = operator,
-        space = 8 + Claim::INIT_SPACE,
-        seeds = [CLAIM_SEED, job.key().as_ref(), node.key().as_ref()],
-        bump,
-    )]
-    pub claim: Box<Account<'info, Claim>>,
+    /// The new claim: canonical PDA `["claim", job, node]`, created by the handler, so one
+    /// claim per (job, node): a second claim by the same node fails there.
+    /// CHECK: must be empty and at its canonical PDA; both checked in the handler.
+    #[account(mut)]
+    pub claim: UncheckedAccount<'info>,
     /// The node's winning bid (auction jobs, first round only).
     #[account(constraint = bid.job == job.key() && bid.node == node.key() @ TesseraError::NotAuctionWinner)]
     pub bid: Option<Box<Account<'info, Bid>>>,
@@ -57,22 +54,39 @@ impl ClaimJob<'_> {
 pub fn handler(ctx: Context<ClaimJob>) -> Result<()> {
     let price = ctx.accounts.validate()?;
     let now = Clock::get()?.unix_timestamp;
+    let a = &ctx.accounts;
+    let (job_key, node_key) = (a.job.key(), a.node.key());
+    let deadline = now
+        .checked_add(a.job.exec_secs)
+        .ok_or(TesseraError::MathOverflow)?
+        .min(a.job.commit_deadline);
+    let bump = pda::create_program_account(
+        &a.operator,
+        &a.claim,
+        &a.system_program,
+        &[CLAIM_SEED, job_key.as_ref(), node_key.as_ref()],
+        8 + Claim::INIT_SPACE,
+    )?;
+    let claim = Claim {
+        job: job_key,
+        node: node_key,
+        operator: a.node.operator,
+        price,
+        round: a.job.round,
+        claimed_at: now,
+        deadline,
+        commitment: [0; 32],
+        committed_at: 0,
+        result_hash: [0; 32],
+        output_uri: String::new(),
+        revealed_at: 0,
+        state: ClaimState::Claimed,
+        bump,
+    };
+    pda::write_account(&a.claim, &claim)?;
+
     let job = &mut ctx.accounts.job;
     let node = &mut ctx.accounts.node;
-    let claim = &mut ctx.accounts.claim;
-    claim.job = job.key();
-    claim.node = node.key();
-    claim.operator = node.operator;
-    claim.price = price;
-    claim.round = job.round;
-    claim.claimed_at = now;
-    claim.deadline = now
-        .checked_add(job.exec_secs)
-        .ok_or(TesseraError::MathOverflow)?
-        .min(job.commit_deadline);
-    claim.state = ClaimState::Claimed;
-    claim.bump = ctx.bumps.claim;
-
     job.active_claims = job
         .active_claims
         .checked_add(1)
@@ -91,9 +105,9 @@ pub fn handler(ctx: Context<ClaimJob>) -> Result<()> {
         .ok_or(TesseraError::MathOverflow)?;
     node.last_active = now;
     emit!(JobClaimed {
-        job: job.key(),
-        claim: claim.key(),
-        node: node.key(),
+        job: job_key,
+        claim: ctx.accounts.claim.key(),
+        node: node_key,
         price,
         round: claim.round,
         deadline: claim.deadline,

@@ -1,6 +1,8 @@
 use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
+use crate::pda;
+
 use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::JobPosted;
@@ -31,29 +33,20 @@ pub struct PostJobArgs {
 }
 
 #[derive(Accounts)]
-#[instruction(args: PostJobArgs)]
 pub struct PostJob<'info> {
     #[account(mut)]
     pub client: Signer<'info>,
     pub config: Account<'info, Config>,
-    #[account(
-        init,
-        payer = client,
-        space = 8 + Job::INIT_SPACE,
-        seeds = [JOB_SEED, client.key().as_ref(), &args.job_id.to_le_bytes()],
-        bump,
-    )]
-    pub job: Box<Account<'info, Job>>,
-    #[account(
-        init,
-        payer = client,
-        seeds = [ESCROW_SEED, job.key().as_ref()],
-        bump,
-        token::mint = mint,
-        token::authority = job,
-        token::token_program = token_program,
-    )]
-    pub escrow: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// The new job: canonical PDA `["job", client, job_id]`, created by the handler (see
+    /// `pda`: Anchor's `init` costs 1 500 CU per bump step).
+    /// CHECK: must be empty and at its canonical PDA; both checked in the handler.
+    #[account(mut)]
+    pub job: UncheckedAccount<'info>,
+    /// The job's escrow: canonical PDA `["escrow", job]`, a token account of the config mint
+    /// owned by the job, created by the handler.
+    /// CHECK: same as `job`.
+    #[account(mut)]
+    pub escrow: UncheckedAccount<'info>,
     #[account(
         mut,
         token::mint = mint,
@@ -119,7 +112,8 @@ impl PostJob<'_> {
 #[access_control(ctx.accounts.validate(&args))]
 pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
-    let config = &ctx.accounts.config;
+    let a = &ctx.accounts;
+    let config = &a.config;
     let budget = Job::budget_slots(args.replicas, args.max_escalations)?;
     let deposit = args
         .price_per_replica
@@ -129,57 +123,101 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
         .price_per_replica
         .checked_mul(u64::from(args.replicas))
         .ok_or(TesseraError::MathOverflow)?;
-    let a = &ctx.accounts;
+
+    // Create the job and its escrow at their canonical PDAs.
+    let client_key = a.client.key();
+    let job_key = a.job.key();
+    let id_bytes = args.job_id.to_le_bytes();
+    let escrow_bump = pda::expect(&a.escrow, &[ESCROW_SEED, job_key.as_ref()])?;
+    pda::init_token_vault(
+        &a.client,
+        &a.escrow,
+        &a.mint.to_account_info(),
+        &job_key,
+        &a.token_program,
+        &a.system_program,
+        &[ESCROW_SEED, job_key.as_ref(), &[escrow_bump]],
+    )?;
     token_ops::transfer(
         &a.token_program,
         &a.mint,
         &a.client_token.to_account_info(),
-        &a.escrow.to_account_info(),
-        &a.client.to_account_info(),
+        &a.escrow,
+        &a.client,
         &[],
         deposit,
     )?;
 
-    let job = &mut ctx.accounts.job;
-    job.client = ctx.accounts.client.key();
-    job.job_id = args.job_id;
-    job.kernel_id = args.kernel_id;
-    job.spec_version = args.spec_version;
-    job.spec_hash = args.spec_hash;
-    job.input_uri = args.input_uri.clone();
-    job.market = args.market;
-    job.price_per_replica = args.price_per_replica;
-    job.replicas = args.replicas;
-    job.max_escalations = args.max_escalations;
-    job.slots = args.replicas;
-    job.round = 0;
-    job.requirements = args.requirements;
-    job.exec_secs = args.exec_secs;
-    job.created_at = now;
-    job.deadline = args.deadline;
-    job.priority_until = if value >= config.priority_min_value {
+    let priority_until = if value >= config.priority_min_value {
         now.saturating_add(config.priority_window_secs)
     } else {
         now
     };
-    job.tally = [Tally::default(); MAX_SLOTS];
-    job.tally_len = 0;
-    job.deposit = deposit;
-    job.bump = ctx.bumps.job;
-    job.escrow_bump = ctx.bumps.escrow;
-    job.escrow = ctx.accounts.escrow.key();
-    match args.market {
-        MarketType::Fixed => {
-            job.bid_deadline = 0;
-            job.open_round(now, config.commit_window_secs);
-        }
+    let bump = pda::create_program_account(
+        &a.client,
+        &a.job,
+        &a.system_program,
+        &[JOB_SEED, client_key.as_ref(), &id_bytes],
+        8 + Job::INIT_SPACE,
+    )?;
+    let mut job = Box::new(Job {
+        client: client_key,
+        job_id: args.job_id,
+        kernel_id: args.kernel_id,
+        spec_version: args.spec_version,
+        spec_hash: args.spec_hash,
+        input_uri: args.input_uri,
+        market: args.market,
+        price_per_replica: args.price_per_replica,
+        replicas: args.replicas,
+        max_escalations: args.max_escalations,
+        slots: args.replicas,
+        round: 0,
+        requirements: args.requirements,
+        exec_secs: args.exec_secs,
+        created_at: now,
+        deadline: args.deadline,
+        priority_until,
+        bid_deadline: 0,
+        commit_deadline: 0,
+        reveal_deadline: 0,
+        challenge_deadline: 0,
+        state: JobState::Open,
+        active_claims: 0,
+        round_claims: 0,
+        round_commits: 0,
+        round_reveals: 0,
+        unsettled_claims: 0,
+        bids: 0,
+        open_challenges: 0,
+        tally: [Tally::default(); MAX_SLOTS],
+        tally_len: 0,
+        winning_hash: [0; 32],
+        has_winner: false,
+        deposit,
+        paid_out: 0,
+        slashed_to_client: 0,
+        challenger_pool: 0,
+        bonds_held: 0,
+        refunded: 0,
+        treasury_owed: 0,
+        challenged: false,
+        challenged_hash: [0; 32],
+        escrow: a.escrow.key(),
+        bump,
+        escrow_bump,
+    });
+    match job.market {
+        MarketType::Fixed => job.open_round(now, config.commit_window_secs),
         MarketType::Auction => {
             job.bid_deadline = args.bid_deadline;
             job.state = JobState::Bidding;
         }
     }
+    pda::write_account(&a.job, job.as_ref())?;
+
     emit!(JobPosted {
-        job: job.key(),
+        job: job_key,
         client: job.client,
         job_id: job.job_id,
         kernel_id: job.kernel_id,

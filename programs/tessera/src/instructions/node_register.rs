@@ -1,9 +1,10 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+use anchor_spl::token_interface::{Mint, TokenInterface};
 
 use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::NodeRegistered;
+use crate::pda;
 use crate::state::{Config, Hardware, Node, Reputation};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
@@ -16,24 +17,16 @@ pub struct RegisterNode<'info> {
     #[account(mut)]
     pub operator: Signer<'info>,
     pub config: Account<'info, Config>,
-    #[account(
-        init,
-        payer = operator,
-        space = 8 + Node::INIT_SPACE,
-        seeds = [NODE_SEED, operator.key().as_ref()],
-        bump,
-    )]
-    pub node: Account<'info, Node>,
-    #[account(
-        init,
-        payer = operator,
-        seeds = [STAKE_VAULT_SEED, node.key().as_ref()],
-        bump,
-        token::mint = mint,
-        token::authority = node,
-        token::token_program = token_program,
-    )]
-    pub stake_vault: InterfaceAccount<'info, TokenAccount>,
+    /// The new node: canonical PDA `["node", operator]` (one node per operator key), created
+    /// by the handler (see `pda`).
+    /// CHECK: must be empty and at its canonical PDA; both checked in the handler.
+    #[account(mut)]
+    pub node: UncheckedAccount<'info>,
+    /// The node's stake vault: canonical PDA `["stake_vault", node]`, a token account of the
+    /// config mint owned by the node, created by the handler.
+    /// CHECK: same as `node`.
+    #[account(mut)]
+    pub stake_vault: UncheckedAccount<'info>,
     #[account(address = config.mint @ TesseraError::MintMismatch)]
     pub mint: InterfaceAccount<'info, Mint>,
     #[account(address = config.token_program @ TesseraError::MintMismatch)]
@@ -51,24 +44,46 @@ impl RegisterNode<'_> {
 #[access_control(ctx.accounts.validate(&args))]
 pub fn handler(ctx: Context<RegisterNode>, args: RegisterNodeArgs) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
-    let node = &mut ctx.accounts.node;
-    node.operator = ctx.accounts.operator.key();
-    node.hardware = args.hardware;
-    node.stake = 0;
-    node.unbonding = 0;
-    node.unbonding_since = 0;
-    node.open_claims = 0;
-    node.reputation = Reputation::new(now);
-    node.registered_at = now;
-    node.last_active = now;
-    node.bump = ctx.bumps.node;
-    node.vault_bump = ctx.bumps.stake_vault;
-    node.stake_vault = ctx.accounts.stake_vault.key();
+    let a = &ctx.accounts;
+    let operator = a.operator.key();
+    let node_key = a.node.key();
+    let vault_bump = pda::expect(&a.stake_vault, &[STAKE_VAULT_SEED, node_key.as_ref()])?;
+    pda::init_token_vault(
+        &a.operator,
+        &a.stake_vault,
+        &a.mint.to_account_info(),
+        &node_key,
+        &a.token_program,
+        &a.system_program,
+        &[STAKE_VAULT_SEED, node_key.as_ref(), &[vault_bump]],
+    )?;
+    let bump = pda::create_program_account(
+        &a.operator,
+        &a.node,
+        &a.system_program,
+        &[NODE_SEED, operator.as_ref()],
+        8 + Node::INIT_SPACE,
+    )?;
+    let node = Node {
+        operator,
+        hardware: args.hardware,
+        stake: 0,
+        unbonding: 0,
+        unbonding_since: 0,
+        open_claims: 0,
+        reputation: Reputation::new(now),
+        registered_at: now,
+        last_active: now,
+        stake_vault: a.stake_vault.key(),
+        bump,
+        vault_bump,
+    };
+    pda::write_account(&a.node, &node)?;
     emit!(NodeRegistered {
-        node: node.key(),
-        operator: node.operator,
-        hardware: node.hardware.clone(),
-        stake_vault: ctx.accounts.stake_vault.key(),
+        node: node_key,
+        operator,
+        hardware: node.hardware,
+        stake_vault: a.stake_vault.key(),
     });
     Ok(())
 }

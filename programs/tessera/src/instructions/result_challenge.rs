@@ -4,6 +4,7 @@ use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::{JobEscalated, ResultChallenged};
+use crate::pda;
 use crate::state::{Challenge, Config, Job, JobState, Tally};
 use crate::token_ops;
 
@@ -29,14 +30,11 @@ pub struct ChallengeResult<'info> {
     pub config: Box<Account<'info, Config>>,
     #[account(mut)]
     pub job: Box<Account<'info, Job>>,
-    #[account(
-        init,
-        payer = challenger,
-        space = 8 + Challenge::INIT_SPACE,
-        seeds = [CHALLENGE_SEED, job.key().as_ref(), challenger.key().as_ref()],
-        bump,
-    )]
-    pub challenge: Box<Account<'info, Challenge>>,
+    /// The new challenge: canonical PDA `["challenge", job, challenger]`, created by the
+    /// handler (see `pda`).
+    /// CHECK: must be empty and at its canonical PDA; both checked in the handler.
+    #[account(mut)]
+    pub challenge: UncheckedAccount<'info>,
     /// CHECK: the job's escrow, pinned by address (the token program checks the rest).
     #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
     pub escrow: UncheckedAccount<'info>,
@@ -91,14 +89,25 @@ pub fn handler(mut ctx: Context<ChallengeResult>, args: ChallengeResultArgs) -> 
         &[],
         bond,
     )?;
-    let ch = &mut a.challenge;
-    ch.job = a.job.key();
-    ch.challenger = a.challenger.key();
-    ch.bond = bond;
-    ch.challenged_hash = args.challenged_hash;
-    ch.round = a.job.round;
-    ch.created_at = now;
-    ch.bump = ctx.bumps.challenge;
+    let (job_key, challenger) = (a.job.key(), a.challenger.key());
+    let round = a.job.round;
+    let bump = pda::create_program_account(
+        &a.challenger,
+        &a.challenge,
+        &a.system_program,
+        &[CHALLENGE_SEED, job_key.as_ref(), challenger.as_ref()],
+        8 + Challenge::INIT_SPACE,
+    )?;
+    let ch = Challenge {
+        job: job_key,
+        challenger,
+        bond,
+        challenged_hash: args.challenged_hash,
+        round,
+        created_at: now,
+        bump,
+    };
+    pda::write_account(&a.challenge, &ch)?;
 
     let commit_secs = a.config.commit_window_secs;
     let job = &mut a.job;
