@@ -178,7 +178,8 @@ fi
 
 # ---------------------------------------------------------------- npm (wallet-side check)
 if [[ -f "$ROOT/tests/node/package.json" ]]; then
-  if [[ ! -d "$ROOT/tests/node/node_modules/@coral-xyz/anchor" ]]; then
+  if [[ ! -d "$ROOT/tests/node/node_modules/@coral-xyz/anchor" \
+     || ! -d "$ROOT/tests/node/node_modules/@solana/spl-token" ]]; then
     if ((CHECK_ONLY)); then MISSING+=("npm packages in tests/node"); else
       command -v npm >/dev/null || die "npm is required for tests/node (Node.js >= 18)"
       step "npm: installing tests/node packages (about 30 s)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): set-up (a no-op when cached), `anchor build`, every
-# Rust test (unit, compute kernels, LiteSVM program tests), `anchor test` on a real local
-# validator, and the wallet-side IDL check with @coral-xyz/anchor.
+# Rust test (unit, compute kernels, LiteSVM program tests), and `anchor test` on a real local
+# validator, which runs tests/tests/localnet.rs and then the wallet-side @coral-xyz/anchor tests
+# in tests/node (IDL check, and a job posted and read back); see Anchor.toml `[scripts] test`.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -21,10 +22,7 @@ file_info=$(head -c 4 target/deploy/tessera.so | od -An -c | tr -d ' ')
 step "cargo test --workspace (unit, kernels, LiteSVM against the built .so)"
 cargo test --workspace --locked
 
-step "anchor test (real solana-test-validator on 127.0.0.1, program preloaded, tests/tests/localnet.rs)"
+step "anchor test (real solana-test-validator on 127.0.0.1, program preloaded): tests/tests/localnet.rs, then tests/node (@coral-xyz/anchor)"
 anchor test --skip-build --validator legacy
-
-step "wallet-side check: the IDL in @coral-xyz/anchor"
-(cd tests/node && node --test)
 
 step "all tests passed in $(( $(date +%s) - T0 )) s"

@@ -2,11 +2,16 @@
 //! instruction builders from. The worker, the `tessera` CLI, the migrations and the tests all
 //! build their transactions through this crate.
 pub mod accounts;
+pub mod blobs;
+pub mod cli_util;
 pub mod ix;
+pub mod jobs;
+pub mod jobspec;
 pub mod network;
 pub mod pda;
 pub mod rpc;
 pub mod token;
+pub mod units;
 
 pub use tessera::constants;
 pub use tessera::events;

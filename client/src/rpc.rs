@@ -1,12 +1,16 @@
 //! RPC helpers over `solana-client`: send-and-confirm with fresh blockhashes, account fetch
 //! and decode.
 use anyhow::{Context, Result};
+use solana_account_decoder_client_types::UiAccountEncoding;
 use solana_client::rpc_client::RpcClient;
+use solana_client::rpc_config::{RpcAccountInfoConfig, RpcProgramAccountsConfig};
+use solana_client::rpc_filter::{Memcmp, RpcFilterType};
+use solana_commitment_config::CommitmentConfig;
 use solana_sdk::{
     instruction::Instruction, pubkey::Pubkey, signature::Signature, signer::Signer,
     transaction::Transaction,
 };
-use tessera::state::Config;
+use tessera::state::{Claim, Config, Job, JobState};
 
 use crate::{accounts, pda};
 
@@ -47,4 +51,63 @@ pub fn token_balance(rpc: &RpcClient, account: &Pubkey) -> Result<u64> {
         .get_account(account)
         .with_context(|| format!("fetching token account {account}"))?;
     crate::token::balance_of(&acc.data).context("not a token account")
+}
+
+/// Filters that select accounts of type `T` (its 8-byte Anchor discriminator at offset 0).
+pub fn type_filter<T: anchor_lang::Discriminator>() -> RpcFilterType {
+    RpcFilterType::Memcmp(Memcmp::new_base58_encoded(0, T::DISCRIMINATOR))
+}
+
+/// Filter: the job's `state` byte equals `state`.
+pub fn job_state_filter(state: JobState) -> RpcFilterType {
+    RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
+        Job::STATE_OFFSET,
+        &[state as u8],
+    ))
+}
+
+/// Filter: a 32-byte key at `offset` equals `key`.
+pub fn key_filter(offset: usize, key: &Pubkey) -> RpcFilterType {
+    RpcFilterType::Memcmp(Memcmp::new_base58_encoded(offset, key.as_ref()))
+}
+
+/// `getProgramAccounts` config selecting type `T` plus `extra` filters (base64 data).
+pub fn program_accounts_config<T: anchor_lang::Discriminator>(
+    extra: Vec<RpcFilterType>,
+) -> RpcProgramAccountsConfig {
+    let mut filters = vec![type_filter::<T>()];
+    filters.extend(extra);
+    RpcProgramAccountsConfig {
+        filters: Some(filters),
+        account_config: RpcAccountInfoConfig {
+            encoding: Some(UiAccountEncoding::Base64),
+            commitment: Some(CommitmentConfig::confirmed()),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// All accounts of type `T` matching `extra` filters, decoded, sorted by address.
+pub fn list<T>(rpc: &RpcClient, extra: Vec<RpcFilterType>) -> Result<Vec<(Pubkey, T)>>
+where
+    T: anchor_lang::AccountDeserialize + anchor_lang::Discriminator,
+{
+    let raw = rpc
+        .get_program_ui_accounts_with_config(&tessera::ID, program_accounts_config::<T>(extra))
+        .context("getProgramAccounts")?;
+    let mut out = Vec::with_capacity(raw.len());
+    for (key, ui) in raw {
+        let Some(acc) = ui.to_account() else { continue };
+        if let Ok(v) = accounts::decode::<T>(std::any::type_name::<T>(), &acc.data) {
+            out.push((key, v));
+        }
+    }
+    out.sort_by_key(|(k, _)| *k);
+    Ok(out)
+}
+
+/// Claims (all states) on `job`.
+pub fn claims_of(rpc: &RpcClient, job: &Pubkey) -> Result<Vec<(Pubkey, Claim)>> {
+    list::<Claim>(rpc, vec![key_filter(8, job)])
 }

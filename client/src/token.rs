@@ -113,3 +113,8 @@ pub fn balance_of(data: &[u8]) -> Option<u64> {
     }
     Some(u64::from_le_bytes(data[64..72].try_into().ok()?))
 }
+
+/// Decimals of a mint (Token or Token-2022: byte 44 of the base layout).
+pub fn decimals_of(mint_data: &[u8]) -> Option<u8> {
+    mint_data.get(44).copied()
+}

@@ -35,7 +35,7 @@ pub mod rng;
 
 pub use device::{Backend, BackendKind, DeviceInfo, DevicePreference, Limits};
 pub use error::{ComputeError, Result};
-pub use hash::result_hash;
+pub use hash::{parse_result_blob, result_blob, result_hash};
 
 /// Identifies a kernel. The numeric value is the `kernel id` field of input blobs and of the
 /// hashed result encoding; it never changes once assigned.
@@ -164,38 +164,37 @@ impl Job {
         }
     }
 
+    /// Shape of the output this job produces.
+    pub fn output_meta(&self) -> OutputMeta {
+        match self {
+            Job::GemmI8(j) => OutputMeta::Matrix {
+                rows: j.m,
+                cols: j.n,
+            },
+            Job::GemmF32(j) => OutputMeta::Matrix {
+                rows: j.m,
+                cols: j.n,
+            },
+            Job::Render(j) => OutputMeta::Image {
+                width: j.scene.width,
+                height: j.scene.height,
+            },
+            Job::Inference(j) => OutputMeta::Logits {
+                batch: j.batch,
+                classes: j.model.output_dim(),
+            },
+        }
+    }
+
     /// Runs the job on `backend`.
     pub fn run(&self, backend: &Backend) -> Result<Output> {
         let kernel = self.kernel();
-        let (bytes, meta) = match self {
-            Job::GemmI8(j) => (
-                j.run(backend)?,
-                OutputMeta::Matrix {
-                    rows: j.m,
-                    cols: j.n,
-                },
-            ),
-            Job::GemmF32(j) => (
-                j.run(backend)?,
-                OutputMeta::Matrix {
-                    rows: j.m,
-                    cols: j.n,
-                },
-            ),
-            Job::Render(j) => (
-                j.run(backend)?.rgba,
-                OutputMeta::Image {
-                    width: j.scene.width,
-                    height: j.scene.height,
-                },
-            ),
-            Job::Inference(j) => (
-                j.run(backend)?,
-                OutputMeta::Logits {
-                    batch: j.batch,
-                    classes: j.model.output_dim(),
-                },
-            ),
+        let meta = self.output_meta();
+        let bytes = match self {
+            Job::GemmI8(j) => j.run(backend)?,
+            Job::GemmF32(j) => j.run(backend)?,
+            Job::Render(j) => j.run(backend)?.rgba,
+            Job::Inference(j) => j.run(backend)?,
         };
         Ok(Output {
             kernel,
@@ -249,6 +248,11 @@ impl Output {
     /// [`result_hash`] of this output.
     pub fn hash(&self) -> [u8; 32] {
         result_hash(self.kernel, self.spec_version, &self.bytes)
+    }
+
+    /// The [`result_blob`] of this output (its BLAKE3 is [`Output::hash`]).
+    pub fn blob(&self) -> Vec<u8> {
+        result_blob(self.kernel, self.spec_version, &self.bytes)
     }
 
     /// Writes a render output as PNG. Fails for other kernels.

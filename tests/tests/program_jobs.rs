@@ -955,7 +955,10 @@ fn compute_unit_report() {
         let cu = t
             .get(name)
             .unwrap_or_else(|| panic!("no CU figure for {name}"));
-        assert!(*cu > 0 && *cu < 25_000, "{name}: {cu} CU (budget: 25k per instruction)");
+        assert!(
+            *cu > 0 && *cu < 25_000,
+            "{name}: {cu} CU (budget: 25k per instruction)"
+        );
     }
     if std::env::var_os("TESSERA_WRITE_CU").is_some() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/CU.md");
@@ -984,13 +987,21 @@ fn bump_search_sweep() {
         worst = worst
             .max(steps(&[b"node", op.pubkey().as_ref()]))
             .max(steps(&[b"stake_vault", node.as_ref()]))
-            .max(steps(&[b"job", client.pubkey().as_ref(), &id.to_le_bytes()]))
+            .max(steps(&[
+                b"job",
+                client.pubkey().as_ref(),
+                &id.to_le_bytes(),
+            ]))
             .max(steps(&[b"escrow", job.as_ref()]))
             .max(steps(&[b"claim", job.as_ref(), node.as_ref()]));
         let args = s.job_args(id, 1, PRICE, 0);
         s.post(&client, args).expect("post_job");
-        s.send_named("claim_job", ix::claim_job(&op.pubkey(), &job, false), &[&op])
-            .expect("claim_job");
+        s.send_named(
+            "claim_job",
+            ix::claim_job(&op.pubkey(), &job, false),
+            &[&op],
+        )
+        .expect("claim_job");
     }
     println!("bump search sweep: 128 operators, jobs and claims; worst canonical bump 255-{worst}");
 }

@@ -66,6 +66,9 @@ pub struct Tally {
 #[derive(InitSpace, Debug)]
 pub struct Job {
     pub client: Pubkey,
+    /// Right after `client` so indexers and workers can filter on it (`memcmp` at offset 40,
+    /// `Job::STATE_OFFSET`).
+    pub state: JobState,
     pub job_id: u64,
     /// Kernel identifier and the version of its spec (see docs/KERNELS.md).
     pub kernel_id: u16,
@@ -97,7 +100,6 @@ pub struct Job {
     pub commit_deadline: i64,
     pub reveal_deadline: i64,
     pub challenge_deadline: i64,
-    pub state: JobState,
     /// Claims holding a slot (not timed out), all rounds.
     pub active_claims: u8,
     /// Claims made in the current round that still hold a slot.
@@ -142,6 +144,11 @@ pub struct Job {
 }
 
 impl Job {
+    /// Byte offset of `state` in the account data (discriminator + client).
+    pub const STATE_OFFSET: usize = 8 + 32;
+    /// Byte offset of `client` in the account data.
+    pub const CLIENT_OFFSET: usize = 8;
+
     /// Tokens the escrow vault must hold right now.
     pub fn escrow_expected(&self) -> Result<u64> {
         self.deposit

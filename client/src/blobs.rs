@@ -1,0 +1,355 @@
+//! Content-addressed blob store for job inputs and results.
+//!
+//! A blob is named by the BLAKE3 hash of its bytes (64 lower-case hex digits). Blobs travel as
+//! URIs: `http(s)://host/blobs/<hash>` (served by [`serve`], `tessera blobs serve`) or
+//! `file:///dir/<hash>` (a [`DirStore`] on a shared disk). Whatever the transport, a reader
+//! always re-hashes what it got ([`fetch`]), so a tampered, truncated or wrong blob is an error,
+//! never an input.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+
+/// Largest blob accepted or downloaded (512 MiB).
+pub const MAX_BLOB_BYTES: usize = 512 << 20;
+
+/// Lower-case hex of a hash.
+pub fn hex(hash: &[u8; 32]) -> String {
+    blake3::Hash::from_bytes(*hash).to_hex().to_string()
+}
+
+/// BLAKE3 of `bytes`.
+pub fn hash(bytes: &[u8]) -> [u8; 32] {
+    *blake3::hash(bytes).as_bytes()
+}
+
+/// Parses 64 hex digits.
+pub fn parse_hash(s: &str) -> Result<[u8; 32]> {
+    let h = blake3::Hash::from_hex(s.trim())
+        .map_err(|_| anyhow!("`{s}` is not a blob hash (64 hex digits)"))?;
+    Ok(*h.as_bytes())
+}
+
+/// A directory of blobs, each stored as `<dir>/<hash>`.
+#[derive(Clone, Debug)]
+pub struct DirStore {
+    root: PathBuf,
+}
+
+impl DirStore {
+    /// Opens (creating if needed) the store at `root`.
+    pub fn open(root: impl AsRef<Path>) -> Result<Self> {
+        let root = root.as_ref();
+        std::fs::create_dir_all(root)
+            .with_context(|| format!("creating blob directory {}", root.display()))?;
+        let root = root
+            .canonicalize()
+            .with_context(|| format!("resolving blob directory {}", root.display()))?;
+        Ok(DirStore { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn path(&self, hash: &[u8; 32]) -> PathBuf {
+        self.root.join(hex(hash))
+    }
+
+    /// `file://` URI of a blob in this store.
+    pub fn uri(&self, hash: &[u8; 32]) -> String {
+        format!("file://{}", self.path(hash).display())
+    }
+
+    /// Stores `bytes` (write to a temporary file, fsync, rename: a crash never leaves a partial
+    /// blob under its name) and returns its hash.
+    pub fn put(&self, bytes: &[u8]) -> Result<[u8; 32]> {
+        if bytes.len() > MAX_BLOB_BYTES {
+            bail!(
+                "blob is {} bytes, the limit is {MAX_BLOB_BYTES}",
+                bytes.len()
+            );
+        }
+        let h = hash(bytes);
+        let path = self.path(&h);
+        if path.exists() {
+            return Ok(h);
+        }
+        let tmp = self
+            .root
+            .join(format!(".{}.{}.tmp", hex(&h), std::process::id()));
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        if let Err(e) = write() {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e).with_context(|| format!("writing blob {}", path.display()));
+        }
+        Ok(h)
+    }
+
+    /// Reads a blob and checks its hash; `None` if it is not here.
+    pub fn get(&self, h: &[u8; 32]) -> Result<Option<Vec<u8>>> {
+        let path = self.path(h);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                verify(&bytes, h, &path.display().to_string())?;
+                Ok(Some(bytes))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading blob {}", path.display())),
+        }
+    }
+}
+
+fn verify(bytes: &[u8], expected: &[u8; 32], source: &str) -> Result<()> {
+    let got = hash(bytes);
+    if &got != expected {
+        bail!(
+            "blob from {source} does not match its hash: expected {}, got {} ({} bytes); the source is corrupt or tampered with",
+            hex(expected),
+            hex(&got),
+            bytes.len()
+        );
+    }
+    Ok(())
+}
+
+/// Where `tessera job post` and workers put blobs.
+#[derive(Clone, Debug)]
+pub enum BlobTarget {
+    /// A local (or shared) directory; blobs get `file://` URIs.
+    Dir(DirStore),
+    /// A blob server (`tessera blobs serve`): `PUT <base>/blobs/<hash>`.
+    Http { base: String },
+}
+
+impl BlobTarget {
+    /// `http(s)://host:port` (a blob server) or a directory path / `file://` URI.
+    pub fn parse(s: &str) -> Result<Self> {
+        if s.starts_with("http://") || s.starts_with("https://") {
+            Ok(BlobTarget::Http {
+                base: s.trim_end_matches('/').to_string(),
+            })
+        } else {
+            let dir = s.strip_prefix("file://").unwrap_or(s);
+            Ok(BlobTarget::Dir(DirStore::open(dir)?))
+        }
+    }
+
+    /// Stores `bytes` and returns `(hash, uri)`.
+    pub async fn put(&self, bytes: &[u8]) -> Result<([u8; 32], String)> {
+        match self {
+            BlobTarget::Dir(d) => {
+                let h = d.put(bytes)?;
+                Ok((h, d.uri(&h)))
+            }
+            BlobTarget::Http { base } => {
+                let h = hash(bytes);
+                let uri = format!("{base}/blobs/{}", hex(&h));
+                let resp = http()
+                    .put(&uri)
+                    .body(bytes.to_vec())
+                    .send()
+                    .await
+                    .with_context(|| {
+                        format!("uploading to the blob server at {base}: is `tessera blobs serve` running there?")
+                    })?;
+                if !resp.status().is_success() {
+                    let status = resp.status();
+                    let text = resp.text().await.unwrap_or_default();
+                    bail!("blob server at {base} refused the upload: {status} {text}");
+                }
+                Ok((h, uri))
+            }
+        }
+    }
+
+    /// The URI a blob with this hash has in this target (whether or not it is there).
+    pub fn uri_of(&self, h: &[u8; 32]) -> String {
+        match self {
+            BlobTarget::Dir(d) => d.uri(h),
+            BlobTarget::Http { base } => format!("{base}/blobs/{}", hex(h)),
+        }
+    }
+}
+
+fn http() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(300))
+            .build()
+            .expect("HTTP client")
+    })
+}
+
+/// Downloads `uri` (`http(s)://` or `file://`) and checks it hashes to `expected`.
+pub async fn fetch(uri: &str, expected: &[u8; 32]) -> Result<Vec<u8>> {
+    let bytes = if let Some(path) = uri.strip_prefix("file://") {
+        let meta = tokio::fs::metadata(path)
+            .await
+            .with_context(|| format!("blob {uri} is not readable"))?;
+        if meta.len() > MAX_BLOB_BYTES as u64 {
+            bail!(
+                "blob {uri} is {} bytes, over the {MAX_BLOB_BYTES} byte limit",
+                meta.len()
+            );
+        }
+        tokio::fs::read(path)
+            .await
+            .with_context(|| format!("reading blob {uri}"))?
+    } else if uri.starts_with("http://") || uri.starts_with("https://") {
+        let mut resp = http()
+            .get(uri)
+            .send()
+            .await
+            .with_context(|| format!("downloading {uri}: the blob server is unreachable"))?;
+        if !resp.status().is_success() {
+            bail!("downloading {uri}: the server answered {}", resp.status());
+        }
+        if resp.content_length().unwrap_or(0) > MAX_BLOB_BYTES as u64 {
+            bail!("blob {uri} is over the {MAX_BLOB_BYTES} byte limit");
+        }
+        let mut buf = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .with_context(|| format!("downloading {uri}"))?
+        {
+            if buf.len() + chunk.len() > MAX_BLOB_BYTES {
+                bail!("blob {uri} is over the {MAX_BLOB_BYTES} byte limit");
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        buf
+    } else {
+        bail!("unsupported blob URI `{uri}`: use http(s):// or file://");
+    };
+    verify(&bytes, expected, uri)?;
+    Ok(bytes)
+}
+
+/// The blob server's routes: `GET /blobs/<hash>`, `PUT /blobs/<hash>` (the body must hash to
+/// the name), `GET /health`.
+pub fn router(store: DirStore) -> Router {
+    Router::new()
+        .route("/blobs/{hash}", get(get_blob).put(put_blob).head(get_blob))
+        .route("/health", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(MAX_BLOB_BYTES))
+        .with_state(Arc::new(store))
+}
+
+async fn get_blob(
+    State(store): State<Arc<DirStore>>,
+    UrlPath(name): UrlPath<String>,
+) -> std::result::Result<Vec<u8>, (StatusCode, String)> {
+    let h = parse_hash(&name).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || store.get(&h)).await {
+        Ok(Ok(Some(bytes))) => Ok(bytes),
+        Ok(Ok(None)) => Err((StatusCode::NOT_FOUND, format!("no blob {name}"))),
+        Ok(Err(e)) => Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))),
+        Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+async fn put_blob(
+    State(store): State<Arc<DirStore>>,
+    UrlPath(name): UrlPath<String>,
+    body: Bytes,
+) -> std::result::Result<(StatusCode, String), (StatusCode, String)> {
+    let h = parse_hash(&name).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    verify(&body, &h, "the upload").map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || store.put(&body)).await {
+        Ok(Ok(_)) => Ok((StatusCode::CREATED, name)),
+        Ok(Err(e)) => Err((StatusCode::INSUFFICIENT_STORAGE, format!("{e:#}"))),
+        Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+/// Serves `store` on `addr` until `shutdown` resolves.
+pub async fn serve(
+    store: DirStore,
+    addr: SocketAddr,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the blob server to {addr}: is the port in use?"))?;
+    axum::serve(listener, router(store))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("blob server")
+}
+
+/// Runs a future to completion from synchronous code (the CLI's RPC calls are blocking).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_store_round_trip_and_tamper_detection() {
+        let dir = std::env::temp_dir().join(format!("tessera-blobs-{}", std::process::id()));
+        let store = DirStore::open(&dir).unwrap();
+        let h = store.put(b"hello").unwrap();
+        assert_eq!(h, hash(b"hello"));
+        assert_eq!(store.get(&h).unwrap().unwrap(), b"hello");
+        assert!(store.get(&hash(b"other")).unwrap().is_none());
+        let uri = store.uri(&h);
+        assert_eq!(block_on(fetch(&uri, &h)).unwrap(), b"hello");
+        std::fs::write(store.path(&h), b"hellO").unwrap();
+        let err = store.get(&h).unwrap_err().to_string();
+        assert!(err.contains("does not match its hash"), "{err}");
+        let err = block_on(fetch(&uri, &h)).unwrap_err().to_string();
+        assert!(err.contains("does not match its hash"), "{err}");
+        assert!(block_on(fetch("ftp://x/y", &h)).is_err());
+        assert!(parse_hash("zz").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn http_server_checks_uploads_and_serves_verified_blobs() {
+        let dir = std::env::temp_dir().join(format!("tessera-blobsrv-{}", std::process::id()));
+        let store = DirStore::open(&dir).unwrap();
+        block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, router(store)).await.unwrap() });
+            let target = BlobTarget::parse(&format!("http://{addr}")).unwrap();
+            let (h, uri) = target.put(b"input bytes").await.unwrap();
+            assert_eq!(fetch(&uri, &h).await.unwrap(), b"input bytes");
+            // wrong expected hash: refused
+            assert!(fetch(&uri, &hash(b"x")).await.is_err());
+            // an upload whose body does not match its name is refused
+            let bad = format!("http://{addr}/blobs/{}", hex(&hash(b"a")));
+            let resp = http().put(&bad).body("b").send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+            // missing blob: 404 surfaces as an error
+            let missing = format!("http://{addr}/blobs/{}", hex(&hash(b"nope")));
+            assert!(fetch(&missing, &hash(b"nope")).await.is_err());
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,342 @@
+//! The submitter's side of a job: post it (input uploaded to a blob store, escrow funded),
+//! follow it, and fetch its verified result. Used by the `tessera` CLI, the demo and the tests.
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use solana_client::rpc_client::RpcClient;
+use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
+use tessera::state::{Claim, ClaimState, Config, Job, JobState};
+use tessera_compute::{KernelId, Limits, Output, OutputMeta};
+
+use crate::blobs::{self, BlobTarget};
+use crate::jobspec::JobSpec;
+use crate::units::format_amount;
+use crate::{ix, pda, rpc, token};
+
+/// A posted job.
+#[derive(Clone, Debug)]
+pub struct Posted {
+    pub job: Pubkey,
+    pub job_id: u64,
+    pub deposit: u64,
+    pub input_uri: String,
+    pub spec_hash: [u8; 32],
+    pub slot: u64,
+}
+
+/// Decimals of the network token.
+pub fn decimals(rpc: &RpcClient, config: &Config) -> Result<u8> {
+    let mint = rpc
+        .get_account(&config.mint)
+        .with_context(|| format!("fetching the network mint {}", config.mint))?;
+    token::decimals_of(&mint.data).context("the config's mint is not a token mint")
+}
+
+/// A job id not used by `client` yet whose job and escrow PDAs have bump 255 (cheapest).
+pub fn next_job_id(rpc: &RpcClient, client: &Pubkey) -> Result<u64> {
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_micros() as u64;
+    let mut id = pda::fast_job_id(client, start);
+    while rpc
+        .get_account_with_commitment(&pda::job(client, id).0, rpc.commitment())?
+        .value
+        .is_some()
+    {
+        id = pda::fast_job_id(client, id + 1);
+    }
+    Ok(id)
+}
+
+/// Builds the input, uploads it to `blobs`, checks the client can pay, and posts the job.
+pub fn post(
+    rpc: &RpcClient,
+    client: &Keypair,
+    spec: &JobSpec,
+    blobs_target: &BlobTarget,
+) -> Result<Posted> {
+    let config = rpc::fetch_config(rpc)
+        .context("no Tessera config on this cluster (run migrations/deploy.sh first)")?;
+    if config.paused {
+        bail!("the network is paused by its authority; no jobs can be posted now");
+    }
+    let decimals = decimals(rpc, &config)?;
+    let input = spec.input()?;
+    let spec_hash = blobs::hash(&input);
+    let (_, input_uri) = blobs::block_on(blobs_target.put(&input))?;
+    if input_uri.len() > tessera::constants::MAX_URI_LEN {
+        bail!(
+            "input URI is {} characters, the program accepts {}: use a shorter blob store path",
+            input_uri.len(),
+            tessera::constants::MAX_URI_LEN
+        );
+    }
+    let now = cluster_time(rpc)?;
+    let job_id = next_job_id(rpc, &client.pubkey())?;
+    let args = spec.post_args(job_id, spec_hash, input_uri.clone(), decimals, now)?;
+    if args.replicas == 0 || args.replicas > config.max_replicas {
+        bail!(
+            "replicas must be between 1 and {} on this network",
+            config.max_replicas
+        );
+    }
+    let budget = Job::budget_slots(args.replicas, args.max_escalations)
+        .map_err(|e| anyhow::anyhow!("max_escalations: {e}"))?;
+    let deposit = args
+        .price_per_replica
+        .checked_mul(u64::from(budget))
+        .context("price × replicas overflows")?;
+    let t = ix::TokenCtx::from_config(&config);
+    let ata = t.ata(&client.pubkey());
+    let balance = rpc::token_balance(rpc, &ata).unwrap_or(0);
+    if balance < deposit {
+        bail!(
+            "insufficient funds: this job escrows {} tokens ({} replica slots × {}), {} holds {}; get tokens from the network's mint authority",
+            format_amount(deposit, decimals),
+            budget,
+            format_amount(args.price_per_replica, decimals),
+            client.pubkey(),
+            format_amount(balance, decimals)
+        );
+    }
+    let job = pda::job(&client.pubkey(), job_id).0;
+    let sig = rpc::send(
+        rpc,
+        &[ix::post_job(&t, &client.pubkey(), args)],
+        client,
+        &[],
+    )
+    .context("post_job")?;
+    let slot = rpc
+        .get_signature_statuses(&[sig])?
+        .value
+        .first()
+        .cloned()
+        .flatten()
+        .map(|s| s.slot)
+        .unwrap_or_default();
+    Ok(Posted {
+        job,
+        job_id,
+        deposit,
+        input_uri,
+        spec_hash,
+        slot,
+    })
+}
+
+/// The cluster's clock (unix seconds), from the Clock sysvar.
+pub fn cluster_time(rpc: &RpcClient) -> Result<i64> {
+    let acc = rpc
+        .get_account(&solana_sdk::sysvar::clock::ID)
+        .context("reading the cluster clock")?;
+    let clock: solana_sdk::clock::Clock =
+        bincode_clock(&acc.data).context("decoding the Clock sysvar")?;
+    Ok(clock.unix_timestamp)
+}
+
+fn bincode_clock(data: &[u8]) -> Option<solana_sdk::clock::Clock> {
+    // Clock: slot u64, epoch_start_timestamp i64, epoch u64, leader_schedule_epoch u64,
+    // unix_timestamp i64 (little endian, fixed layout).
+    let f = |i: usize| data.get(i * 8..i * 8 + 8).map(|b| b.try_into().unwrap());
+    Some(solana_sdk::clock::Clock {
+        slot: u64::from_le_bytes(f(0)?),
+        epoch_start_timestamp: i64::from_le_bytes(f(1)?),
+        epoch: u64::from_le_bytes(f(2)?),
+        leader_schedule_epoch: u64::from_le_bytes(f(3)?),
+        unix_timestamp: i64::from_le_bytes(f(4)?),
+    })
+}
+
+/// Name of a job state.
+pub fn state_name(s: JobState) -> &'static str {
+    match s {
+        JobState::Bidding => "bidding",
+        JobState::Open => "open",
+        JobState::Revealing => "revealing",
+        JobState::Challenge => "challenge window",
+        JobState::Completed => "completed",
+        JobState::Cancelled => "cancelled",
+        JobState::Expired => "expired",
+        JobState::Failed => "failed",
+    }
+}
+
+pub fn claim_state_name(s: ClaimState) -> &'static str {
+    match s {
+        ClaimState::Claimed => "claimed",
+        ClaimState::Committed => "committed",
+        ClaimState::Revealed => "revealed",
+        ClaimState::TimedOut => "timed out",
+    }
+}
+
+/// One line describing a job's progress.
+pub fn progress_line(job: &Job) -> String {
+    format!(
+        "{} · round {} · claims {}/{} · commits {} · reveals {}",
+        state_name(job.state),
+        job.round,
+        job.round_claims,
+        job.slots,
+        job.round_commits,
+        job.round_reveals
+    )
+}
+
+/// A multi-line status report of a job and its claims.
+pub fn describe(job_key: &Pubkey, job: &Job, claims: &[(Pubkey, Claim)], decimals: u8) -> String {
+    let kernel = KernelId::from_u16(job.kernel_id)
+        .map(|k| k.name().to_string())
+        .unwrap_or_else(|| format!("kernel {}", job.kernel_id));
+    let mut s = format!(
+        "job          {job_key}\nclient       {}\nkernel       {kernel} (spec v{})\ninput        {}\nprice        {} per replica ({:?} market), k = {}\nstate        {}\nescrow       deposit {} · paid {} · refunded {} · fees owed {}\n",
+        job.client,
+        job.spec_version,
+        job.input_uri,
+        format_amount(job.price_per_replica, decimals),
+        job.market,
+        job.replicas,
+        progress_line(job),
+        format_amount(job.deposit, decimals),
+        format_amount(job.paid_out, decimals),
+        format_amount(job.refunded, decimals),
+        format_amount(job.treasury_owed, decimals),
+    );
+    if job.has_winner {
+        s.push_str(&format!("result       {}\n", blobs::hex(&job.winning_hash)));
+    }
+    for (_, c) in claims {
+        let hash = if c.state == ClaimState::Revealed {
+            let h = blobs::hex(&c.result_hash);
+            let mark = if job.has_winner && c.result_hash == job.winning_hash {
+                "majority"
+            } else if job.has_winner {
+                "MINORITY"
+            } else {
+                ""
+            };
+            format!(" {}… {mark}", &h[..16])
+        } else {
+            String::new()
+        };
+        s.push_str(&format!(
+            "  claim      node {} · round {} · {}{hash}\n",
+            c.node,
+            c.round,
+            claim_state_name(c.state)
+        ));
+    }
+    s
+}
+
+/// A job's verified result.
+pub struct VerifiedResult {
+    pub output: Output,
+    pub source: String,
+}
+
+/// Fetches the winning result of `job` and checks it: the blob must hash to the on-chain
+/// winning hash (it is the result's canonical encoding), and the input must hash to the job's
+/// spec hash (it gives the output's shape).
+pub fn fetch_result(
+    rpc: &RpcClient,
+    job_key: &Pubkey,
+    blobs_hint: Option<&str>,
+) -> Result<VerifiedResult> {
+    let job: Job = rpc::fetch(rpc, "Job", job_key)?;
+    if !job.has_winner {
+        bail!(
+            "job {job_key} has no verified result yet (state: {}); wait with `tessera job status {job_key} --watch`",
+            state_name(job.state)
+        );
+    }
+    let mut uris: Vec<String> = rpc::claims_of(rpc, job_key)?
+        .into_iter()
+        .filter(|(_, c)| c.state == ClaimState::Revealed && c.result_hash == job.winning_hash)
+        .map(|(_, c)| c.output_uri)
+        .filter(|u| !u.is_empty())
+        .collect();
+    if let Some(base) = blobs_hint {
+        uris.push(BlobTarget::parse(base)?.uri_of(&job.winning_hash));
+    }
+    if uris.is_empty() {
+        bail!("the result's claims are settled and closed; pass --blobs <blob server URL or directory> to fetch result {} from the blob store", blobs::hex(&job.winning_hash));
+    }
+    let mut last_err = None;
+    let mut found = None;
+    for uri in &uris {
+        match blobs::block_on(blobs::fetch(uri, &job.winning_hash)) {
+            Ok(b) => {
+                found = Some((b, uri.clone()));
+                break;
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    let Some((blob, source)) = found else {
+        return Err(last_err
+            .unwrap()
+            .context("no copy of the result could be fetched"));
+    };
+    let (kernel, version, bytes) = tessera_compute::parse_result_blob(&blob)?;
+    if kernel.as_u16() != job.kernel_id || version != job.spec_version {
+        bail!(
+            "result blob is for {kernel} v{version}, the job is kernel {} v{}",
+            job.kernel_id,
+            job.spec_version
+        );
+    }
+    let input = blobs::block_on(blobs::fetch(&job.input_uri, &job.spec_hash))
+        .context("fetching the job's input (needed for the output's shape)")?;
+    let parsed = tessera_compute::Job::parse(&input, &Limits::default())?;
+    Ok(VerifiedResult {
+        output: Output {
+            kernel,
+            spec_version: version,
+            bytes: bytes.to_vec(),
+            meta: parsed.output_meta(),
+        },
+        source,
+    })
+}
+
+/// Writes a result in its natural form: PNG for renders, a little-endian matrix file for
+/// GEMMs, JSON predictions for inference. Returns the files and a one-line summary.
+pub fn save_result(out: &Output, dir: &Path, stem: &str) -> Result<(Vec<PathBuf>, String)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    match out.meta {
+        OutputMeta::Image { width, height } => {
+            let p = dir.join(format!("{stem}.png"));
+            out.save_png(&p)?;
+            Ok((vec![p], format!("{width}×{height} RGBA image")))
+        }
+        OutputMeta::Matrix { rows, cols } => {
+            let p = dir.join(format!("{stem}.{}.bin", out.kernel.name()));
+            std::fs::write(&p, &out.bytes)?;
+            let elem = if out.kernel == KernelId::GemmF32 {
+                "f32"
+            } else {
+                "i32"
+            };
+            Ok((
+                vec![p],
+                format!("{rows}×{cols} {elem} matrix, row-major little-endian"),
+            ))
+        }
+        OutputMeta::Logits { batch, classes } => {
+            let preds = tessera_compute::inference::decode_predictions(&out.bytes, batch as usize)?;
+            let p = dir.join(format!("{stem}.predictions.json"));
+            std::fs::write(&p, serde_json::to_vec(&preds)?)?;
+            let shown: Vec<String> = preds.iter().take(12).map(|c| c.to_string()).collect();
+            Ok((
+                vec![p],
+                format!(
+                    "{batch} predictions over {classes} classes: [{}{}]",
+                    shown.join(", "),
+                    if preds.len() > 12 { ", …" } else { "" }
+                ),
+            ))
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! Job files: what `tessera job post --file job.toml` reads (every field can also be given as a
+//! flag). They describe the kernel input, the price and the replication; [`JobSpec::input`]
+//! builds the kernel's input blob and [`JobSpec::post_args`] the on-chain `post_job` arguments.
+//!
+//! ```toml
+//! kernel = "render"            # gemm-i8 | gemm-f32 | render | inference
+//! price = "2.5"                # tokens per replica (the maximum in an auction)
+//! replicas = 3
+//! market = "fixed"             # fixed | auction
+//! max_escalations = 1          # extra rounds paid for if replicas disagree
+//! deadline_secs = 600          # refund of what is unspent after this
+//! [input]
+//! scene = "cornell"            # cornell | spheres | path/to/scene.json
+//! width = 64
+//! height = 64
+//! spp = 8
+//! ```
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use tessera::instructions::PostJobArgs;
+use tessera::state::{MarketType, Requirements};
+use tessera_compute::{gemm, inference, render, KernelId};
+
+use crate::units::parse_amount;
+
+/// A job as a client describes it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    pub kernel: String,
+    #[serde(default)]
+    pub input: InputSpec,
+    /// Tokens per replica, as a decimal string or number.
+    pub price: toml::Value,
+    #[serde(default = "default_replicas")]
+    pub replicas: u8,
+    #[serde(default = "default_market")]
+    pub market: String,
+    #[serde(default = "default_escalations")]
+    pub max_escalations: u8,
+    /// Seconds a claimer has to commit (at most the config's commit window).
+    pub exec_secs: Option<i64>,
+    /// Seconds from now until the job's deadline.
+    #[serde(default = "default_deadline")]
+    pub deadline_secs: i64,
+    /// Auction: seconds of bidding.
+    #[serde(default = "default_bid_secs")]
+    pub bid_secs: i64,
+    #[serde(default)]
+    pub requirements: RequirementsSpec,
+}
+
+fn default_replicas() -> u8 {
+    2
+}
+fn default_market() -> String {
+    "fixed".into()
+}
+fn default_escalations() -> u8 {
+    1
+}
+fn default_deadline() -> i64 {
+    600
+}
+fn default_bid_secs() -> i64 {
+    4
+}
+
+/// The kernel input: a prebuilt blob (`file`) or the parameters to generate one.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// A prebuilt input blob (`TSKI` header), any kernel.
+    pub file: Option<PathBuf>,
+    /// GEMM: C[m×n] = A[m×k] · B[k×n] of seeded random values.
+    pub m: Option<u32>,
+    pub n: Option<u32>,
+    pub k: Option<u32>,
+    pub seed: Option<u64>,
+    /// Render: `cornell`, `spheres` or a scene JSON file.
+    pub scene: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub spp: Option<u32>,
+    /// Inference: rows of the seeded spiral batch for the built-in model.
+    pub batch: Option<u32>,
+}
+
+/// Hardware and trust a claimer must have.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequirementsSpec {
+    #[serde(default)]
+    pub min_vram_mb: u32,
+    /// e.g. 80 for sm_80.
+    #[serde(default)]
+    pub min_compute_capability: u16,
+    /// Only nodes with a CUDA device.
+    #[serde(default)]
+    pub cuda: bool,
+    /// Tokens of stake.
+    pub min_stake: Option<toml::Value>,
+    #[serde(default)]
+    pub min_reputation_bps: u16,
+}
+
+impl JobSpec {
+    /// Reads a job file.
+    pub fn from_file(path: &Path) -> Result<JobSpec> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading job file {}", path.display()))?;
+        let mut spec: JobSpec = toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "job file {} does not parse: {}",
+                path.display(),
+                e.to_string().trim()
+            )
+        })?;
+        // relative paths in the file are relative to the file
+        let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(f) = &spec.input.file {
+            spec.input.file = Some(base.join(f));
+        }
+        if let Some(s) = &spec.input.scene {
+            if s.ends_with(".json") {
+                spec.input.scene = Some(base.join(s).display().to_string());
+            }
+        }
+        Ok(spec)
+    }
+
+    pub fn kernel_id(&self) -> Result<KernelId> {
+        KernelId::from_name(&self.kernel).with_context(|| {
+            format!(
+                "unknown kernel `{}`: use gemm-i8, gemm-f32, render or inference",
+                self.kernel
+            )
+        })
+    }
+
+    /// Builds the kernel's input blob.
+    pub fn input(&self) -> Result<Vec<u8>> {
+        let kernel = self.kernel_id()?;
+        let i = &self.input;
+        if let Some(path) = &i.file {
+            let blob = std::fs::read(path)
+                .with_context(|| format!("reading input blob {}", path.display()))?;
+            let header = tessera_compute::format::read_header(&blob)
+                .with_context(|| format!("{} is not a Tessera input blob", path.display()))?;
+            if header.kernel != kernel {
+                bail!(
+                    "{} is a {} input but the job's kernel is {kernel}",
+                    path.display(),
+                    header.kernel
+                );
+            }
+            return Ok(blob);
+        }
+        let seed = i.seed.unwrap_or(1);
+        let blob = match kernel {
+            KernelId::GemmI8 | KernelId::GemmF32 => {
+                let m = i.m.unwrap_or(128);
+                let n = i.n.unwrap_or(m);
+                let k = i.k.unwrap_or(m);
+                if kernel == KernelId::GemmI8 {
+                    gemm::build_i8_input(m, n, k, seed)?
+                } else {
+                    gemm::build_f32_input(m, n, k, seed)?
+                }
+            }
+            KernelId::Render => {
+                let scene = i.scene.as_deref().unwrap_or("cornell");
+                let json = match scene {
+                    "cornell" => render::CORNELL_JSON.to_string(),
+                    "spheres" => render::SPHERES_JSON.to_string(),
+                    path => std::fs::read_to_string(path)
+                        .with_context(|| format!("reading scene file {path}"))?,
+                };
+                let json = if i.width.is_some() || i.height.is_some() || i.spp.is_some() {
+                    render::with_resolution(
+                        &json,
+                        i.width.unwrap_or(64),
+                        i.height.unwrap_or(i.width.unwrap_or(64)),
+                        i.spp.unwrap_or(8),
+                    )?
+                } else {
+                    json
+                };
+                render::build_input(&json).with_context(|| format!("scene `{scene}`"))?
+            }
+            KernelId::Inference => {
+                inference::build_builtin_input(i.batch.unwrap_or(96) as usize, seed)?
+            }
+        };
+        Ok(blob)
+    }
+
+    /// The `post_job` arguments for this spec (`now`: the cluster's unix time).
+    pub fn post_args(
+        &self,
+        job_id: u64,
+        spec_hash: [u8; 32],
+        input_uri: String,
+        decimals: u8,
+        now: i64,
+    ) -> Result<PostJobArgs> {
+        let kernel = self.kernel_id()?;
+        let market = match self.market.as_str() {
+            "fixed" => MarketType::Fixed,
+            "auction" => MarketType::Auction,
+            m => bail!("unknown market `{m}`: use fixed or auction"),
+        };
+        let price = parse_amount(&value_str(&self.price), decimals).context("price")?;
+        let min_stake = match &self.requirements.min_stake {
+            Some(v) => parse_amount(&value_str(v), decimals).context("requirements.min_stake")?,
+            None => 0,
+        };
+        if self.deadline_secs <= 0 {
+            bail!("deadline_secs must be positive");
+        }
+        let bid_deadline = if market == MarketType::Auction {
+            now + self.bid_secs
+        } else {
+            0
+        };
+        Ok(PostJobArgs {
+            job_id,
+            kernel_id: kernel.as_u16(),
+            spec_version: kernel.spec_version(),
+            spec_hash,
+            input_uri,
+            market,
+            price_per_replica: price,
+            replicas: self.replicas,
+            max_escalations: self.max_escalations,
+            requirements: Requirements {
+                min_vram_mb: self.requirements.min_vram_mb,
+                min_compute_capability: self.requirements.min_compute_capability,
+                capabilities: if self.requirements.cuda {
+                    tessera::constants::CAP_CUDA
+                } else {
+                    0
+                },
+                min_stake,
+                min_reputation_bps: self.requirements.min_reputation_bps,
+            },
+            exec_secs: self.exec_secs.unwrap_or(30),
+            deadline: now + self.deadline_secs.max(self.bid_secs + 1),
+            bid_deadline,
+        })
+    }
+}
+
+fn value_str(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<JobSpec> {
+        Ok(toml::from_str(text)?)
+    }
+
+    #[test]
+    fn job_files_build_inputs_and_args() {
+        let spec = parse(
+            "kernel = \"gemm-i8\"\nprice = \"2.5\"\nreplicas = 3\n[input]\nm = 8\nn = 4\nk = 2\n",
+        )
+        .unwrap();
+        let blob = spec.input().unwrap();
+        let job = tessera_compute::Job::parse(&blob, &Default::default()).unwrap();
+        assert_eq!(job.kernel(), KernelId::GemmI8);
+        let args = spec
+            .post_args(9, [1; 32], "file:///x".into(), 6, 1_000)
+            .unwrap();
+        assert_eq!(args.price_per_replica, 2_500_000);
+        assert_eq!(args.replicas, 3);
+        assert_eq!(args.deadline, 1_600);
+        assert_eq!(args.market, MarketType::Fixed);
+
+        let r = parse("kernel = \"render\"\nprice = 1\n[input]\nwidth = 8\nspp = 1\n").unwrap();
+        assert!(r.input().is_ok());
+        let inf = parse("kernel = \"inference\"\nprice = 1\nmarket = \"auction\"\n").unwrap();
+        assert!(inf.input().is_ok());
+        assert_eq!(
+            inf.post_args(1, [0; 32], String::new(), 6, 0)
+                .unwrap()
+                .market,
+            MarketType::Auction
+        );
+    }
+
+    #[test]
+    fn bad_job_files_say_what_is_wrong() {
+        assert!(parse("kernel = \"gemm-i8\"\nprice = 1\nbogus = 2\n").is_err());
+        let e = parse("kernel = \"fft\"\nprice = 1\n")
+            .unwrap()
+            .input()
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown kernel"), "{e}");
+        let e = parse("kernel = \"render\"\nprice = 1\n[input]\nscene = \"/nonexistent.json\"\n")
+            .unwrap()
+            .input()
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("scene"), "{e:#}");
+        let e = parse("kernel = \"gemm-i8\"\nprice = \"x\"\n")
+            .unwrap()
+            .post_args(1, [0; 32], String::new(), 6, 0)
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("price"), "{e:#}");
+        // absurd sizes are refused by the kernel's own limits
+        let e = parse("kernel = \"gemm-f32\"\nprice = 1\n[input]\nm = 4000000\nk = 4000000\n")
+            .unwrap()
+            .input();
+        assert!(e.is_err());
+    }
+}
