@@ -5,4 +5,5 @@
 //! * [`localnet`]: helpers for tests that run against a real `solana-test-validator`
 //!   (started by `anchor test`).
 pub mod localnet;
+pub mod network;
 pub mod svm;

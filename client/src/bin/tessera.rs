@@ -65,7 +65,7 @@ enum Cmd {
     /// Post, follow, fetch, cancel and list jobs.
     Job {
         #[command(subcommand)]
-        cmd: JobCmd,
+        cmd: Box<JobCmd>,
     },
     /// Registered nodes.
     Node {
@@ -109,7 +109,7 @@ enum ConfigCmd {
 enum JobCmd {
     /// Post a job: build its input, upload it to the blob store, escrow the payment on-chain
     /// and print the job's address.
-    Post(PostArgs),
+    Post(Box<PostArgs>),
     /// Show a job's state machine, claims, commits and reveals (`--watch` follows it to the end).
     Status {
         /// Job account address.
@@ -215,7 +215,7 @@ struct PostArgs {
     #[arg(long)]
     bid_secs: Option<i64>,
     /// Where to upload the input: a blob server URL or a directory.
-    #[arg(long, env = "TESSERA_BLOBS", default_value = "http://127.0.0.1:8900")]
+    #[arg(long, env = "TESSERA_BLOBS", default_value = "http://127.0.0.1:8990")]
     blobs: String,
     /// After posting, follow the job like `job status --watch`.
     #[arg(long)]
@@ -236,14 +236,14 @@ enum BlobsCmd {
         #[arg(long, default_value = ".tessera/blobs")]
         dir: PathBuf,
         /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8900")]
+        #[arg(long, default_value = "127.0.0.1:8990")]
         addr: SocketAddr,
     },
     /// Store a file; prints its hash and URI.
     Put {
         file: PathBuf,
         /// Blob server URL or directory.
-        #[arg(long, env = "TESSERA_BLOBS", default_value = "http://127.0.0.1:8900")]
+        #[arg(long, env = "TESSERA_BLOBS", default_value = "http://127.0.0.1:8990")]
         blobs: String,
     },
     /// Fetch a blob by URI and check it against its hash.
@@ -530,7 +530,7 @@ fn watch(rpc: &RpcClient, job: &Pubkey, timeout: Duration) -> Result<()> {
             last = line;
         }
         if j.state.is_terminal() {
-            bar.finish_with_message(format!("{last}"));
+            bar.finish_with_message(last.clone());
             let claims = rpc::claims_of(rpc, job)?;
             let d = jobs::decimals(rpc, &rpc::fetch_config(rpc)?)?;
             print!("{}", jobs::describe(job, &j, &claims, d));

@@ -1,0 +1,368 @@
+//! A whole Tessera network on one machine, out of real processes: a blob server
+//! (`tessera blobs serve`) and worker daemons (`tessera-worker run`), each with its own key,
+//! config, journal and stake, against a running validator (the demo's, or the one
+//! `anchor test` starts). Used by the demo, the end-to-end tests and the latency bench.
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use solana_client::rpc_client::RpcClient;
+use solana_commitment_config::CommitmentConfig;
+use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
+use tessera::state::{Config, Job, JobState, Node};
+use tessera_client::ix::{self, TokenCtx};
+use tessera_client::jobspec::JobSpec;
+use tessera_client::{blobs::BlobTarget, jobs, network, pda, rpc, token};
+
+/// Where the `tessera` and `tessera-worker` binaries are (`TESSERA_BIN_DIR`, default
+/// `target/debug`).
+pub fn bin_dir() -> PathBuf {
+    std::env::var_os("TESSERA_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug"))
+}
+
+fn bin(name: &str) -> Result<PathBuf> {
+    let p = bin_dir().join(name);
+    if !p.exists() {
+        bail!(
+            "{} is missing: build it with `cargo build -p tessera-worker -p tessera-client --bins` (or set TESSERA_BIN_DIR)",
+            p.display()
+        );
+    }
+    Ok(p)
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A child process killed when dropped.
+pub struct Proc {
+    pub name: String,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// SIGTERM, then wait up to 20 s, then SIGKILL.
+    pub fn stop(&mut self) -> Result<std::process::ExitStatus> {
+        let pid = self.child.id() as i32;
+        unsafe_kill(pid, 15);
+        let start = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait()? {
+                return Ok(st);
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                self.child.kill()?;
+                return Ok(self.child.wait()?);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL (a crash).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let v: Vec<&str> = text.lines().collect();
+        v[v.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let _ = self.stop();
+        }
+    }
+}
+
+fn unsafe_kill(pid: i32, sig: i32) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+fn spawn(name: &str, cmd: &mut Command, log: PathBuf) -> Result<Proc> {
+    let out = std::fs::File::create(&log)?;
+    let err = out.try_clone()?;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .with_context(|| format!("starting {name}"))?;
+    Ok(Proc {
+        name: name.to_string(),
+        child,
+        log,
+    })
+}
+
+/// A worker's files and identity.
+pub struct WorkerSpec {
+    pub name: String,
+    pub dir: PathBuf,
+    pub keypair: Keypair,
+    pub metrics_port: u16,
+}
+
+impl WorkerSpec {
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("worker.toml")
+    }
+    pub fn node(&self) -> Pubkey {
+        pda::node(&self.keypair.pubkey()).0
+    }
+}
+
+/// The network around a running validator.
+pub struct Network {
+    pub url: String,
+    pub ws_url: String,
+    pub dir: PathBuf,
+    pub rpc: RpcClient,
+    pub authority: Keypair,
+    pub config: Config,
+    pub tctx: TokenCtx,
+    pub decimals: u8,
+    pub blobs_url: String,
+    pub blob_server: Option<Proc>,
+    pub workers: Vec<WorkerSpec>,
+}
+
+impl Network {
+    /// Attaches to the validator at `url`; `authority` pays and is the mint authority. Creates
+    /// the mint and config when the cluster has none.
+    pub fn attach(url: &str, authority: Keypair, dir: &Path) -> Result<Network> {
+        std::fs::create_dir_all(dir)?;
+        let rpc = RpcClient::new_with_commitment(url.to_string(), CommitmentConfig::confirmed());
+        let config = match rpc::fetch_config(&rpc) {
+            Ok(c) => c,
+            Err(_) => {
+                let mint = network::create_mint(&rpc, &authority, 6)?;
+                network::init_config(&rpc, &authority, &mint, ix::localnet_params())?
+            }
+        };
+        let decimals = jobs::decimals(&rpc, &config)?;
+        let port: u16 = url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(8899);
+        Ok(Network {
+            url: url.to_string(),
+            ws_url: format!("ws://127.0.0.1:{}", port + 1),
+            dir: dir.to_path_buf(),
+            tctx: TokenCtx::from_config(&config),
+            rpc,
+            authority,
+            config,
+            decimals,
+            blobs_url: String::new(),
+            blob_server: None,
+            workers: vec![],
+        })
+    }
+
+    pub fn tokens(&self, n: u64) -> u64 {
+        n * 10u64.pow(self.decimals as u32)
+    }
+
+    /// Starts `tessera blobs serve` on a free port.
+    pub fn start_blob_server(&mut self) -> Result<()> {
+        let port = free_port();
+        let dir = self.dir.join("blobs");
+        let mut cmd = Command::new(bin("tessera")?);
+        cmd.args(["blobs", "serve", "--dir"])
+            .arg(&dir)
+            .args(["--addr", &format!("127.0.0.1:{port}")]);
+        let p = spawn("blob server", &mut cmd, self.dir.join("blobs.log"))?;
+        self.blobs_url = format!("http://127.0.0.1:{port}");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if start.elapsed() > Duration::from_secs(20) {
+                bail!("blob server did not start: {}", p.log_tail(20));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.blob_server = Some(p);
+        Ok(())
+    }
+
+    /// Sends SOL and network tokens to `owner` (creating its token account).
+    pub fn fund(&self, owner: &Pubkey, lamports: u64, tokens: u64) -> Result<()> {
+        let t = &self.tctx;
+        let ixs = [
+            solana_system_interface::instruction::transfer(&self.authority.pubkey(), owner, lamports),
+            token::create_ata_for(&t.token_program, &self.authority.pubkey(), owner, &t.mint),
+            token::mint_to_for(&t.token_program, &t.mint, &t.ata(owner), &self.authority.pubkey(), tokens),
+        ];
+        rpc::send(&self.rpc, &ixs, &self.authority, &[]).context("funding")?;
+        Ok(())
+    }
+
+    /// A new funded client.
+    pub fn client(&self, tokens: u64) -> Result<Keypair> {
+        let kp = Keypair::new();
+        self.fund(&kp.pubkey(), 10_000_000_000, self.tokens(tokens))?;
+        Ok(kp)
+    }
+
+    /// Creates a worker with the real CLI: `init`, funding, `register`, `stake`.
+    pub fn add_worker(&mut self, name: &str, stake_tokens: u64) -> Result<usize> {
+        let dir = self.dir.join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let metrics_port = free_port();
+        let spec = WorkerSpec {
+            name: name.to_string(),
+            keypair: Keypair::new(),
+            metrics_port,
+            dir: dir.clone(),
+        };
+        std::fs::write(dir.join("id.json"), serde_json::to_string(&spec.keypair.to_bytes().to_vec())?)?;
+        self.worker_cli(&spec, &[
+            "init",
+            "--rpc-url",
+            &self.url,
+            "--ws-url",
+            &self.ws_url,
+            "--keypair",
+            "id.json",
+            "--blobs",
+            &self.blobs_url,
+            "--metrics-addr",
+            &format!("127.0.0.1:{metrics_port}"),
+        ])?;
+        // tests and the demo use the CPU reference unless TESSERA_DEVICE says otherwise
+        let cfg = std::fs::read_to_string(spec.config())?;
+        let device = std::env::var("TESSERA_DEVICE").unwrap_or_else(|_| "cpu".into());
+        std::fs::write(spec.config(), cfg.replace("device = \"auto\"", &format!("device = \"{device}\"")))?;
+        self.fund(&spec.keypair.pubkey(), 10_000_000_000, self.tokens(stake_tokens + 10))?;
+        self.worker_cli(&spec, &["register"])?;
+        self.worker_cli(&spec, &["stake", &stake_tokens.to_string()])?;
+        self.workers.push(spec);
+        Ok(self.workers.len() - 1)
+    }
+
+    fn worker_cli(&self, w: &WorkerSpec, args: &[&str]) -> Result<String> {
+        let out = Command::new(bin("tessera-worker")?)
+            .arg("--config")
+            .arg(w.config())
+            .args(args)
+            .output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !out.status.success() {
+            bail!("tessera-worker {} ({}): {text}", args.join(" "), w.name);
+        }
+        Ok(text)
+    }
+
+    /// Starts `tessera-worker run` for worker `i` with extra flags.
+    pub fn start_worker(&self, i: usize, extra: &[&str]) -> Result<Proc> {
+        let w = &self.workers[i];
+        let mut cmd = Command::new(bin("tessera-worker")?);
+        cmd.arg("--config").arg(w.config()).arg("run").args(extra);
+        cmd.env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()));
+        let log = w.dir.join(format!(
+            "worker-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis()
+        ));
+        spawn(&format!("worker {}", w.name), &mut cmd, log)
+    }
+
+    pub fn node(&self, i: usize) -> Result<Node> {
+        rpc::fetch(&self.rpc, "Node", &self.workers[i].node())
+    }
+
+    /// Posts a job from a job-file text.
+    pub fn post(&self, client: &Keypair, spec_toml: &str) -> Result<jobs::Posted> {
+        let spec: JobSpec = toml::from_str(spec_toml).context("job spec")?;
+        jobs::post(&self.rpc, client, &spec, &BlobTarget::parse(&self.blobs_url)?)
+    }
+
+    pub fn job(&self, key: &Pubkey) -> Result<Job> {
+        rpc::fetch(&self.rpc, "Job", key)
+    }
+
+    /// Waits until `job` is Completed and all its claims are settled (or fails on a terminal
+    /// state other than Completed / a timeout).
+    pub fn wait_settled(&self, key: &Pubkey, timeout: Duration, mut progress: impl FnMut(&Job)) -> Result<Job> {
+        let start = Instant::now();
+        loop {
+            let j = self.job(key)?;
+            progress(&j);
+            if j.state.is_terminal() && j.unsettled_claims == 0 {
+                if j.state != JobState::Completed {
+                    bail!("job {key} ended {:?}", j.state);
+                }
+                return Ok(j);
+            }
+            if start.elapsed() > timeout {
+                bail!("job {key} not settled after {timeout:?}: {}", jobs::progress_line(&j));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// Closes a finished job (fees to the treasury, the rest to the client, rent back).
+    pub fn close_job(&self, client: &Keypair, key: &Pubkey) -> Result<()> {
+        rpc::send(&self.rpc, &[ix::close_job(&self.tctx, &client.pubkey(), key)], client, &[])?;
+        Ok(())
+    }
+
+    pub fn balance(&self, owner: &Pubkey) -> u64 {
+        rpc::token_balance(&self.rpc, &self.tctx.ata(owner)).unwrap_or(0)
+    }
+
+    /// Sum of every token account of the network mint, and the mint's supply.
+    pub fn token_totals(&self) -> Result<(u64, u64)> {
+        use solana_client::rpc_config::{RpcAccountInfoConfig, RpcProgramAccountsConfig};
+        use solana_client::rpc_filter::{Memcmp, RpcFilterType};
+        let cfg = RpcProgramAccountsConfig {
+            filters: Some(vec![RpcFilterType::Memcmp(Memcmp::new_base58_encoded(0, self.tctx.mint.as_ref()))]),
+            account_config: RpcAccountInfoConfig {
+                encoding: Some(solana_account_decoder_client_types::UiAccountEncoding::Base64),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let accs = self.rpc.get_program_ui_accounts_with_config(&self.tctx.token_program, cfg)?;
+        let mut sum = 0u64;
+        for (_, a) in accs {
+            if let Some(acc) = a.to_account() {
+                sum += token::balance_of(&acc.data).unwrap_or(0);
+            }
+        }
+        let mint = self.rpc.get_account(&self.tctx.mint)?;
+        let supply = u64::from_le_bytes(mint.data[36..44].try_into()?);
+        Ok((sum, supply))
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        if let Some(p) = self.blob_server.as_mut() {
+            let _ = p.stop();
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The network end to end on a real validator (`anchor test`): real `tessera-worker`
+//! processes, a real blob server, jobs posted through the SDK the CLI uses.
+//!
+//! 1. all three kernels (GEMM, render, inference) complete, pay, and their results verify
+//!    against a local CPU run;
+//! 2. a worker started with `--dishonest` is slashed, the honest replicas are paid;
+//! 3. a worker killed (exit 137, no clean-up) right after its claim is confirmed resumes from
+//!    its journal after a restart and completes the job;
+//! 4. no token is created or lost: the parties' balances, stakes and escrows sum to the same
+//!    total before and after, and every token account of the mint adds up to its supply.
+use std::time::Duration;
+
+use solana_sdk::signer::Signer;
+use tessera_client::jobs;
+use tessera_tests::localnet;
+use tessera_tests::network::{Network, Proc};
+
+const STAKE: u64 = 200;
+
+fn expected_hash(net: &Network, job: &tessera::state::Job) -> [u8; 32] {
+    let input = tessera_client::blobs::block_on(tessera_client::blobs::fetch(
+        &job.input_uri,
+        &job.spec_hash,
+    ))
+    .unwrap();
+    let _ = net;
+    tessera_compute::run(&input, &tessera_compute::Backend::cpu())
+        .unwrap()
+        .hash()
+}
+
+fn stop_all(procs: &mut Vec<Proc>) {
+    for p in procs.iter_mut() {
+        let _ = p.stop();
+    }
+    procs.clear();
+}
+
+#[test]
+fn network_of_worker_processes_end_to_end() {
+    let Some(url) = localnet::provider_url() else {
+        eprintln!("SKIPPED: ANCHOR_PROVIDER_URL is not set; this test runs under `anchor test` (scripts/test.sh)");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("tessera-net-{}", std::process::id()));
+    let mut net = Network::attach(&url, localnet::wallet(), &dir).unwrap();
+    net.start_blob_server().unwrap();
+    for name in ["w0", "w1", "w2", "liar"] {
+        net.add_worker(name, STAKE).unwrap();
+    }
+    let client = net.client(1_000).unwrap();
+    let treasury = net.config.treasury;
+
+    // Every token the scenarios can touch: client, operators, stake vaults, treasury.
+    let mut parties = vec![net.tctx.ata(&client.pubkey()), treasury];
+    for w in &net.workers {
+        parties.push(net.tctx.ata(&w.keypair.pubkey()));
+        parties.push(tessera_client::pda::stake_vault(&w.node()).0);
+    }
+    let sum_parties = |net: &Network| -> u64 {
+        parties
+            .iter()
+            .map(|a| tessera_client::rpc::token_balance(&net.rpc, a).unwrap_or(0))
+            .sum()
+    };
+    let before = sum_parties(&net);
+    let (all_before, supply_before) = net.token_totals().unwrap();
+    assert_eq!(all_before, supply_before, "token accounts do not add up to the supply");
+
+    // ---- 1. all kernels, three honest workers
+    let mut procs: Vec<Proc> = (0..3).map(|i| net.start_worker(i, &[]).unwrap()).collect();
+    let specs = [
+        ("gemm-i8", "kernel = \"gemm-i8\"\nprice = \"3\"\nreplicas = 2\n[input]\nm = 48\nn = 40\nk = 33\n"),
+        ("render", "kernel = \"render\"\nprice = \"5\"\nreplicas = 3\n[input]\nscene = \"cornell\"\nwidth = 24\nheight = 24\nspp = 2\n"),
+        ("inference", "kernel = \"inference\"\nprice = \"2\"\nreplicas = 2\n[input]\nbatch = 48\n"),
+    ];
+    let mut posted = vec![];
+    for (name, spec) in specs {
+        let p = net.post(&client, spec).unwrap();
+        println!("posted {name} job {}", p.job);
+        posted.push((name, p));
+    }
+    for (name, p) in &posted {
+        let job = net
+            .wait_settled(&p.job, Duration::from_secs(120), |_| {})
+            .unwrap_or_else(|e| panic!("{name}: {e:#}\n{}", procs.iter().map(|p| p.log_tail(15)).collect::<Vec<_>>().join("\n---\n")));
+        assert_eq!(job.winning_hash, expected_hash(&net, &job), "{name}: result differs from the CPU reference");
+        let r = jobs::fetch_result(&net.rpc, &p.job, Some(&net.blobs_url)).unwrap();
+        assert_eq!(r.output.hash(), job.winning_hash);
+        let (files, summary) = jobs::save_result(&r.output, &dir.join("results"), name).unwrap();
+        println!("{name}: {summary} -> {}", files[0].display());
+        net.close_job(&client, &p.job).unwrap();
+    }
+    let completed: u32 = (0..3).map(|i| net.node(i).unwrap().reputation.completed).sum();
+    assert_eq!(completed, 2 + 3 + 2, "every replica of the three jobs was paid");
+
+    // ---- 2. a dishonest worker among two honest ones (k = 3: all three must take part)
+    procs[2].stop().unwrap();
+    procs.truncate(2);
+    procs.push(net.start_worker(3, &["--dishonest"]).unwrap());
+    let liar_stake = net.node(3).unwrap().stake;
+    let honest_done: Vec<u32> = (0..2).map(|i| net.node(i).unwrap().reputation.completed).collect();
+    let p = net
+        .post(&client, "kernel = \"gemm-f32\"\nprice = \"4\"\nreplicas = 3\n[input]\nm = 32\n")
+        .unwrap();
+    let job = net.wait_settled(&p.job, Duration::from_secs(120), |_| {}).unwrap();
+    assert_eq!(job.winning_hash, expected_hash(&net, &job));
+    let liar = net.node(3).unwrap();
+    assert_eq!(liar.reputation.disagreed, 1, "the liar's minority result is recorded");
+    assert!(liar.stake < liar_stake, "the liar was slashed");
+    for i in 0..2 {
+        assert_eq!(net.node(i).unwrap().reputation.completed, honest_done[i] + 1);
+    }
+    net.close_job(&client, &p.job).unwrap();
+    println!("liar slashed {} base units", liar_stake - liar.stake);
+
+    // ---- 3. SIGKILL-style crash right after the claim is confirmed, then restart
+    stop_all(&mut procs);
+    procs.push(net.start_worker(0, &[]).unwrap());
+    let mut crashing = net.start_worker(2, &["--crash-after", "claimed"]).unwrap();
+    let p = net
+        .post(&client, "kernel = \"gemm-i8\"\nprice = \"3\"\nreplicas = 2\n[input]\nm = 20\n")
+        .unwrap();
+    let status = {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(st) = crashing.child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "worker did not crash: {}", crashing.log_tail(20));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert_eq!(status.code(), Some(137), "{}", crashing.log_tail(20));
+    let crashed_claim = tessera_client::pda::claim(&p.job, &net.workers[2].node()).0;
+    let c: tessera::state::Claim = tessera_client::rpc::fetch(&net.rpc, "Claim", &crashed_claim).unwrap();
+    assert_eq!(c.state, tessera::state::ClaimState::Claimed, "the crashed worker's claim stands");
+    let restarted = net.start_worker(2, &[]).unwrap();
+    let job = net.wait_settled(&p.job, Duration::from_secs(120), |_| {}).unwrap_or_else(|e| panic!("{e:#}\n{}", restarted.log_tail(30)));
+    assert_eq!(job.winning_hash, expected_hash(&net, &job));
+    assert!(std::fs::read_to_string(&restarted.log).unwrap().contains("resuming from the journal"));
+    net.close_job(&client, &p.job).unwrap();
+    procs.push(restarted);
+    stop_all(&mut procs);
+    drop(crashing);
+
+    // ---- 4. conservation
+    let after = sum_parties(&net);
+    assert_eq!(before, after, "tokens created or lost among the parties");
+    let (all_after, supply_after) = net.token_totals().unwrap();
+    assert_eq!(supply_after, supply_before, "supply changed");
+    assert_eq!(all_after, supply_after, "token accounts do not add up to the supply");
+    for i in 0..4 {
+        let n = net.node(i).unwrap();
+        let vault = tessera_client::rpc::token_balance(&net.rpc, &n.stake_vault).unwrap();
+        assert_eq!(vault, n.stake + n.unbonding, "stake vault {i} matches its node");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

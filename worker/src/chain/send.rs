@@ -1,0 +1,281 @@
+//! Transactions and reads with retries: fresh blockhash per attempt, confirmation tracking,
+//! backoff with jitter on transport errors, and a clear split between "the program said no"
+//! ([`TxError::Rejected`], never retried) and "the network failed" ([`TxError::Transient`]).
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use solana_client::client_error::ClientError;
+use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_client::rpc_config::RpcSendTransactionConfig;
+use solana_client::rpc_filter::RpcFilterType;
+use solana_commitment_config::{CommitmentConfig, CommitmentLevel};
+use solana_sdk::{
+    account::Account, instruction::Instruction, pubkey::Pubkey, signature::Keypair,
+    signature::Signature, signer::Signer, transaction::Transaction,
+    transaction::TransactionError,
+};
+use solana_sdk::instruction::InstructionError;
+use tessera_client::{accounts, rpc as sdk_rpc};
+
+use super::backoff;
+use crate::metrics::Metrics;
+
+/// Why a transaction did not land.
+#[derive(Debug, thiserror::Error)]
+pub enum TxError {
+    /// The program (or runtime) refused it: retrying the same thing will not help.
+    #[error("{ix} rejected: {reason}")]
+    Rejected {
+        ix: &'static str,
+        reason: String,
+        /// Anchor/Tessera error code, when the program returned one.
+        code: Option<u32>,
+    },
+    /// RPC/network trouble or no confirmation in time; the step may be retried after
+    /// checking the chain.
+    #[error("{ix}: {source:#}")]
+    Transient {
+        ix: &'static str,
+        source: anyhow::Error,
+    },
+}
+
+impl TxError {
+    /// Is this the program's `err` (a `TesseraError`)?
+    pub fn is(&self, err: tessera::errors::TesseraError) -> bool {
+        matches!(self, TxError::Rejected { code: Some(c), .. }
+            if *c == err as u32 + anchor_lang_offset())
+    }
+}
+
+fn anchor_lang_offset() -> u32 {
+    6000
+}
+
+/// The worker's connection to the cluster.
+pub struct Chain {
+    pub rpc: Arc<RpcClient>,
+    pub payer: Arc<Keypair>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Chain {
+    pub fn new(url: &str, payer: Arc<Keypair>, metrics: Arc<Metrics>) -> Chain {
+        Chain {
+            rpc: Arc::new(RpcClient::new_with_timeout_and_commitment(
+                url.to_string(),
+                Duration::from_secs(10),
+                CommitmentConfig::confirmed(),
+            )),
+            payer,
+            metrics,
+        }
+    }
+
+    /// Signs `ixs` with the operator key, sends, and waits for `confirmed`. Transport errors
+    /// and expired blockhashes are retried (up to `attempts`) with a fresh blockhash.
+    pub async fn send(&self, ix: &'static str, ixs: &[Instruction]) -> Result<(Signature, u64), TxError> {
+        let attempts = 5;
+        let mut last = anyhow!("not sent");
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            let (blockhash, last_valid) = match self
+                .rpc
+                .get_latest_blockhash_with_commitment(CommitmentConfig::confirmed())
+                .await
+            {
+                Ok(b) => b,
+                Err(e) => {
+                    self.metrics.rpc_errors.inc();
+                    last = anyhow!(e).context("getLatestBlockhash");
+                    continue;
+                }
+            };
+            let tx = Transaction::new_signed_with_payer(
+                ixs,
+                Some(&self.payer.pubkey()),
+                &[self.payer.as_ref()],
+                blockhash,
+            );
+            let cfg = RpcSendTransactionConfig {
+                skip_preflight: false,
+                preflight_commitment: Some(CommitmentLevel::Processed),
+                max_retries: Some(0),
+                ..Default::default()
+            };
+            let sig = match self.rpc.send_transaction_with_config(&tx, cfg).await {
+                Ok(sig) => sig,
+                Err(e) => {
+                    if let Some(rej) = rejected(ix, &e) {
+                        self.metrics.tx_failed.with_label_values(&[ix]).inc();
+                        return Err(rej);
+                    }
+                    self.metrics.rpc_errors.inc();
+                    last = anyhow!(e).context("sendTransaction");
+                    continue;
+                }
+            };
+            match self.confirm(&sig, last_valid).await {
+                Ok(Ok(slot)) => {
+                    self.metrics.tx_sent.with_label_values(&[ix]).inc();
+                    return Ok((sig, slot));
+                }
+                Ok(Err(tx_err)) => {
+                    self.metrics.tx_failed.with_label_values(&[ix]).inc();
+                    return Err(TxError::Rejected {
+                        ix,
+                        code: custom_code(&tx_err),
+                        reason: tx_err.to_string(),
+                    });
+                }
+                Err(e) => last = e,
+            }
+        }
+        Err(TxError::Transient { ix, source: last })
+    }
+
+    /// Polls the signature until confirmed (`Ok(Ok(slot))`), failed (`Ok(Err)`) or its
+    /// blockhash expired / 30 s passed (`Err`).
+    async fn confirm(
+        &self,
+        sig: &Signature,
+        last_valid: u64,
+    ) -> Result<std::result::Result<u64, TransactionError>> {
+        let start = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            match self.rpc.get_signature_statuses(&[*sig]).await {
+                Ok(resp) => {
+                    if let Some(Some(st)) = resp.value.first() {
+                        if let Some(err) = &st.err {
+                            return Ok(Err(err.clone()));
+                        }
+                        if st.satisfies_commitment(CommitmentConfig::confirmed()) {
+                            return Ok(Ok(st.slot));
+                        }
+                    }
+                }
+                Err(_) => self.metrics.rpc_errors.inc(),
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                return Err(anyhow!("no confirmation for {sig} after 30 s"));
+            }
+            if start.elapsed() > Duration::from_secs(2) {
+                if let Ok(h) = self
+                    .rpc
+                    .get_block_height_with_commitment(CommitmentConfig::confirmed())
+                    .await
+                {
+                    if h > last_valid {
+                        return Err(anyhow!("blockhash expired before {sig} landed"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads an account (`None` if it does not exist), retrying transport errors a few times.
+    pub async fn account(&self, key: &Pubkey) -> Result<Option<Account>> {
+        let mut attempt = 0;
+        loop {
+            match self
+                .rpc
+                .get_account_with_commitment(key, CommitmentConfig::confirmed())
+                .await
+            {
+                Ok(r) => return Ok(r.value),
+                Err(e) => {
+                    self.metrics.rpc_errors.inc();
+                    attempt += 1;
+                    if attempt >= 3 {
+                        return Err(anyhow!(e).context(format!("reading account {key}")));
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+        }
+    }
+
+    /// Reads and decodes a Tessera account.
+    pub async fn fetch<T: anchor_lang::AccountDeserialize>(
+        &self,
+        what: &'static str,
+        key: &Pubkey,
+    ) -> Result<Option<T>> {
+        match self.account(key).await? {
+            None => Ok(None),
+            Some(acc) => Ok(Some(
+                accounts::decode_owned::<T>(what, &acc.owner, &acc.data)
+                    .with_context(|| format!("{what} {key}"))?,
+            )),
+        }
+    }
+
+    /// The cluster's unix time.
+    pub async fn now(&self) -> Result<i64> {
+        let acc = self
+            .account(&solana_sdk::sysvar::clock::ID)
+            .await?
+            .context("Clock sysvar missing")?;
+        let b: [u8; 8] = acc.data.get(32..40).context("short Clock")?.try_into()?;
+        Ok(i64::from_le_bytes(b))
+    }
+
+    /// All program accounts of type `T` matching `extra`.
+    pub async fn list<T>(&self, extra: Vec<RpcFilterType>) -> Result<Vec<(Pubkey, T)>>
+    where
+        T: anchor_lang::AccountDeserialize + anchor_lang::Discriminator,
+    {
+        let raw = self
+            .rpc
+            .get_program_ui_accounts_with_config(
+                &tessera::ID,
+                sdk_rpc::program_accounts_config::<T>(extra),
+            )
+            .await
+            .inspect_err(|_| self.metrics.rpc_errors.inc())
+            .context("getProgramAccounts")?;
+        let mut out = Vec::with_capacity(raw.len());
+        for (k, ui) in raw {
+            if let Some(acc) = ui.to_account() {
+                if let Ok(v) = accounts::decode::<T>("account", &acc.data) {
+                    out.push((k, v));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn custom_code(e: &TransactionError) -> Option<u32> {
+    match e {
+        TransactionError::InstructionError(_, InstructionError::Custom(c)) => Some(*c),
+        _ => None,
+    }
+}
+
+/// A preflight failure is the program (or runtime) refusing the transaction.
+fn rejected(ix: &'static str, e: &ClientError) -> Option<TxError> {
+    let tx_err = e.get_transaction_error()?;
+    if matches!(
+        tx_err,
+        TransactionError::BlockhashNotFound | TransactionError::AlreadyProcessed
+    ) {
+        return None;
+    }
+    Some(TxError::Rejected {
+        ix,
+        code: custom_code(&tx_err),
+        reason: describe(&tx_err),
+    })
+}
+
+fn describe(e: &TransactionError) -> String {
+    match custom_code(e) {
+        Some(c) if c >= 6000 => format!("{e} (Tessera error {c})"),
+        _ => e.to_string(),
+    }
+}

@@ -1,0 +1,119 @@
+//! Watching for work: `programSubscribe` on the job accounts that are open or bidding
+//! (filters: the `Job` discriminator and the `state` byte), plus a full `getProgramAccounts`
+//! re-sync on start, after every reconnect and every `RESYNC` (so a notification missed while
+//! the worker was busy or the socket was down is never lost for good).
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use solana_client::nonblocking::pubsub_client::PubsubClient;
+use solana_sdk::pubkey::Pubkey;
+use tessera::state::{Job, JobState};
+use tessera_client::{accounts, rpc as sdk_rpc};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+use super::{backoff, Chain};
+
+const RESYNC: Duration = Duration::from_secs(5);
+
+/// A job account as last seen.
+pub struct JobSeen {
+    pub key: Pubkey,
+    pub job: Box<Job>,
+}
+
+async fn resync(chain: &Chain, tx: &mpsc::Sender<JobSeen>) -> anyhow::Result<usize> {
+    let mut n = 0;
+    for state in [JobState::Open, JobState::Bidding] {
+        for (key, job) in chain
+            .list::<Job>(vec![sdk_rpc::job_state_filter(state)])
+            .await?
+        {
+            n += 1;
+            if tx.send(JobSeen { key, job: Box::new(job) }).await.is_err() {
+                return Ok(n);
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Runs until `shutdown` flips; feeds every open/bidding job it sees into `tx`.
+pub async fn run(
+    ws_url: String,
+    chain: Arc<Chain>,
+    tx: mpsc::Sender<JobSeen>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut attempt = 0u32;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match resync(&chain, &tx).await {
+            Ok(n) => debug!(jobs = n, "re-synced open jobs"),
+            Err(e) => warn!("re-sync failed (will retry): {e:#}"),
+        }
+        let client = match PubsubClient::new(&ws_url).await {
+            Ok(c) => c,
+            Err(e) => {
+                chain.metrics.rpc_errors.inc();
+                warn!("websocket {ws_url} unavailable (retrying): {e}");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff(attempt)) => {}
+                    _ = shutdown.changed() => return,
+                }
+                attempt = attempt.saturating_add(1);
+                continue;
+            }
+        };
+        let cfg = |s| {
+            let mut c = sdk_rpc::program_accounts_config::<Job>(vec![sdk_rpc::job_state_filter(s)]);
+            c.account_config.commitment =
+                Some(solana_commitment_config::CommitmentConfig::processed());
+            c
+        };
+        let open = client.program_subscribe(&tessera::ID, Some(cfg(JobState::Open))).await;
+        let bidding = client.program_subscribe(&tessera::ID, Some(cfg(JobState::Bidding))).await;
+        let (Ok((mut open, _u1)), Ok((mut bidding, _u2))) = (open, bidding) else {
+            chain.metrics.rpc_errors.inc();
+            warn!("programSubscribe failed (retrying)");
+            tokio::time::sleep(backoff(attempt)).await;
+            attempt = attempt.saturating_add(1);
+            continue;
+        };
+        chain.metrics.ws_reconnects.inc();
+        info!("watching open jobs over {ws_url}");
+        attempt = 0;
+        // A subscription can miss updates between the re-sync and its start: re-sync once more.
+        let _ = resync(&chain, &tx).await;
+        let mut tick = tokio::time::interval(RESYNC);
+        tick.tick().await;
+        loop {
+            let next = tokio::select! {
+                n = open.next() => n,
+                n = bidding.next() => n,
+                _ = tick.tick() => {
+                    if let Err(e) = resync(&chain, &tx).await {
+                        warn!("re-sync failed: {e:#}");
+                    }
+                    continue;
+                }
+                _ = shutdown.changed() => return,
+            };
+            let Some(resp) = next else {
+                warn!("websocket closed; reconnecting");
+                break;
+            };
+            let keyed = resp.value;
+            let Ok(key) = keyed.pubkey.parse::<Pubkey>() else { continue };
+            let Some(data) = keyed.account.data.decode() else { continue };
+            if let Ok(job) = accounts::decode::<Job>("Job", &data) {
+                if tx.send(JobSeen { key, job: Box::new(job) }).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

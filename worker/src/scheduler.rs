@@ -1,0 +1,601 @@
+//! The daemon: picks jobs, and drives each claim through its life
+//! (bid → claim → compute → commit → reveal → settle), one task per claim, every step
+//! recorded in the journal before its transaction goes out.
+//!
+//! Which jobs it takes: kernel and spec version it implements, price at least
+//! `pricing.min_price`, hardware / stake / reputation requirements met, a free slot, and
+//! capacity (`capacity.max_claims`). The input is downloaded and validated *before* claiming,
+//! so a job with a missing, tampered or malformed input is never claimed (its client gets the
+//! escrow back through `expire_job`), and no node is slashed for a client's bad input.
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use solana_sdk::pubkey::Pubkey;
+use tessera::errors::TesseraError;
+use tessera::state::{commitment, Bid, Claim, ClaimState, Job, JobState, MarketType, Node};
+use tessera_client::ix::{self, TokenCtx};
+use tessera_client::{blobs, pda, rpc as sdk_rpc};
+use tessera_compute::KernelId;
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::chain::{backoff, watch::JobSeen, Chain, TxError};
+use crate::compute::Compute;
+use crate::metrics::Metrics;
+use crate::state::{now_ms, Entry, Journal, Stage};
+use crate::storage::Storage;
+
+const POLL: Duration = Duration::from_millis(300);
+
+/// Everything a claim task needs.
+pub struct Worker {
+    pub chain: Arc<Chain>,
+    pub journal: Journal,
+    pub metrics: Arc<Metrics>,
+    pub compute: Compute,
+    pub storage: Storage,
+    pub operator: Pubkey,
+    pub node: Pubkey,
+    pub tctx: TokenCtx,
+    pub min_price: u64,
+    pub bid_bps: u16,
+    /// Test/demo switch: publish a wrong result (this node then gets slashed).
+    pub dishonest: bool,
+    /// Testing crash safety: exit(137) right after this stage is journaled.
+    pub crash_after: Option<Stage>,
+    pub ws_url: String,
+    claim_slots: Arc<Semaphore>,
+    active: Mutex<HashSet<Pubkey>>,
+    /// Jobs whose input was found bad: never claimed.
+    refused: Mutex<HashSet<Pubkey>>,
+    node_state: Mutex<Option<Node>>,
+}
+
+impl Worker {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        chain: Arc<Chain>,
+        journal: Journal,
+        compute: Compute,
+        storage: Storage,
+        tctx: TokenCtx,
+        min_price: u64,
+        bid_bps: u16,
+        max_claims: usize,
+        ws_url: String,
+    ) -> Worker {
+        let operator = solana_sdk::signer::Signer::pubkey(chain.payer.as_ref());
+        Worker {
+            metrics: chain.metrics.clone(),
+            chain,
+            journal,
+            compute,
+            storage,
+            operator,
+            node: pda::node(&operator).0,
+            tctx,
+            min_price,
+            bid_bps,
+            dishonest: false,
+            crash_after: None,
+            ws_url,
+            claim_slots: Arc::new(Semaphore::new(max_claims)),
+            active: Mutex::new(HashSet::new()),
+            refused: Mutex::new(HashSet::new()),
+            node_state: Mutex::new(None),
+        }
+    }
+
+    /// Runs until `shutdown` flips, then lets in-flight steps finish (up to 15 s).
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+        self.refresh_node().await?;
+        let mut tasks = JoinSet::new();
+        // Resume every unfinished claim from the journal.
+        for e in self.journal.all()? {
+            if e.stage.is_final() {
+                continue;
+            }
+            info!(job = %e.job(), stage = ?e.stage, "resuming from the journal");
+            let permit = self.claim_slots.clone().try_acquire_owned().ok();
+            self.active.lock().unwrap().insert(e.job());
+            let me = self.clone();
+            let sd = shutdown.clone();
+            tasks.spawn(async move { me.drive(e, permit, sd).await });
+        }
+        let (tx, mut rx) = mpsc::channel::<JobSeen>(4096);
+        tokio::spawn(crate::chain::watch::run(
+            self.ws_url.clone(),
+            self.chain.clone(),
+            tx,
+            shutdown.clone(),
+        ));
+        let mut refresh = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                Some(seen) = rx.recv() => {
+                    if let Some(permit) = self.wants(&seen) {
+                        let me = self.clone();
+                        let sd = shutdown.clone();
+                        tasks.spawn(async move { me.take(seen, permit, sd).await });
+                    }
+                }
+                _ = refresh.tick() => {
+                    if let Err(e) = self.refresh_node().await {
+                        warn!("refreshing the node account: {e:#}");
+                    }
+                }
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Err(e) = done {
+                        warn!("claim task panicked: {e}");
+                    }
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+        info!(tasks = tasks.len(), "shutting down: letting in-flight steps finish");
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(15), drain).await.is_err() {
+            warn!("some steps did not finish in 15 s; the journal resumes them on restart");
+        }
+        Ok(())
+    }
+
+    async fn refresh_node(&self) -> Result<()> {
+        let node: Node = self
+            .chain
+            .fetch("Node", &self.node)
+            .await?
+            .with_context(|| {
+                format!(
+                    "node {} is not registered: run `tessera-worker register` first",
+                    self.node
+                )
+            })?;
+        self.metrics.stake_tokens.set(node.stake as f64);
+        self.metrics.reputation_bps.set(node.reputation.score_bps as f64);
+        self.metrics.earnings_tokens.set(node.reputation.earned_total as f64);
+        self.metrics.open_claims.set(node.open_claims as f64);
+        *self.node_state.lock().unwrap() = Some(node);
+        Ok(())
+    }
+
+    /// Quick checks on a job seen on the wire; a permit when it is worth a closer look.
+    fn wants(&self, seen: &JobSeen) -> Option<OwnedSemaphorePermit> {
+        let job = &seen.job;
+        let k = seen.key;
+        if self.active.lock().unwrap().contains(&k) || self.refused.lock().unwrap().contains(&k) {
+            return None;
+        }
+        self.metrics.jobs_seen.inc();
+        let kernel = KernelId::from_u16(job.kernel_id)?;
+        if kernel.spec_version() != job.spec_version {
+            return None;
+        }
+        let price_ok = job.price_per_replica >= self.min_price;
+        let open = match (job.market, job.state) {
+            (MarketType::Fixed, JobState::Open) => job.active_claims < job.slots,
+            (MarketType::Auction, JobState::Bidding) => true,
+            (MarketType::Auction, JobState::Open) => job.round > 0 && job.active_claims < job.slots,
+            _ => false,
+        };
+        if !price_ok || !open || !self.fits(job) {
+            return None;
+        }
+        if let Ok(Some(e)) = self.journal.get(&k) {
+            // Finished work on this job, or already working on it.
+            if e.stage != Stage::Abandoned {
+                return None;
+            }
+        }
+        let permit = self.claim_slots.clone().try_acquire_owned().ok()?;
+        // claim the job for this process before any await
+        if !self.active.lock().unwrap().insert(k) {
+            return None;
+        }
+        Some(permit)
+    }
+
+    fn fits(&self, job: &Job) -> bool {
+        let guard = self.node_state.lock().unwrap();
+        let Some(node) = guard.as_ref() else { return false };
+        let r = &job.requirements;
+        let hw = &node.hardware;
+        hw.vram_mb >= r.min_vram_mb
+            && hw.compute_capability >= r.min_compute_capability
+            && hw.capabilities & r.capabilities == r.capabilities
+            && node.stake >= r.min_stake.max(1)
+            && node.reputation.score_bps >= r.min_reputation_bps
+    }
+
+    /// Validates the input, then claims (or bids) and drives the claim.
+    async fn take(self: Arc<Self>, seen: JobSeen, permit: OwnedSemaphorePermit, sd: watch::Receiver<bool>) {
+        let k = seen.key;
+        let job = seen.job;
+        match self.storage.input(&job.input_uri, &job.spec_hash).await {
+            Ok(input) => {
+                if let Err(e) = self.compute.validate(&input) {
+                    warn!(job = %k, "refusing job: its input is not a valid {} input: {e:#}", job.kernel_id);
+                    self.refused.lock().unwrap().insert(k);
+                    self.active.lock().unwrap().remove(&k);
+                    return;
+                }
+            }
+            Err(e) => {
+                warn!(job = %k, "refusing job for now: {e:#}");
+                if format!("{e:#}").contains("does not match its hash") {
+                    self.refused.lock().unwrap().insert(k);
+                }
+                self.active.lock().unwrap().remove(&k);
+                return;
+            }
+        }
+        let stage = if job.state == JobState::Bidding {
+            Stage::Bidding
+        } else {
+            Stage::Claiming
+        };
+        let e = Entry::new(&k, stage);
+        if let Err(err) = self.journal.put(&e) {
+            warn!(job = %k, "cannot record the claim, not taking the job: {err:#}");
+            self.active.lock().unwrap().remove(&k);
+            return;
+        }
+        self.drive(e, Some(permit), sd).await;
+    }
+
+    fn record(&self, e: &mut Entry, stage: Stage) -> Result<()> {
+        e.stage = stage;
+        self.journal.put(e)?;
+        if self.crash_after == Some(stage) {
+            warn!(job = %e.job(), ?stage, "--crash-after: exiting abruptly");
+            std::process::exit(137);
+        }
+        Ok(())
+    }
+
+    fn abandon(&self, e: &mut Entry, why: impl Into<String>) {
+        let why = why.into();
+        info!(job = %e.job(), "giving up: {why}");
+        e.note = Some(why);
+        if let Err(err) = self.record(e, Stage::Abandoned) {
+            warn!("journal: {err:#}");
+        }
+    }
+
+    /// Drives one claim until it is settled or abandoned, or the worker shuts down.
+    async fn drive(self: Arc<Self>, mut e: Entry, mut permit: Option<OwnedSemaphorePermit>, sd: watch::Receiver<bool>) {
+        let key = e.job();
+        let mut errors = 0u32;
+        while !e.stage.is_final() && !*sd.borrow() {
+            if e.stage >= Stage::Revealed {
+                permit.take(); // computing is done: free the capacity
+            }
+            match self.step(&mut e).await {
+                Ok(()) => errors = 0,
+                Err(err) => {
+                    errors = errors.saturating_add(1);
+                    warn!(job = %key, stage = ?e.stage, "step failed (retrying): {err:#}");
+                    tokio::time::sleep(backoff(errors.min(5))).await;
+                }
+            }
+        }
+        self.active.lock().unwrap().remove(&key);
+    }
+
+    async fn job(&self, key: &Pubkey) -> Result<Option<Job>> {
+        self.chain.fetch::<Job>("Job", key).await
+    }
+
+    async fn claim(&self, key: &Pubkey) -> Result<Option<Claim>> {
+        self.chain
+            .fetch::<Claim>("Claim", &pda::claim(key, &self.node).0)
+            .await
+    }
+
+    /// One step of the state machine; returns after at most one transaction.
+    async fn step(&self, e: &mut Entry) -> Result<()> {
+        let key = e.job();
+        match e.stage {
+            Stage::Bidding => self.step_bid(e).await,
+            Stage::Claiming => {
+                if self.claim(&key).await?.is_some() {
+                    return self.claimed(e, None);
+                }
+                let Some(job) = self.job(&key).await? else {
+                    self.abandon(e, "job closed");
+                    return Ok(());
+                };
+                let now = self.chain.now().await?;
+                if job.state != JobState::Open || job.active_claims >= job.slots || now > job.commit_deadline {
+                    self.metrics.claim_races_lost.inc();
+                    self.abandon(e, "no free slot");
+                    return Ok(());
+                }
+                let with_bid = job.market == MarketType::Auction && job.round == 0;
+                match self.chain.send("claim_job", &[ix::claim_job(&self.operator, &key, with_bid)]).await {
+                    Ok((_, slot)) => {
+                        let pickup = now_ms() as f64 / 1000.0 - job.created_at as f64;
+                        self.metrics.pickup_seconds.observe(pickup.max(0.0));
+                        info!(job = %key, slot, "claimed");
+                        self.claimed(e, Some(slot))
+                    }
+                    Err(TxError::Rejected { reason, .. }) => {
+                        self.metrics.claim_races_lost.inc();
+                        self.abandon(e, format!("claim refused: {reason}"));
+                        Ok(())
+                    }
+                    Err(t) => Err(t.into()),
+                }
+            }
+            Stage::Claimed => self.step_compute(e).await,
+            Stage::Computed => {
+                let Some(claim) = self.claim(&key).await? else {
+                    self.abandon(e, "claim account gone before commit");
+                    return Ok(());
+                };
+                match claim.state {
+                    ClaimState::Committed | ClaimState::Revealed => return self.record(e, Stage::Committed),
+                    ClaimState::TimedOut => {
+                        self.metrics.jobs_failed.inc();
+                        self.abandon(e, "claim expired before the commit");
+                        return Ok(());
+                    }
+                    ClaimState::Claimed => {}
+                }
+                let hash = e.result_hash.context("computed entry without a result")?;
+                let c = commitment(&hash, &self.node, &e.salt);
+                match self.chain.send("commit_result", &[ix::commit_result(&self.operator, &key, c)]).await {
+                    Ok(_) => {
+                        info!(job = %key, "committed");
+                        self.record(e, Stage::Committed)
+                    }
+                    Err(TxError::Rejected { reason, .. }) => {
+                        // Re-read: it may have landed before a crash, or the window closed.
+                        if matches!(self.claim(&key).await?.map(|c| c.state), Some(ClaimState::Committed)) {
+                            return self.record(e, Stage::Committed);
+                        }
+                        self.metrics.jobs_failed.inc();
+                        self.abandon(e, format!("commit refused: {reason}"));
+                        Ok(())
+                    }
+                    Err(t) => Err(t.into()),
+                }
+            }
+            Stage::Committed => self.step_reveal(e).await,
+            Stage::Revealed => self.step_settle(e).await,
+            Stage::Settled | Stage::Abandoned => Ok(()),
+        }
+    }
+
+    fn claimed(&self, e: &mut Entry, _slot: Option<u64>) -> Result<()> {
+        self.metrics.jobs_claimed.inc();
+        e.claimed_ms = Some(now_ms());
+        self.record(e, Stage::Claimed)
+    }
+
+    async fn step_bid(&self, e: &mut Entry) -> Result<()> {
+        let key = e.job();
+        let Some(job) = self.job(&key).await? else {
+            self.abandon(e, "job closed");
+            return Ok(());
+        };
+        let now = self.chain.now().await?;
+        let bid_key = pda::bid(&key, &self.node).0;
+        if e.bid_price.is_none() {
+            if job.state != JobState::Bidding || now > job.bid_deadline {
+                self.abandon(e, "bidding over");
+                return Ok(());
+            }
+            let price = (u128::from(job.price_per_replica) * u128::from(self.bid_bps) / 10_000) as u64;
+            let price = price.max(self.min_price).min(job.price_per_replica);
+            e.bid_price = Some(price);
+            self.journal.put(e)?;
+        }
+        let bid: Option<Bid> = self.chain.fetch("Bid", &bid_key).await?;
+        if bid.is_none() && job.state == JobState::Bidding {
+            let price = e.bid_price.unwrap_or(job.price_per_replica);
+            return match self.chain.send("place_bid", &[ix::place_bid(&self.operator, &key, price)]).await {
+                Ok(_) => {
+                    self.metrics.bids_placed.inc();
+                    info!(job = %key, price, "bid placed");
+                    Ok(())
+                }
+                Err(TxError::Rejected { reason, .. }) => {
+                    self.abandon(e, format!("bid refused: {reason}"));
+                    Ok(())
+                }
+                Err(t) => Err(t.into()),
+            };
+        }
+        match (job.state, bid) {
+            (JobState::Bidding, Some(_)) => {
+                if now > job.bid_deadline {
+                    // Permissionless: close the auction with every bid on the job.
+                    let bids: Vec<Pubkey> = self
+                        .chain
+                        .list::<Bid>(vec![sdk_rpc::key_filter(8, &key)])
+                        .await?
+                        .into_iter()
+                        .map(|(k, _)| k)
+                        .collect();
+                    match self.chain.send("close_auction", &[ix::close_auction(&key, &bids)]).await {
+                        Ok(_) => info!(job = %key, bids = bids.len(), "closed the auction"),
+                        Err(err) => debug!("close_auction: {err}"),
+                    }
+                } else {
+                    tokio::time::sleep(POLL).await;
+                }
+                Ok(())
+            }
+            (_, Some(b)) if b.won => self.record(e, Stage::Claiming),
+            (_, Some(_)) => {
+                let _ = self
+                    .chain
+                    .send("close_bid", &[ix::close_bid(&key, &self.node, &self.operator)])
+                    .await;
+                self.abandon(e, "auction lost");
+                Ok(())
+            }
+            (_, None) => {
+                self.abandon(e, "no bid and the auction is over");
+                Ok(())
+            }
+        }
+    }
+
+    async fn step_compute(&self, e: &mut Entry) -> Result<()> {
+        let key = e.job();
+        let Some(job) = self.job(&key).await? else {
+            self.abandon(e, "job closed");
+            return Ok(());
+        };
+        let input = self.storage.input(&job.input_uri, &job.spec_hash).await?;
+        let (mut out, secs) = self.compute.run(input).await?;
+        self.metrics.kernel_seconds.observe(secs);
+        if self.dishonest {
+            // Lie consistently: a tampered output, hashed and published like a real one.
+            if let Some(b) = out.bytes.first_mut() {
+                *b ^= 0x5a;
+            } else {
+                out.bytes.push(1);
+            }
+        }
+        let blob = out.blob();
+        let hash = out.hash();
+        let uri = self.storage.publish(&blob).await?;
+        info!(job = %key, kernel = %out.kernel, secs = format!("{secs:.3}"), result = %&blobs::hex(&hash)[..16], "computed");
+        e.result_hash = Some(hash);
+        e.output_uri = Some(uri);
+        e.kernel_secs = Some(secs);
+        e.computed_ms = Some(now_ms());
+        self.record(e, Stage::Computed)
+    }
+
+    async fn step_reveal(&self, e: &mut Entry) -> Result<()> {
+        let key = e.job();
+        let (Some(job), Some(claim)) = (self.job(&key).await?, self.claim(&key).await?) else {
+            return self.record(e, Stage::Revealed); // settled/closed meanwhile
+        };
+        if claim.state == ClaimState::Revealed {
+            return self.record(e, Stage::Revealed);
+        }
+        if claim.state == ClaimState::TimedOut || job.state.is_terminal() {
+            return self.record(e, Stage::Revealed);
+        }
+        let now = self.chain.now().await?;
+        let revealing = job.state == JobState::Revealing && now <= job.reveal_deadline;
+        let window_over = job.state == JobState::Open && now > job.commit_deadline;
+        if revealing || window_over {
+            let hash = e.result_hash.context("committed entry without a result")?;
+            let uri = e.output_uri.clone().unwrap_or_default();
+            return match self
+                .chain
+                .send("reveal_result", &[ix::reveal_result(&self.operator, &key, hash, e.salt, uri)])
+                .await
+            {
+                Ok(_) => {
+                    info!(job = %key, "revealed");
+                    self.record(e, Stage::Revealed)
+                }
+                Err(TxError::Rejected { reason, .. }) => {
+                    if job.state == JobState::Revealing && now > job.reveal_deadline {
+                        return self.record(e, Stage::Revealed);
+                    }
+                    Err(anyhow::anyhow!("reveal refused: {reason}"))
+                }
+                Err(t) => Err(t.into()),
+            };
+        }
+        if job.state == JobState::Revealing && now > job.reveal_deadline {
+            // Missed the reveal window: settle will slash this claim for no reveal.
+            return self.record(e, Stage::Revealed);
+        }
+        self.crank_expired(&key, &job, now).await;
+        tokio::time::sleep(POLL).await;
+        Ok(())
+    }
+
+    /// Cranks `expire_claim` on claims of `job` past their deadline without a commitment
+    /// (pays the crank reward, frees the slot).
+    async fn crank_expired(&self, key: &Pubkey, job: &Job, now: i64) {
+        if job.state != JobState::Open {
+            return;
+        }
+        let Ok(claims) = self.chain.list::<Claim>(vec![sdk_rpc::key_filter(8, key)]).await else {
+            return;
+        };
+        for (_, c) in claims {
+            if c.state == ClaimState::Claimed && now > c.deadline && c.round == job.round {
+                let ixn = ix::expire_claim(&self.tctx, &self.operator, key, &c.operator);
+                match self.chain.send("expire_claim", &[ixn]).await {
+                    Ok(_) => info!(job = %key, node = %c.node, "expired a timed-out claim"),
+                    Err(err) => debug!("expire_claim: {err}"),
+                }
+            }
+        }
+    }
+
+    async fn step_settle(&self, e: &mut Entry) -> Result<()> {
+        let key = e.job();
+        let Some(job) = self.job(&key).await? else {
+            return self.settled(e, None);
+        };
+        if self.claim(&key).await?.is_none() {
+            return self.settled(e, Some(&job));
+        }
+        let now = self.chain.now().await?;
+        let finalizable = match job.state {
+            JobState::Revealing => job.round_reveals == job.round_commits || now > job.reveal_deadline,
+            JobState::Open => now > job.commit_deadline,
+            _ => false,
+        };
+        if finalizable {
+            match self.chain.send("finalize_job", &[ix::finalize_job(&key)]).await {
+                Ok(_) => info!(job = %key, "finalized the round"),
+                Err(err) => debug!("finalize_job: {err}"),
+            }
+            return Ok(());
+        }
+        let settleable = matches!(job.state, JobState::Completed | JobState::Failed | JobState::Expired)
+            || (job.state == JobState::Challenge && now > job.challenge_deadline);
+        if settleable {
+            // Settle every open claim of the job (ours pays us; others pay crank rewards on
+            // slashes), ours first.
+            let mut claims = self.chain.list::<Claim>(vec![sdk_rpc::key_filter(8, &key)]).await?;
+            claims.sort_by_key(|(_, c)| c.operator != self.operator);
+            for (_, c) in claims {
+                let ixn = ix::settle_claim(&self.tctx, &self.operator, &key, &c.operator);
+                match self.chain.send("settle_claim", &[ixn]).await {
+                    Ok(_) => info!(job = %key, node = %c.node, "settled a claim"),
+                    Err(err) if err.is(TesseraError::JobNotSettled) => break,
+                    Err(err) => debug!("settle_claim: {err}"),
+                }
+            }
+            return Ok(());
+        }
+        if job.state == JobState::Open {
+            self.crank_expired(&key, &job, now).await;
+        }
+        tokio::time::sleep(POLL).await;
+        Ok(())
+    }
+
+    fn settled(&self, e: &mut Entry, job: Option<&Job>) -> Result<()> {
+        let paid = match (job, e.result_hash) {
+            (Some(j), Some(h)) => j.has_winner && j.winning_hash == h,
+            _ => false,
+        };
+        if paid {
+            self.metrics.jobs_completed.inc();
+            info!(job = %e.job(), "settled: paid");
+        } else {
+            self.metrics.jobs_failed.inc();
+            info!(job = %e.job(), "settled: not paid (minority, no result, or slashed)");
+        }
+        e.note = Some(if paid { "paid".into() } else { "not paid".into() });
+        self.record(e, Stage::Settled)
+    }
+}
