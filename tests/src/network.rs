@@ -161,7 +161,11 @@ impl Network {
             }
         };
         let decimals = jobs::decimals(&rpc, &config)?;
-        let port: u16 = url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(8899);
+        let port: u16 = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(8899);
         Ok(Network {
             url: url.to_string(),
             ws_url: format!("ws://127.0.0.1:{}", port + 1),
@@ -206,9 +210,19 @@ impl Network {
     pub fn fund(&self, owner: &Pubkey, lamports: u64, tokens: u64) -> Result<()> {
         let t = &self.tctx;
         let ixs = [
-            solana_system_interface::instruction::transfer(&self.authority.pubkey(), owner, lamports),
+            solana_system_interface::instruction::transfer(
+                &self.authority.pubkey(),
+                owner,
+                lamports,
+            ),
             token::create_ata_for(&t.token_program, &self.authority.pubkey(), owner, &t.mint),
-            token::mint_to_for(&t.token_program, &t.mint, &t.ata(owner), &self.authority.pubkey(), tokens),
+            token::mint_to_for(
+                &t.token_program,
+                &t.mint,
+                &t.ata(owner),
+                &self.authority.pubkey(),
+                tokens,
+            ),
         ];
         rpc::send(&self.rpc, &ixs, &self.authority, &[]).context("funding")?;
         Ok(())
@@ -233,25 +247,38 @@ impl Network {
             metrics_port,
             dir: dir.clone(),
         };
-        std::fs::write(dir.join("id.json"), serde_json::to_string(&spec.keypair.to_bytes().to_vec())?)?;
-        self.worker_cli(&spec, &[
-            "init",
-            "--rpc-url",
-            &self.url,
-            "--ws-url",
-            &self.ws_url,
-            "--keypair",
-            "id.json",
-            "--blobs",
-            &self.blobs_url,
-            "--metrics-addr",
-            &format!("127.0.0.1:{metrics_port}"),
-        ])?;
+        std::fs::write(
+            dir.join("id.json"),
+            serde_json::to_string(&spec.keypair.to_bytes().to_vec())?,
+        )?;
+        self.worker_cli(
+            &spec,
+            &[
+                "init",
+                "--rpc-url",
+                &self.url,
+                "--ws-url",
+                &self.ws_url,
+                "--keypair",
+                "id.json",
+                "--blobs",
+                &self.blobs_url,
+                "--metrics-addr",
+                &format!("127.0.0.1:{metrics_port}"),
+            ],
+        )?;
         // tests and the demo use the CPU reference unless TESSERA_DEVICE says otherwise
         let cfg = std::fs::read_to_string(spec.config())?;
         let device = std::env::var("TESSERA_DEVICE").unwrap_or_else(|_| "cpu".into());
-        std::fs::write(spec.config(), cfg.replace("device = \"auto\"", &format!("device = \"{device}\"")))?;
-        self.fund(&spec.keypair.pubkey(), 10_000_000_000, self.tokens(stake_tokens + 10))?;
+        std::fs::write(
+            spec.config(),
+            cfg.replace("device = \"auto\"", &format!("device = \"{device}\"")),
+        )?;
+        self.fund(
+            &spec.keypair.pubkey(),
+            10_000_000_000,
+            self.tokens(stake_tokens + 10),
+        )?;
         self.worker_cli(&spec, &["register"])?;
         self.worker_cli(&spec, &["stake", &stake_tokens.to_string()])?;
         self.workers.push(spec);
@@ -280,7 +307,10 @@ impl Network {
         let w = &self.workers[i];
         let mut cmd = Command::new(bin("tessera-worker")?);
         cmd.arg("--config").arg(w.config()).arg("run").args(extra);
-        cmd.env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()));
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        );
         let log = w.dir.join(format!(
             "worker-{}.log",
             std::time::SystemTime::now()
@@ -297,7 +327,12 @@ impl Network {
     /// Posts a job from a job-file text.
     pub fn post(&self, client: &Keypair, spec_toml: &str) -> Result<jobs::Posted> {
         let spec: JobSpec = toml::from_str(spec_toml).context("job spec")?;
-        jobs::post(&self.rpc, client, &spec, &BlobTarget::parse(&self.blobs_url)?)
+        jobs::post(
+            &self.rpc,
+            client,
+            &spec,
+            &BlobTarget::parse(&self.blobs_url)?,
+        )
     }
 
     pub fn job(&self, key: &Pubkey) -> Result<Job> {
@@ -306,7 +341,12 @@ impl Network {
 
     /// Waits until `job` is Completed and all its claims are settled (or fails on a terminal
     /// state other than Completed / a timeout).
-    pub fn wait_settled(&self, key: &Pubkey, timeout: Duration, mut progress: impl FnMut(&Job)) -> Result<Job> {
+    pub fn wait_settled(
+        &self,
+        key: &Pubkey,
+        timeout: Duration,
+        mut progress: impl FnMut(&Job),
+    ) -> Result<Job> {
         let start = Instant::now();
         loop {
             let j = self.job(key)?;
@@ -318,7 +358,10 @@ impl Network {
                 return Ok(j);
             }
             if start.elapsed() > timeout {
-                bail!("job {key} not settled after {timeout:?}: {}", jobs::progress_line(&j));
+                bail!(
+                    "job {key} not settled after {timeout:?}: {}",
+                    jobs::progress_line(&j)
+                );
             }
             std::thread::sleep(Duration::from_millis(300));
         }
@@ -326,12 +369,23 @@ impl Network {
 
     /// Closes a finished job (fees to the treasury, the rest to the client, rent back).
     pub fn close_job(&self, client: &Keypair, key: &Pubkey) -> Result<()> {
-        rpc::send(&self.rpc, &[ix::close_job(&self.tctx, &client.pubkey(), key)], client, &[])?;
+        rpc::send(
+            &self.rpc,
+            &[ix::close_job(&self.tctx, &client.pubkey(), key)],
+            client,
+            &[],
+        )?;
         Ok(())
     }
 
+    /// Network-token balance of `owner`'s associated token account.
     pub fn balance(&self, owner: &Pubkey) -> u64 {
-        rpc::token_balance(&self.rpc, &self.tctx.ata(owner)).unwrap_or(0)
+        self.balance_of_account(&self.tctx.ata(owner))
+    }
+
+    /// Balance of a token account (0 if it does not exist).
+    pub fn balance_of_account(&self, account: &Pubkey) -> u64 {
+        rpc::token_balance(&self.rpc, account).unwrap_or(0)
     }
 
     /// Sum of every token account of the network mint, and the mint's supply.
@@ -339,14 +393,19 @@ impl Network {
         use solana_client::rpc_config::{RpcAccountInfoConfig, RpcProgramAccountsConfig};
         use solana_client::rpc_filter::{Memcmp, RpcFilterType};
         let cfg = RpcProgramAccountsConfig {
-            filters: Some(vec![RpcFilterType::Memcmp(Memcmp::new_base58_encoded(0, self.tctx.mint.as_ref()))]),
+            filters: Some(vec![RpcFilterType::Memcmp(Memcmp::new_base58_encoded(
+                0,
+                self.tctx.mint.as_ref(),
+            ))]),
             account_config: RpcAccountInfoConfig {
                 encoding: Some(solana_account_decoder_client_types::UiAccountEncoding::Base64),
                 ..Default::default()
             },
             ..Default::default()
         };
-        let accs = self.rpc.get_program_ui_accounts_with_config(&self.tctx.token_program, cfg)?;
+        let accs = self
+            .rpc
+            .get_program_ui_accounts_with_config(&self.tctx.token_program, cfg)?;
         let mut sum = 0u64;
         for (_, a) in accs {
             if let Some(acc) = a.to_account() {

@@ -65,7 +65,10 @@ fn network_of_worker_processes_end_to_end() {
     };
     let before = sum_parties(&net);
     let (all_before, supply_before) = net.token_totals().unwrap();
-    assert_eq!(all_before, supply_before, "token accounts do not add up to the supply");
+    assert_eq!(
+        all_before, supply_before,
+        "token accounts do not add up to the supply"
+    );
 
     // ---- 1. all kernels, three honest workers
     let mut procs: Vec<Proc> = (0..3).map(|i| net.start_worker(i, &[]).unwrap()).collect();
@@ -83,33 +86,65 @@ fn network_of_worker_processes_end_to_end() {
     for (name, p) in &posted {
         let job = net
             .wait_settled(&p.job, Duration::from_secs(120), |_| {})
-            .unwrap_or_else(|e| panic!("{name}: {e:#}\n{}", procs.iter().map(|p| p.log_tail(15)).collect::<Vec<_>>().join("\n---\n")));
-        assert_eq!(job.winning_hash, expected_hash(&net, &job), "{name}: result differs from the CPU reference");
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{name}: {e:#}\n{}",
+                    procs
+                        .iter()
+                        .map(|p| p.log_tail(15))
+                        .collect::<Vec<_>>()
+                        .join("\n---\n")
+                )
+            });
+        assert_eq!(
+            job.winning_hash,
+            expected_hash(&net, &job),
+            "{name}: result differs from the CPU reference"
+        );
         let r = jobs::fetch_result(&net.rpc, &p.job, Some(&net.blobs_url)).unwrap();
         assert_eq!(r.output.hash(), job.winning_hash);
         let (files, summary) = jobs::save_result(&r.output, &dir.join("results"), name).unwrap();
         println!("{name}: {summary} -> {}", files[0].display());
         net.close_job(&client, &p.job).unwrap();
     }
-    let completed: u32 = (0..3).map(|i| net.node(i).unwrap().reputation.completed).sum();
-    assert_eq!(completed, 2 + 3 + 2, "every replica of the three jobs was paid");
+    let completed: u32 = (0..3)
+        .map(|i| net.node(i).unwrap().reputation.completed)
+        .sum();
+    assert_eq!(
+        completed,
+        2 + 3 + 2,
+        "every replica of the three jobs was paid"
+    );
 
     // ---- 2. a dishonest worker among two honest ones (k = 3: all three must take part)
     procs[2].stop().unwrap();
     procs.truncate(2);
     procs.push(net.start_worker(3, &["--dishonest"]).unwrap());
     let liar_stake = net.node(3).unwrap().stake;
-    let honest_done: Vec<u32> = (0..2).map(|i| net.node(i).unwrap().reputation.completed).collect();
+    let honest_done: Vec<u32> = (0..2)
+        .map(|i| net.node(i).unwrap().reputation.completed)
+        .collect();
     let p = net
-        .post(&client, "kernel = \"gemm-f32\"\nprice = \"4\"\nreplicas = 3\n[input]\nm = 32\n")
+        .post(
+            &client,
+            "kernel = \"gemm-f32\"\nprice = \"4\"\nreplicas = 3\n[input]\nm = 32\n",
+        )
         .unwrap();
-    let job = net.wait_settled(&p.job, Duration::from_secs(120), |_| {}).unwrap();
+    let job = net
+        .wait_settled(&p.job, Duration::from_secs(120), |_| {})
+        .unwrap();
     assert_eq!(job.winning_hash, expected_hash(&net, &job));
     let liar = net.node(3).unwrap();
-    assert_eq!(liar.reputation.disagreed, 1, "the liar's minority result is recorded");
+    assert_eq!(
+        liar.reputation.disagreed, 1,
+        "the liar's minority result is recorded"
+    );
     assert!(liar.stake < liar_stake, "the liar was slashed");
     for i in 0..2 {
-        assert_eq!(net.node(i).unwrap().reputation.completed, honest_done[i] + 1);
+        assert_eq!(
+            net.node(i).unwrap().reputation.completed,
+            honest_done[i] + 1
+        );
     }
     net.close_job(&client, &p.job).unwrap();
     println!("liar slashed {} base units", liar_stake - liar.stake);
@@ -119,7 +154,10 @@ fn network_of_worker_processes_end_to_end() {
     procs.push(net.start_worker(0, &[]).unwrap());
     let mut crashing = net.start_worker(2, &["--crash-after", "claimed"]).unwrap();
     let p = net
-        .post(&client, "kernel = \"gemm-i8\"\nprice = \"3\"\nreplicas = 2\n[input]\nm = 20\n")
+        .post(
+            &client,
+            "kernel = \"gemm-i8\"\nprice = \"3\"\nreplicas = 2\n[input]\nm = 20\n",
+        )
         .unwrap();
     let status = {
         let start = std::time::Instant::now();
@@ -127,18 +165,31 @@ fn network_of_worker_processes_end_to_end() {
             if let Some(st) = crashing.child.try_wait().unwrap() {
                 break st;
             }
-            assert!(start.elapsed() < Duration::from_secs(60), "worker did not crash: {}", crashing.log_tail(20));
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "worker did not crash: {}",
+                crashing.log_tail(20)
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     };
     assert_eq!(status.code(), Some(137), "{}", crashing.log_tail(20));
     let crashed_claim = tessera_client::pda::claim(&p.job, &net.workers[2].node()).0;
-    let c: tessera::state::Claim = tessera_client::rpc::fetch(&net.rpc, "Claim", &crashed_claim).unwrap();
-    assert_eq!(c.state, tessera::state::ClaimState::Claimed, "the crashed worker's claim stands");
+    let c: tessera::state::Claim =
+        tessera_client::rpc::fetch(&net.rpc, "Claim", &crashed_claim).unwrap();
+    assert_eq!(
+        c.state,
+        tessera::state::ClaimState::Claimed,
+        "the crashed worker's claim stands"
+    );
     let restarted = net.start_worker(2, &[]).unwrap();
-    let job = net.wait_settled(&p.job, Duration::from_secs(120), |_| {}).unwrap_or_else(|e| panic!("{e:#}\n{}", restarted.log_tail(30)));
+    let job = net
+        .wait_settled(&p.job, Duration::from_secs(120), |_| {})
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", restarted.log_tail(30)));
     assert_eq!(job.winning_hash, expected_hash(&net, &job));
-    assert!(std::fs::read_to_string(&restarted.log).unwrap().contains("resuming from the journal"));
+    assert!(std::fs::read_to_string(&restarted.log)
+        .unwrap()
+        .contains("resuming from the journal"));
     net.close_job(&client, &p.job).unwrap();
     procs.push(restarted);
     stop_all(&mut procs);
@@ -149,11 +200,18 @@ fn network_of_worker_processes_end_to_end() {
     assert_eq!(before, after, "tokens created or lost among the parties");
     let (all_after, supply_after) = net.token_totals().unwrap();
     assert_eq!(supply_after, supply_before, "supply changed");
-    assert_eq!(all_after, supply_after, "token accounts do not add up to the supply");
+    assert_eq!(
+        all_after, supply_after,
+        "token accounts do not add up to the supply"
+    );
     for i in 0..4 {
         let n = net.node(i).unwrap();
         let vault = tessera_client::rpc::token_balance(&net.rpc, &n.stake_vault).unwrap();
-        assert_eq!(vault, n.stake + n.unbonding, "stake vault {i} matches its node");
+        assert_eq!(
+            vault,
+            n.stake + n.unbonding,
+            "stake vault {i} matches its node"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -30,11 +30,17 @@ use state::Stage;
 #[command(
     name = "tessera-worker",
     version,
-    about = "Tessera node operator: registers a GPU node, stakes, and runs the daemon that claims jobs, computes them (CUDA, CPU fallback), commits and reveals results",
+    about = "Tessera node operator: registers a GPU node, stakes, and runs the daemon that claims jobs, computes them (CUDA, CPU fallback), commits and reveals results"
 )]
 struct Cli {
     /// Config file (write one with `init`).
-    #[arg(long, short = 'c', global = true, env = "TESSERA_WORKER_CONFIG", default_value = "~/.config/tessera/worker.toml")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "TESSERA_WORKER_CONFIG",
+        default_value = "~/.config/tessera/worker.toml"
+    )]
     config: String,
     #[command(subcommand)]
     cmd: Cmd,
@@ -106,7 +112,10 @@ fn main() {
         _ => Config::load(&cli_util::expand(&cli.config)).and_then(|c| run_cmd(&cli, Some(c))),
     };
     if let Err(e) = res {
-        eprintln!("error: {}", cli_util::one_line(&e, "the configured rpc_url"));
+        eprintln!(
+            "error: {}",
+            cli_util::one_line(&e, "the configured rpc_url")
+        );
         std::process::exit(1);
     }
 }
@@ -115,7 +124,9 @@ fn init_logging(cfg: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tessera_compute=info"));
     let json = cfg.log.format.as_deref() == Some("json");
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     if json {
         b.json().init();
     } else {
@@ -128,7 +139,10 @@ fn keypair(cfg: &Config) -> Result<Keypair> {
 }
 
 fn backend(cfg: &Config) -> Result<Backend> {
-    let pref: DevicePreference = cfg.device.parse().map_err(|e| anyhow::anyhow!("device: {e}"))?;
+    let pref: DevicePreference = cfg
+        .device
+        .parse()
+        .map_err(|e| anyhow::anyhow!("device: {e}"))?;
     Backend::select(pref).map_err(|e| anyhow::anyhow!("compute device: {e}"))
 }
 
@@ -144,10 +158,20 @@ fn run_cmd(cli: &Cli, cfg: Option<Config>) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Init { rpc_url, ws_url, keypair, blobs, metrics_addr, force } => {
+        Cmd::Init {
+            rpc_url,
+            ws_url,
+            keypair,
+            blobs,
+            metrics_addr,
+            force,
+        } => {
             let path = cli_util::expand(&cli.config);
             if path.exists() && !force {
-                bail!("{} already exists (pass --force to overwrite)", path.display());
+                bail!(
+                    "{} already exists (pass --force to overwrite)",
+                    path.display()
+                );
             }
             let dir = path.parent().unwrap_or(Path::new("."));
             std::fs::create_dir_all(dir)?;
@@ -155,14 +179,25 @@ fn run_cmd(cli: &Cli, cfg: Option<Config>) -> Result<()> {
                 Some(w) => w.clone(),
                 None => default_ws(rpc_url)?,
             };
-            std::fs::write(&path, config::template(rpc_url, &ws, keypair, blobs, metrics_addr))
-                .with_context(|| format!("writing {}", path.display()))?;
-            let kp_path = if Path::new(keypair).is_absolute() { PathBuf::from(keypair) } else { dir.join(keypair) };
+            std::fs::write(
+                &path,
+                config::template(rpc_url, &ws, keypair, blobs, metrics_addr),
+            )
+            .with_context(|| format!("writing {}", path.display()))?;
+            let kp_path = if Path::new(keypair).is_absolute() {
+                PathBuf::from(keypair)
+            } else {
+                dir.join(keypair)
+            };
             if !kp_path.exists() {
                 let kp = Keypair::new();
                 let bytes: Vec<u8> = kp.to_bytes().to_vec();
                 std::fs::write(&kp_path, serde_json::to_string(&bytes)?)?;
-                println!("new operator keypair {} at {}", kp.pubkey(), kp_path.display());
+                println!(
+                    "new operator keypair {} at {}",
+                    kp.pubkey(),
+                    kp_path.display()
+                );
             }
             println!("wrote {}", path.display());
             println!("next: fund the operator with SOL and tokens, then `tessera-worker register` and `tessera-worker stake <amount>`");
@@ -176,7 +211,10 @@ fn run_cmd(cli: &Cli, cfg: Option<Config>) -> Result<()> {
                 Cmd::Unstake { amount } => stake_cmd(&cfg, amount, StakeOp::Unstake),
                 Cmd::Withdraw => stake_cmd(&cfg, "0", StakeOp::Withdraw),
                 Cmd::Status => status(&cfg),
-                Cmd::Run { dishonest, crash_after } => {
+                Cmd::Run {
+                    dishonest,
+                    crash_after,
+                } => {
                     init_logging(&cfg);
                     let crash = match crash_after.as_deref() {
                         None => None,
@@ -184,7 +222,9 @@ fn run_cmd(cli: &Cli, cfg: Option<Config>) -> Result<()> {
                         Some("computed") => Some(Stage::Computed),
                         Some("committed") => Some(Stage::Committed),
                         Some("revealed") => Some(Stage::Revealed),
-                        Some(s) => bail!("--crash-after {s}: use claimed, computed, committed or revealed"),
+                        Some(s) => {
+                            bail!("--crash-after {s}: use claimed, computed, committed or revealed")
+                        }
                     };
                     tokio::runtime::Builder::new_multi_thread()
                         .enable_all()
@@ -222,7 +262,11 @@ fn hardware(b: &Backend, endpoint: &str) -> Hardware {
     Hardware {
         gpu_model: name,
         vram_mb: (info.vram_bytes >> 20) as u32,
-        compute_capability: if cuda { (info.compute_capability.0 * 10 + info.compute_capability.1) as u16 } else { 0 },
+        compute_capability: if cuda {
+            (info.compute_capability.0 * 10 + info.compute_capability.1) as u16
+        } else {
+            0
+        },
         capabilities: if cuda { CAP_CUDA | CAP_CPU } else { CAP_CPU },
         endpoint: endpoint.to_string(),
     }
@@ -232,13 +276,23 @@ fn register(cfg: &Config, endpoint: &str) -> Result<()> {
     let op = keypair(cfg)?;
     let b = backend(cfg)?;
     let hw = hardware(&b, endpoint);
-    println!("device    {} ({:?}), {} MB, cc {}", hw.gpu_model, b.kind(), hw.vram_mb, hw.compute_capability);
+    println!(
+        "device    {} ({:?}), {} MB, cc {}",
+        hw.gpu_model,
+        b.kind(),
+        hw.vram_mb,
+        hw.compute_capability
+    );
     // A short benchmark: int8 GEMM 256³ and a small render, hashes checked against the CPU.
     let input = tessera_compute::gemm::build_i8_input(256, 256, 256, 1)?;
     let t = Instant::now();
     let out = tessera_compute::run(&input, &b)?;
     let secs = t.elapsed().as_secs_f64();
-    println!("benchmark gemm-i8 256³ in {:.1} ms ({:.1} GOP/s)", secs * 1e3, 2.0 * 256f64.powi(3) / secs / 1e9);
+    println!(
+        "benchmark gemm-i8 256³ in {:.1} ms ({:.1} GOP/s)",
+        secs * 1e3,
+        2.0 * 256f64.powi(3) / secs / 1e9
+    );
     if b.kind() == BackendKind::Cuda {
         let cpu = tessera_compute::run(&input, &Backend::cpu())?;
         if cpu.hash() != out.hash() {
@@ -250,18 +304,36 @@ fn register(cfg: &Config, endpoint: &str) -> Result<()> {
     let c = rpc::fetch_config(&rpc)?;
     let t = ix::TokenCtx::from_config(&c);
     let node = pda::node(&op.pubkey()).0;
-    let exists = rpc.get_account_with_commitment(&node, rpc.commitment())?.value.is_some();
+    let exists = rpc
+        .get_account_with_commitment(&node, rpc.commitment())?
+        .value
+        .is_some();
     let ixs = if exists {
         vec![ix::update_node(&op.pubkey(), hw)]
     } else {
         vec![
-            tessera_client::token::create_ata_for(&t.token_program, &op.pubkey(), &op.pubkey(), &t.mint),
+            tessera_client::token::create_ata_for(
+                &t.token_program,
+                &op.pubkey(),
+                &op.pubkey(),
+                &t.mint,
+            ),
             ix::register_node(&t, &op.pubkey(), hw),
         ]
     };
-    rpc::send(&rpc, &ixs, &op, &[]).context(if exists { "update_node" } else { "register_node" })?;
-    println!("node      {node} {}", if exists { "updated" } else { "registered" });
-    println!("next      tessera-worker stake <amount> (minimum {} tokens)", format_amount(c.min_stake, jobs::decimals(&rpc, &c)?));
+    rpc::send(&rpc, &ixs, &op, &[]).context(if exists {
+        "update_node"
+    } else {
+        "register_node"
+    })?;
+    println!(
+        "node      {node} {}",
+        if exists { "updated" } else { "registered" }
+    );
+    println!(
+        "next      tessera-worker stake <amount> (minimum {} tokens)",
+        format_amount(c.min_stake, jobs::decimals(&rpc, &c)?)
+    );
     Ok(())
 }
 
@@ -278,25 +350,43 @@ fn stake_cmd(cfg: &Config, amount: &str, op_kind: StakeOp) -> Result<()> {
     let d = jobs::decimals(&rpc, &c)?;
     let t = ix::TokenCtx::from_config(&c);
     let node_key = pda::node(&op.pubkey()).0;
-    let node: Node = rpc::fetch(&rpc, "Node", &node_key)
-        .with_context(|| format!("node {node_key} is not registered: run `tessera-worker register` first"))?;
+    let node: Node = rpc::fetch(&rpc, "Node", &node_key).with_context(|| {
+        format!("node {node_key} is not registered: run `tessera-worker register` first")
+    })?;
     match op_kind {
         StakeOp::Stake => {
             let units = parse_amount(amount, d)?;
             let bal = rpc::token_balance(&rpc, &t.ata(&op.pubkey())).unwrap_or(0);
             if bal < units {
-                bail!("insufficient funds: staking {} needs that many tokens in {}, which holds {}", format_amount(units, d), t.ata(&op.pubkey()), format_amount(bal, d));
+                bail!(
+                    "insufficient funds: staking {} needs that many tokens in {}, which holds {}",
+                    format_amount(units, d),
+                    t.ata(&op.pubkey()),
+                    format_amount(bal, d)
+                );
             }
             rpc::send(&rpc, &[ix::stake(&t, &op.pubkey(), units)], &op, &[])?;
-            println!("staked {} (total {})", format_amount(units, d), format_amount(node.stake + units, d));
+            println!(
+                "staked {} (total {})",
+                format_amount(units, d),
+                format_amount(node.stake + units, d)
+            );
         }
         StakeOp::Unstake => {
             let units = parse_amount(amount, d)?;
             if units > node.stake {
-                bail!("the node has {} staked; cannot unstake {}", format_amount(node.stake, d), format_amount(units, d));
+                bail!(
+                    "the node has {} staked; cannot unstake {}",
+                    format_amount(node.stake, d),
+                    format_amount(units, d)
+                );
             }
             rpc::send(&rpc, &[ix::request_unstake(&op.pubkey(), units)], &op, &[])?;
-            println!("unbonding {}; withdraw after {} s with `tessera-worker withdraw`", format_amount(units, d), c.unbonding_secs);
+            println!(
+                "unbonding {}; withdraw after {} s with `tessera-worker withdraw`",
+                format_amount(units, d),
+                c.unbonding_secs
+            );
         }
         StakeOp::Withdraw => {
             if node.unbonding == 0 {
@@ -318,14 +408,30 @@ fn status(cfg: &Config) -> Result<()> {
     let t = ix::TokenCtx::from_config(&c);
     let node_key = pda::node(&op.pubkey()).0;
     println!("operator     {}", op.pubkey());
-    println!("tokens       {}", format_amount(rpc::token_balance(&rpc, &t.ata(&op.pubkey())).unwrap_or(0), d));
+    println!(
+        "tokens       {}",
+        format_amount(
+            rpc::token_balance(&rpc, &t.ata(&op.pubkey())).unwrap_or(0),
+            d
+        )
+    );
     match rpc::fetch::<Node>(&rpc, "Node", &node_key) {
         Err(_) => println!("node         not registered (run `tessera-worker register`)"),
         Ok(n) => {
             let r = &n.reputation;
             println!("node         {node_key}");
-            println!("hardware     {} · {} MB · cc {} · caps {:#04b}", n.hardware.gpu_model, n.hardware.vram_mb, n.hardware.compute_capability, n.hardware.capabilities);
-            println!("stake        {} (unbonding {})", format_amount(n.stake, d), format_amount(n.unbonding, d));
+            println!(
+                "hardware     {} · {} MB · cc {} · caps {:#04b}",
+                n.hardware.gpu_model,
+                n.hardware.vram_mb,
+                n.hardware.compute_capability,
+                n.hardware.capabilities
+            );
+            println!(
+                "stake        {} (unbonding {})",
+                format_amount(n.stake, d),
+                format_amount(n.unbonding, d)
+            );
             println!("reputation   {:.2} % · completed {} · disagreed {} · timed out {} · no reveal {} · slashed {}", r.score_bps as f64 / 100.0, r.completed, r.disagreed, r.timed_out, r.no_reveal, format_amount(r.slashed_total, d));
             println!("earnings     {}", format_amount(r.earned_total, d));
             let claims = rpc::list::<Claim>(&rpc, vec![rpc::key_filter(40, &node_key)])?;
@@ -339,7 +445,11 @@ fn status(cfg: &Config) -> Result<()> {
         Ok(j) => {
             let all = j.all()?;
             let live = all.iter().filter(|e| !e.stage.is_final()).count();
-            println!("journal      {} entries, {live} in progress ({})", all.len(), cfg.journal_path().display());
+            println!(
+                "journal      {} entries, {live} in progress ({})",
+                all.len(),
+                cfg.journal_path().display()
+            );
         }
         Err(e) => println!("journal      unavailable: {e:#}"),
     }
@@ -354,7 +464,11 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
     let config = loop {
         let rpc = chain.rpc.clone();
         match rpc.get_account(&pda::config().0).await {
-            Ok(acc) => break tessera_client::accounts::decode_owned::<tessera::state::Config>("Config", &acc.owner, &acc.data)?,
+            Ok(acc) => {
+                break tessera_client::accounts::decode_owned::<tessera::state::Config>(
+                    "Config", &acc.owner, &acc.data,
+                )?
+            }
             Err(e) => {
                 tracing::warn!("waiting for the cluster at {}: {e}", cfg.rpc_url);
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
@@ -381,11 +495,14 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
     w.dishonest = dishonest;
     w.crash_after = crash_after;
     if dishonest {
-        tracing::warn!("running DISHONEST: results will be tampered with (this node will be slashed)");
+        tracing::warn!(
+            "running DISHONEST: results will be tampered with (this node will be slashed)"
+        );
     }
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -397,7 +514,11 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
         let m = m.clone();
         let mut sd = rx.clone();
         tokio::spawn(async move {
-            if let Err(e) = metrics::serve(m, addr, async move { let _ = sd.changed().await; }).await {
+            if let Err(e) = metrics::serve(m, addr, async move {
+                let _ = sd.changed().await;
+            })
+            .await
+            {
                 tracing::warn!("metrics: {e:#}");
             }
         });

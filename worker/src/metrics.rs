@@ -43,28 +43,67 @@ impl Metrics {
         }
         let counter = |n: &str, h: &str| IntCounter::new(n, h).expect("counter");
         let m = Metrics {
-            jobs_seen: reg!(counter("jobs_seen_total", "Open jobs seen (websocket or resync)")),
+            jobs_seen: reg!(counter(
+                "jobs_seen_total",
+                "Open jobs seen (websocket or resync)"
+            )),
             jobs_claimed: reg!(counter("jobs_claimed_total", "Claims confirmed")),
-            jobs_completed: reg!(counter("jobs_completed_total", "Claims settled with this node paid")),
-            jobs_failed: reg!(counter("jobs_failed_total", "Claims abandoned, slashed or failed")),
-            claim_races_lost: reg!(counter("claim_races_lost_total", "Claims refused because the slots were taken")),
+            jobs_completed: reg!(counter(
+                "jobs_completed_total",
+                "Claims settled with this node paid"
+            )),
+            jobs_failed: reg!(counter(
+                "jobs_failed_total",
+                "Claims abandoned, slashed or failed"
+            )),
+            claim_races_lost: reg!(counter(
+                "claim_races_lost_total",
+                "Claims refused because the slots were taken"
+            )),
             bids_placed: reg!(counter("bids_placed_total", "Auction bids placed")),
-            tx_sent: reg!(IntCounterVec::new(Opts::new("tx_sent_total", "Transactions confirmed, by instruction"), &["ix"]).expect("vec")),
-            tx_failed: reg!(IntCounterVec::new(Opts::new("tx_failed_total", "Transactions rejected, by instruction"), &["ix"]).expect("vec")),
-            rpc_errors: reg!(counter("rpc_errors_total", "RPC calls that failed (retried)")),
+            tx_sent: reg!(IntCounterVec::new(
+                Opts::new("tx_sent_total", "Transactions confirmed, by instruction"),
+                &["ix"]
+            )
+            .expect("vec")),
+            tx_failed: reg!(IntCounterVec::new(
+                Opts::new("tx_failed_total", "Transactions rejected, by instruction"),
+                &["ix"]
+            )
+            .expect("vec")),
+            rpc_errors: reg!(counter(
+                "rpc_errors_total",
+                "RPC calls that failed (retried)"
+            )),
             ws_reconnects: reg!(counter("ws_reconnects_total", "Websocket (re)connections")),
             kernel_seconds: reg!(Histogram::with_opts(
-                HistogramOpts::new("kernel_seconds", "Kernel run time")
-                    .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])
-            ).expect("histogram")),
+                HistogramOpts::new("kernel_seconds", "Kernel run time").buckets(vec![
+                    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0
+                ])
+            )
+            .expect("histogram")),
             pickup_seconds: reg!(Histogram::with_opts(
-                HistogramOpts::new("pickup_seconds", "Job created on-chain -> this node's claim confirmed")
-                    .buckets(vec![0.2, 0.4, 0.8, 1.2, 1.6, 2.0, 3.0, 5.0, 10.0, 30.0])
-            ).expect("histogram")),
-            earnings_tokens: reg!(Gauge::new("earnings_base_units", "Total earned by this node (on-chain counter, base units)").expect("gauge")),
-            stake_tokens: reg!(Gauge::new("stake_base_units", "Active stake (base units)").expect("gauge")),
-            reputation_bps: reg!(Gauge::new("reputation_bps", "Reputation score (basis points)").expect("gauge")),
-            open_claims: reg!(Gauge::new("open_claims", "Claims this node holds on-chain").expect("gauge")),
+                HistogramOpts::new(
+                    "pickup_seconds",
+                    "Job created on-chain -> this node's claim confirmed"
+                )
+                .buckets(vec![0.2, 0.4, 0.8, 1.2, 1.6, 2.0, 3.0, 5.0, 10.0, 30.0])
+            )
+            .expect("histogram")),
+            earnings_tokens: reg!(Gauge::new(
+                "earnings_base_units",
+                "Total earned by this node (on-chain counter, base units)"
+            )
+            .expect("gauge")),
+            stake_tokens: reg!(
+                Gauge::new("stake_base_units", "Active stake (base units)").expect("gauge")
+            ),
+            reputation_bps: reg!(
+                Gauge::new("reputation_bps", "Reputation score (basis points)").expect("gauge")
+            ),
+            open_claims: reg!(
+                Gauge::new("open_claims", "Claims this node holds on-chain").expect("gauge")
+            ),
             registry: r,
         };
         Arc::new(m)

@@ -135,9 +135,15 @@ impl Worker {
                 _ = shutdown.changed() => break,
             }
         }
-        info!(tasks = tasks.len(), "shutting down: letting in-flight steps finish");
+        info!(
+            tasks = tasks.len(),
+            "shutting down: letting in-flight steps finish"
+        );
         let drain = async { while tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(15), drain).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(15), drain)
+            .await
+            .is_err()
+        {
             warn!("some steps did not finish in 15 s; the journal resumes them on restart");
         }
         Ok(())
@@ -155,8 +161,12 @@ impl Worker {
                 )
             })?;
         self.metrics.stake_tokens.set(node.stake as f64);
-        self.metrics.reputation_bps.set(node.reputation.score_bps as f64);
-        self.metrics.earnings_tokens.set(node.reputation.earned_total as f64);
+        self.metrics
+            .reputation_bps
+            .set(node.reputation.score_bps as f64);
+        self.metrics
+            .earnings_tokens
+            .set(node.reputation.earned_total as f64);
         self.metrics.open_claims.set(node.open_claims as f64);
         *self.node_state.lock().unwrap() = Some(node);
         Ok(())
@@ -200,7 +210,9 @@ impl Worker {
 
     fn fits(&self, job: &Job) -> bool {
         let guard = self.node_state.lock().unwrap();
-        let Some(node) = guard.as_ref() else { return false };
+        let Some(node) = guard.as_ref() else {
+            return false;
+        };
         let r = &job.requirements;
         let hw = &node.hardware;
         hw.vram_mb >= r.min_vram_mb
@@ -211,7 +223,12 @@ impl Worker {
     }
 
     /// Validates the input, then claims (or bids) and drives the claim.
-    async fn take(self: Arc<Self>, seen: JobSeen, permit: OwnedSemaphorePermit, sd: watch::Receiver<bool>) {
+    async fn take(
+        self: Arc<Self>,
+        seen: JobSeen,
+        permit: OwnedSemaphorePermit,
+        sd: watch::Receiver<bool>,
+    ) {
         let k = seen.key;
         let job = seen.job;
         match self.storage.input(&job.input_uri, &job.spec_hash).await {
@@ -266,7 +283,12 @@ impl Worker {
     }
 
     /// Drives one claim until it is settled or abandoned, or the worker shuts down.
-    async fn drive(self: Arc<Self>, mut e: Entry, mut permit: Option<OwnedSemaphorePermit>, sd: watch::Receiver<bool>) {
+    async fn drive(
+        self: Arc<Self>,
+        mut e: Entry,
+        mut permit: Option<OwnedSemaphorePermit>,
+        sd: watch::Receiver<bool>,
+    ) {
         let key = e.job();
         let mut errors = 0u32;
         while !e.stage.is_final() && !*sd.borrow() {
@@ -289,6 +311,17 @@ impl Worker {
         self.chain.fetch::<Job>("Job", key).await
     }
 
+    /// The job as of the latest processed slot (fresher than `confirmed`).
+    async fn job_processed(&self, key: &Pubkey) -> Result<Option<Job>> {
+        self.chain
+            .fetch_at::<Job>(
+                "Job",
+                key,
+                solana_commitment_config::CommitmentConfig::processed(),
+            )
+            .await
+    }
+
     async fn claim(&self, key: &Pubkey) -> Result<Option<Claim>> {
         self.chain
             .fetch::<Claim>("Claim", &pda::claim(key, &self.node).0)
@@ -301,28 +334,55 @@ impl Worker {
         match e.stage {
             Stage::Bidding => self.step_bid(e).await,
             Stage::Claiming => {
-                if self.claim(&key).await?.is_some() {
-                    return self.claimed(e, None);
+                // First attempt: send right away (the job was just seen open; the program
+                // checks everything again). Later attempts (restart, retry) look first.
+                let fresh = e.attempts == 0;
+                e.attempts += 1;
+                let mut job_created = None;
+                if !fresh {
+                    if self.claim(&key).await?.is_some() {
+                        return self.claimed(e, None);
+                    }
+                    let Some(job) = self.job_processed(&key).await? else {
+                        self.abandon(e, "job closed");
+                        return Ok(());
+                    };
+                    let now = self.chain.now().await?;
+                    if job.state != JobState::Open
+                        || job.active_claims >= job.slots
+                        || now > job.commit_deadline
+                    {
+                        self.metrics.claim_races_lost.inc();
+                        self.abandon(e, "no free slot");
+                        return Ok(());
+                    }
+                    job_created = Some(job.created_at);
                 }
-                let Some(job) = self.job(&key).await? else {
-                    self.abandon(e, "job closed");
-                    return Ok(());
-                };
-                let now = self.chain.now().await?;
-                if job.state != JobState::Open || job.active_claims >= job.slots || now > job.commit_deadline {
-                    self.metrics.claim_races_lost.inc();
-                    self.abandon(e, "no free slot");
-                    return Ok(());
-                }
-                let with_bid = job.market == MarketType::Auction && job.round == 0;
-                match self.chain.send("claim_job", &[ix::claim_job(&self.operator, &key, with_bid)]).await {
+                let with_bid = e.bid_price.is_some();
+                match self
+                    .chain
+                    .send(
+                        "claim_job",
+                        &[ix::claim_job(&self.operator, &key, with_bid)],
+                    )
+                    .await
+                {
                     Ok((_, slot)) => {
-                        let pickup = now_ms() as f64 / 1000.0 - job.created_at as f64;
-                        self.metrics.pickup_seconds.observe(pickup.max(0.0));
+                        let created = match job_created {
+                            Some(c) => Some(c),
+                            None => self.job(&key).await.ok().flatten().map(|j| j.created_at),
+                        };
+                        if let Some(c) = created {
+                            let pickup = now_ms() as f64 / 1000.0 - c as f64;
+                            self.metrics.pickup_seconds.observe(pickup.max(0.0));
+                        }
                         info!(job = %key, slot, "claimed");
                         self.claimed(e, Some(slot))
                     }
                     Err(TxError::Rejected { reason, .. }) => {
+                        if self.claim(&key).await?.is_some() {
+                            return self.claimed(e, None);
+                        }
                         self.metrics.claim_races_lost.inc();
                         self.abandon(e, format!("claim refused: {reason}"));
                         Ok(())
@@ -337,7 +397,9 @@ impl Worker {
                     return Ok(());
                 };
                 match claim.state {
-                    ClaimState::Committed | ClaimState::Revealed => return self.record(e, Stage::Committed),
+                    ClaimState::Committed | ClaimState::Revealed => {
+                        return self.record(e, Stage::Committed)
+                    }
                     ClaimState::TimedOut => {
                         self.metrics.jobs_failed.inc();
                         self.abandon(e, "claim expired before the commit");
@@ -347,14 +409,24 @@ impl Worker {
                 }
                 let hash = e.result_hash.context("computed entry without a result")?;
                 let c = commitment(&hash, &self.node, &e.salt);
-                match self.chain.send("commit_result", &[ix::commit_result(&self.operator, &key, c)]).await {
+                match self
+                    .chain
+                    .send(
+                        "commit_result",
+                        &[ix::commit_result(&self.operator, &key, c)],
+                    )
+                    .await
+                {
                     Ok(_) => {
                         info!(job = %key, "committed");
                         self.record(e, Stage::Committed)
                     }
                     Err(TxError::Rejected { reason, .. }) => {
                         // Re-read: it may have landed before a crash, or the window closed.
-                        if matches!(self.claim(&key).await?.map(|c| c.state), Some(ClaimState::Committed)) {
+                        if matches!(
+                            self.claim(&key).await?.map(|c| c.state),
+                            Some(ClaimState::Committed)
+                        ) {
                             return self.record(e, Stage::Committed);
                         }
                         self.metrics.jobs_failed.inc();
@@ -389,7 +461,8 @@ impl Worker {
                 self.abandon(e, "bidding over");
                 return Ok(());
             }
-            let price = (u128::from(job.price_per_replica) * u128::from(self.bid_bps) / 10_000) as u64;
+            let price =
+                (u128::from(job.price_per_replica) * u128::from(self.bid_bps) / 10_000) as u64;
             let price = price.max(self.min_price).min(job.price_per_replica);
             e.bid_price = Some(price);
             self.journal.put(e)?;
@@ -397,7 +470,11 @@ impl Worker {
         let bid: Option<Bid> = self.chain.fetch("Bid", &bid_key).await?;
         if bid.is_none() && job.state == JobState::Bidding {
             let price = e.bid_price.unwrap_or(job.price_per_replica);
-            return match self.chain.send("place_bid", &[ix::place_bid(&self.operator, &key, price)]).await {
+            return match self
+                .chain
+                .send("place_bid", &[ix::place_bid(&self.operator, &key, price)])
+                .await
+            {
                 Ok(_) => {
                     self.metrics.bids_placed.inc();
                     info!(job = %key, price, "bid placed");
@@ -421,7 +498,11 @@ impl Worker {
                         .into_iter()
                         .map(|(k, _)| k)
                         .collect();
-                    match self.chain.send("close_auction", &[ix::close_auction(&key, &bids)]).await {
+                    match self
+                        .chain
+                        .send("close_auction", &[ix::close_auction(&key, &bids)])
+                        .await
+                    {
                         Ok(_) => info!(job = %key, bids = bids.len(), "closed the auction"),
                         Err(err) => debug!("close_auction: {err}"),
                     }
@@ -434,7 +515,10 @@ impl Worker {
             (_, Some(_)) => {
                 let _ = self
                     .chain
-                    .send("close_bid", &[ix::close_bid(&key, &self.node, &self.operator)])
+                    .send(
+                        "close_bid",
+                        &[ix::close_bid(&key, &self.node, &self.operator)],
+                    )
                     .await;
                 self.abandon(e, "auction lost");
                 Ok(())
@@ -493,7 +577,10 @@ impl Worker {
             let uri = e.output_uri.clone().unwrap_or_default();
             return match self
                 .chain
-                .send("reveal_result", &[ix::reveal_result(&self.operator, &key, hash, e.salt, uri)])
+                .send(
+                    "reveal_result",
+                    &[ix::reveal_result(&self.operator, &key, hash, e.salt, uri)],
+                )
                 .await
             {
                 Ok(_) => {
@@ -524,7 +611,11 @@ impl Worker {
         if job.state != JobState::Open {
             return;
         }
-        let Ok(claims) = self.chain.list::<Claim>(vec![sdk_rpc::key_filter(8, key)]).await else {
+        let Ok(claims) = self
+            .chain
+            .list::<Claim>(vec![sdk_rpc::key_filter(8, key)])
+            .await
+        else {
             return;
         };
         for (_, c) in claims {
@@ -548,23 +639,34 @@ impl Worker {
         }
         let now = self.chain.now().await?;
         let finalizable = match job.state {
-            JobState::Revealing => job.round_reveals == job.round_commits || now > job.reveal_deadline,
+            JobState::Revealing => {
+                job.round_reveals == job.round_commits || now > job.reveal_deadline
+            }
             JobState::Open => now > job.commit_deadline,
             _ => false,
         };
         if finalizable {
-            match self.chain.send("finalize_job", &[ix::finalize_job(&key)]).await {
+            match self
+                .chain
+                .send("finalize_job", &[ix::finalize_job(&key)])
+                .await
+            {
                 Ok(_) => info!(job = %key, "finalized the round"),
                 Err(err) => debug!("finalize_job: {err}"),
             }
             return Ok(());
         }
-        let settleable = matches!(job.state, JobState::Completed | JobState::Failed | JobState::Expired)
-            || (job.state == JobState::Challenge && now > job.challenge_deadline);
+        let settleable = matches!(
+            job.state,
+            JobState::Completed | JobState::Failed | JobState::Expired
+        ) || (job.state == JobState::Challenge && now > job.challenge_deadline);
         if settleable {
             // Settle every open claim of the job (ours pays us; others pay crank rewards on
             // slashes), ours first.
-            let mut claims = self.chain.list::<Claim>(vec![sdk_rpc::key_filter(8, &key)]).await?;
+            let mut claims = self
+                .chain
+                .list::<Claim>(vec![sdk_rpc::key_filter(8, &key)])
+                .await?;
             claims.sort_by_key(|(_, c)| c.operator != self.operator);
             for (_, c) in claims {
                 let ixn = ix::settle_claim(&self.tctx, &self.operator, &key, &c.operator);
@@ -595,7 +697,11 @@ impl Worker {
             self.metrics.jobs_failed.inc();
             info!(job = %e.job(), "settled: not paid (minority, no result, or slashed)");
         }
-        e.note = Some(if paid { "paid".into() } else { "not paid".into() });
+        e.note = Some(if paid {
+            "paid".into()
+        } else {
+            "not paid".into()
+        });
         self.record(e, Stage::Settled)
     }
 }

@@ -59,6 +59,9 @@ pub struct Entry {
     pub kernel_secs: Option<f64>,
     /// Why the record ended as Abandoned, or the last error seen.
     pub note: Option<String>,
+    /// Claim attempts so far.
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 impl Entry {
@@ -75,6 +78,7 @@ impl Entry {
             computed_ms: None,
             kernel_secs: None,
             note: None,
+            attempts: 0,
         }
     }
 
@@ -117,8 +121,7 @@ impl Journal {
             let mut t = tx.open_table(CLAIMS)?;
             t.insert(&e.job, bytes.as_slice())?;
         }
-        tx.commit()
-            .context("journal commit (is the disk full?)")?;
+        tx.commit().context("journal commit (is the disk full?)")?;
         Ok(())
     }
 

@@ -38,7 +38,11 @@ impl Storage {
             match self.publish.put(blob).await {
                 Ok((_, uri)) => return Ok(uri),
                 Err(e) => {
-                    warn!(attempt, "publishing result {} failed: {e:#}", blobs::hex(&h));
+                    warn!(
+                        attempt,
+                        "publishing result {} failed: {e:#}",
+                        blobs::hex(&h)
+                    );
                     tokio::time::sleep(crate::chain::backoff(attempt)).await;
                 }
             }

@@ -10,12 +10,11 @@ use solana_client::nonblocking::rpc_client::RpcClient;
 use solana_client::rpc_config::RpcSendTransactionConfig;
 use solana_client::rpc_filter::RpcFilterType;
 use solana_commitment_config::{CommitmentConfig, CommitmentLevel};
+use solana_sdk::instruction::InstructionError;
 use solana_sdk::{
     account::Account, instruction::Instruction, pubkey::Pubkey, signature::Keypair,
-    signature::Signature, signer::Signer, transaction::Transaction,
-    transaction::TransactionError,
+    signature::Signature, signer::Signer, transaction::Transaction, transaction::TransactionError,
 };
-use solana_sdk::instruction::InstructionError;
 use tessera_client::{accounts, rpc as sdk_rpc};
 
 use super::backoff;
@@ -75,7 +74,11 @@ impl Chain {
 
     /// Signs `ixs` with the operator key, sends, and waits for `confirmed`. Transport errors
     /// and expired blockhashes are retried (up to `attempts`) with a fresh blockhash.
-    pub async fn send(&self, ix: &'static str, ixs: &[Instruction]) -> Result<(Signature, u64), TxError> {
+    pub async fn send(
+        &self,
+        ix: &'static str,
+        ixs: &[Instruction],
+    ) -> Result<(Signature, u64), TxError> {
         let attempts = 5;
         let mut last = anyhow!("not sent");
         for attempt in 0..attempts {
@@ -179,13 +182,18 @@ impl Chain {
 
     /// Reads an account (`None` if it does not exist), retrying transport errors a few times.
     pub async fn account(&self, key: &Pubkey) -> Result<Option<Account>> {
+        self.account_at(key, CommitmentConfig::confirmed()).await
+    }
+
+    /// [`Chain::account`] at a given commitment.
+    pub async fn account_at(
+        &self,
+        key: &Pubkey,
+        commitment: CommitmentConfig,
+    ) -> Result<Option<Account>> {
         let mut attempt = 0;
         loop {
-            match self
-                .rpc
-                .get_account_with_commitment(key, CommitmentConfig::confirmed())
-                .await
-            {
+            match self.rpc.get_account_with_commitment(key, commitment).await {
                 Ok(r) => return Ok(r.value),
                 Err(e) => {
                     self.metrics.rpc_errors.inc();
@@ -205,7 +213,18 @@ impl Chain {
         what: &'static str,
         key: &Pubkey,
     ) -> Result<Option<T>> {
-        match self.account(key).await? {
+        self.fetch_at(what, key, CommitmentConfig::confirmed())
+            .await
+    }
+
+    /// [`Chain::fetch`] at a given commitment.
+    pub async fn fetch_at<T: anchor_lang::AccountDeserialize>(
+        &self,
+        what: &'static str,
+        key: &Pubkey,
+        commitment: CommitmentConfig,
+    ) -> Result<Option<T>> {
+        match self.account_at(key, commitment).await? {
             None => Ok(None),
             Some(acc) => Ok(Some(
                 accounts::decode_owned::<T>(what, &acc.owner, &acc.data)

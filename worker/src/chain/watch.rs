@@ -31,7 +31,14 @@ async fn resync(chain: &Chain, tx: &mpsc::Sender<JobSeen>) -> anyhow::Result<usi
             .await?
         {
             n += 1;
-            if tx.send(JobSeen { key, job: Box::new(job) }).await.is_err() {
+            if tx
+                .send(JobSeen {
+                    key,
+                    job: Box::new(job),
+                })
+                .await
+                .is_err()
+            {
                 return Ok(n);
             }
         }
@@ -74,8 +81,12 @@ pub async fn run(
                 Some(solana_commitment_config::CommitmentConfig::processed());
             c
         };
-        let open = client.program_subscribe(&tessera::ID, Some(cfg(JobState::Open))).await;
-        let bidding = client.program_subscribe(&tessera::ID, Some(cfg(JobState::Bidding))).await;
+        let open = client
+            .program_subscribe(&tessera::ID, Some(cfg(JobState::Open)))
+            .await;
+        let bidding = client
+            .program_subscribe(&tessera::ID, Some(cfg(JobState::Bidding)))
+            .await;
         let (Ok((mut open, _u1)), Ok((mut bidding, _u2))) = (open, bidding) else {
             chain.metrics.rpc_errors.inc();
             warn!("programSubscribe failed (retrying)");
@@ -107,10 +118,21 @@ pub async fn run(
                 break;
             };
             let keyed = resp.value;
-            let Ok(key) = keyed.pubkey.parse::<Pubkey>() else { continue };
-            let Some(data) = keyed.account.data.decode() else { continue };
+            let Ok(key) = keyed.pubkey.parse::<Pubkey>() else {
+                continue;
+            };
+            let Some(data) = keyed.account.data.decode() else {
+                continue;
+            };
             if let Ok(job) = accounts::decode::<Job>("Job", &data) {
-                if tx.send(JobSeen { key, job: Box::new(job) }).await.is_err() {
+                if tx
+                    .send(JobSeen {
+                        key,
+                        job: Box::new(job),
+                    })
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

@@ -1,0 +1,242 @@
+//! `tessera-bench`: job pickup and end-to-end latency on a live local network.
+//!
+//! Starts a blob server and `--workers` worker processes against a running validator, posts
+//! `--jobs` jobs per kernel (spaced by `--interval-ms`), and measures for each job:
+//! * pickup in slots: the slot of the first `claim_job` on the job minus the slot of its
+//!   `post_job` (both from `getSignaturesForAddress`), and in milliseconds (post confirmed →
+//!   first claim seen at `confirmed`);
+//! * end to end: post confirmed → job completed with every claim settled (this includes the
+//!   commit/reveal round trips and the config's challenge window).
+//!
+//! Prints a Markdown table (also written to `--out` when given).
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use clap::Parser;
+use solana_sdk::pubkey::Pubkey;
+use tessera::state::Job;
+use tessera_client::{accounts, cli_util};
+use tessera_tests::network::{Network, Proc};
+
+#[derive(Parser)]
+#[command(
+    name = "tessera-bench",
+    about = "Measures job pickup and end-to-end latency on a local Tessera network"
+)]
+struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:8899")]
+    url: String,
+    #[arg(long, default_value = "~/.config/solana/id.json")]
+    keypair: String,
+    /// Jobs per kernel.
+    #[arg(long, default_value_t = 20)]
+    jobs: usize,
+    /// Worker processes.
+    #[arg(long, default_value_t = 3)]
+    workers: usize,
+    /// Replicas per job.
+    #[arg(long, default_value_t = 2)]
+    replicas: u8,
+    /// Kernels (comma-separated): gemm-i8, gemm-f32, render, inference.
+    #[arg(long, default_value = "gemm-i8,render,inference")]
+    kernels: String,
+    /// Milliseconds between posts.
+    #[arg(long, default_value_t = 250)]
+    interval_ms: u64,
+    /// Claims each worker may hold at once.
+    #[arg(long, default_value_t = 8)]
+    max_claims: usize,
+    #[arg(long, default_value = ".bench")]
+    dir: PathBuf,
+    /// Also write the table here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+struct Sample {
+    kernel: String,
+    job: Pubkey,
+    post_slot: u64,
+    posted_at: Instant,
+    first_claim_at: Option<Duration>,
+    done_at: Option<Duration>,
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(&args) {
+        eprintln!("error: {}", cli_util::one_line(&e, &args.url));
+        std::process::exit(1);
+    }
+}
+
+fn spec(kernel: &str, replicas: u8) -> Result<String> {
+    let input = match kernel {
+        "gemm-i8" | "gemm-f32" => "m = 64",
+        "render" => "scene = \"spheres\"\nwidth = 32\nheight = 32\nspp = 4",
+        "inference" => "batch = 96",
+        k => bail!("unknown kernel {k}"),
+    };
+    Ok(format!("kernel = \"{kernel}\"\nprice = \"1\"\nreplicas = {replicas}\nmax_escalations = 0\n[input]\n{input}\n"))
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let i = ((v.len() - 1) as f64 * p).round() as usize;
+    v[i]
+}
+
+fn run(args: &Args) -> Result<()> {
+    let wallet = cli_util::load_keypair(&args.keypair)?;
+    let _ = std::fs::remove_dir_all(&args.dir);
+    let mut net = Network::attach(&args.url, wallet, &args.dir)?;
+    net.start_blob_server()?;
+    for i in 0..args.workers {
+        net.add_worker(&format!("w{i}"), 200)?;
+        let cfg = net.workers[i].config();
+        let text = std::fs::read_to_string(&cfg)?.replace(
+            "max_claims = 4",
+            &format!("max_claims = {}", args.max_claims),
+        );
+        std::fs::write(&cfg, text)?;
+    }
+    let kernels: Vec<&str> = args.kernels.split(',').map(str::trim).collect();
+    let total = kernels.len() * args.jobs;
+    let client = net.client(total as u64 * args.replicas as u64 * 2 + 100)?;
+    let procs: Vec<Proc> = (0..args.workers)
+        .map(|i| net.start_worker(i, &[]))
+        .collect::<Result<_>>()?;
+    std::thread::sleep(Duration::from_secs(2)); // let the workers subscribe
+
+    let mut samples: Vec<Sample> = vec![];
+    let start = Instant::now();
+    let mut pending: HashMap<Pubkey, usize> = HashMap::new();
+    let mut next_post = Instant::now();
+    let mut order = vec![];
+    for i in 0..args.jobs {
+        for k in &kernels {
+            order.push((i, k.to_string()));
+        }
+    }
+    let mut it = order.into_iter();
+    loop {
+        if Instant::now() >= next_post {
+            if let Some((_, k)) = it.next() {
+                let p = net.post(&client, &spec(&k, args.replicas)?)?;
+                pending.insert(p.job, samples.len());
+                samples.push(Sample {
+                    kernel: k,
+                    job: p.job,
+                    post_slot: p.slot,
+                    posted_at: Instant::now(),
+                    first_claim_at: None,
+                    done_at: None,
+                });
+                next_post = Instant::now() + Duration::from_millis(args.interval_ms);
+            }
+        }
+        // poll pending jobs
+        let keys: Vec<Pubkey> = pending.keys().copied().collect();
+        for chunk in keys.chunks(100) {
+            let accs = net.rpc.get_multiple_accounts(chunk)?;
+            for (k, acc) in chunk.iter().zip(accs) {
+                let Some(acc) = acc else { continue };
+                let Ok(j) = accounts::decode::<Job>("Job", &acc.data) else {
+                    continue;
+                };
+                let s = &mut samples[pending[k]];
+                if s.first_claim_at.is_none()
+                    && (j.round_claims > 0 || j.active_claims > 0 || j.unsettled_claims > 0)
+                {
+                    s.first_claim_at = Some(s.posted_at.elapsed());
+                }
+                if j.state.is_terminal() && j.unsettled_claims == 0 {
+                    s.done_at = Some(s.posted_at.elapsed());
+                    pending.remove(k);
+                }
+            }
+        }
+        if pending.is_empty() && samples.len() == total {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(60 + total as u64 * 10) {
+            for p in &procs {
+                eprintln!("--- {}\n{}", p.name, p.log_tail(10));
+            }
+            bail!("{} jobs still unfinished", pending.len());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let wall = start.elapsed().as_secs_f64();
+
+    // pickup in slots: the oldest signature on the job is post_job, the next one the first claim
+    let mut slots: HashMap<Pubkey, u64> = HashMap::new();
+    for s in &samples {
+        // newest first: reversed, [0] is post_job and [1] the first claim
+        let sigs = net.rpc.get_signatures_for_address_with_config(
+            &s.job,
+            solana_client::rpc_client::GetConfirmedSignaturesForAddress2Config {
+                commitment: Some(solana_commitment_config::CommitmentConfig::confirmed()),
+                ..Default::default()
+            },
+        )?;
+        let v: Vec<u64> = sigs
+            .iter()
+            .rev()
+            .filter(|x| x.err.is_none())
+            .map(|x| x.slot)
+            .collect();
+        if let Some(first_claim) = v.get(1) {
+            slots.insert(s.job, first_claim.saturating_sub(s.post_slot));
+        }
+    }
+
+    let mut table = String::from("| kernel | jobs | pickup slots p50 / p90 / max | pickup ms p50 / p90 | end-to-end s p50 / p90 / max |\n|---|---:|---|---|---|\n");
+    let mut all_slots = vec![];
+    for k in &kernels {
+        let ss: Vec<&Sample> = samples.iter().filter(|s| s.kernel == *k).collect();
+        let mut sl: Vec<f64> = ss
+            .iter()
+            .filter_map(|s| slots.get(&s.job))
+            .map(|&v| v as f64)
+            .collect();
+        all_slots.extend(sl.iter().copied());
+        let mut pm: Vec<f64> = ss
+            .iter()
+            .filter_map(|s| s.first_claim_at)
+            .map(|d| d.as_secs_f64() * 1e3)
+            .collect();
+        let mut e2e: Vec<f64> = ss
+            .iter()
+            .filter_map(|s| s.done_at)
+            .map(|d| d.as_secs_f64())
+            .collect();
+        table.push_str(&format!(
+            "| {k} | {} | {:.0} / {:.0} / {:.0} | {:.0} / {:.0} | {:.1} / {:.1} / {:.1} |\n",
+            ss.len(),
+            pct(&mut sl, 0.5),
+            pct(&mut sl, 0.9),
+            pct(&mut sl, 1.0),
+            pct(&mut pm, 0.5),
+            pct(&mut pm, 0.9),
+            pct(&mut e2e, 0.5),
+            pct(&mut e2e, 0.9),
+            pct(&mut e2e, 1.0),
+        ));
+    }
+    let summary = format!(
+        "{total} jobs ({} per kernel, k = {}, {} workers, one post every {} ms) in {wall:.1} s; median pickup {:.0} slot(s) over all jobs\n",
+        args.jobs, args.replicas, args.workers, args.interval_ms, pct(&mut all_slots, 0.5)
+    );
+    print!("\n{table}\n{summary}");
+    if let Some(out) = &args.out {
+        std::fs::write(out, format!("{table}\n{summary}"))?;
+    }
+    drop(procs);
+    Ok(())
+}

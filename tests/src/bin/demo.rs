@@ -1,0 +1,210 @@
+//! `tessera-demo`: the local network demo (run by `scripts/demo.sh` once the validator is up
+//! and the program deployed and configured). Starts a blob server and three worker processes
+//! (each with its own key and stake), posts one job of each kernel, follows them with a
+//! progress display, and prints the verified results, payouts, fees and reputations.
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use solana_sdk::signer::Signer;
+use tessera_client::units::format_amount;
+use tessera_client::{blobs, cli_util, jobs};
+use tessera_tests::network::{Network, Proc};
+
+#[derive(Parser)]
+#[command(
+    name = "tessera-demo",
+    about = "Runs the Tessera local network demo against a running validator"
+)]
+struct Args {
+    /// Validator RPC URL.
+    #[arg(long, default_value = "http://127.0.0.1:8899")]
+    url: String,
+    /// Wallet that pays and holds the mint authority.
+    #[arg(long, default_value = "~/.config/solana/id.json")]
+    keypair: String,
+    /// Working directory (worker configs, journals, blobs, results).
+    #[arg(long, default_value = ".demo/network")]
+    dir: PathBuf,
+    /// Leave the blob server and the workers running.
+    #[arg(long)]
+    keep: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(&args) {
+        eprintln!("error: {}", cli_util::one_line(&e, &args.url));
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> Result<()> {
+    let wallet = cli_util::load_keypair(&args.keypair)?;
+    let _ = std::fs::remove_dir_all(&args.dir);
+    let mut net = Network::attach(&args.url, wallet, &args.dir)?;
+    let d = net.decimals;
+    net.start_blob_server()?;
+    println!("blob server    {}", net.blobs_url);
+
+    let names = ["alice", "bob", "carol"];
+    for n in names {
+        net.add_worker(n, 500)?;
+    }
+    for (i, w) in net.workers.iter().enumerate() {
+        let node = net.node(i)?;
+        println!(
+            "worker {:<6}  node {} · {} · stake {} · metrics http://127.0.0.1:{}/metrics",
+            w.name,
+            w.node(),
+            node.hardware.gpu_model,
+            format_amount(node.stake, d),
+            w.metrics_port
+        );
+    }
+    let client = net.client(1_000)?;
+    println!("client         {} (1000 tokens)", client.pubkey());
+    let mut procs: Vec<Proc> = (0..3)
+        .map(|i| net.start_worker(i, &[]))
+        .collect::<Result<_>>()?;
+
+    // balances before, for the payout table
+    let treasury_before = net.balance_of_account(&net.config.treasury);
+    let client_before = net.balance(&client.pubkey());
+    let op_before: Vec<u64> = net
+        .workers
+        .iter()
+        .map(|w| net.balance(&w.keypair.pubkey()))
+        .collect();
+
+    let jobs_spec = [
+        ("gemm-i8 512³", "gemm", "kernel = \"gemm-i8\"\nprice = \"4\"\nreplicas = 2\n[input]\nm = 512\nseed = 7\n"),
+        ("render 256×256×32spp", "render", "kernel = \"render\"\nprice = \"10\"\nreplicas = 3\n[input]\nscene = \"cornell\"\nwidth = 256\nheight = 256\nspp = 32\n"),
+        ("inference 4095 rows", "inference", "kernel = \"inference\"\nprice = \"3\"\nreplicas = 2\n[input]\nbatch = 4095\nseed = 3\n"),
+    ];
+    println!();
+    let mp = MultiProgress::new();
+    let style = ProgressStyle::with_template("{spinner} {prefix:<22} {msg}").expect("template");
+    let mut posted = vec![];
+    for (label, stem, spec) in jobs_spec {
+        let p = net
+            .post(&client, spec)
+            .with_context(|| format!("posting {label}"))?;
+        let bar = mp.add(ProgressBar::new_spinner());
+        bar.set_style(style.clone());
+        bar.set_prefix(label.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar.set_message(format!(
+            "posted {} (escrow {})",
+            p.job,
+            format_amount(p.deposit, d)
+        ));
+        posted.push((label, stem, p, bar, None::<f64>));
+    }
+    let start = Instant::now();
+    loop {
+        let mut all = true;
+        for (_, _, p, bar, done) in posted.iter_mut() {
+            if done.is_some() {
+                continue;
+            }
+            let j = net.job(&p.job)?;
+            if j.state.is_terminal() && j.unsettled_claims == 0 {
+                *done = Some(start.elapsed().as_secs_f64());
+                bar.finish_with_message(format!(
+                    "{} in {:.1} s",
+                    jobs::progress_line(&j),
+                    start.elapsed().as_secs_f64()
+                ));
+            } else {
+                all = false;
+                bar.set_message(jobs::progress_line(&j));
+            }
+        }
+        if all {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(300) {
+            for p in &procs {
+                eprintln!("--- {}\n{}", p.name, p.log_tail(20));
+            }
+            anyhow::bail!("jobs did not finish within 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    println!("\nverified results (each downloaded from the blob store and checked against the on-chain result hash):");
+    let out_dir = args.dir.join("results");
+    for (label, stem, p, _, _) in &posted {
+        let j = net.job(&p.job)?;
+        let r = jobs::fetch_result(&net.rpc, &p.job, Some(&net.blobs_url))?;
+        let (files, summary) = jobs::save_result(&r.output, &out_dir, stem)?;
+        println!(
+            "  {label:<22} {} · {summary}",
+            &blobs::hex(&j.winning_hash)[..16]
+        );
+        for f in files {
+            println!(
+                "  {:<22} wrote {}",
+                "",
+                std::fs::canonicalize(&f).unwrap_or(f).display()
+            );
+        }
+        net.close_job(&client, &p.job)?;
+    }
+
+    println!("\npayouts:");
+    for (i, w) in net.workers.iter().enumerate() {
+        let n = net.node(i)?;
+        let gained = net.balance(&w.keypair.pubkey()) as i128 - op_before[i] as i128;
+        println!(
+            "  {:<6} earned {:>8} · reputation {:>6.2} % · completed {} · disagreed {} · stake {}",
+            w.name,
+            format_amount(gained.max(0) as u64, d),
+            n.reputation.score_bps as f64 / 100.0,
+            n.reputation.completed,
+            n.reputation.disagreed,
+            format_amount(n.stake, d)
+        );
+    }
+    let fees = net.balance_of_account(&net.config.treasury) - treasury_before;
+    let spent = client_before - net.balance(&client.pubkey());
+    println!(
+        "  protocol fees to the treasury: {}",
+        format_amount(fees, d)
+    );
+    println!(
+        "  client paid in total:          {}",
+        format_amount(spent, d)
+    );
+
+    if args.keep {
+        println!(
+            "\nthe network stays up: validator {}, blob server {}, workers:",
+            net.url, net.blobs_url
+        );
+        for p in procs.drain(..) {
+            println!(
+                "  {} (pid {}, log {})",
+                p.name,
+                p.child.id(),
+                p.log.display()
+            );
+            std::mem::forget(p);
+        }
+        if let Some(p) = net.blob_server.take() {
+            std::mem::forget(p);
+        }
+        println!("try:   target/release/tessera job post --kernel render --price 2 --replicas 2 --width 128 --spp 8 --blobs {} --watch", net.blobs_url);
+        println!("       target/release/tessera node list · target/release/tessera market");
+        println!("stop:  pkill -f 'tessera-worker' ; pkill -f 'tessera blobs serve' ; kill $(cat .demo/validator.pid)");
+    } else {
+        for p in procs.iter_mut() {
+            p.stop()?;
+        }
+        println!("\nworkers stopped cleanly; run `scripts/demo.sh --keep` to keep the network up for manual use");
+    }
+    Ok(())
+}
