@@ -18,7 +18,9 @@ while (($#)); do
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-PROGRAM_ID=$(cargo run -q --release -p tessera-client --bin tessera -- version --program-id)
+TESSERA=${TESSERA_BIN_DIR:-$ROOT/target/debug}/tessera
+[[ -x "$TESSERA" ]] || cargo build -q --locked -p tessera-client --bin tessera
+PROGRAM_ID=$("$TESSERA" version --program-id)
 if curl -sf -X POST -H 'Content-Type: application/json' \
     -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"getAccountInfo\",\"params\":[\"$PROGRAM_ID\",{\"encoding\":\"base64\"}]}" "$URL" \
     | grep -q '"executable":true'; then
@@ -27,4 +29,4 @@ else
   echo "deploying $PROGRAM_ID to $URL with anchor deploy"
   anchor deploy --provider.cluster "$URL" --provider.wallet "$KEYPAIR"
 fi
-cargo run -q --release -p tessera-client --bin tessera -- --url "$URL" --keypair "$KEYPAIR" config init "${MINT_ARGS[@]}"
+"$TESSERA" --url "$URL" --keypair "$KEYPAIR" config init "${MINT_ARGS[@]}"

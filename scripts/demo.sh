@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job: bring up a local Tessera network and show its state.
-#   scripts/demo.sh            # set-up, build, validator, deploy + initialise, print state, stop
-#   scripts/demo.sh --keep     # leave the validator running for manual use
+# The main job: a whole Tessera network on this machine.
+#   scripts/demo.sh            # set-up, build, validator, deploy + config, blob server, three
+#                              # workers, one job per kernel, verified results, payouts; stop
+#   scripts/demo.sh --keep     # the same, then leave the network up for manual use
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -20,9 +21,13 @@ source scripts/env.sh
 step "anchor build"
 anchor build
 
+step "building tessera, tessera-worker, tessera-demo (cargo build, shared with the test command)"
+cargo build --locked -p tessera-client -p tessera-worker -p tessera-tests --bins
+BIN="$ROOT/target/debug"
+
 step "wallet"
 bash scripts/keygen.sh "$HOME/.config/solana/id.json"
-WALLET_PUBKEY=$(cargo run -q --release -p tessera-client --bin tessera -- address)
+WALLET_PUBKEY=$("$BIN/tessera" address)
 
 step "starting solana-test-validator on $URL (ledger $DEMO_DIR/ledger)"
 mkdir -p "$DEMO_DIR"
@@ -32,7 +37,7 @@ if curl -sf -X POST -H 'Content-Type: application/json' -d '{"jsonrpc":"2.0","id
 fi
 solana-test-validator --ledger "$DEMO_DIR/ledger" --reset --quiet --bind-address 127.0.0.1 \
   --rpc-port "$RPC_PORT" --mint "$WALLET_PUBKEY" \
-  --upgradeable-program "$(cargo run -q --release -p tessera-client --bin tessera -- version --program-id)" \
+  --upgradeable-program "$("$BIN/tessera" version --program-id)" \
   target/deploy/tessera.so "$WALLET_PUBKEY" >"$DEMO_DIR/validator.log" 2>&1 &
 VALIDATOR_PID=$!
 echo "$VALIDATOR_PID" >"$DEMO_DIR/validator.pid"
@@ -54,8 +59,13 @@ echo "validator healthy (pid $VALIDATOR_PID, slot $slot)"
 step "deploy + initialise (migrations/deploy.sh)"
 bash migrations/deploy.sh --url "$URL"
 
-step "network state"
-cargo run -q --release -p tessera-client --bin tessera -- --url "$URL" config show
+step "network config"
+"$BIN/tessera" --url "$URL" config show
+
+step "the network: blob server, three workers, one job per kernel"
+KEEP_ARGS=()
+((KEEP)) && KEEP_ARGS=(--keep)
+TESSERA_BIN_DIR="$BIN" "$BIN/tessera-demo" --url "$URL" --dir "$DEMO_DIR/network" "${KEEP_ARGS[@]}"
 
 if ((KEEP)); then
   step "the validator keeps running (pid $VALIDATOR_PID, $URL); stop it with: kill $VALIDATOR_PID"

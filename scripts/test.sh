@@ -19,7 +19,10 @@ anchor build
 file_info=$(head -c 4 target/deploy/tessera.so | od -An -c | tr -d ' ')
 [[ "$file_info" == *ELF* ]] || { echo "target/deploy/tessera.so is not an ELF file" >&2; exit 1; }
 
-step "cargo test --workspace (unit, kernels, LiteSVM against the built .so)"
+step "cargo build --workspace --bins (tessera, tessera-worker, tessera-demo, tessera-bench)"
+cargo build --workspace --bins --locked
+
+step "cargo test --workspace (unit, kernels, LiteSVM against the built .so, CLI behaviour)"
 cargo test --workspace --locked
 
 step "anchor test (real solana-test-validator on 127.0.0.1, program preloaded): tests/tests/localnet.rs, then tests/node (@coral-xyz/anchor)"

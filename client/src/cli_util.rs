@@ -34,8 +34,9 @@ pub fn load_keypair(path: &str) -> Result<Keypair> {
     })
 }
 
-/// The error chain on one line, with a hint for the failures people hit most.
-pub fn one_line(e: &anyhow::Error, url: &str) -> String {
+/// The error chain on one line, with a hint for the failures people hit most. `url` is the RPC
+/// URL in use and `url_fix` says how to change it (`pass --url`, `set rpc_url in …`).
+pub fn one_line(e: &anyhow::Error, url: &str, url_fix: &str) -> String {
     let msg = format!("{e:#}").replace('\n', " ");
     let lower = msg.to_lowercase();
     let hint = if lower.contains("connection refused")
@@ -43,7 +44,7 @@ pub fn one_line(e: &anyhow::Error, url: &str) -> String {
         || lower.contains("tcp connect error")
         || lower.contains("dns error")
     {
-        format!(" — cannot reach the RPC at {url}: is the validator running? (start a local network with `scripts/demo.sh --keep`, or pass --url)")
+        format!(" — cannot reach the RPC at {url}: is the validator running? (start a local network with `scripts/demo.sh --keep`, or {url_fix})")
     } else if lower.contains("fetching config")
         || lower.contains("account not found") && lower.contains("config")
     {

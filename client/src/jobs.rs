@@ -55,13 +55,12 @@ pub fn post(
     spec: &JobSpec,
     blobs_target: &BlobTarget,
 ) -> Result<Posted> {
-    let config = rpc::fetch_config(rpc)
-        .context("no Tessera config on this cluster (run migrations/deploy.sh first)")?;
+    let input = spec.input()?;
+    let config = rpc::fetch_config(rpc)?;
     if config.paused {
         bail!("the network is paused by its authority; no jobs can be posted now");
     }
     let decimals = decimals(rpc, &config)?;
-    let input = spec.input()?;
     let spec_hash = blobs::hash(&input);
     let (_, input_uri) = blobs::block_on(blobs_target.put(&input))?;
     if input_uri.len() > tessera::constants::MAX_URI_LEN {

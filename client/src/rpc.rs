@@ -41,8 +41,20 @@ pub fn fetch<T: anchor_lang::AccountDeserialize>(
     Ok(accounts::decode_owned(what, &acc.owner, &acc.data)?)
 }
 
+/// The network config; a clear error when the cluster has none (a transport error is passed
+/// through as is).
 pub fn fetch_config(rpc: &RpcClient) -> Result<Config> {
-    fetch(rpc, "Config", &pda::config().0)
+    let key = pda::config().0;
+    let acc = rpc
+        .get_account_with_commitment(&key, rpc.commitment())
+        .context("reading the Tessera config")?
+        .value
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no Tessera config on this cluster (account {key}): deploy and initialise it with `migrations/deploy.sh --url <rpc>`"
+            )
+        })?;
+    Ok(accounts::decode_owned("Config", &acc.owner, &acc.data)?)
 }
 
 /// Token balance of a token account.

@@ -49,6 +49,15 @@ fn network_of_worker_processes_end_to_end() {
         net.add_worker(name, STAKE).unwrap();
     }
     let client = net.client(1_000).unwrap();
+    // a client without enough tokens is told so before anything is sent
+    let poor = net.client(1).unwrap();
+    let err = net
+        .post(
+            &poor,
+            "kernel = \"gemm-i8\"\nprice = \"5\"\nreplicas = 2\n[input]\nm = 8\n",
+        )
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("insufficient funds"), "{err:#}");
     let treasury = net.config.treasury;
 
     // Every token the scenarios can touch: client, operators, stake vaults, treasury.

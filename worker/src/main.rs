@@ -107,15 +107,17 @@ enum Cmd {
 
 fn main() {
     let cli = Cli::parse();
+    let mut url = "the configured rpc_url".to_string();
     let res = match &cli.cmd {
         Cmd::Init { .. } | Cmd::Version => run_cmd(&cli, None),
-        _ => Config::load(&cli_util::expand(&cli.config)).and_then(|c| run_cmd(&cli, Some(c))),
+        _ => Config::load(&cli_util::expand(&cli.config)).and_then(|c| {
+            url = c.rpc_url.clone();
+            run_cmd(&cli, Some(c))
+        }),
     };
     if let Err(e) = res {
-        eprintln!(
-            "error: {}",
-            cli_util::one_line(&e, "the configured rpc_url")
-        );
+        let fix = format!("set rpc_url in {}", cli.config);
+        eprintln!("error: {}", cli_util::one_line(&e, &url, &fix));
         std::process::exit(1);
     }
 }

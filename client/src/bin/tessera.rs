@@ -272,7 +272,7 @@ enum TokenCmd {
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(&cli) {
-        eprintln!("error: {}", cli_util::one_line(&e, &cli.url));
+        eprintln!("error: {}", cli_util::one_line(&e, &cli.url, "pass --url"));
         std::process::exit(1);
     }
 }

@@ -67,7 +67,7 @@ struct Sample {
 fn main() {
     let args = Args::parse();
     if let Err(e) = run(&args) {
-        eprintln!("error: {}", cli_util::one_line(&e, &args.url));
+        eprintln!("error: {}", cli_util::one_line(&e, &args.url, "pass --url"));
         std::process::exit(1);
     }
 }

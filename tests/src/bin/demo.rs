@@ -36,7 +36,7 @@ struct Args {
 fn main() {
     let args = Args::parse();
     if let Err(e) = run(&args) {
-        eprintln!("error: {}", cli_util::one_line(&e, &args.url));
+        eprintln!("error: {}", cli_util::one_line(&e, &args.url, "pass --url"));
         std::process::exit(1);
     }
 }
