@@ -101,6 +101,9 @@ fn run(args: &Args) -> Result<()> {
             p.job,
             format_amount(p.deposit, d)
         ));
+        if mp.is_hidden() {
+            println!("  {label:<22} posted {} (escrow {})", p.job, format_amount(p.deposit, d));
+        }
         posted.push((label, stem, p, bar, None::<f64>));
     }
     let start = Instant::now();
@@ -113,11 +116,16 @@ fn run(args: &Args) -> Result<()> {
             let j = net.job(&p.job)?;
             if j.state.is_terminal() && j.unsettled_claims == 0 {
                 *done = Some(start.elapsed().as_secs_f64());
-                bar.finish_with_message(format!(
+                let msg = format!(
                     "{} in {:.1} s",
                     jobs::progress_line(&j),
                     start.elapsed().as_secs_f64()
-                ));
+                );
+                if mp.is_hidden() {
+                    // not a terminal: one plain line per finished job
+                    println!("  {:<22} {msg}", bar.prefix());
+                }
+                bar.finish_with_message(msg);
             } else {
                 all = false;
                 bar.set_message(jobs::progress_line(&j));
