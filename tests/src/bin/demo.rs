@@ -102,7 +102,11 @@ fn run(args: &Args) -> Result<()> {
             format_amount(p.deposit, d)
         ));
         if mp.is_hidden() {
-            println!("  {label:<22} posted {} (escrow {})", p.job, format_amount(p.deposit, d));
+            println!(
+                "  {label:<22} posted {} (escrow {})",
+                p.job,
+                format_amount(p.deposit, d)
+            );
         }
         posted.push((label, stem, p, bar, None::<f64>));
     }
