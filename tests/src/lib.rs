@@ -4,6 +4,7 @@
 //! * [`svm`]: in-process tests against the built `target/deploy/tessera.so` on LiteSVM.
 //! * [`localnet`]: helpers for tests that run against a real `solana-test-validator`
 //!   (started by `anchor test`).
+pub mod faultproxy;
 pub mod localnet;
 pub mod network;
 pub mod svm;

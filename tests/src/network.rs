@@ -151,13 +151,23 @@ impl Network {
     /// Attaches to the validator at `url`; `authority` pays and is the mint authority. Creates
     /// the mint and config when the cluster has none.
     pub fn attach(url: &str, authority: Keypair, dir: &Path) -> Result<Network> {
+        Self::attach_with(url, authority, dir, ix::localnet_params())
+    }
+
+    /// [`Network::attach`], initialising a new config with `params`.
+    pub fn attach_with(
+        url: &str,
+        authority: Keypair,
+        dir: &Path,
+        params: tessera::state::ConfigParams,
+    ) -> Result<Network> {
         std::fs::create_dir_all(dir)?;
         let rpc = RpcClient::new_with_commitment(url.to_string(), CommitmentConfig::confirmed());
         let config = match rpc::fetch_config(&rpc) {
             Ok(c) => c,
             Err(_) => {
                 let mint = network::create_mint(&rpc, &authority, 6)?;
-                network::init_config(&rpc, &authority, &mint, ix::localnet_params())?
+                network::init_config(&rpc, &authority, &mint, params)?
             }
         };
         let decimals = jobs::decimals(&rpc, &config)?;
@@ -187,7 +197,18 @@ impl Network {
 
     /// Starts `tessera blobs serve` on a free port.
     pub fn start_blob_server(&mut self) -> Result<()> {
-        let port = free_port();
+        self.start_blob_server_on(free_port())
+    }
+
+    /// Stops the blob server (its blobs stay on disk).
+    pub fn stop_blob_server(&mut self) {
+        if let Some(mut p) = self.blob_server.take() {
+            let _ = p.stop();
+        }
+    }
+
+    /// Starts `tessera blobs serve` on `port` (the same port again after a stop).
+    pub fn start_blob_server_on(&mut self, port: u16) -> Result<()> {
         let dir = self.dir.join("blobs");
         let mut cmd = Command::new(bin("tessera")?);
         cmd.args(["blobs", "serve", "--dir"])
@@ -320,6 +341,44 @@ impl Network {
         spawn(&format!("worker {}", w.name), &mut cmd, log)
     }
 
+    /// Points worker `i` at another RPC URL (e.g. a fault-injecting proxy); takes effect at
+    /// its next start.
+    pub fn set_worker_rpc(&self, i: usize, rpc_url: &str) -> Result<()> {
+        let cfg = self.workers[i].config();
+        let text = std::fs::read_to_string(&cfg)?;
+        let mut out = String::new();
+        for line in text.lines() {
+            if line.starts_with("rpc_url = ") {
+                out.push_str(&format!("rpc_url = \"{rpc_url}\"\n"));
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        std::fs::write(&cfg, out)?;
+        Ok(())
+    }
+
+    /// Sum of the values of every sample of `name` (prefix match, so `x_total` sums all
+    /// label sets) on worker `i`'s Prometheus endpoint; 0 when unreachable.
+    pub fn worker_metric_sum(&self, i: usize, name: &str) -> f64 {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.workers[i].metrics_port))
+        else {
+            return 0.0;
+        };
+        let _ = write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        );
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     pub fn node(&self, i: usize) -> Result<Node> {
         rpc::fetch(&self.rpc, "Node", &self.workers[i].node())
     }
@@ -423,5 +482,129 @@ impl Drop for Network {
         if let Some(p) = self.blob_server.as_mut() {
             let _ = p.stop();
         }
+    }
+}
+
+/// A `solana-test-validator` this process owns (it can be stopped and restarted on the same
+/// ledger), on its own ports so it never collides with another validator.
+pub struct Validator {
+    pub ledger: PathBuf,
+    pub rpc_port: u16,
+    pub proc: Option<Proc>,
+}
+
+impl Validator {
+    /// `solana-test-validator` on PATH (scripts/env.sh puts it there), or None.
+    pub fn available() -> bool {
+        Command::new("solana-test-validator")
+            .arg("--version")
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+
+    /// A fresh ledger with the program preloaded and `mint_to` funded at genesis.
+    pub fn start(dir: &Path, rpc_port: u16, mint_to: &Pubkey) -> Result<Validator> {
+        let ledger = dir.join("ledger");
+        let _ = std::fs::remove_dir_all(&ledger);
+        let mut v = Validator {
+            ledger,
+            rpc_port,
+            proc: None,
+        };
+        let so = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/deploy/tessera.so");
+        v.launch(&[
+            "--reset".to_string(),
+            "--mint".to_string(),
+            mint_to.to_string(),
+            "--bpf-program".to_string(),
+            tessera::ID.to_string(),
+            so.display().to_string(),
+        ])?;
+        Ok(v)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.rpc_port)
+    }
+
+    fn launch(&mut self, extra: &[String]) -> Result<()> {
+        let p = self.rpc_port;
+        let mut cmd = Command::new("solana-test-validator");
+        cmd.arg("--ledger")
+            .arg(&self.ledger)
+            .args(["--quiet", "--bind-address", "127.0.0.1"])
+            .args(["--rpc-port", &p.to_string()])
+            .args(["--faucet-port", &(p + 1001).to_string()])
+            .args(["--gossip-port", &(p + 2).to_string()])
+            .args(["--dynamic-port-range", &format!("{}-{}", p + 10, p + 200)])
+            .args(extra);
+        let log = self.ledger.with_extension(format!(
+            "{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis()
+        ));
+        std::fs::create_dir_all(self.ledger.parent().unwrap())?;
+        let proc = spawn("validator", &mut cmd, log)?;
+        self.proc = Some(proc);
+        self.wait_ready()
+    }
+
+    /// Waits until the RPC answers and a few slots have passed.
+    pub fn wait_ready(&mut self) -> Result<()> {
+        let rpc = RpcClient::new_with_commitment(self.url(), CommitmentConfig::confirmed());
+        let start = Instant::now();
+        loop {
+            if let Ok(slot) = rpc.get_slot() {
+                if slot >= 3 {
+                    return Ok(());
+                }
+            }
+            if let Some(p) = self.proc.as_mut() {
+                if !p.is_running() {
+                    bail!("validator exited: {}", p.log_tail(20));
+                }
+            }
+            if start.elapsed() > Duration::from_secs(90) {
+                bail!("validator not ready after 90 s");
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Freezes the validator process (SIGSTOP): its RPC and websocket stop answering, as in
+    /// an outage; [`Validator::resume`] continues it with its state intact.
+    pub fn pause(&self) {
+        if let Some(p) = self.proc.as_ref() {
+            unsafe_kill(p.child.id() as i32, 19);
+        }
+    }
+
+    /// SIGCONT after [`Validator::pause`].
+    pub fn resume(&self) {
+        if let Some(p) = self.proc.as_ref() {
+            unsafe_kill(p.child.id() as i32, 18);
+        }
+    }
+
+    /// Stops the validator (SIGTERM); the ledger stays.
+    pub fn stop(&mut self) -> Result<()> {
+        if let Some(mut p) = self.proc.take() {
+            p.stop()?;
+        }
+        Ok(())
+    }
+
+    /// Starts it again on the same ledger.
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop()?;
+        self.launch(&[])
+    }
+}
+
+impl Drop for Validator {
+    fn drop(&mut self) {
+        let _ = self.stop();
     }
 }

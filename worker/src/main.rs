@@ -465,11 +465,19 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
     // Wait for the cluster (a validator restart or outage pauses, it does not crash).
     let config = loop {
         let rpc = chain.rpc.clone();
-        match rpc.get_account(&pda::config().0).await {
-            Ok(acc) => {
+        match rpc
+            .get_account_with_commitment(&pda::config().0, CommitmentConfig::confirmed())
+            .await
+        {
+            Ok(r) if r.value.is_none() => bail!(
+                "no Tessera config on {}: deploy and initialise the network first",
+                cfg.rpc_url
+            ),
+            Ok(r) => {
+                let acc = r.value.expect("checked");
                 break tessera_client::accounts::decode_owned::<tessera::state::Config>(
                     "Config", &acc.owner, &acc.data,
-                )?
+                )?;
             }
             Err(e) => {
                 tracing::warn!("waiting for the cluster at {}: {e}", cfg.rpc_url);
@@ -477,7 +485,16 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
             }
         }
     };
-    let mint = chain.rpc.get_account(&config.mint).await?;
+    let mint = loop {
+        match chain.account(&config.mint).await {
+            Ok(Some(m)) => break m,
+            Ok(None) => bail!("the config's mint {} does not exist", config.mint),
+            Err(e) => {
+                tracing::warn!("reading the mint (retrying): {e:#}");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    };
     let decimals = tessera_client::token::decimals_of(&mint.data).context("config mint")?;
     let b = backend(&cfg)?;
     tracing::info!(device = %b.info().name, kind = ?b.kind(), "compute backend ready");

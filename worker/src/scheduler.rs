@@ -91,7 +91,25 @@ impl Worker {
 
     /// Runs until `shutdown` flips, then lets in-flight steps finish (up to 15 s).
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> Result<()> {
-        self.refresh_node().await?;
+        // The node must exist; a transport error only delays the start.
+        let mut attempt = 0;
+        loop {
+            match self.chain.fetch::<Node>("Node", &self.node).await {
+                Ok(Some(_)) => break,
+                Ok(None) => anyhow::bail!(
+                    "node {} is not registered: run `tessera-worker register` first",
+                    self.node
+                ),
+                Err(e) => {
+                    warn!("reading the node account (retrying): {e:#}");
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+        }
+        if let Err(e) = self.refresh_node().await {
+            warn!("refreshing the node account: {e:#}");
+        }
         let mut tasks = JoinSet::new();
         // Resume every unfinished claim from the journal.
         for e in self.journal.all()? {

@@ -96,7 +96,9 @@ pub fn now_ms() -> u64 {
 
 /// The journal file.
 pub struct Journal {
-    db: Database,
+    path: std::path::PathBuf,
+    /// `None` only while being reopened.
+    db: std::sync::Mutex<Option<Database>>,
 }
 
 impl Journal {
@@ -105,37 +107,67 @@ impl Journal {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the state directory {}", dir.display()))?;
         }
+        let db = Self::open_db(path)?;
+        Ok(Journal {
+            path: path.to_path_buf(),
+            db: std::sync::Mutex::new(Some(db)),
+        })
+    }
+
+    fn open_db(path: &Path) -> Result<Database> {
         let db = Database::create(path)
             .with_context(|| format!("opening the journal {}", path.display()))?;
         let tx = db.begin_write()?;
         tx.open_table(CLAIMS)?;
         tx.commit()?;
-        Ok(Journal { db })
+        Ok(db)
+    }
+
+    fn with_db<T>(&self, f: impl FnOnce(&Database) -> Result<T>) -> Result<T> {
+        let mut guard = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            *guard = Some(Self::open_db(&self.path)?);
+        }
+        let res = f(guard.as_ref().expect("journal open"));
+        if res.is_err() {
+            // After an I/O error (a full disk, say) redb refuses every later operation until
+            // the file is reopened: close it now, reopen on the next call.
+            guard.take();
+        }
+        res
     }
 
     /// Durably records `e` (returns only after the write is on disk).
     pub fn put(&self, e: &Entry) -> Result<()> {
         let bytes = serde_json::to_vec(e)?;
-        let tx = self.db.begin_write().context("journal write")?;
-        {
-            let mut t = tx.open_table(CLAIMS)?;
-            t.insert(&e.job, bytes.as_slice())?;
-        }
-        tx.commit().context("journal commit (is the disk full?)")?;
-        Ok(())
+        self.with_db(|db| {
+            let tx = db.begin_write().context("journal write")?;
+            {
+                let mut t = tx.open_table(CLAIMS)?;
+                t.insert(&e.job, bytes.as_slice())?;
+            }
+            tx.commit().context("journal commit (is the disk full?)")?;
+            Ok(())
+        })
     }
 
     pub fn get(&self, job: &Pubkey) -> Result<Option<Entry>> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(CLAIMS)?;
-        Ok(match t.get(&job.to_bytes())? {
-            Some(v) => Some(serde_json::from_slice(v.value())?),
-            None => None,
+        self.with_db(|db| {
+            let tx = db.begin_read()?;
+            let t = tx.open_table(CLAIMS)?;
+            Ok(match t.get(&job.to_bytes())? {
+                Some(v) => Some(serde_json::from_slice(v.value())?),
+                None => None,
+            })
         })
     }
 
     pub fn all(&self) -> Result<Vec<Entry>> {
-        let tx = self.db.begin_read()?;
+        self.with_db(Self::all_in)
+    }
+
+    fn all_in(db: &Database) -> Result<Vec<Entry>> {
+        let tx = db.begin_read()?;
         let t = tx.open_table(CLAIMS)?;
         let mut out = Vec::new();
         for row in t.iter()? {

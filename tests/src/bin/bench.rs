@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use clap::Parser;
 use solana_sdk::pubkey::Pubkey;
-use tessera::state::Job;
+use solana_sdk::{signature::Keypair, signer::Signer};
+use tessera::state::{Job, JobState};
+use tessera_client::jobs;
 use tessera_client::{accounts, cli_util};
 use tessera_tests::network::{Network, Proc};
 
@@ -53,6 +55,9 @@ struct Args {
     /// Also write the table here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Clients posting in parallel (each its own keypair and thread).
+    #[arg(long, default_value_t = 1)]
+    post_threads: usize,
 }
 
 struct Sample {
@@ -107,37 +112,82 @@ fn run(args: &Args) -> Result<()> {
     }
     let kernels: Vec<&str> = args.kernels.split(',').map(str::trim).collect();
     let total = kernels.len() * args.jobs;
-    let client = net.client(total as u64 * args.replicas as u64 * 2 + 100)?;
+    let threads = args.post_threads.max(1);
+    let per_job = args.replicas as u64 * 2;
+    let clients: Vec<Keypair> = (0..threads)
+        .map(|_| net.client(total as u64 * per_job / threads as u64 + 100))
+        .collect::<Result<_>>()?;
+    let client_before: u64 = clients.iter().map(|c| net.balance(&c.pubkey())).sum();
     let procs: Vec<Proc> = (0..args.workers)
         .map(|i| net.start_worker(i, &[]))
         .collect::<Result<_>>()?;
     std::thread::sleep(Duration::from_secs(2)); // let the workers subscribe
 
-    let mut samples: Vec<Sample> = vec![];
-    let start = Instant::now();
-    let mut pending: HashMap<Pubkey, usize> = HashMap::new();
-    let mut next_post = Instant::now();
+    // Posting threads: each client posts its share, spaced by --interval-ms.
     let mut order = vec![];
     for i in 0..args.jobs {
         for k in &kernels {
             order.push((i, k.to_string()));
         }
     }
-    let mut it = order.into_iter();
+    let (tx, rx) = std::sync::mpsc::channel::<Result<Sample, String>>();
+    let start = Instant::now();
+    let mut posters = vec![];
+    for (t, client) in clients.iter().enumerate() {
+        let mine: Vec<String> = order
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % threads == t)
+            .map(|(_, (_, k))| k.clone())
+            .collect();
+        let client = client.insecure_clone();
+        let tx = tx.clone();
+        let url = net.url.clone();
+        let blobs = net.blobs_url.clone();
+        let (replicas, interval) = (args.replicas, args.interval_ms);
+        posters.push(std::thread::spawn(move || {
+            let rpc = solana_client::rpc_client::RpcClient::new_with_commitment(
+                url,
+                solana_commitment_config::CommitmentConfig::confirmed(),
+            );
+            let target = tessera_client::blobs::BlobTarget::parse(&blobs).expect("blobs");
+            for k in mine {
+                let r = spec(&k, replicas)
+                    .and_then(|text| Ok(toml::from_str::<tessera_client::jobspec::JobSpec>(&text)?))
+                    .and_then(|sp| jobs::post(&rpc, &client, &sp, &target))
+                    .map(|p| Sample {
+                        kernel: k,
+                        job: p.job,
+                        post_slot: p.slot,
+                        posted_at: Instant::now(),
+                        first_claim_at: None,
+                        done_at: None,
+                    })
+                    .map_err(|e| format!("{e:#}"));
+                if tx.send(r).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(interval));
+            }
+        }));
+    }
+    drop(tx);
+    let mut samples: Vec<Sample> = vec![];
+    let mut pending: HashMap<Pubkey, usize> = HashMap::new();
+    let mut post_errors = 0usize;
+    let mut received = 0usize;
     loop {
-        if Instant::now() >= next_post {
-            if let Some((_, k)) = it.next() {
-                let p = net.post(&client, &spec(&k, args.replicas)?)?;
-                pending.insert(p.job, samples.len());
-                samples.push(Sample {
-                    kernel: k,
-                    job: p.job,
-                    post_slot: p.slot,
-                    posted_at: Instant::now(),
-                    first_claim_at: None,
-                    done_at: None,
-                });
-                next_post = Instant::now() + Duration::from_millis(args.interval_ms);
+        while let Ok(r) = rx.try_recv() {
+            received += 1;
+            match r {
+                Ok(s) => {
+                    pending.insert(s.job, samples.len());
+                    samples.push(s);
+                }
+                Err(e) => {
+                    post_errors += 1;
+                    eprintln!("post failed: {e}");
+                }
             }
         }
         // poll pending jobs
@@ -157,14 +207,17 @@ fn run(args: &Args) -> Result<()> {
                 }
                 if j.state.is_terminal() && j.unsettled_claims == 0 {
                     s.done_at = Some(s.posted_at.elapsed());
+                    if j.state != JobState::Completed {
+                        eprintln!("job {k} ended {:?}", j.state);
+                    }
                     pending.remove(k);
                 }
             }
         }
-        if pending.is_empty() && samples.len() == total {
+        if pending.is_empty() && received == total {
             break;
         }
-        if start.elapsed() > Duration::from_secs(60 + total as u64 * 10) {
+        if start.elapsed() > Duration::from_secs(120 + total as u64 * 2) {
             for p in &procs {
                 eprintln!("--- {}\n{}", p.name, p.log_tail(10));
             }
@@ -229,10 +282,53 @@ fn run(args: &Args) -> Result<()> {
             pct(&mut e2e, 1.0),
         ));
     }
+    // Payments: close every job, then each client must have paid exactly k × price per
+    // completed job (nothing lost, nothing paid twice).
+    let completed = samples.iter().filter(|s| s.done_at.is_some()).count();
+    let mut completed_ok = 0usize;
+    for s in &samples {
+        if let Ok(j) = net.job(&s.job) {
+            if j.state == JobState::Completed {
+                completed_ok += 1;
+            }
+        }
+    }
+    // close every job with the client that posted it
+    for s in &samples {
+        if let Ok(j) = net.job(&s.job) {
+            if let Some(c) = clients.iter().find(|c| c.pubkey() == j.client) {
+                net.close_job(c, &s.job)?;
+            }
+        }
+    }
+    let client_after: u64 = clients.iter().map(|c| net.balance(&c.pubkey())).sum();
+    let price = 10u64.pow(net.decimals as u32);
+    let expected = completed_ok as u64 * args.replicas as u64 * price;
+    let spent = client_before - client_after;
+    let metric = |name: &str| -> f64 {
+        (0..args.workers)
+            .map(|i| net.worker_metric_sum(i, name))
+            .sum()
+    };
+    let races = metric("tessera_worker_claim_races_lost_total");
+    let claim_fail = metric("tessera_worker_tx_failed_total{ix=\"claim_job\"}");
+    let rpc_errors = metric("tessera_worker_rpc_errors_total");
+    let tx_failed = metric("tessera_worker_tx_failed_total");
+    let tx_sent = metric("tessera_worker_tx_sent_total");
     let summary = format!(
-        "{total} jobs ({} per kernel, k = {}, {} workers, one post every {} ms) in {wall:.1} s; median pickup {:.0} slot(s) over all jobs\n",
-        args.jobs, args.replicas, args.workers, args.interval_ms, pct(&mut all_slots, 0.5)
+        "{total} jobs ({} per kernel, k = {}, {} workers, {} posting client(s), one post every {} ms each) in {wall:.1} s: {:.1} jobs/s completed; median pickup {:.0} slot(s) over all jobs\n\
+         completed {completed_ok}/{total} (posts failed: {post_errors}); clients paid {spent} base units for {completed_ok} jobs × {} replicas × {price} = {expected}: {}\n\
+         worker transactions: {tx_sent} confirmed, {tx_failed} rejected ({claim_fail} claim_job refused, {races} claim races lost: double claims stopped on-chain), {rpc_errors} RPC errors retried\n",
+        args.jobs, args.replicas, args.workers, threads, args.interval_ms,
+        completed as f64 / wall,
+        pct(&mut all_slots, 0.5),
+        args.replicas,
+        if spent == expected { "exact" } else { "MISMATCH" },
     );
+    if spent != expected || completed_ok != total {
+        print!("\n{table}\n{summary}");
+        bail!("jobs lost or paid wrongly");
+    }
     print!("\n{table}\n{summary}");
     if let Some(out) = &args.out {
         std::fs::write(out, format!("{table}\n{summary}"))?;

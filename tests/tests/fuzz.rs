@@ -1,0 +1,788 @@
+//! Stateful fuzzing of the program on LiteSVM (proptest): random sequences of every
+//! instruction from several actors (honest and lying nodes, clients, a cranker, an attacker
+//! who passes other people's accounts), with random clock warps. After **every** step:
+//!
+//! * each live job's escrow holds exactly what the job's accounting says
+//!   (`Job::escrow_expected`);
+//! * each node's stake vault holds exactly `stake + unbonding`, and Σ stakes = Σ stake vaults;
+//! * the sum of every token account of the mint never changes (no token created or destroyed;
+//!   fees and slashes only move between known accounts);
+//! * reputation counters (completed, disagreed, timed out, no reveal, slashed, earned) never go
+//!   backwards; a job never has more live claims than slots;
+//! * the attacker, who holds no tokens and no stake, gains nothing but crank rewards.
+//!
+//! After the sequence, a drain phase warps far ahead and cranks everything: every job must
+//! reach a closed state with its escrow empty, and every node can unstake and withdraw all of
+//! its stake: no job is left without a way to settle, no token is stuck.
+//!
+//! CI runs `TESSERA_FUZZ_CASES` (default 64) sequences of up to 127 steps; for a longer run:
+//! `TESSERA_FUZZ_CASES=2000 cargo test --release -p tessera-tests --test fuzz -- --nocapture`.
+//! `TESSERA_FUZZ_BREAK=1` plants a wrong invariant (escrow must hold one unit more) to show the
+//! harness fails when an invariant does not hold.
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Successful transactions per action kind, over the whole run (coverage report).
+static STATS: Mutex<BTreeMap<&'static str, (u64, u64)>> = Mutex::new(BTreeMap::new());
+
+fn tally(kind: &'static str, ok: bool) {
+    let mut s = STATS.lock().unwrap();
+    let e = s.entry(kind).or_default();
+    if ok {
+        e.0 += 1;
+    } else {
+        e.1 += 1;
+    }
+}
+
+use proptest::prelude::*;
+use solana_sdk::{instruction::Instruction, pubkey::Pubkey, signature::Keypair, signer::Signer};
+use tessera::state::{Bid, Claim, ClaimState, Job, JobState, MarketType, Node, Reputation};
+use tessera_client::{ix, pda};
+use tessera_tests::svm::*;
+
+const NODES: usize = 5;
+const CLIENTS: usize = 2;
+const GOOD: [u8; 32] = [0x11; 32];
+const BAD: [u8; 32] = [0x66; 32];
+
+#[derive(Clone, Debug)]
+enum Action {
+    Post {
+        client: u8,
+        replicas: u8,
+        price: u16,
+        esc: u8,
+        auction: bool,
+    },
+    Claim {
+        node: u8,
+        job: u8,
+    },
+    Bid {
+        node: u8,
+        job: u8,
+        price: u16,
+    },
+    CloseAuction {
+        job: u8,
+    },
+    CloseBid {
+        node: u8,
+        job: u8,
+    },
+    /// Claim actions pick one of the claims made so far (`claim` indexes that list).
+    Commit {
+        claim: u8,
+        honest: bool,
+    },
+    Reveal {
+        claim: u8,
+    },
+    Finalize {
+        job: u8,
+    },
+    Settle {
+        claim: u8,
+    },
+    ExpireClaim {
+        claim: u8,
+    },
+    ExpireJob {
+        job: u8,
+    },
+    Cancel {
+        client: u8,
+        job: u8,
+    },
+    Close {
+        job: u8,
+    },
+    Challenge {
+        job: u8,
+    },
+    SettleChallenge {
+        job: u8,
+    },
+    Stake {
+        node: u8,
+        amount: u16,
+    },
+    Unstake {
+        node: u8,
+        amount: u16,
+    },
+    Withdraw {
+        node: u8,
+    },
+    Attack {
+        kind: u8,
+        a: u8,
+        b: u8,
+    },
+    Warp {
+        secs: u16,
+    },
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    let i = 0u8..16;
+    prop_oneof![
+        2 => (0u8..4, 1u8..4, 1u16..500, 0u8..2, prop::bool::weighted(0.2)).prop_map(|(client, replicas, price, esc, auction)| Action::Post { client, replicas, price, esc, auction }),
+        6 => (i.clone(), i.clone()).prop_map(|(node, job)| Action::Claim { node, job }),
+        1 => (i.clone(), i.clone(), 1u16..500).prop_map(|(node, job, price)| Action::Bid { node, job, price }),
+        1 => i.clone().prop_map(|job| Action::CloseAuction { job }),
+        1 => (i.clone(), i.clone()).prop_map(|(node, job)| Action::CloseBid { node, job }),
+        8 => (i.clone(), prop::bool::weighted(0.8)).prop_map(|(claim, honest)| Action::Commit { claim, honest }),
+        8 => i.clone().prop_map(|claim| Action::Reveal { claim }),
+        4 => i.clone().prop_map(|job| Action::Finalize { job }),
+        5 => i.clone().prop_map(|claim| Action::Settle { claim }),
+        2 => i.clone().prop_map(|claim| Action::ExpireClaim { claim }),
+        1 => i.clone().prop_map(|job| Action::ExpireJob { job }),
+        1 => (i.clone(), i.clone()).prop_map(|(client, job)| Action::Cancel { client, job }),
+        2 => i.clone().prop_map(|job| Action::Close { job }),
+        2 => i.clone().prop_map(|job| Action::Challenge { job }),
+        2 => i.clone().prop_map(|job| Action::SettleChallenge { job }),
+        1 => (i.clone(), 1u16..300).prop_map(|(node, amount)| Action::Stake { node, amount }),
+        1 => (i.clone(), 1u16..300).prop_map(|(node, amount)| Action::Unstake { node, amount }),
+        1 => i.clone().prop_map(|node| Action::Withdraw { node }),
+        3 => (0u8..8, any::<u8>(), any::<u8>()).prop_map(|(kind, a, b)| Action::Attack { kind, a, b }),
+        4 => (1u16..200).prop_map(|secs| Action::Warp { secs }),
+    ]
+}
+
+/// The fuzzed world.
+struct World {
+    s: Svm,
+    nodes: Vec<Keypair>,
+    clients: Vec<Keypair>,
+    cranker: Keypair,
+    attacker: Keypair,
+    jobs: Vec<Pubkey>,
+    /// (job, node index) of every claim made.
+    claims: Vec<(Pubkey, u8)>,
+    /// Every token account that can hold the mint: actors' ATAs, vaults, escrows.
+    token_accounts: Vec<Pubkey>,
+    total: u64,
+    reputations: BTreeMap<Pubkey, Reputation>,
+    next_id: u64,
+    steps: u64,
+    /// Name of the action being applied (for the coverage report).
+    kind: &'static str,
+}
+
+impl World {
+    fn new() -> World {
+        let mut s = Svm::with_config();
+        let nodes: Vec<Keypair> = (0..NODES)
+            .map(|i| s.node(200 * TOKEN + i as u64 * 50 * TOKEN, 500 * TOKEN))
+            .collect();
+        let clients: Vec<Keypair> = (0..CLIENTS).map(|_| s.actor(100_000 * TOKEN)).collect();
+        let cranker = s.actor(0);
+        let attacker = s.actor(0);
+        let mut token_accounts = vec![
+            s.treasury,
+            s.ata(&cranker.pubkey()),
+            s.ata(&attacker.pubkey()),
+        ];
+        for n in &nodes {
+            token_accounts.push(s.ata(&n.pubkey()));
+            token_accounts.push(pda::stake_vault(&pda::node(&n.pubkey()).0).0);
+        }
+        for c in &clients {
+            token_accounts.push(s.ata(&c.pubkey()));
+        }
+        let mut w = World {
+            s,
+            nodes,
+            clients,
+            cranker,
+            attacker,
+            jobs: vec![],
+            claims: vec![],
+            token_accounts,
+            total: 0,
+            reputations: BTreeMap::new(),
+            next_id: 1,
+            steps: 0,
+            kind: "setup",
+        };
+        w.total = w.sum();
+        w
+    }
+
+    fn sum(&self) -> u64 {
+        self.token_accounts.iter().map(|a| self.s.balance(a)).sum()
+    }
+
+    fn node(&self, i: u8) -> &Keypair {
+        &self.nodes[i as usize % NODES]
+    }
+
+    fn job(&self, i: u8) -> Option<Pubkey> {
+        if self.jobs.is_empty() {
+            None
+        } else {
+            Some(self.jobs[i as usize % self.jobs.len()])
+        }
+    }
+
+    fn claim(&self, i: u8) -> Option<(Pubkey, u8)> {
+        if self.claims.is_empty() {
+            None
+        } else {
+            Some(self.claims[i as usize % self.claims.len()])
+        }
+    }
+
+    fn job_state(&self, key: &Pubkey) -> Option<Job> {
+        self.s
+            .svm
+            .get_account(key)
+            .and_then(|a| tessera_client::accounts::decode::<Job>("Job", &a.data).ok())
+    }
+
+    /// Sends with `signer` when the instruction asks for its signature (cranks do not).
+    fn send(&mut self, ixs: &[Instruction], signer: &Keypair) -> bool {
+        let needs = ixs.iter().any(|i| {
+            i.accounts
+                .iter()
+                .any(|m| m.is_signer && m.pubkey == signer.pubkey())
+        });
+        let signers: &[&Keypair] = if needs { &[signer] } else { &[] };
+        let ok = self.s.send(ixs, signers).is_ok();
+        tally(self.kind, ok);
+        ok
+    }
+
+    fn apply(&mut self, a: &Action) {
+        self.kind = kind_name(a);
+        let t = self.s.tctx();
+        let cr = self.cranker.insecure_clone();
+        match *a {
+            Action::Post {
+                client,
+                replicas,
+                price,
+                esc,
+                auction,
+            } => {
+                let c = self.clients[client as usize % CLIENTS].insecure_clone();
+                let mut args =
+                    self.s
+                        .job_args(self.next_id, replicas, price as u64 * TOKEN / 10, esc);
+                args.requirements.min_vram_mb = 0;
+                args.requirements.min_compute_capability = 0;
+                args.requirements.capabilities = 0;
+                args.exec_secs = 40;
+                args.deadline = self.s.now() + 600;
+                if auction {
+                    args.market = MarketType::Auction;
+                    args.bid_deadline = self.s.now() + 30;
+                }
+                self.next_id += 1;
+                let job = pda::job(&c.pubkey(), args.job_id).0;
+                let ok = self.s.post(&c, args).is_ok();
+                tally("post", ok);
+                if ok {
+                    self.jobs.push(job);
+                    self.token_accounts.push(pda::escrow(&job).0);
+                }
+            }
+            Action::Claim { node, job } => {
+                let Some(j) = self.job(job) else { return };
+                let op = self.node(node).insecure_clone();
+                let with_bid = self
+                    .s
+                    .svm
+                    .get_account(&pda::bid(&j, &pda::node(&op.pubkey()).0).0)
+                    .is_some();
+                if self.send(&[ix::claim_job(&op.pubkey(), &j, with_bid)], &op) {
+                    self.claims.push((j, node % NODES as u8));
+                }
+            }
+            Action::Bid { node, job, price } => {
+                let Some(j) = self.job(job) else { return };
+                let op = self.node(node).insecure_clone();
+                self.send(
+                    &[ix::place_bid(&op.pubkey(), &j, price as u64 * TOKEN / 10)],
+                    &op,
+                );
+            }
+            Action::CloseAuction { job } => {
+                let Some(j) = self.job(job) else { return };
+                let bids: Vec<Pubkey> = self
+                    .nodes
+                    .iter()
+                    .map(|n| pda::bid(&j, &pda::node(&n.pubkey()).0).0)
+                    .filter(|b| self.s.svm.get_account(b).is_some())
+                    .collect();
+                self.send(&[ix::close_auction(&j, &bids)], &cr);
+            }
+            Action::CloseBid { node, job } => {
+                let Some(j) = self.job(job) else { return };
+                let op = self.node(node).pubkey();
+                self.send(&[ix::close_bid(&j, &pda::node(&op).0, &op)], &cr);
+            }
+            Action::Commit { claim, honest } => {
+                let Some((j, node)) = self.claim(claim) else {
+                    return;
+                };
+                let op = self.node(node).insecure_clone();
+                let (c, _) = commit_for(&op.pubkey(), if honest { GOOD } else { BAD }, node);
+                self.send(&[ix::commit_result(&op.pubkey(), &j, c)], &op);
+            }
+            Action::Reveal { claim } => {
+                let Some((j, node)) = self.claim(claim) else {
+                    return;
+                };
+                let op = self.node(node).insecure_clone();
+                // reveal whichever result this node committed to
+                for result in [GOOD, BAD] {
+                    let (_, salt) = commit_for(&op.pubkey(), result, node);
+                    if self.send(
+                        &[ix::reveal_result(
+                            &op.pubkey(),
+                            &j,
+                            result,
+                            salt,
+                            String::new(),
+                        )],
+                        &op,
+                    ) {
+                        break;
+                    }
+                }
+            }
+            Action::Finalize { job } => {
+                let Some(j) = self.job(job) else { return };
+                self.send(&[ix::finalize_job(&j)], &cr);
+            }
+            Action::Settle { claim } => {
+                let Some((j, node)) = self.claim(claim) else {
+                    return;
+                };
+                let op = self.node(node).pubkey();
+                self.send(&[ix::settle_claim(&t, &cr.pubkey(), &j, &op)], &cr);
+            }
+            Action::ExpireClaim { claim } => {
+                let Some((j, node)) = self.claim(claim) else {
+                    return;
+                };
+                let op = self.node(node).pubkey();
+                self.send(&[ix::expire_claim(&t, &cr.pubkey(), &j, &op)], &cr);
+            }
+            Action::ExpireJob { job } => {
+                let Some(j) = self.job(job) else { return };
+                self.send(&[ix::expire_job(&j)], &cr);
+            }
+            Action::Cancel { client, job } => {
+                let Some(j) = self.job(job) else { return };
+                let c = self.clients[client as usize % CLIENTS].insecure_clone();
+                self.send(&[ix::cancel_job(&t, &c.pubkey(), &j)], &c);
+            }
+            Action::Close { job } => {
+                let Some(j) = self.job(job) else { return };
+                let Some(js) = self.job_state(&j) else { return };
+                self.send(&[ix::close_job(&t, &js.client, &j)], &cr);
+            }
+            Action::Challenge { job } => {
+                let Some(j) = self.job(job) else { return };
+                let Some(js) = self.job_state(&j) else { return };
+                // the client disputes (it holds tokens for the bond)
+                let c = self
+                    .clients
+                    .iter()
+                    .find(|c| c.pubkey() == js.client)
+                    .unwrap()
+                    .insecure_clone();
+                self.send(
+                    &[ix::challenge_result(&t, &c.pubkey(), &j, js.winning_hash)],
+                    &c,
+                );
+            }
+            Action::SettleChallenge { job } => {
+                let Some(j) = self.job(job) else { return };
+                let Some(js) = self.job_state(&j) else { return };
+                self.send(&[ix::settle_challenge(&t, &js.client, &j)], &cr);
+            }
+            Action::Stake { node, amount } => {
+                let op = self.node(node).insecure_clone();
+                self.send(&[ix::stake(&t, &op.pubkey(), amount as u64 * TOKEN)], &op);
+            }
+            Action::Unstake { node, amount } => {
+                let op = self.node(node).insecure_clone();
+                self.send(
+                    &[ix::request_unstake(&op.pubkey(), amount as u64 * TOKEN)],
+                    &op,
+                );
+            }
+            Action::Withdraw { node } => {
+                let op = self.node(node).insecure_clone();
+                self.send(&[ix::withdraw_stake(&t, &op.pubkey())], &op);
+            }
+            Action::Attack { kind, a, b } => self.attack(kind, a, b),
+            Action::Warp { secs } => self.s.warp(secs as i64),
+        }
+    }
+
+    /// The attacker signs as itself and passes other people's accounts.
+    fn attack(&mut self, kind: u8, a: u8, b: u8) {
+        let t = self.s.tctx();
+        let at = self.attacker.insecure_clone();
+        let victim = self.node(a).pubkey();
+        let victim_node = pda::node(&victim).0;
+        let mut ixn = match kind {
+            // claim / commit / withdraw with the victim's node
+            0 => {
+                let Some(j) = self.job(b) else { return };
+                let mut i = ix::claim_job(&at.pubkey(), &j, false);
+                i.accounts[3].pubkey = victim_node;
+                i
+            }
+            1 => {
+                let Some(j) = self.job(b) else { return };
+                let mut i = ix::commit_result(&at.pubkey(), &j, [9; 32]);
+                i.accounts[3].pubkey = pda::claim(&j, &victim_node).0;
+                i
+            }
+            2 => {
+                let mut i = ix::withdraw_stake(&t, &at.pubkey());
+                i.accounts[2].pubkey = victim_node;
+                i.accounts[3].pubkey = pda::stake_vault(&victim_node).0;
+                i
+            }
+            // settle someone's claim but route the payment to the attacker
+            3 => {
+                let Some(j) = self.job(b) else { return };
+                let mut i = ix::settle_claim(&t, &at.pubkey(), &j, &victim);
+                for m in i.accounts.iter_mut() {
+                    if m.pubkey == t.ata(&victim) {
+                        m.pubkey = t.ata(&at.pubkey());
+                    }
+                }
+                i
+            }
+            // cancel / close a job as if the attacker were its client
+            4 => {
+                let Some(j) = self.job(b) else { return };
+                ix::cancel_job(&t, &at.pubkey(), &j)
+            }
+            5 => {
+                let Some(j) = self.job(b) else { return };
+                ix::close_job(&t, &at.pubkey(), &j)
+            }
+            // a job's escrow swapped for another job's (or a stake vault)
+            6 => {
+                let (Some(j1), Some(j2)) = (self.job(a), self.job(b)) else {
+                    return;
+                };
+                if j1 == j2 {
+                    return;
+                }
+                let mut i = ix::settle_claim(&t, &at.pubkey(), &j1, &victim);
+                for m in i.accounts.iter_mut() {
+                    if m.pubkey == pda::escrow(&j1).0 {
+                        m.pubkey = pda::escrow(&j2).0;
+                    }
+                }
+                i
+            }
+            // unstake the victim's stake
+            _ => {
+                let mut i = ix::request_unstake(&at.pubkey(), 1);
+                i.accounts[1].pubkey = victim_node;
+                i
+            }
+        };
+        // the attacker signs everything it can; the victim never signs
+        for m in ixn.accounts.iter_mut() {
+            if m.is_signer && m.pubkey != at.pubkey() {
+                m.is_signer = false;
+            }
+        }
+        let ok = self.s.send_as(&at, &[ixn], &[]).is_ok();
+        tally(
+            [
+                "attack:claim-with-victim-node",
+                "attack:commit-on-victim-claim",
+                "attack:withdraw-victim-stake",
+                "attack:settle-to-attacker",
+                "attack:cancel-foreign-job",
+                "attack:close-foreign-job",
+                "attack:swapped-escrow",
+                "attack:unstake-victim",
+            ][(kind as usize).min(7)],
+            ok,
+        );
+    }
+
+    fn check(&mut self, last: &Action) {
+        self.steps += 1;
+        let ctx = |what: &str| format!("after step {} ({last:?}): {what}", self.steps);
+        let broken = std::env::var_os("TESSERA_FUZZ_BREAK").is_some();
+        // escrows
+        for j in &self.jobs {
+            let Some(js) = self.job_state(j) else {
+                assert_eq!(
+                    self.s.balance(&pda::escrow(j).0),
+                    0,
+                    "{}",
+                    ctx("closed job's escrow not empty")
+                );
+                continue;
+            };
+            let expected = js.escrow_expected().unwrap() + u64::from(broken);
+            assert_eq!(
+                self.s.balance(&js.escrow),
+                expected,
+                "{}",
+                ctx(&format!("escrow of {j}"))
+            );
+            assert!(
+                js.active_claims <= js.slots,
+                "{}",
+                ctx("more live claims than slots")
+            );
+            let claims = self
+                .nodes
+                .iter()
+                .filter(|n| {
+                    self.s
+                        .svm
+                        .get_account(&pda::claim(j, &pda::node(&n.pubkey()).0).0)
+                        .is_some()
+                })
+                .count();
+            assert_eq!(
+                claims,
+                js.unsettled_claims as usize,
+                "{}",
+                ctx("unsettled_claims vs claim accounts")
+            );
+        }
+        // stakes
+        let (mut stakes, mut vaults) = (0u64, 0u64);
+        for n in &self.nodes {
+            let key = pda::node(&n.pubkey()).0;
+            let Some(acc) = self.s.svm.get_account(&key) else {
+                continue;
+            };
+            let node: Node = tessera_client::accounts::decode("Node", &acc.data).unwrap();
+            let v = self.s.balance(&node.stake_vault);
+            // `stake` is everything in the vault; `unbonding` is the part of it on its way out
+            assert_eq!(v, node.stake, "{}", ctx("stake vault vs node"));
+            assert!(
+                node.unbonding <= node.stake,
+                "{}",
+                ctx("unbonding more than the stake")
+            );
+            stakes += node.stake;
+            vaults += v;
+            // counters never go backwards
+            if let Some(prev) = self.reputations.get(&key) {
+                let r = &node.reputation;
+                assert!(
+                    r.completed >= prev.completed
+                        && r.disagreed >= prev.disagreed
+                        && r.timed_out >= prev.timed_out
+                        && r.no_reveal >= prev.no_reveal
+                        && r.slashed_total >= prev.slashed_total
+                        && r.earned_total >= prev.earned_total,
+                    "{}",
+                    ctx("reputation counters went backwards")
+                );
+            }
+            self.reputations.insert(key, node.reputation.clone());
+        }
+        assert_eq!(stakes, vaults, "{}", ctx("Σ stakes vs Σ stake vaults"));
+        // conservation
+        assert_eq!(
+            self.sum(),
+            self.total,
+            "{}",
+            ctx("tokens created or destroyed")
+        );
+    }
+
+    /// Warp past every deadline and crank until every job is closed; then every node
+    /// unstakes and withdraws everything.
+    fn drain(&mut self) {
+        let t = self.s.tctx();
+        let cr = self.cranker.insecure_clone();
+        for _round in 0..12 {
+            self.s.warp(700);
+            for j in self.jobs.clone() {
+                let Some(js) = self.job_state(&j) else {
+                    continue;
+                };
+                let mut ixs = vec![
+                    ("expire_job", ix::expire_job(&j)),
+                    ("finalize", ix::finalize_job(&j)),
+                ];
+                // auctions: close with every bid, then close the bids
+                let bids: Vec<Pubkey> = self
+                    .nodes
+                    .iter()
+                    .map(|n| pda::bid(&j, &pda::node(&n.pubkey()).0).0)
+                    .filter(|b| self.s.svm.get_account(b).is_some())
+                    .collect();
+                ixs.push(("close_auction", ix::close_auction(&j, &bids)));
+                for n in &self.nodes {
+                    let op = n.pubkey();
+                    ixs.push(("expire_claim", ix::expire_claim(&t, &cr.pubkey(), &j, &op)));
+                    ixs.push(("settle", ix::settle_claim(&t, &cr.pubkey(), &j, &op)));
+                    ixs.push(("close_bid", ix::close_bid(&j, &pda::node(&op).0, &op)));
+                }
+                ixs.push(("settle_challenge", ix::settle_challenge(&t, &js.client, &j)));
+                ixs.push(("close", ix::close_job(&t, &js.client, &j)));
+                for (kind, i) in ixs {
+                    self.kind = kind;
+                    if self.send(&[i], &cr) {
+                        self.check(&Action::Warp { secs: 0 });
+                    }
+                }
+            }
+            self.check(&Action::Warp { secs: 700 });
+        }
+        for j in &self.jobs {
+            if let Some(js) = self.job_state(j) {
+                panic!(
+                    "job {j} is stuck after draining: state {:?}, escrow {}, unsettled {}, bids {}",
+                    js.state,
+                    self.s.balance(&js.escrow),
+                    js.unsettled_claims,
+                    js.bids
+                );
+            }
+        }
+        for n in self
+            .nodes
+            .iter()
+            .map(|n| n.insecure_clone())
+            .collect::<Vec<_>>()
+        {
+            let key = pda::node(&n.pubkey()).0;
+            let node: Node = self.s.account(&key);
+            assert_eq!(node.open_claims, 0, "node {key} still has open claims");
+            if node.stake > node.unbonding {
+                self.s
+                    .send(
+                        &[ix::request_unstake(
+                            &n.pubkey(),
+                            node.stake - node.unbonding,
+                        )],
+                        &[&n],
+                    )
+                    .expect("unstake all");
+            }
+            self.s.warp(100);
+            if node.stake > 0 {
+                self.s
+                    .send(&[ix::withdraw_stake(&t, &n.pubkey())], &[&n])
+                    .expect("withdraw all");
+            }
+            assert_eq!(self.s.balance(&pda::stake_vault(&key).0), 0);
+        }
+        self.check(&Action::Warp { secs: 0 });
+        // unused imports in some configurations
+        let _ = (
+            ClaimState::Claimed,
+            JobState::Open,
+            std::mem::size_of::<Bid>(),
+            std::mem::size_of::<Claim>(),
+        );
+    }
+}
+
+fn cases() -> u32 {
+    std::env::var("TESSERA_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64)
+}
+
+fn kind_name(a: &Action) -> &'static str {
+    match a {
+        Action::Post { .. } => "post",
+        Action::Claim { .. } => "claim",
+        Action::Bid { .. } => "bid",
+        Action::CloseAuction { .. } => "close_auction",
+        Action::CloseBid { .. } => "close_bid",
+        Action::Commit { .. } => "commit",
+        Action::Reveal { .. } => "reveal",
+        Action::Finalize { .. } => "finalize",
+        Action::Settle { .. } => "settle",
+        Action::ExpireClaim { .. } => "expire_claim",
+        Action::ExpireJob { .. } => "expire_job",
+        Action::Cancel { .. } => "cancel",
+        Action::Close { .. } => "close",
+        Action::Challenge { .. } => "challenge",
+        Action::SettleChallenge { .. } => "settle_challenge",
+        Action::Stake { .. } => "stake",
+        Action::Unstake { .. } => "unstake",
+        Action::Withdraw { .. } => "withdraw",
+        Action::Attack { .. } => "attack",
+        Action::Warp { .. } => "warp",
+    }
+}
+
+fn run_sequence(actions: &[Action]) {
+    let mut w = World::new();
+    for a in actions {
+        w.apply(a);
+        w.check(a);
+    }
+    w.drain();
+}
+
+#[test]
+fn random_instruction_sequences_keep_the_invariants() {
+    use proptest::test_runner::{Config, TestRunner};
+    let mut runner = TestRunner::new(Config {
+        cases: cases(),
+        max_shrink_iters: 200,
+        ..Config::default()
+    });
+    let strategy = prop::collection::vec(action(), 1..128);
+    let result = runner.run(&strategy, |actions| {
+        run_sequence(&actions);
+        Ok(())
+    });
+    let stats = STATS.lock().unwrap().clone();
+    println!(
+        "fuzz coverage over {} sequences (transactions accepted / refused):",
+        cases()
+    );
+    for (k, (ok, bad)) in &stats {
+        println!("  {k:<36} {ok:>6} / {bad}");
+    }
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    // The run must have exercised the paths that move tokens, or it proves little.
+    for k in [
+        "post",
+        "claim",
+        "commit",
+        "reveal",
+        "finalize",
+        "settle",
+        "close",
+        "expire_claim",
+        "stake",
+        "unstake",
+    ] {
+        let (ok, _) = stats.get(k).copied().unwrap_or_default();
+        assert!(
+            ok > 0,
+            "no successful `{k}` in the whole run: the fuzzer is not reaching it"
+        );
+    }
+    // None of the attacks may ever succeed.
+    for (k, (ok, _)) in &stats {
+        if k.starts_with("attack:") {
+            assert_eq!(*ok, 0, "{k} succeeded");
+        }
+    }
+}
