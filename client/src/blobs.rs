@@ -82,9 +82,12 @@ impl DirStore {
         if path.exists() {
             return Ok(h);
         }
+        // A unique temporary name: concurrent puts of the same blob must not share one.
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = self
             .root
-            .join(format!(".{}.{}.tmp", hex(&h), std::process::id()));
+            .join(format!(".{}.{}.{seq}.tmp", hex(&h), std::process::id()));
         let write = || -> std::io::Result<()> {
             use std::io::Write;
             let mut f = std::fs::File::create(&tmp)?;
@@ -94,6 +97,10 @@ impl DirStore {
         };
         if let Err(e) = write() {
             let _ = std::fs::remove_file(&tmp);
+            // another writer may have stored the same bytes meanwhile
+            if self.get(&h).ok().flatten().is_some() {
+                return Ok(h);
+            }
             return Err(e).with_context(|| format!("writing blob {}", path.display()));
         }
         Ok(h)
@@ -326,6 +333,20 @@ mod tests {
         assert!(err.contains("does not match its hash"), "{err}");
         assert!(block_on(fetch("ftp://x/y", &h)).is_err());
         assert!(parse_hash("zz").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn concurrent_puts_of_the_same_blob_all_succeed() {
+        let dir = std::env::temp_dir().join(format!("tessera-blobs-par-{}", std::process::id()));
+        let store = DirStore::open(&dir).unwrap();
+        let data = vec![7u8; 256 * 1024];
+        std::thread::scope(|s| {
+            for _ in 0..16 {
+                s.spawn(|| store.put(&data).unwrap());
+            }
+        });
+        assert_eq!(store.get(&hash(&data)).unwrap().unwrap(), data);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
