@@ -15,7 +15,7 @@
 //! reach a closed state with its escrow empty, and every node can unstake and withdraw all of
 //! its stake: no job is left without a way to settle, no token is stuck.
 //!
-//! CI runs `TESSERA_FUZZ_CASES` (default 64) sequences of up to 127 steps; for a longer run:
+//! CI runs `TESSERA_FUZZ_CASES` (default 256) sequences of up to 127 steps; for a longer run:
 //! `TESSERA_FUZZ_CASES=2000 cargo test --release -p tessera-tests --test fuzz -- --nocapture`.
 //! `TESSERA_FUZZ_BREAK=1` plants a wrong invariant (escrow must hold one unit more) to show the
 //! harness fails when an invariant does not hold.
@@ -699,7 +699,7 @@ fn cases() -> u32 {
     std::env::var("TESSERA_FUZZ_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(64)
+        .unwrap_or(256)
 }
 
 fn kind_name(a: &Action) -> &'static str {

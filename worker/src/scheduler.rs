@@ -52,6 +52,8 @@ pub struct Worker {
     /// Jobs whose input was found bad: never claimed.
     refused: Mutex<HashSet<Pubkey>>,
     node_state: Mutex<Option<Node>>,
+    /// When each job's claims were last listed for expiry cranking.
+    last_scan: Mutex<std::collections::HashMap<Pubkey, std::time::Instant>>,
 }
 
 impl Worker {
@@ -86,6 +88,7 @@ impl Worker {
             active: Mutex::new(HashSet::new()),
             refused: Mutex::new(HashSet::new()),
             node_state: Mutex::new(None),
+            last_scan: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -397,6 +400,15 @@ impl Worker {
                         info!(job = %key, slot, "claimed");
                         self.claimed(e, Some(slot))
                     }
+                    Err(err) if err.is(TesseraError::WindowClosed) && e.attempts < 3 => {
+                        // The round's commit window ran out before anyone committed: crank
+                        // finalize_job, which reopens it while the deadline allows, then claim.
+                        match self.chain.send("finalize_job", &[ix::finalize_job(&key)]).await {
+                            Ok(_) => info!(job = %key, "reopened an expired round"),
+                            Err(err) => debug!("finalize_job: {err}"),
+                        }
+                        Ok(())
+                    }
                     Err(TxError::Rejected { reason, .. }) => {
                         if self.claim(&key).await?.is_some() {
                             return self.claimed(e, None);
@@ -578,7 +590,9 @@ impl Worker {
 
     async fn step_reveal(&self, e: &mut Entry) -> Result<()> {
         let key = e.job();
-        let (Some(job), Some(claim)) = (self.job(&key).await?, self.claim(&key).await?) else {
+        let claim_key = pda::claim(&key, &self.node).0;
+        let (job, claim, now) = self.chain.snapshot(&key, &claim_key).await?;
+        let (Some(job), Some(claim)) = (job, claim) else {
             return self.record(e, Stage::Revealed); // settled/closed meanwhile
         };
         if claim.state == ClaimState::Revealed {
@@ -587,7 +601,6 @@ impl Worker {
         if claim.state == ClaimState::TimedOut || job.state.is_terminal() {
             return self.record(e, Stage::Revealed);
         }
-        let now = self.chain.now().await?;
         let revealing = job.state == JobState::Revealing && now <= job.reveal_deadline;
         let window_over = job.state == JobState::Open && now > job.commit_deadline;
         if revealing || window_over {
@@ -626,8 +639,21 @@ impl Worker {
     /// Cranks `expire_claim` on claims of `job` past their deadline without a commitment
     /// (pays the crank reward, frees the slot).
     async fn crank_expired(&self, key: &Pubkey, job: &Job, now: i64) {
-        if job.state != JobState::Open {
+        // Only when a claim of this round can have run out of time (some claim has not
+        // committed and the earliest possible claim deadline is past), at most every 5 s.
+        if job.state != JobState::Open
+            || job.round_commits >= job.round_claims
+            || now <= job.created_at.saturating_add(job.exec_secs)
+        {
             return;
+        }
+        {
+            let mut scans = self.last_scan.lock().unwrap();
+            let t = scans.entry(*key).or_insert_with(|| std::time::Instant::now() - Duration::from_secs(60));
+            if t.elapsed() < Duration::from_secs(5) {
+                return;
+            }
+            *t = std::time::Instant::now();
         }
         let Ok(claims) = self
             .chain
@@ -649,13 +675,18 @@ impl Worker {
 
     async fn step_settle(&self, e: &mut Entry) -> Result<()> {
         let key = e.job();
-        let Some(job) = self.job(&key).await? else {
+        let claim_key = pda::claim(&key, &self.node).0;
+        let (job, claim, now) = self.chain.snapshot(&key, &claim_key).await?;
+        let Some(job) = job else {
             return self.settled(e, None);
         };
-        if self.claim(&key).await?.is_none() {
+        if claim.is_none() {
+            // Ours is settled; crank the others once (slashes pay the crank reward).
+            if job.unsettled_claims > 0 && self.settleable(&job, now) {
+                self.settle_others(&key).await;
+            }
             return self.settled(e, Some(&job));
         }
-        let now = self.chain.now().await?;
         let finalizable = match job.state {
             JobState::Revealing => {
                 job.round_reveals == job.round_commits || now > job.reveal_deadline
@@ -674,25 +705,12 @@ impl Worker {
             }
             return Ok(());
         }
-        let settleable = matches!(
-            job.state,
-            JobState::Completed | JobState::Failed | JobState::Expired
-        ) || (job.state == JobState::Challenge && now > job.challenge_deadline);
-        if settleable {
-            // Settle every open claim of the job (ours pays us; others pay crank rewards on
-            // slashes), ours first.
-            let mut claims = self
-                .chain
-                .list::<Claim>(vec![sdk_rpc::key_filter(8, &key)])
-                .await?;
-            claims.sort_by_key(|(_, c)| c.operator != self.operator);
-            for (_, c) in claims {
-                let ixn = ix::settle_claim(&self.tctx, &self.operator, &key, &c.operator);
-                match self.chain.send("settle_claim", &[ixn]).await {
-                    Ok(_) => info!(job = %key, node = %c.node, "settled a claim"),
-                    Err(err) if err.is(TesseraError::JobNotSettled) => break,
-                    Err(err) => debug!("settle_claim: {err}"),
-                }
+        if self.settleable(&job, now) {
+            // Our own claim first: it pays us.
+            let ixn = ix::settle_claim(&self.tctx, &self.operator, &key, &self.operator);
+            match self.chain.send("settle_claim", &[ixn]).await {
+                Ok(_) => info!(job = %key, "settled our claim"),
+                Err(err) => debug!("settle_claim: {err}"),
             }
             return Ok(());
         }
@@ -701,6 +719,31 @@ impl Worker {
         }
         tokio::time::sleep(POLL).await;
         Ok(())
+    }
+
+    fn settleable(&self, job: &Job, now: i64) -> bool {
+        matches!(
+            job.state,
+            JobState::Completed | JobState::Failed | JobState::Expired
+        ) || (job.state == JobState::Challenge && now > job.challenge_deadline)
+    }
+
+    /// Settles every other open claim of a finished job (one `getProgramAccounts`).
+    async fn settle_others(&self, key: &Pubkey) {
+        let Ok(claims) = self
+            .chain
+            .list::<Claim>(vec![sdk_rpc::key_filter(8, key)])
+            .await
+        else {
+            return;
+        };
+        for (_, c) in claims {
+            let ixn = ix::settle_claim(&self.tctx, &self.operator, key, &c.operator);
+            match self.chain.send("settle_claim", &[ixn]).await {
+                Ok(_) => info!(job = %key, node = %c.node, "settled another node's claim"),
+                Err(err) => debug!("settle_claim: {err}"),
+            }
+        }
     }
 
     fn settled(&self, e: &mut Entry, job: Option<&Job>) -> Result<()> {

@@ -233,6 +233,27 @@ impl Chain {
         }
     }
 
+    /// Job, this node's claim on it, and the cluster time, in one `getMultipleAccounts`.
+    pub async fn snapshot(
+        &self,
+        job: &Pubkey,
+        claim: &Pubkey,
+    ) -> Result<(Option<tessera::state::Job>, Option<tessera::state::Claim>, i64)> {
+        let keys = [*job, *claim, solana_sdk::sysvar::clock::ID];
+        let accs = self
+            .rpc
+            .get_multiple_accounts_with_commitment(&keys, CommitmentConfig::confirmed())
+            .await
+            .inspect_err(|_| self.metrics.rpc_errors.inc())
+            .context("getMultipleAccounts")?
+            .value;
+        let decode_job = accs[0].as_ref().map(|a| accounts::decode_owned("Job", &a.owner, &a.data)).transpose()?;
+        let decode_claim = accs[1].as_ref().map(|a| accounts::decode_owned("Claim", &a.owner, &a.data)).transpose()?;
+        let clock = accs[2].as_ref().context("Clock sysvar missing")?;
+        let b: [u8; 8] = clock.data.get(32..40).context("short Clock")?.try_into()?;
+        Ok((decode_job, decode_claim, i64::from_le_bytes(b)))
+    }
+
     /// The cluster's unix time.
     pub async fn now(&self) -> Result<i64> {
         let acc = self
