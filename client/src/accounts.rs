@@ -33,3 +33,9 @@ pub fn decode_owned<T: AccountDeserialize>(
     }
     decode(what, data)
 }
+
+/// `unix_timestamp` of the Clock sysvar's account data (fixed layout: slot, epoch start,
+/// epoch, leader schedule epoch, unix timestamp; little endian).
+pub fn clock_unix_timestamp(data: &[u8]) -> Option<i64> {
+    Some(i64::from_le_bytes(data.get(32..40)?.try_into().ok()?))
+}

@@ -129,22 +129,7 @@ pub fn cluster_time(rpc: &RpcClient) -> Result<i64> {
     let acc = rpc
         .get_account(&solana_sdk::sysvar::clock::ID)
         .context("reading the cluster clock")?;
-    let clock: solana_sdk::clock::Clock =
-        bincode_clock(&acc.data).context("decoding the Clock sysvar")?;
-    Ok(clock.unix_timestamp)
-}
-
-fn bincode_clock(data: &[u8]) -> Option<solana_sdk::clock::Clock> {
-    // Clock: slot u64, epoch_start_timestamp i64, epoch u64, leader_schedule_epoch u64,
-    // unix_timestamp i64 (little endian, fixed layout).
-    let f = |i: usize| data.get(i * 8..i * 8 + 8).map(|b| b.try_into().unwrap());
-    Some(solana_sdk::clock::Clock {
-        slot: u64::from_le_bytes(f(0)?),
-        epoch_start_timestamp: i64::from_le_bytes(f(1)?),
-        epoch: u64::from_le_bytes(f(2)?),
-        leader_schedule_epoch: u64::from_le_bytes(f(3)?),
-        unix_timestamp: i64::from_le_bytes(f(4)?),
-    })
+    crate::accounts::clock_unix_timestamp(&acc.data).context("decoding the Clock sysvar")
 }
 
 /// Name of a job state.

@@ -119,7 +119,17 @@ where
     Ok(out)
 }
 
+/// Filter for `Claim` (and `Bid`) accounts of `job` (their first field).
+pub fn of_job_filter(job: &Pubkey) -> RpcFilterType {
+    key_filter(8, job)
+}
+
+/// Filter for `Claim` (and `Bid`) accounts of `node` (their second field).
+pub fn of_node_filter(node: &Pubkey) -> RpcFilterType {
+    key_filter(8 + 32, node)
+}
+
 /// Claims (all states) on `job`.
 pub fn claims_of(rpc: &RpcClient, job: &Pubkey) -> Result<Vec<(Pubkey, Claim)>> {
-    list::<Claim>(rpc, vec![key_filter(8, job)])
+    list::<Claim>(rpc, vec![of_job_filter(job)])
 }

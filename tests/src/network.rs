@@ -359,13 +359,12 @@ impl Network {
         Ok(())
     }
 
-    /// Sum of the values of every sample of `name` (prefix match, so `x_total` sums all
-    /// label sets) on worker `i`'s Prometheus endpoint; 0 when unreachable.
-    pub fn worker_metric_sum(&self, i: usize, name: &str) -> f64 {
+    /// Worker `i`'s Prometheus exposition (`/metrics`); empty when unreachable.
+    pub fn worker_metrics(&self, i: usize) -> String {
         use std::io::{Read, Write};
         let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.workers[i].metrics_port))
         else {
-            return 0.0;
+            return String::new();
         };
         let _ = write!(
             s,
@@ -373,7 +372,14 @@ impl Network {
         );
         let mut text = String::new();
         let _ = s.read_to_string(&mut text);
-        text.lines()
+        text
+    }
+
+    /// Sum of the values of every sample of `name` (prefix match, so `x_total` sums all
+    /// label sets) on worker `i`'s metrics; 0 when unreachable.
+    pub fn worker_metric_sum(&self, i: usize, name: &str) -> f64 {
+        self.worker_metrics(i)
+            .lines()
             .filter(|l| l.starts_with(name))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()

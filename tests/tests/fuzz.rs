@@ -37,7 +37,7 @@ fn tally(kind: &'static str, ok: bool) {
 
 use proptest::prelude::*;
 use solana_sdk::{instruction::Instruction, pubkey::Pubkey, signature::Keypair, signer::Signer};
-use tessera::state::{Bid, Claim, ClaimState, Job, JobState, MarketType, Node, Reputation};
+use tessera::state::{Job, MarketType, Node, Reputation};
 use tessera_client::{ix, pda};
 use tessera_tests::svm::*;
 
@@ -685,13 +685,6 @@ impl World {
             assert_eq!(self.s.balance(&pda::stake_vault(&key).0), 0);
         }
         self.check(&Action::Warp { secs: 0 });
-        // unused imports in some configurations
-        let _ = (
-            ClaimState::Claimed,
-            JobState::Open,
-            std::mem::size_of::<Bid>(),
-            std::mem::size_of::<Claim>(),
-        );
     }
 }
 

@@ -17,13 +17,12 @@ use tessera_tests::network::{Network, Proc};
 
 const STAKE: u64 = 200;
 
-fn expected_hash(net: &Network, job: &tessera::state::Job) -> [u8; 32] {
+fn expected_hash(job: &tessera::state::Job) -> [u8; 32] {
     let input = tessera_client::blobs::block_on(tessera_client::blobs::fetch(
         &job.input_uri,
         &job.spec_hash,
     ))
     .unwrap();
-    let _ = net;
     tessera_compute::run(&input, &tessera_compute::Backend::cpu())
         .unwrap()
         .hash()
@@ -42,19 +41,6 @@ fn tessera_cli(url: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn http_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }
 
 fn stop_all(procs: &mut Vec<Proc>) {
@@ -135,7 +121,7 @@ fn network_of_worker_processes_end_to_end() {
             });
         assert_eq!(
             job.winning_hash,
-            expected_hash(&net, &job),
+            expected_hash(&job),
             "{name}: result differs from the CPU reference"
         );
         let r = jobs::fetch_result(&net.rpc, &p.job, Some(&net.blobs_url)).unwrap();
@@ -172,7 +158,7 @@ fn network_of_worker_processes_end_to_end() {
     assert!(tessera_cli(&url, &["market"]).contains("open job(s)"));
     assert!(tessera_cli(&url, &["job", "list"]).contains("job(s)"));
     // the workers' Prometheus endpoint counts what they did
-    let metrics = http_get(net.workers[0].metrics_port, "/metrics");
+    let metrics = net.worker_metrics(0);
     for m in [
         "tessera_worker_jobs_claimed_total",
         "tessera_worker_kernel_seconds_count",
@@ -207,7 +193,7 @@ fn network_of_worker_processes_end_to_end() {
     let job = net
         .wait_settled(&p.job, Duration::from_secs(120), |_| {})
         .unwrap();
-    assert_eq!(job.winning_hash, expected_hash(&net, &job));
+    assert_eq!(job.winning_hash, expected_hash(&job));
     let liar = net.node(3).unwrap();
     assert_eq!(
         liar.reputation.disagreed, 1,
@@ -260,7 +246,7 @@ fn network_of_worker_processes_end_to_end() {
     let job = net
         .wait_settled(&p.job, Duration::from_secs(120), |_| {})
         .unwrap_or_else(|e| panic!("{e:#}\n{}", restarted.log_tail(30)));
-    assert_eq!(job.winning_hash, expected_hash(&net, &job));
+    assert_eq!(job.winning_hash, expected_hash(&job));
     assert!(std::fs::read_to_string(&restarted.log)
         .unwrap()
         .contains("resuming from the journal"));

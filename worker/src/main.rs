@@ -436,7 +436,7 @@ fn status(cfg: &Config) -> Result<()> {
             );
             println!("reputation   {:.2} % · completed {} · disagreed {} · timed out {} · no reveal {} · slashed {}", r.score_bps as f64 / 100.0, r.completed, r.disagreed, r.timed_out, r.no_reveal, format_amount(r.slashed_total, d));
             println!("earnings     {}", format_amount(r.earned_total, d));
-            let claims = rpc::list::<Claim>(&rpc, vec![rpc::key_filter(40, &node_key)])?;
+            let claims = rpc::list::<Claim>(&rpc, vec![rpc::of_node_filter(&node_key)])?;
             println!("open claims  {}", claims.len());
             for (_, cl) in claims {
                 println!("  job {} · {}", cl.job, jobs::claim_state_name(cl.state));

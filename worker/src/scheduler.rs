@@ -362,7 +362,7 @@ impl Worker {
                 let mut job_created = None;
                 if !fresh {
                     if self.claim(&key).await?.is_some() {
-                        return self.claimed(e, None);
+                        return self.claimed(e);
                     }
                     let Some(job) = self.job_processed(&key).await? else {
                         self.abandon(e, "job closed");
@@ -398,12 +398,16 @@ impl Worker {
                             self.metrics.pickup_seconds.observe(pickup.max(0.0));
                         }
                         info!(job = %key, slot, "claimed");
-                        self.claimed(e, Some(slot))
+                        self.claimed(e)
                     }
                     Err(err) if err.is(TesseraError::WindowClosed) && e.attempts < 3 => {
                         // The round's commit window ran out before anyone committed: crank
                         // finalize_job, which reopens it while the deadline allows, then claim.
-                        match self.chain.send("finalize_job", &[ix::finalize_job(&key)]).await {
+                        match self
+                            .chain
+                            .send("finalize_job", &[ix::finalize_job(&key)])
+                            .await
+                        {
                             Ok(_) => info!(job = %key, "reopened an expired round"),
                             Err(err) => debug!("finalize_job: {err}"),
                         }
@@ -411,7 +415,7 @@ impl Worker {
                     }
                     Err(TxError::Rejected { reason, .. }) => {
                         if self.claim(&key).await?.is_some() {
-                            return self.claimed(e, None);
+                            return self.claimed(e);
                         }
                         self.metrics.claim_races_lost.inc();
                         self.abandon(e, format!("claim refused: {reason}"));
@@ -472,7 +476,7 @@ impl Worker {
         }
     }
 
-    fn claimed(&self, e: &mut Entry, _slot: Option<u64>) -> Result<()> {
+    fn claimed(&self, e: &mut Entry) -> Result<()> {
         self.metrics.jobs_claimed.inc();
         e.claimed_ms = Some(now_ms());
         self.record(e, Stage::Claimed)
@@ -523,7 +527,7 @@ impl Worker {
                     // Permissionless: close the auction with every bid on the job.
                     let bids: Vec<Pubkey> = self
                         .chain
-                        .list::<Bid>(vec![sdk_rpc::key_filter(8, &key)])
+                        .list::<Bid>(vec![sdk_rpc::of_job_filter(&key)])
                         .await?
                         .into_iter()
                         .map(|(k, _)| k)
@@ -649,7 +653,9 @@ impl Worker {
         }
         {
             let mut scans = self.last_scan.lock().unwrap();
-            let t = scans.entry(*key).or_insert_with(|| std::time::Instant::now() - Duration::from_secs(60));
+            let t = scans
+                .entry(*key)
+                .or_insert_with(|| std::time::Instant::now() - Duration::from_secs(60));
             if t.elapsed() < Duration::from_secs(5) {
                 return;
             }
@@ -657,7 +663,7 @@ impl Worker {
         }
         let Ok(claims) = self
             .chain
-            .list::<Claim>(vec![sdk_rpc::key_filter(8, key)])
+            .list::<Claim>(vec![sdk_rpc::of_job_filter(key)])
             .await
         else {
             return;
@@ -732,7 +738,7 @@ impl Worker {
     async fn settle_others(&self, key: &Pubkey) {
         let Ok(claims) = self
             .chain
-            .list::<Claim>(vec![sdk_rpc::key_filter(8, key)])
+            .list::<Claim>(vec![sdk_rpc::of_job_filter(key)])
             .await
         else {
             return;

@@ -44,12 +44,8 @@ impl TxError {
     /// Is this the program's `err` (a `TesseraError`)?
     pub fn is(&self, err: tessera::errors::TesseraError) -> bool {
         matches!(self, TxError::Rejected { code: Some(c), .. }
-            if *c == err as u32 + anchor_lang_offset())
+            if *c == err as u32 + anchor_lang::error::ERROR_CODE_OFFSET)
     }
-}
-
-fn anchor_lang_offset() -> u32 {
-    6000
 }
 
 /// The worker's connection to the cluster.
@@ -238,7 +234,11 @@ impl Chain {
         &self,
         job: &Pubkey,
         claim: &Pubkey,
-    ) -> Result<(Option<tessera::state::Job>, Option<tessera::state::Claim>, i64)> {
+    ) -> Result<(
+        Option<tessera::state::Job>,
+        Option<tessera::state::Claim>,
+        i64,
+    )> {
         let keys = [*job, *claim, solana_sdk::sysvar::clock::ID];
         let accs = self
             .rpc
@@ -247,11 +247,17 @@ impl Chain {
             .inspect_err(|_| self.metrics.rpc_errors.inc())
             .context("getMultipleAccounts")?
             .value;
-        let decode_job = accs[0].as_ref().map(|a| accounts::decode_owned("Job", &a.owner, &a.data)).transpose()?;
-        let decode_claim = accs[1].as_ref().map(|a| accounts::decode_owned("Claim", &a.owner, &a.data)).transpose()?;
+        let decode_job = accs[0]
+            .as_ref()
+            .map(|a| accounts::decode_owned("Job", &a.owner, &a.data))
+            .transpose()?;
+        let decode_claim = accs[1]
+            .as_ref()
+            .map(|a| accounts::decode_owned("Claim", &a.owner, &a.data))
+            .transpose()?;
         let clock = accs[2].as_ref().context("Clock sysvar missing")?;
-        let b: [u8; 8] = clock.data.get(32..40).context("short Clock")?.try_into()?;
-        Ok((decode_job, decode_claim, i64::from_le_bytes(b)))
+        let now = accounts::clock_unix_timestamp(&clock.data).context("short Clock")?;
+        Ok((decode_job, decode_claim, now))
     }
 
     /// The cluster's unix time.
@@ -260,8 +266,7 @@ impl Chain {
             .account(&solana_sdk::sysvar::clock::ID)
             .await?
             .context("Clock sysvar missing")?;
-        let b: [u8; 8] = acc.data.get(32..40).context("short Clock")?.try_into()?;
-        Ok(i64::from_le_bytes(b))
+        accounts::clock_unix_timestamp(&acc.data).context("short Clock")
     }
 
     /// All program accounts of type `T` matching `extra`.
