@@ -18,6 +18,7 @@ pub struct Metrics {
     pub jobs_completed: IntCounter,
     pub jobs_failed: IntCounter,
     pub claim_races_lost: IntCounter,
+    pub claims_skipped_full: IntCounter,
     pub bids_placed: IntCounter,
     pub tx_sent: IntCounterVec,
     pub tx_failed: IntCounterVec,
@@ -59,6 +60,10 @@ impl Metrics {
             claim_races_lost: reg!(counter(
                 "claim_races_lost_total",
                 "Claims refused because the slots were taken"
+            )),
+            claims_skipped_full: reg!(counter(
+                "claims_skipped_full_total",
+                "Claims not sent because other nodes filled the slots first"
             )),
             bids_placed: reg!(counter("bids_placed_total", "Auction bids placed")),
             tx_sent: reg!(IntCounterVec::new(

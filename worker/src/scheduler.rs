@@ -29,6 +29,16 @@ use crate::state::{now_ms, Entry, Journal, Stage};
 use crate::storage::Storage;
 
 const POLL: Duration = Duration::from_millis(300);
+/// Nodes stagger their claims on a job by a per-(job, node) delay of up to
+/// `CLAIM_STAGGER_STEPS - 1` steps, so that the first ones fill the slots and the rest see the
+/// job full (on the websocket) before sending a claim that would lose the race.
+const CLAIM_STAGGER_STEP: Duration = Duration::from_millis(120);
+const CLAIM_STAGGER_STEPS: u64 = 4;
+/// After its own claim is settled a node waits this long for the other replicas to settle
+/// theirs before it cranks the stragglers (saves duplicate, rejected settlements).
+const SETTLE_GRACE: Duration = Duration::from_secs(3);
+/// Longest single sleep while waiting for a deadline known on-chain.
+const MAX_DEADLINE_SLEEP: Duration = Duration::from_secs(10);
 
 /// Everything a claim task needs.
 pub struct Worker {
@@ -54,6 +64,8 @@ pub struct Worker {
     node_state: Mutex<Option<Node>>,
     /// When each job's claims were last listed for expiry cranking.
     last_scan: Mutex<std::collections::HashMap<Pubkey, std::time::Instant>>,
+    /// Latest (active claims, slots) of every open job seen on the websocket.
+    fill: Mutex<std::collections::HashMap<Pubkey, (u8, u8)>>,
 }
 
 impl Worker {
@@ -89,6 +101,7 @@ impl Worker {
             refused: Mutex::new(HashSet::new()),
             node_state: Mutex::new(None),
             last_scan: Mutex::new(std::collections::HashMap::new()),
+            fill: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -137,6 +150,7 @@ impl Worker {
         loop {
             tokio::select! {
                 Some(seen) = rx.recv() => {
+                    self.note_fill(&seen);
                     if let Some(permit) = self.wants(&seen) {
                         let me = self.clone();
                         let sd = shutdown.clone();
@@ -191,6 +205,40 @@ impl Worker {
         self.metrics.open_claims.set(node.open_claims as f64);
         *self.node_state.lock().unwrap() = Some(node);
         Ok(())
+    }
+
+    fn note_fill(&self, seen: &JobSeen) {
+        let mut fill = self.fill.lock().unwrap();
+        if fill.len() > 50_000 {
+            fill.clear(); // bounded: old entries are only hints
+        }
+        let j = &seen.job;
+        let full = if j.state == JobState::Open {
+            (j.active_claims, j.slots)
+        } else {
+            (0, j.slots)
+        };
+        fill.insert(seen.key, full);
+    }
+
+    /// This node's claim delay on `job`: 0 to 3 steps, from a hash of (job, node), so each
+    /// job has its own order of nodes.
+    fn claim_stagger(&self, job: &Pubkey) -> Duration {
+        let mut h = blake3::Hasher::new();
+        h.update(job.as_ref());
+        h.update(self.node.as_ref());
+        let b = h.finalize();
+        let r = u64::from_le_bytes(b.as_bytes()[..8].try_into().expect("8 bytes"));
+        CLAIM_STAGGER_STEP * (r % CLAIM_STAGGER_STEPS) as u32
+    }
+
+    /// True when the websocket has shown every slot of `job` taken.
+    fn seen_full(&self, job: &Pubkey) -> bool {
+        self.fill
+            .lock()
+            .unwrap()
+            .get(job)
+            .is_some_and(|&(active, slots)| active >= slots)
     }
 
     /// Quick checks on a job seen on the wire; a permit when it is worth a closer look.
@@ -275,6 +323,15 @@ impl Worker {
         } else {
             Stage::Claiming
         };
+        if stage == Stage::Claiming {
+            tokio::time::sleep(self.claim_stagger(&k)).await;
+            if self.seen_full(&k) {
+                // Other nodes filled the slots while we waited: no claim to lose.
+                self.metrics.claims_skipped_full.inc();
+                self.active.lock().unwrap().remove(&k);
+                return;
+            }
+        }
         let e = Entry::new(&k, stage);
         if let Err(err) = self.journal.put(&e) {
             warn!(job = %k, "cannot record the claim, not taking the job: {err:#}");
@@ -687,9 +744,14 @@ impl Worker {
             return self.settled(e, None);
         };
         if claim.is_none() {
-            // Ours is settled; crank the others once (slashes pay the crank reward).
+            // Ours is settled. The other replicas normally settle their own claims; crank
+            // what is still open after a grace period (slashes pay the crank reward).
             if job.unsettled_claims > 0 && self.settleable(&job, now) {
-                self.settle_others(&key).await;
+                tokio::time::sleep(SETTLE_GRACE).await;
+                let (job2, _, _) = self.chain.snapshot(&key, &claim_key).await?;
+                if job2.is_some_and(|j| j.unsettled_claims > 0) {
+                    self.settle_others(&key).await;
+                }
             }
             return self.settled(e, Some(&job));
         }
@@ -722,6 +784,14 @@ impl Worker {
         }
         if job.state == JobState::Open {
             self.crank_expired(&key, &job, now).await;
+        }
+        if job.state == JobState::Challenge {
+            // Nothing changes for us before the challenge window closes (a challenge only
+            // makes the job wait longer): sleep until then instead of polling.
+            let left = job.challenge_deadline.saturating_sub(now).max(0) as u64;
+            let wait = Duration::from_millis(left * 1000 + 600).min(MAX_DEADLINE_SLEEP);
+            tokio::time::sleep(wait).await;
+            return Ok(());
         }
         tokio::time::sleep(POLL).await;
         Ok(())

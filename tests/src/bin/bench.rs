@@ -87,6 +87,41 @@ fn spec(kernel: &str, replicas: u8) -> Result<String> {
     Ok(format!("kernel = \"{kernel}\"\nprice = \"1\"\nreplicas = {replicas}\nmax_escalations = 0\n[input]\n{input}\n"))
 }
 
+/// CPU seconds (user + system, all threads) a process has used so far, from /proc.
+fn cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // fields after the ")" that ends the command name: state is field 3, utime 14, stime 15
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(14) + ticks(15)) / 100.0 // USER_HZ is 100 on Linux
+}
+
+/// Processes named `solana-test-validator` (the local validator the bench runs against).
+fn validator_pids() -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim_end().starts_with("solana-test-val"))
+        })
+        .collect()
+}
+
+/// CPU seconds used by the validator, the workers, the blob server and this process.
+fn cpu_profile(validators: &[u32], workers: &[u32], blobs: u32) -> [f64; 4] {
+    [
+        validators.iter().map(|&p| cpu_secs(p)).sum(),
+        workers.iter().map(|&p| cpu_secs(p)).sum(),
+        cpu_secs(blobs),
+        cpu_secs(std::process::id()),
+    ]
+}
+
 fn pct(v: &mut [f64], p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -122,6 +157,10 @@ fn run(args: &Args) -> Result<()> {
         .map(|i| net.start_worker(i, &[]))
         .collect::<Result<_>>()?;
     std::thread::sleep(Duration::from_secs(2)); // let the workers subscribe
+    let validators = validator_pids();
+    let worker_pids: Vec<u32> = procs.iter().map(|p| p.child.id()).collect();
+    let blob_pid = net.blob_server.as_ref().map(|p| p.child.id()).unwrap_or(0);
+    let cpu_start = cpu_profile(&validators, &worker_pids, blob_pid);
 
     // Posting threads: each client posts its share, spaced by --interval-ms.
     let mut order = vec![];
@@ -226,6 +265,8 @@ fn run(args: &Args) -> Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     let wall = start.elapsed().as_secs_f64();
+    let cpu_end = cpu_profile(&validators, &worker_pids, blob_pid);
+    let cpu: Vec<f64> = cpu_end.iter().zip(cpu_start).map(|(e, s)| e - s).collect();
 
     // pickup in slots: the oldest signature on the job is post_job, the next one the first claim
     let mut slots: HashMap<Pubkey, u64> = HashMap::new();
@@ -315,15 +356,23 @@ fn run(args: &Args) -> Result<()> {
     let rpc_errors = metric("tessera_worker_rpc_errors_total");
     let tx_failed = metric("tessera_worker_tx_failed_total");
     let tx_sent = metric("tessera_worker_tx_sent_total");
+    let skipped = metric("tessera_worker_claims_skipped_full_total");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let summary = format!(
         "{total} jobs ({} per kernel, k = {}, {} workers, {} posting client(s), one post every {} ms each) in {wall:.1} s: {:.1} jobs/s completed; median pickup {:.0} slot(s) over all jobs\n\
          completed {completed_ok}/{total} (posts failed: {post_errors}); clients paid {spent} base units for {completed_ok} jobs × {} replicas × {price} = {expected}: {}\n\
-         worker transactions: {tx_sent} confirmed, {tx_failed} rejected ({claim_fail} claim_job refused, {races} claim races lost: double claims stopped on-chain), {rpc_errors} RPC errors retried\n",
+         worker transactions: {tx_sent} confirmed, {tx_failed} rejected ({claim_fail} claim_job refused, {races} claim races lost: double claims stopped on-chain), {skipped} claims not sent (slots seen full), {rpc_errors} RPC errors retried\n\
+         CPU seconds while the jobs ran ({cores} cores × {wall:.1} s = {:.0} s available): validator {:.1}, workers {:.1}, blob server {:.1}, posting clients + bench {:.1}\n",
         args.jobs, args.replicas, args.workers, threads, args.interval_ms,
         completed as f64 / wall,
         pct(&mut all_slots, 0.5),
         args.replicas,
         if spent == expected { "exact" } else { "MISMATCH" },
+        cores as f64 * wall,
+        cpu[0],
+        cpu[1],
+        cpu[2],
+        cpu[3],
     );
     if spent != expected || completed_ok != total {
         print!("\n{table}\n{summary}");

@@ -1,5 +1,6 @@
 //! Talking to the cluster: sending transactions robustly (`send`) and watching the program's
 //! job accounts (`watch`).
+pub mod batch;
 pub mod send;
 pub mod watch;
 

@@ -12,12 +12,13 @@ use solana_client::rpc_filter::RpcFilterType;
 use solana_commitment_config::{CommitmentConfig, CommitmentLevel};
 use solana_sdk::instruction::InstructionError;
 use solana_sdk::{
-    account::Account, instruction::Instruction, pubkey::Pubkey, signature::Keypair,
+    account::Account, hash::Hash, instruction::Instruction, pubkey::Pubkey, signature::Keypair,
     signature::Signature, signer::Signer, transaction::Transaction, transaction::TransactionError,
 };
 use tessera_client::{accounts, rpc as sdk_rpc};
 
 use super::backoff;
+use super::batch::{Confirmer, Reader};
 use crate::metrics::Metrics;
 
 /// Why a transaction did not land.
@@ -48,24 +49,54 @@ impl TxError {
     }
 }
 
+/// How long a fetched blockhash is reused for new transactions (it stays valid for about
+/// 150 blocks; reusing it saves a `getLatestBlockhash` per transaction).
+const BLOCKHASH_REUSE: Duration = Duration::from_secs(2);
+
 /// The worker's connection to the cluster.
 pub struct Chain {
     pub rpc: Arc<RpcClient>,
     pub payer: Arc<Keypair>,
     pub metrics: Arc<Metrics>,
+    confirmer: Confirmer,
+    reader: Reader,
+    blockhash: tokio::sync::Mutex<Option<(Hash, u64, Instant)>>,
 }
 
 impl Chain {
+    /// Must be called inside the tokio runtime: it starts the shared confirmation and read
+    /// loops ([`super::batch`]).
     pub fn new(url: &str, payer: Arc<Keypair>, metrics: Arc<Metrics>) -> Chain {
+        let rpc = Arc::new(RpcClient::new_with_timeout_and_commitment(
+            url.to_string(),
+            Duration::from_secs(10),
+            CommitmentConfig::confirmed(),
+        ));
         Chain {
-            rpc: Arc::new(RpcClient::new_with_timeout_and_commitment(
-                url.to_string(),
-                Duration::from_secs(10),
-                CommitmentConfig::confirmed(),
-            )),
+            confirmer: Confirmer::spawn(rpc.clone(), metrics.clone()),
+            reader: Reader::spawn(rpc.clone(), metrics.clone()),
+            blockhash: tokio::sync::Mutex::new(None),
+            rpc,
             payer,
             metrics,
         }
+    }
+
+    /// A recent blockhash and the last block height it is valid for; `fresh` skips the cache
+    /// (after a failed attempt).
+    async fn blockhash(&self, fresh: bool) -> Result<(Hash, u64), ClientError> {
+        let mut cached = self.blockhash.lock().await;
+        if let Some((h, last_valid, at)) = *cached {
+            if !fresh && at.elapsed() < BLOCKHASH_REUSE {
+                return Ok((h, last_valid));
+            }
+        }
+        let (h, last_valid) = self
+            .rpc
+            .get_latest_blockhash_with_commitment(CommitmentConfig::confirmed())
+            .await?;
+        *cached = Some((h, last_valid, Instant::now()));
+        Ok((h, last_valid))
     }
 
     /// Signs `ixs` with the operator key, sends, and waits for `confirmed`. Transport errors
@@ -81,11 +112,7 @@ impl Chain {
             if attempt > 0 {
                 tokio::time::sleep(backoff(attempt)).await;
             }
-            let (blockhash, last_valid) = match self
-                .rpc
-                .get_latest_blockhash_with_commitment(CommitmentConfig::confirmed())
-                .await
-            {
+            let (blockhash, last_valid) = match self.blockhash(attempt > 0).await {
                 Ok(b) => b,
                 Err(e) => {
                     self.metrics.rpc_errors.inc();
@@ -117,7 +144,7 @@ impl Chain {
                     continue;
                 }
             };
-            match self.confirm(&sig, last_valid).await {
+            match self.confirmer.wait(sig, last_valid).await {
                 Ok(Ok(slot)) => {
                     self.metrics.tx_sent.with_label_values(&[ix]).inc();
                     return Ok((sig, slot));
@@ -136,46 +163,6 @@ impl Chain {
         Err(TxError::Transient { ix, source: last })
     }
 
-    /// Polls the signature until confirmed (`Ok(Ok(slot))`), failed (`Ok(Err)`) or its
-    /// blockhash expired / 30 s passed (`Err`).
-    async fn confirm(
-        &self,
-        sig: &Signature,
-        last_valid: u64,
-    ) -> Result<std::result::Result<u64, TransactionError>> {
-        let start = Instant::now();
-        loop {
-            tokio::time::sleep(Duration::from_millis(150)).await;
-            match self.rpc.get_signature_statuses(&[*sig]).await {
-                Ok(resp) => {
-                    if let Some(Some(st)) = resp.value.first() {
-                        if let Some(err) = &st.err {
-                            return Ok(Err(err.clone()));
-                        }
-                        if st.satisfies_commitment(CommitmentConfig::confirmed()) {
-                            return Ok(Ok(st.slot));
-                        }
-                    }
-                }
-                Err(_) => self.metrics.rpc_errors.inc(),
-            }
-            if start.elapsed() > Duration::from_secs(30) {
-                return Err(anyhow!("no confirmation for {sig} after 30 s"));
-            }
-            if start.elapsed() > Duration::from_secs(2) {
-                if let Ok(h) = self
-                    .rpc
-                    .get_block_height_with_commitment(CommitmentConfig::confirmed())
-                    .await
-                {
-                    if h > last_valid {
-                        return Err(anyhow!("blockhash expired before {sig} landed"));
-                    }
-                }
-            }
-        }
-    }
-
     /// Reads an account (`None` if it does not exist), retrying transport errors a few times.
     pub async fn account(&self, key: &Pubkey) -> Result<Option<Account>> {
         self.account_at(key, CommitmentConfig::confirmed()).await
@@ -189,10 +176,19 @@ impl Chain {
     ) -> Result<Option<Account>> {
         let mut attempt = 0;
         loop {
-            match self.rpc.get_account_with_commitment(key, commitment).await {
-                Ok(r) => return Ok(r.value),
+            let read = if commitment == CommitmentConfig::confirmed() {
+                self.reader.read(&[*key]).await.map(|mut v| v.pop().flatten())
+            } else {
+                self.rpc
+                    .get_account_with_commitment(key, commitment)
+                    .await
+                    .map(|r| r.value)
+                    .inspect_err(|_| self.metrics.rpc_errors.inc())
+                    .map_err(anyhow::Error::from)
+            };
+            match read {
+                Ok(r) => return Ok(r),
                 Err(e) => {
-                    self.metrics.rpc_errors.inc();
                     attempt += 1;
                     if attempt >= 3 {
                         return Err(anyhow!(e).context(format!("reading account {key}")));
@@ -240,13 +236,7 @@ impl Chain {
         i64,
     )> {
         let keys = [*job, *claim, solana_sdk::sysvar::clock::ID];
-        let accs = self
-            .rpc
-            .get_multiple_accounts_with_commitment(&keys, CommitmentConfig::confirmed())
-            .await
-            .inspect_err(|_| self.metrics.rpc_errors.inc())
-            .context("getMultipleAccounts")?
-            .value;
+        let accs = self.reader.read(&keys).await?;
         let decode_job = accs[0]
             .as_ref()
             .map(|a| accounts::decode_owned("Job", &a.owner, &a.data))
