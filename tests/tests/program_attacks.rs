@@ -360,7 +360,6 @@ fn closed_accounts_cannot_be_reused() {
         &[&other],
     )
     .unwrap();
-    sc.s.send(&[ix::finalize_job(&sc.job)], &[]).unwrap();
     sc.s.warp(10);
     sc.s.send(&[ix::finalize_job(&sc.job)], &[]).unwrap();
     let cr = sc.cranker.insecure_clone();

@@ -158,7 +158,11 @@ fn three_honest_replicas_are_paid_and_the_client_gets_the_rest() {
     for i in 0..3 {
         w.reveal(i, &job, GOOD).unwrap();
     }
-    w.finalize(&job).unwrap();
+    assert_eq!(
+        w.job(&job).state,
+        JobState::Challenge,
+        "the last reveal opens the challenge window"
+    );
     let j = w.job(&job);
     assert_eq!(j.state, JobState::Challenge);
     assert_eq!(j.winning_hash, GOOD);
@@ -213,7 +217,11 @@ fn a_lying_replica_is_slashed_and_the_honest_majority_paid() {
     for (i, r) in [(0, GOOD), (1, BAD), (2, GOOD)] {
         w.reveal(i, &job, r).unwrap();
     }
-    w.finalize(&job).unwrap();
+    assert_eq!(
+        w.job(&job).state,
+        JobState::Challenge,
+        "the last reveal opens the challenge window"
+    );
     w.s.warp(10);
     w.finalize(&job).unwrap();
     for i in 0..3 {
@@ -330,7 +338,11 @@ fn timed_out_claims_are_slashed_and_their_slot_reopens() {
     w.claim(1, &job).unwrap();
     w.commit(1, &job, GOOD).unwrap();
     w.reveal(1, &job, GOOD).unwrap();
-    w.finalize(&job).unwrap();
+    assert_eq!(
+        w.job(&job).state,
+        JobState::Challenge,
+        "the last reveal opens the challenge window"
+    );
     w.s.warp(10);
     w.finalize(&job).unwrap();
     w.settle(0, &job).unwrap();
@@ -406,7 +418,11 @@ fn escalation_resolves_a_split_vote() {
     for i in 2..4 {
         w.reveal(i, &job, GOOD).unwrap();
     }
-    w.finalize(&job).unwrap();
+    assert_eq!(
+        w.job(&job).state,
+        JobState::Challenge,
+        "the last reveal opens the challenge window"
+    );
     assert_eq!(w.job(&job).winning_hash, GOOD, "3 of 4 slots agree");
     w.s.warp(10);
     w.finalize(&job).unwrap();
@@ -628,7 +644,11 @@ fn a_challenge_overturns_a_colluding_majority_and_rewards_the_challenger() {
     w.reveal(0, &job, BAD).unwrap();
     w.reveal(1, &job, BAD).unwrap();
     w.reveal(2, &job, GOOD).unwrap();
-    w.finalize(&job).unwrap();
+    assert_eq!(
+        w.job(&job).state,
+        JobState::Challenge,
+        "the last reveal opens the challenge window"
+    );
     assert_eq!(w.job(&job).winning_hash, BAD);
     let t = w.s.tctx();
     // the challenge must name the current majority
@@ -660,7 +680,11 @@ fn a_challenge_overturns_a_colluding_majority_and_rewards_the_challenger() {
     for i in 3..5 {
         w.reveal(i, &job, GOOD).unwrap();
     }
-    w.finalize(&job).unwrap();
+    assert_eq!(
+        w.job(&job).state,
+        JobState::Challenge,
+        "the last reveal opens the challenge window"
+    );
     assert_eq!(w.job(&job).winning_hash, GOOD, "the audit decides");
     w.s.warp(10);
     w.finalize(&job).unwrap();
@@ -712,7 +736,11 @@ fn a_wrong_challenge_forfeits_the_bond() {
     for i in 0..3 {
         w.reveal(i, &job, GOOD).unwrap();
     }
-    w.finalize(&job).unwrap();
+    assert_eq!(
+        w.job(&job).state,
+        JobState::Challenge,
+        "the last reveal opens the challenge window"
+    );
     let t = w.s.tctx();
     w.s.send(
         &[ix::challenge_result(&t, &challenger.pubkey(), &job, GOOD)],
@@ -735,7 +763,11 @@ fn a_wrong_challenge_forfeits_the_bond() {
     for i in 3..5 {
         w.reveal(i, &job, GOOD).unwrap();
     }
-    w.finalize(&job).unwrap();
+    assert_eq!(
+        w.job(&job).state,
+        JobState::Challenge,
+        "the last reveal opens the challenge window"
+    );
     w.s.warp(10);
     w.finalize(&job).unwrap();
     let treasury0 = w.s.balance(&w.s.treasury);
@@ -764,7 +796,11 @@ fn a_wrong_challenge_forfeits_the_bond() {
     w.claim(0, &job2).unwrap();
     w.commit(0, &job2, GOOD).unwrap();
     w.reveal(0, &job2, GOOD).unwrap();
-    w.finalize(&job2).unwrap();
+    assert_eq!(
+        w.job(&job2).state,
+        JobState::Challenge,
+        "the last reveal opens the challenge window"
+    );
     assert_err(
         &w.s.send(
             &[ix::challenge_result(&t, &second.pubkey(), &job2, GOOD)],
@@ -837,7 +873,11 @@ fn reverse_auction_picks_the_lowest_bids_and_refunds_the_difference() {
     for i in [1, 3] {
         w.reveal(i, &job, GOOD).unwrap();
     }
-    w.finalize(&job).unwrap();
+    assert_eq!(
+        w.job(&job).state,
+        JobState::Challenge,
+        "the last reveal opens the challenge window"
+    );
     w.s.warp(10);
     w.finalize(&job).unwrap();
     for i in [1, 3] {
@@ -1056,7 +1096,7 @@ fn k1_lifecycle_compute_budget() {
         ix::reveal_result(&op.pubkey(), &job, GOOD, salt, String::new()),
         &[&op],
     );
-    run(&mut w, "finalize_job", ix::finalize_job(&job), &[]);
+    // the reveal (1 of 1) opened the challenge window: no finalize_job in the lifecycle
     w.s.warp(10);
     let cr = w.cranker.insecure_clone();
     run(

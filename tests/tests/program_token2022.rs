@@ -55,7 +55,7 @@ fn a_full_job_and_staking_on_token_2022() {
         )
         .unwrap();
     }
-    s.send(&[ix::finalize_job(&job)], &[]).unwrap();
+    // the last reveal (2 of 3 agree) opened the challenge window
     s.warp(10);
     for n in &nodes {
         s.send(

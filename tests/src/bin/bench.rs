@@ -95,7 +95,11 @@ fn cpu_secs(pid: u32) -> f64 {
     // fields after the ")" that ends the command name: state is field 3, utime 14, stime 15
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        f.get(i - 3)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     (ticks(14) + ticks(15)) / 100.0 // USER_HZ is 100 on Linux
 }
 

@@ -177,7 +177,10 @@ impl Chain {
         let mut attempt = 0;
         loop {
             let read = if commitment == CommitmentConfig::confirmed() {
-                self.reader.read(&[*key]).await.map(|mut v| v.pop().flatten())
+                self.reader
+                    .read(&[*key])
+                    .await
+                    .map(|mut v| v.pop().flatten())
             } else {
                 self.rpc
                     .get_account_with_commitment(key, commitment)

@@ -61,22 +61,7 @@ pub fn handler(ctx: Context<FinalizeJob>) -> Result<()> {
                 TesseraError::WindowOpen
             );
             if let Some(hash) = job.majority() {
-                job.state = JobState::Challenge;
-                job.winning_hash = hash;
-                job.has_winner = true;
-                job.challenge_deadline = now.saturating_add(c.challenge_window_secs);
-                let votes = job
-                    .tally
-                    .iter()
-                    .find(|t| t.hash == hash)
-                    .map(|t| t.count)
-                    .unwrap_or(0);
-                emit!(MajorityReached {
-                    job: key,
-                    result_hash: hash,
-                    votes,
-                    challenge_deadline: job.challenge_deadline,
-                });
+                open_challenge(job, key, hash, now, c.challenge_window_secs);
             } else if !job.challenged
                 && job.round < job.max_escalations
                 && job.round_fits(now, c.commit_window_secs, c.reveal_window_secs)
@@ -108,6 +93,26 @@ pub fn handler(ctx: Context<FinalizeJob>) -> Result<()> {
         _ => return err!(TesseraError::InvalidJobState),
     }
     Ok(())
+}
+
+/// A strict majority agreed on `hash`: the challenge window opens.
+pub fn open_challenge(job: &mut Job, key: Pubkey, hash: [u8; 32], now: i64, challenge_secs: i64) {
+    job.state = JobState::Challenge;
+    job.winning_hash = hash;
+    job.has_winner = true;
+    job.challenge_deadline = now.saturating_add(challenge_secs);
+    let votes = job
+        .tally
+        .iter()
+        .find(|t| t.hash == hash)
+        .map(|t| t.count)
+        .unwrap_or(0);
+    emit!(MajorityReached {
+        job: key,
+        result_hash: hash,
+        votes,
+        challenge_deadline: job.challenge_deadline,
+    });
 }
 
 /// Add ESCALATION_SLOTS paid slots and open a new round.

@@ -86,5 +86,15 @@ pub fn handler(ctx: Context<RevealResult>, args: RevealResultArgs) -> Result<()>
         result_hash: args.result_hash,
         output_uri: args.output_uri,
     });
+    // The last reveal of the round with a strict majority opens the challenge window itself
+    // (no finalize_job needed). Without a majority the round stays for finalize_job, which
+    // escalates or fails it.
+    if job.round_reveals == job.round_commits {
+        if let Some(hash) = job.majority() {
+            let key = job.key();
+            let secs = ctx.accounts.config.challenge_window_secs;
+            super::job_finalize::open_challenge(job, key, hash, now, secs);
+        }
+    }
     Ok(())
 }
