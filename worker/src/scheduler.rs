@@ -31,12 +31,15 @@ use crate::storage::Storage;
 const POLL: Duration = Duration::from_millis(300);
 /// Nodes stagger their claims on a job by a per-(job, node) delay of up to
 /// `CLAIM_STAGGER_STEPS - 1` steps, so that the first ones fill the slots and the rest see the
-/// job full (on the websocket) before sending a claim that would lose the race.
-const CLAIM_STAGGER_STEP: Duration = Duration::from_millis(120);
+/// job full (websocket, or one read) before sending a claim that would lose the race.
+const CLAIM_STAGGER_STEP: Duration = Duration::from_millis(200);
 const CLAIM_STAGGER_STEPS: u64 = 4;
 /// After its own claim is settled a node waits this long for the other replicas to settle
 /// theirs before it cranks the stragglers (saves duplicate, rejected settlements).
 const SETTLE_GRACE: Duration = Duration::from_secs(3);
+/// Do not claim when the round's commit window closes in less than this (seconds, by the
+/// local clock, which tracks the cluster's on a healthy node).
+const CLAIM_MARGIN_SECS: i64 = 10;
 /// Longest single sleep while waiting for a deadline known on-chain.
 const MAX_DEADLINE_SLEEP: Duration = Duration::from_secs(10);
 
@@ -324,12 +327,31 @@ impl Worker {
             Stage::Claiming
         };
         if stage == Stage::Claiming {
-            tokio::time::sleep(self.claim_stagger(&k)).await;
-            if self.seen_full(&k) {
-                // Other nodes filled the slots while we waited: no claim to lose.
-                self.metrics.claims_skipped_full.inc();
+            // A claim this close to the commit deadline could not be committed in time and
+            // would be slashed for a timeout: leave the job (it reopens or expires).
+            let left = job.commit_deadline.saturating_sub((now_ms() / 1000) as i64);
+            // (Past the deadline the claim goes out: it is refused with WindowClosed, and
+            // finalize_job then reopens the round.)
+            if (0..CLAIM_MARGIN_SECS).contains(&left) {
+                info!(job = %k, left, "not claiming: the commit window closes too soon");
                 self.active.lock().unwrap().remove(&k);
                 return;
+            }
+            let stagger = self.claim_stagger(&k);
+            if !stagger.is_zero() {
+                tokio::time::sleep(stagger).await;
+                // Did nodes ahead of us fill the slots meanwhile? The websocket may lag under
+                // load; one read at `processed` is far cheaper than a claim that loses.
+                let full = self.seen_full(&k)
+                    || matches!(
+                        self.job_processed(&k).await,
+                        Ok(Some(j)) if j.state != JobState::Open || j.active_claims >= j.slots
+                    );
+                if full {
+                    self.metrics.claims_skipped_full.inc();
+                    self.active.lock().unwrap().remove(&k);
+                    return;
+                }
             }
         }
         let e = Entry::new(&k, stage);
@@ -502,7 +524,7 @@ impl Worker {
                 let c = commitment(&hash, &self.node, &e.salt);
                 match self
                     .chain
-                    .send(
+                    .send_checked(
                         "commit_result",
                         &[ix::commit_result(&self.operator, &key, c)],
                     )
@@ -669,7 +691,7 @@ impl Worker {
             let uri = e.output_uri.clone().unwrap_or_default();
             return match self
                 .chain
-                .send(
+                .send_checked(
                     "reveal_result",
                     &[ix::reveal_result(&self.operator, &key, hash, e.salt, uri)],
                 )
@@ -776,7 +798,7 @@ impl Worker {
         if self.settleable(&job, now) {
             // Our own claim first: it pays us.
             let ixn = ix::settle_claim(&self.tctx, &self.operator, &key, &self.operator);
-            match self.chain.send("settle_claim", &[ixn]).await {
+            match self.chain.send_checked("settle_claim", &[ixn]).await {
                 Ok(_) => info!(job = %key, "settled our claim"),
                 Err(err) => debug!("settle_claim: {err}"),
             }
