@@ -58,6 +58,10 @@ struct Args {
     /// Clients posting in parallel (each its own keypair and thread).
     #[arg(long, default_value_t = 1)]
     post_threads: usize,
+    /// Instead of jobs: measure the validator's ceiling on this machine with this many plain
+    /// SOL transfers (sent from --post-threads payers without waiting, then all confirmed).
+    #[arg(long)]
+    transfers: Option<usize>,
 }
 
 struct Sample {
@@ -135,10 +139,103 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[i]
 }
 
+/// The validator's transaction ceiling here: `n` SOL transfers (the cheapest transaction
+/// there is), sent as fast as `threads` payers can, counted once all are confirmed.
+fn transfer_ceiling(net: &Network, n: usize, threads: usize) -> Result<()> {
+    use solana_client::rpc_config::RpcSendTransactionConfig;
+    let payers: Vec<Keypair> = (0..threads.max(1))
+        .map(|_| net.client(1))
+        .collect::<Result<_>>()?;
+    let validators = validator_pids();
+    let cpu0: f64 = validators.iter().map(|&p| cpu_secs(p)).sum();
+    let start = Instant::now();
+    let handles: Vec<_> = payers
+        .into_iter()
+        .enumerate()
+        .map(|(t, payer)| {
+            let url = net.url.clone();
+            let mine = n / threads.max(1) + usize::from(t < n % threads.max(1));
+            std::thread::spawn(move || -> Result<Vec<solana_sdk::signature::Signature>> {
+                let rpc = solana_client::rpc_client::RpcClient::new_with_commitment(
+                    url,
+                    solana_commitment_config::CommitmentConfig::confirmed(),
+                );
+                let mut sigs = Vec::with_capacity(mine);
+                let mut hash = rpc.get_latest_blockhash()?;
+                for i in 0..mine {
+                    if i % 200 == 199 {
+                        hash = rpc.get_latest_blockhash()?;
+                    }
+                    let ix = solana_system_interface::instruction::transfer(
+                        &payer.pubkey(),
+                        &Pubkey::new_unique(),
+                        1_000_000 + i as u64,
+                    );
+                    let tx = solana_sdk::transaction::Transaction::new_signed_with_payer(
+                        &[ix],
+                        Some(&payer.pubkey()),
+                        &[&payer],
+                        hash,
+                    );
+                    let cfg = RpcSendTransactionConfig {
+                        skip_preflight: true,
+                        max_retries: Some(0),
+                        ..Default::default()
+                    };
+                    sigs.push(rpc.send_transaction_with_config(&tx, cfg)?);
+                }
+                Ok(sigs)
+            })
+        })
+        .collect();
+    let mut sigs = vec![];
+    for h in handles {
+        sigs.extend(h.join().map_err(|_| anyhow::anyhow!("sender panicked"))??);
+    }
+    let sent = start.elapsed().as_secs_f64();
+    let mut confirmed = 0usize;
+    let mut failed = 0usize;
+    let mut waiting = sigs;
+    while !waiting.is_empty() && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(200));
+        let mut still = vec![];
+        for chunk in waiting.chunks(256) {
+            let st = net.rpc.get_signature_statuses(chunk)?.value;
+            for (sig, st) in chunk.iter().zip(st) {
+                match st {
+                    Some(s) if s.err.is_some() => failed += 1,
+                    Some(s)
+                        if s.satisfies_commitment(
+                            solana_commitment_config::CommitmentConfig::confirmed(),
+                        ) =>
+                    {
+                        confirmed += 1
+                    }
+                    _ => still.push(*sig),
+                }
+            }
+        }
+        waiting = still;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu: f64 = validators.iter().map(|&p| cpu_secs(p)).sum::<f64>() - cpu0;
+    let summary = format!(
+        "validator ceiling: {n} SOL transfers from {threads} payers, sent in {sent:.1} s, {confirmed} confirmed, {failed} failed, {} dropped (blockhash expired) in {wall:.1} s: {:.0} transfers/s; validator CPU {cpu:.1} s ({:.1} ms per confirmed transfer)\n",
+        waiting.len(),
+        confirmed as f64 / wall,
+        cpu * 1e3 / confirmed.max(1) as f64,
+    );
+    print!("{summary}");
+    Ok(())
+}
+
 fn run(args: &Args) -> Result<()> {
     let wallet = cli_util::load_keypair(&args.keypair)?;
     let _ = std::fs::remove_dir_all(&args.dir);
     let mut net = Network::attach(&args.url, wallet, &args.dir)?;
+    if let Some(n) = args.transfers {
+        return transfer_ceiling(&net, n, args.post_threads);
+    }
     net.start_blob_server()?;
     for i in 0..args.workers {
         net.add_worker(&format!("w{i}"), 200)?;
