@@ -379,6 +379,24 @@ pub fn reveal_result(
     )
 }
 
+/// Compute units a transaction asks for per Tessera instruction. The largest instruction uses
+/// about 21k (docs/CU.md, asserted under 25k by the test suite); without a limit the runtime
+/// assumes 200k per instruction, and the leader's scheduler budgets blocks and per-account
+/// write limits by that, so an explicit limit lets more of our transactions into each block.
+pub const CU_PER_INSTRUCTION: u32 = 50_000;
+
+/// `ixs` (all Tessera instructions) preceded by a compute-unit limit of
+/// [`CU_PER_INSTRUCTION`] each.
+pub fn with_compute_limit(ixs: &[Instruction]) -> Vec<Instruction> {
+    let units = CU_PER_INSTRUCTION.saturating_mul(ixs.len() as u32);
+    let mut out = Vec::with_capacity(ixs.len() + 1);
+    out.push(
+        solana_compute_budget_interface::ComputeBudgetInstruction::set_compute_unit_limit(units),
+    );
+    out.extend_from_slice(ixs);
+    out
+}
+
 pub fn finalize_job(job: &Pubkey) -> Instruction {
     build(
         tessera::accounts::FinalizeJob {

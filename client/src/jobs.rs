@@ -101,7 +101,7 @@ pub fn post(
     let job = pda::job(&client.pubkey(), job_id).0;
     let sig = rpc::send(
         rpc,
-        &[ix::post_job(&t, &client.pubkey(), args)],
+        &ix::with_compute_limit(&[ix::post_job(&t, &client.pubkey(), args)]),
         client,
         &[],
     )

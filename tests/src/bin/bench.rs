@@ -120,6 +120,51 @@ fn validator_pids() -> Vec<u32> {
         .collect()
 }
 
+/// CPU seconds per thread name (digits stripped, so pools add up) of a process.
+fn thread_cpu(pid: u32) -> HashMap<String, f64> {
+    let mut out = HashMap::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in dir.flatten() {
+        let Some(tid) = t.file_name().to_str().and_then(|v| v.parse::<u32>().ok()) else {
+            continue;
+        };
+        let name = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+            .unwrap_or_default()
+            .trim_end()
+            .trim_end_matches(|c: char| c.is_ascii_digit())
+            .to_string();
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else {
+            continue;
+        };
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| {
+            f.get(i - 3)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        *out.entry(name).or_insert(0.0) += (ticks(14) + ticks(15)) / 100.0;
+    }
+    out
+}
+
+/// The validator threads that used the most CPU between two [`thread_cpu`] samples.
+fn top_threads(before: &HashMap<String, f64>, after: &HashMap<String, f64>, n: usize) -> String {
+    let mut d: Vec<(String, f64)> = after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0.0)))
+        .filter(|(_, v)| *v > 0.0)
+        .collect();
+    d.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap());
+    d.iter()
+        .take(n)
+        .map(|(k, v)| format!("{k} {v:.1}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// CPU seconds used by the validator, the workers, the blob server and this process.
 fn cpu_profile(validators: &[u32], workers: &[u32], blobs: u32) -> [f64; 4] {
     [
@@ -148,6 +193,10 @@ fn transfer_ceiling(net: &Network, n: usize, threads: usize) -> Result<()> {
         .collect::<Result<_>>()?;
     let validators = validator_pids();
     let cpu0: f64 = validators.iter().map(|&p| cpu_secs(p)).sum();
+    let threads0 = validators
+        .first()
+        .map(|&p| thread_cpu(p))
+        .unwrap_or_default();
     let start = Instant::now();
     let handles: Vec<_> = payers
         .into_iter()
@@ -219,8 +268,13 @@ fn transfer_ceiling(net: &Network, n: usize, threads: usize) -> Result<()> {
     }
     let wall = start.elapsed().as_secs_f64();
     let cpu: f64 = validators.iter().map(|&p| cpu_secs(p)).sum::<f64>() - cpu0;
+    let threads1 = validators
+        .first()
+        .map(|&p| thread_cpu(p))
+        .unwrap_or_default();
+    let hot = top_threads(&threads0, &threads1, 8);
     let summary = format!(
-        "validator ceiling: {n} SOL transfers from {threads} payers, sent in {sent:.1} s, {confirmed} confirmed, {failed} failed, {} dropped (blockhash expired) in {wall:.1} s: {:.0} transfers/s; validator CPU {cpu:.1} s ({:.1} ms per confirmed transfer)\n",
+        "validator ceiling: {n} SOL transfers from {threads} payers, sent in {sent:.1} s, {confirmed} confirmed, {failed} failed, {} dropped (blockhash expired) in {wall:.1} s: {:.0} transfers/s; validator CPU {cpu:.1} s ({:.1} ms per confirmed transfer)\nvalidator threads (CPU s): {hot}\n",
         waiting.len(),
         confirmed as f64 / wall,
         cpu * 1e3 / confirmed.max(1) as f64,
@@ -262,6 +316,10 @@ fn run(args: &Args) -> Result<()> {
     let worker_pids: Vec<u32> = procs.iter().map(|p| p.child.id()).collect();
     let blob_pid = net.blob_server.as_ref().map(|p| p.child.id()).unwrap_or(0);
     let cpu_start = cpu_profile(&validators, &worker_pids, blob_pid);
+    let threads_start = validators
+        .first()
+        .map(|&p| thread_cpu(p))
+        .unwrap_or_default();
 
     // Posting threads: each client posts its share, spaced by --interval-ms.
     let mut order = vec![];
@@ -367,6 +425,11 @@ fn run(args: &Args) -> Result<()> {
     }
     let wall = start.elapsed().as_secs_f64();
     let cpu_end = cpu_profile(&validators, &worker_pids, blob_pid);
+    let threads_end = validators
+        .first()
+        .map(|&p| thread_cpu(p))
+        .unwrap_or_default();
+    let hot = top_threads(&threads_start, &threads_end, 8);
     let cpu: Vec<f64> = cpu_end.iter().zip(cpu_start).map(|(e, s)| e - s).collect();
 
     // pickup in slots: the oldest signature on the job is post_job, the next one the first claim
@@ -468,7 +531,8 @@ fn run(args: &Args) -> Result<()> {
         "{total} jobs ({} per kernel, k = {}, {} workers, {} posting client(s), one post every {} ms each) in {wall:.1} s: {:.1} jobs/s completed; median pickup {:.0} slot(s) over all jobs\n\
          completed {completed_ok}/{total}, {ended_otherwise} ended otherwise (posts failed: {post_errors}); clients paid {spent} base units, the jobs' payouts less the clients' slash shares are {expected} ({completed_ok} × {} replicas × {price} = {}): {}\n\
          worker transactions: {tx_sent} confirmed, {tx_failed} rejected ({claim_fail} claim_job refused, {races} claim races lost: double claims stopped on-chain), {skipped} claims not sent (slots seen full), {rpc_errors} RPC errors retried\n\
-         CPU seconds while the jobs ran ({cores} cores × {wall:.1} s = {:.0} s available): validator {:.1}, workers {:.1}, blob server {:.1}, posting clients + bench {:.1}\n",
+         CPU seconds while the jobs ran ({cores} cores × {wall:.1} s = {:.0} s available): validator {:.1}, workers {:.1}, blob server {:.1}, posting clients + bench {:.1}\n\
+         validator threads (CPU s): {hot}\n",
         args.jobs, args.replicas, args.workers, threads, args.interval_ms,
         completed as f64 / wall,
         pct(&mut all_slots, 0.5),

@@ -143,7 +143,7 @@ impl Chain {
                 }
             };
             let tx = Transaction::new_signed_with_payer(
-                ixs,
+                &tessera_client::ix::with_compute_limit(ixs),
                 Some(&self.payer.pubkey()),
                 &[self.payer.as_ref()],
                 blockhash,
