@@ -93,7 +93,12 @@ fn spec(kernel: &str, replicas: u8) -> Result<String> {
 
 /// CPU seconds (user + system, all threads) a process has used so far, from /proc.
 fn cpu_secs(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    stat_cpu(&format!("/proc/{pid}/stat"))
+}
+
+/// User + system CPU seconds in a `/proc/.../stat` file (0 when unreadable).
+fn stat_cpu(path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return 0.0;
     };
     // fields after the ")" that ends the command name: state is field 3, utime 14, stime 15
@@ -135,17 +140,7 @@ fn thread_cpu(pid: u32) -> HashMap<String, f64> {
             .trim_end()
             .trim_end_matches(|c: char| c.is_ascii_digit())
             .to_string();
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else {
-            continue;
-        };
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| {
-            f.get(i - 3)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        *out.entry(name).or_insert(0.0) += (ticks(14) + ticks(15)) / 100.0;
+        *out.entry(name).or_insert(0.0) += stat_cpu(&format!("/proc/{pid}/task/{tid}/stat"));
     }
     out
 }
