@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use solana_client::rpc_client::RpcClient;
-use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
+use solana_sdk::{pubkey::Pubkey, signature::Keypair, signature::Signature, signer::Signer};
 use tessera::state::{Claim, ClaimState, Config, Job, JobState};
 use tessera_compute::{KernelId, Limits, Output, OutputMeta};
 
@@ -48,80 +48,227 @@ pub fn next_job_id(rpc: &RpcClient, client: &Pubkey) -> Result<u64> {
     Ok(id)
 }
 
-/// Builds the input, uploads it to `blobs`, checks the client can pay, and posts the job.
+/// Builds the input, uploads it to `blobs`, checks the client can pay, and posts the job
+/// (waits until it is confirmed).
 pub fn post(
     rpc: &RpcClient,
     client: &Keypair,
     spec: &JobSpec,
     blobs_target: &BlobTarget,
 ) -> Result<Posted> {
-    let input = spec.input()?;
-    let config = rpc::fetch_config(rpc)?;
-    if config.paused {
-        bail!("the network is paused by its authority; no jobs can be posted now");
+    let mut poster = Poster::new(rpc, client)?;
+    let sent = poster.send(spec, blobs_target)?;
+    poster
+        .confirm(vec![sent], CONFIRM_TIMEOUT)
+        .pop()
+        .expect("one job sent, one verdict")
+        .1
+}
+
+/// How long [`post`] waits for its transaction.
+const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A `post_job` sent by a [`Poster`], not confirmed yet.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    pub job: Pubkey,
+    pub job_id: u64,
+    pub deposit: u64,
+    pub input_uri: String,
+    pub spec_hash: [u8; 32],
+    pub signature: Signature,
+}
+
+/// Posts many jobs from one client without a round trip per job. The config, the mint's
+/// decimals, the client's balance, the cluster clock and a blockhash are read once (the
+/// blockhash again every [`Poster::BLOCKHASH_REUSE`]); each [`Poster::send`] uploads the input
+/// and sends its `post_job` without waiting, and [`Poster::confirm`] confirms a whole batch
+/// with one `getSignatureStatuses` per 256 signatures per poll. A job the program refuses
+/// comes back from `confirm` with its error; its deposit never left the client.
+pub struct Poster<'a> {
+    rpc: &'a RpcClient,
+    client: &'a Keypair,
+    config: Config,
+    decimals: u8,
+    tctx: ix::TokenCtx,
+    cluster_now: i64,
+    clock_read: std::time::Instant,
+    blockhash: (solana_sdk::hash::Hash, std::time::Instant),
+    next_id: u64,
+    /// Tokens left for deposits: the balance read at the start less what was sent since.
+    available: u64,
+}
+
+impl<'a> Poster<'a> {
+    /// A blockhash is good for about 150 blocks (~60 s); a fresh one is fetched this often.
+    pub const BLOCKHASH_REUSE: std::time::Duration = std::time::Duration::from_secs(20);
+
+    pub fn new(rpc: &'a RpcClient, client: &'a Keypair) -> Result<Poster<'a>> {
+        let config = rpc::fetch_config(rpc)?;
+        if config.paused {
+            bail!("the network is paused by its authority; no jobs can be posted now");
+        }
+        let decimals = decimals(rpc, &config)?;
+        let tctx = ix::TokenCtx::from_config(&config);
+        let available = rpc::token_balance(rpc, &tctx.ata(&client.pubkey())).unwrap_or(0);
+        let cluster_now = cluster_time(rpc)?;
+        let next_id = next_job_id(rpc, &client.pubkey())?;
+        let blockhash = rpc
+            .get_latest_blockhash()
+            .context("get_latest_blockhash")?;
+        Ok(Poster {
+            rpc,
+            client,
+            config,
+            decimals,
+            tctx,
+            cluster_now,
+            clock_read: std::time::Instant::now(),
+            blockhash: (blockhash, std::time::Instant::now()),
+            next_id,
+            available,
+        })
     }
-    let decimals = decimals(rpc, &config)?;
-    let spec_hash = blobs::hash(&input);
-    let (_, input_uri) = blobs::block_on(blobs_target.put(&input))?;
-    if input_uri.len() > tessera::constants::MAX_URI_LEN {
-        bail!(
-            "input URI is {} characters, the program accepts {}: use a shorter blob store path",
-            input_uri.len(),
-            tessera::constants::MAX_URI_LEN
+
+    /// Decimals of the network token.
+    pub fn decimals(&self) -> u8 {
+        self.decimals
+    }
+
+    /// Builds the input, uploads it, checks the client can pay, and sends the `post_job`
+    /// (no confirmation: see [`Poster::confirm`]).
+    pub fn send(&mut self, spec: &JobSpec, blobs_target: &BlobTarget) -> Result<Sent> {
+        let input = spec.input()?;
+        let spec_hash = blobs::hash(&input);
+        let (_, input_uri) = blobs::block_on(blobs_target.put(&input))?;
+        if input_uri.len() > tessera::constants::MAX_URI_LEN {
+            bail!(
+                "input URI is {} characters, the program accepts {}: use a shorter blob store path",
+                input_uri.len(),
+                tessera::constants::MAX_URI_LEN
+            );
+        }
+        let now = self
+            .cluster_now
+            .saturating_add(self.clock_read.elapsed().as_secs() as i64);
+        let job_id = self.next_id;
+        let args = spec.post_args(job_id, spec_hash, input_uri.clone(), self.decimals, now)?;
+        if args.replicas == 0 || args.replicas > self.config.max_replicas {
+            bail!(
+                "replicas must be between 1 and {} on this network",
+                self.config.max_replicas
+            );
+        }
+        let budget = Job::budget_slots(args.replicas, args.max_escalations)
+            .map_err(|e| anyhow::anyhow!("max_escalations: {e}"))?;
+        let deposit = args
+            .price_per_replica
+            .checked_mul(u64::from(budget))
+            .context("price × replicas overflows")?;
+        if self.available < deposit {
+            bail!(
+                "insufficient funds: this job escrows {} tokens ({} replica slots × {}), {} holds {}; get tokens from the network's mint authority",
+                format_amount(deposit, self.decimals),
+                budget,
+                format_amount(args.price_per_replica, self.decimals),
+                self.client.pubkey(),
+                format_amount(self.available, self.decimals)
+            );
+        }
+        if self.blockhash.1.elapsed() > Self::BLOCKHASH_REUSE {
+            let h = self
+                .rpc
+                .get_latest_blockhash()
+                .context("get_latest_blockhash")?;
+            self.blockhash = (h, std::time::Instant::now());
+        }
+        let job = pda::job(&self.client.pubkey(), job_id).0;
+        let tx = solana_sdk::transaction::Transaction::new_signed_with_payer(
+            &ix::with_compute_limit(&[ix::post_job(&self.tctx, &self.client.pubkey(), args)]),
+            Some(&self.client.pubkey()),
+            &[self.client],
+            self.blockhash.0,
         );
+        let signature = self
+            .rpc
+            .send_transaction(&tx)
+            .context("post_job")?;
+        self.available -= deposit;
+        self.next_id = pda::fast_job_id(&self.client.pubkey(), job_id.wrapping_add(1));
+        Ok(Sent {
+            job,
+            job_id,
+            deposit,
+            input_uri,
+            spec_hash,
+            signature,
+        })
     }
-    let now = cluster_time(rpc)?;
-    let job_id = next_job_id(rpc, &client.pubkey())?;
-    let args = spec.post_args(job_id, spec_hash, input_uri.clone(), decimals, now)?;
-    if args.replicas == 0 || args.replicas > config.max_replicas {
-        bail!(
-            "replicas must be between 1 and {} on this network",
-            config.max_replicas
-        );
+
+    /// Waits (up to `timeout`) until every job of `sent` is confirmed or refused; one verdict
+    /// per job, in order. A refused or unconfirmed job gives back its deposit to the
+    /// [`Poster`]'s running balance.
+    pub fn confirm(
+        &mut self,
+        sent: Vec<Sent>,
+        timeout: std::time::Duration,
+    ) -> Vec<(Sent, Result<Posted>)> {
+        let start = std::time::Instant::now();
+        let mut verdicts: Vec<Option<Result<Posted>>> = sent.iter().map(|_| None).collect();
+        loop {
+            let waiting: Vec<usize> = (0..sent.len()).filter(|&i| verdicts[i].is_none()).collect();
+            if waiting.is_empty() {
+                break;
+            }
+            if start.elapsed() > timeout {
+                for i in waiting {
+                    verdicts[i] = Some(Err(anyhow::anyhow!(
+                        "post_job {} not confirmed within {} s",
+                        sent[i].signature,
+                        timeout.as_secs()
+                    )));
+                }
+                break;
+            }
+            for chunk in waiting.chunks(256) {
+                let sigs: Vec<Signature> = chunk.iter().map(|&i| sent[i].signature).collect();
+                let statuses = match self.rpc.get_signature_statuses(&sigs) {
+                    Ok(r) => r.value,
+                    Err(_) => continue, // transient: asked again next poll
+                };
+                for (&i, st) in chunk.iter().zip(statuses) {
+                    let Some(st) = st else { continue };
+                    let s = &sent[i];
+                    if let Some(err) = st.err {
+                        verdicts[i] = Some(Err(anyhow::anyhow!(
+                            "post_job {} refused: {err}",
+                            s.signature
+                        )));
+                    } else if st.satisfies_commitment(self.rpc.commitment()) {
+                        verdicts[i] = Some(Ok(Posted {
+                            job: s.job,
+                            job_id: s.job_id,
+                            deposit: s.deposit,
+                            input_uri: s.input_uri.clone(),
+                            spec_hash: s.spec_hash,
+                            slot: st.slot,
+                        }));
+                    }
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        sent.into_iter()
+            .zip(verdicts)
+            .map(|(s, v)| {
+                let v = v.expect("every job has a verdict");
+                if v.is_err() {
+                    self.available += s.deposit;
+                }
+                (s, v)
+            })
+            .collect()
     }
-    let budget = Job::budget_slots(args.replicas, args.max_escalations)
-        .map_err(|e| anyhow::anyhow!("max_escalations: {e}"))?;
-    let deposit = args
-        .price_per_replica
-        .checked_mul(u64::from(budget))
-        .context("price × replicas overflows")?;
-    let t = ix::TokenCtx::from_config(&config);
-    let ata = t.ata(&client.pubkey());
-    let balance = rpc::token_balance(rpc, &ata).unwrap_or(0);
-    if balance < deposit {
-        bail!(
-            "insufficient funds: this job escrows {} tokens ({} replica slots × {}), {} holds {}; get tokens from the network's mint authority",
-            format_amount(deposit, decimals),
-            budget,
-            format_amount(args.price_per_replica, decimals),
-            client.pubkey(),
-            format_amount(balance, decimals)
-        );
-    }
-    let job = pda::job(&client.pubkey(), job_id).0;
-    let sig = rpc::send(
-        rpc,
-        &ix::with_compute_limit(&[ix::post_job(&t, &client.pubkey(), args)]),
-        client,
-        &[],
-    )
-    .context("post_job")?;
-    let slot = rpc
-        .get_signature_statuses(&[sig])?
-        .value
-        .first()
-        .cloned()
-        .flatten()
-        .map(|s| s.slot)
-        .unwrap_or_default();
-    Ok(Posted {
-        job,
-        job_id,
-        deposit,
-        input_uri,
-        spec_hash,
-        slot,
-    })
 }
 
 /// The cluster's clock (unix seconds), from the Clock sysvar.

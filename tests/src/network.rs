@@ -602,10 +602,32 @@ impl Validator {
         Ok(())
     }
 
-    /// Starts it again on the same ledger.
-    pub fn restart(&mut self) -> Result<()> {
+    /// The newest slot the validator has processed.
+    pub fn processed_slot(&self) -> Result<u64> {
+        let rpc = RpcClient::new_with_commitment(self.url(), CommitmentConfig::processed());
+        Ok(rpc.get_slot()?)
+    }
+
+    /// Stops the validator process (no clean shutdown: solana-test-validator has no signal
+    /// handler, so this is a crash), keeps it down for `down`, then starts it again on the same
+    /// ledger. Returns once it has replayed its ledger past `min_slot`: its RPC starts before
+    /// the replay and answers from the last snapshot (or genesis) until the replay is done, so
+    /// an open port or a slot number alone does not mean the state is back.
+    pub fn restart(&mut self, down: Duration, min_slot: u64) -> Result<()> {
         self.stop()?;
-        self.launch(&[])
+        std::thread::sleep(down);
+        self.launch(&[])?;
+        let rpc = RpcClient::new_with_commitment(self.url(), CommitmentConfig::processed());
+        let start = Instant::now();
+        loop {
+            if rpc.get_slot().is_ok_and(|s| s > min_slot) {
+                return Ok(());
+            }
+            if start.elapsed() > Duration::from_secs(120) {
+                bail!("validator did not replay its ledger past slot {min_slot} within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }
 

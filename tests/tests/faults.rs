@@ -5,8 +5,9 @@
 //!
 //! 1. a worker killed right after each step it journals (claimed, computed, committed,
 //!    revealed; `--crash-after` exits 137 with no clean-up) restarts, resumes and is paid;
-//! 2. the validator stops answering for 8 s mid-job (its process frozen, then continued)
-//!    under running workers: they pause and resume, the job completes;
+//! 2. the validator hangs for 8 s mid-job (its process frozen, then continued), and then
+//!    dies mid-job and is restarted on the same ledger, under running workers: they retry,
+//!    reconnect and the jobs complete;
 //! 3. the RPC fails 25 % of the time and is slow (a fault-injecting proxy): the job completes;
 //! 4. the blob server is down: nobody claims; it comes back: the job completes;
 //! 5. an input whose bytes do not match its hash: nobody claims, the job expires, the client
@@ -45,6 +46,15 @@ fn wait_exit(p: &mut Proc, timeout: Duration) -> Option<i32> {
     None
 }
 
+/// Waits (30 s at most) until `n` replicas of `job` are claimed, as seen at `confirmed`.
+fn wait_claims(net: &Network, job: &solana_sdk::pubkey::Pubkey, n: u8) {
+    let start = Instant::now();
+    while net.job(job).unwrap().active_claims < n {
+        assert!(start.elapsed() < Duration::from_secs(30), "no claims");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn settled(
     net: &Network,
     job: &solana_sdk::pubkey::Pubkey,
@@ -70,7 +80,7 @@ fn faults_on_a_live_network() {
     let _ = std::fs::remove_dir_all(&dir);
     let wallet = Keypair::new();
     let port = free_port().max(20_000) % 40_000 + 20_000;
-    let v = Validator::start(&dir, port, &wallet.pubkey()).expect("validator");
+    let mut v = Validator::start(&dir, port, &wallet.pubkey()).expect("validator");
     let mut net = Network::attach_with(&v.url(), wallet, &dir, params()).unwrap();
     let blob_port = free_port();
     net.start_blob_server_on(blob_port).unwrap();
@@ -146,31 +156,53 @@ fn faults_on_a_live_network() {
         println!("crash after {stage}: resumed and paid");
     }
 
-    // ---- 2. the validator stops answering mid-job (process frozen with SIGSTOP for 8 s,
-    // then continued) under running workers: they pause, reconnect and finish the job.
-    // (A process restart of solana-test-validator on the same ledger comes back from its
-    // last snapshot, losing the newest accounts, so it cannot carry a job across.)
+    // ---- 2a. the validator hangs mid-job (process frozen with SIGSTOP for 8 s, then
+    // continued) under running workers: their requests time out; they retry and finish.
     let mut a = net.start_worker(0, &[]).unwrap();
     let mut b = net.start_worker(1, &[]).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let p = net.post(&client, GEMM).unwrap();
-    let start = Instant::now();
-    while net.job(&p.job).unwrap().active_claims < 2 {
-        assert!(start.elapsed() < Duration::from_secs(30), "no claims");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_claims(&net, &p.job, 2);
     v.pause();
     std::thread::sleep(Duration::from_secs(8));
     v.resume();
     let j = settled(&net, &p.job, &[&a, &b]);
     assert_eq!(j.state, JobState::Completed);
-    assert!(
-        a.is_running() && b.is_running(),
-        "workers survived the outage"
+    assert!(a.is_running() && b.is_running(), "workers survived the hang");
+    net.close_job(&client, &p.job).unwrap();
+    println!("validator hang: workers paused and resumed");
+
+    // ---- 2b. the validator process dies mid-job (killed: solana-test-validator has no
+    // signal handler) and is started again on the same ledger 5 s later, under the same
+    // running workers: connections are refused, the websocket drops, the validator replays
+    // its ledger, and the workers reconnect and finish the job it still holds.
+    let p = net.post(&client, GEMM).unwrap();
+    wait_claims(&net, &p.job, 2);
+    let before_stop = net.job(&p.job).unwrap();
+    let ws = |net: &Network, i| net.worker_metric_sum(i, "tessera_worker_ws_reconnects_total");
+    let ws_before = [ws(&net, 0), ws(&net, 1)];
+    let slot = v.processed_slot().unwrap();
+    v.restart(Duration::from_secs(5), slot).unwrap();
+    let replayed = net.job(&p.job).unwrap();
+    assert_eq!(
+        (replayed.created_at, replayed.slots, replayed.client),
+        (before_stop.created_at, before_stop.slots, before_stop.client),
+        "the job came back from the ledger as it was"
     );
+    assert!(replayed.round_claims >= 2, "the confirmed claims survived the restart");
+    let j = settled(&net, &p.job, &[&a, &b]);
+    assert_eq!(j.state, JobState::Completed);
+    assert!(a.is_running() && b.is_running(), "workers survived the restart");
+    for (i, w) in [&a, &b].into_iter().enumerate() {
+        assert!(
+            ws(&net, i) > ws_before[i],
+            "worker {i} did not reconnect its websocket after the restart\n{}",
+            w.log_tail(30)
+        );
+    }
     net.close_job(&client, &p.job).unwrap();
     drop((a, b));
-    println!("validator outage: workers paused and resumed");
+    println!("validator restart: workers reconnected after a stop and a ledger replay; job paid");
 
     // ---- 3. a flaky, slow RPC between the workers and the validator
     let proxy = FaultProxy::start(v.rpc_port, 250, 300);

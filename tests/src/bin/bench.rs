@@ -58,6 +58,10 @@ struct Args {
     /// Clients posting in parallel (each its own keypair and thread).
     #[arg(long, default_value_t = 1)]
     post_threads: usize,
+    /// Posts each client sends before it waits for their confirmation (one
+    /// `getSignatureStatuses` for the batch).
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
     /// Instead of jobs: measure the validator's ceiling on this machine with this many plain
     /// SOL transfers (sent from --post-threads payers without waiting, then all confirmed).
     #[arg(long)]
@@ -337,30 +341,55 @@ fn run(args: &Args) -> Result<()> {
         let tx = tx.clone();
         let url = net.url.clone();
         let blobs = net.blobs_url.clone();
-        let (replicas, interval) = (args.replicas, args.interval_ms);
+        let (replicas, interval, pipeline) = (args.replicas, args.interval_ms, args.pipeline);
         posters.push(std::thread::spawn(move || {
             let rpc = solana_client::rpc_client::RpcClient::new_with_commitment(
                 url,
                 solana_commitment_config::CommitmentConfig::confirmed(),
             );
             let target = tessera_client::blobs::BlobTarget::parse(&blobs).expect("blobs");
-            for k in mine {
-                let r = spec(&k, replicas)
-                    .and_then(|text| Ok(toml::from_str::<tessera_client::jobspec::JobSpec>(&text)?))
-                    .and_then(|sp| jobs::post(&rpc, &client, &sp, &target))
-                    .map(|p| Sample {
-                        kernel: k,
-                        job: p.job,
-                        post_slot: p.slot,
-                        posted_at: Instant::now(),
-                        first_claim_at: None,
-                        done_at: None,
-                    })
-                    .map_err(|e| format!("{e:#}"));
-                if tx.send(r).is_err() {
+            let mut poster = match jobs::Poster::new(&rpc, &client) {
+                Ok(p) => p,
+                Err(e) => {
+                    for _ in &mine {
+                        let _ = tx.send(Err(format!("{e:#}")));
+                    }
                     return;
                 }
-                std::thread::sleep(Duration::from_millis(interval));
+            };
+            // Each client sends `pipeline` posts, then confirms them together.
+            for batch in mine.chunks(pipeline.max(1)) {
+                let mut sent = vec![];
+                for k in batch {
+                    let r = spec(k, replicas)
+                        .and_then(|text| Ok(toml::from_str::<tessera_client::jobspec::JobSpec>(&text)?))
+                        .and_then(|sp| poster.send(&sp, &target));
+                    match r {
+                        Ok(s) => sent.push((k.clone(), s)),
+                        Err(e) => {
+                            if tx.send(Err(format!("{e:#}"))).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(interval));
+                }
+                let (kinds, sent): (Vec<String>, Vec<jobs::Sent>) = sent.into_iter().unzip();
+                for (k, (_, v)) in kinds.into_iter().zip(poster.confirm(sent, Duration::from_secs(60))) {
+                    let r = v
+                        .map(|p| Sample {
+                            kernel: k,
+                            job: p.job,
+                            post_slot: p.slot,
+                            posted_at: Instant::now(),
+                            first_claim_at: None,
+                            done_at: None,
+                        })
+                        .map_err(|e| format!("{e:#}"));
+                    if tx.send(r).is_err() {
+                        return;
+                    }
+                }
             }
         }));
     }
@@ -523,12 +552,12 @@ fn run(args: &Args) -> Result<()> {
     let skipped = metric("tessera_worker_claims_skipped_full_total");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let summary = format!(
-        "{total} jobs ({} per kernel, k = {}, {} workers, {} posting client(s), one post every {} ms each) in {wall:.1} s: {:.1} jobs/s completed; median pickup {:.0} slot(s) over all jobs\n\
+        "{total} jobs ({} per kernel, k = {}, {} workers, {} posting client(s), one post every {} ms each, {} per confirmation) in {wall:.1} s: {:.1} jobs/s completed; median pickup {:.0} slot(s) over all jobs\n\
          completed {completed_ok}/{total}, {ended_otherwise} ended otherwise (posts failed: {post_errors}); clients paid {spent} base units, the jobs' payouts less the clients' slash shares are {expected} ({completed_ok} × {} replicas × {price} = {}): {}\n\
          worker transactions: {tx_sent} confirmed, {tx_failed} rejected ({claim_fail} claim_job refused, {races} claim races lost: double claims stopped on-chain), {skipped} claims not sent (slots seen full), {rpc_errors} RPC errors retried\n\
          CPU seconds while the jobs ran ({cores} cores × {wall:.1} s = {:.0} s available): validator {:.1}, workers {:.1}, blob server {:.1}, posting clients + bench {:.1}\n\
          validator threads (CPU s): {hot}\n",
-        args.jobs, args.replicas, args.workers, threads, args.interval_ms,
+        args.jobs, args.replicas, args.workers, threads, args.interval_ms, args.pipeline,
         completed as f64 / wall,
         pct(&mut all_slots, 0.5),
         args.replicas,
