@@ -24,6 +24,7 @@ pub struct Metrics {
     pub tx_failed: IntCounterVec,
     pub rpc_errors: IntCounter,
     pub ws_reconnects: IntCounter,
+    pub tx_rebroadcast: IntCounter,
     pub kernel_seconds: Histogram,
     pub pickup_seconds: Histogram,
     pub earnings_tokens: Gauge,
@@ -81,6 +82,10 @@ impl Metrics {
                 "RPC calls that failed (retried)"
             )),
             ws_reconnects: reg!(counter("ws_reconnects_total", "Websocket (re)connections")),
+            tx_rebroadcast: reg!(counter(
+                "tx_rebroadcast_total",
+                "Transactions sent again while waiting for their confirmation"
+            )),
             kernel_seconds: reg!(Histogram::with_opts(
                 HistogramOpts::new("kernel_seconds", "Kernel run time").buckets(vec![
                     0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0

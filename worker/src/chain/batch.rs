@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_client::rpc_config::RpcSendTransactionConfig;
 use solana_commitment_config::CommitmentConfig;
 use solana_sdk::{
-    account::Account, pubkey::Pubkey, signature::Signature, transaction::TransactionError,
+    account::Account, pubkey::Pubkey, signature::Signature, transaction::Transaction,
+    transaction::TransactionError,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -25,12 +27,16 @@ use crate::metrics::Metrics;
 const CONFIRM_TICK: Duration = Duration::from_millis(150);
 /// After this long a transaction may have missed its blockhash: check the block height.
 const EXPIRY_CHECK_AFTER: Duration = Duration::from_secs(2);
+/// Send a transaction again when it has had no status for this long.
+const REBROADCAST_AFTER: Duration = Duration::from_secs(2);
 /// Give up waiting for a confirmation after this long.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 /// `getSignatureStatuses` takes at most 256 signatures.
 const STATUS_CHUNK: usize = 256;
 /// `getMultipleAccounts` takes at most 100 keys.
 const READ_CHUNK: usize = 100;
+/// An answer whose context slot is more than this behind one seen before is stale.
+const STALE_SLACK: u64 = 4;
 /// How long the reader waits for more requests to join a batch.
 const READ_GATHER: Duration = Duration::from_millis(5);
 
@@ -40,8 +46,12 @@ pub type Verdict = Result<std::result::Result<u64, TransactionError>>;
 
 struct Waiter {
     sig: Signature,
+    /// The signed transaction, sent again while it has no status (same signature: the
+    /// cluster runs it at most once).
+    tx: Transaction,
     last_valid: u64,
     since: Instant,
+    sent_at: Instant,
     done: oneshot::Sender<Verdict>,
 }
 
@@ -58,15 +68,17 @@ impl Confirmer {
         Confirmer { tx }
     }
 
-    /// Waits until `sig` is confirmed or failed, or its blockhash (valid up to block height
+    /// Waits until `tx` (already sent once) is confirmed or failed, or its blockhash (valid up to block height
     /// `last_valid`) expired, or 30 s passed.
-    pub async fn wait(&self, sig: Signature, last_valid: u64) -> Verdict {
+    pub async fn wait(&self, tx: Transaction, last_valid: u64) -> Verdict {
         let (done, rx) = oneshot::channel();
         self.tx
             .send(Waiter {
-                sig,
+                sig: tx.signatures[0],
+                tx,
                 last_valid,
                 since: Instant::now(),
+                sent_at: Instant::now(),
                 done,
             })
             .map_err(|_| anyhow!("the confirmation loop has stopped"))?;
@@ -123,6 +135,22 @@ async fn confirm_loop(
         } else {
             None
         };
+        // A transaction with no status after a while may never have reached a leader (or the
+        // node that got it restarted): send it again until it lands or its blockhash expires.
+        for w in pending.iter_mut() {
+            if !verdicts.contains_key(&w.sig) && w.sent_at.elapsed() > REBROADCAST_AFTER {
+                w.sent_at = Instant::now();
+                let cfg = RpcSendTransactionConfig {
+                    skip_preflight: true,
+                    max_retries: Some(0),
+                    ..Default::default()
+                };
+                match rpc.send_transaction_with_config(&w.tx, cfg).await {
+                    Ok(_) => metrics.tx_rebroadcast.inc(),
+                    Err(_) => metrics.rpc_errors.inc(),
+                }
+            }
+        }
         let mut still = Vec::with_capacity(pending.len());
         for w in pending.drain(..) {
             let verdict = verdicts.remove(&w.sig).or_else(|| {
@@ -145,6 +173,30 @@ async fn confirm_loop(
     }
 }
 
+/// The highest context slot of any read answer so far. An RPC node that restarted answers
+/// from its last snapshot (or genesis) while it replays its ledger, so accounts that exist
+/// look missing: an answer from more than [`STALE_SLACK`] slots behind is never acted on.
+#[derive(Default)]
+pub struct HighestSlot(std::sync::atomic::AtomicU64);
+
+impl HighestSlot {
+    pub fn saw(&self, slot: u64) {
+        self.0.fetch_max(slot, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_stale(&self, slot: u64) -> bool {
+        slot.saturating_add(STALE_SLACK) < self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The error text for a stale answer from `slot`.
+    pub fn behind(&self, slot: u64) -> String {
+        format!(
+            "the RPC node answered from slot {slot}, behind slot {} seen before (restarting or lagging); retrying",
+            self.0.load(std::sync::atomic::Ordering::Relaxed)
+        )
+    }
+}
+
 struct ReadReq {
     keys: Vec<Pubkey>,
     done: oneshot::Sender<Result<Vec<Option<Account>>>>,
@@ -157,9 +209,9 @@ pub struct Reader {
 
 impl Reader {
     /// Starts the batching loop (it ends when the `Reader` is dropped).
-    pub fn spawn(rpc: Arc<RpcClient>, metrics: Arc<Metrics>) -> Reader {
+    pub fn spawn(rpc: Arc<RpcClient>, metrics: Arc<Metrics>, highest: Arc<HighestSlot>) -> Reader {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(read_loop(rpc, metrics, rx));
+        tokio::spawn(read_loop(rpc, metrics, highest, rx));
         Reader { tx }
     }
 
@@ -179,6 +231,7 @@ impl Reader {
 async fn read_loop(
     rpc: Arc<RpcClient>,
     metrics: Arc<Metrics>,
+    highest: Arc<HighestSlot>,
     mut rx: mpsc::UnboundedReceiver<ReadReq>,
 ) {
     while let Some(first) = rx.recv().await {
@@ -211,7 +264,21 @@ async fn read_loop(
                 .get_multiple_accounts_with_commitment(chunk, CommitmentConfig::confirmed())
                 .await
             {
-                Ok(r) => found.extend(r.value),
+                Ok(r) if highest.is_stale(r.context.slot) => {
+                    // An RPC node that restarted answers from its last snapshot (or genesis)
+                    // while it replays its ledger: accounts that exist look missing. Never
+                    // act on such an answer; the caller retries.
+                    metrics.rpc_errors.inc();
+                    failure = Some(format!(
+                        "getMultipleAccounts: {}",
+                        highest.behind(r.context.slot)
+                    ));
+                    break;
+                }
+                Ok(r) => {
+                    highest.saw(r.context.slot);
+                    found.extend(r.value)
+                }
                 Err(e) => {
                     metrics.rpc_errors.inc();
                     failure = Some(format!("getMultipleAccounts: {e}"));

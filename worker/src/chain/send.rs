@@ -18,7 +18,7 @@ use solana_sdk::{
 use tessera_client::{accounts, rpc as sdk_rpc};
 
 use super::backoff;
-use super::batch::{Confirmer, Reader};
+use super::batch::{Confirmer, HighestSlot, Reader};
 use crate::metrics::Metrics;
 
 /// Why a transaction did not land.
@@ -60,6 +60,7 @@ pub struct Chain {
     pub metrics: Arc<Metrics>,
     confirmer: Confirmer,
     reader: Reader,
+    highest: Arc<HighestSlot>,
     blockhash: tokio::sync::Mutex<Option<(Hash, u64, Instant)>>,
 }
 
@@ -72,9 +73,11 @@ impl Chain {
             Duration::from_secs(10),
             CommitmentConfig::confirmed(),
         ));
+        let highest = Arc::new(HighestSlot::default());
         Chain {
             confirmer: Confirmer::spawn(rpc.clone(), metrics.clone()),
-            reader: Reader::spawn(rpc.clone(), metrics.clone()),
+            reader: Reader::spawn(rpc.clone(), metrics.clone(), highest.clone()),
+            highest,
             blockhash: tokio::sync::Mutex::new(None),
             rpc,
             payer,
@@ -166,7 +169,7 @@ impl Chain {
                     continue;
                 }
             };
-            match self.confirmer.wait(sig, last_valid).await {
+            match self.confirmer.wait(tx, last_valid).await {
                 Ok(Ok(slot)) => {
                     self.metrics.tx_sent.with_label_values(&[ix]).inc();
                     return Ok((sig, slot));
@@ -204,12 +207,20 @@ impl Chain {
                     .await
                     .map(|mut v| v.pop().flatten())
             } else {
-                self.rpc
-                    .get_account_with_commitment(key, commitment)
-                    .await
-                    .map(|r| r.value)
-                    .inspect_err(|_| self.metrics.rpc_errors.inc())
-                    .map_err(anyhow::Error::from)
+                match self.rpc.get_account_with_commitment(key, commitment).await {
+                    Ok(r) if self.highest.is_stale(r.context.slot) => {
+                        self.metrics.rpc_errors.inc();
+                        Err(anyhow!("getAccountInfo: {}", self.highest.behind(r.context.slot)))
+                    }
+                    Ok(r) => {
+                        self.highest.saw(r.context.slot);
+                        Ok(r.value)
+                    }
+                    Err(e) => {
+                        self.metrics.rpc_errors.inc();
+                        Err(anyhow::Error::from(e))
+                    }
+                }
             };
             match read {
                 Ok(r) => return Ok(r),
