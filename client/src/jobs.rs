@@ -56,8 +56,10 @@ pub fn post(
     spec: &JobSpec,
     blobs_target: &BlobTarget,
 ) -> Result<Posted> {
+    // The job file is checked before anything is asked of the network.
+    let input = spec.input()?;
     let mut poster = Poster::new(rpc, client)?;
-    let sent = poster.send(spec, blobs_target)?;
+    let sent = poster.send_input(spec, input, blobs_target)?;
     poster
         .confirm(vec![sent], CONFIRM_TIMEOUT)
         .pop()
@@ -139,6 +141,16 @@ impl<'a> Poster<'a> {
     /// (no confirmation: see [`Poster::confirm`]).
     pub fn send(&mut self, spec: &JobSpec, blobs_target: &BlobTarget) -> Result<Sent> {
         let input = spec.input()?;
+        self.send_input(spec, input, blobs_target)
+    }
+
+    /// [`Poster::send`] with the input already built from `spec`.
+    pub fn send_input(
+        &mut self,
+        spec: &JobSpec,
+        input: Vec<u8>,
+        blobs_target: &BlobTarget,
+    ) -> Result<Sent> {
         let spec_hash = blobs::hash(&input);
         let (_, input_uri) = blobs::block_on(blobs_target.put(&input))?;
         if input_uri.len() > tessera::constants::MAX_URI_LEN {

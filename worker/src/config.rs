@@ -207,7 +207,8 @@ min_price = "0.000001"
 bid_bps = 9000
 
 [capacity]
-# Claims held at the same time.
+# Claims held at the same time, from the claim until the reveal. Most of that time is spent
+# waiting for the chain, not computing, so this can be far above compute_threads.
 max_claims = 4
 # Kernels running at the same time (each uses all CPU cores or the whole GPU).
 compute_threads = 1
