@@ -115,9 +115,7 @@ impl<'a> Poster<'a> {
         let available = rpc::token_balance(rpc, &tctx.ata(&client.pubkey())).unwrap_or(0);
         let cluster_now = cluster_time(rpc)?;
         let next_id = next_job_id(rpc, &client.pubkey())?;
-        let blockhash = rpc
-            .get_latest_blockhash()
-            .context("get_latest_blockhash")?;
+        let blockhash = rpc.get_latest_blockhash().context("get_latest_blockhash")?;
         Ok(Poster {
             rpc,
             client,
@@ -130,11 +128,6 @@ impl<'a> Poster<'a> {
             next_id,
             available,
         })
-    }
-
-    /// Decimals of the network token.
-    pub fn decimals(&self) -> u8 {
-        self.decimals
     }
 
     /// Builds the input, uploads it, checks the client can pay, and sends the `post_job`
@@ -201,10 +194,7 @@ impl<'a> Poster<'a> {
             &[self.client],
             self.blockhash.0,
         );
-        let signature = self
-            .rpc
-            .send_transaction(&tx)
-            .context("post_job")?;
+        let signature = self.rpc.send_transaction(&tx).context("post_job")?;
         self.available -= deposit;
         self.next_id = pda::fast_job_id(&self.client.pubkey(), job_id.wrapping_add(1));
         Ok(Sent {

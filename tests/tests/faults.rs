@@ -168,7 +168,10 @@ fn faults_on_a_live_network() {
     v.resume();
     let j = settled(&net, &p.job, &[&a, &b]);
     assert_eq!(j.state, JobState::Completed);
-    assert!(a.is_running() && b.is_running(), "workers survived the hang");
+    assert!(
+        a.is_running() && b.is_running(),
+        "workers survived the hang"
+    );
     net.close_job(&client, &p.job).unwrap();
     println!("validator hang: workers paused and resumed");
 
@@ -194,13 +197,23 @@ fn faults_on_a_live_network() {
     };
     assert_eq!(
         (replayed.created_at, replayed.slots, replayed.client),
-        (before_stop.created_at, before_stop.slots, before_stop.client),
+        (
+            before_stop.created_at,
+            before_stop.slots,
+            before_stop.client
+        ),
         "the job came back from the ledger as it was"
     );
-    assert!(replayed.round_claims >= 2, "the confirmed claims survived the restart");
+    assert!(
+        replayed.round_claims >= 2,
+        "the confirmed claims survived the restart"
+    );
     let j = settled(&net, &p.job, &[&a, &b]);
     assert_eq!(j.state, JobState::Completed);
-    assert!(a.is_running() && b.is_running(), "workers survived the restart");
+    assert!(
+        a.is_running() && b.is_running(),
+        "workers survived the restart"
+    );
     for (i, w) in [&a, &b].into_iter().enumerate() {
         assert!(
             ws(&net, i) > ws_before[i],

@@ -362,7 +362,9 @@ fn run(args: &Args) -> Result<()> {
                 let mut sent = vec![];
                 for k in batch {
                     let r = spec(k, replicas)
-                        .and_then(|text| Ok(toml::from_str::<tessera_client::jobspec::JobSpec>(&text)?))
+                        .and_then(|text| {
+                            Ok(toml::from_str::<tessera_client::jobspec::JobSpec>(&text)?)
+                        })
                         .and_then(|sp| poster.send(&sp, &target));
                     match r {
                         Ok(s) => sent.push((k.clone(), s)),
@@ -375,7 +377,10 @@ fn run(args: &Args) -> Result<()> {
                     std::thread::sleep(Duration::from_millis(interval));
                 }
                 let (kinds, sent): (Vec<String>, Vec<jobs::Sent>) = sent.into_iter().unzip();
-                for (k, (_, v)) in kinds.into_iter().zip(poster.confirm(sent, Duration::from_secs(60))) {
+                for (k, (_, v)) in kinds
+                    .into_iter()
+                    .zip(poster.confirm(sent, Duration::from_secs(60)))
+                {
                     let r = v
                         .map(|p| Sample {
                             kernel: k,

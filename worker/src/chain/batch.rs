@@ -68,8 +68,8 @@ impl Confirmer {
         Confirmer { tx }
     }
 
-    /// Waits until `tx` (already sent once) is confirmed or failed, or its blockhash (valid up to block height
-    /// `last_valid`) expired, or 30 s passed.
+    /// Waits until `tx` (already sent once) is confirmed or failed, or its blockhash (valid
+    /// up to block height `last_valid`) expired, or 30 s passed.
     pub async fn wait(&self, tx: Transaction, last_valid: u64) -> Verdict {
         let (done, rx) = oneshot::channel();
         self.tx
@@ -180,20 +180,15 @@ async fn confirm_loop(
 pub struct HighestSlot(std::sync::atomic::AtomicU64);
 
 impl HighestSlot {
-    pub fn saw(&self, slot: u64) {
-        self.0.fetch_max(slot, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    pub fn is_stale(&self, slot: u64) -> bool {
-        slot.saturating_add(STALE_SLACK) < self.0.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// The error text for a stale answer from `slot`.
-    pub fn behind(&self, slot: u64) -> String {
-        format!(
-            "the RPC node answered from slot {slot}, behind slot {} seen before (restarting or lagging); retrying",
-            self.0.load(std::sync::atomic::Ordering::Relaxed)
-        )
+    /// Records an answer from `slot`, or refuses it when it is stale.
+    pub fn check(&self, slot: u64) -> Result<()> {
+        let highest = self.0.fetch_max(slot, std::sync::atomic::Ordering::Relaxed);
+        if slot.saturating_add(STALE_SLACK) < highest {
+            return Err(anyhow!(
+                "the RPC node answered from slot {slot}, behind slot {highest} seen before (restarting or lagging); retrying"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -264,21 +259,14 @@ async fn read_loop(
                 .get_multiple_accounts_with_commitment(chunk, CommitmentConfig::confirmed())
                 .await
             {
-                Ok(r) if highest.is_stale(r.context.slot) => {
-                    // An RPC node that restarted answers from its last snapshot (or genesis)
-                    // while it replays its ledger: accounts that exist look missing. Never
-                    // act on such an answer; the caller retries.
-                    metrics.rpc_errors.inc();
-                    failure = Some(format!(
-                        "getMultipleAccounts: {}",
-                        highest.behind(r.context.slot)
-                    ));
-                    break;
-                }
-                Ok(r) => {
-                    highest.saw(r.context.slot);
-                    found.extend(r.value)
-                }
+                Ok(r) => match highest.check(r.context.slot) {
+                    Ok(()) => found.extend(r.value),
+                    Err(e) => {
+                        metrics.rpc_errors.inc();
+                        failure = Some(format!("getMultipleAccounts: {e}"));
+                        break;
+                    }
+                },
                 Err(e) => {
                     metrics.rpc_errors.inc();
                     failure = Some(format!("getMultipleAccounts: {e}"));

@@ -207,20 +207,17 @@ impl Chain {
                     .await
                     .map(|mut v| v.pop().flatten())
             } else {
-                match self.rpc.get_account_with_commitment(key, commitment).await {
-                    Ok(r) if self.highest.is_stale(r.context.slot) => {
-                        self.metrics.rpc_errors.inc();
-                        Err(anyhow!("getAccountInfo: {}", self.highest.behind(r.context.slot)))
-                    }
-                    Ok(r) => {
-                        self.highest.saw(r.context.slot);
+                self.rpc
+                    .get_account_with_commitment(key, commitment)
+                    .await
+                    .map_err(anyhow::Error::from)
+                    .and_then(|r| {
+                        self.highest
+                            .check(r.context.slot)
+                            .context("getAccountInfo")?;
                         Ok(r.value)
-                    }
-                    Err(e) => {
-                        self.metrics.rpc_errors.inc();
-                        Err(anyhow::Error::from(e))
-                    }
-                }
+                    })
+                    .inspect_err(|_| self.metrics.rpc_errors.inc())
             };
             match read {
                 Ok(r) => return Ok(r),
