@@ -304,11 +304,20 @@ pub async fn serve(
 }
 
 /// Runs a future to completion from synchronous code (the CLI's RPC calls are blocking).
+///
+/// One runtime for the whole process, never dropped: the shared HTTP client's pooled
+/// connections run on it, so they stay usable from one call (and thread) to the next.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("tessera-io")
+                .enable_all()
+                .build()
+                .expect("tokio runtime")
+        })
         .block_on(f)
 }
 
@@ -370,6 +379,39 @@ mod tests {
             // missing blob: 404 surfaces as an error
             let missing = format!("http://{addr}/blobs/{}", hex(&hash(b"nope")));
             assert!(fetch(&missing, &hash(b"nope")).await.is_err());
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Sync callers (the CLI, the SDK's `Poster`) upload with one `block_on` per blob, from
+    /// several threads. The HTTP client's pooled connections must outlive each call: a
+    /// runtime per call dropped them and a later upload failed with "dispatch task is gone".
+    #[test]
+    fn sync_uploads_reuse_connections_across_calls_and_threads() {
+        let dir = std::env::temp_dir().join(format!("tessera-blobsync-{}", std::process::id()));
+        let store = DirStore::open(&dir).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            tokio::runtime::Runtime::new().unwrap().block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                axum::serve(listener, router(store)).await.unwrap()
+            })
+        });
+        let addr = rx.recv().unwrap();
+        let target = BlobTarget::parse(&format!("http://{addr}")).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4u8 {
+                let target = &target;
+                s.spawn(move || {
+                    for i in 0..50u8 {
+                        let body = [t, i];
+                        let (h, uri) = block_on(target.put(&body))
+                            .unwrap_or_else(|e| panic!("upload {t}/{i}: {e:#}"));
+                        assert_eq!(block_on(fetch(&uri, &h)).unwrap(), body);
+                    }
+                });
+            }
         });
         std::fs::remove_dir_all(&dir).unwrap();
     }

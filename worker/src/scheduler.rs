@@ -29,11 +29,17 @@ use crate::state::{now_ms, Entry, Journal, Stage};
 use crate::storage::Storage;
 
 const POLL: Duration = Duration::from_millis(300);
-/// Nodes stagger their claims on a job by a per-(job, node) delay of up to
-/// `CLAIM_STAGGER_STEPS - 1` steps, so that the first ones fill the slots and the rest see the
-/// job full (websocket, or one read) before sending a claim that would lose the race.
-const CLAIM_STAGGER_STEP: Duration = Duration::from_millis(200);
-const CLAIM_STAGGER_STEPS: u64 = 4;
+/// Every node ranks the staked nodes that can run a job in the same per-job order (a hash of
+/// job and node, see [`claim_rank`]). The first `free slots` of them claim at once; a node
+/// further back waits one step per place behind them (at most `CLAIM_STAGGER_STEPS`) and
+/// claims only if the job still has a free slot. Claims that would lose the race are not sent,
+/// and a node that is offline or busy costs the job one step of delay, not a lost slot.
+const CLAIM_STAGGER_STEP: Duration = Duration::from_millis(1000);
+const CLAIM_STAGGER_STEPS: u32 = 3;
+/// How often the list of staked nodes (for the claim order) is read again.
+const PEERS_REFRESH: Duration = Duration::from_secs(30);
+/// Nodes that did nothing on-chain for this long are left out of the claim order.
+const PEER_IDLE_SECS: i64 = 3600;
 /// After its own claim is settled a node waits this long for the other replicas to settle
 /// theirs before it cranks the stragglers (saves duplicate, rejected settlements).
 const SETTLE_GRACE: Duration = Duration::from_secs(3);
@@ -69,6 +75,8 @@ pub struct Worker {
     last_scan: Mutex<std::collections::HashMap<Pubkey, std::time::Instant>>,
     /// Latest (active claims, slots) of every open job seen on the websocket.
     fill: Mutex<std::collections::HashMap<Pubkey, (u8, u8)>>,
+    /// Other staked nodes (key, account), for the claim order; refreshed every `PEERS_REFRESH`.
+    peers: Mutex<Vec<(Pubkey, Node)>>,
 }
 
 impl Worker {
@@ -105,6 +113,7 @@ impl Worker {
             node_state: Mutex::new(None),
             last_scan: Mutex::new(std::collections::HashMap::new()),
             fill: Mutex::new(std::collections::HashMap::new()),
+            peers: Mutex::new(Vec::new()),
         }
     }
 
@@ -129,6 +138,8 @@ impl Worker {
         if let Err(e) = self.refresh_node().await {
             warn!("refreshing the node account: {e:#}");
         }
+        self.refresh_peers().await;
+        let mut peers_at = std::time::Instant::now();
         let mut tasks = JoinSet::new();
         // Resume every unfinished claim from the journal.
         for e in self.journal.all()? {
@@ -163,6 +174,11 @@ impl Worker {
                 _ = refresh.tick() => {
                     if let Err(e) = self.refresh_node().await {
                         warn!("refreshing the node account: {e:#}");
+                    }
+                    if peers_at.elapsed() >= PEERS_REFRESH {
+                        peers_at = std::time::Instant::now();
+                        let me = self.clone();
+                        tokio::spawn(async move { me.refresh_peers().await });
                     }
                 }
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
@@ -210,6 +226,23 @@ impl Worker {
         Ok(())
     }
 
+    /// Reads the staked, recently active nodes (one `getProgramAccounts`). On an RPC error the
+    /// old list stays: the order is an optimisation, the program decides every claim.
+    async fn refresh_peers(&self) {
+        let Ok(nodes) = self.chain.list::<Node>(vec![]).await else {
+            debug!("listing nodes for the claim order failed; keeping the old list");
+            return;
+        };
+        let now = (now_ms() / 1000) as i64;
+        let peers: Vec<(Pubkey, Node)> = nodes
+            .into_iter()
+            .filter(|(k, n)| {
+                *k != self.node && n.stake > 0 && now - n.last_active <= PEER_IDLE_SECS
+            })
+            .collect();
+        *self.peers.lock().unwrap() = peers;
+    }
+
     fn note_fill(&self, seen: &JobSeen) {
         let mut fill = self.fill.lock().unwrap();
         if fill.len() > 50_000 {
@@ -224,15 +257,22 @@ impl Worker {
         fill.insert(seen.key, full);
     }
 
-    /// This node's claim delay on `job`: 0 to 3 steps, from a hash of (job, node), so each
-    /// job has its own order of nodes.
-    fn claim_stagger(&self, job: &Pubkey) -> Duration {
-        let mut h = blake3::Hasher::new();
-        h.update(job.as_ref());
-        h.update(self.node.as_ref());
-        let b = h.finalize();
-        let r = u64::from_le_bytes(b.as_bytes()[..8].try_into().expect("8 bytes"));
-        CLAIM_STAGGER_STEP * (r % CLAIM_STAGGER_STEPS) as u32
+    /// This node's claim delay on `job`: zero when its place in the job's node order is among
+    /// the free slots, else one step per place behind them (capped).
+    fn claim_stagger(&self, key: &Pubkey, job: &Job) -> Duration {
+        let free = job.slots.saturating_sub(job.active_claims) as usize;
+        let place = {
+            let peers = self.peers.lock().unwrap();
+            claim_place(
+                key,
+                &self.node,
+                peers
+                    .iter()
+                    .filter(|(_, n)| node_fits(n, job))
+                    .map(|(k, _)| k),
+            )
+        };
+        stagger_steps(place, free) * CLAIM_STAGGER_STEP
     }
 
     /// True when the websocket has shown every slot of `job` taken.
@@ -282,16 +322,7 @@ impl Worker {
 
     fn fits(&self, job: &Job) -> bool {
         let guard = self.node_state.lock().unwrap();
-        let Some(node) = guard.as_ref() else {
-            return false;
-        };
-        let r = &job.requirements;
-        let hw = &node.hardware;
-        hw.vram_mb >= r.min_vram_mb
-            && hw.compute_capability >= r.min_compute_capability
-            && hw.capabilities & r.capabilities == r.capabilities
-            && node.stake >= r.min_stake.max(1)
-            && node.reputation.score_bps >= r.min_reputation_bps
+        guard.as_ref().is_some_and(|node| node_fits(node, job))
     }
 
     /// Validates the input, then claims (or bids) and drives the claim.
@@ -337,7 +368,7 @@ impl Worker {
                 self.active.lock().unwrap().remove(&k);
                 return;
             }
-            let stagger = self.claim_stagger(&k);
+            let stagger = self.claim_stagger(&k, &job);
             if !stagger.is_zero() {
                 tokio::time::sleep(stagger).await;
                 // Did nodes ahead of us fill the slots meanwhile? The websocket may lag under
@@ -862,5 +893,69 @@ impl Worker {
             "not paid".into()
         });
         self.record(e, Stage::Settled)
+    }
+}
+
+/// Whether `node` meets `job`'s requirements (hardware, stake, reputation).
+fn node_fits(node: &Node, job: &Job) -> bool {
+    let r = &job.requirements;
+    let hw = &node.hardware;
+    hw.vram_mb >= r.min_vram_mb
+        && hw.compute_capability >= r.min_compute_capability
+        && hw.capabilities & r.capabilities == r.capabilities
+        && node.stake >= r.min_stake.max(1)
+        && node.reputation.score_bps >= r.min_reputation_bps
+}
+
+/// How many of `peers` come before `me` in `job`'s claim order (0 = first).
+fn claim_place<'a>(job: &Pubkey, me: &Pubkey, peers: impl Iterator<Item = &'a Pubkey>) -> usize {
+    let mine = claim_rank(job, me);
+    peers
+        .filter(|k| *k != me && claim_rank(job, k) < mine)
+        .count()
+}
+
+/// Steps to wait at `place` in the order when `free` slots are open: none for the first
+/// `free` places, then one per place behind them, at most `CLAIM_STAGGER_STEPS`.
+fn stagger_steps(place: usize, free: usize) -> u32 {
+    ((place + 1).saturating_sub(free) as u32).min(CLAIM_STAGGER_STEPS)
+}
+
+/// A node's place in `job`'s claim order (lower claims first): a hash of both keys, so every
+/// node computes the same order and each job has its own.
+fn claim_rank(job: &Pubkey, node: &Pubkey) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(job.as_ref());
+    h.update(node.as_ref());
+    *h.finalize().as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_node_computes_the_same_claim_order() {
+        let nodes: Vec<Pubkey> = (0..5).map(|_| Pubkey::new_unique()).collect();
+        let mut firsts = HashSet::new();
+        for _ in 0..200 {
+            let job = Pubkey::new_unique();
+            // each node ranks itself among the others: the places are 0..n, each once
+            let mut places: Vec<usize> = nodes
+                .iter()
+                .map(|me| claim_place(&job, me, nodes.iter()))
+                .collect();
+            firsts.insert(nodes[places.iter().position(|&p| p == 0).unwrap()]);
+            places.sort();
+            assert_eq!(places, vec![0, 1, 2, 3, 4]);
+            // with 2 free slots exactly two nodes claim at once, the rest wait in line
+            let steps: Vec<u32> = (0..5).map(|p| stagger_steps(p, 2)).collect();
+            assert_eq!(steps, vec![0, 0, 1, 2, 3]);
+        }
+        // the order differs per job: every node is first for some job
+        assert_eq!(firsts.len(), nodes.len());
+        // far back in a long line, the wait is capped
+        assert_eq!(stagger_steps(9, 2), CLAIM_STAGGER_STEPS);
+        assert_eq!(stagger_steps(0, 0), 1);
     }
 }

@@ -44,9 +44,14 @@ struct Args {
     /// Kernels (comma-separated): gemm-i8, gemm-f32, render, inference.
     #[arg(long, default_value = "gemm-i8,render,inference")]
     kernels: String,
-    /// Milliseconds between posts.
+    /// Milliseconds between posts (per posting client).
     #[arg(long, default_value_t = 250)]
     interval_ms: u64,
+    /// Offered load: post this many jobs per second in all (the clients take turns on one
+    /// schedule) instead of spacing each client's posts by --interval-ms. The summary then
+    /// reports the completion rate while the load was on.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Claims each worker may hold at once.
     #[arg(long, default_value_t = 8)]
     max_claims: usize,
@@ -67,6 +72,9 @@ struct Args {
     #[arg(long)]
     transfers: Option<usize>,
 }
+
+/// `close_job` instructions packed into one transaction when the bench cleans up.
+const CLOSES_PER_TX: usize = 6;
 
 struct Sample {
     kernel: String,
@@ -342,6 +350,8 @@ fn run(args: &Args) -> Result<()> {
         let url = net.url.clone();
         let blobs = net.blobs_url.clone();
         let (replicas, interval, pipeline) = (args.replicas, args.interval_ms, args.pipeline);
+        // --rate: this client's n-th post is the (n × threads + t)-th on the common schedule
+        let schedule = args.rate.map(|r| (r, t, threads));
         posters.push(std::thread::spawn(move || {
             let rpc = solana_client::rpc_client::RpcClient::new_with_commitment(
                 url,
@@ -358,9 +368,15 @@ fn run(args: &Args) -> Result<()> {
                 }
             };
             // Each client sends `pipeline` posts, then confirms them together.
+            let mut n = 0usize;
             for batch in mine.chunks(pipeline.max(1)) {
                 let mut sent = vec![];
                 for k in batch {
+                    if let Some((rate, t, threads)) = schedule {
+                        let at = start + Duration::from_secs_f64((n * threads + t) as f64 / rate);
+                        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                        n += 1;
+                    }
                     let r = spec(k, replicas)
                         .and_then(|text| {
                             Ok(toml::from_str::<tessera_client::jobspec::JobSpec>(&text)?)
@@ -374,7 +390,9 @@ fn run(args: &Args) -> Result<()> {
                             }
                         }
                     }
-                    std::thread::sleep(Duration::from_millis(interval));
+                    if schedule.is_none() {
+                        std::thread::sleep(Duration::from_millis(interval));
+                    }
                 }
                 let (kinds, sent): (Vec<String>, Vec<jobs::Sent>) = sent.into_iter().unzip();
                 for (k, (_, v)) in kinds
@@ -531,23 +549,47 @@ fn run(args: &Args) -> Result<()> {
             owed += j.paid_out as i128 - j.slashed_to_client as i128;
         }
     }
-    // close every job with the client that posted it
+    // close every job with the client that posted it: each client in its own thread, several
+    // jobs per transaction (the close is bookkeeping, not part of what is measured)
+    let mut by_client: HashMap<Pubkey, Vec<Pubkey>> = HashMap::new();
     for s in &samples {
         if let Ok(j) = net.job(&s.job) {
-            if let Some(c) = clients.iter().find(|c| c.pubkey() == j.client) {
-                net.close_job(c, &s.job)?;
-            }
+            by_client.entry(j.client).or_default().push(s.job);
         }
     }
+    std::thread::scope(|scope| -> Result<()> {
+        let handles: Vec<_> = clients
+            .iter()
+            .filter_map(|c| Some((c, by_client.remove(&c.pubkey())?)))
+            .map(|(c, jobs)| {
+                let net = &net;
+                scope.spawn(move || -> Result<()> {
+                    for chunk in jobs.chunks(CLOSES_PER_TX) {
+                        let ixs: Vec<_> = chunk
+                            .iter()
+                            .map(|j| tessera_client::ix::close_job(&net.tctx, &c.pubkey(), j))
+                            .collect();
+                        tessera_client::rpc::send(&net.rpc, &ixs, c, &[])?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().map_err(|_| anyhow::anyhow!("closing thread panicked"))??;
+        }
+        Ok(())
+    })?;
     let client_after: u64 = clients.iter().map(|c| net.balance(&c.pubkey())).sum();
     let price = 10u64.pow(net.decimals as u32);
     let expected = owed.max(0) as u64;
     let spent = client_before - client_after;
     let ended_otherwise = total - completed_ok;
-    let metric = |name: &str| -> f64 {
-        (0..args.workers)
+    let metric = |name: &str| -> u64 {
+        let v: f64 = (0..args.workers)
             .map(|i| net.worker_metric_sum(i, name))
-            .sum()
+            .sum();
+        v.round().max(0.0) as u64
     };
     let races = metric("tessera_worker_claim_races_lost_total");
     let claim_fail = metric("tessera_worker_tx_failed_total{ix=\"claim_job\"}");
@@ -556,15 +598,54 @@ fn run(args: &Args) -> Result<()> {
     let tx_sent = metric("tessera_worker_tx_sent_total");
     let skipped = metric("tessera_worker_claims_skipped_full_total");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Sustained rate: jobs completed while the load was on, from the moment the first tenth of
+    // the jobs had completed (the pipeline is full) to the moment the last post was confirmed.
+    let mut finished: Vec<f64> = samples
+        .iter()
+        .filter_map(|s| Some((s.posted_at + s.done_at?).duration_since(start).as_secs_f64()))
+        .collect();
+    finished.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let posted_in = samples
+        .iter()
+        .map(|s| s.posted_at.duration_since(start).as_secs_f64())
+        .fold(0.0, f64::max);
+    let from = finished.get(finished.len() / 10).copied().unwrap_or(f64::NAN);
+    let in_window = finished
+        .iter()
+        .filter(|&&t| t > from && t <= posted_in)
+        .count();
+    let sustained = if posted_in - from >= 5.0 {
+        format!(
+            "{:.1} jobs/s sustained ({in_window} completed from {from:.1} s, when a tenth were done, to {posted_in:.1} s, when the last post was confirmed)",
+            in_window as f64 / (posted_in - from)
+        )
+    } else {
+        format!("a burst: all posts were confirmed after {posted_in:.1} s, before the first tenth completed at {from:.1} s, so no sustained rate")
+    };
+    // Did a queue build up? End-to-end latency of the first and the last third of the jobs.
+    let e2e_third = |part: usize| {
+        let n = samples.len();
+        let mut v: Vec<f64> = samples[n * part / 3..n * (part + 1) / 3]
+            .iter()
+            .filter_map(|s| s.done_at.map(|d| d.as_secs_f64()))
+            .collect();
+        pct(&mut v, 0.5)
+    };
+    let offered = match args.rate {
+        Some(r) => format!("offered {r} jobs/s"),
+        None => format!("one post every {} ms each", args.interval_ms),
+    };
     let summary = format!(
-        "{total} jobs ({} per kernel, k = {}, {} workers, {} posting client(s), one post every {} ms each, {} per confirmation) in {wall:.1} s: {:.1} jobs/s completed; median pickup {:.0} slot(s) over all jobs\n\
+        "{total} jobs ({} per kernel, k = {}, {} workers, {} posting client(s), {offered}, {} per confirmation) in {wall:.1} s: {:.1} jobs/s completed on average; {sustained}; median pickup {:.0} slot(s); end-to-end p50 of the first / last third of the jobs {:.1} / {:.1} s\n\
          completed {completed_ok}/{total}, {ended_otherwise} ended otherwise (posts failed: {post_errors}); clients paid {spent} base units, the jobs' payouts less the clients' slash shares are {expected} ({completed_ok} × {} replicas × {price} = {}): {}\n\
          worker transactions: {tx_sent} confirmed, {tx_failed} rejected ({claim_fail} claim_job refused, {races} claim races lost: double claims stopped on-chain), {skipped} claims not sent (slots seen full), {rpc_errors} RPC errors retried\n\
          CPU seconds while the jobs ran ({cores} cores × {wall:.1} s = {:.0} s available): validator {:.1}, workers {:.1}, blob server {:.1}, posting clients + bench {:.1}\n\
          validator threads (CPU s): {hot}\n",
-        args.jobs, args.replicas, args.workers, threads, args.interval_ms, args.pipeline,
+        args.jobs, args.replicas, args.workers, threads, args.pipeline,
         completed as f64 / wall,
         pct(&mut all_slots, 0.5),
+        e2e_third(0),
+        e2e_third(2),
         args.replicas,
         completed_ok as u64 * args.replicas as u64 * price,
         if spent == expected { "exact" } else { "MISMATCH" },
