@@ -392,11 +392,13 @@ mod tests {
         let store = DirStore::open(&dir).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            tokio::runtime::Runtime::new().unwrap().block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                axum::serve(listener, router(store)).await.unwrap()
-            })
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(async move {
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                    tx.send(listener.local_addr().unwrap()).unwrap();
+                    axum::serve(listener, router(store)).await.unwrap()
+                })
         });
         let addr = rx.recv().unwrap();
         let target = BlobTarget::parse(&format!("http://{addr}")).unwrap();

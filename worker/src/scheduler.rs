@@ -237,7 +237,7 @@ impl Worker {
         let peers: Vec<(Pubkey, Node)> = nodes
             .into_iter()
             .filter(|(k, n)| {
-                *k != self.node && n.stake > 0 && now - n.last_active <= PEER_IDLE_SECS
+                *k != self.node && n.bonded() > 0 && now - n.last_active <= PEER_IDLE_SECS
             })
             .collect();
         *self.peers.lock().unwrap() = peers;
@@ -896,14 +896,15 @@ impl Worker {
     }
 }
 
-/// Whether `node` meets `job`'s requirements (hardware, stake, reputation).
+/// Whether `node` meets `job`'s requirements: hardware, bonded stake, reputation (the program
+/// checks these, and more, on `claim_job`).
 fn node_fits(node: &Node, job: &Job) -> bool {
     let r = &job.requirements;
     let hw = &node.hardware;
     hw.vram_mb >= r.min_vram_mb
         && hw.compute_capability >= r.min_compute_capability
         && hw.capabilities & r.capabilities == r.capabilities
-        && node.stake >= r.min_stake.max(1)
+        && node.bonded() >= r.min_stake.max(1)
         && node.reputation.score_bps >= r.min_reputation_bps
 }
 

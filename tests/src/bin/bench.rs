@@ -576,7 +576,8 @@ fn run(args: &Args) -> Result<()> {
             })
             .collect();
         for h in handles {
-            h.join().map_err(|_| anyhow::anyhow!("closing thread panicked"))??;
+            h.join()
+                .map_err(|_| anyhow::anyhow!("closing thread panicked"))??;
         }
         Ok(())
     })?;
@@ -602,14 +603,23 @@ fn run(args: &Args) -> Result<()> {
     // the jobs had completed (the pipeline is full) to the moment the last post was confirmed.
     let mut finished: Vec<f64> = samples
         .iter()
-        .filter_map(|s| Some((s.posted_at + s.done_at?).duration_since(start).as_secs_f64()))
+        .filter_map(|s| {
+            Some(
+                (s.posted_at + s.done_at?)
+                    .duration_since(start)
+                    .as_secs_f64(),
+            )
+        })
         .collect();
     finished.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let posted_in = samples
         .iter()
         .map(|s| s.posted_at.duration_since(start).as_secs_f64())
         .fold(0.0, f64::max);
-    let from = finished.get(finished.len() / 10).copied().unwrap_or(f64::NAN);
+    let from = finished
+        .get(finished.len() / 10)
+        .copied()
+        .unwrap_or(f64::NAN);
     let in_window = finished
         .iter()
         .filter(|&&t| t > from && t <= posted_in)
