@@ -10,6 +10,9 @@ fi
 # shellcheck disable=SC1091
 source "$_tessera_cache/tools.env"
 export PATH="$_tessera_root/scripts/bin:$TESSERA_VALIDATOR_DIR:$TESSERA_ANCHOR_DIR:$PATH"
+# Read only by compute/tests/nvrtc.rs (NVRTC is preloaded from there when the system has none;
+# it is deliberately not put on LD_LIBRARY_PATH, so a GPU's own CUDA install always wins).
+export TESSERA_NVRTC_DIR=${TESSERA_NVRTC_DIR:-} TESSERA_PTXAS=${TESSERA_PTXAS:-}
 # anchor 1.2 defaults to surfpool; the local validator here is solana-test-validator
 export ANCHOR_TEST_VALIDATOR=legacy
 unset _tessera_root _tessera_cache

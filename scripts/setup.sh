@@ -13,6 +13,7 @@
 #   * solana-test-validator (agave-validator from crates.io) -- unless a suitable one is on PATH
 #   * the anchor CLI (anchor-cli from crates.io)              -- unless a suitable one is on PATH
 #   * the npm packages of the wallet-side check (tests/node)
+#   * NVRTC and ptxas from NVIDIA's PyPI wheels, for the offline CUDA kernel checks (optional)
 # Built tools are cached outside the repo under $TESSERA_CACHE (default ~/.cache/tessera) and
 # described in $TESSERA_CACHE/tools.env, which scripts/env.sh reads.
 set -euo pipefail
@@ -168,6 +169,43 @@ if [[ ! -x "$ANCHOR_DIR/anchor" ]]; then
   fi
 fi
 
+# ---------------------------------------------------------------- NVRTC + ptxas (offline kernel checks)
+# compute/tests/nvrtc.rs compiles the CUDA kernels with NVRTC and assembles them with ptxas on
+# machines without a GPU. Both come from NVIDIA's PyPI wheels (no driver, no toolkit install);
+# only libnvrtc, its builtins and ptxas are kept. Optional: without them those checks skip.
+CUDA_DIR="$CACHE/tools/cuda-nvrtc-$CUDA_WHEEL_VERSION"
+if [[ ! -f "$CUDA_DIR/lib/libnvrtc.so.12" || ! -x "$CUDA_DIR/bin/ptxas" ]]; then
+  if ((CHECK_ONLY)); then MISSING+=("NVRTC/ptxas $CUDA_WHEEL_VERSION (optional)"); else
+    step "NVRTC + ptxas $CUDA_WHEEL_VERSION from PyPI (about 130 MB, under a minute)"
+    dl="$CACHE/build/cuda-wheels"
+    rm -rf "$dl" && mkdir -p "$dl"
+    if python3 -m pip download --no-deps --quiet -d "$dl" \
+         "nvidia-cuda-nvrtc-cu12==$CUDA_WHEEL_VERSION" "nvidia-cuda-nvcc-cu12==$CUDA_WHEEL_VERSION" \
+         >"$CACHE/logs/cuda-wheels.log" 2>&1; then
+      rm -rf "$CUDA_DIR.tmp" && mkdir -p "$CUDA_DIR.tmp/lib" "$CUDA_DIR.tmp/bin"
+      python3 - "$dl" "$CUDA_DIR.tmp" <<'PY'
+import pathlib, sys, zipfile
+src, dst = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+want = {"libnvrtc.so.12": "lib", "libnvrtc-builtins.so.12.9": "lib", "ptxas": "bin"}
+for whl in src.glob("*.whl"):
+    with zipfile.ZipFile(whl) as z:
+        for name in z.namelist():
+            base = name.rsplit("/", 1)[-1]
+            if base in want:
+                out = dst / want[base] / base
+                out.write_bytes(z.read(name))
+                out.chmod(0o755)
+PY
+      rm -rf "$CUDA_DIR" && mv "$CUDA_DIR.tmp" "$CUDA_DIR" && rm -rf "$dl"
+    else
+      step "WARNING: could not download the NVRTC/ptxas wheels (see $CACHE/logs/cuda-wheels.log); the offline CUDA checks will be skipped"
+    fi
+  fi
+fi
+NVRTC_DIR=""; PTXAS=""
+[[ -f "$CUDA_DIR/lib/libnvrtc.so.12" ]] && NVRTC_DIR="$CUDA_DIR/lib"
+[[ -x "$CUDA_DIR/bin/ptxas" ]] && PTXAS="$CUDA_DIR/bin/ptxas"
+
 # ---------------------------------------------------------------- local wallet
 # anchor test and the demo sign with the Solana CLI's default wallet; make one if missing.
 if [[ ! -f "$HOME/.config/solana/id.json" ]]; then
@@ -200,5 +238,7 @@ TESSERA_SBF_TOOLCHAIN=$TESSERA_SBF_TOOLCHAIN
 TESSERA_SBPF_LINKER=$LINKER_ROOT/bin/sbpf-linker
 TESSERA_VALIDATOR_DIR=$VALIDATOR_DIR
 TESSERA_ANCHOR_DIR=$ANCHOR_DIR
+TESSERA_NVRTC_DIR=$NVRTC_DIR
+TESSERA_PTXAS=$PTXAS
 EOF
 step "tools ready in $(( $(date +%s) - START )) s: validator $VALIDATOR_SRC; anchor $ANCHOR_SRC"

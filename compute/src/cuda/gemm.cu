@@ -250,12 +250,16 @@ tessera_gemm_i8_mma(const int* __restrict__ Ap, const int* __restrict__ Bt, int*
             for (int i = 0; i < 2; ++i)
 #pragma unroll
                 for (int j = 0; j < 8; ++j) {
+#ifdef TESSERA_HOST_EMU
+                    tessera_emu_mma_s8(acc[i][j], a[i], b[j]);
+#else
                     asm volatile(
                         "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 "
                         "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
                         : "+r"(acc[i][j][0]), "+r"(acc[i][j][1]), "+r"(acc[i][j][2]), "+r"(acc[i][j][3])
                         : "r"(a[i][0]), "r"(a[i][1]), "r"(a[i][2]), "r"(a[i][3]),
                           "r"(b[j][0]), "r"(b[j][1]));
+#endif
                 }
         }
         __syncthreads();

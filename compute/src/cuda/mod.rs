@@ -98,8 +98,7 @@ fn probe_libraries() -> Result<()> {
                 .into(),
         ));
     }
-    let nvrtc = catch_unwind(|| unsafe { cudarc::nvrtc::sys::is_culib_present() }).unwrap_or(false);
-    if !nvrtc {
+    if !nvrtc_present() {
         return Err(ComputeError::CudaUnavailable(
             "the NVRTC library (libnvrtc) could not be loaded: install the CUDA runtime compiler"
                 .into(),
@@ -120,20 +119,83 @@ fn cache_dir() -> PathBuf {
     }
 }
 
-/// Compiles the kernels for `arch` (e.g. `compute_90`), using the on-disk cache.
-fn compile(arch: &str) -> Result<Ptx> {
-    let src = kernel_source();
-    let options = vec![format!("--gpu-architecture={arch}")];
-    let opts = CompileOptions {
+/// The NVRTC options every build of the kernels uses (see the module docs).
+fn compile_options(arch: &str) -> CompileOptions {
+    CompileOptions {
         ftz: Some(false),
         prec_sqrt: Some(true),
         prec_div: Some(true),
         fmad: Some(false),
         use_fast_math: None,
-        options: options.clone(),
+        options: vec![format!("--gpu-architecture={arch}")],
         name: Some("tessera_kernels.cu".into()),
         ..Default::default()
-    };
+    }
+}
+
+/// Whether the NVRTC library can be loaded (no driver or device needed).
+pub fn nvrtc_present() -> bool {
+    catch_unwind(|| unsafe { cudarc::nvrtc::sys::is_culib_present() }).unwrap_or(false)
+}
+
+/// The NVRTC version as `(major, minor)`.
+pub fn nvrtc_version() -> Result<(i32, i32)> {
+    if !nvrtc_present() {
+        return Err(ComputeError::CudaUnavailable(
+            "the NVRTC library (libnvrtc) could not be loaded".into(),
+        ));
+    }
+    guard("nvrtcVersion", || {
+        let (mut major, mut minor) = (0, 0);
+        // SAFETY: the library is loaded (probed above); both pointers are valid for writes.
+        unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) }
+            .result()
+            .map_err(|e| ComputeError::Cuda(format!("nvrtcVersion: {e:?}")))?;
+        Ok((major, minor))
+    })
+}
+
+/// The GPU architectures (`XY` of `sm_XY`) the installed NVRTC can compile for.
+pub fn nvrtc_supported_archs() -> Result<Vec<u32>> {
+    nvrtc_version()?;
+    guard("nvrtcGetSupportedArchs", || {
+        let mut n = 0;
+        // SAFETY: the library is loaded; `n` is valid for writes.
+        unsafe { cudarc::nvrtc::sys::nvrtcGetNumSupportedArchs(&mut n) }
+            .result()
+            .map_err(|e| ComputeError::Cuda(format!("nvrtcGetNumSupportedArchs: {e:?}")))?;
+        let mut archs = vec![0; n.max(0) as usize];
+        // SAFETY: `archs` has room for the `n` values NVRTC just reported.
+        unsafe { cudarc::nvrtc::sys::nvrtcGetSupportedArchs(archs.as_mut_ptr()) }
+            .result()
+            .map_err(|e| ComputeError::Cuda(format!("nvrtcGetSupportedArchs: {e:?}")))?;
+        Ok(archs.into_iter().map(|a| a.max(0) as u32).collect())
+    })
+}
+
+/// Compiles the kernel source to PTX for `arch` (e.g. `compute_90`) with exactly the options a
+/// device uses, without the cache. Needs only libnvrtc, no driver or GPU: this is how the
+/// sources are checked on machines without one (`tests/nvrtc.rs`).
+pub fn compile_ptx(arch: &str) -> Result<String> {
+    if !nvrtc_present() {
+        return Err(ComputeError::CudaUnavailable(
+            "the NVRTC library (libnvrtc) could not be loaded: install the CUDA runtime compiler"
+                .into(),
+        ));
+    }
+    let src = kernel_source();
+    let opts = compile_options(arch);
+    guard("NVRTC compile", || {
+        cudarc::nvrtc::compile_ptx_with_opts(&src, opts)
+            .map(|p| p.to_src())
+            .map_err(|e| ComputeError::Cuda(format!("NVRTC ({arch}): {e}")))
+    })
+}
+
+/// Compiles the kernels for `arch` (e.g. `compute_90`), using the on-disk cache.
+fn compile(arch: &str) -> Result<Ptx> {
+    let src = kernel_source();
+    let opts = compile_options(arch);
     let mut h = blake3::Hasher::new();
     h.update(src.as_bytes());
     h.update(format!("{opts:?}").as_bytes());
@@ -145,11 +207,7 @@ fn compile(arch: &str) -> Result<Ptx> {
             return Ok(Ptx::from_src(text));
         }
     }
-    let ptx = guard("NVRTC compile", || {
-        cudarc::nvrtc::compile_ptx_with_opts(&src, opts)
-            .map_err(|e| ComputeError::Cuda(format!("NVRTC ({arch}): {e}")))
-    })?;
-    let text = ptx.to_src();
+    let text = compile_ptx(arch)?;
     if std::fs::create_dir_all(cache_dir()).is_ok() {
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         if std::fs::write(&tmp, text.as_bytes()).is_ok() {
@@ -318,3 +376,6 @@ pub(crate) fn bytes(n: usize, size: usize) -> Result<u64> {
 }
 
 pub mod selftest;
+
+#[cfg(test)]
+mod emu;

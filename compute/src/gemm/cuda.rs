@@ -18,6 +18,72 @@ fn grid_dim(v: usize, what: &str) -> Result<u32> {
     Ok(v as u32)
 }
 
+/// Launch shape of `tessera_gemm_f32` for an m×n output (128×128 tiles, 256 threads).
+pub(crate) fn f32_config(m: usize, n: usize) -> Result<LaunchConfig> {
+    Ok(LaunchConfig {
+        grid_dim: (
+            grid_dim(n.div_ceil(128), "gemm_f32 grid.x")?,
+            grid_dim(m.div_ceil(128), "gemm_f32 grid.y")?,
+            1,
+        ),
+        block_dim: (256, 1, 1),
+        shared_mem_bytes: 0,
+    })
+}
+
+/// Padded sizes and the three launches of the int8 GEMM (pad A, transpose+pad B, GEMM).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct I8Plan {
+    /// Rows of A padded to the 128-row tile.
+    pub mp: usize,
+    /// Columns of B padded to the 128-column tile.
+    pub np: usize,
+    /// K padded to the 64-byte K step.
+    pub kp: usize,
+    /// `tessera_pad_i8`: one thread per 4 bytes of `Ap`.
+    pub pad: LaunchConfig,
+    /// `tessera_transpose_pad_i8`: 32×32 tiles, grid.y striding over K.
+    pub transpose: LaunchConfig,
+    /// `tessera_gemm_i8_dp4a` / `tessera_gemm_i8_mma`.
+    pub gemm: LaunchConfig,
+}
+
+/// The int8 GEMM plan for A: m×k, B: k×n (k > 0).
+pub(crate) fn i8_plan(m: usize, n: usize, k: usize) -> Result<I8Plan> {
+    let (mp, np, kp) = (round_up(m, 128), round_up(n, 128), round_up(k, 64));
+    let words = mp * kp / 4;
+    let block = |x, y| LaunchConfig {
+        grid_dim: x,
+        block_dim: y,
+        shared_mem_bytes: 0,
+    };
+    Ok(I8Plan {
+        mp,
+        np,
+        kp,
+        pad: block(
+            (grid_dim(words.div_ceil(256), "pad grid")?, 1, 1),
+            (256, 1, 1),
+        ),
+        transpose: block(
+            (
+                grid_dim(np / 32, "transpose grid.x")?,
+                grid_dim(kp / 32, "transpose grid.y")?.min(65_535),
+                1,
+            ),
+            (32, 8, 1),
+        ),
+        gemm: block(
+            (
+                grid_dim(np / 128, "gemm_i8 grid.x")?,
+                grid_dim(mp / 128, "gemm_i8 grid.y")?,
+                1,
+            ),
+            (256, 1, 1),
+        ),
+    })
+}
+
 impl CudaDevice {
     /// f32 GEMM on the GPU: bit-identical to [`super::cpu::gemm_f32`] (before NaN
     /// canonicalization, which the caller applies).
@@ -60,15 +126,7 @@ impl CudaDevice {
             let da = s.clone_htod(a)?;
             let db = s.clone_htod(b)?;
             let mut dc = s.alloc_zeros::<f32>(m * n)?;
-            let cfg = LaunchConfig {
-                grid_dim: (
-                    grid_dim(n.div_ceil(128), "gemm_f32 grid.x")?,
-                    grid_dim(m.div_ceil(128), "gemm_f32 grid.y")?,
-                    1,
-                ),
-                block_dim: (256, 1, 1),
-                shared_mem_bytes: 0,
-            };
+            let cfg = f32_config(m, n)?;
             let (mi, ni, ki) = (m as i32, n as i32, k as i32);
             let launch = |dc: &mut CudaSlice<f32>| -> Result<()> {
                 let mut l = s.launch_builder(&self.funcs.gemm_f32);
@@ -108,50 +166,28 @@ impl CudaDevice {
         if k == 0 {
             return Ok(dc);
         }
-        let (mp, np, kp) = (round_up(m, 128), round_up(n, 128), round_up(k, 64));
+        let plan = i8_plan(m, n, k)?;
+        let (mp, np, kp) = (plan.mp, plan.np, plan.kp);
         let mut ap = s.alloc_zeros::<i32>(mp * kp / 4)?;
         let mut bt = s.alloc_zeros::<i8>(np * kp)?;
         let (mi, ni, ki) = (m as i32, n as i32, k as i32);
         let (mpi, npi, kpi) = (mp as i32, np as i32, kp as i32);
         // Pad A.
-        let words = mp * kp / 4;
-        let cfg = LaunchConfig {
-            grid_dim: (grid_dim(words.div_ceil(256), "pad grid")?, 1, 1),
-            block_dim: (256, 1, 1),
-            shared_mem_bytes: 0,
-        };
         let mut l = s.launch_builder(&self.funcs.pad_i8);
         l.arg(da).arg(&mi).arg(&ki).arg(&mut ap).arg(&mpi).arg(&kpi);
         // SAFETY: tessera_pad_i8(src, rows, cols, dst, rows_p, cols_p); dst has mp*kp/4 words.
-        unsafe { l.launch(cfg) }?;
+        unsafe { l.launch(plan.pad) }?;
         // Transpose + pad B.
-        let cfg = LaunchConfig {
-            grid_dim: (
-                grid_dim(np / 32, "transpose grid.x")?,
-                grid_dim(kp / 32, "transpose grid.y")?.min(65_535),
-                1,
-            ),
-            block_dim: (32, 8, 1),
-            shared_mem_bytes: 0,
-        };
         let mut l = s.launch_builder(&self.funcs.transpose_pad_i8);
         l.arg(db).arg(&ki).arg(&ni).arg(&mut bt).arg(&kpi).arg(&npi);
         // SAFETY: tessera_transpose_pad_i8(B, K, N, Bt, Kp, Np); Bt has np*kp bytes.
-        unsafe { l.launch(cfg) }?;
+        unsafe { l.launch(plan.transpose) }?;
         let f = if self.uses_tensor_cores() {
             &self.funcs.gemm_i8_mma
         } else {
             &self.funcs.gemm_i8_dp4a
         };
-        let cfg = LaunchConfig {
-            grid_dim: (
-                grid_dim(np / 128, "gemm_i8 grid.x")?,
-                grid_dim(mp / 128, "gemm_i8 grid.y")?,
-                1,
-            ),
-            block_dim: (256, 1, 1),
-            shared_mem_bytes: 0,
-        };
+        let cfg = plan.gemm;
         let mut l = s.launch_builder(f);
         l.arg(&ap).arg(&bt).arg(&mut dc).arg(&mi).arg(&ni).arg(&kpi);
         // SAFETY: (Ap, Bt, C, M, N, Kp); Ap/Bt are padded to multiples of the tile, so the

@@ -8,7 +8,8 @@ use crate::cuda::{guard, CudaDevice};
 use crate::device::Limits;
 use crate::error::{ComputeError, Result};
 
-fn elementwise_cfg(n: usize) -> Result<LaunchConfig> {
+/// Launch shape of the elementwise epilogue kernels (256 threads, one per element).
+pub(crate) fn elementwise_cfg(n: usize) -> Result<LaunchConfig> {
     let blocks = n.div_ceil(256);
     if blocks == 0 || blocks > i32::MAX as usize {
         return Err(ComputeError::TooLarge(format!(

@@ -11,6 +11,24 @@ use crate::error::Result;
 /// Ray segments per launch (bounds the run time of a single kernel launch).
 const SEGMENTS_PER_LAUNCH: u64 = 1 << 27;
 
+/// Rows of the image each launch renders (bounds the run time of one launch).
+pub(crate) fn rows_per_launch(scene: &CompiledScene) -> u32 {
+    let per_row = scene.width as u64 * scene.spp as u64 * (scene.max_bounces as u64 + 1);
+    // At least one block row, at most the image (`clamp` would panic for images under 16 rows).
+    (SEGMENTS_PER_LAUNCH / per_row.max(1))
+        .max(16)
+        .min(scene.height.max(1) as u64) as u32
+}
+
+/// Launch shape of `tessera_render` for `rows` rows of `width` pixels (16×16 blocks).
+pub(crate) fn render_config(width: u32, rows: u32) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (width.div_ceil(16), rows.div_ceil(16), 1),
+        block_dim: (16, 16, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
 impl CudaDevice {
     /// Renders `scene`; bit-identical to [`super::cpu::render`].
     pub fn render(&self, scene: &CompiledScene) -> Result<RenderOutput> {
@@ -34,17 +52,12 @@ impl CudaDevice {
             let d_cam = s.clone_htod(&scene.camera[..])?;
             let mut d_rgba = s.alloc_zeros::<u8>(pixels * 4)?;
             let mut d_rays = s.alloc_zeros::<u32>(pixels)?;
-            let per_row = scene.width as u64 * scene.spp as u64 * (scene.max_bounces as u64 + 1);
-            let rows_per_launch = (SEGMENTS_PER_LAUNCH / per_row.max(1)).clamp(16, h as u64) as u32;
+            let rows_per_launch = rows_per_launch(scene);
             let n_obj = scene.num_objects() as i32;
             let mut row0 = 0u32;
             while row0 < scene.height {
                 let rows = rows_per_launch.min(scene.height - row0);
-                let cfg = LaunchConfig {
-                    grid_dim: (scene.width.div_ceil(16), rows.div_ceil(16), 1),
-                    block_dim: (16, 16, 1),
-                    shared_mem_bytes: 0,
-                };
+                let cfg = render_config(scene.width, rows);
                 let mut l = s.launch_builder(&self.funcs.render);
                 l.arg(&d_ok)
                     .arg(&d_od)
