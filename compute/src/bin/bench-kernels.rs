@@ -129,12 +129,19 @@ fn main() {
     };
     let dev: Option<&CudaDevice> = backend.cuda_device().map(|d| d.as_ref());
     let info = Backend::cpu().info().clone();
+    // The tuned-BLAS comparison gets as many threads as the Tessera reference (rayon); it
+    // reads the variable once, at its first call.
+    if std::env::var_os("MATMUL_NUM_THREADS").is_none() {
+        std::env::set_var("MATMUL_NUM_THREADS", info.cpu_threads.to_string());
+    }
+    let mm_threads = std::env::var("MATMUL_NUM_THREADS").unwrap_or_default();
     println!("# bench-kernels");
     println!();
     println!(
-        "CPU: {} ({} rayon threads). GPU: {}.",
+        "CPU: {} ({} rayon threads; matrixmultiply: MATMUL_NUM_THREADS={}). GPU: {}.",
         info.name,
         info.cpu_threads,
+        mm_threads,
         match dev {
             Some(d) => format!(
                 "{} (sm_{}{}, {:.1} GiB, NVRTC {}, int8 path: {})",
