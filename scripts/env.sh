@@ -10,9 +10,11 @@ fi
 # shellcheck disable=SC1091
 source "$_tessera_cache/tools.env"
 export PATH="$_tessera_root/scripts/bin:$TESSERA_VALIDATOR_DIR:$TESSERA_ANCHOR_DIR:$PATH"
-# Read only by compute/tests/nvrtc.rs (NVRTC is preloaded from there when the system has none;
-# it is deliberately not put on LD_LIBRARY_PATH, so a GPU's own CUDA install always wins).
+# NVRTC from PyPI for the offline kernel checks (compute/tests/nvrtc.rs). compute's cuda::libs
+# opens it only when the machine has no NVRTC of its own (it is deliberately not put on
+# LD_LIBRARY_PATH, so a GPU machine's CUDA install always wins); ptxas is read by that test.
 export TESSERA_NVRTC_DIR=${TESSERA_NVRTC_DIR:-} TESSERA_PTXAS=${TESSERA_PTXAS:-}
+export TESSERA_NVRTC13_DIR=${TESSERA_NVRTC13_DIR:-} TESSERA_PTXAS13=${TESSERA_PTXAS13:-}
 # anchor 1.2 defaults to surfpool; the local validator here is solana-test-validator
 export ANCHOR_TEST_VALIDATOR=legacy
 unset _tessera_root _tessera_cache

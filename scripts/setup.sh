@@ -13,7 +13,8 @@
 #   * solana-test-validator (agave-validator from crates.io) -- unless a suitable one is on PATH
 #   * the anchor CLI (anchor-cli from crates.io)              -- unless a suitable one is on PATH
 #   * the npm packages of the wallet-side check (tests/node)
-#   * NVRTC and ptxas from NVIDIA's PyPI wheels, for the offline CUDA kernel checks (optional)
+#   * NVRTC and ptxas (CUDA 12 and 13) from NVIDIA's PyPI wheels, for the offline CUDA kernel
+#     checks (optional)
 # Built tools are cached outside the repo under $TESSERA_CACHE (default ~/.cache/tessera) and
 # described in $TESSERA_CACHE/tools.env, which scripts/env.sh reads.
 set -euo pipefail
@@ -171,40 +172,49 @@ fi
 
 # ---------------------------------------------------------------- NVRTC + ptxas (offline kernel checks)
 # compute/tests/nvrtc.rs compiles the CUDA kernels with NVRTC and assembles them with ptxas on
-# machines without a GPU. Both come from NVIDIA's PyPI wheels (no driver, no toolkit install);
-# only libnvrtc, its builtins and ptxas are kept. Optional: without them those checks skip.
-CUDA_DIR="$CACHE/tools/cuda-nvrtc-$CUDA_WHEEL_VERSION"
-if [[ ! -f "$CUDA_DIR/lib/libnvrtc.so.12" || ! -x "$CUDA_DIR/bin/ptxas" ]]; then
-  if ((CHECK_ONLY)); then MISSING+=("NVRTC/ptxas $CUDA_WHEEL_VERSION (optional)"); else
-    step "NVRTC + ptxas $CUDA_WHEEL_VERSION from PyPI (about 130 MB, under a minute)"
-    dl="$CACHE/build/cuda-wheels"
-    rm -rf "$dl" && mkdir -p "$dl"
-    if python3 -m pip download --no-deps --quiet -d "$dl" \
-         "nvidia-cuda-nvrtc-cu12==$CUDA_WHEEL_VERSION" "nvidia-cuda-nvcc-cu12==$CUDA_WHEEL_VERSION" \
-         >"$CACHE/logs/cuda-wheels.log" 2>&1; then
-      rm -rf "$CUDA_DIR.tmp" && mkdir -p "$CUDA_DIR.tmp/lib" "$CUDA_DIR.tmp/bin"
-      python3 - "$dl" "$CUDA_DIR.tmp" <<'PY'
-import pathlib, sys, zipfile
+# machines without a GPU, once with CUDA 12 and once with CUDA 13 (what current drivers and the
+# project's GPU machines carry). Both come from NVIDIA's PyPI wheels (no driver, no toolkit
+# install); only libnvrtc, its builtins and ptxas are kept. Optional: without them the checks skip.
+# cuda_wheels MAJOR VERSION NVRTC_WHEEL NVCC_WHEEL -> $CACHE/tools/cuda-nvrtc-VERSION/{lib,bin}
+cuda_wheels() {
+  local major=$1 version=$2 dir="$CACHE/tools/cuda-nvrtc-$2" dl="$CACHE/build/cuda-wheels-$2"
+  if [[ -f "$dir/lib/libnvrtc.so.$major" && -x "$dir/bin/ptxas" ]]; then return 0; fi
+  if ((CHECK_ONLY)); then MISSING+=("NVRTC/ptxas $version (optional)"); return 0; fi
+  step "NVRTC + ptxas $version from PyPI (about 130 MB, under a minute)"
+  rm -rf "$dl" && mkdir -p "$dl"
+  if ! python3 -m pip download --no-deps --quiet -d "$dl" "$3==$version" "$4==$version" \
+       >"$CACHE/logs/cuda-wheels-$version.log" 2>&1; then
+    step "WARNING: could not download the CUDA $version wheels (see $CACHE/logs/cuda-wheels-$version.log); the offline CUDA $major checks will be skipped"
+    return 0
+  fi
+  rm -rf "$dir.tmp" && mkdir -p "$dir.tmp/lib" "$dir.tmp/bin"
+  python3 - "$dl" "$dir.tmp" <<'PY'
+import pathlib, re, sys, zipfile
 src, dst = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-want = {"libnvrtc.so.12": "lib", "libnvrtc-builtins.so.12.9": "lib", "ptxas": "bin"}
+keep = [(re.compile(r"libnvrtc\.so\.\d+$"), "lib"), (re.compile(r"libnvrtc-builtins\.so\.[\d.]+$"), "lib"),
+        (re.compile(r"ptxas$"), "bin")]
 for whl in src.glob("*.whl"):
     with zipfile.ZipFile(whl) as z:
         for name in z.namelist():
             base = name.rsplit("/", 1)[-1]
-            if base in want:
-                out = dst / want[base] / base
-                out.write_bytes(z.read(name))
-                out.chmod(0o755)
+            for pattern, sub in keep:
+                if pattern.match(base):
+                    out = dst / sub / base
+                    out.write_bytes(z.read(name))
+                    out.chmod(0o755)
 PY
-      rm -rf "$CUDA_DIR" && mv "$CUDA_DIR.tmp" "$CUDA_DIR" && rm -rf "$dl"
-    else
-      step "WARNING: could not download the NVRTC/ptxas wheels (see $CACHE/logs/cuda-wheels.log); the offline CUDA checks will be skipped"
-    fi
-  fi
-fi
-NVRTC_DIR=""; PTXAS=""
-[[ -f "$CUDA_DIR/lib/libnvrtc.so.12" ]] && NVRTC_DIR="$CUDA_DIR/lib"
-[[ -x "$CUDA_DIR/bin/ptxas" ]] && PTXAS="$CUDA_DIR/bin/ptxas"
+  rm -rf "$dir" && mv "$dir.tmp" "$dir" && rm -rf "$dl"
+}
+cuda_wheels 12 "$CUDA12_WHEEL_VERSION" nvidia-cuda-nvrtc-cu12 nvidia-cuda-nvcc-cu12
+cuda_wheels 13 "$CUDA13_WHEEL_VERSION" nvidia-cuda-nvrtc nvidia-cuda-nvcc
+cuda_paths() {  # MAJOR VERSION -> "nvrtc_dir ptxas" (empty fields when absent)
+  local d="$CACHE/tools/cuda-nvrtc-$2" lib="" ptxas=""
+  [[ -f "$d/lib/libnvrtc.so.$1" ]] && lib="$d/lib"
+  [[ -x "$d/bin/ptxas" ]] && ptxas="$d/bin/ptxas"
+  echo "$lib $ptxas"
+}
+read -r NVRTC_DIR PTXAS <<<"$(cuda_paths 12 "$CUDA12_WHEEL_VERSION")"
+read -r NVRTC13_DIR PTXAS13 <<<"$(cuda_paths 13 "$CUDA13_WHEEL_VERSION")"
 
 # ---------------------------------------------------------------- local wallet
 # anchor test and the demo sign with the Solana CLI's default wallet; make one if missing.
@@ -240,5 +250,7 @@ TESSERA_VALIDATOR_DIR=$VALIDATOR_DIR
 TESSERA_ANCHOR_DIR=$ANCHOR_DIR
 TESSERA_NVRTC_DIR=$NVRTC_DIR
 TESSERA_PTXAS=$PTXAS
+TESSERA_NVRTC13_DIR=$NVRTC13_DIR
+TESSERA_PTXAS13=$PTXAS13
 EOF
 step "tools ready in $(( $(date +%s) - START )) s: validator $VALIDATOR_SRC; anchor $ANCHOR_SRC"

@@ -25,6 +25,14 @@ cargo build --workspace --bins --locked
 step "cargo test --workspace (unit, kernels, LiteSVM against the built .so, CLI behaviour)"
 cargo test --workspace --locked
 
+step "CUDA 13 NVRTC + ptxas on the kernels (the run above used CUDA 12)"
+if [[ -n "${TESSERA_NVRTC13_DIR:-}" ]]; then
+  TESSERA_NVRTC_DIR=$TESSERA_NVRTC13_DIR TESSERA_PTXAS=$TESSERA_PTXAS13 \
+    cargo test -p tessera-compute --test nvrtc --locked
+else
+  echo "SKIPPED: CUDA 13 NVRTC not installed (scripts/setup.sh could not download it)"
+fi
+
 step "anchor test (real solana-test-validator on 127.0.0.1, program preloaded): tests/tests/localnet.rs, then tests/node (@coral-xyz/anchor)"
 anchor test --skip-build --validator legacy
 

@@ -10,10 +10,12 @@
 //!
 //! Without libnvrtc each test prints `SKIPPED: ...` to stderr and returns (never passes
 //! silently). `scripts/setup.sh` installs NVRTC and ptxas from PyPI so `scripts/test.sh` runs
-//! these checks everywhere.
+//! these checks everywhere; `scripts/env.sh` points `TESSERA_NVRTC_DIR` at that NVRTC, one of
+//! the folders `cuda::libs` searches when the machine has no NVRTC of its own.
 
 use std::io::Write;
 use std::path::PathBuf;
+
 use std::process::Command;
 
 use tessera_compute::cuda;
@@ -38,31 +40,9 @@ fn skip(why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED: {why}");
 }
 
-/// Loads the NVRTC that `scripts/setup.sh` installed (`TESSERA_NVRTC_DIR`) when the system
-/// has none. The library stays loaded, so cudarc's own `dlopen("libnvrtc.so.12")` resolves to
-/// it by soname; a CUDA install on the machine is always preferred.
-fn preload_nvrtc() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if cuda::nvrtc_present() {
-            return;
-        }
-        let Some(dir) = std::env::var_os("TESSERA_NVRTC_DIR").filter(|d| !d.is_empty()) else {
-            return;
-        };
-        let path = PathBuf::from(dir).join("libnvrtc.so.12");
-        // SAFETY: loading NVIDIA's NVRTC runs no initialisers with preconditions.
-        match unsafe { libloading::Library::new(&path) } {
-            Ok(lib) => std::mem::forget(lib),
-            Err(e) => skip(&format!("could not load {}: {e}", path.display())),
-        }
-    });
-}
-
 /// The architectures of [`ARCHS`] this NVRTC accepts, or `None` (with a visible skip) when
 /// there is no NVRTC.
 fn archs() -> Option<Vec<u32>> {
-    preload_nvrtc();
     if !cuda::nvrtc_present() {
         skip(
             "NVRTC check: libnvrtc not found (run scripts/setup.sh and source scripts/env.sh, \

@@ -109,7 +109,10 @@ fn probe_libraries() -> Result<()> {
 
 /// Whether the cuBLAS library can be loaded (used by the benchmark only).
 pub fn cublas_present() -> bool {
-    catch_unwind(|| unsafe { cudarc::cublas::sys::is_culib_present() }).unwrap_or(false)
+    let present =
+        || catch_unwind(|| unsafe { cudarc::cublas::sys::is_culib_present() }).unwrap_or(false);
+    libs::preload("cublas", present);
+    present()
 }
 
 fn cache_dir() -> PathBuf {
@@ -133,9 +136,13 @@ fn compile_options(arch: &str) -> CompileOptions {
     }
 }
 
-/// Whether the NVRTC library can be loaded (no driver or device needed).
+/// Whether the NVRTC library can be loaded (no driver or device needed), looking outside the
+/// loader's path too ([`libs::preload`]).
 pub fn nvrtc_present() -> bool {
-    catch_unwind(|| unsafe { cudarc::nvrtc::sys::is_culib_present() }).unwrap_or(false)
+    let present =
+        || catch_unwind(|| unsafe { cudarc::nvrtc::sys::is_culib_present() }).unwrap_or(false);
+    libs::preload("nvrtc", present);
+    present()
 }
 
 /// The NVRTC version as `(major, minor)`.
@@ -375,6 +382,7 @@ pub(crate) fn bytes(n: usize, size: usize) -> Result<u64> {
         .ok_or_else(|| ComputeError::TooLarge("device buffer size overflows".into()))
 }
 
+pub mod libs;
 pub mod selftest;
 
 #[cfg(test)]
