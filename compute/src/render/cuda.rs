@@ -85,3 +85,37 @@ impl CudaDevice {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::{self, scene::SceneFile};
+
+    fn scene(w: u32, h: u32, spp: u32) -> CompiledScene {
+        let text = render::with_resolution(render::CORNELL_JSON, w, h, spp).unwrap();
+        SceneFile::from_json(text.as_bytes())
+            .unwrap()
+            .validate_and_compile()
+            .unwrap()
+    }
+
+    /// Every image size gets bands of at least one block row (or the whole image) and at most
+    /// the image; the start-up self-test renders 19×13, which `clamp(16, 13)` used to panic on.
+    #[test]
+    fn row_bands_fit_every_image() {
+        for (w, h, spp) in [
+            (19, 13, 2),
+            (1, 1, 1),
+            (7, 15, 3),
+            (64, 16, 1),
+            (4096, 4096, 1024),
+        ] {
+            let s = scene(w, h, spp);
+            let rows = rows_per_launch(&s);
+            assert!(rows >= 1 && rows <= h, "{w}x{h}x{spp}: {rows} rows");
+            assert!(rows >= h.min(16), "{w}x{h}x{spp}: {rows} rows");
+            let cfg = render_config(w, rows);
+            assert!(cfg.grid_dim.0 * 16 >= w && cfg.grid_dim.1 * 16 >= rows);
+        }
+    }
+}
