@@ -32,6 +32,7 @@ pub mod hash;
 pub mod inference;
 pub mod render;
 pub mod rng;
+pub mod testcases;
 
 pub use device::{Backend, BackendKind, DeviceInfo, DevicePreference, Limits};
 pub use error::{ComputeError, Result};

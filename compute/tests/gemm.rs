@@ -6,15 +6,7 @@ use tessera_compute::gemm::{self, cpu, CANONICAL_NAN, MAX_DIM};
 use tessera_compute::{run, Backend, ComputeError, KernelId, Limits};
 
 fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter()
-        .map(|x| {
-            if x.is_nan() {
-                CANONICAL_NAN
-            } else {
-                x.to_bits()
-            }
-        })
-        .collect()
+    tessera_compute::testcases::canonical_bits(v)
 }
 
 proptest! {

@@ -4,10 +4,13 @@
 use std::sync::Arc;
 
 use tessera_compute::cuda::CudaDevice;
-use tessera_compute::gemm::{self, cpu, CANONICAL_NAN};
-use tessera_compute::inference::{self, model::QuantLayer, model::QuantModel};
+use tessera_compute::gemm::{self, cpu};
+use tessera_compute::inference;
 use tessera_compute::render::{self, scene::SceneFile};
-use tessera_compute::rng::SplitMix64;
+use tessera_compute::testcases::{
+    canonical_bits, random_models, special_f32_values, INFERENCE_BATCHES, MODEL_BATCH, ODD_SIZES,
+    RENDER_CASES, SPECIAL_SHAPE,
+};
 use tessera_compute::{run, Backend, ComputeError, DevicePreference, Limits};
 
 fn device() -> Option<Arc<CudaDevice>> {
@@ -31,33 +34,6 @@ fn device() -> Option<Arc<CudaDevice>> {
     }
 }
 
-const ODD_SIZES: [(usize, usize, usize); 12] = [
-    (1, 1, 1),
-    (1, 1, 0),
-    (0, 3, 3),
-    (2, 3, 4),
-    (17, 1, 33),
-    (1, 300, 7),
-    (127, 129, 65),
-    (128, 128, 128),
-    (129, 257, 31),
-    (300, 17, 1000),
-    (513, 511, 77),
-    (64, 700, 259),
-];
-
-fn f32_bits(v: &[f32]) -> Vec<u32> {
-    v.iter()
-        .map(|x| {
-            if x.is_nan() {
-                CANONICAL_NAN
-            } else {
-                x.to_bits()
-            }
-        })
-        .collect()
-}
-
 #[test]
 fn gemm_f32_gpu_equals_cpu() {
     let Some(dev) = device() else { return };
@@ -66,26 +42,22 @@ fn gemm_f32_gpu_equals_cpu() {
         let (a, b) = gemm::random_f32(m as u32, n as u32, k as u32, 1000 + i as u64);
         let want = cpu::gemm_f32(m, n, k, &a, &b);
         let got = dev.gemm_f32(m, n, k, &a, &b, &limits).unwrap();
-        assert_eq!(f32_bits(&got), f32_bits(&want), "f32 {m}x{n}x{k}");
+        assert_eq!(
+            canonical_bits(&got),
+            canonical_bits(&want),
+            "f32 {m}x{n}x{k}"
+        );
     }
-    // Values over many binades, subnormals, infinities and NaNs.
-    let mut r = SplitMix64::new(5);
-    let (m, n, k) = (67, 45, 301);
-    let mut val = || {
-        let x = r.next_u32();
-        match x % 50 {
-            0 => f32::INFINITY,
-            1 => f32::NAN,
-            2 => -0.0,
-            3 => 1e-45,
-            _ => f32::from_bits(((x >> 31) << 31) | ((40 + x % 180) << 23) | (r.next_u32() >> 9)),
-        }
-    };
-    let a: Vec<f32> = (0..m * k).map(|_| val()).collect();
-    let b: Vec<f32> = (0..k * n).map(|_| val()).collect();
+    let (m, n, k) = SPECIAL_SHAPE;
+    let a = special_f32_values(m * k, 5);
+    let b = special_f32_values(k * n, 6);
     let want = cpu::gemm_f32(m, n, k, &a, &b);
     let got = dev.gemm_f32(m, n, k, &a, &b, &limits).unwrap();
-    assert_eq!(f32_bits(&got), f32_bits(&want), "f32 special values");
+    assert_eq!(
+        canonical_bits(&got),
+        canonical_bits(&want),
+        "f32 special values"
+    );
 }
 
 #[test]
@@ -118,13 +90,7 @@ fn gemm_i8_gpu_equals_cpu_on_both_int8_paths() {
 #[test]
 fn render_gpu_equals_cpu() {
     let Some(dev) = device() else { return };
-    for (json, w, h, spp) in [
-        (render::CORNELL_JSON, 1, 1, 1),
-        (render::CORNELL_JSON, 37, 23, 8),
-        (render::CORNELL_JSON, 128, 128, 16),
-        (render::SPHERES_JSON, 61, 17, 5),
-        (render::SPHERES_JSON, 160, 90, 16),
-    ] {
+    for (json, w, h, spp) in RENDER_CASES {
         let text = render::with_resolution(json, w, h, spp).unwrap();
         let scene = SceneFile::from_json(text.as_bytes())
             .unwrap()
@@ -142,7 +108,7 @@ fn inference_gpu_equals_cpu() {
     let Some(dev) = device() else { return };
     let limits = Limits::default();
     let model = inference::builtin_model();
-    for batch in [1usize, 7, 300, 4099] {
+    for batch in INFERENCE_BATCHES {
         let (x, _) = inference::spiral_batch(batch * 3, batch as u64);
         let rows = x.len() / 2;
         assert_eq!(
@@ -150,32 +116,10 @@ fn inference_gpu_equals_cpu() {
             inference::cpu::forward(model, rows, &x)
         );
     }
-    // Random wide models with odd sizes.
-    let mut r = SplitMix64::new(77);
-    for dims in [[3u32, 130, 67, 5], [200, 33, 1, 9], [64, 64, 64, 10]] {
-        let layers = dims
-            .windows(2)
-            .map(|w| QuantLayer {
-                in_dim: w[0],
-                out_dim: w[1],
-                weights: (0..w[0] * w[1]).map(|_| r.next_i8()).collect(),
-                bias: (0..w[1])
-                    .map(|_| (r.next_u32() % 4001) as i32 - 2000)
-                    .collect(),
-                multiplier: (r.next_u32() >> 1) as i32,
-                shift: 20 + (r.next_u32() % 16) as u8,
-                relu: true,
-            })
-            .collect();
-        let model = QuantModel {
-            input_dim: dims[0],
-            layers,
-        };
-        let batch = 133;
-        let x: Vec<i8> = (0..batch * dims[0] as usize).map(|_| r.next_i8()).collect();
+    for (model, x) in random_models(77) {
         assert_eq!(
-            dev.mlp_forward(&model, batch, &x, &limits).unwrap(),
-            inference::cpu::forward(&model, batch, &x)
+            dev.mlp_forward(&model, MODEL_BATCH, &x, &limits).unwrap(),
+            inference::cpu::forward(&model, MODEL_BATCH, &x)
         );
     }
 }

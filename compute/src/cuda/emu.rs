@@ -368,38 +368,16 @@ impl Emu {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gemm::{self, cpu, CANONICAL_NAN};
-    use crate::inference::{self, model::QuantLayer};
+    use crate::gemm::{self, cpu};
+    use crate::inference;
     use crate::render::{self, scene::SceneFile};
     use crate::rng::SplitMix64;
+    use crate::testcases::{
+        canonical_bits, random_models, special_f32_values, INFERENCE_BATCHES, MODEL_BATCH,
+        ODD_SIZES, RENDER_CASES, SPECIAL_SHAPE,
+    };
 
-    /// The odd sizes of `tests/gpu.rs`: tile edges, 1×1, empty, K not a multiple of the step.
-    const ODD_SIZES: [(usize, usize, usize); 12] = [
-        (1, 1, 1),
-        (1, 1, 0),
-        (0, 3, 3),
-        (2, 3, 4),
-        (17, 1, 33),
-        (1, 300, 7),
-        (127, 129, 65),
-        (128, 128, 128),
-        (129, 257, 31),
-        (300, 17, 1000),
-        (513, 511, 77),
-        (64, 700, 259),
-    ];
-
-    fn f32_bits(v: &[f32]) -> Vec<u32> {
-        v.iter()
-            .map(|x| {
-                if x.is_nan() {
-                    CANONICAL_NAN
-                } else {
-                    x.to_bits()
-                }
-            })
-            .collect()
-    }
+    // The cases of tests/gpu.rs (crate::testcases), run through the emulator.
 
     #[test]
     fn emulated_f32_gemm_kernel_is_bit_identical_to_the_cpu() {
@@ -408,28 +386,18 @@ mod tests {
             let (a, b) = gemm::random_f32(m as u32, n as u32, k as u32, 1000 + i as u64);
             let want = cpu::gemm_f32(m, n, k, &a, &b);
             let got = emu.gemm_f32(m, n, k, &a, &b);
-            assert_eq!(f32_bits(&got), f32_bits(&want), "f32 {m}x{n}x{k}");
+            assert_eq!(
+                canonical_bits(&got),
+                canonical_bits(&want),
+                "f32 {m}x{n}x{k}"
+            );
         }
-        // Many binades, subnormals, infinities and NaNs (as in tests/gpu.rs).
-        let mut r = SplitMix64::new(5);
-        let (m, n, k) = (67, 45, 301);
-        let mut val = || {
-            let x = r.next_u32();
-            match x % 50 {
-                0 => f32::INFINITY,
-                1 => f32::NAN,
-                2 => -0.0,
-                3 => 1e-45,
-                _ => {
-                    f32::from_bits(((x >> 31) << 31) | ((40 + x % 180) << 23) | (r.next_u32() >> 9))
-                }
-            }
-        };
-        let a: Vec<f32> = (0..m * k).map(|_| val()).collect();
-        let b: Vec<f32> = (0..k * n).map(|_| val()).collect();
+        let (m, n, k) = SPECIAL_SHAPE;
+        let a = special_f32_values(m * k, 5);
+        let b = special_f32_values(k * n, 6);
         assert_eq!(
-            f32_bits(&emu.gemm_f32(m, n, k, &a, &b)),
-            f32_bits(&cpu::gemm_f32(m, n, k, &a, &b)),
+            canonical_bits(&emu.gemm_f32(m, n, k, &a, &b)),
+            canonical_bits(&cpu::gemm_f32(m, n, k, &a, &b)),
             "f32 special values"
         );
     }
@@ -447,7 +415,9 @@ mod tests {
                     "i8 {m}x{n}x{k} mma={mma}"
                 );
             }
-            // Extremes: every product is +16384, so sums reach the int32 range quickly.
+            // Extremes: every product is +16384. (tests/gpu.rs also runs K = 140 001, where
+            // the sums wrap; emulated, that one case takes ~50 s of fiber switching, and the
+            // wrap is plain 32-bit unsigned addition in both the shim and the kernel.)
             let (m, n, k) = (5, 9, 4097);
             let a = vec![-128i8; m * k];
             let b = vec![-128i8; k * n];
@@ -476,8 +446,8 @@ mod tests {
             let (a, b) = gemm::random_f32(m as u32, n as u32, k as u32, 4000 + case);
             let want = cpu::gemm_f32_naive(m, n, k, &a, &b);
             assert_eq!(
-                f32_bits(&emu.gemm_f32(m, n, k, &a, &b)),
-                f32_bits(&want),
+                canonical_bits(&emu.gemm_f32(m, n, k, &a, &b)),
+                canonical_bits(&want),
                 "f32 {m}x{n}x{k}"
             );
         }
@@ -492,19 +462,21 @@ mod tests {
         let mut cfg = f32_config(m, n).unwrap();
         cfg.grid_dim.0 -= 1;
         let got = emu.gemm_f32_with(m, n, k, &a, &b, cfg);
-        assert_ne!(f32_bits(&got), f32_bits(&cpu::gemm_f32(m, n, k, &a, &b)));
+        assert_ne!(
+            canonical_bits(&got),
+            canonical_bits(&cpu::gemm_f32(m, n, k, &a, &b))
+        );
     }
 
     #[test]
     fn emulated_render_kernel_is_bit_identical_to_the_cpu() {
         let Some(emu) = emu() else { return };
-        for (json, w, h, spp) in [
-            (render::CORNELL_JSON, 1, 1, 1),
-            (render::CORNELL_JSON, 37, 23, 8),
-            (render::CORNELL_JSON, 48, 40, 4),
-            (render::SPHERES_JSON, 61, 17, 5),
+        // The device cases plus the start-up self-test's 19×13 and a 7-row image.
+        let extra = [
+            (render::CORNELL_JSON, 19, 13, 2),
             (render::SPHERES_JSON, 20, 7, 3),
-        ] {
+        ];
+        for (json, w, h, spp) in RENDER_CASES.into_iter().chain(extra) {
             let text = render::with_resolution(json, w, h, spp).unwrap();
             let scene = SceneFile::from_json(text.as_bytes())
                 .unwrap()
@@ -521,40 +493,20 @@ mod tests {
     fn emulated_inference_equals_the_cpu() {
         let Some(emu) = emu() else { return };
         let model = inference::builtin_model();
-        for (batch, mma) in [(1usize, true), (7, false), (300, true)] {
+        for (i, batch) in INFERENCE_BATCHES.into_iter().enumerate() {
             let (x, _) = inference::spiral_batch(batch * 3, batch as u64);
             let rows = x.len() / 2;
+            let mma = i % 2 == 0;
             assert_eq!(
                 emu.mlp_forward(model, rows, &x, mma),
                 inference::cpu::forward(model, rows, &x),
                 "batch {rows} mma={mma}"
             );
         }
-        let mut r = SplitMix64::new(77);
-        for dims in [[3u32, 130, 67, 5], [200, 33, 1, 9]] {
-            let layers = dims
-                .windows(2)
-                .map(|w| QuantLayer {
-                    in_dim: w[0],
-                    out_dim: w[1],
-                    weights: (0..w[0] * w[1]).map(|_| r.next_i8()).collect(),
-                    bias: (0..w[1])
-                        .map(|_| (r.next_u32() % 4001) as i32 - 2000)
-                        .collect(),
-                    multiplier: (r.next_u32() >> 1) as i32,
-                    shift: 20 + (r.next_u32() % 16) as u8,
-                    relu: true,
-                })
-                .collect();
-            let model = QuantModel {
-                input_dim: dims[0],
-                layers,
-            };
-            let batch = 133;
-            let x: Vec<i8> = (0..batch * dims[0] as usize).map(|_| r.next_i8()).collect();
+        for (model, x) in random_models(77) {
             assert_eq!(
-                emu.mlp_forward(&model, batch, &x, true),
-                inference::cpu::forward(&model, batch, &x)
+                emu.mlp_forward(&model, MODEL_BATCH, &x, true),
+                inference::cpu::forward(&model, MODEL_BATCH, &x)
             );
         }
     }
