@@ -232,30 +232,22 @@ extern "C" __global__ void bad(float* x, int n) {
     let ptx = "ld.global.f32 %f1, [%rd1];\n\tmul.f32 %f3, %f1, %f2;\n\tadd.f32 %f4, %f3, %f1;\n";
     let rules: Vec<&str> = audit(ptx).iter().map(|f| f.rule).collect();
     assert_eq!(rules.len(), 2, "{rules:?}");
-    let fused = cudarc::nvrtc::compile_ptx_with_opts(
-        src,
-        cudarc::nvrtc::CompileOptions {
-            fmad: Some(true),
+    let build = |fmad: bool| {
+        let opts = cudarc::nvrtc::CompileOptions {
+            fmad: Some(fmad),
             options: vec!["--gpu-architecture=compute_80".into()],
             ..Default::default()
-        },
-    )
-    .expect("compile")
-    .to_src();
+        };
+        cudarc::nvrtc::compile_ptx_with_opts(src, opts)
+            .expect("compile")
+            .to_src()
+    };
+    let fused = build(true);
     assert!(
         fused.contains("fma.rn.f32"),
         "with --fmad=true NVRTC contracts a*b+c (the reason for --fmad=false):\n{fused}"
     );
-    let exact = cudarc::nvrtc::compile_ptx_with_opts(
-        src,
-        cudarc::nvrtc::CompileOptions {
-            fmad: Some(false),
-            options: vec!["--gpu-architecture=compute_80".into()],
-            ..Default::default()
-        },
-    )
-    .expect("compile")
-    .to_src();
+    let exact = build(false);
     assert!(!exact.contains("fma"), "--fmad=false still fused:\n{exact}");
     assert!(audit(&exact).is_empty(), "{:?}", audit(&exact));
 }
