@@ -33,6 +33,9 @@ else
   echo "SKIPPED: CUDA 13 NVRTC not installed (scripts/setup.sh could not download it)"
 fi
 
+step "kernel memory check: the CUDA kernels in the host emulator under AddressSanitizer"
+bash scripts/kernel-memcheck.sh
+
 step "anchor test (real solana-test-validator on 127.0.0.1, program preloaded): tests/tests/localnet.rs, then tests/node (@coral-xyz/anchor)"
 anchor test --skip-build --validator legacy
 

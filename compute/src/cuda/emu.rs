@@ -49,7 +49,11 @@ fn skip(why: &str) {
 }
 
 fn build() -> Result<Emu, String> {
+    // Extra compiler flags, e.g. `-fsanitize=address -g` for a memory check of the kernels
+    // (run the tests with `LD_PRELOAD=$(gcc -print-file-name=libasan.so)`; docs/KERNELS.md).
+    let extra = std::env::var("TESSERA_EMU_CXXFLAGS").unwrap_or_default();
     let mut h = blake3::Hasher::new();
+    h.update(extra.as_bytes());
     for part in [EMU_H, EMU_CPP, super::GEMM_CU, super::RENDER_CU] {
         h.update(part.as_bytes());
     }
@@ -84,6 +88,7 @@ fn build() -> Result<Emu, String> {
                 "-o",
             ])
             .arg(&tmp)
+            .args(extra.split_whitespace())
             .arg(emu.join("host_emu.cpp"))
             .output()
             .map_err(|e| format!("no C++ compiler ({cxx}): {e}"))?;
