@@ -14,24 +14,16 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 DIR=target/gpu-check
+# shellcheck source=lib/cargo-test-binary.sh
+source scripts/lib/cargo-test-binary.sh
 
 case "${1:-}" in
 build)
-  # Test binaries: cargo prints their paths as JSON messages.
   mkdir -p "$DIR"
   cargo build --release --locked -p tessera-compute --bin bench-kernels
   cp target/release/bench-kernels "$DIR/"
-  cargo test --release --locked -p tessera-compute --test gpu --no-run --message-format=json \
-    | python3 -c '
-import json, shutil, sys
-for line in sys.stdin:
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "gpu":
-        shutil.copy(m["executable"], sys.argv[1] + "/gpu-tests")
-' "$DIR"
+  bin=$(cargo_test_binary gpu --release --locked -p tessera-compute --test gpu)
+  [[ -n "$bin" ]] && cp "$bin" "$DIR/gpu-tests"
   [[ -x "$DIR/gpu-tests" ]] || { echo "gpu test binary not found" >&2; exit 1; }
   # The scene files the bench reads are compiled in; nothing else is needed at run time.
   du -sh "$DIR"

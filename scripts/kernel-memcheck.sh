@@ -13,17 +13,9 @@ if [[ -z "$asan" || ! -f "$asan" ]]; then
   exit 0
 fi
 # The test binary is run directly, so only it (not cargo or rustc) gets the ASan runtime.
-bin=$(cargo test --locked -p tessera-compute --lib --no-run --message-format=json 2>/dev/null \
-  | python3 -c '
-import json, sys
-for line in sys.stdin:
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "tessera_compute" and m["profile"]["test"]:
-        print(m["executable"])
-')
+# shellcheck source=lib/cargo-test-binary.sh
+source scripts/lib/cargo-test-binary.sh
+bin=$(cargo_test_binary tessera_compute --locked -p tessera-compute --lib)
 [[ -x "$bin" ]] || { echo "compute unit-test binary not found" >&2; exit 1; }
 TESSERA_EMU_CXXFLAGS="-fsanitize=address -fno-omit-frame-pointer -g" \
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 LD_PRELOAD="$asan" \

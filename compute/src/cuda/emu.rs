@@ -179,9 +179,11 @@ impl Emu {
 
     /// `CudaDevice::gemm_f32` on the emulator.
     pub(crate) fn gemm_f32(&self, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
-        self.gemm_f32_with(m, n, k, a, b, f32_config(m.max(1), n.max(1)).unwrap())
+        self.gemm_f32_with(m, n, k, a, b, |_| {})
     }
 
+    /// [`Emu::gemm_f32`] with the backend's launch shape passed through `tweak` first (tests
+    /// use it to show a wrong shape is caught).
     pub(crate) fn gemm_f32_with(
         &self,
         m: usize,
@@ -189,7 +191,7 @@ impl Emu {
         k: usize,
         a: &[f32],
         b: &[f32],
-        cfg: LaunchConfig,
+        tweak: impl FnOnce(&mut LaunchConfig),
     ) -> Vec<f32> {
         if m == 0 || n == 0 {
             return Vec::new();
@@ -198,6 +200,8 @@ impl Emu {
         if k == 0 {
             return c;
         }
+        let mut cfg = f32_config(m, n).unwrap();
+        tweak(&mut cfg);
         let (mut a, mut b) = (a.to_vec(), b.to_vec());
         let (mi, ni, ki) = (m as i32, n as i32, k as i32);
         self.launch(
@@ -464,9 +468,7 @@ mod tests {
         let Some(emu) = emu() else { return };
         let (m, n, k) = (130, 257, 20);
         let (a, b) = gemm::random_f32(m as u32, n as u32, k as u32, 7);
-        let mut cfg = f32_config(m, n).unwrap();
-        cfg.grid_dim.0 -= 1;
-        let got = emu.gemm_f32_with(m, n, k, &a, &b, cfg);
+        let got = emu.gemm_f32_with(m, n, k, &a, &b, |cfg| cfg.grid_dim.0 -= 1);
         assert_ne!(
             canonical_bits(&got),
             canonical_bits(&cpu::gemm_f32(m, n, k, &a, &b))

@@ -98,13 +98,7 @@ fn probe_libraries() -> Result<()> {
                 .into(),
         ));
     }
-    if !nvrtc_present() {
-        return Err(ComputeError::CudaUnavailable(
-            "the NVRTC library (libnvrtc) could not be loaded: install the CUDA runtime compiler"
-                .into(),
-        ));
-    }
-    Ok(())
+    require_nvrtc()
 }
 
 /// Whether the cuBLAS library can be loaded (used by the benchmark only).
@@ -145,13 +139,20 @@ pub fn nvrtc_present() -> bool {
     present()
 }
 
+/// [`ComputeError::CudaUnavailable`] unless NVRTC can be loaded.
+fn require_nvrtc() -> Result<()> {
+    if nvrtc_present() {
+        return Ok(());
+    }
+    Err(ComputeError::CudaUnavailable(
+        "the NVRTC library (libnvrtc) could not be loaded: install the CUDA runtime compiler"
+            .into(),
+    ))
+}
+
 /// The NVRTC version as `(major, minor)`.
 pub fn nvrtc_version() -> Result<(i32, i32)> {
-    if !nvrtc_present() {
-        return Err(ComputeError::CudaUnavailable(
-            "the NVRTC library (libnvrtc) could not be loaded".into(),
-        ));
-    }
+    require_nvrtc()?;
     guard("nvrtcVersion", || {
         let (mut major, mut minor) = (0, 0);
         // SAFETY: the library is loaded (probed above); both pointers are valid for writes.
@@ -164,7 +165,7 @@ pub fn nvrtc_version() -> Result<(i32, i32)> {
 
 /// The GPU architectures (`XY` of `sm_XY`) the installed NVRTC can compile for.
 pub fn nvrtc_supported_archs() -> Result<Vec<u32>> {
-    nvrtc_version()?;
+    require_nvrtc()?;
     guard("nvrtcGetSupportedArchs", || {
         let mut n = 0;
         // SAFETY: the library is loaded; `n` is valid for writes.
@@ -184,12 +185,7 @@ pub fn nvrtc_supported_archs() -> Result<Vec<u32>> {
 /// device uses, without the cache. Needs only libnvrtc, no driver or GPU: this is how the
 /// sources are checked on machines without one (`tests/nvrtc.rs`).
 pub fn compile_ptx(arch: &str) -> Result<String> {
-    if !nvrtc_present() {
-        return Err(ComputeError::CudaUnavailable(
-            "the NVRTC library (libnvrtc) could not be loaded: install the CUDA runtime compiler"
-                .into(),
-        ));
-    }
+    require_nvrtc()?;
     let src = kernel_source();
     let opts = compile_options(arch);
     guard("NVRTC compile", || {
