@@ -91,6 +91,17 @@ pub fn update_config(
     )
 }
 
+/// Second step of an authority transfer: the key `update_config` proposed signs.
+pub fn accept_authority(new_authority: &Pubkey) -> Instruction {
+    build(
+        tessera::accounts::AcceptAuthority {
+            new_authority: *new_authority,
+            config: pda::config().0,
+        },
+        tessera::instruction::AcceptAuthority {},
+    )
+}
+
 pub fn set_paused(authority: &Pubkey, paused: bool) -> Instruction {
     build(
         tessera::accounts::SetPaused {
@@ -220,6 +231,8 @@ pub fn deregister_node(t: &TokenCtx, operator: &Pubkey) -> Instruction {
             config: pda::config().0,
             node,
             stake_vault: pda::stake_vault(&node).0,
+            operator_token: t.ata(operator),
+            mint: t.mint,
             token_program: t.token_program,
         },
         tessera::instruction::DeregisterNode {},
@@ -326,9 +339,11 @@ pub fn close_auction(job: &Pubkey, bids: &[Pubkey]) -> Instruction {
     ix
 }
 
-pub fn close_bid(job: &Pubkey, node: &Pubkey, operator: &Pubkey) -> Instruction {
+/// `closer` signs: anyone for a lost or lapsed bid, the bid's operator for a claimable win.
+pub fn close_bid(closer: &Pubkey, job: &Pubkey, node: &Pubkey, operator: &Pubkey) -> Instruction {
     build(
         tessera::accounts::CloseBid {
+            closer: *closer,
             job: *job,
             bid: pda::bid(job, node).0,
             operator: *operator,
@@ -344,7 +359,6 @@ pub fn commit_result(operator: &Pubkey, job: &Pubkey, commitment: [u8; 32]) -> I
     build(
         tessera::accounts::CommitResult {
             operator: *operator,
-            config: pda::config().0,
             job: *job,
             claim: pda::claim(job, &node).0,
         },
@@ -365,7 +379,6 @@ pub fn reveal_result(
     build(
         tessera::accounts::RevealResult {
             operator: *operator,
-            config: pda::config().0,
             job: *job,
             claim: pda::claim(job, &node).0,
         },
@@ -399,10 +412,7 @@ pub fn with_compute_limit(ixs: &[Instruction]) -> Vec<Instruction> {
 
 pub fn finalize_job(job: &Pubkey) -> Instruction {
     build(
-        tessera::accounts::FinalizeJob {
-            config: pda::config().0,
-            job: *job,
-        },
+        tessera::accounts::FinalizeJob { job: *job },
         tessera::instruction::FinalizeJob {},
     )
 }

@@ -220,6 +220,12 @@ impl JobSpec {
         if self.deadline_secs <= 0 {
             bail!("deadline_secs must be positive");
         }
+        if self.replicas.is_multiple_of(2) && self.max_escalations == 0 {
+            bail!(
+                "replicas = {} is even: an even split could never be broken without an escalation round; set max_escalations >= 1 or use an odd replica count",
+                self.replicas
+            );
+        }
         let bid_deadline = if market == MarketType::Auction {
             now + self.bid_secs
         } else {

@@ -106,6 +106,29 @@ pub fn mint_to_for(
         .expect("token program id is Token or Token-2022")
 }
 
+/// `transfer_checked` of `amount` from `from` (owned by `owner`) to `to` under `token_program`.
+pub fn transfer_checked_for(
+    token_program: &Pubkey,
+    from: &Pubkey,
+    mint: &Pubkey,
+    to: &Pubkey,
+    owner: &Pubkey,
+    amount: u64,
+    decimals: u8,
+) -> Instruction {
+    spl_token_2022_interface::instruction::transfer_checked(
+        token_program,
+        from,
+        mint,
+        to,
+        owner,
+        &[],
+        amount,
+        decimals,
+    )
+    .expect("token program id is Token or Token-2022")
+}
+
 /// Token balance from raw token-account data (works for Token and Token-2022 base layout).
 pub fn balance_of(data: &[u8]) -> Option<u64> {
     if data.len() < 72 {

@@ -179,6 +179,22 @@ impl Svm {
         kp
     }
 
+    /// `from` sends `amount` of its network tokens to any token account (a "donation" when
+    /// `to` is a program vault or escrow).
+    pub fn donate(&mut self, from: &Keypair, to: &Pubkey, amount: u64) -> TxResult {
+        let tp = self.token_program;
+        let ix = token::transfer_checked_for(
+            &tp,
+            &self.ata(&from.pubkey()),
+            &self.mint,
+            to,
+            &from.pubkey(),
+            amount,
+            DECIMALS,
+        );
+        self.send(&[ix], &[from])
+    }
+
     pub fn ata(&self, owner: &Pubkey) -> Pubkey {
         token::ata_for(&self.token_program, owner, &self.mint)
     }

@@ -23,7 +23,7 @@ use tessera_tests::faultproxy::FaultProxy;
 use tessera_tests::network::{free_port, Network, Proc, Validator};
 
 const GEMM: &str =
-    "kernel = \"gemm-i8\"\nprice = \"2\"\nreplicas = 2\nmax_escalations = 0\n[input]\nm = 24\n";
+    "kernel = \"gemm-i8\"\nprice = \"2\"\nreplicas = 2\nmax_escalations = 1\n[input]\nm = 24\n";
 
 fn params() -> ConfigParams {
     ConfigParams {

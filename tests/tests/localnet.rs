@@ -172,7 +172,7 @@ fn program_on_a_real_validator() {
         market: tessera::state::MarketType::Fixed,
         price_per_replica: 10 * TOKEN,
         replicas: 2,
-        max_escalations: 0,
+        max_escalations: 1,
         requirements: tessera::state::Requirements {
             min_vram_mb: 0,
             min_compute_capability: 0,
@@ -194,7 +194,7 @@ fn program_on_a_real_validator() {
     let job = pda::job(&client_kp.pubkey(), 1).0;
     assert_eq!(
         rpc::token_balance(&client, &pda::escrow(&job).0).unwrap(),
-        20 * TOKEN
+        40 * TOKEN
     );
     let result = [0x5A; 32];
     for (i, op) in nodes.iter().enumerate() {

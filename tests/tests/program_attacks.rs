@@ -80,6 +80,12 @@ fn signed_instructions(sc: &Scene) -> Vec<(&'static str, Instruction, Pubkey)> {
             ix::reveal_result(&op, &job, [1; 32], [1; 32], String::new()),
             op,
         ),
+        (
+            "close_bid",
+            ix::close_bid(&cr, &job, &pda::node(&op).0, &op),
+            cr,
+        ),
+        ("accept_authority", ix::accept_authority(&cr), cr),
         ("expire_claim", ix::expire_claim(&t, &cr, &job, &op), cr),
         ("settle_claim", ix::settle_claim(&t, &cr, &job, &op), cr),
         (
@@ -114,28 +120,29 @@ fn type_cosplay_and_wrong_owner_are_rejected() {
     let claim = pda::claim(&sc.job, &node).0;
     // a Node (program-owned, other discriminator) passed as the Job
     let mut f = ix::finalize_job(&sc.job);
-    f.accounts[1].pubkey = node;
+    f.accounts[0].pubkey = node;
     assert_anchor_err(
         &sc.s.send(&[f], &[]),
         AnchorError::AccountDiscriminatorMismatch,
     );
     // a Claim passed as the Config
-    let mut f = ix::finalize_job(&sc.job);
-    f.accounts[0].pubkey = claim;
+    let other = sc.other.insecure_clone();
+    let mut f = ix::claim_job(&other.pubkey(), &sc.job, false);
+    f.accounts[1].pubkey = claim;
     assert_anchor_err(
-        &sc.s.send(&[f], &[]),
+        &sc.s.send(&[f], &[&other]),
         AnchorError::AccountDiscriminatorMismatch,
     );
     // a system-owned account passed as the Job
     let mut f = ix::finalize_job(&sc.job);
-    f.accounts[1].pubkey = sc.client.pubkey();
+    f.accounts[0].pubkey = sc.client.pubkey();
     assert_anchor_err(
         &sc.s.send(&[f], &[]),
         AnchorError::AccountOwnedByWrongProgram,
     );
-    // an account that does not exist passed as the Node
+    // an account that does not exist passed as the Claim
     let mut c = ix::commit_result(&sc.op.pubkey(), &sc.job, [0; 32]);
-    c.accounts[3].pubkey = Pubkey::new_unique();
+    c.accounts[2].pubkey = Pubkey::new_unique();
     assert_anchor_err(
         &sc.s.send(&[c], &[&sc.op]),
         AnchorError::AccountNotInitialized,
@@ -181,7 +188,7 @@ fn foreign_pdas_and_non_canonical_addresses_are_rejected() {
     let other = sc.other.insecure_clone();
     // `other` tries to commit on `op`'s claim
     let mut c = ix::commit_result(&other.pubkey(), &sc.job, [0; 32]);
-    c.accounts[3].pubkey = pda::claim(&sc.job, &pda::node(&sc.op.pubkey()).0).0;
+    c.accounts[2].pubkey = pda::claim(&sc.job, &pda::node(&sc.op.pubkey()).0).0;
     assert_err(&sc.s.send(&[c], &[&other]), TesseraError::NotOperator);
     // `other` stakes into `op`'s node
     let mut st = ix::stake(&t, &other.pubkey(), 1);
@@ -314,15 +321,38 @@ fn duplicate_mutable_accounts_are_rejected() {
     let mut sc = scene();
     let t = sc.s.tctx();
     let cr = sc.cranker.insecure_clone();
-    let op = sc.op.pubkey();
-    // the stake vault passed as the cranker's account too
+    // `other` claims and stays silent: its claim is really expirable, so each refusal below is
+    // about the substituted account and nothing else
+    let other = sc.other.insecure_clone();
+    sc.s.send(&[ix::claim_job(&other.pubkey(), &sc.job, false)], &[&other])
+        .unwrap();
+    sc.s.warp(31);
+    let op = other.pubkey();
+    let vault = pda::stake_vault(&pda::node(&op).0).0;
+    // the node's own stake vault passed as the crank reward account: the reward would be a
+    // self-transfer while node.stake still drops (vault and stake would drift apart)
     let mut e = ix::expire_claim(&t, &cr.pubkey(), &sc.job, &op);
-    e.accounts[1].pubkey = pda::stake_vault(&pda::node(&op).0).0;
-    assert_fails(&sc.s.send(&[e], &[&cr]));
+    e.accounts[1].pubkey = vault;
+    assert_err(&sc.s.send(&[e], &[&cr]), TesseraError::CrankTokenNotCranker);
     // the escrow passed as the cranker's account
     let mut e = ix::expire_claim(&t, &cr.pubkey(), &sc.job, &op);
     e.accounts[1].pubkey = pda::escrow(&sc.job).0;
-    assert_fails(&sc.s.send(&[e], &[&cr]));
+    assert_err(&sc.s.send(&[e], &[&cr]), TesseraError::CrankTokenNotCranker);
+    // another operator's token account
+    let mut e = ix::expire_claim(&t, &cr.pubkey(), &sc.job, &op);
+    e.accounts[1].pubkey = sc.s.ata(&sc.client.pubkey());
+    assert_err(&sc.s.send(&[e], &[&cr]), TesseraError::CrankTokenNotCranker);
+    // settle_claim refuses the same substitution
+    let mut e = ix::settle_claim(&t, &cr.pubkey(), &sc.job, &op);
+    e.accounts[1].pubkey = vault;
+    assert_err(&sc.s.send(&[e], &[&cr]), TesseraError::CrankTokenNotCranker);
+    // with the cranker's own account the same expiry goes through, and the vault still holds
+    // exactly the node's stake
+    sc.s.send(&[ix::expire_claim(&t, &cr.pubkey(), &sc.job, &op)], &[&cr])
+        .unwrap();
+    let node: tessera::state::Node = sc.s.account(&pda::node(&op).0);
+    assert!(node.stake < STAKE);
+    assert_eq!(sc.s.balance(&vault), node.stake);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 #![allow(clippy::result_large_err, clippy::type_complexity)]
 use anchor_lang::error::ErrorCode as AnchorError;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
+use tessera::constants::*;
 use tessera::errors::TesseraError;
 use tessera::state::Config;
 use tessera_client::{ix, pda, token};
@@ -108,6 +109,43 @@ fn initialize_config_rejects_bad_parameters() {
             Box::new(|p| p.escalation_cap = 9),
             TesseraError::InvalidEscalationCap,
         ),
+        // the bounds on what an authority may set (docs/PROTOCOL.md, "Parameter bounds")
+        (
+            Box::new(|p| p.protocol_fee_bps = MAX_PROTOCOL_FEE_BPS + 1),
+            TesseraError::InvalidBps,
+        ),
+        (
+            Box::new(|p| p.slash_wrong_result_bps = MAX_SLASH_BPS + 1),
+            TesseraError::InvalidBps,
+        ),
+        (
+            Box::new(|p| p.slash_no_reveal_bps = 10_000),
+            TesseraError::InvalidBps,
+        ),
+        (
+            Box::new(|p| p.crank_reward_bps = MAX_CRANK_REWARD_BPS + 1),
+            TesseraError::InvalidBps,
+        ),
+        (
+            Box::new(|p| p.commit_window_secs = MAX_WINDOW_SECS + 1),
+            TesseraError::InvalidPeriod,
+        ),
+        (
+            Box::new(|p| p.challenge_window_secs = MAX_WINDOW_SECS + 1),
+            TesseraError::InvalidPeriod,
+        ),
+        (
+            Box::new(|p| p.unbonding_secs = MAX_UNBONDING_SECS + 1),
+            TesseraError::InvalidPeriod,
+        ),
+        (
+            Box::new(|p| p.priority_window_secs = MAX_PRIORITY_WINDOW_SECS + 1),
+            TesseraError::InvalidPeriod,
+        ),
+        (
+            Box::new(|p| p.challenge_bond = 0),
+            TesseraError::InvalidChallengeBond,
+        ),
     ];
     for (mutate, err) in cases {
         let mut p = base.clone();
@@ -174,8 +212,33 @@ fn update_config_changes_parameters_authority_and_treasury() {
     s.send_named("update_config", ix, &[]).unwrap();
     let c: Config = s.account(&pda::config().0);
     assert_eq!(c.params(), p);
-    assert_eq!(c.authority, new_auth.pubkey());
     assert_eq!(c.treasury, new_treasury);
+    // the transfer is only proposed: the old authority keeps its power until the new one
+    // signs (a typo'd key can never take the network over, or lock it)
+    assert_eq!(c.authority, s.authority.pubkey());
+    assert_eq!(c.pending_authority, new_auth.pubkey());
+    let ix = ix::set_paused(&new_auth.pubkey(), true);
+    assert_err(
+        &s.send_as(&new_auth, &[ix], &[]),
+        TesseraError::Unauthorized,
+    );
+    // only the proposed key can accept
+    let intruder = Keypair::new();
+    s.fund(&intruder.pubkey(), 1_000_000_000);
+    assert_err(
+        &s.send_as(&intruder, &[ix::accept_authority(&intruder.pubkey())], &[]),
+        TesseraError::NotPendingAuthority,
+    );
+    s.send_as(&new_auth, &[ix::accept_authority(&new_auth.pubkey())], &[])
+        .unwrap();
+    let c: Config = s.account(&pda::config().0);
+    assert_eq!(c.authority, new_auth.pubkey());
+    assert_eq!(c.pending_authority, Pubkey::default());
+    // accepting twice is refused
+    assert_err(
+        &s.send_as(&new_auth, &[ix::accept_authority(&new_auth.pubkey())], &[]),
+        TesseraError::NotPendingAuthority,
+    );
     // the old authority has lost its power
     let ix = ix::set_paused(&s.authority.pubkey(), true);
     assert_err(&s.send(&[ix], &[]), TesseraError::Unauthorized);
@@ -215,14 +278,36 @@ fn update_config_rejects_wrong_signer_and_bad_values() {
     );
     assert_err(&s.send(&[ix], &[]), TesseraError::InvalidMaxReplicas);
 
+    // a proposal can be withdrawn (the default key means none); nobody can accept it then
+    let other = Keypair::new();
+    s.fund(&other.pubkey(), 1_000_000_000);
+    let propose = |k: Pubkey| {
+        ix::update_config(
+            &s.authority.pubkey(),
+            &token::TOKEN_PROGRAM_ID,
+            None,
+            Some(k),
+            None,
+        )
+    };
+    let (a, b) = (propose(other.pubkey()), propose(Pubkey::default()));
+    s.send(&[a], &[]).unwrap();
+    s.send(&[b], &[]).unwrap();
+    assert_err(
+        &s.send_as(&other, &[ix::accept_authority(&other.pubkey())], &[]),
+        TesseraError::NotPendingAuthority,
+    );
+    // bounds hold on update too
+    let mut p = ix::localnet_params();
+    p.slash_timeout_bps = MAX_SLASH_BPS + 1;
     let ix = ix::update_config(
         &s.authority.pubkey(),
         &token::TOKEN_PROGRAM_ID,
+        Some(p),
         None,
-        Some(Pubkey::default()),
         None,
     );
-    assert_err(&s.send(&[ix], &[]), TesseraError::Unauthorized);
+    assert_err(&s.send(&[ix], &[]), TesseraError::InvalidBps);
 
     // a treasury that is not a token account of the config mint
     let ix = ix::update_config(

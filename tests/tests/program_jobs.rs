@@ -5,131 +5,10 @@
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::constants::*;
 use tessera::errors::TesseraError;
-use tessera::state::{Claim, ClaimState, Job, JobState, Node};
+use tessera::state::{Claim, ClaimState, JobState};
 use tessera_client::{ix, pda};
 use tessera_tests::svm::*;
-
-const PRICE: u64 = 10 * TOKEN;
-const STAKE: u64 = 1_000 * TOKEN;
-
-struct World {
-    s: Svm,
-    client: Keypair,
-    nodes: Vec<Keypair>,
-    cranker: Keypair,
-}
-
-impl World {
-    fn new(n_nodes: usize) -> Self {
-        let mut s = Svm::with_config();
-        let client = s.actor(10_000 * TOKEN);
-        let nodes = (0..n_nodes).map(|_| s.node(STAKE, 0)).collect();
-        let cranker = s.actor(0);
-        World {
-            s,
-            client,
-            nodes,
-            cranker,
-        }
-    }
-
-    /// Every token account this world knows: their sum never changes.
-    fn accounts(&self, jobs: &[Pubkey]) -> Vec<Pubkey> {
-        let mut v = vec![
-            self.s.ata(&self.client.pubkey()),
-            self.s.treasury,
-            self.s.ata(&self.cranker.pubkey()),
-        ];
-        for n in &self.nodes {
-            v.push(self.s.ata(&n.pubkey()));
-            v.push(pda::stake_vault(&pda::node(&n.pubkey()).0).0);
-        }
-        for j in jobs {
-            v.push(pda::escrow(j).0);
-        }
-        v
-    }
-
-    fn post(&mut self, id: u64, k: u8, max_esc: u8) -> Pubkey {
-        let args = self.s.job_args(id, k, PRICE, max_esc);
-        let c = self.client.insecure_clone();
-        self.s.post(&c, args).expect("post_job");
-        pda::job(&self.client.pubkey(), id).0
-    }
-
-    fn claim(&mut self, i: usize, job: &Pubkey) -> TxResult {
-        let op = self.nodes[i].insecure_clone();
-        self.s
-            .send_named("claim_job", ix::claim_job(&op.pubkey(), job, false), &[&op])
-    }
-
-    fn commit(&mut self, i: usize, job: &Pubkey, result: [u8; 32]) -> TxResult {
-        let op = self.nodes[i].insecure_clone();
-        let (c, _) = commit_for(&op.pubkey(), result, i as u8);
-        self.s.send_named(
-            "commit_result",
-            ix::commit_result(&op.pubkey(), job, c),
-            &[&op],
-        )
-    }
-
-    fn reveal(&mut self, i: usize, job: &Pubkey, result: [u8; 32]) -> TxResult {
-        let op = self.nodes[i].insecure_clone();
-        let (_, salt) = commit_for(&op.pubkey(), result, i as u8);
-        let uri = format!("http://127.0.0.1:7070/blobs/out{i}");
-        self.s.send_named(
-            "reveal_result",
-            ix::reveal_result(&op.pubkey(), job, result, salt, uri),
-            &[&op],
-        )
-    }
-
-    fn finalize(&mut self, job: &Pubkey) -> TxResult {
-        self.s
-            .send_named("finalize_job", ix::finalize_job(job), &[])
-    }
-
-    fn settle(&mut self, i: usize, job: &Pubkey) -> TxResult {
-        let t = self.s.tctx();
-        let cr = self.cranker.insecure_clone();
-        let op = self.nodes[i].pubkey();
-        self.s.send_named(
-            "settle_claim",
-            ix::settle_claim(&t, &cr.pubkey(), job, &op),
-            &[&cr],
-        )
-    }
-
-    fn close(&mut self, job: &Pubkey) -> TxResult {
-        let t = self.s.tctx();
-        let ix = ix::close_job(&t, &self.client.pubkey(), job);
-        self.s.send_named("close_job", ix, &[])
-    }
-
-    fn job(&self, job: &Pubkey) -> Job {
-        self.s.account(job)
-    }
-
-    fn node(&self, i: usize) -> Node {
-        self.s.account(&pda::node(&self.nodes[i].pubkey()).0)
-    }
-
-    fn claim_state(&self, i: usize, job: &Pubkey) -> ClaimState {
-        let node = pda::node(&self.nodes[i].pubkey()).0;
-        self.s.account::<Claim>(&pda::claim(job, &node).0).state
-    }
-
-    fn token(&self, owner: &Keypair) -> u64 {
-        self.s.balance(&self.s.ata(&owner.pubkey()))
-    }
-}
-
-const GOOD: [u8; 32] = [0xAA; 32];
-const BAD: [u8; 32] = [0xBB; 32];
-
-fn fee(price: u64) -> u64 {
-    price * u64::from(ix::localnet_params().protocol_fee_bps) / 10_000
-}
+use tessera_tests::world::*;
 
 #[test]
 fn three_honest_replicas_are_paid_and_the_client_gets_the_rest() {
@@ -255,12 +134,13 @@ fn a_lying_replica_is_slashed_and_the_honest_majority_paid() {
 
 #[test]
 fn a_copier_cannot_commit_late_or_open_someone_elses_commitment() {
-    let mut w = World::new(3);
-    let job = w.post(3, 2, 0);
-    w.claim(0, &job).unwrap();
-    w.claim(1, &job).unwrap();
-    // the third node finds no slot
-    assert_err(&w.claim(2, &job), TesseraError::NoFreeSlot);
+    let mut w = World::new(4);
+    let job = w.post(3, 3, 0);
+    for i in 0..3 {
+        w.claim(i, &job).unwrap();
+    }
+    // the fourth node finds no slot
+    assert_err(&w.claim(3, &job), TesseraError::NoFreeSlot);
     w.commit(0, &job, GOOD).unwrap();
     // node 1 copies node 0's commitment bytes: they bind node 0's address, so they never open
     let copied =
@@ -269,6 +149,8 @@ fn a_copier_cannot_commit_late_or_open_someone_elses_commitment() {
     let op1 = w.nodes[1].insecure_clone();
     w.s.send(&[ix::commit_result(&op1.pubkey(), &job, copied)], &[&op1])
         .unwrap();
+    // node 2 stays silent; the commit window closes and the first reveal opens the phase
+    w.s.warp(ix::localnet_params().commit_window_secs + 1);
     w.reveal(0, &job, GOOD).unwrap();
     // even knowing the hash and node 0's salt, node 1 cannot open the copied commitment
     let salt0 = commit_for(&w.nodes[0].pubkey(), GOOD, 0).1;
@@ -287,21 +169,28 @@ fn a_copier_cannot_commit_late_or_open_someone_elses_commitment() {
     );
     // a second commit is refused
     assert_err(&w.commit(0, &job, GOOD), TesseraError::InvalidJobState);
-    // reveal window ends: node 1 never revealed -> the job cannot reach 2 votes -> failed
+    // reveal window ends: one vote of three slots is no majority -> failed (no budget left)
     w.s.warp(ix::localnet_params().reveal_window_secs + 1);
     w.finalize(&job).unwrap();
     assert_eq!(w.job(&job).state, JobState::Failed);
-    w.settle(0, &job).unwrap();
-    w.settle(1, &job).unwrap();
+    for i in 0..3 {
+        w.settle(i, &job).unwrap();
+    }
     assert_eq!(w.node(1).reputation.no_reveal, 1);
     assert!(
         w.node(1).stake < STAKE,
         "the copier is slashed for not revealing"
     );
+    assert_eq!(w.node(2).reputation.timed_out, 1);
     assert_eq!(
         w.node(0).stake,
         STAKE,
         "an unresolved honest replica is not slashed"
+    );
+    assert_eq!(
+        w.token(&w.nodes[0].insecure_clone()),
+        PRICE - fee(PRICE),
+        "and is paid for the result it revealed"
     );
 }
 
@@ -353,7 +242,7 @@ fn timed_out_claims_are_slashed_and_their_slot_reopens() {
 }
 
 #[test]
-fn disagreement_escalates_then_fails_and_refunds_at_the_cap() {
+fn disagreement_escalates_then_fails_and_pays_the_revealed_replicas_at_the_cap() {
     let mut w = World::new(6);
     let client0 = w.token(&w.client.insecure_clone());
     let job = w.post(5, 2, 1);
@@ -393,9 +282,19 @@ fn disagreement_escalates_then_fails_and_refunds_at_the_cap() {
             STAKE,
             "no majority: nobody is slashed for disagreeing"
         );
+        assert_eq!(
+            w.token(&w.nodes[i].insecure_clone()),
+            PRICE - fee(PRICE),
+            "an unresolved replica is paid for the result it revealed"
+        );
+        assert_eq!(w.node(i).reputation.completed, 0, "but earns no reputation");
     }
     w.close(&job).unwrap();
-    assert_eq!(w.token(&w.client.insecure_clone()), client0, "full refund");
+    assert_eq!(
+        client0 - w.token(&w.client.insecure_clone()),
+        4 * PRICE,
+        "the client pays the four revealed replicas; nothing else"
+    );
     assert_eq!(w.s.total(&all), total0);
 }
 
@@ -489,7 +388,7 @@ fn post_job_rejects_hostile_parameters() {
     let mut w = World::new(0);
     let c = w.client.insecure_clone();
     let now = w.s.now();
-    let base = w.s.job_args(10, 2, PRICE, 0);
+    let base = w.s.job_args(10, 3, PRICE, 0);
     let cases: Vec<(
         Box<dyn Fn(&mut tessera::instructions::PostJobArgs)>,
         TesseraError,
@@ -506,6 +405,10 @@ fn post_job_rejects_hostile_parameters() {
         (
             Box::new(|a| a.max_escalations = 9),
             TesseraError::InvalidEscalations,
+        ),
+        (
+            Box::new(|a| a.replicas = 2),
+            TesseraError::NoMajorityPossible,
         ),
         (
             Box::new(move |a| a.deadline = now - 1),
@@ -551,7 +454,7 @@ fn post_job_rejects_hostile_parameters() {
 #[test]
 fn claims_check_hardware_stake_reputation_and_pause() {
     let mut w = World::new(1);
-    let job = w.post(11, 2, 0);
+    let job = w.post(11, 3, 0);
     // a node without enough stake
     let poor = w.s.node(10 * TOKEN, 0);
     assert_err(
@@ -816,7 +719,7 @@ fn reverse_auction_picks_the_lowest_bids_and_refunds_the_difference() {
     let c = w.client.insecure_clone();
     let client0 = w.token(&c);
     let now = w.s.now();
-    let mut a = w.s.job_args(30, 2, PRICE, 0);
+    let mut a = w.s.job_args(30, 2, PRICE, 1);
     a.market = tessera::state::MarketType::Auction;
     a.bid_deadline = now + 20;
     a.deadline = now + 3_600;
@@ -891,12 +794,22 @@ fn reverse_auction_picks_the_lowest_bids_and_refunds_the_difference() {
         w.token(&w.nodes[3].insecure_clone()),
         7 * TOKEN - fee(7 * TOKEN)
     );
-    // bids must be closed before the job
+    // a claim spends (closes) the winning bid; the lost bids must be closed before the job,
+    // by anyone
+    assert!(!w
+        .s
+        .exists(&pda::bid(&job, &pda::node(&w.nodes[1].pubkey()).0).0));
     assert_err(&w.close(&job), TesseraError::UnsettledClaims);
-    for n in w.nodes.iter().map(|n| n.pubkey()).collect::<Vec<_>>() {
+    let cr = w.cranker.insecure_clone();
+    for i in [0, 2, 4] {
+        let n = w.nodes[i].pubkey();
         let node = pda::node(&n).0;
-        w.s.send_named("close_bid", ix::close_bid(&job, &node, &n), &[])
-            .unwrap();
+        w.s.send_named(
+            "close_bid",
+            ix::close_bid(&cr.pubkey(), &job, &node, &n),
+            &[&cr],
+        )
+        .unwrap();
     }
     w.close(&job).unwrap();
     assert_eq!(
@@ -937,6 +850,10 @@ fn compute_unit_report() {
         &[&op],
     )
     .unwrap();
+    // a donation in the vault makes deregistration sweep it (its most expensive path)
+    let donor = s.actor(TOKEN);
+    let vault = pda::stake_vault(&pda::node(&op.pubkey()).0).0;
+    s.donate(&donor, &vault, TOKEN).unwrap();
     s.send_named(
         "deregister_node",
         ix::deregister_node(&t, &op.pubkey()),
@@ -961,12 +878,33 @@ fn compute_unit_report() {
         &[],
     )
     .unwrap();
+    // two-step authority transfer: propose, then the new key accepts
+    let next = s.actor(0);
+    s.send_named(
+        "update_config",
+        ix::update_config(
+            &s.authority.pubkey(),
+            &t.token_program,
+            None,
+            Some(next.pubkey()),
+            None,
+        ),
+        &[],
+    )
+    .unwrap();
+    s.send_named(
+        "accept_authority",
+        ix::accept_authority(&next.pubkey()),
+        &[&next],
+    )
+    .unwrap();
     bump_search_sweep();
     let table = cu_table_markdown();
     println!("\nCompute units per instruction (max seen, LiteSVM, SBPF v3 build):\n{table}");
     let expected = [
         "initialize_config",
         "update_config",
+        "accept_authority",
         "set_paused",
         "register_node",
         "update_node",

@@ -88,3 +88,77 @@ fn a_full_job_and_staking_on_token_2022() {
     assert_eq!(s.balance(&s.ata(&op.pubkey())), PRICE - fee + STAKE);
     let _ = JobState::Completed;
 }
+
+/// A Token-2022 mint carrying `extensions` (type, value length) in its TLV area, with a
+/// treasury token account of it; returns `initialize_config`'s result.
+fn init_with_extensions(extensions: &[(u16, usize)]) -> (Svm, TxResult) {
+    let mut s = Svm::new_with_token_program(token::TOKEN_2022_PROGRAM_ID);
+    let mut acc = s.svm.get_account(&s.mint).unwrap();
+    let mut data = acc.data[..82].to_vec();
+    data.resize(165, 0);
+    data.push(1); // account type: mint
+    for &(kind, len) in extensions {
+        data.extend_from_slice(&kind.to_le_bytes());
+        data.extend_from_slice(&(len as u16).to_le_bytes());
+        data.extend(std::iter::repeat_n(0u8, len));
+    }
+    assert_ne!(
+        data.len(),
+        355,
+        "a multisig-sized account would be refused for that reason"
+    );
+    acc.data = data;
+    acc.lamports = s.svm.minimum_balance_for_rent_exemption(acc.data.len());
+    s.svm.set_account(s.mint, acc).unwrap();
+    let ix = s.init_config_ix(ix::localnet_params());
+    let res = s.send(&[ix], &[]);
+    (s, res)
+}
+
+/// Each Token-2022 extension that would break escrow accounting or hand someone power over
+/// the vaults is refused at `initialize_config` with a named error; before the fix any mint
+/// was accepted (a transfer-fee mint left every escrow short and `close_job` failing forever,
+/// a permanent delegate could drain every vault).
+#[test]
+fn unsafe_token_2022_extensions_are_refused() {
+    for (name, kind, len) in [
+        ("TransferFeeConfig", 1u16, 108usize),
+        ("MintCloseAuthority", 3, 32),
+        ("ConfidentialTransferMint", 4, 65),
+        ("DefaultAccountState", 6, 1),
+        ("NonTransferable", 9, 0),
+        ("PermanentDelegate", 12, 32),
+        ("TransferHook", 14, 64),
+        ("ConfidentialTransferFeeConfig", 16, 129),
+        ("ConfidentialMintBurn", 24, 196),
+        ("Pausable", 26, 33),
+        ("an unknown future extension", 200, 8),
+    ] {
+        // alone, and behind an allowed extension
+        for exts in [vec![(kind, len)], vec![(18, 64), (kind, len)]] {
+            let (s, res) = init_with_extensions(&exts);
+            let logs = res
+                .as_ref()
+                .err()
+                .map(|e| e.meta.logs.join("\n"))
+                .unwrap_or_default();
+            assert_err(
+                &res,
+                tessera::errors::TesseraError::UnsupportedMintExtension,
+            );
+            assert!(
+                logs.contains(&format!("mint extension type {kind} is not supported")),
+                "{name}: {logs}"
+            );
+            assert!(!s.exists(&pda::config().0), "{name}: no config created");
+        }
+    }
+}
+
+/// Display-only and metadata extensions leave raw transfers exact: accepted.
+#[test]
+fn metadata_and_display_extensions_are_accepted() {
+    let (s, res) = init_with_extensions(&[(18, 64), (10, 52), (25, 56), (20, 64)]);
+    res.unwrap();
+    assert!(s.exists(&pda::config().0));
+}

@@ -36,6 +36,22 @@ pub const MAX_GPU_MODEL_LEN: usize = 48;
 pub const MAX_ENDPOINT_LEN: usize = 96;
 /// Upper bound for any configured window or period, in seconds (one year).
 pub const MAX_PERIOD_SECS: i64 = 365 * 24 * 3600;
+
+// ---- bounds on what the config authority may set (docs/PROTOCOL.md, "Parameter bounds")
+/// Protocol fee: at most 10 % of a replica's price.
+pub const MAX_PROTOCOL_FEE_BPS: u16 = 1_000;
+/// Any one slash: at most 50 % of the node's stake.
+pub const MAX_SLASH_BPS: u16 = 5_000;
+/// Crank reward: at most 10 % of a slash.
+pub const MAX_CRANK_REWARD_BPS: u16 = 1_000;
+/// Commit, reveal and challenge windows: at most 7 days each (a job's round must stay short
+/// enough to finish; the job deadline is at most MAX_PERIOD_SECS anyway).
+pub const MAX_WINDOW_SECS: i64 = 7 * 24 * 3600;
+/// Unbonding: at least one second (the stake of a node with open claims never leaves anyway),
+/// at most 90 days (longer would hold operators' funds hostage).
+pub const MAX_UNBONDING_SECS: i64 = 90 * 24 * 3600;
+/// Priority window: at most one day.
+pub const MAX_PRIORITY_WINDOW_SECS: i64 = 24 * 3600;
 /// Reputation score a fresh node starts with (Beta mean with no history = 1/2).
 pub const INITIAL_REPUTATION_BPS: u16 = 5_000;
 

@@ -107,4 +107,17 @@ pub enum TesseraError {
     PdaNotFound,
     #[msg("account is not the canonical program address for its seeds")]
     WrongPda,
+    // ---- added after the protocol review (appended: earlier codes keep their numbers)
+    #[msg("challenge bond must be greater than zero")]
+    InvalidChallengeBond,
+    #[msg("signer is not the proposed config authority")]
+    NotPendingAuthority,
+    #[msg("the mint has a Token-2022 extension the network cannot hold safely")]
+    UnsupportedMintExtension,
+    #[msg("this bid won a slot that can still be claimed: only its operator may close it")]
+    BidStillUsable,
+    #[msg("the crank reward account must be a token account of the signing cranker")]
+    CrankTokenNotCranker,
+    #[msg("an even replica count needs an escalation budget to break a tie")]
+    NoMajorityPossible,
 }

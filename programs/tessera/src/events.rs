@@ -18,9 +18,16 @@ pub struct ConfigInitialized {
 pub struct ConfigUpdated {
     pub config: Pubkey,
     pub authority: Pubkey,
-    pub new_authority: Pubkey,
+    pub pending_authority: Pubkey,
     pub treasury: Pubkey,
     pub params: ConfigParams,
+}
+
+#[event]
+pub struct AuthorityAccepted {
+    pub config: Pubkey,
+    pub previous: Pubkey,
+    pub authority: Pubkey,
 }
 
 #[event]
@@ -69,6 +76,8 @@ pub struct StakeWithdrawn {
 pub struct NodeDeregistered {
     pub node: Pubkey,
     pub operator: Pubkey,
+    /// Tokens found in the vault beyond the stake (sent from outside), paid to the operator.
+    pub swept: u64,
 }
 
 #[event]
@@ -86,6 +95,7 @@ pub struct JobPosted {
     pub max_escalations: u8,
     pub deposit: u64,
     pub deadline: i64,
+    pub terms: crate::state::JobTerms,
 }
 
 #[event]

@@ -17,6 +17,7 @@ pub mod constants;
 pub mod errors;
 pub mod events;
 pub mod instructions;
+pub mod mint_policy;
 pub mod pda;
 pub mod state;
 pub mod token_ops;
@@ -38,9 +39,15 @@ pub mod tessera {
         instructions::config_initialize::handler(ctx, args)
     }
 
-    /// Change parameters, the treasury or the authority (authority only).
+    /// Change parameters (within their bounds) or the treasury, or propose a new authority
+    /// (authority only). Jobs already posted keep the terms they were posted under.
     pub fn update_config(ctx: Context<UpdateConfig>, args: UpdateConfigArgs) -> Result<()> {
         instructions::config_update::handler(ctx, args)
+    }
+
+    /// The proposed authority signs to take over (second step of an authority transfer).
+    pub fn accept_authority(ctx: Context<AcceptAuthority>) -> Result<()> {
+        instructions::config_accept_authority::handler(ctx)
     }
 
     /// Pause or resume new work (authority only). Exits (withdraw, refunds, settlement) stay open.
@@ -75,7 +82,8 @@ pub mod tessera {
         instructions::node_withdraw_stake::handler(ctx)
     }
 
-    /// Close a node with no stake and no open claim; rent back to the operator.
+    /// Close a node with no stake and no open claim; tokens donated to its vault and all
+    /// rent go back to the operator.
     pub fn deregister_node(ctx: Context<DeregisterNode>) -> Result<()> {
         instructions::node_deregister::handler(ctx)
     }
@@ -112,7 +120,8 @@ pub mod tessera {
         instructions::auction_close::handler(ctx)
     }
 
-    /// Permissionless after bidding: close a bid, rent to its operator.
+    /// After bidding: close a bid, rent to its operator (a win that can still be claimed:
+    /// its operator only).
     pub fn close_bid(ctx: Context<CloseBid>) -> Result<()> {
         instructions::bid_close::handler(ctx)
     }

@@ -7,7 +7,7 @@ use anchor_spl::token_interface::{close_account, CloseAccount, Mint, TokenInterf
 
 use crate::constants::BPS_DENOMINATOR;
 use crate::errors::TesseraError;
-use crate::state::Config;
+use crate::state::JobTerms;
 
 /// Binds `$seeds: &[&[u8]]` to the signer seeds of a job PDA (`["job", client, id, bump]`).
 #[macro_export]
@@ -136,11 +136,11 @@ pub struct SlashSplit {
 
 /// Slash `rate_bps` of `stake`: the crank reward comes first, then the client share of the
 /// rest, and the remainder goes to the treasury. The parts always add up to `total`.
-pub fn slash_split(config: &Config, stake: u64, rate_bps: u16) -> Result<SlashSplit> {
+pub fn slash_split(terms: &JobTerms, stake: u64, rate_bps: u16) -> Result<SlashSplit> {
     let total = bps_of(stake, rate_bps)?;
-    let crank = bps_of(total, config.crank_reward_bps)?;
+    let crank = bps_of(total, terms.crank_reward_bps)?;
     let rest = total.checked_sub(crank).ok_or(TesseraError::MathOverflow)?;
-    let job = bps_of(rest, config.slash_client_share_bps)?;
+    let job = bps_of(rest, terms.slash_client_share_bps)?;
     let treasury = rest.checked_sub(job).ok_or(TesseraError::MathOverflow)?;
     Ok(SlashSplit {
         total,

@@ -100,7 +100,9 @@ fn spec(kernel: &str, replicas: u8) -> Result<String> {
         "inference" => "batch = 96",
         k => bail!("unknown kernel {k}"),
     };
-    Ok(format!("kernel = \"{kernel}\"\nprice = \"1\"\nreplicas = {replicas}\nmax_escalations = 0\n[input]\n{input}\n"))
+    // an even k needs one escalation round budgeted (the program refuses it otherwise)
+    let esc = u8::from(replicas.is_multiple_of(2));
+    Ok(format!("kernel = \"{kernel}\"\nprice = \"1\"\nreplicas = {replicas}\nmax_escalations = {esc}\n[input]\n{input}\n"))
 }
 
 /// CPU seconds (user + system, all threads) a process has used so far, from /proc.

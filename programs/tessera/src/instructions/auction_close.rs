@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::errors::TesseraError;
 use crate::events::AuctionClosed;
-use crate::state::{Bid, Config, Job, JobState, MarketType};
+use crate::state::{Bid, Config, Job, JobState};
 
 #[derive(Accounts)]
 pub struct CloseAuction<'info> {
@@ -13,8 +13,9 @@ pub struct CloseAuction<'info> {
 }
 
 /// Permissionless after the bid deadline: the k lowest bids win (ties: earlier bid, then lower
-/// node address), and the first round opens for them. With no bids the job falls back to the
-/// fixed-price market at its maximum price, so it never sticks.
+/// node address), and the first round opens with a slot reserved for each winner. Slots the
+/// auction did not fill (fewer bids than k, none at all) open to fixed-price claims at the
+/// maximum price, so the job never sticks.
 pub fn handler<'info>(ctx: Context<'info, CloseAuction<'info>>) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     let job_key = ctx.accounts.job.key();
@@ -55,12 +56,12 @@ pub fn handler<'info>(ctx: Context<'info, CloseAuction<'info>>) -> Result<()> {
         prices.push(bid.price);
         bid.exit(&crate::ID)?;
     }
-    let commit_secs = ctx.accounts.config.commit_window_secs;
     let job = &mut ctx.accounts.job;
-    if winners.is_empty() {
-        job.market = MarketType::Fixed;
-    }
-    job.open_round(now, commit_secs);
+    job.open_round(now);
+    // Each winner holds a round-0 slot until the first commit window closes; slots no bid won
+    // are open to fixed-price claims at the maximum price right away (claim_job).
+    job.reserved_slots = u8::try_from(winners.len()).map_err(|_| TesseraError::MathOverflow)?;
+    job.wins_until = job.commit_deadline;
     emit!(AuctionClosed {
         job: job_key,
         winners,

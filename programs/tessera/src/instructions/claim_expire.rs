@@ -1,5 +1,5 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token_interface::{Mint, TokenInterface};
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
 use crate::errors::TesseraError;
 use crate::events::ClaimExpired;
@@ -11,10 +11,14 @@ use super::claim_settle::{apply_slash, SlashAccounts};
 pub struct ExpireClaim<'info> {
     /// Anyone; receives the crank reward.
     pub cranker: Signer<'info>,
-    /// CHECK: any token account of the config mint: the token program rejects anything else
-    /// when it pays the reward.
-    #[account(mut)]
-    pub cranker_token: UncheckedAccount<'info>,
+    /// The cranker's own token account of the network mint (never a program vault: a stake
+    /// vault or escrow passed here would turn the reward into a self-transfer).
+    #[account(
+        mut,
+        constraint = cranker_token.owner == cranker.key() @ TesseraError::CrankTokenNotCranker,
+        constraint = cranker_token.mint == config.mint @ TesseraError::MintMismatch,
+    )]
+    pub cranker_token: Box<InterfaceAccount<'info, TokenAccount>>,
     pub config: Box<Account<'info, Config>>,
     #[account(mut)]
     pub job: Box<Account<'info, Job>>,
@@ -61,7 +65,6 @@ pub fn handler(mut ctx: Context<ExpireClaim>) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     let a = &mut ctx.accounts;
     let mut slash = SlashAccounts {
-        config: &a.config,
         node: &mut a.node,
         stake_vault: a.stake_vault.to_account_info(),
         escrow: a.escrow.to_account_info(),
@@ -77,10 +80,13 @@ pub fn handler(mut ctx: Context<ExpireClaim>) -> Result<()> {
         .active_claims
         .checked_sub(1)
         .ok_or(TesseraError::MathOverflow)?;
-    job.round_claims = job
-        .round_claims
-        .checked_sub(1)
-        .ok_or(TesseraError::MathOverflow)?;
+    // A claim of an earlier round (before an escalation or audit) is not one of this round's.
+    if claim.round == job.round {
+        job.round_claims = job
+            .round_claims
+            .checked_sub(1)
+            .ok_or(TesseraError::MathOverflow)?;
+    }
     let node = &mut a.node;
     node.open_claims = node
         .open_claims

@@ -10,10 +10,14 @@ use crate::token_ops;
 pub struct SettleClaim<'info> {
     /// Anyone; receives the crank reward of any slash.
     pub cranker: Signer<'info>,
-    /// CHECK: any token account of the config mint: the token program rejects anything else
-    /// when it pays the reward.
-    #[account(mut)]
-    pub cranker_token: UncheckedAccount<'info>,
+    /// The cranker's own token account of the network mint (never a program vault: a stake
+    /// vault or escrow passed here would turn the reward into a self-transfer).
+    #[account(
+        mut,
+        constraint = cranker_token.owner == cranker.key() @ TesseraError::CrankTokenNotCranker,
+        constraint = cranker_token.mint == config.mint @ TesseraError::MintMismatch,
+    )]
+    pub cranker_token: Box<InterfaceAccount<'info, TokenAccount>>,
     pub config: Box<Account<'info, Config>>,
     #[account(mut)]
     pub job: Box<Account<'info, Job>>,
@@ -99,9 +103,11 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
 
     let mut paid = 0;
     let mut fee = 0;
-    if outcome == ClaimOutcome::Paid {
+    // A revealed replica of a job that failed without a majority is paid too: no one can tell
+    // which replica was honest, and its output is public (docs/PROTOCOL.md, "Split votes").
+    if matches!(outcome, ClaimOutcome::Paid | ClaimOutcome::Unresolved) {
         let price = a.claim.price;
-        fee = token_ops::bps_of(price, a.config.protocol_fee_bps)?;
+        fee = token_ops::bps_of(price, a.job.terms.protocol_fee_bps)?;
         paid = price.checked_sub(fee).ok_or(TesseraError::MathOverflow)?;
         require!(
             a.job.escrow_expected()? >= price,
@@ -129,7 +135,11 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
             .treasury_owed
             .checked_add(fee)
             .ok_or(TesseraError::MathOverflow)?;
-        a.node.reputation.record_success(paid, now);
+        if outcome == ClaimOutcome::Paid {
+            a.node.reputation.record_success(paid, now);
+        } else {
+            a.node.reputation.earned_total = a.node.reputation.earned_total.saturating_add(paid);
+        }
     }
     if let Some(reason) = slash_reason {
         // A losing majority that a challenger disputed pays the challenger, not the client.
@@ -137,7 +147,6 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
             && a.job.challenged
             && a.claim.result_hash == a.job.challenged_hash;
         let mut s = SlashAccounts {
-            config: &a.config,
             node: &mut a.node,
             stake_vault: a.stake_vault.to_account_info(),
             escrow: a.escrow.to_account_info(),
@@ -180,7 +189,6 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
 
 /// The token accounts a slash moves tokens between.
 pub struct SlashAccounts<'a, 'info> {
-    pub config: &'a Config,
     pub node: &'a mut Account<'info, Node>,
     pub stake_vault: AccountInfo<'info>,
     pub escrow: AccountInfo<'info>,
@@ -199,12 +207,13 @@ pub fn apply_slash(
     to_challenger: bool,
     now: i64,
 ) -> Result<u64> {
+    let terms = job.terms;
     let rate = match reason {
-        SlashReason::Timeout => s.config.slash_timeout_bps,
-        SlashReason::WrongResult => s.config.slash_wrong_result_bps,
-        SlashReason::NoReveal => s.config.slash_no_reveal_bps,
+        SlashReason::Timeout => terms.slash_timeout_bps,
+        SlashReason::WrongResult => terms.slash_wrong_result_bps,
+        SlashReason::NoReveal => terms.slash_no_reveal_bps,
     };
-    let split = token_ops::slash_split(s.config, s.node.stake, rate)?;
+    let split = token_ops::slash_split(&terms, s.node.stake, rate)?;
     crate::node_signer_seeds!(s.node => seeds);
     let node_info = s.node.to_account_info();
     token_ops::transfer(

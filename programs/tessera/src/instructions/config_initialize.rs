@@ -45,6 +45,7 @@ pub struct InitializeConfig<'info> {
 impl InitializeConfig<'_> {
     pub fn validate(&self, args: &InitializeConfigArgs) -> Result<()> {
         args.params.validate()?;
+        crate::mint_policy::check_mint(&self.mint.to_account_info(), &self.token_program.key())?;
         if *self.program.owner == bpf_loader_upgradeable::ID {
             let (expected, _) =
                 Pubkey::find_program_address(&[crate::ID.as_ref()], &bpf_loader_upgradeable::ID);
@@ -79,6 +80,7 @@ pub fn handler(ctx: Context<InitializeConfig>, args: InitializeConfigArgs) -> Re
     config.treasury = ctx.accounts.treasury.key();
     config.apply(&args.params);
     config.paused = false;
+    config.pending_authority = Pubkey::default();
     config.bump = ctx.bumps.config;
     emit!(ConfigInitialized {
         config: config.key(),

@@ -9,7 +9,8 @@ use crate::state::{Config, ConfigParams};
 pub struct UpdateConfigArgs {
     /// New parameters (validated as a whole); `None` keeps the current ones.
     pub params: Option<ConfigParams>,
-    /// Hand the authority to another key; `None` keeps it.
+    /// Propose another key as the authority; it takes over only when it signs
+    /// `accept_authority`. `Some(Pubkey::default())` withdraws a proposal; `None` keeps it.
     pub new_authority: Option<Pubkey>,
 }
 
@@ -36,9 +37,6 @@ impl UpdateConfig<'_> {
         if let Some(p) = &args.params {
             p.validate()?;
         }
-        if let Some(a) = args.new_authority {
-            require_keys_neq!(a, Pubkey::default(), TesseraError::Unauthorized);
-        }
         Ok(())
     }
 }
@@ -50,7 +48,7 @@ pub fn handler(ctx: Context<UpdateConfig>, args: UpdateConfigArgs) -> Result<()>
         config.apply(p);
     }
     if let Some(a) = args.new_authority {
-        config.authority = a;
+        config.pending_authority = a;
     }
     if let Some(t) = &ctx.accounts.new_treasury {
         config.treasury = t.key();
@@ -58,7 +56,7 @@ pub fn handler(ctx: Context<UpdateConfig>, args: UpdateConfigArgs) -> Result<()>
     emit!(ConfigUpdated {
         config: config.key(),
         authority: ctx.accounts.authority.key(),
-        new_authority: config.authority,
+        pending_authority: config.pending_authority,
         treasury: config.treasury,
         params: config.params(),
     });

@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::constants::*;
 use crate::errors::TesseraError;
-use crate::events::JobClaimed;
+use crate::events::{BidClosed, JobClaimed};
 use crate::pda;
 use crate::state::{Bid, Claim, ClaimState, Config, Job, JobState, MarketType, Node};
 
@@ -23,36 +23,49 @@ pub struct ClaimJob<'info> {
     /// CHECK: must be empty and at its canonical PDA; both checked in the handler.
     #[account(mut)]
     pub claim: UncheckedAccount<'info>,
-    /// The node's winning bid (auction jobs, first round only).
-    #[account(constraint = bid.job == job.key() && bid.node == node.key() @ TesseraError::NotAuctionWinner)]
+    /// The node's winning bid (auction jobs, first round only): spent by this claim, so it is
+    /// closed here (rent back to the operator).
+    #[account(
+        mut,
+        close = operator,
+        constraint = bid.job == job.key() && bid.node == node.key() @ TesseraError::NotAuctionWinner,
+    )]
     pub bid: Option<Box<Account<'info, Bid>>>,
     pub system_program: Program<'info, System>,
 }
 
 impl ClaimJob<'_> {
-    /// Returns the price this replica will be paid.
-    pub fn validate(&self) -> Result<u64> {
+    /// Returns the price this replica will be paid and whether it takes a reserved auction slot.
+    pub fn validate(&self) -> Result<(u64, bool)> {
         let now = Clock::get()?.unix_timestamp;
         let job = &self.job;
         require!(!self.config.paused, TesseraError::Paused);
         require!(job.state != JobState::Bidding, TesseraError::AuctionJob);
         require!(job.state == JobState::Open, TesseraError::InvalidJobState);
         require!(now <= job.commit_deadline, TesseraError::WindowClosed);
-        require!(job.active_claims < job.slots, TesseraError::NoFreeSlot);
         job.check_eligible(&self.config, &self.node, now)?;
-        // Auction jobs: the first round's slots belong to the auction winners at their bids;
-        // escalation rounds are open to anyone at the maximum price.
-        if job.market == MarketType::Auction && job.round == 0 {
-            let bid = self.bid.as_ref().ok_or(TesseraError::NotAuctionWinner)?;
-            require!(bid.won, TesseraError::NotAuctionWinner);
-            return Ok(bid.price);
+        let reserved = job.reserved_at(now);
+        // An auction winner takes the slot held for it, at its bid, until `wins_until`.
+        if let Some(bid) = self.bid.as_ref() {
+            require!(
+                job.market == MarketType::Auction && bid.won && reserved > 0,
+                TesseraError::NotAuctionWinner
+            );
+            return Ok((bid.price, true));
         }
-        Ok(job.price_per_replica)
+        // Everyone else (fixed market, escalation rounds, round-0 slots no winner holds) takes
+        // a free slot at the job's (maximum) price.
+        let taken = job
+            .active_claims
+            .checked_add(reserved)
+            .ok_or(TesseraError::MathOverflow)?;
+        require!(taken < job.slots, TesseraError::NoFreeSlot);
+        Ok((job.price_per_replica, false))
     }
 }
 
 pub fn handler(ctx: Context<ClaimJob>) -> Result<()> {
-    let price = ctx.accounts.validate()?;
+    let (price, takes_reserved) = ctx.accounts.validate()?;
     let now = Clock::get()?.unix_timestamp;
     let a = &ctx.accounts;
     let (job_key, node_key) = (a.job.key(), a.node.key());
@@ -87,6 +100,13 @@ pub fn handler(ctx: Context<ClaimJob>) -> Result<()> {
 
     let job = &mut ctx.accounts.job;
     let node = &mut ctx.accounts.node;
+    if takes_reserved {
+        job.reserved_slots = job
+            .reserved_slots
+            .checked_sub(1)
+            .ok_or(TesseraError::MathOverflow)?;
+        job.bids = job.bids.checked_sub(1).ok_or(TesseraError::MathOverflow)?;
+    }
     job.active_claims = job
         .active_claims
         .checked_add(1)
@@ -113,5 +133,11 @@ pub fn handler(ctx: Context<ClaimJob>) -> Result<()> {
         deadline: claim.deadline,
         active_claims: job.active_claims,
     });
+    if takes_reserved {
+        emit!(BidClosed {
+            job: job_key,
+            node: node_key,
+        });
+    }
     Ok(())
 }

@@ -5,11 +5,10 @@ use crate::errors::TesseraError;
 use crate::events::{
     JobCompleted, JobEscalated, JobExpired, JobFailed, MajorityReached, RevealOpened, RoundReopened,
 };
-use crate::state::{Config, Job, JobState};
+use crate::state::{Job, JobState};
 
 #[derive(Accounts)]
 pub struct FinalizeJob<'info> {
-    pub config: Account<'info, Config>,
     #[account(mut)]
     pub job: Box<Account<'info, Job>>,
 }
@@ -22,23 +21,23 @@ pub struct FinalizeJob<'info> {
 /// * `Challenge`, challenge window over -> `Completed`.
 pub fn handler(ctx: Context<FinalizeJob>) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
-    let c = &ctx.accounts.config;
     let job = &mut ctx.accounts.job;
+    let terms = job.terms;
     let key = job.key();
     match job.state {
         JobState::Open => {
             require!(now > job.commit_deadline, TesseraError::WindowOpen);
             if job.round_commits > 0 {
                 job.state = JobState::Revealing;
-                job.reveal_deadline = now.saturating_add(c.reveal_window_secs);
+                job.reveal_deadline = now.saturating_add(terms.reveal_window_secs);
                 emit!(RevealOpened {
                     job: key,
                     round: job.round,
                     commits: job.round_commits,
                     reveal_deadline: job.reveal_deadline,
                 });
-            } else if job.round_fits(now, c.commit_window_secs, c.reveal_window_secs) {
-                job.open_round(now, c.commit_window_secs);
+            } else if job.next_round_fits(now) {
+                job.reopen_round(now);
                 emit!(RoundReopened {
                     job: key,
                     round: job.round,
@@ -61,12 +60,10 @@ pub fn handler(ctx: Context<FinalizeJob>) -> Result<()> {
                 TesseraError::WindowOpen
             );
             if let Some(hash) = job.majority() {
-                open_challenge(job, key, hash, now, c.challenge_window_secs);
-            } else if !job.challenged
-                && job.round < job.max_escalations
-                && job.round_fits(now, c.commit_window_secs, c.reveal_window_secs)
+                open_challenge(job, key, hash, now);
+            } else if !job.challenged && job.round < job.max_escalations && job.next_round_fits(now)
             {
-                escalate(job, now, c.commit_window_secs)?;
+                escalate(job, now)?;
                 emit!(JobEscalated {
                     job: key,
                     round: job.round,
@@ -96,11 +93,11 @@ pub fn handler(ctx: Context<FinalizeJob>) -> Result<()> {
 }
 
 /// A strict majority agreed on `hash`: the challenge window opens.
-pub fn open_challenge(job: &mut Job, key: Pubkey, hash: [u8; 32], now: i64, challenge_secs: i64) {
+pub fn open_challenge(job: &mut Job, key: Pubkey, hash: [u8; 32], now: i64) {
     job.state = JobState::Challenge;
     job.winning_hash = hash;
     job.has_winner = true;
-    job.challenge_deadline = now.saturating_add(challenge_secs);
+    job.challenge_deadline = now.saturating_add(job.terms.challenge_window_secs);
     let votes = job
         .tally
         .iter()
@@ -116,13 +113,13 @@ pub fn open_challenge(job: &mut Job, key: Pubkey, hash: [u8; 32], now: i64, chal
 }
 
 /// Add ESCALATION_SLOTS paid slots and open a new round.
-pub fn escalate(job: &mut Job, now: i64, commit_secs: i64) -> Result<()> {
+pub fn escalate(job: &mut Job, now: i64) -> Result<()> {
     job.round = job.round.checked_add(1).ok_or(TesseraError::MathOverflow)?;
     job.slots = job
         .slots
         .checked_add(ESCALATION_SLOTS)
         .ok_or(TesseraError::MathOverflow)?;
     job.has_winner = false;
-    job.open_round(now, commit_secs);
+    job.open_round(now);
     Ok(())
 }

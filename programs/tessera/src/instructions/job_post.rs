@@ -74,6 +74,12 @@ impl PostJob<'_> {
             args.max_escalations <= c.escalation_cap,
             TesseraError::InvalidEscalations
         );
+        // An even k can split evenly with no majority; only an escalation round can break
+        // the tie (docs/PROTOCOL.md, "Split votes").
+        require!(
+            !args.replicas.is_multiple_of(2) || args.max_escalations > 0,
+            TesseraError::NoMajorityPossible
+        );
         require!(args.price_per_replica > 0, TesseraError::InvalidPrice);
         require!(
             args.input_uri.len() <= MAX_URI_LEN,
@@ -189,6 +195,8 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
         round_reveals: 0,
         unsettled_claims: 0,
         bids: 0,
+        reserved_slots: 0,
+        wins_until: 0,
         open_challenges: 0,
         tally: [Tally::default(); MAX_SLOTS],
         tally_len: 0,
@@ -203,12 +211,13 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
         treasury_owed: 0,
         challenged: false,
         challenged_hash: [0; 32],
+        terms: config.terms(),
         escrow: a.escrow.key(),
         bump,
         escrow_bump,
     });
     match job.market {
-        MarketType::Fixed => job.open_round(now, config.commit_window_secs),
+        MarketType::Fixed => job.open_round(now),
         MarketType::Auction => {
             job.bid_deadline = args.bid_deadline;
             job.state = JobState::Bidding;
@@ -230,6 +239,7 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
         max_escalations: job.max_escalations,
         deposit,
         deadline: job.deadline,
+        terms: job.terms,
     });
     Ok(())
 }

@@ -1,5 +1,5 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token_interface::TokenInterface;
+use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
 use crate::errors::TesseraError;
 use crate::events::NodeDeregistered;
@@ -20,6 +20,16 @@ pub struct DeregisterNode<'info> {
     /// CHECK: the node's stake vault, pinned by address (the token program checks the rest).
     #[account(mut, address = node.stake_vault @ TesseraError::VaultMismatch)]
     pub stake_vault: UncheckedAccount<'info>,
+    /// Receives whatever is left in the vault: tokens someone sent there from outside.
+    #[account(
+        mut,
+        token::mint = mint,
+        token::authority = operator,
+        token::token_program = token_program,
+    )]
+    pub operator_token: InterfaceAccount<'info, TokenAccount>,
+    #[account(address = config.mint @ TesseraError::MintMismatch)]
+    pub mint: InterfaceAccount<'info, Mint>,
     #[account(address = config.token_program @ TesseraError::MintMismatch)]
     pub token_program: Interface<'info, TokenInterface>,
 }
@@ -27,29 +37,39 @@ pub struct DeregisterNode<'info> {
 impl DeregisterNode<'_> {
     pub fn validate(&self) -> Result<()> {
         require!(self.node.open_claims == 0, TesseraError::OpenClaims);
-        require!(
-            self.node.stake == 0 && token_ops::amount_of(&self.stake_vault)? == 0,
-            TesseraError::StakeRemaining
-        );
+        require!(self.node.stake == 0, TesseraError::StakeRemaining);
         Ok(())
     }
 }
 
-/// Close the node and its stake vault; all rent goes back to the operator.
+/// Close the node and its stake vault once its stake is withdrawn: tokens donated to the vault
+/// (they were never stake) go to the operator, all rent goes back to the operator.
 #[access_control(ctx.accounts.validate())]
 pub fn handler(ctx: Context<DeregisterNode>) -> Result<()> {
     crate::node_signer_seeds!(ctx.accounts.node => seeds);
     let a = &ctx.accounts;
+    let swept = token_ops::amount_of(&a.stake_vault)?;
+    let node_info = a.node.to_account_info();
+    token_ops::transfer(
+        &a.token_program,
+        &a.mint,
+        &a.stake_vault.to_account_info(),
+        &a.operator_token.to_account_info(),
+        &node_info,
+        &[seeds],
+        swept,
+    )?;
     token_ops::close(
         &a.token_program,
         &a.stake_vault.to_account_info(),
         &a.operator.to_account_info(),
-        &a.node.to_account_info(),
+        &node_info,
         &[seeds],
     )?;
     emit!(NodeDeregistered {
         node: a.node.key(),
         operator: a.operator.key(),
+        swept,
     });
     Ok(())
 }

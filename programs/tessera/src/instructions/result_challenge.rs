@@ -49,7 +49,6 @@ impl ChallengeResult<'_> {
     pub fn validate(&self, args: &ChallengeResultArgs) -> Result<()> {
         let now = Clock::get()?.unix_timestamp;
         let job = &self.job;
-        let c = &self.config;
         require!(
             job.state == JobState::Challenge,
             TesseraError::InvalidJobState
@@ -63,10 +62,7 @@ impl ChallengeResult<'_> {
             !job.challenged && job.round < job.max_escalations,
             TesseraError::NoEscalationBudget
         );
-        require!(
-            job.round_fits(now, c.commit_window_secs, c.reveal_window_secs),
-            TesseraError::JobDeadlinePassed
-        );
+        require!(job.next_round_fits(now), TesseraError::JobDeadlinePassed);
         Ok(())
     }
 }
@@ -78,7 +74,7 @@ impl ChallengeResult<'_> {
 #[access_control(ctx.accounts.validate(&args))]
 pub fn handler(mut ctx: Context<ChallengeResult>, args: ChallengeResultArgs) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
-    let bond = ctx.accounts.config.challenge_bond;
+    let bond = ctx.accounts.job.terms.challenge_bond;
     let a = &mut ctx.accounts;
     token_ops::transfer(
         &a.token_program,
@@ -109,7 +105,6 @@ pub fn handler(mut ctx: Context<ChallengeResult>, args: ChallengeResultArgs) -> 
     };
     pda::write_account(&a.challenge, &ch)?;
 
-    let commit_secs = a.config.commit_window_secs;
     let job = &mut a.job;
     job.bonds_held = job
         .bonds_held
@@ -124,7 +119,7 @@ pub fn handler(mut ctx: Context<ChallengeResult>, args: ChallengeResultArgs) -> 
     // The audit round decides alone: earlier votes no longer count.
     job.tally = [Tally::default(); MAX_SLOTS];
     job.tally_len = 0;
-    escalate(job, now, commit_secs)?;
+    escalate(job, now)?;
     emit!(ResultChallenged {
         job: job.key(),
         challenger: ch.challenger,

@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::errors::TesseraError;
 use crate::events::{ResultCommitted, RevealOpened};
-use crate::state::{Claim, ClaimState, Config, Job, JobState};
+use crate::state::{Claim, ClaimState, Job, JobState};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct CommitResultArgs {
@@ -13,7 +13,6 @@ pub struct CommitResultArgs {
 #[derive(Accounts)]
 pub struct CommitResult<'info> {
     pub operator: Signer<'info>,
-    pub config: Account<'info, Config>,
     #[account(mut)]
     pub job: Box<Account<'info, Job>>,
     #[account(
@@ -44,7 +43,7 @@ impl CommitResult<'_> {
 #[access_control(ctx.accounts.validate())]
 pub fn handler(ctx: Context<CommitResult>, args: CommitResultArgs) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
-    let reveal_secs = ctx.accounts.config.reveal_window_secs;
+    let reveal_secs = ctx.accounts.job.terms.reveal_window_secs;
     let claim = &mut ctx.accounts.claim;
     claim.commitment = args.commitment;
     claim.committed_at = now;

@@ -3,7 +3,7 @@ use anchor_lang::prelude::*;
 use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::{ResultRevealed, RevealOpened};
-use crate::state::{commitment, Claim, ClaimState, Config, Job, JobState};
+use crate::state::{commitment, Claim, ClaimState, Job, JobState};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct RevealResultArgs {
@@ -15,7 +15,6 @@ pub struct RevealResultArgs {
 #[derive(Accounts)]
 pub struct RevealResult<'info> {
     pub operator: Signer<'info>,
-    pub config: Account<'info, Config>,
     #[account(mut)]
     pub job: Box<Account<'info, Job>>,
     #[account(
@@ -54,8 +53,8 @@ pub fn handler(ctx: Context<RevealResult>, args: RevealResultArgs) -> Result<()>
     let now = Clock::get()?.unix_timestamp;
     // The commit window closed with some commitments: the reveal phase opens lazily.
     {
-        let reveal_secs = ctx.accounts.config.reveal_window_secs;
         let job = &mut ctx.accounts.job;
+        let reveal_secs = job.terms.reveal_window_secs;
         if job.state == JobState::Open && now > job.commit_deadline && job.round_commits > 0 {
             job.state = JobState::Revealing;
             job.reveal_deadline = job.commit_deadline.saturating_add(reveal_secs);
@@ -92,8 +91,7 @@ pub fn handler(ctx: Context<RevealResult>, args: RevealResultArgs) -> Result<()>
     if job.round_reveals == job.round_commits {
         if let Some(hash) = job.majority() {
             let key = job.key();
-            let secs = ctx.accounts.config.challenge_window_secs;
-            super::job_finalize::open_challenge(job, key, hash, now, secs);
+            super::job_finalize::open_challenge(job, key, hash, now);
         }
     }
     Ok(())

@@ -58,7 +58,8 @@ pub enum SlashReason {
 pub enum ClaimOutcome {
     /// In the majority: paid.
     Paid,
-    /// Revealed, but the job failed without a majority: neither paid nor slashed.
+    /// Revealed, but the job failed without a majority: paid its price (the client holds a
+    /// result it can read), not slashed, reputation unchanged.
     Unresolved,
     /// Revealed a losing result: slashed.
     Disagreed,

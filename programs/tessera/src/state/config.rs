@@ -2,6 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::constants::*;
 use crate::errors::TesseraError;
+use crate::state::JobTerms;
 
 /// Network-wide parameters. PDA `["config"]`; one per deployment.
 #[account]
@@ -55,6 +56,9 @@ pub struct Config {
     pub paused: bool,
     /// Canonical bump of this PDA.
     pub bump: u8,
+    /// Proposed next authority (`update_config`); it takes over only when it signs
+    /// `accept_authority`. `Pubkey::default()` when none is proposed.
+    pub pending_authority: Pubkey,
 }
 
 /// Every tunable parameter of [`Config`], validated as a whole.
@@ -80,38 +84,38 @@ pub struct ConfigParams {
     pub priority_min_reputation_bps: u16,
 }
 
-fn bps_ok(v: u16) -> bool {
-    u64::from(v) <= BPS_DENOMINATOR
+fn bps_ok(v: u16, max: u16) -> bool {
+    v <= max && u64::from(v) <= BPS_DENOMINATOR
 }
 
-fn period_ok(v: i64) -> bool {
-    v > 0 && v <= MAX_PERIOD_SECS
+fn period_ok(v: i64, max: i64) -> bool {
+    v > 0 && v <= max
 }
 
 impl ConfigParams {
+    /// Every parameter within its bound (constants.rs; the table in docs/PROTOCOL.md).
     pub fn validate(&self) -> Result<()> {
-        for bps in [
-            self.protocol_fee_bps,
-            self.slash_timeout_bps,
-            self.slash_wrong_result_bps,
-            self.slash_no_reveal_bps,
-            self.slash_client_share_bps,
-            self.crank_reward_bps,
-            self.priority_min_reputation_bps,
-        ] {
-            require!(bps_ok(bps), TesseraError::InvalidBps);
-        }
-        require!(self.min_stake > 0, TesseraError::InvalidMinStake);
-        for p in [
-            self.unbonding_secs,
-            self.commit_window_secs,
-            self.reveal_window_secs,
-            self.challenge_window_secs,
-        ] {
-            require!(period_ok(p), TesseraError::InvalidPeriod);
-        }
         require!(
-            self.priority_window_secs >= 0 && self.priority_window_secs <= MAX_PERIOD_SECS,
+            bps_ok(self.protocol_fee_bps, MAX_PROTOCOL_FEE_BPS)
+                && bps_ok(self.slash_timeout_bps, MAX_SLASH_BPS)
+                && bps_ok(self.slash_wrong_result_bps, MAX_SLASH_BPS)
+                && bps_ok(self.slash_no_reveal_bps, MAX_SLASH_BPS)
+                && bps_ok(self.slash_client_share_bps, BPS_DENOMINATOR as u16)
+                && bps_ok(self.crank_reward_bps, MAX_CRANK_REWARD_BPS)
+                && bps_ok(self.priority_min_reputation_bps, BPS_DENOMINATOR as u16),
+            TesseraError::InvalidBps
+        );
+        require!(self.min_stake > 0, TesseraError::InvalidMinStake);
+        require!(self.challenge_bond > 0, TesseraError::InvalidChallengeBond);
+        require!(
+            period_ok(self.unbonding_secs, MAX_UNBONDING_SECS)
+                && period_ok(self.commit_window_secs, MAX_WINDOW_SECS)
+                && period_ok(self.reveal_window_secs, MAX_WINDOW_SECS)
+                && period_ok(self.challenge_window_secs, MAX_WINDOW_SECS),
+            TesseraError::InvalidPeriod
+        );
+        require!(
+            self.priority_window_secs >= 0 && self.priority_window_secs <= MAX_PRIORITY_WINDOW_SECS,
             TesseraError::InvalidPeriod
         );
         require!(
@@ -146,6 +150,22 @@ impl Config {
         self.priority_window_secs = p.priority_window_secs;
         self.priority_min_stake = p.priority_min_stake;
         self.priority_min_reputation_bps = p.priority_min_reputation_bps;
+    }
+
+    /// The economic terms a job posted now runs under, to its end.
+    pub fn terms(&self) -> JobTerms {
+        JobTerms {
+            protocol_fee_bps: self.protocol_fee_bps,
+            slash_timeout_bps: self.slash_timeout_bps,
+            slash_wrong_result_bps: self.slash_wrong_result_bps,
+            slash_no_reveal_bps: self.slash_no_reveal_bps,
+            slash_client_share_bps: self.slash_client_share_bps,
+            crank_reward_bps: self.crank_reward_bps,
+            commit_window_secs: self.commit_window_secs,
+            reveal_window_secs: self.reveal_window_secs,
+            challenge_window_secs: self.challenge_window_secs,
+            challenge_bond: self.challenge_bond,
+        }
     }
 
     pub fn params(&self) -> ConfigParams {

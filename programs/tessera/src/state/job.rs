@@ -61,6 +61,22 @@ pub struct Tally {
     pub count: u8,
 }
 
+/// The economic terms a job runs under: copied from the config when the job is posted, so a
+/// later `update_config` never changes the fees, slashes, windows or bond of a job in flight.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub struct JobTerms {
+    pub protocol_fee_bps: u16,
+    pub slash_timeout_bps: u16,
+    pub slash_wrong_result_bps: u16,
+    pub slash_no_reveal_bps: u16,
+    pub slash_client_share_bps: u16,
+    pub crank_reward_bps: u16,
+    pub commit_window_secs: i64,
+    pub reveal_window_secs: i64,
+    pub challenge_window_secs: i64,
+    pub challenge_bond: u64,
+}
+
 /// A compute job and its escrow accounting. PDA `["job", client, job_id u64 le]`.
 #[account]
 #[derive(InitSpace, Debug)]
@@ -112,6 +128,12 @@ pub struct Job {
     pub unsettled_claims: u8,
     /// Open bids (auction).
     pub bids: u8,
+    /// Auction: round-0 slots held for winners that have not claimed yet (until `wins_until`);
+    /// every other round-0 slot is open to fixed-price claims at the maximum price.
+    pub reserved_slots: u8,
+    /// Auction: winners may claim their reserved slot until this time (the end of the first
+    /// commit window after `close_auction`).
+    pub wins_until: i64,
     /// Challenges not yet settled.
     pub open_challenges: u8,
     /// Distinct revealed hashes, all rounds.
@@ -137,6 +159,8 @@ pub struct Job {
     /// A challenge forced an audit round; `challenged_hash` is the disputed majority.
     pub challenged: bool,
     pub challenged_hash: [u8; 32],
+    /// Fees, slashes, windows and bond of this job, fixed at post time.
+    pub terms: JobTerms,
     /// The job's escrow token account (PDA `["escrow", job]`).
     pub escrow: Pubkey,
     pub bump: u8,
@@ -214,13 +238,42 @@ impl Job {
             .is_some_and(|t| t <= self.deadline)
     }
 
-    /// Open a new claim/commit round starting `now`.
-    pub fn open_round(&mut self, now: i64, commit_secs: i64) {
-        self.state = JobState::Open;
+    /// True when a new round (commit + reveal windows of this job's terms) still fits before the
+    /// job deadline.
+    pub fn next_round_fits(&self, now: i64) -> bool {
+        self.round_fits(
+            now,
+            self.terms.commit_window_secs,
+            self.terms.reveal_window_secs,
+        )
+    }
+
+    /// Open a fresh claim/commit round starting `now` (first round, escalation, audit): the
+    /// round counters restart because every claim holding a slot belongs to an earlier round.
+    pub fn open_round(&mut self, now: i64) {
         self.round_claims = 0;
         self.round_commits = 0;
         self.round_reveals = 0;
-        self.commit_deadline = now.saturating_add(commit_secs).min(self.deadline);
+        self.reopen_round(now);
+    }
+
+    /// Restart the commit window of the current round (it closed with no commitment). The
+    /// round's silent claims keep counting in `round_claims` until `expire_claim` frees them:
+    /// they belong to this round, and a claim's round decides which counters it touches.
+    pub fn reopen_round(&mut self, now: i64) {
+        self.state = JobState::Open;
+        self.commit_deadline = now
+            .saturating_add(self.terms.commit_window_secs)
+            .min(self.deadline);
+    }
+
+    /// Round-0 slots still held for auction winners at `now`.
+    pub fn reserved_at(&self, now: i64) -> u8 {
+        if self.round == 0 && now <= self.wins_until {
+            self.reserved_slots
+        } else {
+            0
+        }
     }
 }
 
