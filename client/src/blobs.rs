@@ -4,7 +4,8 @@
 //! URIs: `http(s)://host/blobs/<hash>` (served by [`serve`], `tessera blobs serve`) or
 //! `file:///dir/<hash>` (a [`DirStore`] on a shared disk). Whatever the transport, a reader
 //! always re-hashes what it got ([`fetch`]), so a tampered, truncated or wrong blob is an error,
-//! never an input.
+//! never an input. What may be fetched at all (schemes, hosts, size, time) is the business of
+//! [`crate::fetch_policy`].
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+
+use crate::fetch_policy::{FetchPolicy, Fetcher};
 
 /// Largest blob accepted or downloaded (512 MiB).
 pub const MAX_BLOB_BYTES: usize = 512 << 20;
@@ -203,50 +206,16 @@ fn http() -> &'static reqwest::Client {
     })
 }
 
-/// Downloads `uri` (`http(s)://` or `file://`) and checks it hashes to `expected`.
+/// Downloads `uri` (`http(s)://` or `file://`) and checks it hashes to `expected`, for a
+/// person's own, explicit downloads (`tessera blobs get`, a job's result): any host and any
+/// local regular file ([`FetchPolicy::permissive`]), still capped at [`MAX_BLOB_BYTES`],
+/// time-limited and hash-checked. Workers fetch other people's URIs through a strict
+/// [`Fetcher`] instead. The error is a [`crate::fetch_policy::FetchError`] (downcast to match
+/// on it).
 pub async fn fetch(uri: &str, expected: &[u8; 32]) -> Result<Vec<u8>> {
-    let bytes = if let Some(path) = uri.strip_prefix("file://") {
-        let meta = tokio::fs::metadata(path)
-            .await
-            .with_context(|| format!("blob {uri} is not readable"))?;
-        if meta.len() > MAX_BLOB_BYTES as u64 {
-            bail!(
-                "blob {uri} is {} bytes, over the {MAX_BLOB_BYTES} byte limit",
-                meta.len()
-            );
-        }
-        tokio::fs::read(path)
-            .await
-            .with_context(|| format!("reading blob {uri}"))?
-    } else if uri.starts_with("http://") || uri.starts_with("https://") {
-        let mut resp = http()
-            .get(uri)
-            .send()
-            .await
-            .with_context(|| format!("downloading {uri}: the blob server is unreachable"))?;
-        if !resp.status().is_success() {
-            bail!("downloading {uri}: the server answered {}", resp.status());
-        }
-        if resp.content_length().unwrap_or(0) > MAX_BLOB_BYTES as u64 {
-            bail!("blob {uri} is over the {MAX_BLOB_BYTES} byte limit");
-        }
-        let mut buf = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .with_context(|| format!("downloading {uri}"))?
-        {
-            if buf.len() + chunk.len() > MAX_BLOB_BYTES {
-                bail!("blob {uri} is over the {MAX_BLOB_BYTES} byte limit");
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        buf
-    } else {
-        bail!("unsupported blob URI `{uri}`: use http(s):// or file://");
-    };
-    verify(&bytes, expected, uri)?;
-    Ok(bytes)
+    static FETCHER: std::sync::OnceLock<Fetcher> = std::sync::OnceLock::new();
+    let f = FETCHER.get_or_init(|| Fetcher::new(FetchPolicy::permissive()).expect("HTTP client"));
+    Ok(f.fetch(uri, expected).await?)
 }
 
 /// The blob server's routes: `GET /blobs/<hash>`, `PUT /blobs/<hash>` (the body must hash to

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod blobs;
 pub mod cli_util;
+pub mod fetch_policy;
 pub mod ix;
 pub mod jobs;
 pub mod jobspec;

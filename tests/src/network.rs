@@ -359,6 +359,54 @@ impl Network {
         Ok(())
     }
 
+    /// Sets keys of worker `i`'s `[fetch]` section (e.g. `("allowed_hosts", "[\"127.0.0.1:9\"]")`,
+    /// values as TOML); takes effect at its next start.
+    pub fn set_worker_fetch(&self, i: usize, keys: &[(&str, String)]) -> Result<()> {
+        let cfg = self.workers[i].config();
+        let text = std::fs::read_to_string(&cfg)?;
+        let mut out = String::new();
+        let mut in_fetch = false;
+        for line in text.lines() {
+            if line.starts_with('[') {
+                in_fetch = line.trim() == "[fetch]";
+            }
+            let key = line.split(" = ").next().unwrap_or("");
+            match keys.iter().find(|(k, _)| in_fetch && *k == key) {
+                Some((k, v)) => out.push_str(&format!("{k} = {v}\n")),
+                None => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        std::fs::write(&cfg, out)?;
+        Ok(())
+    }
+
+    /// Posts a fixed-price job whose input is whatever `input_uri` says (no upload): what a
+    /// hostile client can do. The kernel is gemm-i8, the deadline 10 minutes away.
+    pub fn post_uri(&self, client: &Keypair, input_uri: &str, replicas: u8) -> Result<Pubkey> {
+        let spec: JobSpec = toml::from_str(&format!(
+            "kernel = \"gemm-i8\"\nprice = \"1\"\nreplicas = {replicas}\nmax_escalations = 0\ndeadline_secs = 600\n[input]\nm = 8\n"
+        ))?;
+        let job_id = jobs::next_job_id(&self.rpc, &client.pubkey())?;
+        let now = jobs::cluster_time(&self.rpc)?;
+        let args = spec.post_args(
+            job_id,
+            [0x5E; 32],
+            input_uri.to_string(),
+            self.decimals,
+            now,
+        )?;
+        rpc::send(
+            &self.rpc,
+            &[ix::post_job(&self.tctx, &client.pubkey(), args)],
+            client,
+            &[],
+        )?;
+        Ok(pda::job(&client.pubkey(), job_id).0)
+    }
+
     /// Worker `i`'s Prometheus exposition (`/metrics`); empty when unreachable.
     pub fn worker_metrics(&self, i: usize) -> String {
         use std::io::{Read, Write};

@@ -1,9 +1,12 @@
 //! The operator's config file (`tessera-worker init` writes a commented one).
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
+use tessera_client::blobs::MAX_BLOB_BYTES;
+use tessera_client::fetch_policy::FetchPolicy;
 
 /// `worker.toml`.
 #[derive(Clone, Debug, Deserialize)]
@@ -31,6 +34,8 @@ pub struct Config {
     pub capacity: Capacity,
     #[serde(default)]
     pub log: Log,
+    #[serde(default)]
+    pub fetch: Fetch,
 }
 
 /// Which jobs are worth taking.
@@ -76,6 +81,104 @@ impl Default for Capacity {
     }
 }
 
+/// What job inputs may be downloaded from, and how much of them. A job's `input_uri` is
+/// chosen by whoever posted it: by default only public `http(s)` hosts and this node's own
+/// blob store (`blobs`) are fetched from.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fetch {
+    /// URL schemes fetched from: `http`, `https`.
+    #[serde(default = "default_schemes")]
+    pub schemes: Vec<String>,
+    /// Hosts fetched from although they are loopback, private, link-local or resolve to such
+    /// addresses: `host:port`, `host` (every port), `[v6]:port` or a URL. The `blobs` server
+    /// is always allowed (its exact host and port).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Local directories `file://` inputs may be read from (regular files below them only).
+    /// None by default; a `blobs` directory is always allowed.
+    #[serde(default)]
+    pub allowed_dirs: Vec<PathBuf>,
+    /// Largest input downloaded (bytes); larger ones are refused, at the announced size when
+    /// the server announces one. At most the blob store's limit (512 MiB).
+    #[serde(default = "default_max_input_bytes")]
+    pub max_input_bytes: u64,
+    /// Longest a whole download may take (seconds).
+    #[serde(default = "default_fetch_timeout_secs")]
+    pub fetch_timeout_secs: u64,
+    /// Longest wait for the next bytes of a download (seconds).
+    #[serde(default = "default_idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Downloads at the same time (each may hold up to `max_input_bytes` in memory).
+    #[serde(default = "default_max_downloads")]
+    pub max_downloads: usize,
+    /// A job whose input could not be fetched for a passing reason (timeout, server error) is
+    /// left alone this long (seconds), doubling with each failure. Refused inputs (not
+    /// allowed, too large, wrong hash, invalid) are left alone for a day.
+    #[serde(default = "default_retry_secs")]
+    pub retry_secs: u64,
+}
+
+impl Default for Fetch {
+    fn default() -> Self {
+        Fetch {
+            schemes: default_schemes(),
+            allowed_hosts: Vec::new(),
+            allowed_dirs: Vec::new(),
+            max_input_bytes: default_max_input_bytes(),
+            fetch_timeout_secs: default_fetch_timeout_secs(),
+            idle_timeout_secs: default_idle_timeout_secs(),
+            max_downloads: default_max_downloads(),
+            retry_secs: default_retry_secs(),
+        }
+    }
+}
+
+impl Fetch {
+    /// The policy inputs are fetched under (the blob store is added by the caller, which
+    /// opens it).
+    pub fn policy(&self) -> Result<FetchPolicy> {
+        let mut p = FetchPolicy::default()
+            .with_schemes(&self.schemes)
+            .context("fetch.schemes")?
+            .with_max_bytes(self.max_input_bytes)
+            .with_timeout(Duration::from_secs(self.fetch_timeout_secs))
+            .with_idle_timeout(Duration::from_secs(self.idle_timeout_secs));
+        for h in &self.allowed_hosts {
+            p = p.allow_host(h).context("fetch.allowed_hosts")?;
+        }
+        for d in &self.allowed_dirs {
+            p = p.allow_dir(d).context("fetch.allowed_dirs")?;
+        }
+        Ok(p)
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.max_input_bytes == 0 || self.max_input_bytes > MAX_BLOB_BYTES as u64 {
+            // the cap keeps every fetched input cacheable, so a claimed job never downloads
+            // its input again
+            bail!("fetch.max_input_bytes must be between 1 and {MAX_BLOB_BYTES}");
+        }
+        if self.fetch_timeout_secs == 0 || self.idle_timeout_secs == 0 {
+            bail!("fetch.fetch_timeout_secs and fetch.idle_timeout_secs must be at least 1");
+        }
+        if self.max_downloads == 0 {
+            bail!("fetch.max_downloads must be at least 1");
+        }
+        if self.retry_secs == 0 {
+            bail!("fetch.retry_secs must be at least 1");
+        }
+        // the entries' syntax; directories are checked when the daemon starts
+        let mut p = FetchPolicy::default()
+            .with_schemes(&self.schemes)
+            .context("fetch.schemes")?;
+        for h in &self.allowed_hosts {
+            p = p.allow_host(h).context("fetch.allowed_hosts")?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Log {
@@ -99,6 +202,24 @@ fn default_max_claims() -> usize {
 fn default_compute_threads() -> usize {
     1
 }
+fn default_schemes() -> Vec<String> {
+    vec!["http".into(), "https".into()]
+}
+fn default_max_input_bytes() -> u64 {
+    MAX_BLOB_BYTES as u64
+}
+fn default_fetch_timeout_secs() -> u64 {
+    120
+}
+fn default_idle_timeout_secs() -> u64 {
+    20
+}
+fn default_max_downloads() -> usize {
+    2
+}
+fn default_retry_secs() -> u64 {
+    60
+}
 
 impl Config {
     /// Reads and checks a config file.
@@ -120,6 +241,9 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         c.keypair = resolve(base, &c.keypair);
         c.storage_dir = resolve(base, &c.storage_dir);
+        for d in &mut c.fetch.allowed_dirs {
+            *d = resolve(base, d);
+        }
         if !c.blobs.starts_with("http://") && !c.blobs.starts_with("https://") {
             c.blobs = resolve(base, Path::new(c.blobs.trim_start_matches("file://")))
                 .display()
@@ -145,7 +269,7 @@ impl Config {
         if self.pricing.bid_bps == 0 || self.pricing.bid_bps > 10_000 {
             bail!("pricing.bid_bps must be between 1 and 10000");
         }
-        Ok(())
+        self.fetch.check()
     }
 
     pub fn journal_path(&self) -> PathBuf {
@@ -216,6 +340,33 @@ compute_threads = 1
 [log]
 # "human" or "json".
 format = "human"
+
+[fetch]
+# Job inputs are URIs chosen by whoever posted the job. This node downloads them only from
+# these schemes, from public addresses, and from its own `blobs` store above (that exact
+# host:port, or that directory). Loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7),
+# link-local (169.254/16, fe80::/10), carrier-grade NAT (100.64/10) and other special
+# addresses, `localhost`, and names resolving to any of them are refused, and so is every
+# file:// URI, unless allowed below. Redirects are checked the same way.
+schemes = ["http", "https"]
+# Extra hosts to fetch from although they are private: "host:port", "host" (any port),
+# "[v6]:port" or a URL, e.g. ["10.0.0.5:8990", "blobs.lan"].
+allowed_hosts = []
+# Local directories file:// inputs may be read from (regular files below them only).
+allowed_dirs = []
+# Largest input downloaded, in bytes (at most 536870912, the blob store's limit). A larger
+# announced size is refused before reading; a body growing past it is cut off.
+max_input_bytes = 536870912
+# Longest a whole download may take, and longest wait for its next bytes (seconds).
+fetch_timeout_secs = 120
+idle_timeout_secs = 20
+# Downloads at the same time; each may hold up to max_input_bytes of memory. Inputs are
+# downloaded and checked before a job is claimed, without holding one of max_claims.
+max_downloads = 2
+# A job whose input could not be fetched for a passing reason (timeout, server error) is
+# skipped this long (seconds), doubling with each failure; a refused input (not allowed, too
+# large, wrong hash, invalid) is skipped for a day.
+retry_secs = 60
 "#
     )
 }
@@ -254,6 +405,73 @@ mod tests {
         let e = Config::load(&p).unwrap_err().to_string();
         assert!(e.contains("device"), "{e}");
         assert!(Config::load(&dir.join("missing.toml")).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn fetch_section_defaults_are_safe_and_mistakes_are_refused() {
+        let dir = std::env::temp_dir().join(format!("tessera-wcfg-fetch-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("inputs")).unwrap();
+        let p = dir.join("worker.toml");
+        let base = "rpc_url = \"http://x\"\nws_url = \"ws://x\"\nkeypair = \"k\"\nstorage_dir = \"s\"\nblobs = \"http://127.0.0.1:8990\"\n";
+        // no [fetch] section: the defaults, the same as the template's
+        std::fs::write(&p, base).unwrap();
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.fetch.schemes, ["http", "https"]);
+        assert!(c.fetch.allowed_hosts.is_empty() && c.fetch.allowed_dirs.is_empty());
+        assert_eq!(c.fetch.max_input_bytes, MAX_BLOB_BYTES as u64);
+        assert_eq!(
+            (c.fetch.fetch_timeout_secs, c.fetch.idle_timeout_secs),
+            (120, 20)
+        );
+        assert_eq!((c.fetch.max_downloads, c.fetch.retry_secs), (2, 60));
+        let t = template(
+            "http://a:1",
+            "ws://a:2",
+            "k",
+            "http://127.0.0.1:8990",
+            "127.0.0.1:9",
+        );
+        std::fs::write(&p, t).unwrap();
+        let t = Config::load(&p).unwrap();
+        assert_eq!(t.fetch.schemes, c.fetch.schemes);
+        assert_eq!(t.fetch.max_input_bytes, c.fetch.max_input_bytes);
+        assert_eq!(t.fetch.fetch_timeout_secs, c.fetch.fetch_timeout_secs);
+        assert_eq!(t.fetch.idle_timeout_secs, c.fetch.idle_timeout_secs);
+        assert_eq!(t.fetch.max_downloads, c.fetch.max_downloads);
+        assert_eq!(t.fetch.retry_secs, c.fetch.retry_secs);
+        // the default policy refuses a file and a private host
+        let policy = c.fetch.policy().unwrap();
+        assert!(policy.check("file:///dev/zero").is_err());
+        assert!(policy.check("http://10.0.0.1/x").is_err());
+        // extra hosts and directories (relative to the config file)
+        std::fs::write(
+            &p,
+            format!(
+                "{base}[fetch]\nallowed_hosts = [\"10.0.0.5:8990\"]\nallowed_dirs = [\"inputs\"]\n"
+            ),
+        )
+        .unwrap();
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.fetch.allowed_dirs, [dir.join("inputs")]);
+        let policy = c.fetch.policy().unwrap();
+        policy.check("http://10.0.0.5:8990/blobs/x").unwrap();
+        assert!(policy.check("http://10.0.0.5:22/x").is_err());
+        policy.check("file:///anything").unwrap(); // (the path is checked when reading)
+        for (bad, what) in [
+            ("schemes = [\"file\"]", "fetch.schemes"),
+            ("schemes = [\"ftp\"]", "fetch.schemes"),
+            ("allowed_hosts = [\"not a host\"]", "fetch.allowed_hosts"),
+            ("max_input_bytes = 0", "max_input_bytes"),
+            ("max_input_bytes = 1073741824", "max_input_bytes"),
+            ("fetch_timeout_secs = 0", "fetch_timeout_secs"),
+            ("max_downloads = 0", "max_downloads"),
+            ("unknown_key = 1", "unknown_key"),
+        ] {
+            std::fs::write(&p, format!("{base}[fetch]\n{bad}\n")).unwrap();
+            let e = format!("{:#}", Config::load(&p).unwrap_err());
+            assert!(e.contains(what), "{bad}: {e}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -499,7 +499,23 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
     let b = backend(&cfg)?;
     tracing::info!(device = %b.info().name, kind = ?b.kind(), "compute backend ready");
     let journal = state::Journal::open(&cfg.journal_path())?;
-    let storage = storage::Storage::new(&cfg.cache_dir(), &cfg.blobs)?;
+    // Inputs are fetched under the operator's policy, capped by the backend's own input limit.
+    let policy = cfg.fetch.policy()?;
+    let cap = policy.max_bytes().min(b.limits().max_input_bytes);
+    let storage = storage::Storage::new(
+        &cfg.cache_dir(),
+        &cfg.blobs,
+        policy.with_max_bytes(cap),
+        cfg.fetch.max_downloads,
+    )?;
+    tracing::info!(
+        schemes = ?cfg.fetch.schemes,
+        hosts = ?storage.policy().allowed_hosts(),
+        dirs = ?storage.policy().allowed_dirs(),
+        max_bytes = cap,
+        timeout_secs = cfg.fetch.fetch_timeout_secs,
+        "input fetch policy: public hosts plus these"
+    );
     let mut w = scheduler::Worker::new(
         chain,
         journal,
@@ -513,6 +529,7 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
     );
     w.dishonest = dishonest;
     w.crash_after = crash_after;
+    w.fetch_retry = std::time::Duration::from_secs(cfg.fetch.retry_secs);
     if dishonest {
         tracing::warn!(
             "running DISHONEST: results will be tampered with (this node will be slashed)"

@@ -19,6 +19,7 @@ pub struct Metrics {
     pub jobs_failed: IntCounter,
     pub claim_races_lost: IntCounter,
     pub claims_skipped_full: IntCounter,
+    pub inputs_refused: IntCounterVec,
     pub bids_placed: IntCounter,
     pub tx_sent: IntCounterVec,
     pub tx_failed: IntCounterVec,
@@ -66,6 +67,14 @@ impl Metrics {
                 "claims_skipped_full_total",
                 "Claims not sent because other nodes filled the slots first"
             )),
+            inputs_refused: reg!(IntCounterVec::new(
+                Opts::new(
+                    "inputs_refused_total",
+                    "Jobs skipped because their input could not be fetched or was invalid, by reason"
+                ),
+                &["reason"]
+            )
+            .expect("vec")),
             bids_placed: reg!(counter("bids_placed_total", "Auction bids placed")),
             tx_sent: reg!(IntCounterVec::new(
                 Opts::new("tx_sent_total", "Transactions confirmed, by instruction"),

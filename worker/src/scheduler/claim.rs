@@ -1,357 +1,55 @@
-//! The daemon: picks jobs, and drives each claim through its life
-//! (bid → claim → compute → commit → reveal → settle), one task per claim, every step
-//! recorded in the journal before its transaction goes out.
+//! Driving one claim of this node through its life (bid → claim → compute → commit → reveal →
+//! settle), one step and at most one transaction at a time, every stage journaled before its
+//! transaction goes out.
 //!
-//! Which jobs it takes: kernel and spec version it implements, price at least
-//! `pricing.min_price`, hardware / stake / reputation requirements met, a free slot, and
-//! capacity (`capacity.max_claims`). The input is downloaded and validated *before* claiming,
-//! so a job with a missing, tampered or malformed input is never claimed (its client gets the
-//! escrow back through `expire_job`), and no node is slashed for a client's bad input.
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+//! Flow: `mod.rs` (events) → `choose.rs` (take it?) → here (claim, compute, commit, reveal,
+//! settle), which calls `crank.rs` for other nodes' expired or settleable claims on the way.
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use solana_sdk::pubkey::Pubkey;
 use tessera::errors::TesseraError;
-use tessera::state::{commitment, Bid, Claim, ClaimState, Job, JobState, MarketType, Node};
-use tessera_client::ix::{self, TokenCtx};
-use tessera_client::{blobs, pda, rpc as sdk_rpc};
-use tessera_compute::KernelId;
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
+use tessera::state::{commitment, Bid, Claim, ClaimState, Job, JobState};
+use tessera_client::{blobs, ix, pda, rpc as sdk_rpc};
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use tracing::{debug, info, warn};
 
-use crate::chain::{backoff, watch::JobSeen, Chain, TxError};
-use crate::compute::Compute;
-use crate::metrics::Metrics;
-use crate::state::{now_ms, Entry, Journal, Stage};
-use crate::storage::Storage;
-
-const POLL: Duration = Duration::from_millis(300);
-/// Every node ranks the staked nodes that can run a job in the same per-job order (a hash of
-/// job and node, see [`claim_rank`]). The first `free slots` of them claim at once; a node
-/// further back waits one step per place behind them (at most `CLAIM_STAGGER_STEPS`) and
-/// claims only if the job still has a free slot. Claims that would lose the race are not sent,
-/// and a node that is offline or busy costs the job one step of delay, not a lost slot.
-const CLAIM_STAGGER_STEP: Duration = Duration::from_millis(1000);
-const CLAIM_STAGGER_STEPS: u32 = 3;
-/// How often the list of staked nodes (for the claim order) is read again.
-const PEERS_REFRESH: Duration = Duration::from_secs(30);
-/// Nodes that did nothing on-chain for this long are left out of the claim order.
-const PEER_IDLE_SECS: i64 = 3600;
-/// After its own claim is settled a node waits this long for the other replicas to settle
-/// theirs before it cranks the stragglers (saves duplicate, rejected settlements).
-const SETTLE_GRACE: Duration = Duration::from_secs(3);
-/// Do not claim when the round's commit window closes in less than this (seconds, by the
-/// local clock, which tracks the cluster's on a healthy node).
-const CLAIM_MARGIN_SECS: i64 = 10;
-/// Longest single sleep while waiting for a deadline known on-chain.
-const MAX_DEADLINE_SLEEP: Duration = Duration::from_secs(10);
-
-/// Everything a claim task needs.
-pub struct Worker {
-    pub chain: Arc<Chain>,
-    pub journal: Journal,
-    pub metrics: Arc<Metrics>,
-    pub compute: Compute,
-    pub storage: Storage,
-    pub operator: Pubkey,
-    pub node: Pubkey,
-    pub tctx: TokenCtx,
-    pub min_price: u64,
-    pub bid_bps: u16,
-    /// Test/demo switch: publish a wrong result (this node then gets slashed).
-    pub dishonest: bool,
-    /// Testing crash safety: exit(137) right after this stage is journaled.
-    pub crash_after: Option<Stage>,
-    pub ws_url: String,
-    claim_slots: Arc<Semaphore>,
-    active: Mutex<HashSet<Pubkey>>,
-    /// Jobs whose input was found bad: never claimed.
-    refused: Mutex<HashSet<Pubkey>>,
-    node_state: Mutex<Option<Node>>,
-    /// When each job's claims were last listed for expiry cranking.
-    last_scan: Mutex<std::collections::HashMap<Pubkey, std::time::Instant>>,
-    /// Latest (active claims, slots) of every open job seen on the websocket.
-    fill: Mutex<std::collections::HashMap<Pubkey, (u8, u8)>>,
-    /// Other staked nodes (key, account), for the claim order; refreshed every `PEERS_REFRESH`.
-    peers: Mutex<Vec<(Pubkey, Node)>>,
-}
+use super::{Worker, CLAIM_MARGIN_SECS, MAX_DEADLINE_SLEEP, POLL, SETTLE_GRACE};
+use crate::chain::{backoff, watch::JobSeen, TxError};
+use crate::state::{now_ms, Entry, Stage};
+use crate::storage::InputError;
 
 impl Worker {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        chain: Arc<Chain>,
-        journal: Journal,
-        compute: Compute,
-        storage: Storage,
-        tctx: TokenCtx,
-        min_price: u64,
-        bid_bps: u16,
-        max_claims: usize,
-        ws_url: String,
-    ) -> Worker {
-        let operator = solana_sdk::signer::Signer::pubkey(chain.payer.as_ref());
-        Worker {
-            metrics: chain.metrics.clone(),
-            chain,
-            journal,
-            compute,
-            storage,
-            operator,
-            node: pda::node(&operator).0,
-            tctx,
-            min_price,
-            bid_bps,
-            dishonest: false,
-            crash_after: None,
-            ws_url,
-            claim_slots: Arc::new(Semaphore::new(max_claims)),
-            active: Mutex::new(HashSet::new()),
-            refused: Mutex::new(HashSet::new()),
-            node_state: Mutex::new(None),
-            last_scan: Mutex::new(std::collections::HashMap::new()),
-            fill: Mutex::new(std::collections::HashMap::new()),
-            peers: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// Runs until `shutdown` flips, then lets in-flight steps finish (up to 15 s).
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> Result<()> {
-        // The node must exist; a transport error only delays the start.
-        let mut attempt = 0;
-        loop {
-            match self.chain.fetch::<Node>("Node", &self.node).await {
-                Ok(Some(_)) => break,
-                Ok(None) => anyhow::bail!(
-                    "node {} is not registered: run `tessera-worker register` first",
-                    self.node
-                ),
-                Err(e) => {
-                    warn!("reading the node account (retrying): {e:#}");
-                    attempt += 1;
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-            }
-        }
-        if let Err(e) = self.refresh_node().await {
-            warn!("refreshing the node account: {e:#}");
-        }
-        self.refresh_peers().await;
-        let mut peers_at = std::time::Instant::now();
-        let mut tasks = JoinSet::new();
-        // Resume every unfinished claim from the journal.
-        for e in self.journal.all()? {
-            if e.stage.is_final() {
-                continue;
-            }
-            info!(job = %e.job(), stage = ?e.stage, "resuming from the journal");
-            let permit = self.claim_slots.clone().try_acquire_owned().ok();
-            self.active.lock().unwrap().insert(e.job());
-            let me = self.clone();
-            let sd = shutdown.clone();
-            tasks.spawn(async move { me.drive(e, permit, sd).await });
-        }
-        let (tx, mut rx) = mpsc::channel::<JobSeen>(4096);
-        tokio::spawn(crate::chain::watch::run(
-            self.ws_url.clone(),
-            self.chain.clone(),
-            tx,
-            shutdown.clone(),
-        ));
-        let mut refresh = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tokio::select! {
-                Some(seen) = rx.recv() => {
-                    self.note_fill(&seen);
-                    if let Some(permit) = self.wants(&seen) {
-                        let me = self.clone();
-                        let sd = shutdown.clone();
-                        tasks.spawn(async move { me.take(seen, permit, sd).await });
-                    }
-                }
-                _ = refresh.tick() => {
-                    if let Err(e) = self.refresh_node().await {
-                        warn!("refreshing the node account: {e:#}");
-                    }
-                    if peers_at.elapsed() >= PEERS_REFRESH {
-                        peers_at = std::time::Instant::now();
-                        let me = self.clone();
-                        tokio::spawn(async move { me.refresh_peers().await });
-                    }
-                }
-                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                    if let Err(e) = done {
-                        warn!("claim task panicked: {e}");
-                    }
-                }
-                _ = shutdown.changed() => break,
-            }
-        }
-        info!(
-            tasks = tasks.len(),
-            "shutting down: letting in-flight steps finish"
-        );
-        let drain = async { while tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(15), drain)
-            .await
-            .is_err()
-        {
-            warn!("some steps did not finish in 15 s; the journal resumes them on restart");
-        }
-        Ok(())
-    }
-
-    async fn refresh_node(&self) -> Result<()> {
-        let node: Node = self
-            .chain
-            .fetch("Node", &self.node)
-            .await?
-            .with_context(|| {
-                format!(
-                    "node {} is not registered: run `tessera-worker register` first",
-                    self.node
-                )
-            })?;
-        self.metrics.stake_tokens.set(node.stake as f64);
-        self.metrics
-            .reputation_bps
-            .set(node.reputation.score_bps as f64);
-        self.metrics
-            .earnings_tokens
-            .set(node.reputation.earned_total as f64);
-        self.metrics.open_claims.set(node.open_claims as f64);
-        *self.node_state.lock().unwrap() = Some(node);
-        Ok(())
-    }
-
-    /// Reads the staked, recently active nodes (one `getProgramAccounts`). On an RPC error the
-    /// old list stays: the order is an optimisation, the program decides every claim.
-    async fn refresh_peers(&self) {
-        let Ok(nodes) = self.chain.list::<Node>(vec![]).await else {
-            debug!("listing nodes for the claim order failed; keeping the old list");
-            return;
-        };
-        let now = (now_ms() / 1000) as i64;
-        let peers: Vec<(Pubkey, Node)> = nodes
-            .into_iter()
-            .filter(|(k, n)| {
-                *k != self.node && n.bonded() > 0 && now - n.last_active <= PEER_IDLE_SECS
-            })
-            .collect();
-        *self.peers.lock().unwrap() = peers;
-    }
-
-    fn note_fill(&self, seen: &JobSeen) {
-        let mut fill = self.fill.lock().unwrap();
-        if fill.len() > 50_000 {
-            fill.clear(); // bounded: old entries are only hints
-        }
-        let j = &seen.job;
-        let full = if j.state == JobState::Open {
-            (j.active_claims, j.slots)
-        } else {
-            (0, j.slots)
-        };
-        fill.insert(seen.key, full);
-    }
-
-    /// This node's claim delay on `job`: zero when its place in the job's node order is among
-    /// the free slots, else one step per place behind them (capped).
-    fn claim_stagger(&self, key: &Pubkey, job: &Job) -> Duration {
-        let free = job.slots.saturating_sub(job.active_claims) as usize;
-        let place = {
-            let peers = self.peers.lock().unwrap();
-            claim_place(
-                key,
-                &self.node,
-                peers
-                    .iter()
-                    .filter(|(_, n)| node_fits(n, job))
-                    .map(|(k, _)| k),
-            )
-        };
-        stagger_steps(place, free) * CLAIM_STAGGER_STEP
-    }
-
-    /// True when the websocket has shown every slot of `job` taken.
-    fn seen_full(&self, job: &Pubkey) -> bool {
-        self.fill
-            .lock()
-            .unwrap()
-            .get(job)
-            .is_some_and(|&(active, slots)| active >= slots)
-    }
-
-    /// Quick checks on a job seen on the wire; a permit when it is worth a closer look.
-    fn wants(&self, seen: &JobSeen) -> Option<OwnedSemaphorePermit> {
-        let job = &seen.job;
-        let k = seen.key;
-        if self.active.lock().unwrap().contains(&k) || self.refused.lock().unwrap().contains(&k) {
-            return None;
-        }
-        self.metrics.jobs_seen.inc();
-        let kernel = KernelId::from_u16(job.kernel_id)?;
-        if kernel.spec_version() != job.spec_version {
-            return None;
-        }
-        let price_ok = job.price_per_replica >= self.min_price;
-        let open = match (job.market, job.state) {
-            (MarketType::Fixed, JobState::Open) => job.active_claims < job.slots,
-            (MarketType::Auction, JobState::Bidding) => true,
-            (MarketType::Auction, JobState::Open) => job.round > 0 && job.active_claims < job.slots,
-            _ => false,
-        };
-        if !price_ok || !open || !self.fits(job) {
-            return None;
-        }
-        if let Ok(Some(e)) = self.journal.get(&k) {
-            // Finished work on this job, or already working on it.
-            if e.stage != Stage::Abandoned {
-                return None;
-            }
-        }
-        let permit = self.claim_slots.clone().try_acquire_owned().ok()?;
-        // claim the job for this process before any await
-        if !self.active.lock().unwrap().insert(k) {
-            return None;
-        }
-        Some(permit)
-    }
-
-    fn fits(&self, job: &Job) -> bool {
-        let guard = self.node_state.lock().unwrap();
-        guard.as_ref().is_some_and(|node| node_fits(node, job))
-    }
-
-    /// Validates the input, then claims (or bids) and drives the claim.
-    async fn take(
-        self: Arc<Self>,
-        seen: JobSeen,
-        permit: OwnedSemaphorePermit,
-        sd: watch::Receiver<bool>,
-    ) {
+    /// Fetches and validates the input, then takes a claim slot, claims (or bids) and drives
+    /// the claim.
+    pub(super) async fn take(self: Arc<Self>, seen: JobSeen, sd: watch::Receiver<bool>) {
         let k = seen.key;
         let job = seen.job;
-        match self.storage.input(&job.input_uri, &job.spec_hash).await {
-            Ok(input) => {
-                if let Err(e) = self.compute.validate(&input) {
-                    warn!(job = %k, "refusing job: its input is not a valid {} input: {e:#}", job.kernel_id);
-                    self.refused.lock().unwrap().insert(k);
-                    self.active.lock().unwrap().remove(&k);
-                    return;
-                }
-            }
-            Err(e) => {
-                warn!(job = %k, "refusing job for now: {e:#}");
-                if format!("{e:#}").contains("does not match its hash") {
-                    self.refused.lock().unwrap().insert(k);
-                }
-                self.active.lock().unwrap().remove(&k);
-                return;
-            }
+        let Some(input) = self.input_before_claim(&k, &job).await else {
+            return;
+        };
+        if let Err(e) = self.compute.validate(&input) {
+            let why = format!(
+                "its input is not a valid kernel {} input: {e:#}",
+                job.kernel_id
+            );
+            self.skip_input(k, "invalid_input", true, &why);
+            return;
         }
+        drop(input); // the claim reads it again from the cache
+        if self.seen_full(&k) {
+            // other nodes filled the job while the input was downloading
+            self.metrics.claims_skipped_full.inc();
+            self.active.lock().unwrap().remove(&k);
+            return;
+        }
+        // Only now, with the input here and valid, take a claim slot.
+        let Ok(permit) = self.claim_slots.clone().try_acquire_owned() else {
+            debug!(job = %k, "no claim slot free after the download; leaving the job for now");
+            self.active.lock().unwrap().remove(&k);
+            return;
+        };
         let stage = if job.state == JobState::Bidding {
             Stage::Bidding
         } else {
@@ -414,7 +112,7 @@ impl Worker {
     }
 
     /// Drives one claim until it is settled or abandoned, or the worker shuts down.
-    async fn drive(
+    pub(super) async fn drive(
         self: Arc<Self>,
         mut e: Entry,
         mut permit: Option<OwnedSemaphorePermit>,
@@ -661,7 +359,12 @@ impl Worker {
                     .chain
                     .send(
                         "close_bid",
-                        &[ix::close_bid(&key, &self.node, &self.operator)],
+                        &[ix::close_bid(
+                            &self.operator,
+                            &key,
+                            &self.node,
+                            &self.operator,
+                        )],
                     )
                     .await;
                 self.abandon(e, "auction lost");
@@ -680,7 +383,19 @@ impl Worker {
             self.abandon(e, "job closed");
             return Ok(());
         };
-        let input = self.storage.input(&job.input_uri, &job.spec_hash).await?;
+        let input = match self.storage.input(&job.input_uri, &job.spec_hash).await {
+            Ok(b) => b,
+            // (normally the input is in the cache since before the claim)
+            Err(InputError::Fetch(f)) if f.is_permanent() => {
+                self.metrics
+                    .inputs_refused
+                    .with_label_values(&[f.kind()])
+                    .inc();
+                self.abandon(e, format!("input refused after the claim: {f}"));
+                return Ok(());
+            }
+            Err(err) => return Err(err.into()),
+        };
         let (mut out, secs) = self.compute.run(input).await?;
         self.metrics.kernel_seconds.observe(secs);
         if self.dishonest {
@@ -750,45 +465,6 @@ impl Worker {
         Ok(())
     }
 
-    /// Cranks `expire_claim` on claims of `job` past their deadline without a commitment
-    /// (pays the crank reward, frees the slot).
-    async fn crank_expired(&self, key: &Pubkey, job: &Job, now: i64) {
-        // Only when a claim of this round can have run out of time (some claim has not
-        // committed and the earliest possible claim deadline is past), at most every 5 s.
-        if job.state != JobState::Open
-            || job.round_commits >= job.round_claims
-            || now <= job.created_at.saturating_add(job.exec_secs)
-        {
-            return;
-        }
-        {
-            let mut scans = self.last_scan.lock().unwrap();
-            let t = scans
-                .entry(*key)
-                .or_insert_with(|| std::time::Instant::now() - Duration::from_secs(60));
-            if t.elapsed() < Duration::from_secs(5) {
-                return;
-            }
-            *t = std::time::Instant::now();
-        }
-        let Ok(claims) = self
-            .chain
-            .list::<Claim>(vec![sdk_rpc::of_job_filter(key)])
-            .await
-        else {
-            return;
-        };
-        for (_, c) in claims {
-            if c.state == ClaimState::Claimed && now > c.deadline && c.round == job.round {
-                let ixn = ix::expire_claim(&self.tctx, &self.operator, key, &c.operator);
-                match self.chain.send("expire_claim", &[ixn]).await {
-                    Ok(_) => info!(job = %key, node = %c.node, "expired a timed-out claim"),
-                    Err(err) => debug!("expire_claim: {err}"),
-                }
-            }
-        }
-    }
-
     async fn step_settle(&self, e: &mut Entry) -> Result<()> {
         let key = e.job();
         let claim_key = pda::claim(&key, &self.node).0;
@@ -850,31 +526,6 @@ impl Worker {
         Ok(())
     }
 
-    fn settleable(&self, job: &Job, now: i64) -> bool {
-        matches!(
-            job.state,
-            JobState::Completed | JobState::Failed | JobState::Expired
-        ) || (job.state == JobState::Challenge && now > job.challenge_deadline)
-    }
-
-    /// Settles every other open claim of a finished job (one `getProgramAccounts`).
-    async fn settle_others(&self, key: &Pubkey) {
-        let Ok(claims) = self
-            .chain
-            .list::<Claim>(vec![sdk_rpc::of_job_filter(key)])
-            .await
-        else {
-            return;
-        };
-        for (_, c) in claims {
-            let ixn = ix::settle_claim(&self.tctx, &self.operator, key, &c.operator);
-            match self.chain.send("settle_claim", &[ixn]).await {
-                Ok(_) => info!(job = %key, node = %c.node, "settled another node's claim"),
-                Err(err) => debug!("settle_claim: {err}"),
-            }
-        }
-    }
-
     fn settled(&self, e: &mut Entry, job: Option<&Job>) -> Result<()> {
         let paid = match (job, e.result_hash) {
             (Some(j), Some(h)) => j.has_winner && j.winning_hash == h,
@@ -893,70 +544,5 @@ impl Worker {
             "not paid".into()
         });
         self.record(e, Stage::Settled)
-    }
-}
-
-/// Whether `node` meets `job`'s requirements: hardware, bonded stake, reputation (the program
-/// checks these, and more, on `claim_job`).
-fn node_fits(node: &Node, job: &Job) -> bool {
-    let r = &job.requirements;
-    let hw = &node.hardware;
-    hw.vram_mb >= r.min_vram_mb
-        && hw.compute_capability >= r.min_compute_capability
-        && hw.capabilities & r.capabilities == r.capabilities
-        && node.bonded() >= r.min_stake.max(1)
-        && node.reputation.score_bps >= r.min_reputation_bps
-}
-
-/// How many of `peers` come before `me` in `job`'s claim order (0 = first).
-fn claim_place<'a>(job: &Pubkey, me: &Pubkey, peers: impl Iterator<Item = &'a Pubkey>) -> usize {
-    let mine = claim_rank(job, me);
-    peers
-        .filter(|k| *k != me && claim_rank(job, k) < mine)
-        .count()
-}
-
-/// Steps to wait at `place` in the order when `free` slots are open: none for the first
-/// `free` places, then one per place behind them, at most `CLAIM_STAGGER_STEPS`.
-fn stagger_steps(place: usize, free: usize) -> u32 {
-    ((place + 1).saturating_sub(free) as u32).min(CLAIM_STAGGER_STEPS)
-}
-
-/// A node's place in `job`'s claim order (lower claims first): a hash of both keys, so every
-/// node computes the same order and each job has its own.
-fn claim_rank(job: &Pubkey, node: &Pubkey) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    h.update(job.as_ref());
-    h.update(node.as_ref());
-    *h.finalize().as_bytes()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_node_computes_the_same_claim_order() {
-        let nodes: Vec<Pubkey> = (0..5).map(|_| Pubkey::new_unique()).collect();
-        let mut firsts = HashSet::new();
-        for _ in 0..200 {
-            let job = Pubkey::new_unique();
-            // each node ranks itself among the others: the places are 0..n, each once
-            let mut places: Vec<usize> = nodes
-                .iter()
-                .map(|me| claim_place(&job, me, nodes.iter()))
-                .collect();
-            firsts.insert(nodes[places.iter().position(|&p| p == 0).unwrap()]);
-            places.sort();
-            assert_eq!(places, vec![0, 1, 2, 3, 4]);
-            // with 2 free slots exactly two nodes claim at once, the rest wait in line
-            let steps: Vec<u32> = (0..5).map(|p| stagger_steps(p, 2)).collect();
-            assert_eq!(steps, vec![0, 0, 1, 2, 3]);
-        }
-        // the order differs per job: every node is first for some job
-        assert_eq!(firsts.len(), nodes.len());
-        // far back in a long line, the wait is capped
-        assert_eq!(stagger_steps(9, 2), CLAIM_STAGGER_STEPS);
-        assert_eq!(stagger_steps(0, 0), 1);
     }
 }

@@ -1,0 +1,200 @@
+//! Hostile job inputs against real workers on a real validator (`anchor test`): a client posts
+//! jobs whose `input_uri` points at `/dev/zero`, local files, private and link-local addresses,
+//! the validator's own RPC port, a server that streams forever and one that trickles. Workers
+//! must refuse or cut off each download without claiming (so nobody is slashed and the client
+//! can cancel), stay up with bounded memory, and still complete an honest job afterwards.
+//!
+//! Worker `h0` runs the default fetch policy: it refuses every hostile URI before connecting.
+//! Worker `h1` allow-lists the two hostile loopback servers with an 8 MiB cap, a 3 s idle and
+//! a 10 s overall deadline, so its downloads really start and must be cut off.
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use solana_sdk::{pubkey::Pubkey, signer::Signer};
+use tessera::state::JobState;
+use tessera_client::{ix, rpc};
+use tessera_tests::localnet;
+use tessera_tests::network::{Network, Proc};
+
+const CAP: u64 = 8 << 20;
+
+/// Serves every connection on a loopback port with `body(stream)` after a 200 header without
+/// a length; returns the port.
+fn serve(body: fn(&mut std::net::TcpStream)) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut buf = [0u8; 2048];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n");
+                body(&mut s);
+            });
+        }
+    });
+    port
+}
+
+fn endless(s: &mut std::net::TcpStream) {
+    let chunk = vec![0u8; 64 << 10];
+    while s.write_all(&chunk).is_ok() {}
+}
+
+fn trickle(s: &mut std::net::TcpStream) {
+    for _ in 0..600 {
+        if s.write_all(b"x").is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_secs(5));
+    }
+}
+
+/// Peak and current resident memory of a process, in MiB (VmHWM, VmRSS).
+fn memory_mib(p: &Proc) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", p.child.id())).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .unwrap_or(0)
+            / 1024
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+#[test]
+fn workers_refuse_hostile_inputs_and_stay_up() {
+    let Some(url) = localnet::provider_url() else {
+        eprintln!("SKIPPED: ANCHOR_PROVIDER_URL is not set; this test runs under `anchor test` (scripts/test.sh)");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("tessera-hostile-{}", std::process::id()));
+    let mut net = Network::attach(&url, localnet::wallet(), &dir).unwrap();
+    net.start_blob_server().unwrap();
+    for name in ["h0", "h1"] {
+        net.add_worker(name, 200).unwrap();
+    }
+    let (endless_port, trickle_port) = (serve(endless), serve(trickle));
+    net.set_worker_fetch(
+        1,
+        &[
+            (
+                "allowed_hosts",
+                format!("[\"127.0.0.1:{endless_port}\", \"127.0.0.1:{trickle_port}\"]"),
+            ),
+            ("max_input_bytes", CAP.to_string()),
+            ("fetch_timeout_secs", "10".into()),
+            ("idle_timeout_secs", "3".into()),
+        ],
+    )
+    .unwrap();
+    let mut procs: Vec<Proc> = (0..2).map(|i| net.start_worker(i, &[]).unwrap()).collect();
+    let client = net.client(1_000).unwrap();
+    let rpc_port = url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    let hostile = [
+        "file:///dev/zero".to_string(),
+        "file:///etc/passwd".to_string(),
+        format!("http://127.0.0.1:{endless_port}/endless"),
+        format!("http://127.0.0.1:{trickle_port}/trickle"),
+        "http://10.1.2.3/input".to_string(),
+        "http://192.168.1.1/input".to_string(),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        format!("http://[::1]:{rpc_port}/"),
+        format!("http://localhost:{rpc_port}/"),
+        "gopher://example.com/input".to_string(),
+    ];
+    let jobs: Vec<(String, Pubkey)> = hostile
+        .iter()
+        .map(|u| (u.clone(), net.post_uri(&client, u, 1).unwrap()))
+        .collect();
+    // long enough for h1's trickle download to hit its deadline and both workers to see all
+    let start = Instant::now();
+    let mut peak = [0u64; 2];
+    while start.elapsed() < Duration::from_secs(25) {
+        for (i, p) in procs.iter_mut().enumerate() {
+            assert!(p.is_running(), "worker {i} died:\n{}", p.log_tail(30));
+            peak[i] = peak[i].max(memory_mib(p).0);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for (uri, job) in &jobs {
+        let j = net.job(job).unwrap();
+        assert_eq!(
+            (j.state, j.active_claims, j.unsettled_claims),
+            (JobState::Open, 0, 0),
+            "{uri}: no worker may claim a job whose input it could not fetch"
+        );
+    }
+    let logs: Vec<String> = procs.iter().map(|p| p.log_tail(400)).collect();
+    let refused = |i: usize, reason: &str| {
+        net.worker_metrics(i)
+            .lines()
+            .filter(|l| {
+                l.starts_with("tessera_worker_inputs_refused_total")
+                    && l.contains(&format!("reason=\"{reason}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    // h0 (default policy) refused every one before connecting
+    let h0: f64 = ["scheme_not_allowed", "host_not_allowed"]
+        .iter()
+        .map(|r| refused(0, r))
+        .sum();
+    assert!(h0 >= hostile.len() as f64, "h0 refused {h0}:\n{}", logs[0]);
+    // h1 started the two allowed downloads and cut them off: one at the cap, one at a deadline
+    assert!(
+        refused(1, "too_large") >= 1.0,
+        "h1 never hit its size cap:\n{}",
+        logs[1]
+    );
+    assert!(
+        refused(1, "timeout") >= 1.0,
+        "h1 never hit a deadline:\n{}",
+        logs[1]
+    );
+    for (i, p) in peak.iter().enumerate() {
+        println!("worker h{i}: peak resident memory {p} MiB");
+        assert!(*p < 256, "worker h{i} peaked at {p} MiB");
+    }
+
+    // an honest job right after completes and pays
+    let spec =
+        "kernel = \"gemm-i8\"\nprice = \"2\"\nreplicas = 1\nmax_escalations = 0\n[input]\nm = 16\n";
+    let p = net.post(&client, spec).unwrap();
+    let job = net
+        .wait_settled(&p.job, Duration::from_secs(120), |_| {})
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", procs[0].log_tail(40)));
+    assert_eq!(job.state, JobState::Completed);
+    net.close_job(&client, &p.job).unwrap();
+
+    // nothing was ever claimed, so the client takes every hostile job back in full
+    let before = net.balance(&client.pubkey());
+    for (_, job) in &jobs {
+        rpc::send(
+            &net.rpc,
+            &[ix::cancel_job(&net.tctx, &client.pubkey(), job)],
+            &client,
+            &[],
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        net.balance(&client.pubkey()) - before,
+        jobs.len() as u64 * net.tokens(1),
+        "every hostile job refunded in full"
+    );
+    for p in procs.iter_mut() {
+        let _ = p.stop();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

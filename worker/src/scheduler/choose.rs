@@ -1,0 +1,280 @@
+//! Choosing jobs: is a job seen on the wire worth taking? Kernel, price, requirements and
+//! capacity ([`Worker::wants`]), the skip list of jobs whose input could not be had, the input
+//! fetched and checked before any claim, and this node's place in the job's claim order.
+//!
+//! Flow: `mod.rs` (events) → here (take it?) → `claim.rs` (claim, compute, commit, reveal,
+//! settle) and `crank.rs` (others' expired or settleable claims). Nothing here sends a
+//! transaction.
+use std::time::{Duration, Instant};
+
+use solana_sdk::pubkey::Pubkey;
+use tessera::state::{Job, JobState, MarketType, Node};
+use tessera_compute::KernelId;
+use tracing::{debug, warn};
+
+use super::{
+    Worker, BAD_INPUT_SKIP, CLAIM_STAGGER_STEP, CLAIM_STAGGER_STEPS, MAX_RETRY_SKIP, MAX_SKIPPED,
+};
+use crate::chain::watch::JobSeen;
+use crate::state::Stage;
+
+/// A job whose input could not be had: left alone until `until`.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Skip {
+    until: Instant,
+    failures: u32,
+}
+
+/// How long to skip a job after its `failures`-th failure to fetch its input.
+fn skip_for(permanent: bool, failures: u32, retry: Duration) -> Duration {
+    if permanent {
+        return BAD_INPUT_SKIP;
+    }
+    retry
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+        .min(MAX_RETRY_SKIP)
+}
+
+impl Worker {
+    pub(super) fn note_fill(&self, seen: &JobSeen) {
+        let mut fill = self.fill.lock().unwrap();
+        if fill.len() > 50_000 {
+            fill.clear(); // bounded: old entries are only hints
+        }
+        let j = &seen.job;
+        let full = if j.state == JobState::Open {
+            (j.active_claims, j.slots)
+        } else {
+            (0, j.slots)
+        };
+        fill.insert(seen.key, full);
+    }
+
+    /// This node's claim delay on `job`: zero when its place in the job's node order is among
+    /// the free slots, else one step per place behind them (capped).
+    pub(super) fn claim_stagger(&self, key: &Pubkey, job: &Job) -> Duration {
+        let free = job.slots.saturating_sub(job.active_claims) as usize;
+        let place = {
+            let peers = self.peers.lock().unwrap();
+            claim_place(
+                key,
+                &self.node,
+                peers
+                    .iter()
+                    .filter(|(_, n)| node_fits(n, job))
+                    .map(|(k, _)| k),
+            )
+        };
+        stagger_steps(place, free) * CLAIM_STAGGER_STEP
+    }
+
+    /// True when the websocket has shown every slot of `job` taken.
+    pub(super) fn seen_full(&self, job: &Pubkey) -> bool {
+        self.fill
+            .lock()
+            .unwrap()
+            .get(job)
+            .is_some_and(|&(active, slots)| active >= slots)
+    }
+
+    /// Quick checks on a job seen on the wire: true when it is worth a closer look (the job
+    /// is then marked active for this process). No slot is taken here: the input is fetched
+    /// first ([`Worker::take`]).
+    pub(super) fn wants(&self, seen: &JobSeen) -> bool {
+        self.wants_inner(seen).is_some()
+    }
+
+    fn wants_inner(&self, seen: &JobSeen) -> Option<()> {
+        let job = &seen.job;
+        let k = seen.key;
+        if self.active.lock().unwrap().contains(&k) || self.skipped(&k) {
+            return None;
+        }
+        self.metrics.jobs_seen.inc();
+        let kernel = KernelId::from_u16(job.kernel_id)?;
+        if kernel.spec_version() != job.spec_version {
+            return None;
+        }
+        let price_ok = job.price_per_replica >= self.min_price;
+        let open = match (job.market, job.state) {
+            (MarketType::Fixed, JobState::Open) => job.active_claims < job.slots,
+            (MarketType::Auction, JobState::Bidding) => true,
+            (MarketType::Auction, JobState::Open) => job.round > 0 && job.active_claims < job.slots,
+            _ => false,
+        };
+        if !price_ok || !open || !self.fits(job) {
+            return None;
+        }
+        if let Ok(Some(e)) = self.journal.get(&k) {
+            // Finished work on this job, or already working on it.
+            if e.stage != Stage::Abandoned {
+                return None;
+            }
+        }
+        if self.claim_slots.available_permits() == 0 {
+            return None; // no capacity: do not even download (the job is seen again later)
+        }
+        // take the job for this process before any await
+        if !self.active.lock().unwrap().insert(k) {
+            return None;
+        }
+        Some(())
+    }
+
+    /// Is `job` being skipped for a bad or unreachable input?
+    fn skipped(&self, job: &Pubkey) -> bool {
+        self.refused
+            .lock()
+            .unwrap()
+            .get(job)
+            .is_some_and(|s| s.until > Instant::now())
+    }
+
+    /// Skips `job` for a while after its input could not be had (`permanent`: it never will
+    /// be under this node's policy), and lets go of it.
+    pub(super) fn skip_input(&self, job: Pubkey, reason: &'static str, permanent: bool, why: &str) {
+        self.metrics
+            .inputs_refused
+            .with_label_values(&[reason])
+            .inc();
+        let now = Instant::now();
+        let wait = {
+            let mut m = self.refused.lock().unwrap();
+            if m.len() >= MAX_SKIPPED {
+                m.retain(|_, s| s.until > now);
+                if m.len() >= MAX_SKIPPED {
+                    m.clear();
+                }
+            }
+            let failures = m.get(&job).map_or(0, |s| s.failures).saturating_add(1);
+            let wait = skip_for(permanent, failures, self.fetch_retry);
+            m.insert(
+                job,
+                Skip {
+                    until: now + wait,
+                    failures,
+                },
+            );
+            wait
+        };
+        warn!(job = %job, reason, skip_secs = wait.as_secs(), "not taking the job: {why}");
+        self.active.lock().unwrap().remove(&job);
+    }
+
+    /// The input of a job about to be claimed: from the cache, else downloaded under the
+    /// fetch policy in a download slot (never a claim slot). `None` when the job is to be
+    /// left (skipped, or no download slot free: it is seen again on the next re-sync).
+    pub(super) async fn input_before_claim(&self, k: &Pubkey, job: &Job) -> Option<Vec<u8>> {
+        if let Some(b) = self.storage.cached(&job.spec_hash) {
+            return Some(b);
+        }
+        // refused URIs cost no download slot
+        if let Err(e) = self.storage.policy().check(&job.input_uri) {
+            self.skip_input(*k, e.kind(), e.is_permanent(), &e.to_string());
+            return None;
+        }
+        let Some(slot) = self.storage.try_download_slot() else {
+            debug!(job = %k, "every download slot is busy; leaving the job for now");
+            self.active.lock().unwrap().remove(k);
+            return None;
+        };
+        let got = self.storage.download(&job.input_uri, &job.spec_hash).await;
+        drop(slot);
+        match got {
+            Ok(b) => {
+                self.refused.lock().unwrap().remove(k);
+                Some(b)
+            }
+            Err(e) => {
+                self.skip_input(*k, e.kind(), e.is_permanent(), &e.to_string());
+                None
+            }
+        }
+    }
+
+    fn fits(&self, job: &Job) -> bool {
+        let guard = self.node_state.lock().unwrap();
+        guard.as_ref().is_some_and(|node| node_fits(node, job))
+    }
+}
+
+/// Whether `node` meets `job`'s requirements: hardware, bonded stake, reputation (the program
+/// checks these, and more, on `claim_job`).
+fn node_fits(node: &Node, job: &Job) -> bool {
+    let r = &job.requirements;
+    let hw = &node.hardware;
+    hw.vram_mb >= r.min_vram_mb
+        && hw.compute_capability >= r.min_compute_capability
+        && hw.capabilities & r.capabilities == r.capabilities
+        && node.bonded() >= r.min_stake.max(1)
+        && node.reputation.score_bps >= r.min_reputation_bps
+}
+
+/// How many of `peers` come before `me` in `job`'s claim order (0 = first).
+fn claim_place<'a>(job: &Pubkey, me: &Pubkey, peers: impl Iterator<Item = &'a Pubkey>) -> usize {
+    let mine = claim_rank(job, me);
+    peers
+        .filter(|k| *k != me && claim_rank(job, k) < mine)
+        .count()
+}
+
+/// Steps to wait at `place` in the order when `free` slots are open: none for the first
+/// `free` places, then one per place behind them, at most `CLAIM_STAGGER_STEPS`.
+fn stagger_steps(place: usize, free: usize) -> u32 {
+    ((place + 1).saturating_sub(free) as u32).min(CLAIM_STAGGER_STEPS)
+}
+
+/// A node's place in `job`'s claim order (lower claims first): a hash of both keys, so every
+/// node computes the same order and each job has its own.
+fn claim_rank(job: &Pubkey, node: &Pubkey) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    h.update(job.as_ref());
+    h.update(node.as_ref());
+    *h.finalize().as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn input_skips_back_off_and_refusals_last() {
+        let r = Duration::from_secs(60);
+        assert_eq!(skip_for(false, 1, r), Duration::from_secs(60));
+        assert_eq!(skip_for(false, 2, r), Duration::from_secs(120));
+        assert_eq!(skip_for(false, 3, r), Duration::from_secs(240));
+        assert_eq!(skip_for(false, 50, r), MAX_RETRY_SKIP);
+        assert_eq!(skip_for(false, u32::MAX, r), MAX_RETRY_SKIP);
+        assert_eq!(skip_for(true, 1, r), BAD_INPUT_SKIP);
+        // a slow or endless input (it costs a download slot until the deadline) is retried
+        // less and less often
+        let slot_time: Duration = (1..=10).map(|n| skip_for(false, n, r)).sum();
+        assert!(slot_time > Duration::from_secs(3 * 3600));
+    }
+
+    #[test]
+    fn every_node_computes_the_same_claim_order() {
+        let nodes: Vec<Pubkey> = (0..5).map(|_| Pubkey::new_unique()).collect();
+        let mut firsts = HashSet::new();
+        for _ in 0..200 {
+            let job = Pubkey::new_unique();
+            // each node ranks itself among the others: the places are 0..n, each once
+            let mut places: Vec<usize> = nodes
+                .iter()
+                .map(|me| claim_place(&job, me, nodes.iter()))
+                .collect();
+            firsts.insert(nodes[places.iter().position(|&p| p == 0).unwrap()]);
+            places.sort();
+            assert_eq!(places, vec![0, 1, 2, 3, 4]);
+            // with 2 free slots exactly two nodes claim at once, the rest wait in line
+            let steps: Vec<u32> = (0..5).map(|p| stagger_steps(p, 2)).collect();
+            assert_eq!(steps, vec![0, 0, 1, 2, 3]);
+        }
+        // the order differs per job: every node is first for some job
+        assert_eq!(firsts.len(), nodes.len());
+        // far back in a long line, the wait is capped
+        assert_eq!(stagger_steps(9, 2), CLAIM_STAGGER_STEPS);
+        assert_eq!(stagger_steps(0, 0), 1);
+    }
+}

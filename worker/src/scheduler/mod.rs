@@ -1,0 +1,271 @@
+//! The daemon: picks jobs, and drives each claim through its life
+//! (bid → claim → compute → commit → reveal → settle), one task per claim, every step
+//! recorded in the journal before its transaction goes out.
+//!
+//! Which jobs it takes: kernel and spec version it implements, price at least
+//! `pricing.min_price`, hardware / stake / reputation requirements met, a free slot, and
+//! capacity (`capacity.max_claims`). The input is downloaded and validated *before* claiming,
+//! so a job with a missing, tampered or malformed input is never claimed (its client gets the
+//! escrow back through `expire_job`), and no node is slashed for a client's bad input.
+//!
+//! Inputs are someone else's URIs: they are fetched under the operator's fetch policy
+//! (`[fetch]`: allowed schemes and hosts, a byte cap, a deadline), by at most
+//! `fetch.max_downloads` downloads at once, and *without* holding a claim slot: a slot is
+//! taken only once the input is here and valid. A job whose input could not be had is
+//! skipped for a while (see [`Worker::skip_input`]) instead of being retried on every sighting.
+//!
+//! The code goes one way, by what it decides: this file (the [`Worker`], its `run` loop over
+//! websocket events, re-syncs and node / peer refreshes) → [`choose`] (take this job?) →
+//! [`claim`] (claim, compute, commit, reveal, settle one claim), which calls [`crank`]
+//! (other nodes' expired or settleable claims).
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use solana_sdk::pubkey::Pubkey;
+use tessera::state::Node;
+use tessera_client::ix::TokenCtx;
+use tessera_client::pda;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::chain::{backoff, watch::JobSeen, Chain};
+use crate::compute::Compute;
+use crate::metrics::Metrics;
+use crate::state::{now_ms, Journal, Stage};
+use crate::storage::Storage;
+
+mod choose;
+mod claim;
+mod crank;
+
+use choose::Skip;
+
+const POLL: Duration = Duration::from_millis(300);
+/// Every node ranks the staked nodes that can run a job in the same per-job order (a hash of
+/// job and node, see `choose::claim_rank`). The first `free slots` of them claim at once; a node
+/// further back waits one step per place behind them (at most `CLAIM_STAGGER_STEPS`) and
+/// claims only if the job still has a free slot. Claims that would lose the race are not sent,
+/// and a node that is offline or busy costs the job one step of delay, not a lost slot.
+const CLAIM_STAGGER_STEP: Duration = Duration::from_millis(1000);
+const CLAIM_STAGGER_STEPS: u32 = 3;
+/// How often the list of staked nodes (for the claim order) is read again.
+const PEERS_REFRESH: Duration = Duration::from_secs(30);
+/// Nodes that did nothing on-chain for this long are left out of the claim order.
+const PEER_IDLE_SECS: i64 = 3600;
+/// After its own claim is settled a node waits this long for the other replicas to settle
+/// theirs before it cranks the stragglers (saves duplicate, rejected settlements).
+const SETTLE_GRACE: Duration = Duration::from_secs(3);
+/// Do not claim when the round's commit window closes in less than this (seconds, by the
+/// local clock, which tracks the cluster's on a healthy node).
+const CLAIM_MARGIN_SECS: i64 = 10;
+/// Longest single sleep while waiting for a deadline known on-chain.
+const MAX_DEADLINE_SLEEP: Duration = Duration::from_secs(10);
+/// How long a job whose input is refused for good (not allowed, too large, wrong hash,
+/// invalid) is skipped. Its URI and hash cannot change; the entry only expires to keep the
+/// list bounded.
+const BAD_INPUT_SKIP: Duration = Duration::from_secs(24 * 3600);
+/// Longest skip after passing failures (timeouts, server errors), however many.
+const MAX_RETRY_SKIP: Duration = Duration::from_secs(3600);
+/// Skipped jobs remembered at most (expired entries are dropped first).
+const MAX_SKIPPED: usize = 50_000;
+
+/// Everything a claim task needs.
+pub struct Worker {
+    pub chain: Arc<Chain>,
+    pub journal: Journal,
+    pub metrics: Arc<Metrics>,
+    pub compute: Compute,
+    pub storage: Storage,
+    pub operator: Pubkey,
+    pub node: Pubkey,
+    pub tctx: TokenCtx,
+    pub min_price: u64,
+    pub bid_bps: u16,
+    /// Test/demo switch: publish a wrong result (this node then gets slashed).
+    pub dishonest: bool,
+    /// Testing crash safety: exit(137) right after this stage is journaled.
+    pub crash_after: Option<Stage>,
+    /// First skip after a passing input-fetch failure (`fetch.retry_secs`); doubles per failure.
+    pub fetch_retry: Duration,
+    pub ws_url: String,
+    claim_slots: Arc<Semaphore>,
+    active: Mutex<HashSet<Pubkey>>,
+    /// Jobs whose input could not be fetched or was bad, and until when they are skipped.
+    refused: Mutex<HashMap<Pubkey, Skip>>,
+    node_state: Mutex<Option<Node>>,
+    /// When each job's claims were last listed for expiry cranking.
+    last_scan: Mutex<std::collections::HashMap<Pubkey, std::time::Instant>>,
+    /// Latest (active claims, slots) of every open job seen on the websocket.
+    fill: Mutex<std::collections::HashMap<Pubkey, (u8, u8)>>,
+    /// Other staked nodes (key, account), for the claim order; refreshed every `PEERS_REFRESH`.
+    peers: Mutex<Vec<(Pubkey, Node)>>,
+}
+
+impl Worker {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        chain: Arc<Chain>,
+        journal: Journal,
+        compute: Compute,
+        storage: Storage,
+        tctx: TokenCtx,
+        min_price: u64,
+        bid_bps: u16,
+        max_claims: usize,
+        ws_url: String,
+    ) -> Worker {
+        let operator = solana_sdk::signer::Signer::pubkey(chain.payer.as_ref());
+        Worker {
+            metrics: chain.metrics.clone(),
+            chain,
+            journal,
+            compute,
+            storage,
+            operator,
+            node: pda::node(&operator).0,
+            tctx,
+            min_price,
+            bid_bps,
+            dishonest: false,
+            crash_after: None,
+            fetch_retry: Duration::from_secs(60),
+            ws_url,
+            claim_slots: Arc::new(Semaphore::new(max_claims)),
+            active: Mutex::new(HashSet::new()),
+            refused: Mutex::new(HashMap::new()),
+            node_state: Mutex::new(None),
+            last_scan: Mutex::new(std::collections::HashMap::new()),
+            fill: Mutex::new(std::collections::HashMap::new()),
+            peers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs until `shutdown` flips, then lets in-flight steps finish (up to 15 s).
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+        // The node must exist; a transport error only delays the start.
+        let mut attempt = 0;
+        loop {
+            match self.chain.fetch::<Node>("Node", &self.node).await {
+                Ok(Some(_)) => break,
+                Ok(None) => anyhow::bail!(
+                    "node {} is not registered: run `tessera-worker register` first",
+                    self.node
+                ),
+                Err(e) => {
+                    warn!("reading the node account (retrying): {e:#}");
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+            }
+        }
+        if let Err(e) = self.refresh_node().await {
+            warn!("refreshing the node account: {e:#}");
+        }
+        self.refresh_peers().await;
+        let mut peers_at = std::time::Instant::now();
+        let mut tasks = JoinSet::new();
+        // Resume every unfinished claim from the journal.
+        for e in self.journal.all()? {
+            if e.stage.is_final() {
+                continue;
+            }
+            info!(job = %e.job(), stage = ?e.stage, "resuming from the journal");
+            let permit = self.claim_slots.clone().try_acquire_owned().ok();
+            self.active.lock().unwrap().insert(e.job());
+            let me = self.clone();
+            let sd = shutdown.clone();
+            tasks.spawn(async move { me.drive(e, permit, sd).await });
+        }
+        let (tx, mut rx) = mpsc::channel::<JobSeen>(4096);
+        tokio::spawn(crate::chain::watch::run(
+            self.ws_url.clone(),
+            self.chain.clone(),
+            tx,
+            shutdown.clone(),
+        ));
+        let mut refresh = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                Some(seen) = rx.recv() => {
+                    self.note_fill(&seen);
+                    if self.wants(&seen) {
+                        let me = self.clone();
+                        let sd = shutdown.clone();
+                        tasks.spawn(async move { me.take(seen, sd).await });
+                    }
+                }
+                _ = refresh.tick() => {
+                    if let Err(e) = self.refresh_node().await {
+                        warn!("refreshing the node account: {e:#}");
+                    }
+                    if peers_at.elapsed() >= PEERS_REFRESH {
+                        peers_at = std::time::Instant::now();
+                        let me = self.clone();
+                        tokio::spawn(async move { me.refresh_peers().await });
+                    }
+                }
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Err(e) = done {
+                        warn!("claim task panicked: {e}");
+                    }
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
+        info!(
+            tasks = tasks.len(),
+            "shutting down: letting in-flight steps finish"
+        );
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(15), drain)
+            .await
+            .is_err()
+        {
+            warn!("some steps did not finish in 15 s; the journal resumes them on restart");
+        }
+        Ok(())
+    }
+
+    async fn refresh_node(&self) -> Result<()> {
+        let node: Node = self
+            .chain
+            .fetch("Node", &self.node)
+            .await?
+            .with_context(|| {
+                format!(
+                    "node {} is not registered: run `tessera-worker register` first",
+                    self.node
+                )
+            })?;
+        self.metrics.stake_tokens.set(node.stake as f64);
+        self.metrics
+            .reputation_bps
+            .set(node.reputation.score_bps as f64);
+        self.metrics
+            .earnings_tokens
+            .set(node.reputation.earned_total as f64);
+        self.metrics.open_claims.set(node.open_claims as f64);
+        *self.node_state.lock().unwrap() = Some(node);
+        Ok(())
+    }
+
+    /// Reads the staked, recently active nodes (one `getProgramAccounts`). On an RPC error the
+    /// old list stays: the order is an optimisation, the program decides every claim.
+    async fn refresh_peers(&self) {
+        let Ok(nodes) = self.chain.list::<Node>(vec![]).await else {
+            debug!("listing nodes for the claim order failed; keeping the old list");
+            return;
+        };
+        let now = (now_ms() / 1000) as i64;
+        let peers: Vec<(Pubkey, Node)> = nodes
+            .into_iter()
+            .filter(|(k, n)| {
+                *k != self.node && n.bonded() > 0 && now - n.last_active <= PEER_IDLE_SECS
+            })
+            .collect();
+        *self.peers.lock().unwrap() = peers;
+    }
+}
