@@ -99,9 +99,12 @@ test("account and event layouts decode with the IDL coder", () => {
   const cfg = idl.accounts.find((a) => a.name === "Config");
   assert.equal(cfg.discriminator.length, 8);
   // an all-zero Config body behind its discriminator decodes
-  const size = 8 + 32 * 4 + 2 + 8 + 8 + 2 * 5 + 8 * 3 + 1 + 1 + 8 + 8 + 8 + 8 + 2 + 1 + 1;
+  // ... paused, bump, pending_authority (two-step authority transfer)
+  const size = 8 + 32 * 4 + 2 + 8 + 8 + 2 * 5 + 8 * 3 + 1 + 1 + 8 + 8 + 8 + 8 + 2 + 1 + 1 + 32;
   const buf = Buffer.alloc(size);
   Buffer.from(cfg.discriminator).copy(buf, 0);
   const decoded = coder.accounts.decode("Config", buf);
   assert.equal(decoded.paused, false);
+  const pending = decoded.pending_authority ?? decoded.pendingAuthority;
+  assert.ok(pending.equals(web3.PublicKey.default), "no authority transfer pending");
 });

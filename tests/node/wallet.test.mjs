@@ -182,6 +182,11 @@ else describe(SUITE, () => {
     assert.equal(j.paidOut.toString(), "0");
     assert.equal(j.refunded.toString(), "0");
     assert.ok(j.escrow.equals(escrow));
+    // the job runs under the terms of the config at posting, whatever the authority does later
+    assert.equal(j.terms.protocolFeeBps, config.protocolFeeBps);
+    assert.equal(j.terms.slashTimeoutBps, config.slashTimeoutBps);
+    assert.equal(j.terms.commitWindowSecs.toString(), config.commitWindowSecs.toString());
+    assert.equal(j.terms.challengeBond.toString(), config.challengeBond.toString());
     // a fixed-price job opens its first round at posting
     assert.ok(j.createdAt.toNumber() >= now);
     assert.equal(

@@ -118,6 +118,15 @@ fn faults_on_a_live_network() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
+    // the workers may read that directory (file:// inputs are refused by default), so they
+    // really download the input and refuse it for its hash
+    for i in 0..3 {
+        net.set_worker_fetch(
+            i,
+            &[("allowed_dirs", format!("[\"{}\"]", tampered_dir.display()))],
+        )
+        .unwrap();
+    }
 
     // ---- 1. crash right after each journaled step, restart, resume, get paid
     for stage in ["claimed", "computed", "committed", "revealed"] {
