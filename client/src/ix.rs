@@ -17,7 +17,8 @@ fn build(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instructi
 }
 
 /// Parameters used by the local network demo and tests: short windows so a job settles in
-/// seconds, a 2.5% protocol fee, 100-token minimum stake (6 decimals).
+/// seconds, a 2.5% protocol fee, 100-token minimum stake (6 decimals), a 0.01-token minimum
+/// price, 2 tokens per full reputation success, collateral of 1× the price per open claim.
 pub fn localnet_params() -> ConfigParams {
     ConfigParams {
         protocol_fee_bps: 250,
@@ -38,6 +39,12 @@ pub fn localnet_params() -> ConfigParams {
         priority_window_secs: 5,
         priority_min_stake: 500_000_000,
         priority_min_reputation_bps: 6_000,
+        // 0.01 token: no dust jobs
+        min_price_per_replica: 10_000,
+        // a replica paid 2 tokens or more is a full success for reputation
+        reputation_unit: 2_000_000,
+        // each open claim locks bonded stake equal to its price
+        collateral_bps: 10_000,
     }
 }
 

@@ -68,7 +68,9 @@ pub fn describe_config(c: &Config) -> String {
         "config        {}\nauthority     {}\nmint          {}\ntoken program {}\ntreasury      {}\n\
          fee           {} bps\nmin stake     {}\nunbonding     {} s\nslash         timeout {} / wrong {} / no-reveal {} bps (client share {} bps, crank {} bps)\n\
          windows       commit {} s / reveal {} s / challenge {} s\nreplicas      max {} (+{} escalation rounds)\n\
-         challenge     bond {}\npriority      jobs >= {} for {} s: stake >= {}, reputation >= {} bps\npaused        {}",
+         challenge     bond {}\npriority      jobs >= {} for {} s: stake >= {}, reputation >= {} bps\n\
+         prices        min {} per replica; {} per full reputation success; collateral {} bps of the price per open claim\n\
+         paused        {}",
         pda::config().0,
         c.authority,
         c.mint,
@@ -92,6 +94,9 @@ pub fn describe_config(c: &Config) -> String {
         c.priority_window_secs,
         c.priority_min_stake,
         c.priority_min_reputation_bps,
+        c.min_price_per_replica,
+        c.reputation_unit,
+        c.collateral_bps,
         c.paused,
     )
 }

@@ -6,6 +6,7 @@
 //!   (`Job::escrow_expected`) plus what outsiders sent into it;
 //! * each node's stake vault holds exactly its `stake` plus what outsiders sent into it (a
 //!   crank reward can never be paid into a vault, so the two never drift apart);
+//! * each node's locked collateral equals the collateral of its open claims;
 //! * a live job's counters are exact: `active_claims` = its claims holding a slot,
 //!   `round_claims` / `round_commits` / `round_reveals` = this round's claims holding a slot /
 //!   committed / revealed, and `active_claims + reserved auction slots <= slots`;
@@ -781,6 +782,20 @@ impl World {
                 node.unbonding <= node.stake,
                 "{}",
                 ctx("unbonding more than the stake")
+            );
+            // each open claim locks its collateral, released when it is expired or settled
+            let locked: u64 = self
+                .jobs
+                .iter()
+                .flat_map(|j| self.claims_of(j))
+                .filter(|c| c.node == key && c.state != ClaimState::TimedOut)
+                .map(|c| c.collateral)
+                .sum();
+            assert_eq!(
+                node.locked,
+                locked,
+                "{}",
+                ctx("locked collateral vs open claims")
             );
             stakes += node.stake;
             vaults += v - donated;

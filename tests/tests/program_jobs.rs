@@ -503,10 +503,17 @@ fn claims_check_hardware_stake_reputation_and_pause() {
         &w.s.send(&[ix::claim_job(&other.pubkey(), &job, false)], &[&other]),
         TesseraError::Paused,
     );
-    // a node with open claims cannot withdraw
+    // a node with open claims cannot unbond their collateral, nor withdraw the rest
     let op0 = w.nodes[0].insecure_clone();
-    w.s.send(&[ix::request_unstake(&op0.pubkey(), STAKE)], &[&op0])
-        .unwrap();
+    assert_err(
+        &w.s.send(&[ix::request_unstake(&op0.pubkey(), STAKE)], &[&op0]),
+        TesseraError::InsufficientCollateral,
+    );
+    w.s.send(
+        &[ix::request_unstake(&op0.pubkey(), STAKE - PRICE)],
+        &[&op0],
+    )
+    .unwrap();
     w.s.warp(100);
     let t = w.s.tctx();
     assert_err(

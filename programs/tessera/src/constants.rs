@@ -50,6 +50,8 @@ pub const MAX_WINDOW_SECS: i64 = 7 * 24 * 3600;
 /// Unbonding: at least one second (the stake of a node with open claims never leaves anyway),
 /// at most 90 days (longer would hold operators' funds hostage).
 pub const MAX_UNBONDING_SECS: i64 = 90 * 24 * 3600;
+/// Collateral locked per open claim: at most 5× the claim's price.
+pub const MAX_COLLATERAL_BPS: u16 = 50_000;
 /// Priority window: at most one day.
 pub const MAX_PRIORITY_WINDOW_SECS: i64 = 24 * 3600;
 /// Reputation score a fresh node starts with (Beta mean with no history = 1/2).

@@ -120,4 +120,8 @@ pub enum TesseraError {
     CrankTokenNotCranker,
     #[msg("an even replica count needs an escalation budget to break a tie")]
     NoMajorityPossible,
+    #[msg("the price is below the network's minimum price per replica")]
+    PriceBelowMinimum,
+    #[msg("the node's free bonded stake cannot cover this claim's collateral")]
+    InsufficientCollateral,
 }

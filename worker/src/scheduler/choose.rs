@@ -208,6 +208,11 @@ fn node_fits(node: &Node, job: &Job) -> bool {
         && hw.capabilities & r.capabilities == r.capabilities
         && node.bonded() >= r.min_stake.max(1)
         && node.reputation.score_bps >= r.min_reputation_bps
+        // the claim's collateral must fit in the stake other open claims leave free
+        && job
+            .terms
+            .collateral(job.price_per_replica)
+            .is_ok_and(|c| node.free_collateral() >= c)
 }
 
 /// How many of `peers` come before `me` in `job`'s claim order (0 = first).

@@ -46,6 +46,10 @@ impl PlaceBid<'_> {
         require!(now <= job.bid_deadline, TesseraError::WindowClosed);
         require!(args.price > 0, TesseraError::InvalidPrice);
         require!(
+            args.price >= self.config.min_price_per_replica,
+            TesseraError::PriceBelowMinimum
+        );
+        require!(
             args.price <= job.price_per_replica,
             TesseraError::BidTooHigh
         );

@@ -92,6 +92,7 @@ pub fn handler(mut ctx: Context<ExpireClaim>) -> Result<()> {
         .open_claims
         .checked_sub(1)
         .ok_or(TesseraError::MathOverflow)?;
+    node.unlock(claim.collateral)?;
     node.reputation.timed_out = node.reputation.timed_out.saturating_add(1);
     emit!(ClaimExpired {
         job: job.key(),

@@ -136,7 +136,8 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
             .checked_add(fee)
             .ok_or(TesseraError::MathOverflow)?;
         if outcome == ClaimOutcome::Paid {
-            a.node.reputation.record_success(paid, now);
+            let unit = a.job.terms.reputation_unit;
+            a.node.reputation.record_success(paid, price, unit, now);
         } else {
             a.node.reputation.earned_total = a.node.reputation.earned_total.saturating_add(paid);
         }
@@ -163,6 +164,7 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
         }
     }
     if claim_state != ClaimState::TimedOut {
+        a.node.unlock(a.claim.collateral)?;
         a.node.open_claims = a
             .node
             .open_claims

@@ -46,21 +46,28 @@ impl ClaimJob<'_> {
         job.check_eligible(&self.config, &self.node, now)?;
         let reserved = job.reserved_at(now);
         // An auction winner takes the slot held for it, at its bid, until `wins_until`.
-        if let Some(bid) = self.bid.as_ref() {
+        let (price, takes_reserved) = if let Some(bid) = self.bid.as_ref() {
             require!(
                 job.market == MarketType::Auction && bid.won && reserved > 0,
                 TesseraError::NotAuctionWinner
             );
-            return Ok((bid.price, true));
-        }
-        // Everyone else (fixed market, escalation rounds, round-0 slots no winner holds) takes
-        // a free slot at the job's (maximum) price.
-        let taken = job
-            .active_claims
-            .checked_add(reserved)
-            .ok_or(TesseraError::MathOverflow)?;
-        require!(taken < job.slots, TesseraError::NoFreeSlot);
-        Ok((job.price_per_replica, false))
+            (bid.price, true)
+        } else {
+            // Everyone else (fixed market, escalation rounds, round-0 slots no winner holds)
+            // takes a free slot at the job's (maximum) price.
+            let taken = job
+                .active_claims
+                .checked_add(reserved)
+                .ok_or(TesseraError::MathOverflow)?;
+            require!(taken < job.slots, TesseraError::NoFreeSlot);
+            (job.price_per_replica, false)
+        };
+        // One stake cannot back unlimited concurrent claims: each locks collateral.
+        require!(
+            self.node.free_collateral() >= job.terms.collateral(price)?,
+            TesseraError::InsufficientCollateral
+        );
+        Ok((price, takes_reserved))
     }
 }
 
@@ -95,6 +102,7 @@ pub fn handler(ctx: Context<ClaimJob>) -> Result<()> {
         revealed_at: 0,
         state: ClaimState::Claimed,
         bump,
+        collateral: a.job.terms.collateral(price)?,
     };
     pda::write_account(&a.claim, &claim)?;
 
@@ -123,6 +131,7 @@ pub fn handler(ctx: Context<ClaimJob>) -> Result<()> {
         .open_claims
         .checked_add(1)
         .ok_or(TesseraError::MathOverflow)?;
+    node.lock(claim.collateral)?;
     node.last_active = now;
     emit!(JobClaimed {
         job: job_key,

@@ -82,6 +82,10 @@ impl PostJob<'_> {
         );
         require!(args.price_per_replica > 0, TesseraError::InvalidPrice);
         require!(
+            args.price_per_replica >= c.min_price_per_replica,
+            TesseraError::PriceBelowMinimum
+        );
+        require!(
             args.input_uri.len() <= MAX_URI_LEN,
             TesseraError::StringTooLong
         );

@@ -77,6 +77,7 @@ pub fn handler(ctx: Context<RegisterNode>, args: RegisterNodeArgs) -> Result<()>
         stake_vault: a.stake_vault.key(),
         bump,
         vault_bump,
+        locked: 0,
     };
     pda::write_account(&a.node, &node)?;
     emit!(NodeRegistered {

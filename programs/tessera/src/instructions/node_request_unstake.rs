@@ -26,6 +26,11 @@ impl RequestUnstake<'_> {
             args.amount <= self.node.bonded(),
             TesseraError::InsufficientStake
         );
+        // collateral of open claims stays bonded until they settle
+        require!(
+            args.amount <= self.node.free_collateral(),
+            TesseraError::InsufficientCollateral
+        );
         Ok(())
     }
 }

@@ -37,6 +37,8 @@ pub struct Claim {
     pub revealed_at: i64,
     pub state: ClaimState,
     pub bump: u8,
+    /// Bonded stake of the node this claim locks until it is expired or settled.
+    pub collateral: u64,
 }
 
 /// The commitment a node posts: SHA-256 over result_hash || node PDA || salt. Binding the node

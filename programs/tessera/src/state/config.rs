@@ -56,6 +56,13 @@ pub struct Config {
     pub paused: bool,
     /// Canonical bump of this PDA.
     pub bump: u8,
+    /// Lowest price per replica (or auction maximum, or bid) a job may offer: no dust jobs.
+    pub min_price_per_replica: u64,
+    /// Tokens paid for one replica that count as one full success for reputation; a replica
+    /// paid less earns a proportional part (`Reputation::credit`).
+    pub reputation_unit: u64,
+    /// Bonded stake locked per open claim, in bps of the claim's price (may exceed 10 000).
+    pub collateral_bps: u16,
     /// Proposed next authority (`update_config`); it takes over only when it signs
     /// `accept_authority`. `Pubkey::default()` when none is proposed.
     pub pending_authority: Pubkey,
@@ -82,6 +89,9 @@ pub struct ConfigParams {
     pub priority_window_secs: i64,
     pub priority_min_stake: u64,
     pub priority_min_reputation_bps: u16,
+    pub min_price_per_replica: u64,
+    pub reputation_unit: u64,
+    pub collateral_bps: u16,
 }
 
 fn bps_ok(v: u16, max: u16) -> bool {
@@ -107,6 +117,14 @@ impl ConfigParams {
         );
         require!(self.min_stake > 0, TesseraError::InvalidMinStake);
         require!(self.challenge_bond > 0, TesseraError::InvalidChallengeBond);
+        require!(
+            self.min_price_per_replica > 0 && self.reputation_unit > 0,
+            TesseraError::InvalidPrice
+        );
+        require!(
+            self.collateral_bps <= MAX_COLLATERAL_BPS,
+            TesseraError::InvalidBps
+        );
         require!(
             period_ok(self.unbonding_secs, MAX_UNBONDING_SECS)
                 && period_ok(self.commit_window_secs, MAX_WINDOW_SECS)
@@ -150,6 +168,9 @@ impl Config {
         self.priority_window_secs = p.priority_window_secs;
         self.priority_min_stake = p.priority_min_stake;
         self.priority_min_reputation_bps = p.priority_min_reputation_bps;
+        self.min_price_per_replica = p.min_price_per_replica;
+        self.reputation_unit = p.reputation_unit;
+        self.collateral_bps = p.collateral_bps;
     }
 
     /// The economic terms a job posted now runs under, to its end.
@@ -165,6 +186,8 @@ impl Config {
             reveal_window_secs: self.reveal_window_secs,
             challenge_window_secs: self.challenge_window_secs,
             challenge_bond: self.challenge_bond,
+            collateral_bps: self.collateral_bps,
+            reputation_unit: self.reputation_unit,
         }
     }
 
@@ -188,6 +211,9 @@ impl Config {
             priority_window_secs: self.priority_window_secs,
             priority_min_stake: self.priority_min_stake,
             priority_min_reputation_bps: self.priority_min_reputation_bps,
+            min_price_per_replica: self.min_price_per_replica,
+            reputation_unit: self.reputation_unit,
+            collateral_bps: self.collateral_bps,
         }
     }
 }

@@ -75,6 +75,17 @@ pub struct JobTerms {
     pub reveal_window_secs: i64,
     pub challenge_window_secs: i64,
     pub challenge_bond: u64,
+    /// Bonded stake each claim locks, bps of its price.
+    pub collateral_bps: u16,
+    /// Paid tokens that count as one full success for reputation.
+    pub reputation_unit: u64,
+}
+
+impl JobTerms {
+    /// Collateral a claim at `price` locks.
+    pub fn collateral(&self, price: u64) -> Result<u64> {
+        crate::token_ops::bps_of(price, self.collateral_bps)
+    }
 }
 
 /// A compute job and its escrow accounting. PDA `["job", client, job_id u64 le]`.

@@ -54,6 +54,9 @@ pub struct Reputation {
     pub penalty_updated_at: i64,
     /// Score in bps, see [`Reputation::recompute`].
     pub score_bps: u16,
+    /// Value-weighted successes, in hundredths: a replica paid at least the terms'
+    /// `reputation_unit` adds 100, a cheaper one proportionally less (a dust job adds 0).
+    pub credit: u64,
 }
 
 /// Half-life of failure weight: failures fade over 30 days.
@@ -90,12 +93,13 @@ impl Reputation {
         self.penalty_updated_at = now;
     }
 
-    /// score = (100 * completed + 100) / (100 * completed + penalty + 200), in bps:
-    /// a Beta(1,1)-mean over successes and decayed, 3x-weighted failures. A new node scores
-    /// 5000; ten clean jobs give 9166; one fresh failure after ten successes 7333.
+    /// score = (credit + 100) / (credit + penalty + 200), in bps: a Beta(1,1)-mean over
+    /// value-weighted successes (100 per replica paid at least one `reputation_unit`) and
+    /// decayed, 3x-weighted failures. A new node scores 5000; ten full-value jobs give 9166;
+    /// one fresh failure after those ten 7333; any number of dust jobs leaves it at 5000.
     pub fn recompute(&mut self, now: i64) {
         self.decay(now);
-        let wins = u128::from(self.completed).saturating_mul(100);
+        let wins = u128::from(self.credit);
         let good = wins.saturating_add(100);
         let total = wins
             .saturating_add(u128::from(self.penalty))
@@ -106,9 +110,12 @@ impl Reputation {
             .unwrap_or(0) as u16;
     }
 
-    pub fn record_success(&mut self, earned: u64, now: i64) {
+    /// A paid replica: `earned` net of fees; `price` (what the client paid for it) against
+    /// `unit` decides how much the success weighs.
+    pub fn record_success(&mut self, earned: u64, price: u64, unit: u64, now: i64) {
         self.completed = self.completed.saturating_add(1);
         self.earned_total = self.earned_total.saturating_add(earned);
+        self.credit = self.credit.saturating_add(success_credit(price, unit));
         self.recompute(now);
     }
 
@@ -118,6 +125,15 @@ impl Reputation {
         self.slashed_total = self.slashed_total.saturating_add(slashed);
         self.recompute(now);
     }
+}
+
+/// Reputation credit of one success paid `price` when `unit` counts as a full one: 100 for
+/// `price >= unit`, proportionally less below, rounded down (so dust earns nothing).
+pub fn success_credit(price: u64, unit: u64) -> u64 {
+    if unit == 0 || price >= unit {
+        return 100;
+    }
+    (u128::from(price) * 100 / u128::from(unit)) as u64
 }
 
 /// A registered compute node. PDA `["node", operator]`.
@@ -141,12 +157,42 @@ pub struct Node {
     pub stake_vault: Pubkey,
     pub bump: u8,
     pub vault_bump: u8,
+    /// Collateral locked by open claims (Σ `Claim::collateral`); it cannot back another claim
+    /// or be unbonded until the claim is expired or settled.
+    pub locked: u64,
 }
 
 impl Node {
     /// Stake that backs new claims.
     pub fn bonded(&self) -> u64 {
         self.stake.saturating_sub(self.unbonding)
+    }
+
+    /// Bonded stake not locked by open claims: what a new claim's collateral must fit in.
+    pub fn free_collateral(&self) -> u64 {
+        self.bonded().saturating_sub(self.locked)
+    }
+
+    /// Lock `amount` for a new claim (InsufficientCollateral when it does not fit).
+    pub fn lock(&mut self, amount: u64) -> Result<()> {
+        require!(
+            self.free_collateral() >= amount,
+            TesseraError::InsufficientCollateral
+        );
+        self.locked = self
+            .locked
+            .checked_add(amount)
+            .ok_or(TesseraError::MathOverflow)?;
+        Ok(())
+    }
+
+    /// Release a claim's collateral.
+    pub fn unlock(&mut self, amount: u64) -> Result<()> {
+        self.locked = self
+            .locked
+            .checked_sub(amount)
+            .ok_or(TesseraError::MathOverflow)?;
+        Ok(())
     }
 
     /// Remove `amount` from the stake after a slash: unbonding tokens are taken last.
