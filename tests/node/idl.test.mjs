@@ -43,6 +43,9 @@ const params = {
   priorityWindowSecs: new BN(5),
   priorityMinStake: new BN(500_000_000),
   priorityMinReputationBps: 6000,
+  minPricePerReplica: new BN(10_000),
+  reputationUnit: new BN(2_000_000),
+  collateralBps: 10_000,
 };
 
 test("the IDL describes the Tessera program", () => {
@@ -91,7 +94,8 @@ test("@coral-xyz/anchor builds initialize_config from the IDL", async () => {
   assert.equal((got.min_stake ?? got.minStake).toString(), "100000000");
   assert.equal(got.max_replicas ?? got.maxReplicas, 5);
   // 8-byte discriminator + 18 fields
-  assert.equal(ix.data.length, 8 + 2 + 8 + 8 + 2 * 5 + 8 * 3 + 1 + 1 + 8 + 8 + 8 + 8 + 2);
+  // ... + min_price_per_replica, reputation_unit, collateral_bps
+  assert.equal(ix.data.length, 8 + 2 + 8 + 8 + 2 * 5 + 8 * 3 + 1 + 1 + 8 + 8 + 8 + 8 + 2 + 8 + 8 + 2);
 });
 
 test("account and event layouts decode with the IDL coder", () => {
@@ -99,8 +103,9 @@ test("account and event layouts decode with the IDL coder", () => {
   const cfg = idl.accounts.find((a) => a.name === "Config");
   assert.equal(cfg.discriminator.length, 8);
   // an all-zero Config body behind its discriminator decodes
-  // ... paused, bump, pending_authority (two-step authority transfer)
-  const size = 8 + 32 * 4 + 2 + 8 + 8 + 2 * 5 + 8 * 3 + 1 + 1 + 8 + 8 + 8 + 8 + 2 + 1 + 1 + 32;
+  // ... paused, bump, min_price_per_replica, reputation_unit, collateral_bps,
+  // pending_authority (two-step authority transfer)
+  const size = 8 + 32 * 4 + 2 + 8 + 8 + 2 * 5 + 8 * 3 + 1 + 1 + 8 + 8 + 8 + 8 + 2 + 1 + 1 + 8 + 8 + 2 + 32;
   const buf = Buffer.alloc(size);
   Buffer.from(cfg.discriminator).copy(buf, 0);
   const decoded = coder.accounts.decode("Config", buf);
