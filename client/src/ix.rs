@@ -8,6 +8,9 @@ use tessera::state::ConfigParams;
 
 use crate::pda;
 
+/// The SlotHashes sysvar: claims and bids read their round's sortition seed from it.
+pub const SLOT_HASHES: Pubkey = tessera::constants::SLOT_HASHES_SYSVAR;
+
 fn build(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
     Instruction {
         program_id: tessera::ID,
@@ -45,6 +48,9 @@ pub fn localnet_params() -> ConfigParams {
         reputation_unit: 2_000_000,
         // each open claim locks bonded stake equal to its price
         collateral_bps: 10_000,
+        // sortition: 2 expected eligible nodes per free slot, doubling every 5 s
+        sortition_expected_pct: 200,
+        sortition_widen_secs: 5,
     }
 }
 
@@ -206,6 +212,7 @@ pub fn request_unstake(operator: &Pubkey, amount: u64) -> Instruction {
     build(
         tessera::accounts::RequestUnstake {
             operator: *operator,
+            config: pda::config().0,
             node: pda::node(operator).0,
         },
         tessera::instruction::RequestUnstake {
@@ -307,6 +314,7 @@ pub fn claim_job(operator: &Pubkey, job: &Pubkey, with_bid: bool) -> Instruction
             node,
             claim: pda::claim(job, &node).0,
             bid: with_bid.then(|| pda::bid(job, &node).0),
+            slot_hashes: SLOT_HASHES,
             system_program: solana_system_interface::program::ID,
         },
         tessera::instruction::ClaimJob {},
@@ -322,6 +330,7 @@ pub fn place_bid(operator: &Pubkey, job: &Pubkey, price: u64) -> Instruction {
             job: *job,
             node,
             bid: pda::bid(job, &node).0,
+            slot_hashes: SLOT_HASHES,
             system_program: solana_system_interface::program::ID,
         },
         tessera::instruction::PlaceBid {

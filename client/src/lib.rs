@@ -11,6 +11,7 @@ pub mod jobspec;
 pub mod network;
 pub mod pda;
 pub mod rpc;
+pub mod sortition;
 pub mod token;
 pub mod units;
 

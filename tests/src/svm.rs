@@ -100,8 +100,17 @@ impl Svm {
 
     /// [`Svm::with_config`] with the network mint under `token_program`.
     pub fn with_config_on(token_program: Pubkey) -> Self {
+        Self::with_params_on(token_program, ix::localnet_params())
+    }
+
+    /// A VM with the config initialised with `params`.
+    pub fn with_params(params: tessera::state::ConfigParams) -> Self {
+        Self::with_params_on(token::TOKEN_PROGRAM_ID, params)
+    }
+
+    fn with_params_on(token_program: Pubkey, params: tessera::state::ConfigParams) -> Self {
         let mut s = Self::new_with_token_program(token_program);
-        let ix = s.init_config_ix(ix::localnet_params());
+        let ix = s.init_config_ix(params);
         s.send_named("initialize_config", ix, &[])
             .expect("initialize_config");
         s
@@ -139,7 +148,35 @@ impl Svm {
         );
         let res = self.svm.send_transaction(tx);
         self.svm.expire_blockhash();
+        // every transaction lands in a slot of its own, as on a cluster: a round's sortition
+        // seed (the hash of the slot it opened in) is known from the next transaction on
+        self.advance_slots(1);
         res
+    }
+
+    /// Moves the slot forward by `n`, recording a hash for each new slot in the SlotHashes
+    /// sysvar (newest first, the last 512 kept, as the runtime does).
+    pub fn advance_slots(&mut self, n: u64) {
+        use solana_sdk::hash::Hash;
+        use solana_sdk::slot_hashes::SlotHashes;
+        let mut c: Clock = self.svm.get_sysvar();
+        let mut hashes: SlotHashes = self.svm.get_sysvar();
+        for slot in c.slot..c.slot + n {
+            // the finished slot's hash: a fixed pseudo-random function of the slot
+            let mut h = [0u8; 32];
+            let mut x = slot ^ 0x5eed_7e55_e4a0_0000;
+            for chunk in h.chunks_mut(8) {
+                x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let mut z = x;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                chunk.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+            }
+            hashes.add(slot, Hash::new_from_array(h));
+        }
+        c.slot += n;
+        self.svm.set_sysvar(&c);
+        self.svm.set_sysvar(&hashes);
     }
 
     /// Send one instruction and, when it succeeds, record its compute units under `name`.
@@ -221,12 +258,12 @@ impl Svm {
         self.svm.get_sysvar::<Clock>().unix_timestamp
     }
 
-    /// Move the clock forward by `secs` (and the slot by a matching amount).
+    /// Move the clock forward by `secs` (and the slot by a matching amount, with its hashes).
     pub fn warp(&mut self, secs: i64) {
         let mut c: Clock = self.svm.get_sysvar();
         c.unix_timestamp += secs;
-        c.slot += (secs.max(1) as u64) * 2;
         self.svm.set_sysvar(&c);
+        self.advance_slots((secs.max(1) as u64) * 2);
     }
 }
 

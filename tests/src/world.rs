@@ -19,8 +19,17 @@ pub struct World {
 }
 
 impl World {
+    /// A world whose sortition lets every node claim (the widest threshold): scenarios about
+    /// escrow, voting and settlement pick their nodes; sortition has tests of its own.
     pub fn new(n_nodes: usize) -> Self {
-        let mut s = Svm::with_config();
+        let mut p = ix::localnet_params();
+        p.sortition_expected_pct = tessera::constants::MAX_SORTITION_PCT;
+        Self::with_params(n_nodes, p)
+    }
+
+    /// A world on the given config parameters.
+    pub fn with_params(n_nodes: usize, params: tessera::state::ConfigParams) -> Self {
+        let mut s = Svm::with_params(params);
         let client = s.actor(10_000 * TOKEN);
         let nodes = (0..n_nodes).map(|_| s.node(STAKE, 0)).collect();
         let cranker = s.actor(0);

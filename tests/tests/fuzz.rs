@@ -6,7 +6,8 @@
 //!   (`Job::escrow_expected`) plus what outsiders sent into it;
 //! * each node's stake vault holds exactly its `stake` plus what outsiders sent into it (a
 //!   crank reward can never be paid into a vault, so the two never drift apart);
-//! * each node's locked collateral equals the collateral of its open claims;
+//! * each node's locked collateral equals the collateral of its open claims, and the config's
+//!   `total_bonded` (the sortition denominator) equals Σ bonded stake;
 //! * a live job's counters are exact: `active_claims` = its claims holding a slot,
 //!   `round_claims` / `round_commits` / `round_reveals` = this round's claims holding a slot /
 //!   committed / revealed, and `active_claims + reserved auction slots <= slots`;
@@ -661,7 +662,7 @@ impl World {
             // unstake the victim's stake
             _ => {
                 let mut i = ix::request_unstake(&at.pubkey(), 1);
-                i.accounts[1].pubkey = victim_node;
+                i.accounts[2].pubkey = victim_node;
                 i
             }
         };
@@ -816,6 +817,16 @@ impl World {
             self.reputations.insert(key, node.reputation.clone());
         }
         assert_eq!(stakes, vaults, "{}", ctx("Σ stakes vs Σ stake vaults"));
+        // the sortition denominator is the network's bonded stake, exactly
+        let bonded: u64 = self
+            .nodes
+            .iter()
+            .filter_map(|n| self.s.svm.get_account(&pda::node(&n.pubkey()).0))
+            .filter_map(|a| tessera_client::accounts::decode::<Node>("Node", &a.data).ok())
+            .map(|n| n.bonded())
+            .sum();
+        let config: tessera::state::Config = self.s.account(&pda::config().0);
+        assert_eq!(config.total_bonded, bonded, "{}", ctx("total_bonded vs Σ bonded"));
         // conservation
         assert_eq!(
             self.sum(),

@@ -144,6 +144,7 @@ fn staking_is_guarded_against_other_signers_and_hostile_values() {
     // the thief names the victim's node while signing for itself: not its operator
     let mut accounts = tessera::accounts::RequestUnstake {
         operator: thief.pubkey(),
+        config: pda::config().0,
         node: victim_node,
     }
     .to_account_metas(None);

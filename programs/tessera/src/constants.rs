@@ -18,6 +18,10 @@ pub const BID_SEED: &[u8] = b"bid";
 /// `["challenge", job, challenger]` -> [`crate::state::Challenge`]
 pub const CHALLENGE_SEED: &[u8] = b"challenge";
 
+/// The SlotHashes sysvar (claims and bids read their round's sortition seed from it).
+pub const SLOT_HASHES_SYSVAR: anchor_lang::prelude::Pubkey =
+    anchor_lang::prelude::pubkey!("SysvarS1otHashes111111111111111111111111111");
+
 /// Basis points in one whole.
 pub const BPS_DENOMINATOR: u64 = 10_000;
 /// Hard cap on replicas a job may ask for (config.max_replicas is at most this).
@@ -52,6 +56,9 @@ pub const MAX_WINDOW_SECS: i64 = 7 * 24 * 3600;
 pub const MAX_UNBONDING_SECS: i64 = 90 * 24 * 3600;
 /// Collateral locked per open claim: at most 5× the claim's price.
 pub const MAX_COLLATERAL_BPS: u16 = 50_000;
+/// Sortition: expected eligible nodes per free slot, in percent (1x .. 100x).
+pub const MIN_SORTITION_PCT: u16 = 100;
+pub const MAX_SORTITION_PCT: u16 = 10_000;
 /// Priority window: at most one day.
 pub const MAX_PRIORITY_WINDOW_SECS: i64 = 24 * 3600;
 /// Reputation score a fresh node starts with (Beta mean with no history = 1/2).

@@ -124,4 +124,8 @@ pub enum TesseraError {
     PriceBelowMinimum,
     #[msg("the node's free bonded stake cannot cover this claim's collateral")]
     InsufficientCollateral,
+    #[msg("the node's sortition draw does not make it eligible for this round yet")]
+    NotEligible,
+    #[msg("the round's sortition seed (the hash of the slot it opened in) is not known yet")]
+    SeedNotReady,
 }

@@ -19,6 +19,7 @@ pub mod events;
 pub mod instructions;
 pub mod mint_policy;
 pub mod pda;
+pub mod sortition;
 pub mod state;
 pub mod token_ops;
 

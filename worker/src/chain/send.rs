@@ -49,6 +49,16 @@ impl TxError {
     }
 }
 
+/// A job's round as its sortition sees it ([`Chain::sortition_view`]).
+pub struct SortitionView {
+    pub job: tessera::state::Job,
+    pub total_bonded: u64,
+    pub node: tessera::state::Node,
+    pub slot_hashes: Vec<u8>,
+    pub now: i64,
+    pub slot: u64,
+}
+
 /// How long a fetched blockhash is reused for new transactions (it stays valid for about
 /// 150 blocks; reusing it saves a `getLatestBlockhash` per transaction).
 const BLOCKHASH_REUSE: Duration = Duration::from_secs(2);
@@ -281,6 +291,53 @@ impl Chain {
         let clock = accs[2].as_ref().context("Clock sysvar missing")?;
         let now = accounts::clock_unix_timestamp(&clock.data).context("short Clock")?;
         Ok((decode_job, decode_claim, now))
+    }
+
+    /// What the sortition of `job`'s current round needs, in one `getMultipleAccounts`: the
+    /// job, the config's bonded total, `node`, the SlotHashes sysvar's data, and the cluster's
+    /// unix time and slot.
+    pub async fn sortition_view(
+        &self,
+        job: &Pubkey,
+        node: &Pubkey,
+    ) -> Result<Option<SortitionView>> {
+        let keys = [
+            *job,
+            tessera_client::pda::config().0,
+            *node,
+            tessera_client::ix::SLOT_HASHES,
+            solana_sdk::sysvar::clock::ID,
+        ];
+        let accs = self.reader.read(&keys).await?;
+        let Some(j) = accs[0].as_ref() else {
+            return Ok(None);
+        };
+        let decode = |i: usize, what: &'static str| {
+            accs[i].as_ref().with_context(|| format!("{what} missing"))
+        };
+        let config: tessera::state::Config = {
+            let a = decode(1, "Config")?;
+            accounts::decode_owned("Config", &a.owner, &a.data)?
+        };
+        let node_acc: tessera::state::Node = {
+            let a = decode(2, "Node")?;
+            accounts::decode_owned("Node", &a.owner, &a.data)?
+        };
+        let clock = decode(4, "Clock sysvar")?;
+        let slot = clock
+            .data
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+            .context("short Clock")?;
+        Ok(Some(SortitionView {
+            job: accounts::decode_owned("Job", &j.owner, &j.data)?,
+            total_bonded: config.total_bonded,
+            node: node_acc,
+            slot_hashes: decode(3, "SlotHashes sysvar")?.data.clone(),
+            now: accounts::clock_unix_timestamp(&clock.data).context("short Clock")?,
+            slot,
+        }))
     }
 
     /// The cluster's unix time.

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use solana_sdk::pubkey::Pubkey;
 use tessera::errors::TesseraError;
 use tessera::state::{commitment, Bid, Claim, ClaimState, Job, JobState};
+use tessera_client::sortition::{self, Eligibility};
 use tessera_client::{blobs, ix, pda, rpc as sdk_rpc};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tracing::{debug, info, warn};
@@ -19,6 +20,15 @@ use super::{Worker, CLAIM_MARGIN_SECS, MAX_DEADLINE_SLEEP, POLL, SETTLE_GRACE};
 use crate::chain::{backoff, watch::JobSeen, TxError};
 use crate::state::{now_ms, Entry, Stage};
 use crate::storage::InputError;
+
+/// What the sortition says about claiming (or bidding) now.
+enum Drawn {
+    Now,
+    /// Look again after this long (the seed slot is not over, or the threshold widens later).
+    Wait(Duration),
+    /// Not before the window closes, or no slot left.
+    No(String),
+}
 
 impl Worker {
     /// Fetches and validates the input, then takes a claim slot, claims (or bids) and drives
@@ -157,6 +167,48 @@ impl Worker {
             .await
     }
 
+    /// Does the sortition of `key`'s current round (or its bidding, `bid`) draw this node?
+    async fn drawn(&self, key: &Pubkey, bid: bool) -> Result<Drawn> {
+        let Some(v) = self.chain.sortition_view(key, &self.node).await? else {
+            return Ok(Drawn::No("job closed".into()));
+        };
+        let j = &v.job;
+        let (free, until) = if bid {
+            (j.replicas, j.bid_deadline)
+        } else {
+            let taken = j.active_claims.saturating_add(j.reserved_at(v.now));
+            if taken >= j.slots {
+                self.metrics.claim_races_lost.inc();
+                return Ok(Drawn::No("no free slot".into()));
+            }
+            (j.slots - taken, j.commit_deadline.saturating_sub(CLAIM_MARGIN_SECS))
+        };
+        Ok(
+            match sortition::eligibility(
+                key,
+                j,
+                &self.node,
+                &v.node,
+                v.total_bonded,
+                free,
+                &v.slot_hashes,
+                v.now,
+                v.slot,
+            ) {
+                Eligibility::Now => Drawn::Now,
+                Eligibility::SeedNotReady => Drawn::Wait(Duration::from_millis(400)),
+                Eligibility::At(t) if t <= until => {
+                    let secs = (t - v.now).clamp(0, MAX_DEADLINE_SLEEP.as_secs() as i64);
+                    debug!(job = %key, at = t, "not drawn yet; waiting for the threshold to widen");
+                    Drawn::Wait(Duration::from_secs(secs as u64).max(Duration::from_millis(200)))
+                }
+                Eligibility::At(_) | Eligibility::Never => {
+                    Drawn::No("not drawn by the round's sortition in time".into())
+                }
+            },
+        )
+    }
+
     /// One step of the state machine; returns after at most one transaction.
     async fn step(&self, e: &mut Entry) -> Result<()> {
         let key = e.job();
@@ -188,6 +240,21 @@ impl Worker {
                     job_created = Some(job.created_at);
                 }
                 let with_bid = e.bid_price.is_some();
+                // Only claim when the round's sortition draws this node (auction winners hold
+                // a reserved slot and are not drawn again).
+                if !with_bid {
+                    match self.drawn(&key, false).await? {
+                        Drawn::Now => {}
+                        Drawn::Wait(d) => {
+                            tokio::time::sleep(d).await;
+                            return Ok(());
+                        }
+                        Drawn::No(why) => {
+                            self.abandon(e, why);
+                            return Ok(());
+                        }
+                    }
+                }
                 match self
                     .chain
                     .send(
@@ -219,6 +286,16 @@ impl Worker {
                             Ok(_) => info!(job = %key, "reopened an expired round"),
                             Err(err) => debug!("finalize_job: {err}"),
                         }
+                        Ok(())
+                    }
+                    Err(err)
+                        if (err.is(TesseraError::SeedNotReady)
+                            || err.is(TesseraError::NotEligible))
+                            && e.attempts < 64 =>
+                    {
+                        // the draw moved under us (a slot or a stake changed): look again
+                        debug!(job = %key, "claim not drawn yet: {err}");
+                        tokio::time::sleep(Duration::from_millis(400)).await;
                         Ok(())
                     }
                     Err(TxError::Rejected { reason, .. }) => {
@@ -311,6 +388,18 @@ impl Worker {
         }
         let bid: Option<Bid> = self.chain.fetch("Bid", &bid_key).await?;
         if bid.is_none() && job.state == JobState::Bidding {
+            // bids are drawn by the same sortition as claims
+            match self.drawn(&key, true).await? {
+                Drawn::Now => {}
+                Drawn::Wait(d) => {
+                    tokio::time::sleep(d).await;
+                    return Ok(());
+                }
+                Drawn::No(why) => {
+                    self.abandon(e, why);
+                    return Ok(());
+                }
+            }
             let price = e.bid_price.unwrap_or(job.price_per_replica);
             return match self
                 .chain

@@ -57,7 +57,7 @@ pub fn handler<'info>(ctx: Context<'info, CloseAuction<'info>>) -> Result<()> {
         bid.exit(&crate::ID)?;
     }
     let job = &mut ctx.accounts.job;
-    job.open_round(now);
+    job.open_round(now, Clock::get()?.slot);
     // Each winner holds a round-0 slot until the first commit window closes; slots no bid won
     // are open to fixed-price claims at the maximum price right away (claim_job).
     job.reserved_slots = u8::try_from(winners.len()).map_err(|_| TesseraError::MathOverflow)?;

@@ -27,6 +27,9 @@ pub struct PlaceBid<'info> {
     /// CHECK: must be empty and at its canonical PDA; both checked in the handler.
     #[account(mut)]
     pub bid: UncheckedAccount<'info>,
+    /// CHECK: the SlotHashes sysvar (address-pinned): the bidding's sortition seed.
+    #[account(address = SLOT_HASHES_SYSVAR)]
+    pub slot_hashes: UncheckedAccount<'info>,
     pub system_program: Program<'info, System>,
 }
 
@@ -54,7 +57,17 @@ impl PlaceBid<'_> {
             TesseraError::BidTooHigh
         );
         require!(job.bids < MAX_BIDS, TesseraError::NoFreeSlot);
-        job.check_eligible(&self.config, &self.node, now)
+        job.check_eligible(&self.config, &self.node, now)?;
+        // bids are drawn by the same sortition as claims, for the job's k slots
+        job.check_sortition(
+            &job.key(),
+            &self.node.key(),
+            &self.node,
+            self.config.total_bonded,
+            job.replicas,
+            &Clock::get()?,
+            &self.slot_hashes.try_borrow_data()?,
+        )
     }
 }
 

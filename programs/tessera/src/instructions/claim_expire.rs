@@ -19,6 +19,8 @@ pub struct ExpireClaim<'info> {
         constraint = cranker_token.mint == config.mint @ TesseraError::MintMismatch,
     )]
     pub cranker_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// Writable: a slash lowers the network's bonded total (sortition).
+    #[account(mut)]
     pub config: Box<Account<'info, Config>>,
     #[account(mut)]
     pub job: Box<Account<'info, Job>>,
@@ -65,6 +67,7 @@ pub fn handler(mut ctx: Context<ExpireClaim>) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     let a = &mut ctx.accounts;
     let mut slash = SlashAccounts {
+        config: &mut a.config,
         node: &mut a.node,
         stake_vault: a.stake_vault.to_account_info(),
         escrow: a.escrow.to_account_info(),

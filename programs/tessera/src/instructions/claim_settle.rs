@@ -18,6 +18,8 @@ pub struct SettleClaim<'info> {
         constraint = cranker_token.mint == config.mint @ TesseraError::MintMismatch,
     )]
     pub cranker_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// Writable: a slash lowers the network's bonded total (sortition).
+    #[account(mut)]
     pub config: Box<Account<'info, Config>>,
     #[account(mut)]
     pub job: Box<Account<'info, Job>>,
@@ -148,6 +150,7 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
             && a.job.challenged
             && a.claim.result_hash == a.job.challenged_hash;
         let mut s = SlashAccounts {
+            config: &mut a.config,
             node: &mut a.node,
             stake_vault: a.stake_vault.to_account_info(),
             escrow: a.escrow.to_account_info(),
@@ -191,6 +194,7 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
 
 /// The token accounts a slash moves tokens between.
 pub struct SlashAccounts<'a, 'info> {
+    pub config: &'a mut Account<'info, Config>,
     pub node: &'a mut Account<'info, Node>,
     pub stake_vault: AccountInfo<'info>,
     pub escrow: AccountInfo<'info>,
@@ -246,7 +250,12 @@ pub fn apply_slash(
         .treasury_owed
         .checked_add(split.treasury)
         .ok_or(TesseraError::MathOverflow)?;
+    let bonded = s.node.bonded();
     s.node.take_slash(split.total)?;
+    let lost = bonded
+        .checked_sub(s.node.bonded())
+        .ok_or(TesseraError::MathOverflow)?;
+    s.config.unbond(lost)?;
     s.node.reputation.record_failure(split.total, now);
     if to_challenger {
         job.challenger_pool = job

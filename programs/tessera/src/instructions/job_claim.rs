@@ -31,13 +31,17 @@ pub struct ClaimJob<'info> {
         constraint = bid.job == job.key() && bid.node == node.key() @ TesseraError::NotAuctionWinner,
     )]
     pub bid: Option<Box<Account<'info, Bid>>>,
+    /// CHECK: the SlotHashes sysvar (address-pinned): the round's sortition seed.
+    #[account(address = SLOT_HASHES_SYSVAR)]
+    pub slot_hashes: UncheckedAccount<'info>,
     pub system_program: Program<'info, System>,
 }
 
 impl ClaimJob<'_> {
     /// Returns the price this replica will be paid and whether it takes a reserved auction slot.
     pub fn validate(&self) -> Result<(u64, bool)> {
-        let now = Clock::get()?.unix_timestamp;
+        let clock = Clock::get()?;
+        let now = clock.unix_timestamp;
         let job = &self.job;
         require!(!self.config.paused, TesseraError::Paused);
         require!(job.state != JobState::Bidding, TesseraError::AuctionJob);
@@ -60,6 +64,17 @@ impl ClaimJob<'_> {
                 .checked_add(reserved)
                 .ok_or(TesseraError::MathOverflow)?;
             require!(taken < job.slots, TesseraError::NoFreeSlot);
+            // Only nodes the round's stake-weighted sortition draws may take a slot.
+            let free = job.slots.checked_sub(taken).ok_or(TesseraError::MathOverflow)?;
+            job.check_sortition(
+                &job.key(),
+                &self.node.key(),
+                &self.node,
+                self.config.total_bonded,
+                free,
+                &clock,
+                &self.slot_hashes.try_borrow_data()?,
+            )?;
             (job.price_per_replica, false)
         };
         // One stake cannot back unlimited concurrent claims: each locks collateral.

@@ -20,7 +20,8 @@ pub struct FinalizeJob<'info> {
 ///   none -> escalate (more slots) while budget and deadline allow, else `Failed`.
 /// * `Challenge`, challenge window over -> `Completed`.
 pub fn handler(ctx: Context<FinalizeJob>) -> Result<()> {
-    let now = Clock::get()?.unix_timestamp;
+    let clock = Clock::get()?;
+    let (now, slot) = (clock.unix_timestamp, clock.slot);
     let job = &mut ctx.accounts.job;
     let terms = job.terms;
     let key = job.key();
@@ -37,7 +38,7 @@ pub fn handler(ctx: Context<FinalizeJob>) -> Result<()> {
                     reveal_deadline: job.reveal_deadline,
                 });
             } else if job.next_round_fits(now) {
-                job.reopen_round(now);
+                job.reopen_round(now, slot);
                 emit!(RoundReopened {
                     job: key,
                     round: job.round,
@@ -63,7 +64,7 @@ pub fn handler(ctx: Context<FinalizeJob>) -> Result<()> {
                 open_challenge(job, key, hash, now);
             } else if !job.challenged && job.round < job.max_escalations && job.next_round_fits(now)
             {
-                escalate(job, now)?;
+                escalate(job, now, slot)?;
                 emit!(JobEscalated {
                     job: key,
                     round: job.round,
@@ -113,13 +114,13 @@ pub fn open_challenge(job: &mut Job, key: Pubkey, hash: [u8; 32], now: i64) {
 }
 
 /// Add ESCALATION_SLOTS paid slots and open a new round.
-pub fn escalate(job: &mut Job, now: i64) -> Result<()> {
+pub fn escalate(job: &mut Job, now: i64, slot: u64) -> Result<()> {
     job.round = job.round.checked_add(1).ok_or(TesseraError::MathOverflow)?;
     job.slots = job
         .slots
         .checked_add(ESCALATION_SLOTS)
         .ok_or(TesseraError::MathOverflow)?;
     job.has_winner = false;
-    job.open_round(now);
+    job.open_round(now, slot);
     Ok(())
 }

@@ -201,6 +201,8 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
         bids: 0,
         reserved_slots: 0,
         wins_until: 0,
+        seed_slot: 0,
+        round_opened_at: now,
         open_challenges: 0,
         tally: [Tally::default(); MAX_SLOTS],
         tally_len: 0,
@@ -221,10 +223,13 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
         escrow_bump,
     });
     match job.market {
-        MarketType::Fixed => job.open_round(now),
+        MarketType::Fixed => job.open_round(now, Clock::get()?.slot),
         MarketType::Auction => {
             job.bid_deadline = args.bid_deadline;
             job.state = JobState::Bidding;
+            // bids are drawn by sortition too, seeded by the posting slot
+            job.seed_slot = Clock::get()?.slot;
+            job.round_opened_at = now;
         }
     }
     pda::write_account(&a.job, job.as_ref())?;

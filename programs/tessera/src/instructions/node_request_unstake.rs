@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::errors::TesseraError;
 use crate::events::UnstakeRequested;
-use crate::state::Node;
+use crate::state::{Config, Node};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct RequestUnstakeArgs {
@@ -12,6 +12,9 @@ pub struct RequestUnstakeArgs {
 #[derive(Accounts)]
 pub struct RequestUnstake<'info> {
     pub operator: Signer<'info>,
+    /// Keeps the network's bonded total (sortition).
+    #[account(mut)]
+    pub config: Account<'info, Config>,
     #[account(
         mut,
         has_one = operator @ TesseraError::NotOperator,
@@ -40,6 +43,7 @@ impl RequestUnstake<'_> {
 #[access_control(ctx.accounts.validate(&args))]
 pub fn handler(ctx: Context<RequestUnstake>, args: RequestUnstakeArgs) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
+    ctx.accounts.config.unbond(args.amount)?;
     let node = &mut ctx.accounts.node;
     node.unbonding = node
         .unbonding

@@ -14,6 +14,7 @@ pub struct StakeArgs {
 #[derive(Accounts)]
 pub struct Stake<'info> {
     pub operator: Signer<'info>,
+    #[account(mut)]
     pub config: Account<'info, Config>,
     #[account(
         mut,
@@ -56,6 +57,7 @@ pub fn handler(ctx: Context<Stake>, args: StakeArgs) -> Result<()> {
         &[],
         args.amount,
     )?;
+    ctx.accounts.config.bond(args.amount)?;
     let node = &mut ctx.accounts.node;
     node.stake = node
         .stake

@@ -119,7 +119,7 @@ pub fn handler(mut ctx: Context<ChallengeResult>, args: ChallengeResultArgs) -> 
     // The audit round decides alone: earlier votes no longer count.
     job.tally = [Tally::default(); MAX_SLOTS];
     job.tally_len = 0;
-    escalate(job, now)?;
+    escalate(job, now, Clock::get()?.slot)?;
     emit!(ResultChallenged {
         job: job.key(),
         challenger: ch.challenger,

@@ -63,6 +63,13 @@ pub struct Config {
     pub reputation_unit: u64,
     /// Bonded stake locked per open claim, in bps of the claim's price (may exceed 10 000).
     pub collateral_bps: u16,
+    /// Sortition: expected eligible nodes per free slot when a round opens, in percent.
+    pub sortition_expected_pct: u16,
+    /// Sortition: the eligibility threshold doubles every this many seconds of a round.
+    pub sortition_widen_secs: i64,
+    /// Σ bonded stake (stake − unbonding) of every node: the denominator of sortition.
+    /// Kept by stake, request_unstake and every slash.
+    pub total_bonded: u64,
     /// Proposed next authority (`update_config`); it takes over only when it signs
     /// `accept_authority`. `Pubkey::default()` when none is proposed.
     pub pending_authority: Pubkey,
@@ -92,6 +99,8 @@ pub struct ConfigParams {
     pub min_price_per_replica: u64,
     pub reputation_unit: u64,
     pub collateral_bps: u16,
+    pub sortition_expected_pct: u16,
+    pub sortition_widen_secs: i64,
 }
 
 fn bps_ok(v: u16, max: u16) -> bool {
@@ -124,6 +133,14 @@ impl ConfigParams {
         require!(
             self.collateral_bps <= MAX_COLLATERAL_BPS,
             TesseraError::InvalidBps
+        );
+        require!(
+            (MIN_SORTITION_PCT..=MAX_SORTITION_PCT).contains(&self.sortition_expected_pct),
+            TesseraError::InvalidBps
+        );
+        require!(
+            period_ok(self.sortition_widen_secs, MAX_WINDOW_SECS),
+            TesseraError::InvalidPeriod
         );
         require!(
             period_ok(self.unbonding_secs, MAX_UNBONDING_SECS)
@@ -171,6 +188,8 @@ impl Config {
         self.min_price_per_replica = p.min_price_per_replica;
         self.reputation_unit = p.reputation_unit;
         self.collateral_bps = p.collateral_bps;
+        self.sortition_expected_pct = p.sortition_expected_pct;
+        self.sortition_widen_secs = p.sortition_widen_secs;
     }
 
     /// The economic terms a job posted now runs under, to its end.
@@ -188,7 +207,27 @@ impl Config {
             challenge_bond: self.challenge_bond,
             collateral_bps: self.collateral_bps,
             reputation_unit: self.reputation_unit,
+            sortition_expected_pct: self.sortition_expected_pct,
+            sortition_widen_secs: self.sortition_widen_secs,
         }
+    }
+
+    /// Add `amount` to the network's bonded stake.
+    pub fn bond(&mut self, amount: u64) -> Result<()> {
+        self.total_bonded = self
+            .total_bonded
+            .checked_add(amount)
+            .ok_or(TesseraError::MathOverflow)?;
+        Ok(())
+    }
+
+    /// Remove `amount` from the network's bonded stake.
+    pub fn unbond(&mut self, amount: u64) -> Result<()> {
+        self.total_bonded = self
+            .total_bonded
+            .checked_sub(amount)
+            .ok_or(TesseraError::MathOverflow)?;
+        Ok(())
     }
 
     pub fn params(&self) -> ConfigParams {
@@ -214,6 +253,8 @@ impl Config {
             min_price_per_replica: self.min_price_per_replica,
             reputation_unit: self.reputation_unit,
             collateral_bps: self.collateral_bps,
+            sortition_expected_pct: self.sortition_expected_pct,
+            sortition_widen_secs: self.sortition_widen_secs,
         }
     }
 }

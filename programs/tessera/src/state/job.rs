@@ -79,6 +79,9 @@ pub struct JobTerms {
     pub collateral_bps: u16,
     /// Paid tokens that count as one full success for reputation.
     pub reputation_unit: u64,
+    /// Sortition: expected eligible nodes per free slot, percent; threshold doubling period.
+    pub sortition_expected_pct: u16,
+    pub sortition_widen_secs: i64,
 }
 
 impl JobTerms {
@@ -170,6 +173,11 @@ pub struct Job {
     /// A challenge forced an audit round; `challenged_hash` is the disputed majority.
     pub challenged: bool,
     pub challenged_hash: [u8; 32],
+    /// Sortition seed of the current round (or of the bidding): the hash of this slot, the
+    /// one the round opened in, which nobody knew then.
+    pub seed_slot: u64,
+    /// When the current round (or the bidding) opened: its age widens the sortition.
+    pub round_opened_at: i64,
     /// Fees, slashes, windows and bond of this job, fixed at post time.
     pub terms: JobTerms,
     /// The job's escrow token account (PDA `["escrow", job]`).
@@ -261,21 +269,60 @@ impl Job {
 
     /// Open a fresh claim/commit round starting `now` (first round, escalation, audit): the
     /// round counters restart because every claim holding a slot belongs to an earlier round.
-    pub fn open_round(&mut self, now: i64) {
+    pub fn open_round(&mut self, now: i64, slot: u64) {
         self.round_claims = 0;
         self.round_commits = 0;
         self.round_reveals = 0;
-        self.reopen_round(now);
+        self.reopen_round(now, slot);
     }
 
     /// Restart the commit window of the current round (it closed with no commitment). The
     /// round's silent claims keep counting in `round_claims` until `expire_claim` frees them:
     /// they belong to this round, and a claim's round decides which counters it touches.
-    pub fn reopen_round(&mut self, now: i64) {
+    pub fn reopen_round(&mut self, now: i64, slot: u64) {
         self.state = JobState::Open;
+        self.seed_slot = slot;
+        self.round_opened_at = now;
         self.commit_deadline = now
             .saturating_add(self.terms.commit_window_secs)
             .min(self.deadline);
+    }
+
+    /// Checks `node`'s sortition eligibility for a slot of this round (or a bid) at `now`,
+    /// with `free` slots open; `slot_hashes` is the SlotHashes sysvar's data.
+    pub fn check_sortition(
+        &self,
+        key: &Pubkey,
+        node_key: &Pubkey,
+        node: &super::Node,
+        total_bonded: u64,
+        free: u8,
+        clock: &Clock,
+        slot_hashes: &[u8],
+    ) -> Result<()> {
+        require!(clock.slot > self.seed_slot, TesseraError::SeedNotReady);
+        // A seed older than the sysvar's 512 slots (~3 min) is gone: by then the threshold
+        // has widened far past one anyway, so the round is open to every node.
+        let Some(seed) = crate::sortition::slot_hash(slot_hashes, self.seed_slot) else {
+            return Ok(());
+        };
+        let age = clock.unix_timestamp.saturating_sub(self.round_opened_at);
+        require!(
+            crate::sortition::eligible_for(
+                &seed,
+                key,
+                self.round,
+                node_key,
+                node.bonded(),
+                total_bonded,
+                free,
+                self.terms.sortition_expected_pct,
+                age,
+                self.terms.sortition_widen_secs,
+            ),
+            TesseraError::NotEligible
+        );
+        Ok(())
     }
 
     /// Round-0 slots still held for auction winners at `now`.
