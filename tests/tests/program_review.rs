@@ -361,3 +361,37 @@ fn jobs_keep_the_terms_they_were_posted_under() {
         tessera::constants::MAX_SLASH_BPS
     );
 }
+
+/// The crank-account check must not refuse what workers do all day: a node settles its own
+/// claim as the cranker, so its token account is both the payout and the crank reward
+/// account. (A first version of the fix checked the account through Anchor, whose
+/// duplicate-mutable-account rule refused exactly this; the real-validator fault test caught
+/// it.)
+#[test]
+fn a_node_settles_its_own_claim_as_the_cranker() {
+    let mut w = World::new(2);
+    let t = w.s.tctx();
+    let job = w.post(40, 1, 0);
+    w.claim(0, &job).unwrap();
+    w.commit(0, &job, GOOD).unwrap();
+    w.reveal(0, &job, GOOD).unwrap();
+    w.s.warp(ix::localnet_params().challenge_window_secs + 1);
+    let op = w.nodes[0].insecure_clone();
+    w.s.send(
+        &[ix::settle_claim(&t, &op.pubkey(), &job, &op.pubkey())],
+        &[&op],
+    )
+    .unwrap();
+    assert_eq!(w.token(&op), PRICE - fee(PRICE));
+    // and a node expires a silent claim with its own account as the reward account
+    let job2 = w.post(41, 1, 0);
+    w.claim(1, &job2).unwrap();
+    w.s.warp(31);
+    let before = w.token(&op);
+    w.s.send(
+        &[ix::expire_claim(&t, &op.pubkey(), &job2, &w.nodes[1].pubkey())],
+        &[&op],
+    )
+    .unwrap();
+    assert!(w.token(&op) > before, "crank reward paid to the cranker's own account");
+}

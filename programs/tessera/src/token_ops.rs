@@ -112,6 +112,30 @@ pub fn amount_of(account: &AccountInfo) -> Result<u64> {
     Ok(u64::from_le_bytes(bytes))
 }
 
+/// Checks that `account` is a token account (owned by `token_program`) of `mint` whose owner is
+/// `owner`, reading the SPL layout (mint at bytes 0..32, owner at 32..64, same in Token-2022).
+/// A vault or escrow (owned by a program PDA) or anyone else's account fails with
+/// `CrankTokenNotCranker`; another mint with `MintMismatch`.
+pub fn check_token_account(
+    account: &AccountInfo,
+    owner: &Pubkey,
+    mint: &Pubkey,
+    token_program: &Pubkey,
+) -> Result<()> {
+    require_keys_eq!(*account.owner, *token_program, TesseraError::CrankTokenNotCranker);
+    let data = account.try_borrow_data()?;
+    let field = |r: core::ops::Range<usize>| -> Result<Pubkey> {
+        let b: [u8; 32] = data
+            .get(r)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(TesseraError::CrankTokenNotCranker)?;
+        Ok(Pubkey::new_from_array(b))
+    };
+    require_keys_eq!(field(0..32)?, *mint, TesseraError::MintMismatch);
+    require_keys_eq!(field(32..64)?, *owner, TesseraError::CrankTokenNotCranker);
+    Ok(())
+}
+
 /// `amount * bps / 10000`, rounded down, checked.
 pub fn bps_of(amount: u64, bps: u16) -> Result<u64> {
     let v = u128::from(amount)

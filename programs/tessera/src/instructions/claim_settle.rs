@@ -11,13 +11,12 @@ pub struct SettleClaim<'info> {
     /// Anyone; receives the crank reward of any slash.
     pub cranker: Signer<'info>,
     /// The cranker's own token account of the network mint (never a program vault: a stake
-    /// vault or escrow passed here would turn the reward into a self-transfer).
-    #[account(
-        mut,
-        constraint = cranker_token.owner == cranker.key() @ TesseraError::CrankTokenNotCranker,
-        constraint = cranker_token.mint == config.mint @ TesseraError::MintMismatch,
-    )]
-    pub cranker_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// vault or escrow passed here would turn the reward into a self-transfer). Checked in
+    /// `validate` (`token_ops::check_token_account`) rather than by Anchor, because an operator
+    /// settling its own claim passes the same account as `operator_token` too.
+    /// CHECK: token-program-owned, of the config mint, owned by `cranker`; checked in validate.
+    #[account(mut)]
+    pub cranker_token: UncheckedAccount<'info>,
     /// Writable: a slash lowers the network's bonded total (sortition).
     #[account(mut)]
     pub config: Box<Account<'info, Config>>,
@@ -58,6 +57,12 @@ pub struct SettleClaim<'info> {
 
 impl SettleClaim<'_> {
     pub fn validate(&self) -> Result<()> {
+        token_ops::check_token_account(
+            &self.cranker_token,
+            &self.cranker.key(),
+            &self.config.mint,
+            &self.config.token_program,
+        )?;
         let now = Clock::get()?.unix_timestamp;
         let job = &self.job;
         let settled = matches!(
