@@ -19,8 +19,8 @@ pub enum Eligibility {
     Never,
 }
 
-/// Eligibility of `node` (at `node_key`) for the current round of `job` (at `job_key`) with
-/// `free` open slots, given the SlotHashes sysvar's `slot_hashes` data, the network's
+/// Eligibility of `node` (at `node_key`) for the current round of `job` (at `job_key`), a round
+/// of `free` slots (`Job::round_slots`, or k for a bid), given the SlotHashes sysvar's `slot_hashes` data, the network's
 /// `total_bonded`, the cluster's `now` and its current `slot`.
 #[allow(clippy::too_many_arguments)]
 pub fn eligibility(

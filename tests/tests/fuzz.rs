@@ -826,7 +826,12 @@ impl World {
             .map(|n| n.bonded())
             .sum();
         let config: tessera::state::Config = self.s.account(&pda::config().0);
-        assert_eq!(config.total_bonded, bonded, "{}", ctx("total_bonded vs Σ bonded"));
+        assert_eq!(
+            config.total_bonded,
+            bonded,
+            "{}",
+            ctx("total_bonded vs Σ bonded")
+        );
         // conservation
         assert_eq!(
             self.sum(),

@@ -389,9 +389,17 @@ fn a_node_settles_its_own_claim_as_the_cranker() {
     w.s.warp(31);
     let before = w.token(&op);
     w.s.send(
-        &[ix::expire_claim(&t, &op.pubkey(), &job2, &w.nodes[1].pubkey())],
+        &[ix::expire_claim(
+            &t,
+            &op.pubkey(),
+            &job2,
+            &w.nodes[1].pubkey(),
+        )],
         &[&op],
     )
     .unwrap();
-    assert!(w.token(&op) > before, "crank reward paid to the cranker's own account");
+    assert!(
+        w.token(&op) > before,
+        "crank reward paid to the cranker's own account"
+    );
 }

@@ -36,7 +36,11 @@ fn net(attacker_pct: u64, keys: usize) -> Net {
         nodes.push((Pubkey::new_unique(), attacker / keys as u64, true));
     }
     for _ in 0..HONEST {
-        nodes.push((Pubkey::new_unique(), (total - attacker) / HONEST as u64, false));
+        nodes.push((
+            Pubkey::new_unique(),
+            (total - attacker) / HONEST as u64,
+            false,
+        ));
     }
     let total = nodes.iter().map(|n| n.1).sum();
     Net { nodes, total }
@@ -56,8 +60,18 @@ fn sortition_capture(n: &Net, k: u8, seed: &[u8; 32], job: &Pubkey) -> bool {
                 if taken[i] || *is_attacker != attacker_turn {
                     continue;
                 }
-                let free = k - filled;
-                if eligible_for(seed, job, 0, key, *bonded, n.total, free, EXPECTED_PCT, age, WIDEN) {
+                if eligible_for(
+                    seed,
+                    job,
+                    0,
+                    key,
+                    *bonded,
+                    n.total,
+                    k,
+                    EXPECTED_PCT,
+                    age,
+                    WIDEN,
+                ) {
                     taken[i] = true;
                     filled += 1;
                     attacker += u8::from(*is_attacker);
@@ -104,7 +118,7 @@ fn sortition_makes_capture_cost_stake_not_keys() {
                 let p = f64::from(hits) / f64::from(t);
                 let pa = f64::from(audit_hits) / f64::from(t);
                 let cost = if audit_hits == 0 {
-                    format!("> {:.0}", bond * f64::from(t))
+                    format!("never in {t} trials")
                 } else {
                     format!("{:.0}", bond * (1.0 / pa - 1.0))
                 };

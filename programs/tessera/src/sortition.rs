@@ -24,7 +24,7 @@ pub fn draw(seed: &[u8; 32], job: &Pubkey, round: u8, node: &Pubkey) -> u64 {
     u64::from_le_bytes(b)
 }
 
-/// Expected eligible nodes, in hundredths, for `free` open slots `age` seconds into a round:
+/// Expected eligible nodes, in hundredths, for a round of `free` slots `age` seconds in:
 /// `free × expected_pct`, doubled once per whole `widen_secs`.
 pub fn expected_hundredths(free: u8, expected_pct: u16, age: i64, widen_secs: i64) -> u128 {
     let base = u128::from(free.max(1)).saturating_mul(u128::from(expected_pct));
@@ -131,8 +131,18 @@ mod tests {
             / f64::from(n);
         assert!((hits - 0.5).abs() < 0.02, "{hits}");
         // after one widening period: p = min(1, 4 * 1/4) = 1
-        assert!(eligible(u64::MAX, 25, 100, expected_hundredths(1, 200, 10, 10)));
-        assert!(!eligible(u64::MAX, 25, 100, expected_hundredths(1, 200, 9, 10)));
+        assert!(eligible(
+            u64::MAX,
+            25,
+            100,
+            expected_hundredths(1, 200, 10, 10)
+        ));
+        assert!(!eligible(
+            u64::MAX,
+            25,
+            100,
+            expected_hundredths(1, 200, 9, 10)
+        ));
         assert!(!eligible(0, 0, 100, u128::MAX), "no stake, never eligible");
         assert_eq!(expected_hundredths(3, 200, 1_000_000, 1), u128::MAX);
     }
@@ -146,7 +156,10 @@ mod tests {
             data.extend_from_slice(&[(i % 251) as u8; 32]);
         }
         for i in 0..512u64 {
-            assert_eq!(slot_hash(&data, 10_000 - 2 * i), Some([(i % 251) as u8; 32]));
+            assert_eq!(
+                slot_hash(&data, 10_000 - 2 * i),
+                Some([(i % 251) as u8; 32])
+            );
             assert_eq!(slot_hash(&data, 10_000 - 2 * i - 1), None);
         }
         assert_eq!(slot_hash(&data, 20_000), None);

@@ -122,7 +122,11 @@ pub fn check_token_account(
     mint: &Pubkey,
     token_program: &Pubkey,
 ) -> Result<()> {
-    require_keys_eq!(*account.owner, *token_program, TesseraError::CrankTokenNotCranker);
+    require_keys_eq!(
+        *account.owner,
+        *token_program,
+        TesseraError::CrankTokenNotCranker
+    );
     let data = account.try_borrow_data()?;
     let field = |r: core::ops::Range<usize>| -> Result<Pubkey> {
         let b: [u8; 32] = data

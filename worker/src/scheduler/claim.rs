@@ -181,7 +181,10 @@ impl Worker {
                 self.metrics.claim_races_lost.inc();
                 return Ok(Drawn::No("no free slot".into()));
             }
-            (j.slots - taken, j.commit_deadline.saturating_sub(CLAIM_MARGIN_SECS))
+            (
+                j.round_slots(),
+                j.commit_deadline.saturating_sub(CLAIM_MARGIN_SECS),
+            )
         };
         Ok(
             match sortition::eligibility(

@@ -3,8 +3,8 @@ use anchor_spl::token_interface::{Mint, TokenInterface};
 
 use crate::errors::TesseraError;
 use crate::events::ClaimExpired;
-use crate::token_ops;
 use crate::state::{Claim, ClaimState, Config, Job, JobState, Node, SlashReason};
+use crate::token_ops;
 
 use super::claim_settle::{apply_slash, SlashAccounts};
 

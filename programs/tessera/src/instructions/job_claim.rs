@@ -65,13 +65,12 @@ impl ClaimJob<'_> {
                 .ok_or(TesseraError::MathOverflow)?;
             require!(taken < job.slots, TesseraError::NoFreeSlot);
             // Only nodes the round's stake-weighted sortition draws may take a slot.
-            let free = job.slots.checked_sub(taken).ok_or(TesseraError::MathOverflow)?;
             job.check_sortition(
                 &job.key(),
                 &self.node.key(),
                 &self.node,
                 self.config.total_bonded,
-                free,
+                job.round_slots(),
                 &clock,
                 &self.slot_hashes.try_borrow_data()?,
             )?;

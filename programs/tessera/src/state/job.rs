@@ -289,7 +289,7 @@ impl Job {
     }
 
     /// Checks `node`'s sortition eligibility for a slot of this round (or a bid) at `now`,
-    /// with `free` slots open; `slot_hashes` is the SlotHashes sysvar's data.
+    /// for a round of `free` slots; `slot_hashes` is the SlotHashes sysvar's data.
     pub fn check_sortition(
         &self,
         key: &Pubkey,
@@ -323,6 +323,16 @@ impl Job {
             TesseraError::NotEligible
         );
         Ok(())
+    }
+
+    /// Slots the current round opened: k in the first round, ESCALATION_SLOTS in an
+    /// escalation or audit round. The sortition draws `m = this × expected_pct / 100` nodes.
+    pub fn round_slots(&self) -> u8 {
+        if self.round == 0 {
+            self.replicas
+        } else {
+            ESCALATION_SLOTS
+        }
     }
 
     /// Round-0 slots still held for auction winners at `now`.
