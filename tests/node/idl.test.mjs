@@ -46,6 +46,8 @@ const params = {
   minPricePerReplica: new BN(10_000),
   reputationUnit: new BN(2_000_000),
   collateralBps: 10_000,
+  sortitionExpectedPct: 200,
+  sortitionWidenSecs: new BN(5),
 };
 
 test("the IDL describes the Tessera program", () => {
@@ -94,8 +96,8 @@ test("@coral-xyz/anchor builds initialize_config from the IDL", async () => {
   assert.equal((got.min_stake ?? got.minStake).toString(), "100000000");
   assert.equal(got.max_replicas ?? got.maxReplicas, 5);
   // 8-byte discriminator + 18 fields
-  // ... + min_price_per_replica, reputation_unit, collateral_bps
-  assert.equal(ix.data.length, 8 + 2 + 8 + 8 + 2 * 5 + 8 * 3 + 1 + 1 + 8 + 8 + 8 + 8 + 2 + 8 + 8 + 2);
+  // ... + min_price_per_replica, reputation_unit, collateral_bps, sortition pct and widening
+  assert.equal(ix.data.length, 8 + 2 + 8 + 8 + 2 * 5 + 8 * 3 + 1 + 1 + 8 + 8 + 8 + 8 + 2 + 8 + 8 + 2 + 2 + 8);
 });
 
 test("account and event layouts decode with the IDL coder", () => {
@@ -104,8 +106,8 @@ test("account and event layouts decode with the IDL coder", () => {
   assert.equal(cfg.discriminator.length, 8);
   // an all-zero Config body behind its discriminator decodes
   // ... paused, bump, min_price_per_replica, reputation_unit, collateral_bps,
-  // pending_authority (two-step authority transfer)
-  const size = 8 + 32 * 4 + 2 + 8 + 8 + 2 * 5 + 8 * 3 + 1 + 1 + 8 + 8 + 8 + 8 + 2 + 1 + 1 + 8 + 8 + 2 + 32;
+  // sortition pct, widening and total_bonded, pending_authority (two-step authority transfer)
+  const size = 8 + 32 * 4 + 2 + 8 + 8 + 2 * 5 + 8 * 3 + 1 + 1 + 8 + 8 + 8 + 8 + 2 + 1 + 1 + 8 + 8 + 2 + 2 + 8 + 8 + 32;
   const buf = Buffer.alloc(size);
   Buffer.from(cfg.discriminator).copy(buf, 0);
   const decoded = coder.accounts.decode("Config", buf);

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use solana_client::rpc_client::RpcClient;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::state::{Config, Job, JobState, Node};
+use tessera::errors::TesseraError;
 use tessera_client::{ix, network, pda, rpc, token};
 use tessera_tests::localnet;
 
@@ -200,13 +201,24 @@ fn program_on_a_real_validator() {
     for (i, op) in nodes.iter().enumerate() {
         let salt = [i as u8 + 1; 32];
         let commitment = tessera::state::commitment(&result, &pda::node(&op.pubkey()).0, &salt);
-        rpc::send(
-            &client,
-            &[ix::claim_job(&op.pubkey(), &job, false)],
-            op,
-            &[],
-        )
-        .unwrap();
+        // the round's sortition seed is the hash of the slot the job was posted in: claims
+        // are accepted from the next slot on (the preflight may still run on that slot)
+        let mut tries = 0;
+        loop {
+            match rpc::send(
+                &client,
+                &[ix::claim_job(&op.pubkey(), &job, false)],
+                op,
+                &[],
+            ) {
+                Ok(_) => break,
+                Err(e) if format!("{e:#}").contains(&format!("custom program error: {:#x}", TesseraError::SeedNotReady as u32 + 6000)) && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                Err(e) => panic!("claim_job: {e:#}"),
+            }
+        }
         rpc::send(
             &client,
             &[ix::commit_result(&op.pubkey(), &job, commitment)],
