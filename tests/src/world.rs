@@ -108,6 +108,18 @@ impl World {
         )
     }
 
+    /// The cranker expires node `i`'s claim on `job`.
+    pub fn expire(&mut self, i: usize, job: &Pubkey) -> TxResult {
+        let t = self.s.tctx();
+        let cr = self.cranker.insecure_clone();
+        let op = self.nodes[i].pubkey();
+        self.s.send_named(
+            "expire_claim",
+            ix::expire_claim(&t, &cr.pubkey(), job, &op),
+            &[&cr],
+        )
+    }
+
     pub fn close(&mut self, job: &Pubkey) -> TxResult {
         let t = self.s.tctx();
         let ix = ix::close_job(&t, &self.client.pubkey(), job);

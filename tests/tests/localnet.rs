@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use solana_client::rpc_client::RpcClient;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
-use tessera::state::{Config, Job, JobState, Node};
 use tessera::errors::TesseraError;
+use tessera::state::{Config, Job, JobState, Node};
 use tessera_client::{ix, network, pda, rpc, token};
 use tessera_tests::localnet;
 
@@ -212,7 +212,12 @@ fn program_on_a_real_validator() {
                 &[],
             ) {
                 Ok(_) => break,
-                Err(e) if format!("{e:#}").contains(&format!("custom program error: {:#x}", TesseraError::SeedNotReady as u32 + 6000)) && tries < 50 => {
+                Err(e)
+                    if format!("{e:#}").contains(&format!(
+                        "custom program error: {:#x}",
+                        TesseraError::SeedNotReady as u32 + 6000
+                    )) && tries < 50 =>
+                {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(200));
                 }

@@ -8,17 +8,6 @@ use tessera_client::{ix, pda};
 use tessera_tests::svm::*;
 use tessera_tests::world::*;
 
-fn expire(w: &mut World, i: usize, job: &Pubkey) -> TxResult {
-    let t = w.s.tctx();
-    let cr = w.cranker.insecure_clone();
-    let op = w.nodes[i].pubkey();
-    w.s.send_named(
-        "expire_claim",
-        ix::expire_claim(&t, &cr.pubkey(), job, &op),
-        &[&cr],
-    )
-}
-
 // ---------------------------------------------------------------- 1. round accounting
 
 /// k = 1, the claimer stays silent, an outsider reopens the empty round: the old program
@@ -38,7 +27,7 @@ fn a_silent_claim_can_be_expired_after_its_round_reopens() {
         "the round reopened"
     );
     assert_eq!(j.round_claims, 1, "the silent claim is still this round's");
-    expire(&mut w, 0, &job).unwrap();
+    w.expire(0, &job).unwrap();
     let j = w.job(&job);
     assert_eq!((j.active_claims, j.round_claims), (0, 0));
     // the freed slot is taken and the job completes
@@ -71,7 +60,7 @@ fn expiring_an_earlier_rounds_claim_leaves_the_new_round_exact() {
     w.claim(3, &job).unwrap();
     w.claim(4, &job).unwrap();
     // the round-0 claim of node 2 expires now: it must not count against round 1
-    expire(&mut w, 2, &job).unwrap();
+    w.expire(2, &job).unwrap();
     let j = w.job(&job);
     assert_eq!((j.active_claims, j.round_claims), (4, 2));
     w.claim(5, &job).unwrap();
@@ -344,7 +333,7 @@ fn jobs_keep_the_terms_they_were_posted_under() {
     );
     // job A: the silent node is slashed at the posted 5 %, not 50 %, with the posted reward
     w.s.warp(31);
-    expire(&mut w, 0, &job_a).unwrap();
+    w.expire(0, &job_a).unwrap();
     let slash = STAKE * u64::from(old.slash_timeout_bps) / 10_000;
     assert_eq!(w.node(0).stake, STAKE - slash);
     assert_eq!(

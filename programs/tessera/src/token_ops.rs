@@ -140,6 +140,16 @@ pub fn check_token_account(
     Ok(())
 }
 
+/// The crank reward account of `expire_claim` / `settle_claim`: a token account of the
+/// config's mint owned by the signing `cranker` ([`check_token_account`]).
+pub fn check_crank_account(
+    account: &AccountInfo,
+    cranker: &Pubkey,
+    config: &crate::state::Config,
+) -> Result<()> {
+    check_token_account(account, cranker, &config.mint, &config.token_program)
+}
+
 /// `amount * bps / 10000`, rounded down, checked.
 pub fn bps_of(amount: u64, bps: u16) -> Result<u64> {
     let v = u128::from(amount)

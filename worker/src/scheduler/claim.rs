@@ -167,6 +167,23 @@ impl Worker {
             .await
     }
 
+    /// True when the sortition draws this node now; otherwise it waits (the seed slot is not
+    /// over, or the threshold widens later) or abandons the entry (no slot or no time left),
+    /// and the caller returns to look again.
+    async fn wait_for_draw(&self, e: &mut Entry, bid: bool) -> Result<bool> {
+        match self.drawn(&e.job(), bid).await? {
+            Drawn::Now => Ok(true),
+            Drawn::Wait(d) => {
+                tokio::time::sleep(d).await;
+                Ok(false)
+            }
+            Drawn::No(why) => {
+                self.abandon(e, why);
+                Ok(false)
+            }
+        }
+    }
+
     /// Does the sortition of `key`'s current round (or its bidding, `bid`) draw this node?
     async fn drawn(&self, key: &Pubkey, bid: bool) -> Result<Drawn> {
         let Some(v) = self.chain.sortition_view(key, &self.node).await? else {
@@ -245,18 +262,8 @@ impl Worker {
                 let with_bid = e.bid_price.is_some();
                 // Only claim when the round's sortition draws this node (auction winners hold
                 // a reserved slot and are not drawn again).
-                if !with_bid {
-                    match self.drawn(&key, false).await? {
-                        Drawn::Now => {}
-                        Drawn::Wait(d) => {
-                            tokio::time::sleep(d).await;
-                            return Ok(());
-                        }
-                        Drawn::No(why) => {
-                            self.abandon(e, why);
-                            return Ok(());
-                        }
-                    }
+                if !with_bid && !self.wait_for_draw(e, false).await? {
+                    return Ok(());
                 }
                 match self
                     .chain
@@ -392,16 +399,8 @@ impl Worker {
         let bid: Option<Bid> = self.chain.fetch("Bid", &bid_key).await?;
         if bid.is_none() && job.state == JobState::Bidding {
             // bids are drawn by the same sortition as claims
-            match self.drawn(&key, true).await? {
-                Drawn::Now => {}
-                Drawn::Wait(d) => {
-                    tokio::time::sleep(d).await;
-                    return Ok(());
-                }
-                Drawn::No(why) => {
-                    self.abandon(e, why);
-                    return Ok(());
-                }
+            if !self.wait_for_draw(e, true).await? {
+                return Ok(());
             }
             let price = e.bid_price.unwrap_or(job.price_per_replica);
             return match self

@@ -46,12 +46,7 @@ pub struct ExpireClaim<'info> {
 
 impl ExpireClaim<'_> {
     pub fn validate(&self) -> Result<()> {
-        token_ops::check_token_account(
-            &self.cranker_token,
-            &self.cranker.key(),
-            &self.config.mint,
-            &self.config.token_program,
-        )?;
+        token_ops::check_crank_account(&self.cranker_token, &self.cranker.key(), &self.config)?;
         let now = Clock::get()?.unix_timestamp;
         require!(
             self.job.state == JobState::Open,

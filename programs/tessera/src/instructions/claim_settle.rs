@@ -57,12 +57,7 @@ pub struct SettleClaim<'info> {
 
 impl SettleClaim<'_> {
     pub fn validate(&self) -> Result<()> {
-        token_ops::check_token_account(
-            &self.cranker_token,
-            &self.cranker.key(),
-            &self.config.mint,
-            &self.config.token_program,
-        )?;
+        token_ops::check_crank_account(&self.cranker_token, &self.cranker.key(), &self.config)?;
         let now = Clock::get()?.unix_timestamp;
         let job = &self.job;
         let settled = matches!(
