@@ -301,7 +301,10 @@ fn run(args: &Args) -> Result<()> {
     }
     net.start_blob_server()?;
     for i in 0..args.workers {
-        net.add_worker(&format!("w{i}"), 200)?;
+        // each open claim locks collateral (1x its price): the stake must cover max_claims of
+        // them, or the workers stop claiming before the network is loaded
+        let stake = 200u64.max(args.max_claims as u64 * 2);
+        net.add_worker(&format!("w{i}"), stake)?;
         let cfg = net.workers[i].config();
         let text = std::fs::read_to_string(&cfg)?.replace(
             "max_claims = 4",
