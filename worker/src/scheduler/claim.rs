@@ -78,6 +78,9 @@ impl Worker {
             }
             let stagger = self.claim_stagger(&k, &job);
             if !stagger.is_zero() {
+                // No claim lands before the round's seed slot is over: count the stagger from
+                // there, so the claims of the nodes ahead of us are visible when we look.
+                self.wait_for_seed(&k).await;
                 tokio::time::sleep(stagger).await;
                 // Did nodes ahead of us fill the slots meanwhile? The websocket may lag under
                 // load; one read at `processed` is far cheaper than a claim that loses.
@@ -165,6 +168,19 @@ impl Worker {
         self.chain
             .fetch::<Claim>("Claim", &pda::claim(key, &self.node).0)
             .await
+    }
+
+    /// Waits (a few seconds at most) until the slot `key`'s round opened in is over, so its
+    /// sortition seed exists.
+    async fn wait_for_seed(&self, key: &Pubkey) {
+        for _ in 0..25 {
+            match self.chain.sortition_view(key, &self.node).await {
+                Ok(Some(v)) if v.slot <= v.job.seed_slot => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                _ => return,
+            }
+        }
     }
 
     /// True when the sortition draws this node now; otherwise it waits (the seed slot is not
