@@ -49,8 +49,8 @@ pub fn localnet_params() -> ConfigParams {
         // each open claim locks bonded stake equal to its price
         collateral_bps: 10_000,
         // sortition: 2 expected eligible nodes per free slot, doubling every 5 s
-        sortition_expected_pct: 200,
-        sortition_widen_secs: 5,
+        sortition_expected_pct: 100,
+        sortition_widen_slots: 25,
     }
 }
 

@@ -13,15 +13,15 @@ pub enum Eligibility {
     Now,
     /// The round opened in a slot that has not finished yet: its seed is unknown.
     SeedNotReady,
-    /// Not drawn yet; the widening threshold draws it at this unix time.
-    At(i64),
+    /// Not drawn yet; the rising threshold draws it in this chain slot.
+    At(u64),
     /// Never (no bonded stake).
     Never,
 }
 
-/// Eligibility of `node` (at `node_key`) for the current round of `job` (at `job_key`), a round
-/// of `free` slots (`Job::round_slots`, or k for a bid), given the SlotHashes sysvar's `slot_hashes` data, the network's
-/// `total_bonded`, the cluster's `now` and its current `slot`.
+/// Eligibility of `node` (at `node_key`) for the current round (or the bidding) of `job` (at
+/// `job_key`), given the SlotHashes sysvar's `slot_hashes` data, the network's `total_bonded`
+/// and the cluster's current `slot`.
 #[allow(clippy::too_many_arguments)]
 pub fn eligibility(
     job_key: &Pubkey,
@@ -29,9 +29,7 @@ pub fn eligibility(
     node_key: &Pubkey,
     node: &Node,
     total_bonded: u64,
-    free: u8,
     slot_hashes: &[u8],
-    now: i64,
     slot: u64,
 ) -> Eligibility {
     if slot <= job.seed_slot {
@@ -55,32 +53,22 @@ pub fn eligibility(
         return Eligibility::Never;
     }
     let t = &job.terms;
-    let age = now.saturating_sub(job.round_opened_at).max(0);
-    let widen = t.sortition_widen_secs.max(1);
-    let mut at = age;
-    loop {
-        if eligible_for(
-            &seed,
-            job_key,
-            job.round,
-            node_key,
-            node.bonded(),
-            total_bonded,
-            free,
-            t.sortition_expected_pct,
-            at,
-            widen,
-        ) {
-            return if at <= age {
-                Eligibility::Now
-            } else {
-                Eligibility::At(job.round_opened_at.saturating_add(at))
-            };
-        }
-        // the next widening step
-        at = (at / widen + 1).saturating_mul(widen);
-        if at > 64 * widen {
-            return Eligibility::Never;
-        }
+    let widen = t.sortition_widen_slots.max(1);
+    let age = age_slots(job.seed_slot, slot).unwrap_or(0);
+    match first_eligible_age(
+        &seed,
+        job_key,
+        job.round,
+        node_key,
+        node.bonded(),
+        total_bonded,
+        t.sortition_expected_pct,
+        widen,
+        widen.saturating_mul(64),
+    ) {
+        Some(at) if at <= age => Eligibility::Now,
+        // age `at` is chain slot seed_slot + 1 + at
+        Some(at) => Eligibility::At(job.seed_slot.saturating_add(1).saturating_add(at)),
+        None => Eligibility::Never,
     }
 }

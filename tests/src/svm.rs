@@ -100,7 +100,7 @@ impl Svm {
 
     /// [`Svm::with_config`] with the network mint under `token_program`.
     pub fn with_config_on(token_program: Pubkey) -> Self {
-        Self::with_params_on(token_program, ix::localnet_params())
+        Self::with_params_on(token_program, test_params())
     }
 
     /// A VM with the config initialised with `params`.
@@ -138,6 +138,21 @@ impl Svm {
         ixs: &[Instruction],
         signers: &[&Keypair],
     ) -> TxResult {
+        let res = self.send_in_slot(payer, ixs, signers);
+        // every transaction lands in a slot of its own, as on a cluster: a round's sortition
+        // seed (the hash of the slot it opened in) is known from the next transaction on
+        self.advance_slots(1);
+        res
+    }
+
+    /// Send in the current slot without moving to the next: several transactions landing in
+    /// one slot, as a burst of claims does on a cluster.
+    pub fn send_in_slot(
+        &mut self,
+        payer: &Keypair,
+        ixs: &[Instruction],
+        signers: &[&Keypair],
+    ) -> TxResult {
         let mut all: Vec<&Keypair> = vec![payer];
         all.extend_from_slice(signers);
         let tx = Transaction::new_signed_with_payer(
@@ -148,9 +163,6 @@ impl Svm {
         );
         let res = self.svm.send_transaction(tx);
         self.svm.expire_blockhash();
-        // every transaction lands in a slot of its own, as on a cluster: a round's sortition
-        // seed (the hash of the slot it opened in) is known from the next transaction on
-        self.advance_slots(1);
         res
     }
 
@@ -265,6 +277,15 @@ impl Svm {
         self.svm.set_sysvar(&c);
         self.advance_slots((secs.max(1) as u64) * 2);
     }
+}
+
+/// The localnet parameters with the sortition drawing every node that holds 1 % of the
+/// stake or more at once: tests that are not about the sortition claim without waiting for
+/// their draw (program_sortition.rs and the fuzzer run the real localnet draw).
+pub fn test_params() -> tessera::state::ConfigParams {
+    let mut p = ix::localnet_params();
+    p.sortition_expected_pct = tessera::constants::MAX_SORTITION_PCT;
+    p
 }
 
 impl Default for Svm {

@@ -22,9 +22,7 @@ impl World {
     /// A world whose sortition lets every node claim (the widest threshold): scenarios about
     /// escrow, voting and settlement pick their nodes; sortition has tests of its own.
     pub fn new(n_nodes: usize) -> Self {
-        let mut p = ix::localnet_params();
-        p.sortition_expected_pct = tessera::constants::MAX_SORTITION_PCT;
-        Self::with_params(n_nodes, p)
+        Self::with_params(n_nodes, crate::svm::test_params())
     }
 
     /// A world on the given config parameters.

@@ -109,9 +109,11 @@ enum Action {
     },
     Challenge {
         job: u8,
+        who: u8,
     },
     SettleChallenge {
         job: u8,
+        who: u8,
     },
     Stake {
         node: u8,
@@ -157,8 +159,8 @@ fn action() -> impl Strategy<Value = Action> {
         1 => i.clone().prop_map(|job| Action::ExpireJob { job }),
         1 => (i.clone(), i.clone()).prop_map(|(client, job)| Action::Cancel { client, job }),
         2 => i.clone().prop_map(|job| Action::Close { job }),
-        2 => i.clone().prop_map(|job| Action::Challenge { job }),
-        2 => i.clone().prop_map(|job| Action::SettleChallenge { job }),
+        2 => (i.clone(), any::<u8>()).prop_map(|(job, who)| Action::Challenge { job, who }),
+        2 => (i.clone(), any::<u8>()).prop_map(|(job, who)| Action::SettleChallenge { job, who }),
         1 => (i.clone(), 1u16..300).prop_map(|(node, amount)| Action::Stake { node, amount }),
         1 => (i.clone(), 1u16..300).prop_map(|(node, amount)| Action::Unstake { node, amount }),
         1 => i.clone().prop_map(|node| Action::Withdraw { node }),
@@ -192,7 +194,7 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let mut s = Svm::with_config();
+        let mut s = Svm::with_params(ix::localnet_params());
         let nodes: Vec<Keypair> = (0..NODES)
             .map(|i| s.node(200 * TOKEN + i as u64 * 50 * TOKEN, 500 * TOKEN))
             .collect();
@@ -279,13 +281,16 @@ impl World {
     }
 
     /// Counts the transitions the review found defects in, so the run can show it reached
-    /// them: a round reopened or escalated while claims of it were still silent, and a
-    /// claim of an earlier round expired.
+    /// them: a round reopened or escalated while claims of it were still silent, a claim of
+    /// an earlier round expired, and an audit that overturned the disputed hash.
     fn observe(&self, before: &BTreeMap<Pubkey, (u8, i64, usize)>, a: &Action) {
         for (j, &(round, deadline, stale)) in before {
             let Some(js) = self.job_state(j) else {
                 continue;
             };
+            if js.challenged && js.has_winner && js.winning_hash != js.challenged_hash {
+                tally("seen:audit-overturned", true);
+            }
             if js.round > round && stale > 0 {
                 tally("seen:escalation-with-silent-claims", true);
             } else if js.round == round && js.commit_deadline > deadline && stale > 0 {
@@ -344,8 +349,21 @@ impl World {
                 .any(|m| m.is_signer && m.pubkey == signer.pubkey())
         });
         let signers: &[&Keypair] = if needs { &[signer] } else { &[] };
-        let ok = self.s.send(ixs, signers).is_ok();
+        let res = self.s.send(ixs, signers);
+        let ok = res.is_ok();
         tally(self.kind, ok);
+        // the named refusals of sortition, collateral and audits, for the coverage report
+        use tessera::errors::TesseraError as E;
+        for (e, name) in [
+            (E::NotEligible, "seen:refused-not-drawn"),
+            (E::SeedNotReady, "seen:refused-seed-not-ready"),
+            (E::InsufficientCollateral, "seen:refused-beyond-collateral"),
+            (E::NoEscalationBudget, "seen:refused-audit-over-budget"),
+        ] {
+            if custom_code(&res) == Some(e as u32 + 6000) {
+                tally(name, true);
+            }
+        }
         ok
     }
 
@@ -508,25 +526,24 @@ impl World {
                 let Some(js) = self.job_state(&j) else { return };
                 self.send(&[ix::close_job(&t, &js.client, &j)], &cr);
             }
-            Action::Challenge { job } => {
+            Action::Challenge { job, who } => {
                 let Some(j) = self.job(job) else { return };
                 let Some(js) = self.job_state(&j) else { return };
-                // the client disputes (it holds tokens for the bond)
-                let c = self
-                    .clients
-                    .iter()
-                    .find(|c| c.pubkey() == js.client)
-                    .unwrap()
-                    .insecure_clone();
-                self.send(
+                // a client disputes (it holds tokens for the bond): the job's own or another,
+                // so one job can see several challenges
+                let c = self.clients[who as usize % CLIENTS].insecure_clone();
+                if self.send(
                     &[ix::challenge_result(&t, &c.pubkey(), &j, js.winning_hash)],
                     &c,
-                );
+                ) && js.challenged
+                {
+                    tally("seen:second-challenge", true);
+                }
             }
-            Action::SettleChallenge { job } => {
+            Action::SettleChallenge { job, who } => {
                 let Some(j) = self.job(job) else { return };
-                let Some(js) = self.job_state(&j) else { return };
-                self.send(&[ix::settle_challenge(&t, &js.client, &j)], &cr);
+                let c = self.clients[who as usize % CLIENTS].pubkey();
+                self.send(&[ix::settle_challenge(&t, &c, &j)], &cr);
             }
             Action::Stake { node, amount } => {
                 let op = self.node(node).insecure_clone();
@@ -873,7 +890,9 @@ impl World {
                         ix::close_bid(&cr.pubkey(), &j, &pda::node(&op).0, &op),
                     ));
                 }
-                ixs.push(("settle_challenge", ix::settle_challenge(&t, &js.client, &j)));
+                for c in &self.clients {
+                    ixs.push(("settle_challenge", ix::settle_challenge(&t, &c.pubkey(), &j)));
+                }
                 ixs.push(("close", ix::close_job(&t, &js.client, &j)));
                 for (kind, i) in ixs {
                     self.kind = kind;
@@ -1034,6 +1053,11 @@ fn random_instruction_sequences_keep_the_invariants() {
             "attack:stranger-closes-winning-bid",
             "close_bid",
             "donate",
+            "seen:refused-not-drawn",
+            "seen:refused-seed-not-ready",
+            "seen:refused-beyond-collateral",
+            "seen:second-challenge",
+            "seen:audit-overturned",
         ] {
             let (ok, bad) = stats.get(k).copied().unwrap_or_default();
             assert!(ok + bad > 0, "the run never reached `{k}`");

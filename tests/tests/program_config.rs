@@ -18,7 +18,7 @@ fn initialize_config_creates_the_pda_with_every_field() {
     assert_eq!(c.treasury, s.treasury);
     assert_eq!(c.token_program, token::TOKEN_PROGRAM_ID);
     assert_eq!(c.bump, bump, "canonical bump stored");
-    assert_eq!(c.params(), ix::localnet_params());
+    assert_eq!(c.params(), test_params());
     assert!(!c.paused);
 }
 
@@ -320,7 +320,7 @@ fn update_config_rejects_wrong_signer_and_bad_values() {
     assert_fails(&s.send(&[ix], &[]));
     // nothing changed
     let c: Config = s.account(&pda::config().0);
-    assert_eq!(c.params(), ix::localnet_params());
+    assert_eq!(c.params(), test_params());
     assert_eq!(c.treasury, s.treasury);
 }
 

@@ -538,9 +538,9 @@ fn high_value_jobs_have_a_priority_window() {
 
 #[test]
 fn a_challenge_overturns_a_colluding_majority_and_rewards_the_challenger() {
-    let mut w = World::new(5);
+    let mut w = World::new(6);
     let challenger = w.s.actor(100 * TOKEN);
-    let job = w.post(20, 3, 1);
+    let job = w.post(20, 3, 2);
     let mut all = w.accounts(&[job]);
     all.push(w.s.ata(&challenger.pubkey()));
     let total0 = w.s.total(&all);
@@ -575,19 +575,20 @@ fn a_challenge_overturns_a_colluding_majority_and_rewards_the_challenger() {
         &[&challenger],
     )
     .unwrap();
-    let bond = ix::localnet_params().challenge_bond;
+    // the bond: the base bond plus the audit's 3 slots (2 votes for BAD + 1) at the price
+    let bond = ix::localnet_params().challenge_bond + 3 * PRICE;
     assert_eq!(w.token(&challenger), 100 * TOKEN - bond);
     let j = w.job(&job);
     assert_eq!(
-        (j.state, j.round, j.slots, j.challenged),
-        (JobState::Open, 1, 5, true)
+        (j.state, j.round, j.slots, j.round_size, j.challenged),
+        (JobState::Open, 1, 6, 3, true)
     );
-    // the audit round: two fresh nodes compute GOOD
-    for i in 3..5 {
+    // the audit round: three fresh nodes compute GOOD
+    for i in 3..6 {
         w.claim(i, &job).unwrap();
         w.commit(i, &job, GOOD).unwrap();
     }
-    for i in 3..5 {
+    for i in 3..6 {
         w.reveal(i, &job, GOOD).unwrap();
     }
     assert_eq!(
@@ -595,7 +596,20 @@ fn a_challenge_overturns_a_colluding_majority_and_rewards_the_challenger() {
         JobState::Challenge,
         "the last reveal opens the challenge window"
     );
-    assert_eq!(w.job(&job).winning_hash, GOOD, "the audit decides");
+    assert_eq!(
+        w.job(&job).winning_hash,
+        GOOD,
+        "4 votes for GOOD against 2: the audit overturns"
+    );
+    // once an audit has overturned the disputed hash, its result is final
+    let again = w.s.actor(100 * TOKEN);
+    assert_err(
+        &w.s.send(
+            &[ix::challenge_result(&t, &again.pubkey(), &job, GOOD)],
+            &[&again],
+        ),
+        TesseraError::AuditOverturned,
+    );
     w.s.warp(10);
     w.finalize(&job).unwrap();
     // challenge cannot settle before the claims
@@ -603,14 +617,14 @@ fn a_challenge_overturns_a_colluding_majority_and_rewards_the_challenger() {
         &w.s.send(&[ix::settle_challenge(&t, &challenger.pubkey(), &job)], &[]),
         TesseraError::UnsettledClaims,
     );
-    for i in 0..5 {
+    for i in 0..6 {
         w.settle(i, &job).unwrap();
     }
     for i in [0, 1] {
         assert_eq!(w.node(i).reputation.disagreed, 1, "colluders slashed");
         assert!(w.node(i).stake < STAKE);
     }
-    for i in [2, 3, 4] {
+    for i in [2, 3, 4, 5] {
         assert_eq!(
             w.token(&w.nodes[i].insecure_clone()),
             PRICE - fee(PRICE),
@@ -636,9 +650,9 @@ fn a_challenge_overturns_a_colluding_majority_and_rewards_the_challenger() {
 
 #[test]
 fn a_wrong_challenge_forfeits_the_bond() {
-    let mut w = World::new(5);
+    let mut w = World::new(7);
     let challenger = w.s.actor(100 * TOKEN);
-    let job = w.post(21, 3, 1);
+    let job = w.post(21, 3, 2);
     for i in 0..3 {
         w.claim(i, &job).unwrap();
         w.commit(i, &job, GOOD).unwrap();
@@ -657,7 +671,7 @@ fn a_wrong_challenge_forfeits_the_bond() {
         &[&challenger],
     )
     .unwrap();
-    // only one challenge per job
+    // no second challenge while the audit runs
     let second = w.s.actor(100 * TOKEN);
     assert_err(
         &w.s.send(
@@ -666,11 +680,13 @@ fn a_wrong_challenge_forfeits_the_bond() {
         ),
         TesseraError::InvalidJobState,
     );
-    for i in 3..5 {
+    // the audit: one more slot than the 3 agreeing votes
+    assert_eq!((w.job(&job).slots, w.job(&job).round_size), (7, 4));
+    for i in 3..7 {
         w.claim(i, &job).unwrap();
         w.commit(i, &job, GOOD).unwrap();
     }
-    for i in 3..5 {
+    for i in 3..7 {
         w.reveal(i, &job, GOOD).unwrap();
     }
     assert_eq!(
@@ -678,21 +694,37 @@ fn a_wrong_challenge_forfeits_the_bond() {
         JobState::Challenge,
         "the last reveal opens the challenge window"
     );
+    // another challenge would need an audit of 8 slots: the client paid for 7
+    assert_err(
+        &w.s.send(
+            &[ix::challenge_result(&t, &second.pubkey(), &job, GOOD)],
+            &[&second],
+        ),
+        TesseraError::NoEscalationBudget,
+    );
     w.s.warp(10);
     w.finalize(&job).unwrap();
     let treasury0 = w.s.balance(&w.s.treasury);
-    for i in 0..5 {
+    let client0 = w.token(&w.client.insecure_clone());
+    for i in 0..7 {
         w.settle(i, &job).unwrap();
     }
     w.s.send(&[ix::settle_challenge(&t, &challenger.pubkey(), &job)], &[])
         .unwrap();
-    let bond = ix::localnet_params().challenge_bond;
-    assert_eq!(w.token(&challenger), 100 * TOKEN - bond);
+    let base = ix::localnet_params().challenge_bond;
+    let audit = 4 * PRICE;
+    assert_eq!(w.token(&challenger), 100 * TOKEN - base - audit);
     w.close(&job).unwrap();
-    // the forfeited bond and the five fees reach the treasury at close
+    // the base bond and the seven fees reach the treasury at close; the client gets back
+    // what the audit cost it (its escrow paid 7 replicas, all of them honest)
     assert_eq!(
         w.s.balance(&w.s.treasury) - treasury0,
-        bond + 5 * fee(PRICE)
+        base + 7 * fee(PRICE)
+    );
+    assert_eq!(
+        w.token(&w.client.insecure_clone()) - client0,
+        audit,
+        "the wasted audit is paid back to the client"
     );
     // a fixed-price job takes no bids
     let op0 = w.nodes[0].insecure_clone();
@@ -981,8 +1013,8 @@ fn bump_search_sweep() {
             .max(steps(&[b"claim", job.as_ref(), node.as_ref()]));
         let args = s.job_args(id, 1, PRICE, 0);
         s.post(&client, args).expect("post_job");
-        // with many nodes the sortition draws only some at first; the threshold doubles
-        // every widening period until this one is drawn (the claim's full, costliest path)
+        // with many nodes the sortition draws only some at first; the threshold rises every
+        // slot until this one is drawn (the claim's full, costliest path)
         let mut tries = 0;
         loop {
             let res = s.send_named(
@@ -990,9 +1022,9 @@ fn bump_search_sweep() {
                 ix::claim_job(&op.pubkey(), &job, false),
                 &[&op],
             );
-            if custom_code(&res) == Some(TesseraError::NotEligible as u32 + 6000) && tries < 16 {
+            if custom_code(&res) == Some(TesseraError::NotEligible as u32 + 6000) && tries < 200 {
                 tries += 1;
-                s.warp(ix::localnet_params().sortition_widen_secs);
+                s.advance_slots(1);
                 continue;
             }
             res.expect("claim_job");

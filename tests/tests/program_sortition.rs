@@ -1,45 +1,58 @@
 //! Stake-weighted sortition of replica slots on LiteSVM: only nodes the round's draw makes
 //! eligible may claim (the SDK's eligibility function predicts every outcome), nobody can
-//! claim in the slot a round opens in (its seed does not exist yet), the threshold widens
-//! with the round's age, and the network's bonded total follows every stake movement.
-use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
+//! claim in the slot a round opens in (its seed does not exist yet), the threshold rises
+//! slot by slot, and the network's bonded total follows every stake movement.
+use solana_sdk::{clock::Clock, pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::errors::TesseraError;
 use tessera::state::{Config, Job, Node};
+use tessera_client::sortition::{self, Eligibility};
 use tessera_client::{ix, pda};
 use tessera_tests::svm::*;
 
 const PRICE: u64 = 10 * TOKEN;
 
-fn eligible_now(s: &Svm, job: &Pubkey, op: &Pubkey) -> bool {
+fn slot(s: &Svm) -> u64 {
+    s.svm.get_sysvar::<Clock>().slot
+}
+
+/// The SDK's verdict for `op` on `job` in the current slot (what a worker computes).
+fn verdict(s: &Svm, job: &Pubkey, op: &Pubkey) -> Eligibility {
     let j: Job = s.account(job);
     let c: Config = s.account(&pda::config().0);
     let n: Node = s.account(&pda::node(op).0);
     let data = s.svm.get_account(&ix::SLOT_HASHES).unwrap().data;
-    let seed = tessera::sortition::slot_hash(&data, j.seed_slot).expect("seed in the sysvar");
-    tessera::sortition::eligible_for(
-        &seed,
+    sortition::eligibility(
         job,
-        j.round,
+        &j,
         &pda::node(op).0,
-        n.bonded(),
+        &n,
         c.total_bonded,
-        j.round_slots(),
-        j.terms.sortition_expected_pct,
-        s.now() - j.round_opened_at,
-        j.terms.sortition_widen_secs,
+        &data,
+        slot(s),
     )
+}
+
+fn eligible_now(s: &Svm, job: &Pubkey, op: &Pubkey) -> bool {
+    verdict(s, job, op) == Eligibility::Now
 }
 
 fn claim(s: &mut Svm, op: &Keypair, job: &Pubkey) -> TxResult {
     s.send(&[ix::claim_job(&op.pubkey(), job, false)], &[op])
 }
 
+/// A claim landing in the current slot, with others in the same slot.
+fn claim_in_slot(s: &mut Svm, op: &Keypair, job: &Pubkey) -> TxResult {
+    let payer = s.authority.insecure_clone();
+    s.send_in_slot(&payer, &[ix::claim_job(&op.pubkey(), job, false)], &[op])
+}
+
 /// An operator with 30 funded keys (a quarter of the stake) tries to take every replica of a
-/// k = 3 job as soon as it opens, as it could under first-come claims. Only the keys the
-/// draw made eligible get in, exactly as the SDK predicts; the rest are refused by name.
+/// k = 3 job as soon as it opens, as it could under first-come claims, and again in every
+/// slot after, always ahead of the honest nodes. Only the keys the draw has made eligible by
+/// then get in, exactly as the SDK predicts; the rest are refused by name.
 #[test]
 fn many_keys_cannot_fill_a_jobs_replicas_unless_eligible() {
-    let mut s = Svm::with_config();
+    let mut s = Svm::with_params(ix::localnet_params());
     let honest: Vec<Keypair> = (0..10u8)
         .map(|i| s.node_with_key([i + 1; 32], 900 * TOKEN))
         .collect();
@@ -62,88 +75,86 @@ fn many_keys_cannot_fill_a_jobs_replicas_unless_eligible() {
     );
     assert_err(&res, TesseraError::SeedNotReady);
     s.send(&[post], &[&client]).unwrap();
-    let mut taken = 0u8;
-    let (mut sybil_slots, mut refused) = (0, 0);
-    for op in &sybils {
-        let free = 3 - taken;
-        if free == 0 {
-            break;
+    let (mut taken, mut sybil_slots, mut refused, mut slots) = (0u8, 0u8, 0u32, 0u32);
+    let mut holders = vec![];
+    while taken < 3 {
+        slots += 1;
+        assert!(slots < 200, "the round never filled");
+        // the attacker's burst lands first in the slot, then the honest nodes drawn by now
+        for (op, is_sybil) in sybils
+            .iter()
+            .map(|k| (k, true))
+            .chain(honest.iter().map(|k| (k, false)))
+        {
+            if taken == 3 || holders.contains(&op.pubkey()) {
+                continue;
+            }
+            let expect = eligible_now(&s, &job, &op.pubkey());
+            let res = claim_in_slot(&mut s, op, &job);
+            if expect {
+                res.unwrap();
+                taken += 1;
+                sybil_slots += u8::from(is_sybil);
+                holders.push(op.pubkey());
+            } else {
+                assert_err(&res, TesseraError::NotEligible);
+                refused += u32::from(is_sybil);
+            }
         }
-        let expect = eligible_now(&s, &job, &op.pubkey());
-        let res = claim(&mut s, op, &job);
-        if expect {
-            res.unwrap();
-            taken += 1;
-            sybil_slots += 1;
-        } else {
-            assert_err(&res, TesseraError::NotEligible);
-            refused += 1;
-        }
+        s.advance_slots(1);
     }
+    // at the first slot each sybil key has about a 1.25 % chance (1.5 expected x 100/12 000
+    // of the stake); every later slot adds as much again: the keys are drawn a few at a time,
+    // and the honest nodes (three quarters of the stake) are drawn three times as fast
+    assert!(refused > 30, "the draw refused {refused} sybil claims");
     assert!(
-        refused > 0,
-        "the draw refused none of the sybil keys it was asked about"
+        sybil_slots < 3,
+        "the 30 keys took every replica: {sybil_slots}"
     );
-    // each key has about a 5 % chance (6 expected x 100/12 000 of the stake): of all 30, only a
-    // few are drawn (10 or more has a chance below one in a million)
-    let drawn = sybils
-        .iter()
-        .filter(|op| eligible_now(&s, &job, &op.pubkey()))
-        .count();
-    assert!(drawn < 10, "{drawn} of 30 sybil keys drawn");
-    // honest nodes the draw picked fill the rest
-    for op in &honest {
-        let free = 3 - taken;
-        if free == 0 {
-            break;
-        }
-        if eligible_now(&s, &job, &op.pubkey()) {
-            claim(&mut s, op, &job).unwrap();
-            taken += 1;
-        } else {
-            assert_err(&claim(&mut s, op, &job), TesseraError::NotEligible);
-        }
-    }
     println!(
-        "k=3 job: {sybil_slots} slot(s) to the 30 sybil keys (25 % of the stake; {refused} keys refused), {} to honest nodes",
-        taken - sybil_slots
+        "k=3 job filled in {slots} slot(s): {sybil_slots} replica(s) to the 30 sybil keys (25 % of the stake; {refused} sybil claims refused), {} to honest nodes",
+        3 - sybil_slots
     );
 }
 
-/// A node the draw left out becomes eligible as the round ages: the threshold doubles every
-/// `sortition_widen_secs`, so a job never starves.
+/// A node the draw left out becomes eligible in exactly the slot the SDK names, and not
+/// before: the threshold rises every slot (and doubles every `sortition_widen_slots`), so a
+/// job never starves and the slots go in the order of the draws.
 #[test]
-fn the_threshold_widens_until_a_node_is_drawn() {
-    let mut s = Svm::with_config();
+fn the_threshold_rises_until_a_node_is_drawn_in_the_named_slot() {
+    let mut s = Svm::with_params(ix::localnet_params());
     let nodes: Vec<Keypair> = (0..40u8)
         .map(|i| s.node_with_key([i + 1; 32], 200 * TOKEN))
         .collect();
     let client = s.actor(1_000 * TOKEN);
     s.post(&client, s.job_args(2, 1, PRICE, 0)).unwrap();
     let job = pda::job(&client.pubkey(), 2).0;
-    let out = nodes
+    let (out, at) = nodes
         .iter()
-        .find(|n| !eligible_now(&s, &job, &n.pubkey()))
-        .expect("with 40 equal nodes and 2 expected, most are not drawn at first");
-    assert_err(&claim(&mut s, out, &job), TesseraError::NotEligible);
-    let widen = ix::localnet_params().sortition_widen_secs;
-    let mut waited = 0;
-    while !eligible_now(&s, &job, &out.pubkey()) {
-        s.warp(widen);
-        waited += widen;
-        assert!(
-            waited <= 6 * widen,
-            "2 << 6 expected nodes make every one of 40 eligible"
-        );
-    }
-    claim(&mut s, out, &job).unwrap();
-    println!("an undrawn node became eligible after {waited} s");
+        .find_map(|n| match verdict(&s, &job, &n.pubkey()) {
+            Eligibility::At(at) if at > slot(&s) + 1 => Some((n, at)),
+            _ => None,
+        })
+        .expect("with 40 equal nodes and 0.5 expected per slot, most are drawn later");
+    assert_err(&claim_in_slot(&mut s, out, &job), TesseraError::NotEligible);
+    // one slot early: still refused
+    s.advance_slots(at - 1 - slot(&s));
+    assert_err(&claim_in_slot(&mut s, out, &job), TesseraError::NotEligible);
+    s.advance_slots(1);
+    assert_eq!(slot(&s), at);
+    assert_eq!(verdict(&s, &job, &out.pubkey()), Eligibility::Now);
+    claim_in_slot(&mut s, out, &job).unwrap();
+    let j: Job = s.account(&job);
+    println!(
+        "an undrawn node became eligible {} slot(s) after the seed slot, as the SDK named",
+        at - j.seed_slot
+    );
 }
 
 /// `total_bonded` (the sortition denominator) follows stake, unbonding and slashes.
 #[test]
 fn the_bonded_total_follows_stakes_unbonding_and_slashes() {
-    let mut s = Svm::with_config();
+    let mut s = Svm::with_params(ix::localnet_params());
     let t = s.tctx();
     let a = s.node(300 * TOKEN, 100 * TOKEN);
     let b = s.node(500 * TOKEN, 0);
@@ -170,7 +181,14 @@ fn the_bonded_total_follows_stakes_unbonding_and_slashes() {
     let who = [&a, &b]
         .into_iter()
         .find(|k| eligible_now(&s, &job, &k.pubkey()))
-        .expect("two nodes, 2 expected: both drawn");
+        .or_else(|| {
+            // 0.5 expected in the first slot: a few slots on, one of the two is drawn
+            s.advance_slots(3);
+            [&a, &b]
+                .into_iter()
+                .find(|k| eligible_now(&s, &job, &k.pubkey()))
+        })
+        .expect("two nodes, 2 expected by the fourth slot: both drawn");
     claim(&mut s, who, &job).unwrap();
     s.warp(31);
     let cr = s.actor(0);

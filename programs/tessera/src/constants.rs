@@ -56,8 +56,11 @@ pub const MAX_WINDOW_SECS: i64 = 7 * 24 * 3600;
 pub const MAX_UNBONDING_SECS: i64 = 90 * 24 * 3600;
 /// Collateral locked per open claim: at most 5× the claim's price.
 pub const MAX_COLLATERAL_BPS: u16 = 50_000;
-/// Sortition: expected eligible nodes per free slot, in percent (1x .. 100x).
-pub const MIN_SORTITION_PCT: u16 = 100;
+/// Sortition: expected newly eligible nodes per free slot per chain slot, in percent
+/// (0.1x .. 100x).
+pub const MIN_SORTITION_PCT: u16 = 10;
+/// Sortition: the threshold doubles at least every ~4.6 days of slots.
+pub const MAX_WIDEN_SLOTS: u64 = 1_000_000;
 pub const MAX_SORTITION_PCT: u16 = 10_000;
 /// Priority window: at most one day.
 pub const MAX_PRIORITY_WINDOW_SECS: i64 = 24 * 3600;

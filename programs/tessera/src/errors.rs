@@ -128,4 +128,6 @@ pub enum TesseraError {
     NotEligible,
     #[msg("the round's sortition seed (the hash of the slot it opened in) is not known yet")]
     SeedNotReady,
+    #[msg("an audit overturned this job's challenged result; the audit's result is final")]
+    AuditOverturned,
 }

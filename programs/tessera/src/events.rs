@@ -244,6 +244,8 @@ pub struct ResultChallenged {
     pub challenger: Pubkey,
     pub challenged_hash: [u8; 32],
     pub bond: u64,
+    /// Slots of the audit round the challenge opens.
+    pub audit_slots: u8,
 }
 
 #[event]
@@ -252,5 +254,7 @@ pub struct ChallengeSettled {
     pub challenger: Pubkey,
     pub upheld: bool,
     pub returned: u64,
+    /// Audit cost of a rejected challenge, paid back to the client.
+    pub to_client: u64,
     pub to_treasury: u64,
 }

@@ -3,12 +3,19 @@
 //! A node may take a slot of a round only if its draw — a hash of a seed nobody knew when the
 //! round opened (the hash of the slot the round opened in, from the SlotHashes sysvar), the
 //! job, the round and the node — falls under a threshold proportional to its share of the
-//! network's bonded stake. The threshold starts at `expected_pct / 100` expected eligible
-//! nodes per free slot and doubles every `widen_secs`, so a round never starves.
+//! network's bonded stake. The threshold rises with every chain slot after the seed slot:
+//! `expected_pct / 100` more expected eligible nodes each chain slot (linear), doubled every
+//! `widen_slots` (so a round never starves). The rate does not grow with the round's slots:
+//! a round of k slots fills in about k × 100 / expected_pct chain slots, and few nodes are
+//! drawn in any one slot, so there are few same-slot races for a fast attacker to win.
 //!
 //! The probability that a key is eligible is `min(1, m × bonded / total)`: linear in stake, so
-//! splitting a stake across many keys does not raise the expected eligible stake. The same
-//! functions run on-chain (claim_job, place_bid) and in the SDK (workers, the simulation).
+//! splitting a stake across many keys does not raise the expected eligible stake. And because
+//! the threshold rises a little each slot, nodes become eligible in the order of their draws
+//! scaled by stake — the slots go, in effect, to a stake-weighted random sample of the
+//! network, not to whoever has the most keys or the fastest link: only the nodes drawn in
+//! the same chain slot race each other. The same functions run on-chain (claim_job,
+//! place_bid) and in the SDK (workers, the simulation).
 use anchor_lang::prelude::*;
 
 /// Domain tag of every draw.
@@ -24,12 +31,13 @@ pub fn draw(seed: &[u8; 32], job: &Pubkey, round: u8, node: &Pubkey) -> u64 {
     u64::from_le_bytes(b)
 }
 
-/// Expected eligible nodes, in hundredths, for a round of `free` slots `age` seconds in:
-/// `free × expected_pct`, doubled once per whole `widen_secs`.
-pub fn expected_hundredths(free: u8, expected_pct: u16, age: i64, widen_secs: i64) -> u128 {
-    let base = u128::from(free.max(1)).saturating_mul(u128::from(expected_pct));
-    let doublings = if widen_secs > 0 {
-        age.max(0).checked_div(widen_secs).unwrap_or(0)
+/// Expected eligible nodes, in hundredths, in the chain slot `age` slots after the first slot
+/// that can see the seed (`age` 0 is `seed_slot + 1`): `expected_pct × (age + 1)`, doubled
+/// once per whole `widen_slots`.
+pub fn expected_hundredths(expected_pct: u16, age: u64, widen_slots: u64) -> u128 {
+    let base = u128::from(expected_pct).saturating_mul(u128::from(age).saturating_add(1));
+    let doublings = if widen_slots > 0 {
+        age / widen_slots
     } else {
         64
     };
@@ -39,6 +47,11 @@ pub fn expected_hundredths(free: u8, expected_pct: u16, age: i64, widen_secs: i6
     base.checked_shl(doublings as u32)
         .filter(|v| v.checked_shr(doublings as u32) == Some(base))
         .unwrap_or(u128::MAX)
+}
+
+/// Chain slots since a round's seed became readable: 0 in `seed_slot + 1`. `None` before.
+pub fn age_slots(seed_slot: u64, slot: u64) -> Option<u64> {
+    slot.checked_sub(seed_slot)?.checked_sub(1)
 }
 
 /// Is a node with `bonded` of the network's `total` bonded stake eligible with `draw`, when
@@ -98,17 +111,58 @@ pub fn eligible_for(
     node: &Pubkey,
     bonded: u64,
     total_bonded: u64,
-    free_slots: u8,
     expected_pct: u16,
-    age: i64,
-    widen_secs: i64,
+    age: u64,
+    widen_slots: u64,
 ) -> bool {
     eligible(
         draw(seed, job, round, node),
         bonded,
         total_bonded,
-        expected_hundredths(free_slots, expected_pct, age, widen_secs),
+        expected_hundredths(expected_pct, age, widen_slots),
     )
+}
+
+/// The first age (chain slots after the seed, see [`age_slots`]) at which a node is drawn,
+/// searching up to `limit`; `None` when it is not drawn by then (or has no stake).
+#[allow(clippy::too_many_arguments)]
+pub fn first_eligible_age(
+    seed: &[u8; 32],
+    job: &Pubkey,
+    round: u8,
+    node: &Pubkey,
+    bonded: u64,
+    total_bonded: u64,
+    expected_pct: u16,
+    widen_slots: u64,
+    limit: u64,
+) -> Option<u64> {
+    if bonded == 0 {
+        return None;
+    }
+    let d = draw(seed, job, round, node);
+    let ok = |age: u64| {
+        eligible(
+            d,
+            bonded,
+            total_bonded,
+            expected_hundredths(expected_pct, age, widen_slots),
+        )
+    };
+    if !ok(limit) {
+        return None;
+    }
+    // the threshold only rises with age: binary search for the first age that draws
+    let (mut lo, mut hi) = (0u64, limit);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if ok(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Some(lo)
 }
 
 #[cfg(test)]
@@ -116,35 +170,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn probability_is_linear_in_stake_and_widens() {
-        // 1/4 of the stake, 2 expected per slot, 1 free slot: p = 1/2
+    fn probability_is_linear_in_stake_and_rises_each_slot() {
         let node = Pubkey::new_unique();
         let job = Pubkey::new_unique();
         let n = 20_000u32;
-        let hits = (0..n)
-            .filter(|i| {
-                let mut seed = [0u8; 32];
-                seed[..4].copy_from_slice(&i.to_le_bytes());
-                eligible_for(&seed, &job, 0, &node, 25, 100, 1, 200, 0, 10)
-            })
-            .count() as f64
-            / f64::from(n);
-        assert!((hits - 0.5).abs() < 0.02, "{hits}");
-        // after one widening period: p = min(1, 4 * 1/4) = 1
-        assert!(eligible(
-            u64::MAX,
-            25,
-            100,
-            expected_hundredths(1, 200, 10, 10)
-        ));
-        assert!(!eligible(
-            u64::MAX,
-            25,
-            100,
-            expected_hundredths(1, 200, 9, 10)
-        ));
+        let rate = |age: u64| {
+            (0..n)
+                .filter(|i| {
+                    let mut seed = [0u8; 32];
+                    seed[..4].copy_from_slice(&i.to_le_bytes());
+                    eligible_for(&seed, &job, 0, &node, 10, 100, 100, age, 1_000)
+                })
+                .count() as f64
+                / f64::from(n)
+        };
+        // 1/10 of the stake, 1 expected per slot: p = (age + 1) / 10
+        for age in [0u64, 1, 4] {
+            let want = (age + 1) as f64 / 10.0;
+            let got = rate(age);
+            assert!((got - want).abs() < 0.015, "age {age}: {got} vs {want}");
+        }
+        // 1/4 of the stake, 1 expected per slot, widening every 2 slots: 2 expected at age 1
+        // (p = 1/2), (3 + 1) × 2 = 8 at age 3 (p = 1)
+        assert!(!eligible(u64::MAX, 25, 100, expected_hundredths(100, 1, 2)));
+        assert!(eligible(u64::MAX, 25, 100, expected_hundredths(100, 3, 2)));
+        assert_eq!(expected_hundredths(100, 3, 2), 800);
         assert!(!eligible(0, 0, 100, u128::MAX), "no stake, never eligible");
-        assert_eq!(expected_hundredths(3, 200, 1_000_000, 1), u128::MAX);
+        assert_eq!(expected_hundredths(200, 1_000_000, 1), u128::MAX);
+        assert_eq!(age_slots(10, 10), None);
+        assert_eq!(age_slots(10, 11), Some(0));
+    }
+
+    #[test]
+    fn first_eligible_age_is_the_first_age_that_draws() {
+        let job = Pubkey::new_unique();
+        for i in 0..200u32 {
+            let node = Pubkey::new_unique();
+            let mut seed = [0u8; 32];
+            seed[..4].copy_from_slice(&i.to_le_bytes());
+            let at = first_eligible_age(&seed, &job, 1, &node, 7, 1_000, 50, 25, 10_000)
+                .expect("drawn well before 10 000 slots");
+            assert!(eligible_for(&seed, &job, 1, &node, 7, 1_000, 50, at, 25));
+            if at > 0 {
+                assert!(!eligible_for(&seed, &job, 1, &node, 7, 1_000, 50, at - 1, 25));
+            }
+        }
+        assert_eq!(
+            first_eligible_age(&[0; 32], &job, 0, &job, 0, 1_000, 50, 25, 10_000),
+            None
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tessera_compute::KernelId;
 use tracing::{debug, warn};
 
 use super::{
-    Worker, BAD_INPUT_SKIP, CLAIM_STAGGER_STEP, CLAIM_STAGGER_STEPS, MAX_RETRY_SKIP, MAX_SKIPPED,
+    Worker, BAD_INPUT_SKIP, MAX_RETRY_SKIP, MAX_SKIPPED,
 };
 use crate::chain::watch::JobSeen;
 use crate::state::Stage;
@@ -48,24 +48,6 @@ impl Worker {
             (0, j.slots)
         };
         fill.insert(seen.key, full);
-    }
-
-    /// This node's claim delay on `job`: zero when its place in the job's node order is among
-    /// the free slots, else one step per place behind them (capped).
-    pub(super) fn claim_stagger(&self, key: &Pubkey, job: &Job) -> Duration {
-        let free = job.slots.saturating_sub(job.active_claims) as usize;
-        let place = {
-            let peers = self.peers.lock().unwrap();
-            claim_place(
-                key,
-                &self.node,
-                peers
-                    .iter()
-                    .filter(|(_, n)| node_fits(n, job))
-                    .map(|(k, _)| k),
-            )
-        };
-        stagger_steps(place, free) * CLAIM_STAGGER_STEP
     }
 
     /// True when the websocket has shown every slot of `job` taken.
@@ -215,33 +197,9 @@ fn node_fits(node: &Node, job: &Job) -> bool {
             .is_ok_and(|c| node.free_collateral() >= c)
 }
 
-/// How many of `peers` come before `me` in `job`'s claim order (0 = first).
-fn claim_place<'a>(job: &Pubkey, me: &Pubkey, peers: impl Iterator<Item = &'a Pubkey>) -> usize {
-    let mine = claim_rank(job, me);
-    peers
-        .filter(|k| *k != me && claim_rank(job, k) < mine)
-        .count()
-}
-
-/// Steps to wait at `place` in the order when `free` slots are open: none for the first
-/// `free` places, then one per place behind them, at most `CLAIM_STAGGER_STEPS`.
-fn stagger_steps(place: usize, free: usize) -> u32 {
-    ((place + 1).saturating_sub(free) as u32).min(CLAIM_STAGGER_STEPS)
-}
-
-/// A node's place in `job`'s claim order (lower claims first): a hash of both keys, so every
-/// node computes the same order and each job has its own.
-fn claim_rank(job: &Pubkey, node: &Pubkey) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    h.update(job.as_ref());
-    h.update(node.as_ref());
-    *h.finalize().as_bytes()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashSet;
 
     #[test]
     fn input_skips_back_off_and_refusals_last() {
@@ -256,30 +214,5 @@ mod tests {
         // less and less often
         let slot_time: Duration = (1..=10).map(|n| skip_for(false, n, r)).sum();
         assert!(slot_time > Duration::from_secs(3 * 3600));
-    }
-
-    #[test]
-    fn every_node_computes_the_same_claim_order() {
-        let nodes: Vec<Pubkey> = (0..5).map(|_| Pubkey::new_unique()).collect();
-        let mut firsts = HashSet::new();
-        for _ in 0..200 {
-            let job = Pubkey::new_unique();
-            // each node ranks itself among the others: the places are 0..n, each once
-            let mut places: Vec<usize> = nodes
-                .iter()
-                .map(|me| claim_place(&job, me, nodes.iter()))
-                .collect();
-            firsts.insert(nodes[places.iter().position(|&p| p == 0).unwrap()]);
-            places.sort();
-            assert_eq!(places, vec![0, 1, 2, 3, 4]);
-            // with 2 free slots exactly two nodes claim at once, the rest wait in line
-            let steps: Vec<u32> = (0..5).map(|p| stagger_steps(p, 2)).collect();
-            assert_eq!(steps, vec![0, 0, 1, 2, 3]);
-        }
-        // the order differs per job: every node is first for some job
-        assert_eq!(firsts.len(), nodes.len());
-        // far back in a long line, the wait is capped
-        assert_eq!(stagger_steps(9, 2), CLAIM_STAGGER_STEPS);
-        assert_eq!(stagger_steps(0, 0), 1);
     }
 }

@@ -16,7 +16,9 @@ use tessera_client::{blobs, ix, pda, rpc as sdk_rpc};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tracing::{debug, info, warn};
 
-use super::{Worker, CLAIM_MARGIN_SECS, MAX_DEADLINE_SLEEP, POLL, SETTLE_GRACE};
+use super::{
+    slots_to_secs, Worker, CLAIM_MARGIN_SECS, MAX_DEADLINE_SLEEP, POLL, SETTLE_GRACE, SLOT_TIME,
+};
 use crate::chain::{backoff, watch::JobSeen, TxError};
 use crate::state::{now_ms, Entry, Stage};
 use crate::storage::InputError;
@@ -76,25 +78,8 @@ impl Worker {
                 self.active.lock().unwrap().remove(&k);
                 return;
             }
-            let stagger = self.claim_stagger(&k, &job);
-            if !stagger.is_zero() {
-                // No claim lands before the round's seed slot is over: count the stagger from
-                // there, so the claims of the nodes ahead of us are visible when we look.
-                self.wait_for_seed(&k).await;
-                tokio::time::sleep(stagger).await;
-                // Did nodes ahead of us fill the slots meanwhile? The websocket may lag under
-                // load; one read at `processed` is far cheaper than a claim that loses.
-                let full = self.seen_full(&k)
-                    || matches!(
-                        self.job_processed(&k).await,
-                        Ok(Some(j)) if j.state != JobState::Open || j.active_claims >= j.slots
-                    );
-                if full {
-                    self.metrics.claims_skipped_full.inc();
-                    self.active.lock().unwrap().remove(&k);
-                    return;
-                }
-            }
+            // Who claims, and in what order, is the round's sortition: the node waits for
+            // its draw (`wait_for_draw`), then looks once more that a slot is still free.
         }
         let e = Entry::new(&k, stage);
         if let Err(err) = self.journal.put(&e) {
@@ -170,19 +155,6 @@ impl Worker {
             .await
     }
 
-    /// Waits (a few seconds at most) until the slot `key`'s round opened in is over, so its
-    /// sortition seed exists.
-    async fn wait_for_seed(&self, key: &Pubkey) {
-        for _ in 0..25 {
-            match self.chain.sortition_view(key, &self.node).await {
-                Ok(Some(v)) if v.slot <= v.job.seed_slot => {
-                    tokio::time::sleep(Duration::from_millis(200)).await
-                }
-                _ => return,
-            }
-        }
-    }
-
     /// True when the sortition draws this node now; otherwise it waits (the seed slot is not
     /// over, or the threshold widens later) or abandons the entry (no slot or no time left),
     /// and the caller returns to look again.
@@ -206,18 +178,15 @@ impl Worker {
             return Ok(Drawn::No("job closed".into()));
         };
         let j = &v.job;
-        let (free, until) = if bid {
-            (j.replicas, j.bid_deadline)
+        let until = if bid {
+            j.bid_deadline
         } else {
             let taken = j.active_claims.saturating_add(j.reserved_at(v.now));
             if taken >= j.slots {
                 self.metrics.claim_races_lost.inc();
                 return Ok(Drawn::No("no free slot".into()));
             }
-            (
-                j.round_slots(),
-                j.commit_deadline.saturating_sub(CLAIM_MARGIN_SECS),
-            )
+            j.commit_deadline.saturating_sub(CLAIM_MARGIN_SECS)
         };
         Ok(
             match sortition::eligibility(
@@ -226,17 +195,20 @@ impl Worker {
                 &self.node,
                 &v.node,
                 v.total_bonded,
-                free,
                 &v.slot_hashes,
-                v.now,
                 v.slot,
             ) {
                 Eligibility::Now => Drawn::Now,
-                Eligibility::SeedNotReady => Drawn::Wait(Duration::from_millis(400)),
-                Eligibility::At(t) if t <= until => {
-                    let secs = (t - v.now).clamp(0, MAX_DEADLINE_SLEEP.as_secs() as i64);
-                    debug!(job = %key, at = t, "not drawn yet; waiting for the threshold to widen");
-                    Drawn::Wait(Duration::from_secs(secs as u64).max(Duration::from_millis(200)))
+                Eligibility::SeedNotReady => Drawn::Wait(SLOT_TIME),
+                Eligibility::At(s)
+                    if v.now.saturating_add(slots_to_secs(s.saturating_sub(v.slot))) <= until =>
+                {
+                    // wake up as the slot before ours ends: the claim lands in our slot
+                    let wait = SLOT_TIME
+                        .saturating_mul(s.saturating_sub(v.slot).saturating_sub(1) as u32)
+                        .min(MAX_DEADLINE_SLEEP);
+                    debug!(job = %key, at = s, "not drawn yet; waiting for the threshold to rise");
+                    Drawn::Wait(wait.max(Duration::from_millis(100)))
                 }
                 Eligibility::At(_) | Eligibility::Never => {
                     Drawn::No("not drawn by the round's sortition in time".into())

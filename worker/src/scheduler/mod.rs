@@ -29,12 +29,12 @@ use tessera_client::ix::TokenCtx;
 use tessera_client::pda;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::chain::{backoff, watch::JobSeen, Chain};
 use crate::compute::Compute;
 use crate::metrics::Metrics;
-use crate::state::{now_ms, Journal, Stage};
+use crate::state::{Journal, Stage};
 use crate::storage::Storage;
 
 mod choose;
@@ -44,17 +44,15 @@ mod crank;
 use choose::Skip;
 
 const POLL: Duration = Duration::from_millis(300);
-/// Every node ranks the staked nodes that can run a job in the same per-job order (a hash of
-/// job and node, see `choose::claim_rank`). The first `free slots` of them claim at once; a node
-/// further back waits one step per place behind them (at most `CLAIM_STAGGER_STEPS`) and
-/// claims only if the job still has a free slot. Claims that would lose the race are not sent,
-/// and a node that is offline or busy costs the job one step of delay, not a lost slot.
-const CLAIM_STAGGER_STEP: Duration = Duration::from_millis(1000);
-const CLAIM_STAGGER_STEPS: u32 = 3;
-/// How often the list of staked nodes (for the claim order) is read again.
-const PEERS_REFRESH: Duration = Duration::from_secs(30);
-/// Nodes that did nothing on-chain for this long are left out of the claim order.
-const PEER_IDLE_SECS: i64 = 3600;
+/// A chain slot, nominally (Solana targets 400 ms): the sortition threshold rises once per
+/// slot, so a node drawn `n` slots ahead waits about `n × SLOT_TIME`.
+const SLOT_TIME: Duration = Duration::from_millis(400);
+
+/// Whole seconds (rounded up) that `slots` chain slots take.
+fn slots_to_secs(slots: u64) -> i64 {
+    i64::try_from(slots.saturating_mul(SLOT_TIME.as_millis() as u64).div_ceil(1000))
+        .unwrap_or(i64::MAX)
+}
 /// After its own claim is settled a node waits this long for the other replicas to settle
 /// theirs before it cranks the stragglers (saves duplicate, rejected settlements).
 const SETTLE_GRACE: Duration = Duration::from_secs(3);
@@ -100,8 +98,6 @@ pub struct Worker {
     last_scan: Mutex<std::collections::HashMap<Pubkey, std::time::Instant>>,
     /// Latest (active claims, slots) of every open job seen on the websocket.
     fill: Mutex<std::collections::HashMap<Pubkey, (u8, u8)>>,
-    /// Other staked nodes (key, account), for the claim order; refreshed every `PEERS_REFRESH`.
-    peers: Mutex<Vec<(Pubkey, Node)>>,
 }
 
 impl Worker {
@@ -139,7 +135,6 @@ impl Worker {
             node_state: Mutex::new(None),
             last_scan: Mutex::new(std::collections::HashMap::new()),
             fill: Mutex::new(std::collections::HashMap::new()),
-            peers: Mutex::new(Vec::new()),
         }
     }
 
@@ -164,8 +159,6 @@ impl Worker {
         if let Err(e) = self.refresh_node().await {
             warn!("refreshing the node account: {e:#}");
         }
-        self.refresh_peers().await;
-        let mut peers_at = std::time::Instant::now();
         let mut tasks = JoinSet::new();
         // Resume every unfinished claim from the journal.
         for e in self.journal.all()? {
@@ -200,11 +193,6 @@ impl Worker {
                 _ = refresh.tick() => {
                     if let Err(e) = self.refresh_node().await {
                         warn!("refreshing the node account: {e:#}");
-                    }
-                    if peers_at.elapsed() >= PEERS_REFRESH {
-                        peers_at = std::time::Instant::now();
-                        let me = self.clone();
-                        tokio::spawn(async move { me.refresh_peers().await });
                     }
                 }
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
@@ -250,22 +238,5 @@ impl Worker {
         self.metrics.open_claims.set(node.open_claims as f64);
         *self.node_state.lock().unwrap() = Some(node);
         Ok(())
-    }
-
-    /// Reads the staked, recently active nodes (one `getProgramAccounts`). On an RPC error the
-    /// old list stays: the order is an optimisation, the program decides every claim.
-    async fn refresh_peers(&self) {
-        let Ok(nodes) = self.chain.list::<Node>(vec![]).await else {
-            debug!("listing nodes for the claim order failed; keeping the old list");
-            return;
-        };
-        let now = (now_ms() / 1000) as i64;
-        let peers: Vec<(Pubkey, Node)> = nodes
-            .into_iter()
-            .filter(|(k, n)| {
-                *k != self.node && n.bonded() > 0 && now - n.last_active <= PEER_IDLE_SECS
-            })
-            .collect();
-        *self.peers.lock().unwrap() = peers;
     }
 }

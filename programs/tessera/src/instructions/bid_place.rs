@@ -58,13 +58,12 @@ impl PlaceBid<'_> {
         );
         require!(job.bids < MAX_BIDS, TesseraError::NoFreeSlot);
         job.check_eligible(&self.config, &self.node, now)?;
-        // bids are drawn by the same sortition as claims, for the job's k slots
+        // bids are drawn by the same sortition as claims
         job.check_sortition(
             &job.key(),
             &self.node.key(),
             &self.node,
             self.config.total_bonded,
-            job.replicas,
             &Clock::get()?,
             &self.slot_hashes.try_borrow_data()?,
         )

@@ -49,9 +49,11 @@ impl SettleChallenge<'_> {
     }
 }
 
-/// Permissionless once the job and its claims are settled. Upheld (the audit found another
-/// result): bond back plus the challenger pool. Rejected (the audit confirmed the majority):
-/// the bond is owed to the treasury (paid by close_job). Undecided (the audit failed too): bond back.
+/// Permissionless once the job and its claims are settled. Upheld (the disputed hash lost):
+/// bond back plus an equal share of the challenger pool (the wrong majority's slashes) among
+/// the job's challengers still to settle. Rejected (the disputed hash won): the audit's cost
+/// goes to the client, the rest of the bond is owed to the treasury (paid by close_job).
+/// Undecided (the job failed): bond back.
 #[access_control(ctx.accounts.validate())]
 pub fn handler(mut ctx: Context<SettleChallenge>) -> Result<()> {
     let a = &mut ctx.accounts;
@@ -59,13 +61,23 @@ pub fn handler(mut ctx: Context<SettleChallenge>) -> Result<()> {
     let completed = a.job.state == JobState::Completed;
     let upheld = completed && a.job.winning_hash != a.challenge.challenged_hash;
     let rejected = completed && !upheld;
-    let (returned, to_treasury) = if upheld {
-        let pool = a.job.challenger_pool;
-        (bond.checked_add(pool).ok_or(TesseraError::MathOverflow)?, 0)
-    } else if rejected {
-        (0, bond)
+    // Every challenge of a job disputes the same hash: all are upheld or none. The pool is
+    // split evenly among the challenges still open (the last takes the remainder).
+    let share = if upheld {
+        a.job
+            .challenger_pool
+            .checked_div(u64::from(a.job.open_challenges))
+            .ok_or(TesseraError::MathOverflow)?
     } else {
-        (bond, 0)
+        0
+    };
+    let audit_cost = a.challenge.audit_cost.min(bond);
+    let (returned, to_client, to_treasury) = if upheld {
+        (bond.checked_add(share).ok_or(TesseraError::MathOverflow)?, 0, 0)
+    } else if rejected {
+        (0, audit_cost, bond - audit_cost)
+    } else {
+        (bond, 0, 0)
     };
     crate::job_signer_seeds!(a.job => seeds);
     let job_info = a.job.to_account_info();
@@ -88,8 +100,15 @@ pub fn handler(mut ctx: Context<SettleChallenge>) -> Result<()> {
         .treasury_owed
         .checked_add(to_treasury)
         .ok_or(TesseraError::MathOverflow)?;
+    job.slashed_to_client = job
+        .slashed_to_client
+        .checked_add(to_client)
+        .ok_or(TesseraError::MathOverflow)?;
     if upheld {
-        job.challenger_pool = 0;
+        job.challenger_pool = job
+            .challenger_pool
+            .checked_sub(share)
+            .ok_or(TesseraError::MathOverflow)?;
     } else {
         // Nothing to reward: whatever was set aside goes to the client with the escrow.
         job.slashed_to_client = job
@@ -107,6 +126,7 @@ pub fn handler(mut ctx: Context<SettleChallenge>) -> Result<()> {
         challenger: a.challenge.challenger,
         upheld,
         returned,
+        to_client,
         to_treasury,
     });
     Ok(())

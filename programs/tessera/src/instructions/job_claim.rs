@@ -70,7 +70,6 @@ impl ClaimJob<'_> {
                 &self.node.key(),
                 &self.node,
                 self.config.total_bonded,
-                job.round_slots(),
                 &clock,
                 &self.slot_hashes.try_borrow_data()?,
             )?;

@@ -62,9 +62,11 @@ pub fn handler(ctx: Context<FinalizeJob>) -> Result<()> {
             );
             if let Some(hash) = job.majority() {
                 open_challenge(job, key, hash, now);
-            } else if !job.challenged && job.round < job.max_escalations && job.next_round_fits(now)
+            } else if !job.challenged
+                && job.budget_allows(ESCALATION_SLOTS)?
+                && job.next_round_fits(now)
             {
-                escalate(job, now, slot)?;
+                escalate(job, now, slot, ESCALATION_SLOTS)?;
                 emit!(JobEscalated {
                     job: key,
                     round: job.round,
@@ -113,13 +115,14 @@ pub fn open_challenge(job: &mut Job, key: Pubkey, hash: [u8; 32], now: i64) {
     });
 }
 
-/// Add ESCALATION_SLOTS paid slots and open a new round.
-pub fn escalate(job: &mut Job, now: i64, slot: u64) -> Result<()> {
+/// Add `extra` paid slots (an escalation's ESCALATION_SLOTS, or an audit) and open a new round.
+pub fn escalate(job: &mut Job, now: i64, slot: u64, extra: u8) -> Result<()> {
     job.round = job.round.checked_add(1).ok_or(TesseraError::MathOverflow)?;
     job.slots = job
         .slots
-        .checked_add(ESCALATION_SLOTS)
+        .checked_add(extra)
         .ok_or(TesseraError::MathOverflow)?;
+    job.round_size = extra;
     job.has_winner = false;
     job.open_round(now, slot);
     Ok(())

@@ -202,7 +202,8 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
         reserved_slots: 0,
         wins_until: 0,
         seed_slot: 0,
-        round_opened_at: now,
+        round_size: args.replicas,
+        challenges: 0,
         open_challenges: 0,
         tally: [Tally::default(); MAX_SLOTS],
         tally_len: 0,
@@ -229,7 +230,6 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
             job.state = JobState::Bidding;
             // bids are drawn by sortition too, seeded by the posting slot
             job.seed_slot = Clock::get()?.slot;
-            job.round_opened_at = now;
         }
     }
     pda::write_account(&a.job, job.as_ref())?;

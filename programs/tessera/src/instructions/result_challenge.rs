@@ -5,7 +5,7 @@ use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::{JobEscalated, ResultChallenged};
 use crate::pda;
-use crate::state::{Challenge, Config, Job, JobState, Tally};
+use crate::state::{Challenge, Config, Job, JobState};
 use crate::token_ops;
 
 use super::job_finalize::escalate;
@@ -58,8 +58,14 @@ impl ChallengeResult<'_> {
             job.has_winner && args.challenged_hash == job.winning_hash,
             TesseraError::ChallengeMismatch
         );
+        // Every challenge of a job disputes the same hash: once an audit has overturned it,
+        // the audit's hash (backed by more independent replicas) is final.
         require!(
-            !job.challenged && job.round < job.max_escalations,
+            !job.challenged || job.challenged_hash == args.challenged_hash,
+            TesseraError::AuditOverturned
+        );
+        require!(
+            job.budget_allows(job.audit_size()?)?,
             TesseraError::NoEscalationBudget
         );
         require!(job.next_round_fits(now), TesseraError::JobDeadlinePassed);
@@ -67,14 +73,31 @@ impl ChallengeResult<'_> {
     }
 }
 
-/// Dispute a majority with a bond: the job escalates into an audit round of
-/// ESCALATION_SLOTS fresh replicas whose agreement decides the result. If the audit overturns
-/// the majority, the challenger gets the bond back plus the slashes of the wrong majority;
-/// otherwise the bond goes to the treasury.
+/// Dispute a majority with a bond: the job escalates into an audit round of fresh replicas,
+/// drawn by the same sortition, one more than the votes for the disputed hash, paid from the
+/// client's escalation budget. The audit's votes add to the earlier ones; a hash overturns the
+/// disputed one only with strictly more votes (a unanimous audit). The bond is the config's
+/// base bond plus what the audit costs the client. Overturned: every challenger of the hash
+/// gets its bond back plus a share of the wrong majority's slashes. Upheld: the audit's cost
+/// goes back to the client, the base bond to the treasury. Several challenges may follow one
+/// another while the budget lasts.
 #[access_control(ctx.accounts.validate(&args))]
 pub fn handler(mut ctx: Context<ChallengeResult>, args: ChallengeResultArgs) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
-    let bond = ctx.accounts.job.terms.challenge_bond;
+    let size = ctx.accounts.job.audit_size()?;
+    let audit_cost = ctx
+        .accounts
+        .job
+        .price_per_replica
+        .checked_mul(u64::from(size))
+        .ok_or(TesseraError::MathOverflow)?;
+    let bond = ctx
+        .accounts
+        .job
+        .terms
+        .challenge_bond
+        .checked_add(audit_cost)
+        .ok_or(TesseraError::MathOverflow)?;
     let a = &mut ctx.accounts;
     token_ops::transfer(
         &a.token_program,
@@ -100,6 +123,7 @@ pub fn handler(mut ctx: Context<ChallengeResult>, args: ChallengeResultArgs) -> 
         bond,
         challenged_hash: args.challenged_hash,
         round,
+        audit_cost,
         created_at: now,
         bump,
     };
@@ -114,17 +138,19 @@ pub fn handler(mut ctx: Context<ChallengeResult>, args: ChallengeResultArgs) -> 
         .open_challenges
         .checked_add(1)
         .ok_or(TesseraError::MathOverflow)?;
+    job.challenges = job
+        .challenges
+        .checked_add(1)
+        .ok_or(TesseraError::MathOverflow)?;
     job.challenged = true;
     job.challenged_hash = args.challenged_hash;
-    // The audit round decides alone: earlier votes no longer count.
-    job.tally = [Tally::default(); MAX_SLOTS];
-    job.tally_len = 0;
-    escalate(job, now, Clock::get()?.slot)?;
+    escalate(job, now, Clock::get()?.slot, size)?;
     emit!(ResultChallenged {
         job: job.key(),
         challenger: ch.challenger,
         challenged_hash: args.challenged_hash,
         bond,
+        audit_slots: size,
     });
     emit!(JobEscalated {
         job: job.key(),

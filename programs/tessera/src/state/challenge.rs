@@ -11,6 +11,9 @@ pub struct Challenge {
     pub challenged_hash: [u8; 32],
     /// Job round when the challenge was made.
     pub round: u8,
+    /// Part of `bond` that pays the audit's slots: back to the client if the audit upholds
+    /// the disputed hash (the rest of the bond goes to the treasury).
+    pub audit_cost: u64,
     pub created_at: i64,
     pub bump: u8,
 }

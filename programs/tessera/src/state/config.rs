@@ -63,10 +63,10 @@ pub struct Config {
     pub reputation_unit: u64,
     /// Bonded stake locked per open claim, in bps of the claim's price (may exceed 10 000).
     pub collateral_bps: u16,
-    /// Sortition: expected eligible nodes per free slot when a round opens, in percent.
+    /// Sortition: expected newly eligible nodes per free slot per chain slot, in percent.
     pub sortition_expected_pct: u16,
-    /// Sortition: the eligibility threshold doubles every this many seconds of a round.
-    pub sortition_widen_secs: i64,
+    /// Sortition: the eligibility threshold doubles every this many chain slots of a round.
+    pub sortition_widen_slots: u64,
     /// Σ bonded stake (stake − unbonding) of every node: the denominator of sortition.
     /// Kept by stake, request_unstake and every slash.
     pub total_bonded: u64,
@@ -100,7 +100,7 @@ pub struct ConfigParams {
     pub reputation_unit: u64,
     pub collateral_bps: u16,
     pub sortition_expected_pct: u16,
-    pub sortition_widen_secs: i64,
+    pub sortition_widen_slots: u64,
 }
 
 fn bps_ok(v: u16, max: u16) -> bool {
@@ -139,7 +139,7 @@ impl ConfigParams {
             TesseraError::InvalidBps
         );
         require!(
-            period_ok(self.sortition_widen_secs, MAX_WINDOW_SECS),
+            (1..=MAX_WIDEN_SLOTS).contains(&self.sortition_widen_slots),
             TesseraError::InvalidPeriod
         );
         require!(
@@ -189,7 +189,7 @@ impl Config {
         self.reputation_unit = p.reputation_unit;
         self.collateral_bps = p.collateral_bps;
         self.sortition_expected_pct = p.sortition_expected_pct;
-        self.sortition_widen_secs = p.sortition_widen_secs;
+        self.sortition_widen_slots = p.sortition_widen_slots;
     }
 
     /// The economic terms a job posted now runs under, to its end.
@@ -208,7 +208,7 @@ impl Config {
             collateral_bps: self.collateral_bps,
             reputation_unit: self.reputation_unit,
             sortition_expected_pct: self.sortition_expected_pct,
-            sortition_widen_secs: self.sortition_widen_secs,
+            sortition_widen_slots: self.sortition_widen_slots,
         }
     }
 
@@ -254,7 +254,7 @@ impl Config {
             reputation_unit: self.reputation_unit,
             collateral_bps: self.collateral_bps,
             sortition_expected_pct: self.sortition_expected_pct,
-            sortition_widen_secs: self.sortition_widen_secs,
+            sortition_widen_slots: self.sortition_widen_slots,
         }
     }
 }

@@ -79,9 +79,10 @@ pub struct JobTerms {
     pub collateral_bps: u16,
     /// Paid tokens that count as one full success for reputation.
     pub reputation_unit: u64,
-    /// Sortition: expected eligible nodes per free slot, percent; threshold doubling period.
+    /// Sortition: newly eligible nodes per free slot per chain slot, percent; threshold
+    /// doubling period in chain slots.
     pub sortition_expected_pct: u16,
-    pub sortition_widen_secs: i64,
+    pub sortition_widen_slots: u64,
 }
 
 impl JobTerms {
@@ -114,7 +115,7 @@ pub struct Job {
     pub replicas: u8,
     /// Escalation rounds the client budgeted for.
     pub max_escalations: u8,
-    /// Replica slots now: k + ESCALATION_SLOTS * round.
+    /// Replica slots now: k plus every escalation and audit round's slots.
     pub slots: u8,
     /// Escalation round (0 = first).
     pub round: u8,
@@ -176,8 +177,11 @@ pub struct Job {
     /// Sortition seed of the current round (or of the bidding): the hash of this slot, the
     /// one the round opened in, which nobody knew then.
     pub seed_slot: u64,
-    /// When the current round (or the bidding) opened: its age widens the sortition.
-    pub round_opened_at: i64,
+    /// Slots the current round opened: k in round 0, ESCALATION_SLOTS in an escalation
+    /// round, one more than the challenged majority's votes in an audit round.
+    pub round_size: u8,
+    /// Challenges made against this job (all dispute `challenged_hash`).
+    pub challenges: u8,
     /// Fees, slashes, windows and bond of this job, fixed at post time.
     pub terms: JobTerms,
     /// The job's escrow token account (PDA `["escrow", job]`).
@@ -209,11 +213,35 @@ impl Job {
         (self.slots >> 1).saturating_add(1)
     }
 
-    /// Slots the client paid for: k + ESCALATION_SLOTS * max_escalations.
+    /// Slots the client paid for: k + ESCALATION_SLOTS * max_escalations. Escalation rounds
+    /// (ESCALATION_SLOTS each) and audit rounds (one more than the challenged votes) spend it.
     pub fn budget_slots(replicas: u8, max_escalations: u8) -> Result<u8> {
         max_escalations
             .checked_mul(ESCALATION_SLOTS)
             .and_then(|e| e.checked_add(replicas))
+            .ok_or_else(|| error!(TesseraError::MathOverflow))
+    }
+
+    /// Revealed votes for `hash`, all rounds.
+    pub fn votes(&self, hash: &[u8; 32]) -> u8 {
+        self.tally
+            .iter()
+            .take(usize::from(self.tally_len))
+            .find(|t| &t.hash == hash)
+            .map_or(0, |t| t.count)
+    }
+
+    /// Can the client's budget pay `extra` more slots?
+    pub fn budget_allows(&self, extra: u8) -> Result<bool> {
+        let budget = Self::budget_slots(self.replicas, self.max_escalations)?;
+        Ok(self.slots.checked_add(extra).is_some_and(|s| s <= budget))
+    }
+
+    /// Slots of an audit of the current winning hash: one more than its votes, so that
+    /// overturning it takes more independent (sortition-drawn) replicas than agreed on it.
+    pub fn audit_size(&self) -> Result<u8> {
+        self.votes(&self.winning_hash)
+            .checked_add(1)
             .ok_or_else(|| error!(TesseraError::MathOverflow))
     }
 
@@ -235,14 +263,23 @@ impl Job {
         Ok(())
     }
 
-    /// The hash held by a strict majority, if any: of all slots normally, of the audit round's
-    /// slots after a challenge (the tally is reset then). Two hashes cannot both hold one.
+    /// The winning hash, if any. Normally the hash held by a strict majority of all slots.
+    /// After a challenge, votes of every round count: a hash overturns the challenged one only
+    /// with strictly more votes than it (an audit has one slot more than the challenged votes,
+    /// so overturning takes a unanimous audit); otherwise the challenged hash stands.
     pub fn majority(&self) -> Option<[u8; 32]> {
-        let q = if self.challenged {
-            (ESCALATION_SLOTS >> 1).saturating_add(1)
-        } else {
-            self.quorum()
-        };
+        if self.challenged {
+            let held = self.votes(&self.challenged_hash);
+            return Some(
+                self.tally
+                    .iter()
+                    .take(usize::from(self.tally_len))
+                    .find(|t| t.count > held)
+                    .map(|t| t.hash)
+                    .unwrap_or(self.challenged_hash),
+            );
+        }
+        let q = self.quorum();
         self.tally
             .iter()
             .take(usize::from(self.tally_len))
@@ -282,21 +319,19 @@ impl Job {
     pub fn reopen_round(&mut self, now: i64, slot: u64) {
         self.state = JobState::Open;
         self.seed_slot = slot;
-        self.round_opened_at = now;
         self.commit_deadline = now
             .saturating_add(self.terms.commit_window_secs)
             .min(self.deadline);
     }
 
-    /// Checks `node`'s sortition eligibility for a slot of this round (or a bid) at `now`,
-    /// for a round of `free` slots; `slot_hashes` is the SlotHashes sysvar's data.
+    /// Checks `node`'s sortition eligibility for a slot of this round (or a bid) in `clock`'s
+    /// slot; `slot_hashes` is the SlotHashes sysvar's data.
     pub fn check_sortition(
         &self,
         key: &Pubkey,
         node_key: &Pubkey,
         node: &super::Node,
         total_bonded: u64,
-        free: u8,
         clock: &Clock,
         slot_hashes: &[u8],
     ) -> Result<()> {
@@ -306,7 +341,8 @@ impl Job {
         let Some(seed) = crate::sortition::slot_hash(slot_hashes, self.seed_slot) else {
             return Ok(());
         };
-        let age = clock.unix_timestamp.saturating_sub(self.round_opened_at);
+        let age = crate::sortition::age_slots(self.seed_slot, clock.slot)
+            .ok_or(TesseraError::SeedNotReady)?;
         require!(
             crate::sortition::eligible_for(
                 &seed,
@@ -315,24 +351,19 @@ impl Job {
                 node_key,
                 node.bonded(),
                 total_bonded,
-                free,
                 self.terms.sortition_expected_pct,
                 age,
-                self.terms.sortition_widen_secs,
+                self.terms.sortition_widen_slots,
             ),
             TesseraError::NotEligible
         );
         Ok(())
     }
 
-    /// Slots the current round opened: k in the first round, ESCALATION_SLOTS in an
-    /// escalation or audit round. The sortition draws `m = this × expected_pct / 100` nodes.
+    /// Slots the current round opened (`round_size`): k in the first round, ESCALATION_SLOTS
+    /// in an escalation round, the audit's size in an audit round.
     pub fn round_slots(&self) -> u8 {
-        if self.round == 0 {
-            self.replicas
-        } else {
-            ESCALATION_SLOTS
-        }
+        self.round_size
     }
 
     /// Round-0 slots still held for auction winners at `now`.
