@@ -25,6 +25,7 @@
 
 pub mod cuda;
 pub mod device;
+pub mod embed;
 pub mod error;
 pub mod format;
 pub mod gemm;

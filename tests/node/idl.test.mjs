@@ -46,8 +46,8 @@ const params = {
   minPricePerReplica: new BN(10_000),
   reputationUnit: new BN(2_000_000),
   collateralBps: 10_000,
-  sortitionExpectedPct: 200,
-  sortitionWidenSecs: new BN(5),
+  sortitionExpectedPct: 100,
+  sortitionWidenSlots: new BN(25),
 };
 
 test("the IDL describes the Tessera program", () => {

@@ -26,7 +26,7 @@ use crate::storage::InputError;
 /// What the sortition says about claiming (or bidding) now.
 enum Drawn {
     Now,
-    /// Look again after this long (the seed slot is not over, or the threshold widens later).
+    /// Look again after this long (the seed slot is not over, or the threshold rises to this node later).
     Wait(Duration),
     /// Not before the window closes, or no slot left.
     No(String),
@@ -156,7 +156,7 @@ impl Worker {
     }
 
     /// True when the sortition draws this node now; otherwise it waits (the seed slot is not
-    /// over, or the threshold widens later) or abandons the entry (no slot or no time left),
+    /// over, or the threshold rises to this node later) or abandons the entry (no slot or no time left),
     /// and the caller returns to look again.
     async fn wait_for_draw(&self, e: &mut Entry, bid: bool) -> Result<bool> {
         match self.drawn(&e.job(), bid).await? {
