@@ -529,7 +529,10 @@ impl World {
             Action::Challenge { job, who } => {
                 let Some(j) = self.job(job) else { return };
                 // the challenge window is short: aim at a job that is in it, when one is
-                let j = if self.job_state(&j).is_some_and(|s| s.state == JobState::Challenge) {
+                let j = if self
+                    .job_state(&j)
+                    .is_some_and(|s| s.state == JobState::Challenge)
+                {
                     j
                 } else {
                     let n = self.jobs.len();
@@ -904,7 +907,10 @@ impl World {
                     ));
                 }
                 for c in &self.clients {
-                    ixs.push(("settle_challenge", ix::settle_challenge(&t, &c.pubkey(), &j)));
+                    ixs.push((
+                        "settle_challenge",
+                        ix::settle_challenge(&t, &c.pubkey(), &j),
+                    ));
                 }
                 ixs.push(("close", ix::close_job(&t, &js.client, &j)));
                 for (kind, i) in ixs {

@@ -191,11 +191,8 @@ fn several_challenges_share_the_slashes_when_the_hash_falls() {
     w.commit(0, &job, BAD).unwrap();
     w.reveal(0, &job, BAD).unwrap();
     let t = w.s.tctx();
-    w.s.send(
-        &[ix::challenge_result(&t, &a.pubkey(), &job, BAD)],
-        &[&a],
-    )
-    .unwrap();
+    w.s.send(&[ix::challenge_result(&t, &a.pubkey(), &job, BAD)], &[&a])
+        .unwrap();
     assert_eq!(w.job(&job).round_size, 2);
     // audit 1: the accomplice (1) votes BAD, an honest node (2) GOOD: 2 BAD to 1 GOOD
     w.claim(1, &job).unwrap();
@@ -208,17 +205,11 @@ fn several_challenges_share_the_slashes_when_the_hash_falls() {
     assert_eq!(w.job(&job).winning_hash, BAD, "BAD stands");
     // only the disputed hash may be challenged again
     assert_err(
-        &w.s.send(
-            &[ix::challenge_result(&t, &b.pubkey(), &job, GOOD)],
-            &[&b],
-        ),
+        &w.s.send(&[ix::challenge_result(&t, &b.pubkey(), &job, GOOD)], &[&b]),
         TesseraError::ChallengeMismatch,
     );
-    w.s.send(
-        &[ix::challenge_result(&t, &b.pubkey(), &job, BAD)],
-        &[&b],
-    )
-    .unwrap();
+    w.s.send(&[ix::challenge_result(&t, &b.pubkey(), &job, BAD)], &[&b])
+        .unwrap();
     let j = w.job(&job);
     assert_eq!((j.round_size, j.slots, j.challenges), (3, 6, 2));
     for i in 3..6 {
@@ -228,7 +219,11 @@ fn several_challenges_share_the_slashes_when_the_hash_falls() {
     for i in 3..6 {
         w.reveal(i, &job, GOOD).unwrap();
     }
-    assert_eq!(w.job(&job).winning_hash, GOOD, "4 GOOD to 2 BAD: overturned");
+    assert_eq!(
+        w.job(&job).winning_hash,
+        GOOD,
+        "4 GOOD to 2 BAD: overturned"
+    );
     w.s.warp(10);
     w.finalize(&job).unwrap();
     for i in 0..6 {

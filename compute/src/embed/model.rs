@@ -88,8 +88,16 @@ impl BertConfig {
             ("hidden_size", self.hidden_size, MAX_HIDDEN),
             ("num_hidden_layers", self.num_hidden_layers, MAX_LAYERS),
             ("num_attention_heads", self.num_attention_heads, MAX_HIDDEN),
-            ("intermediate_size", self.intermediate_size, MAX_INTERMEDIATE),
-            ("max_position_embeddings", self.max_position_embeddings, MAX_POSITIONS),
+            (
+                "intermediate_size",
+                self.intermediate_size,
+                MAX_INTERMEDIATE,
+            ),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                MAX_POSITIONS,
+            ),
             ("vocab_size", self.vocab_size, MAX_VOCAB),
             ("type_vocab_size", self.type_vocab_size, 16),
         ] {
@@ -272,7 +280,10 @@ impl EmbedModel {
                 "embeddings.position_embeddings.weight",
                 &[c.max_position_embeddings, h],
             )?,
-            token_type: get("embeddings.token_type_embeddings.weight", &[c.type_vocab_size, h])?,
+            token_type: get(
+                "embeddings.token_type_embeddings.weight",
+                &[c.type_vocab_size, h],
+            )?,
             emb_ln_w: get("embeddings.LayerNorm.weight", &[h])?,
             emb_ln_b: get("embeddings.LayerNorm.bias", &[h])?,
             layers,
@@ -301,8 +312,10 @@ fn tensor(st: &safetensors::SafeTensors, name: &str, shape: &[usize]) -> Result<
         )));
     }
     Ok(t.data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .as_chunks::<4>()
+        .0
+        .iter()
+        .map(|b| f32::from_le_bytes(*b))
         .collect())
 }
 

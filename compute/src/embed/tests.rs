@@ -29,9 +29,21 @@ fn tensors(seed: u64) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
             .collect();
         t.insert(name, (shape, v));
     };
-    add("embeddings.word_embeddings.weight".into(), vec![50, 16], false);
-    add("embeddings.position_embeddings.weight".into(), vec![12, 16], false);
-    add("embeddings.token_type_embeddings.weight".into(), vec![2, 16], false);
+    add(
+        "embeddings.word_embeddings.weight".into(),
+        vec![50, 16],
+        false,
+    );
+    add(
+        "embeddings.position_embeddings.weight".into(),
+        vec![12, 16],
+        false,
+    );
+    add(
+        "embeddings.token_type_embeddings.weight".into(),
+        vec![2, 16],
+        false,
+    );
     add("embeddings.LayerNorm.weight".into(), vec![16], true);
     add("embeddings.LayerNorm.bias".into(), vec![16], false);
     for l in 0..2 {
@@ -58,11 +70,21 @@ fn tensors(seed: u64) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
 fn safetensors_bytes(t: &BTreeMap<String, (Vec<usize>, Vec<f32>)>) -> Vec<u8> {
     let bytes: BTreeMap<&String, (Vec<usize>, Vec<u8>)> = t
         .iter()
-        .map(|(k, (s, v))| (k, (s.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect())))
+        .map(|(k, (s, v))| {
+            (
+                k,
+                (s.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            )
+        })
         .collect();
     let views: Vec<(String, TensorView)> = bytes
         .iter()
-        .map(|(k, (s, b))| ((*k).clone(), TensorView::new(Dtype::F32, s.clone(), b).unwrap()))
+        .map(|(k, (s, b))| {
+            (
+                (*k).clone(),
+                TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
+            )
+        })
         .collect();
     safetensors::tensor::serialize(views, None).unwrap()
 }
@@ -78,7 +100,7 @@ fn embeddings_are_unit_length_deterministic_and_per_sequence() {
     let seqs = vec![vec![1u32, 5, 9, 2], vec![1, 7, 2], vec![1, 5, 9, 2]];
     let a = embed(&m, &seqs).unwrap();
     assert_eq!(a.len(), 3 * 16);
-    for row in a.chunks_exact(16) {
+    for row in a.as_chunks::<16>().0 {
         let n: f32 = row.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((n - 1.0).abs() < 1e-5, "norm {n}");
         assert!(row.iter().all(|x| x.is_finite()));
@@ -173,7 +195,9 @@ fn reference_f64(t: &BTreeMap<String, (Vec<usize>, Vec<f32>)>, ids: &[u32]) -> V
             for i in 0..len {
                 let s: Vec<f64> = (0..len)
                     .map(|j| {
-                        (0..d).map(|e| q[i * h + hd * d + e] * k[j * h + hd * d + e]).sum::<f64>()
+                        (0..d)
+                            .map(|e| q[i * h + hd * d + e] * k[j * h + hd * d + e])
+                            .sum::<f64>()
                             / (d as f64).sqrt()
                     })
                     .collect();
@@ -236,19 +260,36 @@ fn hostile_models_and_inputs_are_refused_by_name() {
     // a missing tensor
     let mut missing = t.clone();
     missing.remove("encoder.layer.1.output.dense.weight");
-    assert!(msg(encode_model(CONFIG.as_bytes(), &safetensors_bytes(&missing)))
-        .contains("`encoder.layer.1.output.dense.weight` is missing"));
+    assert!(msg(encode_model(
+        CONFIG.as_bytes(),
+        &safetensors_bytes(&missing)
+    ))
+    .contains("`encoder.layer.1.output.dense.weight` is missing"));
     // a wrong shape
     let mut shaped = t.clone();
-    shaped.insert("embeddings.LayerNorm.bias".into(), (vec![15], vec![0.0; 15]));
-    assert!(msg(encode_model(CONFIG.as_bytes(), &safetensors_bytes(&shaped)))
-        .contains("has shape [15]"));
+    shaped.insert(
+        "embeddings.LayerNorm.bias".into(),
+        (vec![15], vec![0.0; 15]),
+    );
+    assert!(
+        msg(encode_model(CONFIG.as_bytes(), &safetensors_bytes(&shaped)))
+            .contains("has shape [15]")
+    );
     // configs: another activation, zero or absurd sizes, heads not dividing hidden, bad JSON
     for (cfg, want) in [
         (CONFIG.replace("\"gelu\"", "\"relu\""), "hidden_act `relu`"),
-        (CONFIG.replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 0"), "num_hidden_layers = 0"),
-        (CONFIG.replace("\"vocab_size\": 50", "\"vocab_size\": 99999999"), "vocab_size = 99999999"),
-        (CONFIG.replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 5"), "not a multiple"),
+        (
+            CONFIG.replace("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 0"),
+            "num_hidden_layers = 0",
+        ),
+        (
+            CONFIG.replace("\"vocab_size\": 50", "\"vocab_size\": 99999999"),
+            "vocab_size = 99999999",
+        ),
+        (
+            CONFIG.replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 5"),
+            "not a multiple",
+        ),
         ("{".to_string(), "config.json"),
     ] {
         let m = msg(encode_model(cfg.as_bytes(), &st));
@@ -262,7 +303,10 @@ fn hostile_models_and_inputs_are_refused_by_name() {
     ));
     let mut bad = blob.clone();
     bad[0] = b'X';
-    assert!(matches!(EmbedModel::parse(&bad), Err(ComputeError::BadMagic { .. })));
+    assert!(matches!(
+        EmbedModel::parse(&bad),
+        Err(ComputeError::BadMagic { .. })
+    ));
     // inputs: empty, too long, out-of-vocabulary ids
     let m = EmbedModel::parse(&blob).unwrap();
     for (seq, want) in [

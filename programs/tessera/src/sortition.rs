@@ -212,7 +212,17 @@ mod tests {
                 .expect("drawn well before 10 000 slots");
             assert!(eligible_for(&seed, &job, 1, &node, 7, 1_000, 50, at, 25));
             if at > 0 {
-                assert!(!eligible_for(&seed, &job, 1, &node, 7, 1_000, 50, at - 1, 25));
+                assert!(!eligible_for(
+                    &seed,
+                    &job,
+                    1,
+                    &node,
+                    7,
+                    1_000,
+                    50,
+                    at - 1,
+                    25
+                ));
             }
         }
         assert_eq!(

@@ -12,9 +12,7 @@ use tessera::state::{Job, JobState, MarketType, Node};
 use tessera_compute::KernelId;
 use tracing::{debug, warn};
 
-use super::{
-    Worker, BAD_INPUT_SKIP, MAX_RETRY_SKIP, MAX_SKIPPED,
-};
+use super::{Worker, BAD_INPUT_SKIP, MAX_RETRY_SKIP, MAX_SKIPPED};
 use crate::chain::watch::JobSeen;
 use crate::state::Stage;
 

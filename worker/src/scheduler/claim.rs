@@ -201,7 +201,9 @@ impl Worker {
                 Eligibility::Now => Drawn::Now,
                 Eligibility::SeedNotReady => Drawn::Wait(SLOT_TIME),
                 Eligibility::At(s)
-                    if v.now.saturating_add(slots_to_secs(s.saturating_sub(v.slot))) <= until =>
+                    if v.now
+                        .saturating_add(slots_to_secs(s.saturating_sub(v.slot)))
+                        <= until =>
                 {
                     // wake up as the slot before ours ends: the claim lands in our slot
                     let wait = SLOT_TIME

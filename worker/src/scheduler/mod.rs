@@ -50,8 +50,12 @@ const SLOT_TIME: Duration = Duration::from_millis(400);
 
 /// Whole seconds (rounded up) that `slots` chain slots take.
 fn slots_to_secs(slots: u64) -> i64 {
-    i64::try_from(slots.saturating_mul(SLOT_TIME.as_millis() as u64).div_ceil(1000))
-        .unwrap_or(i64::MAX)
+    i64::try_from(
+        slots
+            .saturating_mul(SLOT_TIME.as_millis() as u64)
+            .div_ceil(1000),
+    )
+    .unwrap_or(i64::MAX)
 }
 /// After its own claim is settled a node waits this long for the other replicas to settle
 /// theirs before it cranks the stragglers (saves duplicate, rejected settlements).

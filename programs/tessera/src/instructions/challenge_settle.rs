@@ -73,7 +73,11 @@ pub fn handler(mut ctx: Context<SettleChallenge>) -> Result<()> {
     };
     let audit_cost = a.challenge.audit_cost.min(bond);
     let (returned, to_client, to_treasury) = if upheld {
-        (bond.checked_add(share).ok_or(TesseraError::MathOverflow)?, 0, 0)
+        (
+            bond.checked_add(share).ok_or(TesseraError::MathOverflow)?,
+            0,
+            0,
+        )
     } else if rejected {
         (0, audit_cost, bond - audit_cost)
     } else {
