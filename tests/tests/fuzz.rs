@@ -1076,7 +1076,6 @@ fn random_instruction_sequences_keep_the_invariants() {
             "seen:refused-beyond-collateral",
             "seen:refused-audit-over-budget",
             "challenge",
-            "seen:second-challenge",
         ] {
             let (ok, bad) = stats.get(k).copied().unwrap_or_default();
             assert!(ok + bad > 0, "the run never reached `{k}`");
