@@ -202,7 +202,8 @@ fn program_on_a_real_validator() {
         let salt = [i as u8 + 1; 32];
         let commitment = tessera::state::commitment(&result, &pda::node(&op.pubkey()).0, &salt);
         // the round's sortition seed is the hash of the slot the job was posted in: claims
-        // are accepted from the next slot on (the preflight may still run on that slot)
+        // are accepted from the next slot on (the preflight may still run on that slot), and
+        // each node only from the slot its draw names (about one node per slot)
         let mut tries = 0;
         loop {
             match rpc::send(
@@ -213,10 +214,13 @@ fn program_on_a_real_validator() {
             ) {
                 Ok(_) => break,
                 Err(e)
-                    if format!("{e:#}").contains(&format!(
-                        "custom program error: {:#x}",
-                        TesseraError::SeedNotReady as u32 + 6000
-                    )) && tries < 50 =>
+                    if [TesseraError::SeedNotReady, TesseraError::NotEligible]
+                        .iter()
+                        .any(|c| {
+                            format!("{e:#}")
+                                .contains(&format!("custom program error: {:#x}", *c as u32 + 6000))
+                        })
+                        && tries < 150 =>
                 {
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(200));

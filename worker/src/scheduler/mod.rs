@@ -165,10 +165,13 @@ impl Worker {
         }
         let mut tasks = JoinSet::new();
         // Resume every unfinished claim from the journal.
-        for e in self.journal.all()? {
+        for mut e in self.journal.all()? {
             if e.stage.is_final() {
                 continue;
             }
+            // A claim may have landed before the process died: a resumed entry looks at the
+            // chain before it claims (a fresh one sends right away).
+            e.attempts = e.attempts.max(1);
             info!(job = %e.job(), stage = ?e.stage, "resuming from the journal");
             let permit = self.claim_slots.clone().try_acquire_owned().ok();
             self.active.lock().unwrap().insert(e.job());
