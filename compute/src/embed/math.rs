@@ -14,6 +14,7 @@ const A5: f32 = 1.061_405_4;
 
 /// `erf(x)`: Abramowitz & Stegun 7.1.26, `1 − t·(a1 + t·(a2 + …))·e^(−x²)` with
 /// `t = 1 / (1 + p·|x|)`, Horner with fused multiply-adds, odd symmetry. NaN stays NaN.
+#[inline(always)]
 pub fn erf(x: f32) -> f32 {
     if x.is_nan() || x == 0.0 {
         return x; // NaN stays NaN; erf(±0) = ±0 exactly
@@ -41,11 +42,13 @@ pub fn erf(x: f32) -> f32 {
 const FRAC_1_SQRT_2: f32 = std::f32::consts::FRAC_1_SQRT_2;
 
 /// GELU, the exact (erf) form BERT uses: `x · 0.5 · (1 + erf(x / √2))`.
+#[inline(always)]
 pub fn gelu(x: f32) -> f32 {
     x * (0.5 * (1.0 + erf(x * FRAC_1_SQRT_2)))
 }
 
 /// Sum in index order.
+#[inline(always)]
 pub fn sum(xs: &[f32]) -> f32 {
     let mut s = 0.0f32;
     for &x in xs {
@@ -55,6 +58,7 @@ pub fn sum(xs: &[f32]) -> f32 {
 }
 
 /// Dot product, one fused multiply-add per term in index order.
+#[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut s = 0.0f32;
     for (x, y) in a.iter().zip(b) {
@@ -65,6 +69,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// LayerNorm of one row in place: mean and (biased) variance by ordered sums, then
 /// `(x − mean) / sqrt(var + eps) · weight + bias`.
+#[inline(always)]
 pub fn layer_norm(row: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) {
     let n = row.len() as f32;
     let mean = sum(row) / n;
@@ -81,6 +86,7 @@ pub fn layer_norm(row: &mut [f32], weight: &[f32], bias: &[f32], eps: f32) {
 }
 
 /// Softmax of one row in place: maximum, `exp(x − max)`, ordered sum, division.
+#[inline(always)]
 pub fn softmax(row: &mut [f32]) {
     let mut m = f32::NEG_INFINITY;
     for &x in row.iter() {

@@ -6,13 +6,66 @@ use safetensors::Dtype;
 
 use super::*;
 use crate::error::ComputeError;
+use crate::Backend;
+
+fn cpu() -> Backend {
+    Backend::cpu()
+}
 
 const CONFIG: &str = r#"{"hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4,
  "intermediate_size": 32, "max_position_embeddings": 12, "vocab_size": 50,
  "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}"#;
 
+/// The shape of a random test encoder.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Shape {
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub inter: usize,
+    pub positions: usize,
+    pub vocab: usize,
+}
+
+/// `CONFIG`'s shape.
+pub(crate) const SMALL: Shape = Shape {
+    hidden: 16,
+    layers: 2,
+    heads: 4,
+    inter: 32,
+    positions: 12,
+    vocab: 50,
+};
+
+impl Shape {
+    /// Its `config.json`.
+    pub(crate) fn config_json(&self) -> String {
+        format!(
+            r#"{{"hidden_size": {}, "num_hidden_layers": {}, "num_attention_heads": {},
+ "intermediate_size": {}, "max_position_embeddings": {}, "vocab_size": {},
+ "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}}"#,
+            self.hidden, self.layers, self.heads, self.inter, self.positions, self.vocab
+        )
+    }
+
+    /// A loaded random encoder of this shape.
+    pub(crate) fn model(&self, seed: u64) -> EmbedModel {
+        let blob = encode_model(
+            self.config_json().as_bytes(),
+            &safetensors_bytes(&tensors_of(self, seed)),
+        )
+        .unwrap();
+        EmbedModel::parse(&blob).unwrap()
+    }
+}
+
 /// Tensors of a random encoder of `CONFIG`'s shape: name -> (shape, values).
 fn tensors(seed: u64) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+    tensors_of(&SMALL, seed)
+}
+
+/// Tensors of a random encoder of shape `s`: name -> (shape, values).
+pub(crate) fn tensors_of(s: &Shape, seed: u64) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
     let mut rng = crate::rng::SplitMix64::new(seed);
     let mut t = BTreeMap::new();
     let mut add = |name: String, shape: Vec<usize>, ln: bool| {
@@ -29,45 +82,46 @@ fn tensors(seed: u64) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
             .collect();
         t.insert(name, (shape, v));
     };
+    let (h, i) = (s.hidden, s.inter);
     add(
         "embeddings.word_embeddings.weight".into(),
-        vec![50, 16],
+        vec![s.vocab, h],
         false,
     );
     add(
         "embeddings.position_embeddings.weight".into(),
-        vec![12, 16],
+        vec![s.positions, h],
         false,
     );
     add(
         "embeddings.token_type_embeddings.weight".into(),
-        vec![2, 16],
+        vec![2, h],
         false,
     );
-    add("embeddings.LayerNorm.weight".into(), vec![16], true);
-    add("embeddings.LayerNorm.bias".into(), vec![16], false);
-    for l in 0..2 {
+    add("embeddings.LayerNorm.weight".into(), vec![h], true);
+    add("embeddings.LayerNorm.bias".into(), vec![h], false);
+    for l in 0..s.layers {
         let p = format!("encoder.layer.{l}");
-        for (n, o, i) in [
-            ("attention.self.query", 16, 16),
-            ("attention.self.key", 16, 16),
-            ("attention.self.value", 16, 16),
-            ("attention.output.dense", 16, 16),
-            ("intermediate.dense", 32, 16),
-            ("output.dense", 16, 32),
+        for (n, o, inp) in [
+            ("attention.self.query", h, h),
+            ("attention.self.key", h, h),
+            ("attention.self.value", h, h),
+            ("attention.output.dense", h, h),
+            ("intermediate.dense", i, h),
+            ("output.dense", h, i),
         ] {
-            add(format!("{p}.{n}.weight"), vec![o, i], false);
+            add(format!("{p}.{n}.weight"), vec![o, inp], false);
             add(format!("{p}.{n}.bias"), vec![o], false);
         }
         for n in ["attention.output.LayerNorm", "output.LayerNorm"] {
-            add(format!("{p}.{n}.weight"), vec![16], true);
-            add(format!("{p}.{n}.bias"), vec![16], false);
+            add(format!("{p}.{n}.weight"), vec![h], true);
+            add(format!("{p}.{n}.bias"), vec![h], false);
         }
     }
     t
 }
 
-fn safetensors_bytes(t: &BTreeMap<String, (Vec<usize>, Vec<f32>)>) -> Vec<u8> {
+pub(crate) fn safetensors_bytes(t: &BTreeMap<String, (Vec<usize>, Vec<f32>)>) -> Vec<u8> {
     let bytes: BTreeMap<&String, (Vec<usize>, Vec<u8>)> = t
         .iter()
         .map(|(k, (s, v))| {
@@ -98,7 +152,7 @@ fn model() -> EmbedModel {
 fn embeddings_are_unit_length_deterministic_and_per_sequence() {
     let m = model();
     let seqs = vec![vec![1u32, 5, 9, 2], vec![1, 7, 2], vec![1, 5, 9, 2]];
-    let a = embed(&m, &seqs).unwrap();
+    let a = embed(&m, &seqs, &cpu()).unwrap();
     assert_eq!(a.len(), 3 * 16);
     for row in a.as_chunks::<16>().0 {
         let n: f32 = row.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -111,7 +165,7 @@ fn embeddings_are_unit_length_deterministic_and_per_sequence() {
         a[32..].iter().map(|x| x.to_bits()).collect::<Vec<_>>()
     );
     // a sequence alone gives the bits it gives in a batch
-    let b = embed(&m, &seqs[1..2]).unwrap();
+    let b = embed(&m, &seqs[1..2], &cpu()).unwrap();
     assert_eq!(
         b.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
         a[16..32].iter().map(|x| x.to_bits()).collect::<Vec<_>>()
@@ -128,7 +182,7 @@ fn the_forward_pass_matches_an_f64_reference() {
     let blob = encode_model(CONFIG.as_bytes(), &safetensors_bytes(&t)).unwrap();
     let m = EmbedModel::parse(&blob).unwrap();
     let ids = [1u32, 13, 27, 49, 0, 2];
-    let got = embed(&m, &[ids.to_vec()]).unwrap();
+    let got = embed(&m, &[ids.to_vec()], &cpu()).unwrap();
     let want = reference_f64(&t, &ids);
     for (g, w) in got.iter().zip(&want) {
         assert!((*g as f64 - w).abs() < 1e-5, "{g} vs {w}");
@@ -314,9 +368,188 @@ fn hostile_models_and_inputs_are_refused_by_name() {
         (vec![1u32; 13], "13 tokens"),
         (vec![1, 50, 2], "token id 50"),
     ] {
-        match embed(&m, &[seq]) {
+        match embed(&m, &[seq], &cpu()) {
             Err(ComputeError::InvalidInput(e)) => assert!(e.contains(want), "{e}"),
             other => panic!("expected InvalidInput, got {other:?}"),
         }
+    }
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Random sequences for `shape`: lengths 1 ..= positions, ids anywhere in the vocabulary.
+pub(crate) fn random_seqs(shape: &Shape, n: usize, seed: u64) -> Vec<Vec<u32>> {
+    let mut rng = crate::rng::SplitMix64::new(seed);
+    (0..n)
+        .map(|_| {
+            let len = 1 + (rng.next_u64() % shape.positions as u64) as usize;
+            (0..len)
+                .map(|_| (rng.next_u64() % shape.vocab as u64) as u32)
+                .collect()
+        })
+        .collect()
+}
+
+mod batch {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        /// The fast batched path gives the plain reference's bits on every sequence, over
+        /// random shapes: hidden sizes off every tile (heads × 1..=7), one layer, one
+        /// sequence, sequences of one token and of the model's maximum.
+        #[test]
+        fn the_batched_path_equals_the_plain_reference(
+            heads in 1usize..=4, d in 1usize..=7, layers in 1usize..=3, inter in 1usize..=40,
+            positions in 1usize..=20, n in 1usize..=5, seed in any::<u64>(),
+        ) {
+            let shape = Shape { hidden: heads * d, layers, heads, inter, positions, vocab: 37 };
+            let m = shape.model(seed);
+            let mut seqs = random_seqs(&shape, n, seed ^ 1);
+            seqs.push(vec![(seed % 37) as u32]);
+            seqs.push((0..positions as u32).map(|t| t % 37).collect());
+            let got = cpu::embed_batch(&m, &seqs);
+            let h = shape.hidden;
+            prop_assert_eq!(got.len(), seqs.len() * h);
+            for (i, s) in seqs.iter().enumerate() {
+                let want = cpu::embed_one(&m, s);
+                prop_assert_eq!(bits(&got[i * h..(i + 1) * h]), bits(&want), "sequence {}", i);
+                prop_assert!(want.iter().all(|x| x.is_finite()));
+            }
+        }
+    }
+
+    /// A MiniLM-sized layer shape (hidden 384, 12 heads, intermediate 1536), 2 layers, a
+    /// batch of long and short sequences: batched == plain reference, bit for bit.
+    #[test]
+    fn the_batched_path_equals_the_reference_at_minilm_width() {
+        let shape = Shape {
+            hidden: 384,
+            layers: 2,
+            heads: 12,
+            inter: 1536,
+            positions: 70,
+            vocab: 300,
+        };
+        let m = shape.model(5);
+        let seqs = random_seqs(&shape, 6, 9);
+        let got = embed(&m, &seqs, &cpu()).unwrap();
+        for (i, s) in seqs.iter().enumerate() {
+            assert_eq!(
+                bits(&got[i * 384..(i + 1) * 384]),
+                bits(&cpu::embed_one(&m, s)),
+                "sequence {i}"
+            );
+        }
+    }
+}
+
+mod blob {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{Job, Limits};
+
+    fn model_hash() -> [u8; 32] {
+        *blake3::hash(b"model").as_bytes()
+    }
+
+    #[test]
+    fn an_embed_job_round_trips_and_runs_once_its_model_is_bound() {
+        let m = Arc::new(SMALL.model(7));
+        let seqs = vec![vec![1u32, 5, 9, 2], vec![1, 7, 2]];
+        let blob = encode_input(&model_hash(), "http://blobs/model", &seqs).unwrap();
+        let job = Job::parse(&blob, &Limits::default()).unwrap();
+        assert_eq!(job.kernel(), crate::KernelId::Embed);
+        assert_eq!(job.model_ref(), Some((model_hash(), "http://blobs/model")));
+        // without the model: a clear error, not a panic
+        match job.run(&cpu()) {
+            Err(ComputeError::InvalidInput(e)) => assert!(e.contains("is not loaded"), "{e}"),
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+        let job = job.bind_model(m.clone(), &Limits::default()).unwrap();
+        let out = job.run(&cpu()).unwrap();
+        assert_eq!(
+            out.meta,
+            crate::OutputMeta::Embeddings { rows: 2, dim: 16 }
+        );
+        let rows = decode_output(&out.bytes, 16).unwrap();
+        assert_eq!(bits(&rows[1]), bits(&cpu::embed_one(&m, &seqs[1])));
+        // the golden result hash of this fixed job (docs/KERNELS.md, embed test vector)
+        assert_eq!(
+            crate::hash::to_hex(&out.hash()),
+            "13ebbabe562297f25eba72c5054e3ededf14f56e3343de5434cedab9174ef74a"
+        );
+    }
+
+    #[test]
+    fn hostile_embed_blobs_are_refused_by_name() {
+        let seqs = vec![vec![1u32, 5, 9, 2], vec![1, 7, 2]];
+        let good = encode_input(&model_hash(), "http://blobs/model", &seqs).unwrap();
+        let l = Limits::default();
+        let parse = |b: &[u8]| Job::parse(b, &l).map(|_| ()).unwrap_err().to_string();
+        // truncated anywhere: a Truncated or a length mismatch, never a panic
+        for cut in 0..good.len() {
+            let e = parse(&good[..cut]);
+            assert!(
+                e.contains("truncated") || e.contains("the blob holds") || e.contains("bad magic"),
+                "cut {cut}: {e}"
+            );
+        }
+        // trailing bytes
+        let mut long = good.clone();
+        long.extend_from_slice(&[0, 0, 0]);
+        assert!(parse(&long).contains("the blob holds"));
+        // a huge sequence count, a huge declared length: refused before any allocation
+        let count_at = 8 + 32 + 2 + "http://blobs/model".len();
+        let mut huge = good.clone();
+        huge[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(parse(&huge).contains("sequences (1 ..= 65536)"));
+        let mut lying = good.clone();
+        lying[count_at + 4..count_at + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(parse(&lying).contains("the blob holds"));
+        // an empty sequence, an empty or non-UTF-8 URI
+        let mut empty = good.clone();
+        empty[count_at + 4..count_at + 8].copy_from_slice(&0u32.to_le_bytes());
+        assert!(parse(&empty).contains("sequence 0 is empty"));
+        let mut no_uri = good.clone();
+        no_uri[40..42].copy_from_slice(&0u16.to_le_bytes());
+        assert!(parse(&no_uri).contains("model URI of 0 bytes"));
+        let mut latin = good.clone();
+        latin[42] = 0xff;
+        assert!(parse(&latin).contains("not UTF-8"));
+        // bound to the model: ids out of the vocabulary, sequences past the maximum, work
+        // over the limits
+        let m = Arc::new(SMALL.model(7));
+        let bind = |seqs: Vec<Vec<u32>>, limits: &Limits| {
+            let b = encode_input(&model_hash(), "u", &seqs).unwrap();
+            Job::parse(&b, limits)
+                .unwrap()
+                .bind_model(m.clone(), limits)
+                .map(|_| ())
+                .unwrap_err()
+        };
+        let e = bind(vec![vec![1, 50]], &l);
+        assert!(e.to_string().contains("token id 50 is outside the vocabulary (50)"), "{e}");
+        let e = bind(vec![vec![1; 13]], &l);
+        assert!(e.to_string().contains("13 tokens (1 ..= 12"), "{e}");
+        let small = Limits {
+            max_host_bytes: 1 << 10,
+            ..Limits::default()
+        };
+        assert!(matches!(bind(vec![vec![1; 12]; 4], &small), ComputeError::TooLarge(m) if m.contains("working memory")));
+        let few = Limits {
+            max_macs: 100,
+            ..Limits::default()
+        };
+        assert!(matches!(bind(vec![vec![1; 12]], &few), ComputeError::TooLarge(m) if m.contains("multiply-adds")));
+        // another kernel's job takes no model
+        let g = crate::gemm::build_f32_input(2, 2, 2, 1).unwrap();
+        let e = Job::parse(&g, &l).unwrap().bind_model(m, &l).unwrap_err();
+        assert!(e.to_string().contains("take no model"));
     }
 }

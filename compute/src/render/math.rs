@@ -133,6 +133,7 @@ pub fn sincos_turns(u: f32) -> (f32, f32) {
 /// Deterministic `e^x` (host-side only: model training and calibration). Exact range
 /// reduction `x = n·ln2 + r`, degree-7 Taylor polynomial, scaling by `2^n` through the
 /// exponent bits. Inputs are clamped to `[-80, 80]`.
+#[inline(always)]
 pub fn exp(x: f32) -> f32 {
     if x.is_nan() {
         return x;
