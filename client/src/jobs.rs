@@ -435,7 +435,7 @@ pub fn fetch_result(
 }
 
 /// Writes a result in its natural form: PNG for renders, a little-endian matrix file for
-/// GEMMs, JSON predictions for inference. Returns the files and a one-line summary.
+/// GEMMs, JSON predictions for inference, `.npy` (and ids) for embeddings. Returns the files and a one-line summary.
 pub fn save_result(out: &Output, dir: &Path, stem: &str) -> Result<(Vec<PathBuf>, String)> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     match out.meta {
@@ -455,6 +455,17 @@ pub fn save_result(out: &Output, dir: &Path, stem: &str) -> Result<(Vec<PathBuf>
             Ok((
                 vec![p],
                 format!("{rows}×{cols} {elem} matrix, row-major little-endian"),
+            ))
+        }
+        OutputMeta::Embeddings { rows, .. } => {
+            let rows = rows as usize;
+            let dim = if rows == 0 { 0 } else { out.bytes.len() / 4 / rows };
+            let emb = tessera_compute::embed::decode_output(&out.bytes, dim)?;
+            let ids: Vec<String> = (0..rows).map(|i| i.to_string()).collect();
+            let files = crate::embedding::write_embeddings(dir, stem, dim, &emb, &ids)?;
+            Ok((
+                files,
+                format!("{rows} embeddings of {dim} f32 (ids: their order in the job)"),
             ))
         }
         OutputMeta::Logits { batch, classes } => {

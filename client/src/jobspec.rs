@@ -3,7 +3,7 @@
 //! builds the kernel's input blob and [`JobSpec::post_args`] the on-chain `post_job` arguments.
 //!
 //! ```toml
-//! kernel = "render"            # gemm-i8 | gemm-f32 | render | inference
+//! kernel = "render"            # gemm-i8 | gemm-f32 | render | inference | embed
 //! price = "2.5"                # tokens per replica (the maximum in an auction)
 //! replicas = 3
 //! market = "fixed"             # fixed | auction
@@ -86,6 +86,15 @@ pub struct InputSpec {
     pub spp: Option<u32>,
     /// Inference: rows of the seeded spiral batch for the built-in model.
     pub batch: Option<u32>,
+    /// Embed: the model, a directory (`config.json`, `model.safetensors`, `tokenizer.json`)
+    /// or the hex hash of a model blob already in the blob store.
+    pub model: Option<String>,
+    /// Embed: the corpus, `.jsonl` (one JSON string or `{"id", "text"}` per line).
+    pub texts: Option<PathBuf>,
+    /// Embed: split the corpus into this many jobs (default 1).
+    pub shards: Option<u32>,
+    /// Embed: truncate each text to this many tokens (default: the model's maximum).
+    pub max_tokens: Option<u32>,
 }
 
 /// Hardware and trust a claimer must have.
@@ -123,6 +132,14 @@ impl JobSpec {
         if let Some(f) = &spec.input.file {
             spec.input.file = Some(base.join(f));
         }
+        if let Some(t) = &spec.input.texts {
+            spec.input.texts = Some(base.join(t));
+        }
+        if let Some(m) = &spec.input.model {
+            if crate::blobs::parse_hash(m).is_err() {
+                spec.input.model = Some(base.join(m).display().to_string());
+            }
+        }
         if let Some(s) = &spec.input.scene {
             if s.ends_with(".json") {
                 spec.input.scene = Some(base.join(s).display().to_string());
@@ -134,7 +151,7 @@ impl JobSpec {
     pub fn kernel_id(&self) -> Result<KernelId> {
         KernelId::from_name(&self.kernel).with_context(|| {
             format!(
-                "unknown kernel `{}`: use gemm-i8, gemm-f32, render or inference",
+                "unknown kernel `{}`: use gemm-i8, gemm-f32, render, inference or embed",
                 self.kernel
             )
         })
@@ -193,6 +210,9 @@ impl JobSpec {
             KernelId::Inference => {
                 inference::build_builtin_input(i.batch.unwrap_or(96) as usize, seed)?
             }
+            KernelId::Embed => bail!(
+                "embed inputs reference a model in the blob store and may be sharded: they are built by `embedding::plan` (`tessera job post --kernel embed --model … --texts …`)"
+            ),
         };
         Ok(blob)
     }

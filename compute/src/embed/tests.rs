@@ -52,6 +52,7 @@ impl Shape {
     pub(crate) fn model(&self, seed: u64) -> EmbedModel {
         let blob = encode_model(
             self.config_json().as_bytes(),
+            None,
             &safetensors_bytes(&tensors_of(self, seed)),
         )
         .unwrap();
@@ -144,7 +145,7 @@ pub(crate) fn safetensors_bytes(t: &BTreeMap<String, (Vec<usize>, Vec<f32>)>) ->
 }
 
 fn model() -> EmbedModel {
-    let blob = encode_model(CONFIG.as_bytes(), &safetensors_bytes(&tensors(7))).unwrap();
+    let blob = encode_model(CONFIG.as_bytes(), None, &safetensors_bytes(&tensors(7))).unwrap();
     EmbedModel::parse(&blob).unwrap()
 }
 
@@ -179,7 +180,7 @@ fn embeddings_are_unit_length_deterministic_and_per_sequence() {
 #[test]
 fn the_forward_pass_matches_an_f64_reference() {
     let t = tensors(11);
-    let blob = encode_model(CONFIG.as_bytes(), &safetensors_bytes(&t)).unwrap();
+    let blob = encode_model(CONFIG.as_bytes(), None, &safetensors_bytes(&t)).unwrap();
     let m = EmbedModel::parse(&blob).unwrap();
     let ids = [1u32, 13, 27, 49, 0, 2];
     let got = embed(&m, &[ids.to_vec()], &cpu()).unwrap();
@@ -316,6 +317,7 @@ fn hostile_models_and_inputs_are_refused_by_name() {
     missing.remove("encoder.layer.1.output.dense.weight");
     assert!(msg(encode_model(
         CONFIG.as_bytes(),
+        None,
         &safetensors_bytes(&missing)
     ))
     .contains("`encoder.layer.1.output.dense.weight` is missing"));
@@ -326,7 +328,7 @@ fn hostile_models_and_inputs_are_refused_by_name() {
         (vec![15], vec![0.0; 15]),
     );
     assert!(
-        msg(encode_model(CONFIG.as_bytes(), &safetensors_bytes(&shaped)))
+        msg(encode_model(CONFIG.as_bytes(), None, &safetensors_bytes(&shaped)))
             .contains("has shape [15]")
     );
     // configs: another activation, zero or absurd sizes, heads not dividing hidden, bad JSON
@@ -346,11 +348,11 @@ fn hostile_models_and_inputs_are_refused_by_name() {
         ),
         ("{".to_string(), "config.json"),
     ] {
-        let m = msg(encode_model(cfg.as_bytes(), &st));
+        let m = msg(encode_model(cfg.as_bytes(), None, &st));
         assert!(m.contains(want), "{m} lacks {want}");
     }
     // truncated weights, a wrong magic
-    let blob = encode_model(CONFIG.as_bytes(), &st).unwrap();
+    let blob = encode_model(CONFIG.as_bytes(), None, &st).unwrap();
     assert!(matches!(
         EmbedModel::parse(&blob[..blob.len() - 10]),
         Err(ComputeError::InvalidInput(m)) if m.contains("model.safetensors")
@@ -361,6 +363,19 @@ fn hostile_models_and_inputs_are_refused_by_name() {
         EmbedModel::parse(&bad),
         Err(ComputeError::BadMagic { .. })
     ));
+    // a tokenizer section rides along, is returned as is and changes nothing else
+    let with_tok = encode_model(CONFIG.as_bytes(), Some(b"{\"tok\": 1}"), &st).unwrap();
+    let (c, tok, w) = model::split_model(&with_tok).unwrap();
+    assert_eq!((c, tok, w), (CONFIG.as_bytes(), Some(&b"{\"tok\": 1}"[..]), &st[..]));
+    assert_eq!(EmbedModel::parse(&with_tok).unwrap().word, EmbedModel::parse(&blob).unwrap().word);
+    // unknown flags, a tokenizer length past the end
+    let mut flagged = blob.clone();
+    flagged[6] = 0x02;
+    assert!(matches!(EmbedModel::parse(&flagged), Err(ComputeError::InvalidInput(m)) if m.contains("unknown bits")));
+    let mut lying = with_tok.clone();
+    let at = 12 + CONFIG.len();
+    lying[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(EmbedModel::parse(&lying).is_err());
     // inputs: empty, too long, out-of-vocabulary ids
     let m = EmbedModel::parse(&blob).unwrap();
     for (seq, want) in [
