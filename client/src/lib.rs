@@ -4,6 +4,8 @@
 pub mod accounts;
 pub mod blobs;
 pub mod cli_util;
+pub mod embed_jobs;
+pub mod embedding;
 pub mod fetch_policy;
 pub mod ix;
 pub mod jobs;

@@ -1,18 +1,21 @@
-//! `tessera`: the job submitter's CLI.
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+//! `tessera`: the job submitter's CLI. One module per command group: `job`, `model`,
+//! `blobs`; the network-wide views (config, nodes, market, token) stay here.
+mod blobs;
+mod job;
+mod model;
 
-use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
 use solana_client::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::state::{Job, JobState, Node};
-use tessera_client::blobs::{self, BlobTarget, DirStore};
-use tessera_client::jobspec::{InputSpec, JobSpec, RequirementsSpec};
 use tessera_client::units::{format_amount, parse_amount};
 use tessera_client::{cli_util, ix, jobs, network, rpc, token};
+
+use blobs::{blobs_cmd, BlobsCmd};
+use job::{job_cmd, kernel_name, JobCmd};
+use model::{model_cmd, ModelCmd};
 
 #[derive(Parser)]
 #[command(
@@ -67,6 +70,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: Box<JobCmd>,
     },
+    /// Models as content: upload an encoder for embed jobs.
+    Model {
+        #[command(subcommand)]
+        cmd: ModelCmd,
+    },
     /// Registered nodes.
     Node {
         #[command(subcommand)]
@@ -106,154 +114,9 @@ enum ConfigCmd {
 }
 
 #[derive(Subcommand)]
-enum JobCmd {
-    /// Post a job: build its input, upload it to the blob store, escrow the payment on-chain
-    /// and print the job's address.
-    Post(Box<PostArgs>),
-    /// Show a job's state machine, claims, commits and reveals (`--watch` follows it to the end).
-    Status {
-        /// Job account address.
-        job: Pubkey,
-        /// Keep following until the job reaches a final state.
-        #[arg(long)]
-        watch: bool,
-        /// Give up watching after this many seconds.
-        #[arg(long, default_value_t = 600)]
-        timeout: u64,
-    },
-    /// Download a job's result, check it against the on-chain result hash and write it out
-    /// (PNG for renders, matrix file for GEMMs, predictions JSON for inference).
-    Result {
-        /// Job account address.
-        job: Pubkey,
-        /// Directory to write the result into.
-        #[arg(long, default_value = ".")]
-        out: PathBuf,
-        /// Blob store to look in when the claims that pointed at the result are closed.
-        #[arg(long, env = "TESSERA_BLOBS")]
-        blobs: Option<String>,
-    },
-    /// Cancel a job nobody has claimed yet; the whole escrow comes back.
-    Cancel {
-        /// Job account address.
-        job: Pubkey,
-    },
-    /// Close a finished job: pays the protocol fees, refunds what is left, returns the rent.
-    Close {
-        /// Job account address.
-        job: Pubkey,
-    },
-    /// List jobs (all, or only yours with --mine).
-    List {
-        /// Only jobs posted by --keypair.
-        #[arg(long)]
-        mine: bool,
-        /// Only jobs in this state (bidding, open, revealing, challenge, completed, cancelled,
-        /// expired, failed).
-        #[arg(long)]
-        state: Option<String>,
-    },
-}
-
-#[derive(Args)]
-struct PostArgs {
-    /// Job file (TOML; see `tessera_client::jobspec`). Flags override its fields.
-    #[arg(long, short = 'f')]
-    file: Option<PathBuf>,
-    /// Kernel: gemm-i8, gemm-f32, render or inference.
-    #[arg(long)]
-    kernel: Option<String>,
-    /// A prebuilt input blob instead of generated input.
-    #[arg(long)]
-    input: Option<PathBuf>,
-    /// GEMM rows of A (and default n, k).
-    #[arg(long)]
-    m: Option<u32>,
-    /// GEMM columns of B.
-    #[arg(long)]
-    n: Option<u32>,
-    /// GEMM inner dimension.
-    #[arg(long)]
-    k: Option<u32>,
-    /// Seed of generated inputs.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Render scene: cornell, spheres or a scene JSON file.
-    #[arg(long)]
-    scene: Option<String>,
-    /// Render width in pixels.
-    #[arg(long)]
-    width: Option<u32>,
-    /// Render height in pixels.
-    #[arg(long)]
-    height: Option<u32>,
-    /// Render samples per pixel.
-    #[arg(long)]
-    spp: Option<u32>,
-    /// Inference batch rows.
-    #[arg(long)]
-    batch: Option<u32>,
-    /// Tokens per replica (the maximum in an auction).
-    #[arg(long)]
-    price: Option<String>,
-    /// Replicas (k) that must agree.
-    #[arg(long)]
-    replicas: Option<u8>,
-    /// fixed or auction.
-    #[arg(long)]
-    market: Option<String>,
-    /// Extra rounds paid for if replicas disagree.
-    #[arg(long)]
-    max_escalations: Option<u8>,
-    /// Seconds a claimer has to commit.
-    #[arg(long)]
-    exec_secs: Option<i64>,
-    /// Seconds until the job's deadline (unspent escrow is refunded after it).
-    #[arg(long)]
-    deadline_secs: Option<i64>,
-    /// Auction: seconds of bidding.
-    #[arg(long)]
-    bid_secs: Option<i64>,
-    /// Where to upload the input: a blob server URL or a directory.
-    #[arg(long, env = "TESSERA_BLOBS", default_value = "http://127.0.0.1:8990")]
-    blobs: String,
-    /// After posting, follow the job like `job status --watch`.
-    #[arg(long)]
-    watch: bool,
-}
-
-#[derive(Subcommand)]
 enum NodeCmd {
     /// Registered nodes: hardware, stake, reputation, open claims.
     List,
-}
-
-#[derive(Subcommand)]
-enum BlobsCmd {
-    /// Serve a blob directory over HTTP (GET/PUT /blobs/<blake3 hex>).
-    Serve {
-        /// Directory holding the blobs.
-        #[arg(long, default_value = ".tessera/blobs")]
-        dir: PathBuf,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8990")]
-        addr: SocketAddr,
-    },
-    /// Store a file; prints its hash and URI.
-    Put {
-        file: PathBuf,
-        /// Blob server URL or directory.
-        #[arg(long, env = "TESSERA_BLOBS", default_value = "http://127.0.0.1:8990")]
-        blobs: String,
-    },
-    /// Fetch a blob by URI and check it against its hash.
-    Get {
-        /// http(s):// or file:// URI ending in the blob's hash.
-        uri: String,
-        /// Output file.
-        #[arg(long, short = 'o')]
-        out: PathBuf,
-    },
 }
 
 #[derive(Subcommand)]
@@ -311,237 +174,14 @@ fn run(cli: &Cli) -> Result<()> {
             let c = network::init_config(&rpc, &authority, &mint, ix::localnet_params())?;
             println!("{}", network::describe_config(&c));
         }
-        Cmd::Job { cmd } => job_cmd(cli, &client(), cmd, keypair)?,
+        Cmd::Job { cmd } => job_cmd(&cli.url, &client(), cmd, keypair)?,
+        Cmd::Model { cmd } => model_cmd(cmd)?,
         Cmd::Node { cmd: NodeCmd::List } => node_list(&client())?,
         Cmd::Market => market(&client())?,
         Cmd::Blobs { cmd } => blobs_cmd(cmd)?,
         Cmd::Token { cmd } => token_cmd(&client(), cmd, keypair)?,
     }
     Ok(())
-}
-
-fn job_cmd(
-    cli: &Cli,
-    rpc: &RpcClient,
-    cmd: &JobCmd,
-    keypair: impl Fn() -> Result<Keypair>,
-) -> Result<()> {
-    match cmd {
-        JobCmd::Post(a) => {
-            let client = keypair()?;
-            let spec = spec_from(a)?;
-            let target = BlobTarget::parse(&a.blobs)?;
-            let posted = jobs::post(rpc, &client, &spec, &target)?;
-            let c = rpc::fetch_config(rpc)?;
-            let d = jobs::decimals(rpc, &c)?;
-            println!("job       {}", posted.job);
-            println!("job id    {}", posted.job_id);
-            println!("kernel    {}", spec.kernel);
-            println!("input     {}", posted.input_uri);
-            println!("escrowed  {} tokens", format_amount(posted.deposit, d));
-            println!(
-                "follow    tessera job status {} --watch --url {}",
-                posted.job, cli.url
-            );
-            if a.watch {
-                watch(rpc, &posted.job, Duration::from_secs(600))?;
-            }
-        }
-        JobCmd::Status {
-            job,
-            watch: w,
-            timeout,
-        } => {
-            if *w {
-                watch(rpc, job, Duration::from_secs(*timeout))?;
-            } else {
-                let j: Job = rpc::fetch(rpc, "Job", job)?;
-                let claims = rpc::claims_of(rpc, job)?;
-                let d = jobs::decimals(rpc, &rpc::fetch_config(rpc)?)?;
-                print!("{}", jobs::describe(job, &j, &claims, d));
-            }
-        }
-        JobCmd::Result { job, out, blobs } => {
-            let r = jobs::fetch_result(rpc, job, blobs.as_deref())?;
-            let (files, summary) = jobs::save_result(&r.output, out, &job.to_string())?;
-            println!(
-                "result    {} (verified: BLAKE3 matches the on-chain result hash)",
-                blobs::hex(&r.output.hash())
-            );
-            println!("from      {}", r.source);
-            println!("content   {summary}");
-            for f in files {
-                println!("wrote     {}", f.display());
-            }
-        }
-        JobCmd::Cancel { job } => {
-            let client = keypair()?;
-            let j: Job = rpc::fetch(rpc, "Job", job)?;
-            if j.client != client.pubkey() {
-                bail!(
-                    "job {job} belongs to {}, not to {}: only its client can cancel it",
-                    j.client,
-                    client.pubkey()
-                );
-            }
-            if j.active_claims > 0 || j.unsettled_claims > 0 {
-                bail!("job {job} already has claims; it can no longer be cancelled (it will complete, or expire and refund at its deadline)");
-            }
-            let t = ix::TokenCtx::from_config(&rpc::fetch_config(rpc)?);
-            rpc::send(
-                rpc,
-                &[ix::cancel_job(&t, &client.pubkey(), job)],
-                &client,
-                &[],
-            )?;
-            println!(
-                "cancelled {job}; the escrow is back in {}",
-                t.ata(&client.pubkey())
-            );
-        }
-        JobCmd::Close { job } => {
-            let payer = keypair()?;
-            let j: Job = rpc::fetch(rpc, "Job", job)?;
-            let t = ix::TokenCtx::from_config(&rpc::fetch_config(rpc)?);
-            rpc::send(rpc, &[ix::close_job(&t, &j.client, job)], &payer, &[])?;
-            println!("closed {job}");
-        }
-        JobCmd::List { mine, state } => {
-            let mut filters = vec![];
-            if *mine {
-                filters.push(rpc::key_filter(Job::CLIENT_OFFSET, &keypair()?.pubkey()));
-            }
-            if let Some(s) = state {
-                filters.push(rpc::job_state_filter(parse_state(s)?));
-            }
-            let list = rpc::list::<Job>(rpc, filters)?;
-            let d = jobs::decimals(rpc, &rpc::fetch_config(rpc)?)?;
-            println!(
-                "{:<44} {:<10} {:>10} {:>3}  state",
-                "job", "kernel", "price", "k"
-            );
-            for (k, j) in &list {
-                println!(
-                    "{:<44} {:<10} {:>10} {:>3}  {}",
-                    k.to_string(),
-                    kernel_name(j.kernel_id),
-                    format_amount(j.price_per_replica, d),
-                    j.replicas,
-                    jobs::progress_line(j)
-                );
-            }
-            println!("{} job(s)", list.len());
-        }
-    }
-    Ok(())
-}
-
-fn kernel_name(id: u16) -> String {
-    tessera_compute::KernelId::from_u16(id)
-        .map(|k| k.name().to_string())
-        .unwrap_or_else(|| format!("#{id}"))
-}
-
-fn parse_state(s: &str) -> Result<JobState> {
-    Ok(match s {
-        "bidding" => JobState::Bidding,
-        "open" => JobState::Open,
-        "revealing" => JobState::Revealing,
-        "challenge" => JobState::Challenge,
-        "completed" => JobState::Completed,
-        "cancelled" => JobState::Cancelled,
-        "expired" => JobState::Expired,
-        "failed" => JobState::Failed,
-        _ => bail!("unknown state `{s}`: use bidding, open, revealing, challenge, completed, cancelled, expired or failed"),
-    })
-}
-
-fn spec_from(a: &PostArgs) -> Result<JobSpec> {
-    let mut spec = match &a.file {
-        Some(f) => JobSpec::from_file(f)?,
-        None => JobSpec {
-            kernel: a
-                .kernel
-                .clone()
-                .context("give --file job.toml or at least --kernel and --price")?,
-            input: InputSpec::default(),
-            price: toml::Value::String(
-                a.price
-                    .clone()
-                    .context("give --price (tokens per replica)")?,
-            ),
-            replicas: 2,
-            market: "fixed".into(),
-            max_escalations: 1,
-            exec_secs: None,
-            deadline_secs: 600,
-            bid_secs: 4,
-            requirements: RequirementsSpec::default(),
-        },
-    };
-    macro_rules! set {
-        ($($src:ident => $dst:expr),* $(,)?) => { $( if let Some(v) = &a.$src { $dst = v.clone().into(); } )* };
-    }
-    set!(kernel => spec.kernel, replicas => spec.replicas, market => spec.market,
-         max_escalations => spec.max_escalations, deadline_secs => spec.deadline_secs,
-         bid_secs => spec.bid_secs);
-    if let Some(p) = &a.price {
-        spec.price = toml::Value::String(p.clone());
-    }
-    if a.exec_secs.is_some() {
-        spec.exec_secs = a.exec_secs;
-    }
-    let i = &mut spec.input;
-    if a.input.is_some() {
-        i.file = a.input.clone();
-    }
-    macro_rules! opt {
-        ($($f:ident),*) => { $( if a.$f.is_some() { i.$f = a.$f.clone(); } )* };
-    }
-    opt!(m, n, k, seed, scene, width, height, spp, batch);
-    Ok(spec)
-}
-
-/// Follows a job with a progress display until it reaches a final state.
-fn watch(rpc: &RpcClient, job: &Pubkey, timeout: Duration) -> Result<()> {
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
-            .expect("template"),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
-    let start = Instant::now();
-    let mut last = String::new();
-    loop {
-        let j: Job = match rpc::fetch(rpc, "Job", job) {
-            Ok(j) => j,
-            Err(e) if last.is_empty() => return Err(e),
-            Err(_) => {
-                bar.finish_with_message("job account closed (settled and closed)");
-                return Ok(());
-            }
-        };
-        let line = jobs::progress_line(&j);
-        if line != last {
-            if !last.is_empty() {
-                bar.println(format!("  {last}"));
-            }
-            bar.set_message(line.clone());
-            last = line;
-        }
-        if j.state.is_terminal() {
-            bar.finish_with_message(last.clone());
-            let claims = rpc::claims_of(rpc, job)?;
-            let d = jobs::decimals(rpc, &rpc::fetch_config(rpc)?)?;
-            print!("{}", jobs::describe(job, &j, &claims, d));
-            return Ok(());
-        }
-        if start.elapsed() > timeout {
-            bar.abandon_with_message(format!("{last} (still running after {timeout:?})"));
-            bail!("job {job} did not finish within {timeout:?}; keep watching with `tessera job status {job} --watch`");
-        }
-        std::thread::sleep(Duration::from_millis(400));
-    }
 }
 
 fn node_list(rpc: &RpcClient) -> Result<()> {
@@ -600,40 +240,6 @@ fn market(rpc: &RpcClient) -> Result<()> {
         );
     }
     println!("{} open job(s)", open.len());
-    Ok(())
-}
-
-fn blobs_cmd(cmd: &BlobsCmd) -> Result<()> {
-    match cmd {
-        BlobsCmd::Serve { dir, addr } => {
-            let store = DirStore::open(dir)?;
-            println!(
-                "serving {} on http://{addr}/blobs/<blake3>",
-                store.root().display()
-            );
-            tokio::runtime::Runtime::new()?.block_on(blobs::serve(store, *addr, async {
-                let _ = tokio::signal::ctrl_c().await;
-            }))?;
-        }
-        BlobsCmd::Put { file, blobs: b } => {
-            let bytes =
-                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            let (h, uri) = blobs::block_on(BlobTarget::parse(b)?.put(&bytes))?;
-            println!("{} {uri}", blobs::hex(&h));
-        }
-        BlobsCmd::Get { uri, out } => {
-            let name = uri.rsplit('/').next().unwrap_or_default();
-            let h = blobs::parse_hash(name)
-                .with_context(|| format!("the URI `{uri}` does not end in a blob hash"))?;
-            let bytes = blobs::block_on(blobs::fetch(uri, &h))?;
-            std::fs::write(out, &bytes)?;
-            println!(
-                "{} bytes, hash verified, written to {}",
-                bytes.len(),
-                out.display()
-            );
-        }
-    }
     Ok(())
 }
 

@@ -1,0 +1,44 @@
+//! `tessera model …`: models as content (the embed kernel's encoders).
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Subcommand;
+use tessera_client::blobs::{self, BlobTarget};
+use tessera_client::{embed_jobs, embedding};
+
+#[derive(Subcommand)]
+pub enum ModelCmd {
+    /// Upload a model directory (config.json, model.safetensors, tokenizer.json, as Hugging
+    /// Face ships a BERT-family encoder) as one blob; prints the hash jobs name it by.
+    Put {
+        dir: PathBuf,
+        /// Blob server URL or directory.
+        #[arg(long, env = "TESSERA_BLOBS", default_value = "http://127.0.0.1:8990")]
+        blobs: String,
+    },
+}
+
+pub fn model_cmd(cmd: &ModelCmd) -> Result<()> {
+    match cmd {
+        ModelCmd::Put { dir, blobs: b } => {
+            let m = embed_jobs::put_model(dir, &BlobTarget::parse(b)?)?;
+            let (config, _) = embedding::model_parts(&m.blob)?;
+            println!("{}", blobs::hex(&m.hash));
+            eprintln!(
+                "uploaded  {} ({} MB): {} layers, hidden {}, {} heads, vocabulary {}, up to {} tokens",
+                m.uri,
+                m.blob.len() >> 20,
+                config.num_hidden_layers,
+                config.hidden_size,
+                config.num_attention_heads,
+                config.vocab_size,
+                config.max_position_embeddings
+            );
+            eprintln!(
+                "post      tessera job post --kernel embed --model {} --texts corpus.jsonl --price <tokens>",
+                blobs::hex(&m.hash)
+            );
+        }
+    }
+    Ok(())
+}
