@@ -79,7 +79,7 @@ pub fn handler(mut ctx: Context<SettleChallenge>) -> Result<()> {
             0,
         )
     } else if rejected {
-        (0, audit_cost, bond - audit_cost)
+        (0, audit_cost, bond.saturating_sub(audit_cost)) // audit_cost ≤ bond
     } else {
         (bond, 0, 0)
     };
