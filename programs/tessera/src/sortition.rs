@@ -36,8 +36,8 @@ pub fn draw(seed: &[u8; 32], job: &Pubkey, round: u8, node: &Pubkey) -> u64 {
 /// once per whole `widen_slots`.
 pub fn expected_hundredths(expected_pct: u16, age: u64, widen_slots: u64) -> u128 {
     let base = u128::from(expected_pct).saturating_mul(u128::from(age).saturating_add(1));
-    let doublings = if widen_slots > 0 {
-        age / widen_slots
+    let doublings = if let Some(d) = age.checked_div(widen_slots) {
+        d
     } else {
         64
     };
@@ -88,13 +88,14 @@ pub fn slot_hash(data: &[u8], slot: u64) -> Option<[u8; 32]> {
     // binary search over slots in descending order
     let (mut lo, mut hi) = (0usize, count);
     while lo < hi {
-        let mid = lo + (hi - lo) / 2;
+        // lo < hi: neither the difference nor the midpoint can overflow
+        let mid = lo.saturating_add(hi.saturating_sub(lo) / 2);
         let (s, h) = entry(mid)?;
         if s == slot {
             return Some(h);
         }
         if s > slot {
-            lo = mid + 1;
+            lo = mid.saturating_add(1);
         } else {
             hi = mid;
         }
@@ -155,11 +156,11 @@ pub fn first_eligible_age(
     // the threshold only rises with age: binary search for the first age that draws
     let (mut lo, mut hi) = (0u64, limit);
     while lo < hi {
-        let mid = lo + (hi - lo) / 2;
+        let mid = lo.saturating_add(hi.saturating_sub(lo) / 2);
         if ok(mid) {
             hi = mid;
         } else {
-            lo = mid + 1;
+            lo = mid.saturating_add(1);
         }
     }
     Some(lo)

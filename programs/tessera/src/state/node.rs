@@ -133,7 +133,11 @@ pub fn success_credit(price: u64, unit: u64) -> u64 {
     if unit == 0 || price >= unit {
         return 100;
     }
-    (u128::from(price) * 100 / u128::from(unit)) as u64
+    // price < unit here, so the quotient is below 100
+    u128::from(price)
+        .saturating_mul(100)
+        .checked_div(u128::from(unit))
+        .map_or(100, |c| c as u64)
 }
 
 /// A registered compute node. PDA `["node", operator]`.
