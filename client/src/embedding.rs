@@ -123,10 +123,7 @@ pub fn parse_corpus(data: &str) -> Result<Vec<Text>> {
     #[serde(untagged)]
     enum Line {
         Plain(String),
-        Obj {
-            id: Option<Id>,
-            text: String,
-        },
+        Obj { id: Option<Id>, text: String },
     }
     let mut out = Vec::new();
     for (n, line) in data.lines().enumerate() {

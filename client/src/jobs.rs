@@ -459,7 +459,11 @@ pub fn save_result(out: &Output, dir: &Path, stem: &str) -> Result<(Vec<PathBuf>
         }
         OutputMeta::Embeddings { rows, .. } => {
             let rows = rows as usize;
-            let dim = if rows == 0 { 0 } else { out.bytes.len() / 4 / rows };
+            let dim = if rows == 0 {
+                0
+            } else {
+                out.bytes.len() / 4 / rows
+            };
             let emb = tessera_compute::embed::decode_output(&out.bytes, dim)?;
             let ids: Vec<String> = (0..rows).map(|i| i.to_string()).collect();
             let files = crate::embedding::write_embeddings(dir, stem, dim, &emb, &ids)?;

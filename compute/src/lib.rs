@@ -187,13 +187,43 @@ impl Job {
 
     /// Binds the model named by [`Job::model_ref`] (its blob already checked against the
     /// hash) and checks the job against it and `limits`.
-    pub fn bind_model(self, model: std::sync::Arc<embed::EmbedModel>, limits: &Limits) -> Result<Job> {
+    pub fn bind_model(
+        self,
+        model: std::sync::Arc<embed::EmbedModel>,
+        limits: &Limits,
+    ) -> Result<Job> {
         match self {
             Job::Embed(j) => Ok(Job::Embed(j.with_model(model, limits)?)),
             other => Err(ComputeError::InvalidInput(format!(
                 "{} jobs take no model",
                 other.kernel()
             ))),
+        }
+    }
+
+    /// Estimated floating-point (or integer) operations of the job, for pricing and for the
+    /// "can this node finish in time" check: 2·m·n·k for a GEMM, 2 per multiply-add of the
+    /// MLP, 2 per multiply-add of the encoder (projections, attention, feed-forward; 0 until
+    /// an embed job's model is bound), and about 40 per object per ray segment of a render.
+    pub fn flops(&self) -> u64 {
+        match self {
+            Job::GemmI8(j) => 2 * j.m as u64 * j.n as u64 * j.k as u64,
+            Job::GemmF32(j) => 2 * j.m as u64 * j.n as u64 * j.k as u64,
+            Job::Inference(j) => (j.batch as u64)
+                .saturating_mul(j.model.macs_per_row())
+                .saturating_mul(2),
+            Job::Render(j) => j
+                .scene
+                .max_segments()
+                .saturating_mul(j.scene.num_objects() as u64 + 1)
+                .saturating_mul(40),
+            Job::Embed(j) => j.model.as_ref().map_or(0, |m| {
+                j.seqs
+                    .iter()
+                    .map(|s| m.config.macs(s.len() as u64))
+                    .fold(0u64, u64::saturating_add)
+                    .saturating_mul(2)
+            }),
         }
     }
 

@@ -2,6 +2,7 @@
 //! device (`tests/gpu.rs`) and the host emulator of the CUDA kernels (`cuda::emu`), so what the
 //! emulator proves here is what the device is asked for there.
 
+use crate::embed::model::{BertConfig, EmbedModel, Layer};
 use crate::gemm::CANONICAL_NAN;
 use crate::inference::model::{QuantLayer, QuantModel};
 use crate::render;
@@ -109,3 +110,131 @@ pub fn random_models(seed: u64) -> Vec<(QuantModel, Vec<i8>)> {
         })
         .collect()
 }
+
+/// The shape of a random test encoder (BERT layout, random weights).
+#[derive(Debug, Clone, Copy)]
+pub struct EmbedShape {
+    /// `hidden_size`.
+    pub hidden: usize,
+    /// `num_attention_heads` (divides `hidden`).
+    pub heads: usize,
+    /// `num_hidden_layers`.
+    pub layers: usize,
+    /// `intermediate_size`.
+    pub inter: usize,
+    /// `max_position_embeddings`.
+    pub positions: usize,
+    /// `vocab_size`.
+    pub vocab: usize,
+    /// Projection and embedding weights are uniform in `±scale/2` (LayerNorm weights
+    /// `1 ± 0.05`): 0.4 is BERT-like; larger values drive the softmax into saturation.
+    pub scale: f32,
+}
+
+impl EmbedShape {
+    /// Its `config.json`.
+    pub fn config_json(&self) -> String {
+        format!(
+            r#"{{"hidden_size": {}, "num_hidden_layers": {}, "num_attention_heads": {},
+ "intermediate_size": {}, "max_position_embeddings": {}, "vocab_size": {},
+ "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu"}}"#,
+            self.hidden, self.layers, self.heads, self.inter, self.positions, self.vocab
+        )
+    }
+}
+
+/// A random encoder of shape `s` (built directly in the loaded layout: linear weights
+/// `[in, out]`), its config checked as a model blob's would be.
+pub fn random_embed_model(s: &EmbedShape, seed: u64) -> EmbedModel {
+    let config = BertConfig::parse(s.config_json().as_bytes()).expect("valid test shape");
+    let mut r = SplitMix64::new(seed);
+    let (h, i) = (s.hidden, s.inter);
+    let mut w = |n: usize| -> Vec<f32> { (0..n).map(|_| s.scale * (r.next_f32() - 0.5)).collect() };
+    let mut r2 = SplitMix64::new(seed ^ 0x4c4e);
+    let mut ln = || -> Vec<f32> { (0..h).map(|_| 1.0 + 0.1 * (r2.next_f32() - 0.5)).collect() };
+    EmbedModel {
+        word: w(s.vocab * h),
+        position: w(s.positions * h),
+        token_type: w(2 * h),
+        emb_ln_w: ln(),
+        emb_ln_b: w(h),
+        layers: (0..s.layers)
+            .map(|_| Layer {
+                q_w: w(h * h),
+                q_b: w(h),
+                k_w: w(h * h),
+                k_b: w(h),
+                v_w: w(h * h),
+                v_b: w(h),
+                o_w: w(h * h),
+                o_b: w(h),
+                ln1_w: ln(),
+                ln1_b: w(h),
+                i_w: w(h * i),
+                i_b: w(i),
+                out_w: w(i * h),
+                out_b: w(h),
+                ln2_w: ln(),
+                ln2_b: w(h),
+            })
+            .collect(),
+        config,
+    }
+}
+
+/// Random token ids below `vocab`, one sequence per entry of `lens`.
+pub fn random_token_seqs(vocab: usize, lens: &[usize], seed: u64) -> Vec<Vec<u32>> {
+    let mut r = SplitMix64::new(seed);
+    lens.iter()
+        .map(|&l| (0..l).map(|_| r.below(vocab as u64) as u32).collect())
+        .collect()
+}
+
+const fn shape(
+    hidden: usize,
+    heads: usize,
+    layers: usize,
+    inter: usize,
+    positions: usize,
+    scale: f32,
+) -> EmbedShape {
+    EmbedShape {
+        hidden,
+        heads,
+        layers,
+        inter,
+        positions,
+        vocab: 61,
+        scale,
+    }
+}
+
+/// Encoder cases: (shape, sequence lengths of the batch). Hidden sizes off every tile
+/// (12, 20, 21, 36 with 3 to 5 heads, head sizes 4 to 12), one layer and three, a batch of one
+/// sequence of one token, lengths 1 to the model's maximum in one batch, a saturating
+/// softmax (large weights), and a 2048-token sequence whose attention tiles hold exactly
+/// `4 × 2048` scores (the per-block maximum) next to tiles left partial (600 tokens).
+pub const EMBED_CASES: [(EmbedShape, &[usize]); 7] = [
+    (shape(12, 3, 1, 20, 16, 0.4), &[1]),
+    (shape(36, 3, 2, 50, 64, 0.4), &[64, 1, 33, 5, 64, 2]),
+    (shape(21, 3, 1, 7, 40, 0.4), &[40]),
+    (shape(20, 4, 3, 33, 24, 0.4), &[3, 24, 1, 9, 17]),
+    (shape(20, 5, 1, 16, 30, 0.4), &[30, 29, 1]),
+    (shape(12, 3, 2, 24, 16, 3.0), &[16, 7, 1]),
+    (shape(5, 1, 1, 3, 2048, 0.4), &[2048, 600, 1, 17]),
+];
+
+/// A MiniLM-width encoder (hidden 384, 12 heads of 32, intermediate 1536) for the bigger
+/// cases: several GEMM tiles in every dimension.
+pub const EMBED_WIDE: EmbedShape = EmbedShape {
+    hidden: 384,
+    heads: 12,
+    layers: 1,
+    inter: 1536,
+    positions: 80,
+    vocab: 300,
+    scale: 0.4,
+};
+
+/// Sequence lengths run on [`EMBED_WIDE`].
+pub const EMBED_WIDE_LENS: [usize; 4] = [80, 13, 1, 47];

@@ -40,7 +40,8 @@ fn kernel_ids_round_trip() {
         assert_eq!(k.spec_version(), 1);
     }
     assert_eq!(KernelId::from_u16(0), None);
-    assert_eq!(KernelId::from_u16(5), None);
+    assert_eq!(KernelId::from_u16(5), Some(KernelId::Embed));
+    assert_eq!(KernelId::from_u16(6), None);
 }
 
 #[test]

@@ -4,14 +4,16 @@
 use std::sync::Arc;
 
 use tessera_compute::cuda::CudaDevice;
+use tessera_compute::embed::{self, cuda::embed_device_bytes};
 use tessera_compute::gemm::{self, cpu};
 use tessera_compute::inference;
 use tessera_compute::render::{self, scene::SceneFile};
 use tessera_compute::testcases::{
-    canonical_bits, random_models, special_f32_values, INFERENCE_BATCHES, MODEL_BATCH, ODD_SIZES,
-    RENDER_CASES, SPECIAL_SHAPE,
+    canonical_bits, random_embed_model, random_models, random_token_seqs, special_f32_values,
+    EmbedShape, EMBED_CASES, EMBED_WIDE, INFERENCE_BATCHES, MODEL_BATCH, ODD_SIZES, RENDER_CASES,
+    SPECIAL_SHAPE,
 };
-use tessera_compute::{run, Backend, ComputeError, DevicePreference, Limits};
+use tessera_compute::{run, Backend, ComputeError, DevicePreference, Job, Limits};
 
 fn device() -> Option<Arc<CudaDevice>> {
     match CudaDevice::new(0) {
@@ -165,4 +167,87 @@ fn absurd_jobs_fail_cleanly_on_the_gpu() {
         &Limits::default(),
     );
     assert!(e.is_err(), "an over-VRAM GEMM must be refused");
+}
+
+#[test]
+fn embed_gpu_equals_cpu() {
+    let Some(dev) = device() else { return };
+    let limits = Limits::default();
+    // The emulator's cases: hidden sizes off every tile, 1 and 3 layers, one-token batches,
+    // lengths 1 to the maximum in one batch, saturating softmax, full attention tiles.
+    for (i, (shape, lens)) in EMBED_CASES.iter().enumerate() {
+        let m = random_embed_model(shape, 100 + i as u64);
+        let seqs = random_token_seqs(shape.vocab, lens, 200 + i as u64);
+        let got = dev.embed_forward(&m, &seqs, &limits).unwrap();
+        let h = shape.hidden;
+        assert_eq!(got.len(), seqs.len() * h);
+        for (j, s) in seqs.iter().enumerate() {
+            assert_eq!(
+                canonical_bits(&got[j * h..(j + 1) * h]),
+                canonical_bits(&embed::cpu::embed_one(&m, s)),
+                "case {i}, sequence {j}"
+            );
+        }
+    }
+    // MiniLM-shaped, 2 layers, 40 sequences of 1 to 512 tokens in one batch (the batched CPU
+    // path, itself bit-identical to embed_one by the CPU tests).
+    let shape = EmbedShape {
+        layers: 2,
+        positions: 512,
+        ..EMBED_WIDE
+    };
+    let m = random_embed_model(&shape, 5);
+    let mut lens: Vec<usize> = (0..37).map(|i| 1 + (i * 97) % 300).collect();
+    lens.extend([512, 1, 128]);
+    let seqs = random_token_seqs(shape.vocab, &lens, 6);
+    let got = dev.embed_forward(&m, &seqs, &limits).unwrap();
+    assert_eq!(
+        canonical_bits(&got),
+        canonical_bits(&embed::cpu::embed_batch(&m, &seqs))
+    );
+    assert!(got.iter().all(|v| v.is_finite()));
+    // Through the public API: the job's result hash is the CPU's.
+    let m = std::sync::Arc::new(m);
+    let gpu = Backend::select(DevicePreference::Cuda).unwrap();
+    let blob = embed::encode_input(&[7; 32], "test://model", &seqs[..8]).unwrap();
+    let job = Job::parse(&blob, &limits)
+        .unwrap()
+        .bind_model(m, &limits)
+        .unwrap();
+    assert_eq!(
+        job.run(&gpu).unwrap().hash(),
+        job.run(&Backend::cpu()).unwrap().hash()
+    );
+}
+
+#[test]
+fn embed_batches_that_do_not_fit_are_refused_cleanly() {
+    let Some(dev) = device() else { return };
+    // hidden 1024, intermediate 4096: about 28 KiB of activations per token, so a batch one
+    // VRAM's worth of tokens long is refused before anything is allocated.
+    let shape = EmbedShape {
+        hidden: 1024,
+        heads: 16,
+        layers: 1,
+        inter: 4096,
+        positions: 512,
+        vocab: 61,
+        scale: 0.4,
+    };
+    let m = random_embed_model(&shape, 1);
+    let per_seq =
+        embed_device_bytes(&m.config, &[512, 512]) - embed_device_bytes(&m.config, &[512]);
+    let n = (dev.info().vram_bytes / per_seq + 1) as usize;
+    let seqs = vec![vec![1u32; 512]; n];
+    assert!(embed_device_bytes(&m.config, &vec![512; n]) > dev.info().vram_bytes);
+    match dev.embed_forward(&m, &seqs, &Limits::default()) {
+        Err(ComputeError::OutOfDeviceMemory { .. }) | Err(ComputeError::TooLarge(_)) => {}
+        other => panic!("expected a refusal, got {:?}", other.map(|v| v.len())),
+    }
+    // The device is unharmed: a small batch still gives the CPU's bits.
+    let small = &seqs[..2];
+    assert_eq!(
+        canonical_bits(&dev.embed_forward(&m, small, &Limits::default()).unwrap()),
+        canonical_bits(&embed::cpu::embed_batch(&m, small))
+    );
 }

@@ -34,7 +34,11 @@ fn fixture() -> Fixture {
 
 fn sentences() -> Vec<String> {
     let text = include_str!("../data/sentences.txt");
-    let lines: Vec<String> = text.lines().filter(|l| !l.trim().is_empty()).map(String::from).collect();
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(String::from)
+        .collect();
     let mut all = lines.clone();
     // long texts: paragraphs of 12 sentences, and everything at once (truncated to 512 tokens)
     for chunk in lines.chunks(12).take(4) {
@@ -50,8 +54,16 @@ fn minilm_embeddings_match_candle_bert_on_varied_sentences() {
     let texts = sentences();
     assert!(texts.len() >= 200, "{} texts", texts.len());
     let seqs = f.tokenizer.encode_all(&texts, f.max_len).unwrap();
-    assert_eq!(seqs.iter().map(Vec::len).max(), Some(512), "the longest text fills the model");
-    assert_eq!(seqs.iter().map(Vec::len).min(), Some(3), "`ok` is [CLS] ok [SEP]");
+    assert_eq!(
+        seqs.iter().map(Vec::len).max(),
+        Some(512),
+        "the longest text fills the model"
+    );
+    assert_eq!(
+        seqs.iter().map(Vec::len).min(),
+        Some(3),
+        "`ok` is [CLS] ok [SEP]"
+    );
     let ours = embed::embed(&f.model, &seqs, &Backend::cpu()).unwrap();
     let h = f.model.config.hidden_size;
     let reference = CandleBert::load(&tessera_tests::minilm_dir().unwrap()).unwrap();
@@ -65,13 +77,24 @@ fn minilm_embeddings_match_candle_bert_on_varied_sentences() {
         for (&i, t) in batch.iter().zip(&theirs) {
             let o = &ours[i * h..(i + 1) * h];
             let cos = embedding::cosine(o, t);
-            let diff = o.iter().zip(t).map(|(a, b)| (a - b).abs() as f64).fold(0.0, f64::max);
-            assert!(cos >= 0.99999 && diff <= 1e-4, "text {i} ({:?}): cosine {cos}, max diff {diff}", texts[i]);
+            let diff = o
+                .iter()
+                .zip(t)
+                .map(|(a, b)| (a - b).abs() as f64)
+                .fold(0.0, f64::max);
+            assert!(
+                cos >= 0.99999 && diff <= 1e-4,
+                "text {i} ({:?}): cosine {cos}, max diff {diff}",
+                texts[i]
+            );
             worst_cos = worst_cos.min(cos);
             worst_diff = worst_diff.max(diff);
         }
     }
-    println!("{} texts: worst cosine {worst_cos:.9}, worst max |diff| {worst_diff:.3e}", texts.len());
+    println!(
+        "{} texts: worst cosine {worst_cos:.9}, worst max |diff| {worst_diff:.3e}",
+        texts.len()
+    );
 }
 
 #[test]
@@ -82,15 +105,38 @@ fn minilm_knows_what_is_closer() {
         embed::embed(&f.model, &[s], &Backend::cpu()).unwrap()
     };
     for (anchor, near, far) in [
-        ("A man is eating food.", "A man is eating a piece of bread.", "A man is riding a horse."),
-        ("A woman is slicing tomatoes in the kitchen.", "A woman is cutting vegetables.", "A plane is taking off."),
-        ("A plane is taking off.", "An airplane is departing from the runway.", "A cat is playing with a ball of yarn."),
-        ("The new movie is awesome.", "The new movie is so great.", "The cat sits outside."),
-        ("A man is walking his dog in the park.", "A man walks a dog through a park.", "Quantum computers use qubits that can be in superposition."),
+        (
+            "A man is eating food.",
+            "A man is eating a piece of bread.",
+            "A man is riding a horse.",
+        ),
+        (
+            "A woman is slicing tomatoes in the kitchen.",
+            "A woman is cutting vegetables.",
+            "A plane is taking off.",
+        ),
+        (
+            "A plane is taking off.",
+            "An airplane is departing from the runway.",
+            "A cat is playing with a ball of yarn.",
+        ),
+        (
+            "The new movie is awesome.",
+            "The new movie is so great.",
+            "The cat sits outside.",
+        ),
+        (
+            "A man is walking his dog in the park.",
+            "A man walks a dog through a park.",
+            "Quantum computers use qubits that can be in superposition.",
+        ),
     ] {
         let (a, n, r) = (emb(anchor), emb(near), emb(far));
         let (cn, cf) = (embedding::cosine(&a, &n), embedding::cosine(&a, &r));
-        assert!(cn > cf + 0.1, "{anchor:?}: {near:?} {cn:.3} vs {far:?} {cf:.3}");
+        assert!(
+            cn > cf + 0.1,
+            "{anchor:?}: {near:?} {cn:.3} vs {far:?} {cf:.3}"
+        );
     }
 }
 
@@ -100,7 +146,8 @@ fn a_fixed_minilm_job_has_a_golden_result_hash() {
     let f = fixture();
     let texts: Vec<String> = sentences().into_iter().take(16).collect();
     let seqs = f.tokenizer.encode_all(&texts, f.max_len).unwrap();
-    let blob = embed::encode_input(&f.blob_hash, "http://127.0.0.1:8990/blobs/model", &seqs).unwrap();
+    let blob =
+        embed::encode_input(&f.blob_hash, "http://127.0.0.1:8990/blobs/model", &seqs).unwrap();
     let job = Job::parse(&blob, &Limits::default())
         .unwrap()
         .bind_model(f.model.clone(), &Limits::default())
@@ -109,5 +156,8 @@ fn a_fixed_minilm_job_has_a_golden_result_hash() {
     assert_eq!(out.bytes.len(), 16 * 384 * 4);
     // one model blob, one tokenizer: the ids of the first sentence are fixed too
     assert_eq!(seqs[0], [101, 1037, 2158, 2003, 5983, 2833, 1012, 102]);
-    assert_eq!(tessera_compute::hash::to_hex(&out.hash()), "aca020c3930e4d3205c059d03c0980055da10f3e1684e598543e2b44183338b5");
+    assert_eq!(
+        tessera_compute::hash::to_hex(&out.hash()),
+        "aca020c3930e4d3205c059d03c0980055da10f3e1684e598543e2b44183338b5"
+    );
 }

@@ -1,49 +1,141 @@
 //! Running kernels off the async runtime: each job runs on a blocking thread, at most
 //! `compute_threads` at once. A CUDA failure falls back to the CPU reference (same bytes by
 //! construction) instead of failing the claim.
+//!
+//! The cost model: every job has an operation count ([`tessera_compute::Job::flops`]: for an
+//! embed job, from the model's config and the token counts); with this node's throughput
+//! (`capacity.gflops`, or measured at start) it gives the seconds a job takes, which decide
+//! whether it can be finished before its commit deadline, and its price per GFLOP.
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{anyhow, Result};
-use tessera_compute::{Backend, BackendKind, Output};
+use tessera_compute::{Backend, BackendKind, Job, Output};
 use tokio::sync::Semaphore;
 use tracing::warn;
 
 pub struct Compute {
     pub backend: Backend,
     slots: Arc<Semaphore>,
+    /// Sustained operations per second of the backend.
+    flops_per_sec: f64,
 }
 
+/// A job's share of the measured peak that kernels reach in practice (element-wise passes,
+/// attention, launches): the estimate errs on the slow side.
+const EFFICIENCY: f64 = 0.5;
+
 impl Compute {
-    pub fn new(backend: Backend, threads: usize) -> Compute {
+    /// `gflops` 0: measured now with a short f32 GEMM on the backend.
+    pub fn new(backend: Backend, threads: usize, gflops: f64) -> Compute {
+        let flops_per_sec = if gflops > 0.0 {
+            gflops * 1e9
+        } else {
+            measure_flops(&backend) * EFFICIENCY
+        };
         Compute {
             backend,
             slots: Arc::new(Semaphore::new(threads)),
+            flops_per_sec,
         }
     }
 
-    /// Checks an input blob against this node's limits without running it.
-    pub fn validate(&self, input: &[u8]) -> Result<tessera_compute::Job> {
-        tessera_compute::Job::parse(input, self.backend.limits()).map_err(|e| anyhow!(e))
+    /// Parses an input blob and checks it against this node's limits without running it (an
+    /// embed job still needs its model bound: [`Job::bind_model`]).
+    pub fn validate(&self, input: &[u8]) -> Result<Job> {
+        Job::parse(input, self.backend.limits()).map_err(|e| anyhow!(e))
     }
 
-    /// Runs `input`; returns the output and the kernel seconds.
-    pub async fn run(&self, input: Vec<u8>) -> Result<(Output, f64)> {
+    /// Binds a fetched model to a parsed job, checking the job against the model and the
+    /// node's limits: host memory, and on a GPU the device memory it would need.
+    pub fn bind(&self, job: Job, model: Arc<tessera_compute::embed::EmbedModel>) -> Result<Job> {
+        let job = job
+            .bind_model(model, self.backend.limits())
+            .map_err(|e| anyhow!(e))?;
+        if let (Some(dev), Job::Embed(j)) = (self.backend.cuda_device(), &job) {
+            let m = j.model().map_err(|e| anyhow!(e))?;
+            let lens: Vec<usize> = j.seqs.iter().map(Vec::len).collect();
+            let need = tessera_compute::embed::cuda::embed_device_bytes(&m.config, &lens);
+            let vram = dev.info().vram_bytes;
+            let headroom = self.backend.limits().vram_headroom_bytes;
+            if need.saturating_add(headroom) > vram {
+                return Err(anyhow!(
+                    "the embedding needs {} MiB of device memory, this GPU has {} MiB",
+                    need >> 20,
+                    vram >> 20
+                ));
+            }
+        }
+        Ok(job)
+    }
+
+    /// Seconds `job` should take on this node.
+    pub fn estimate_secs(&self, job: &Job) -> f64 {
+        job.flops() as f64 / self.flops_per_sec.max(1.0)
+    }
+
+    /// Runs a parsed (and, for embed, bound) job; returns the output and the kernel seconds.
+    pub async fn run(&self, job: Job) -> Result<(Output, f64)> {
         let _permit = self.slots.acquire().await?;
         let backend = self.backend.clone();
         tokio::task::spawn_blocking(move || {
             let t = Instant::now();
-            match tessera_compute::run(&input, &backend) {
+            match job.run(&backend) {
                 Ok(out) => Ok((out, t.elapsed().as_secs_f64())),
                 Err(e) if backend.kind() == BackendKind::Cuda => {
                     warn!("CUDA run failed, re-running on the CPU reference: {e}");
                     let t = Instant::now();
-                    let out = tessera_compute::run(&input, &Backend::cpu())?;
+                    let out = job.run(&Backend::cpu())?;
                     Ok((out, t.elapsed().as_secs_f64()))
                 }
                 Err(e) => Err(anyhow!(e)),
             }
         })
         .await?
+    }
+}
+
+/// Operations per second of an f32 GEMM of 384³ (the embed kernel's projections are of this
+/// size) on `backend`, best of three runs.
+fn measure_flops(backend: &Backend) -> f64 {
+    const N: u32 = 384;
+    let Ok(input) = tessera_compute::gemm::build_f32_input(N, N, N, 1) else {
+        return 1e9;
+    };
+    let Ok(job) = Job::parse(&input, backend.limits()) else {
+        return 1e9;
+    };
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        if job.run(backend).is_err() {
+            return 1e9;
+        }
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    2.0 * (N as f64).powi(3) / best.max(1e-6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cost_model_scales_with_the_work_and_the_throughput() {
+        let c = Compute::new(Backend::cpu(), 1, 10.0);
+        let small = c
+            .validate(&tessera_compute::gemm::build_f32_input(64, 64, 64, 1).unwrap())
+            .unwrap();
+        let big = c
+            .validate(&tessera_compute::gemm::build_f32_input(128, 128, 128, 1).unwrap())
+            .unwrap();
+        let (s, b) = (c.estimate_secs(&small), c.estimate_secs(&big));
+        assert!((s - 2.0 * 64f64.powi(3) / 1e10).abs() < 1e-12, "{s}");
+        assert!((b / s - 8.0).abs() < 1e-9);
+        let faster = Compute::new(Backend::cpu(), 1, 20.0);
+        assert!((faster.estimate_secs(&big) * 2.0 - b).abs() < 1e-12);
+        // measured: a positive, finite rate
+        let measured = Compute::new(Backend::cpu(), 1, 0.0);
+        assert!(measured.flops_per_sec.is_finite() && measured.flops_per_sec > 1e6);
     }
 }

@@ -49,6 +49,10 @@ pub struct Pricing {
     /// `min_price`.
     #[serde(default = "default_bid_bps")]
     pub bid_bps: u16,
+    /// Lowest price per replica per billion operations of the job's cost model (tokens; a
+    /// decimal string): a job must pay at least `min_price` and at least this × its GFLOPs.
+    #[serde(default = "default_price_per_gflop")]
+    pub min_price_per_gflop: String,
 }
 
 impl Default for Pricing {
@@ -56,6 +60,7 @@ impl Default for Pricing {
         Pricing {
             min_price: default_min_price(),
             bid_bps: default_bid_bps(),
+            min_price_per_gflop: default_price_per_gflop(),
         }
     }
 }
@@ -70,6 +75,10 @@ pub struct Capacity {
     /// Kernels running at once (they use all cores / the whole GPU each).
     #[serde(default = "default_compute_threads")]
     pub compute_threads: usize,
+    /// Sustained throughput of this node's backend in GFLOP/s, for the "can I finish before
+    /// the deadline" check; 0 measures it at start (an f32 GEMM on the backend).
+    #[serde(default)]
+    pub gflops: f64,
 }
 
 impl Default for Capacity {
@@ -77,6 +86,7 @@ impl Default for Capacity {
         Capacity {
             max_claims: default_max_claims(),
             compute_threads: default_compute_threads(),
+            gflops: 0.0,
         }
     }
 }
@@ -199,6 +209,9 @@ fn default_bid_bps() -> u16 {
 fn default_max_claims() -> usize {
     4
 }
+fn default_price_per_gflop() -> String {
+    "0".into()
+}
 fn default_compute_threads() -> usize {
     1
 }
@@ -263,6 +276,9 @@ impl Config {
         self.device
             .parse::<tessera_compute::DevicePreference>()
             .map_err(|e| anyhow::anyhow!("device: {e}"))?;
+        if !(self.capacity.gflops.is_finite() && self.capacity.gflops >= 0.0) {
+            bail!("capacity.gflops must be a finite number >= 0 (0 measures it at start)");
+        }
         if self.capacity.max_claims == 0 || self.capacity.compute_threads == 0 {
             bail!("capacity.max_claims and capacity.compute_threads must be at least 1");
         }
@@ -329,6 +345,9 @@ metrics_addr = "{metrics}"
 min_price = "0.000001"
 # Auction bids: this share (basis points) of the job's maximum price, never below min_price.
 bid_bps = 9000
+# Lowest price per replica per GFLOP of the job's cost model (e.g. an embed job's FLOPs from
+# its model config and token counts); "0" prices by min_price alone.
+min_price_per_gflop = "0"
 
 [capacity]
 # Claims held at the same time, from the claim until the reveal. Most of that time is spent
@@ -336,6 +355,9 @@ bid_bps = 9000
 max_claims = 4
 # Kernels running at the same time (each uses all CPU cores or the whole GPU).
 compute_threads = 1
+# Sustained GFLOP/s of this node, for refusing jobs it could not finish before their commit
+# deadline; 0 measures it at start.
+gflops = 0
 
 [log]
 # "human" or "json".

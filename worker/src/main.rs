@@ -19,6 +19,7 @@ mod chain;
 mod compute;
 mod config;
 mod metrics;
+mod models;
 mod scheduler;
 mod state;
 mod storage;
@@ -519,7 +520,7 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
     let mut w = scheduler::Worker::new(
         chain,
         journal,
-        compute::Compute::new(b, cfg.capacity.compute_threads),
+        compute::Compute::new(b, cfg.capacity.compute_threads, cfg.capacity.gflops),
         storage,
         ix::TokenCtx::from_config(&config),
         parse_amount(&cfg.pricing.min_price, decimals).context("pricing.min_price")?,
@@ -527,6 +528,8 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
         cfg.capacity.max_claims,
         cfg.ws_url.clone(),
     );
+    w.min_price_per_gflop = parse_amount(&cfg.pricing.min_price_per_gflop, decimals)
+        .context("pricing.min_price_per_gflop")?;
     w.dishonest = dishonest;
     w.crash_after = crash_after;
     w.fetch_retry = std::time::Duration::from_secs(cfg.fetch.retry_secs);

@@ -4,21 +4,39 @@
 //!
 //! ```text
 //! cargo run --release -p tessera-compute --bin bench-kernels -- [--sizes 256,512,1024]
-//!     [--quick] [--render 128x128x16] [--batch 65536] [--cpu-only]
+//!     [--quick] [--render 128x128x16] [--batch 65536] [--embed 32x128] [--cpu-only]
 //! ```
+//!
+//! The embed rows run a random encoder of all-MiniLM-L6-v2's shape (hidden 384, 6 layers, 12
+//! heads, intermediate 1536, vocabulary 30 522, 512 positions) on `batch` sequences of
+//! `tokens` random ids.
 
 use std::time::Instant;
 
 use tessera_compute::cuda::CudaDevice;
+use tessera_compute::embed::{self, cuda::embed_gemm_shapes};
 use tessera_compute::gemm::{self, cpu};
 use tessera_compute::hash::to_hex;
 use tessera_compute::render::{self, scene::SceneFile};
+use tessera_compute::testcases::{random_embed_model, random_token_seqs, EmbedShape};
 use tessera_compute::{inference, result_hash, Backend, DevicePreference, KernelId, Limits};
+
+/// all-MiniLM-L6-v2's shape, with random weights.
+const MINILM: EmbedShape = EmbedShape {
+    hidden: 384,
+    heads: 12,
+    layers: 6,
+    inter: 1536,
+    positions: 512,
+    vocab: 30_522,
+    scale: 0.4,
+};
 
 struct Args {
     sizes: Vec<usize>,
     render: Vec<(u32, u32, u32)>,
     batches: Vec<usize>,
+    embed: Vec<(usize, usize)>,
     cpu_only: bool,
     quick: bool,
 }
@@ -28,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         sizes: vec![256, 512, 1024],
         render: vec![(128, 128, 16), (256, 256, 32)],
         batches: vec![4096, 65536],
+        embed: vec![(32, 128)],
         cpu_only: false,
         quick: false,
     };
@@ -72,12 +91,29 @@ fn parse_args() -> Result<Args, String> {
                     })
                     .collect::<Result<_, _>>()?;
             }
+            "--embed" => {
+                a.embed = val("--embed")?
+                    .split(',')
+                    .map(|s| {
+                        let p: Vec<usize> = s
+                            .split('x')
+                            .map(|v| v.parse::<usize>().map_err(|e| format!("--embed: {e}")))
+                            .collect::<Result<_, _>>()?;
+                        if p.len() != 2 || p[0] == 0 || !(1..=MINILM.positions).contains(&p[1]) {
+                            return Err(
+                                "--embed expects BATCHxTOKENS (tokens 1 ..= 512)".to_string()
+                            );
+                        }
+                        Ok((p[0], p[1]))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
             "--quick" => a.quick = true,
             "--cpu-only" => a.cpu_only = true,
             "-h" | "--help" => {
                 println!(
                     "bench-kernels [--sizes 256,512,1024] [--quick] [--render WxHxSPP,...] \
-                     [--batch N,...] [--cpu-only]"
+                     [--batch N,...] [--embed BATCHxTOKENS,...] [--cpu-only]"
                 );
                 std::process::exit(0);
             }
@@ -405,6 +441,112 @@ fn main() {
         }
         println!("| {} |", row.join(" | "));
     }
+    // ---------------- embed ----------------
+    if !args.embed.is_empty() {
+        let m = random_embed_model(&MINILM, 11);
+        println!();
+        println!(
+            "## Embed (random MiniLM-shaped encoder: hidden {}, {} layers, {} heads, intermediate {}, vocabulary {})",
+            MINILM.hidden, MINILM.layers, MINILM.heads, MINILM.inter, MINILM.vocab
+        );
+        println!();
+        println!("| batch × tokens | CPU ms | CPU sentences/s | GPU ms | GPU sentences/s | GPU resident ms | resident sentences/s | GEMM share | GEMM ms | cuBLAS SGEMM ms (same shapes) | GEMM / cuBLAS speed | hash match |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for &(batch, tokens) in &args.embed {
+            let seqs = random_token_seqs(MINILM.vocab, &vec![tokens; batch], 12);
+            let hash = |v: &[f32]| {
+                result_hash(
+                    KernelId::Embed,
+                    KernelId::Embed.spec_version(),
+                    &tessera_compute::format::f32s_to_le(v),
+                )
+            };
+            let (t_cpu, e_cpu) = time_best(reps.min(2), || embed::cpu::embed_batch(&m, &seqs));
+            let mut row = vec![
+                format!("{batch} × {tokens}"),
+                ms(t_cpu),
+                format!("{:.1}", batch as f64 / t_cpu),
+            ];
+            match dev {
+                Some(d) => match time_best(reps, || d.embed_forward(&m, &seqs, &limits)) {
+                    (t, Ok(e_gpu)) => {
+                        row.push(ms(t));
+                        row.push(format!("{:.0}", batch as f64 / t));
+                        match d.embed_forward_timed(&m, &seqs, &limits, 10) {
+                            Ok((_, times)) => {
+                                row.push(ms(times.forward_s));
+                                row.push(format!("{:.0}", batch as f64 / times.forward_s));
+                                row.push(format!("{:.0}%", 100.0 * times.gemm_s / times.forward_s));
+                                row.push(ms(times.gemm_s));
+                                let mut t_blas = Some(0.0);
+                                for (gm, gn, gk) in embed_gemm_shapes(&m.config, batch * tokens) {
+                                    let (a, b) =
+                                        gemm::random_f32(gm as u32, gn as u32, gk as u32, 3);
+                                    match d.cublas_sgemm_timed(gm, gn, gk, &a, &b, 10) {
+                                        Ok((_, t)) => {
+                                            t_blas = t_blas.map(|s| s + t * MINILM.layers as f64)
+                                        }
+                                        Err(e) => {
+                                            eprintln!("cuBLAS SGEMM: {e}");
+                                            t_blas = None;
+                                        }
+                                    }
+                                }
+                                match t_blas {
+                                    Some(tb) => {
+                                        row.push(ms(tb));
+                                        row.push(format!("{:.0}%", 100.0 * tb / times.gemm_s));
+                                    }
+                                    None => row.extend([na(), na()]),
+                                }
+                            }
+                            Err(e) => {
+                                eprintln!("GPU embed (timed): {e}");
+                                row.extend([na(), na(), na(), na(), na(), na()]);
+                            }
+                        }
+                        row.push(
+                            if hash(&e_gpu) == hash(&e_cpu) {
+                                "yes"
+                            } else {
+                                "NO"
+                            }
+                            .into(),
+                        );
+                    }
+                    (_, Err(e)) => {
+                        eprintln!("GPU embed: {e}");
+                        row.extend([
+                            na(),
+                            na(),
+                            na(),
+                            na(),
+                            na(),
+                            na(),
+                            na(),
+                            na(),
+                            "error".into(),
+                        ]);
+                    }
+                },
+                None => row.extend([
+                    na(),
+                    na(),
+                    na(),
+                    na(),
+                    na(),
+                    na(),
+                    na(),
+                    na(),
+                    "n/a (no GPU)".into(),
+                ]),
+            }
+            println!("| {} |", row.join(" | "));
+        }
+        println!();
+        println!("Embed: GPU ms is a whole `embed_forward` call (weights and tokens uploaded, embeddings downloaded); resident ms is one forward pass with everything on the device (mean of 10), GEMM ms its `tessera_gemm_f32` launches alone, cuBLAS the same GEMM shapes × layers.");
+    }
+
     println!();
     println!("GPU times exclude host↔device copies for GEMM (inputs resident, mean of repeated launches); render and inference GPU times include uploads and downloads. CPU times are the best of {reps} runs after a warm-up.");
 }

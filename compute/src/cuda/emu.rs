@@ -1,12 +1,14 @@
 //! Runs the CUDA kernels on the host and checks them against the CPU reference (tests only).
 //!
-//! `emu/host_emu.cpp` includes `gemm.cu` and `render.cu` unchanged (bar the one `mma.sync`
-//! asm statement, which `TESSERA_HOST_EMU` swaps for a warp-wide emulation of the PTX
-//! fragment layout) and runs each block's threads as cooperative fibers, so barriers, shared
-//! memory, tile edges and padding behave as on a device. The launches use the very launch
-//! shapes the CUDA backend uses (`gemm::cuda::f32_config`, `i8_plan`,
-//! `render::cuda::render_config`, `inference::cuda::elementwise_cfg`). This proves the kernels'
-//! indexing and arithmetic on machines without a GPU; `tests/gpu.rs` proves the real device.
+//! `emu/host_emu.cpp` includes `gemm.cu`, `render.cu` and `embed.cu` unchanged (bar the one
+//! `mma.sync` asm statement, which `TESSERA_HOST_EMU` swaps for a warp-wide emulation of the
+//! PTX fragment layout) and runs each block's threads as cooperative fibers, so barriers,
+//! shared memory, tile edges and padding behave as on a device. The launches use the very
+//! launch shapes the CUDA backend uses (`gemm::cuda::f32_config`, `i8_plan`,
+//! `render::cuda::render_config`, `inference::cuda::elementwise_cfg`, and for the encoder
+//! (`emu/embed.rs`) `embed::cuda::{plan, rows_config, attention_config, pool_config}`). This
+//! proves the kernels' indexing and arithmetic on machines without a GPU; `tests/gpu.rs`
+//! proves the real device.
 //!
 //! Needs a C++17 compiler (`CXX`, else `c++`); without one each test prints `SKIPPED: ...`.
 
@@ -21,6 +23,8 @@ use crate::inference::cuda::elementwise_cfg;
 use crate::inference::model::QuantModel;
 use crate::render::cuda::{render_config, rows_per_launch};
 use crate::render::scene::CompiledScene;
+
+mod embed;
 
 const EMU_H: &str = include_str!("emu/host_emu.h");
 const EMU_CPP: &str = include_str!("emu/host_emu.cpp");
@@ -54,7 +58,13 @@ fn build() -> Result<Emu, String> {
     let extra = std::env::var("TESSERA_EMU_CXXFLAGS").unwrap_or_default();
     let mut h = blake3::Hasher::new();
     h.update(extra.as_bytes());
-    for part in [EMU_H, EMU_CPP, super::GEMM_CU, super::RENDER_CU] {
+    for part in [
+        EMU_H,
+        EMU_CPP,
+        super::GEMM_CU,
+        super::RENDER_CU,
+        super::EMBED_CU,
+    ] {
         h.update(part.as_bytes());
     }
     let key = &crate::hash::to_hex(h.finalize().as_bytes())[..16];
@@ -70,6 +80,7 @@ fn build() -> Result<Emu, String> {
             (emu.join("host_emu.cpp"), EMU_CPP),
             (src.join("gemm.cu"), super::GEMM_CU),
             (src.join("render.cu"), super::RENDER_CU),
+            (src.join("embed.cu"), super::EMBED_CU),
         ] {
             std::fs::write(path, text).map_err(|e| e.to_string())?;
         }
@@ -129,6 +140,7 @@ pub(crate) enum Arg<'a> {
     Buf(*mut c_void, std::marker::PhantomData<&'a mut ()>),
     I32(i32),
     U32(u32),
+    F32(f32),
 }
 
 pub(crate) fn buf<T>(v: &mut [T]) -> Arg<'_> {
@@ -153,6 +165,7 @@ impl Emu {
                 Arg::Buf(..) => &mut ptr_slots[i] as *mut *mut c_void as *mut c_void,
                 Arg::I32(v) => v as *mut i32 as *mut c_void,
                 Arg::U32(v) => v as *mut u32 as *mut c_void,
+                Arg::F32(v) => v as *mut f32 as *mut c_void,
             });
         }
         let name = CString::new(kernel).unwrap();

@@ -61,7 +61,12 @@ fn embed_token(m: &EmbedModel, id: u32, t: usize, row: &mut [f32]) {
     for j in 0..h {
         row[j] = (w[j] + ty[j]) + p[j];
     }
-    layer_norm(row, &m.emb_ln_w, &m.emb_ln_b, m.config.layer_norm_eps as f32);
+    layer_norm(
+        row,
+        &m.emb_ln_w,
+        &m.emb_ln_b,
+        m.config.layer_norm_eps as f32,
+    );
 }
 
 /// Mean over the rows of `x` (`len × h`, summed in row order), then L2 normalisation with the

@@ -93,7 +93,11 @@ impl EmbedJob {
             )));
         }
         let ids = r.bytes(id_bytes, "token ids")?;
-        let mut it = ids.as_chunks::<4>().0.iter().map(|b| u32::from_le_bytes(*b));
+        let mut it = ids
+            .as_chunks::<4>()
+            .0
+            .iter()
+            .map(|b| u32::from_le_bytes(*b));
         let seqs = lens
             .iter()
             .map(|&l| it.by_ref().take(l).collect())
@@ -192,7 +196,8 @@ pub fn host_bytes(c: &super::BertConfig, seqs: &[Vec<u32>]) -> u64 {
         .iter()
         .map(|s| {
             let l = s.len() as u64;
-            l.saturating_mul(l).saturating_add(3 * l * c.head_dim() as u64)
+            l.saturating_mul(l)
+                .saturating_add(3 * l * c.head_dim() as u64)
         })
         .fold(0u64, u64::saturating_add)
         .saturating_mul(c.num_attention_heads as u64);

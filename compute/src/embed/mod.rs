@@ -14,7 +14,7 @@ pub mod model;
 
 use crate::device::Backend;
 use crate::error::Result;
-pub use job::{EmbedJob, decode_output, encode_input};
+pub use job::{decode_output, encode_input, EmbedJob};
 pub use model::{encode_model, BertConfig, EmbedModel};
 
 /// Embeds every sequence of `seqs` (token ids including `[CLS]` and `[SEP]`, no padding) on

@@ -327,10 +327,12 @@ fn hostile_models_and_inputs_are_refused_by_name() {
         "embeddings.LayerNorm.bias".into(),
         (vec![15], vec![0.0; 15]),
     );
-    assert!(
-        msg(encode_model(CONFIG.as_bytes(), None, &safetensors_bytes(&shaped)))
-            .contains("has shape [15]")
-    );
+    assert!(msg(encode_model(
+        CONFIG.as_bytes(),
+        None,
+        &safetensors_bytes(&shaped)
+    ))
+    .contains("has shape [15]"));
     // configs: another activation, zero or absurd sizes, heads not dividing hidden, bad JSON
     for (cfg, want) in [
         (CONFIG.replace("\"gelu\"", "\"relu\""), "hidden_act `relu`"),
@@ -366,12 +368,20 @@ fn hostile_models_and_inputs_are_refused_by_name() {
     // a tokenizer section rides along, is returned as is and changes nothing else
     let with_tok = encode_model(CONFIG.as_bytes(), Some(b"{\"tok\": 1}"), &st).unwrap();
     let (c, tok, w) = model::split_model(&with_tok).unwrap();
-    assert_eq!((c, tok, w), (CONFIG.as_bytes(), Some(&b"{\"tok\": 1}"[..]), &st[..]));
-    assert_eq!(EmbedModel::parse(&with_tok).unwrap().word, EmbedModel::parse(&blob).unwrap().word);
+    assert_eq!(
+        (c, tok, w),
+        (CONFIG.as_bytes(), Some(&b"{\"tok\": 1}"[..]), &st[..])
+    );
+    assert_eq!(
+        EmbedModel::parse(&with_tok).unwrap().word,
+        EmbedModel::parse(&blob).unwrap().word
+    );
     // unknown flags, a tokenizer length past the end
     let mut flagged = blob.clone();
     flagged[6] = 0x02;
-    assert!(matches!(EmbedModel::parse(&flagged), Err(ComputeError::InvalidInput(m)) if m.contains("unknown bits")));
+    assert!(
+        matches!(EmbedModel::parse(&flagged), Err(ComputeError::InvalidInput(m)) if m.contains("unknown bits"))
+    );
     let mut lying = with_tok.clone();
     let at = 12 + CONFIG.len();
     lying[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
@@ -488,10 +498,7 @@ mod blob {
         }
         let job = job.bind_model(m.clone(), &Limits::default()).unwrap();
         let out = job.run(&cpu()).unwrap();
-        assert_eq!(
-            out.meta,
-            crate::OutputMeta::Embeddings { rows: 2, dim: 16 }
-        );
+        assert_eq!(out.meta, crate::OutputMeta::Embeddings { rows: 2, dim: 16 });
         let rows = decode_output(&out.bytes, 16).unwrap();
         assert_eq!(bits(&rows[1]), bits(&cpu::embed_one(&m, &seqs[1])));
         // the golden result hash of this fixed job (docs/KERNELS.md, embed test vector)
@@ -549,19 +556,27 @@ mod blob {
                 .unwrap_err()
         };
         let e = bind(vec![vec![1, 50]], &l);
-        assert!(e.to_string().contains("token id 50 is outside the vocabulary (50)"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("token id 50 is outside the vocabulary (50)"),
+            "{e}"
+        );
         let e = bind(vec![vec![1; 13]], &l);
         assert!(e.to_string().contains("13 tokens (1 ..= 12"), "{e}");
         let small = Limits {
             max_host_bytes: 1 << 10,
             ..Limits::default()
         };
-        assert!(matches!(bind(vec![vec![1; 12]; 4], &small), ComputeError::TooLarge(m) if m.contains("working memory")));
+        assert!(
+            matches!(bind(vec![vec![1; 12]; 4], &small), ComputeError::TooLarge(m) if m.contains("working memory"))
+        );
         let few = Limits {
             max_macs: 100,
             ..Limits::default()
         };
-        assert!(matches!(bind(vec![vec![1; 12]], &few), ComputeError::TooLarge(m) if m.contains("multiply-adds")));
+        assert!(
+            matches!(bind(vec![vec![1; 12]], &few), ComputeError::TooLarge(m) if m.contains("multiply-adds"))
+        );
         // another kernel's job takes no model
         let g = crate::gemm::build_f32_input(2, 2, 2, 1).unwrap();
         let e = Job::parse(&g, &l).unwrap().bind_model(m, &l).unwrap_err();

@@ -19,7 +19,11 @@ impl CandleBert {
         let device = Device::Cpu;
         // SAFETY: the weights file is not modified while it is mapped (a test fixture).
         let vb = unsafe {
-            VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &device)?
+            VarBuilder::from_mmaped_safetensors(
+                &[dir.join("model.safetensors")],
+                DType::F32,
+                &device,
+            )?
         };
         Ok(CandleBert {
             model: BertModel::load(vb, &config)?,

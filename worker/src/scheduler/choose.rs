@@ -12,9 +12,17 @@ use tessera::state::{Job, JobState, MarketType, Node};
 use tessera_compute::KernelId;
 use tracing::{debug, warn};
 
-use super::{Worker, BAD_INPUT_SKIP, MAX_RETRY_SKIP, MAX_SKIPPED};
+use super::{Worker, BAD_INPUT_SKIP, CLAIM_MARGIN_SECS, MAX_RETRY_SKIP, MAX_SKIPPED};
 use crate::chain::watch::JobSeen;
 use crate::state::Stage;
+
+/// Why a job is not taken (its metric label, whether it can ever change, and why).
+#[derive(Debug)]
+pub(super) struct Refusal {
+    pub kind: &'static str,
+    pub permanent: bool,
+    pub why: String,
+}
 
 /// A job whose input could not be had: left alone until `until`.
 #[derive(Clone, Copy, Debug)]
@@ -170,6 +178,70 @@ impl Worker {
                 None
             }
         }
+    }
+
+    /// A fetched, verified input made ready to run: parsed against this node's limits and,
+    /// for a job that names a model, the model fetched by hash (once: it is cached on disk
+    /// and in memory) and bound, which checks the token ids, the lengths and the memory the
+    /// job needs. An error says why the job cannot be run here.
+    pub(super) async fn prepare(&self, input: &[u8]) -> Result<tessera_compute::Job, Refusal> {
+        let job = self.compute.validate(input).map_err(|e| Refusal {
+            kind: "invalid_input",
+            permanent: true,
+            why: format!("its input is not a valid kernel input: {e:#}"),
+        })?;
+        let Some((hash, uri)) = job.model_ref() else {
+            return Ok(job);
+        };
+        let uri = uri.to_string();
+        let model = self
+            .models
+            .get(&self.storage, hash, &uri)
+            .await
+            .map_err(|e| Refusal {
+                kind: e.kind(),
+                permanent: e.is_permanent(),
+                why: e.to_string(),
+            })?;
+        self.compute.bind(job, model).map_err(|e| Refusal {
+            kind: "invalid_input",
+            permanent: true,
+            why: format!("it cannot run on this node: {e:#}"),
+        })
+    }
+
+    /// The cost model's verdict on a ready job: refused when it pays less than
+    /// `pricing.min_price_per_gflop` for its operations, or when this node could not compute
+    /// it within a whole commit window (`exec_secs`).
+    pub(super) fn affordable(
+        &self,
+        job: &Job,
+        ready: &tessera_compute::Job,
+    ) -> Result<(), Refusal> {
+        let gflops = ready.flops() as f64 / 1e9;
+        let floor = gflops * self.min_price_per_gflop as f64;
+        if (job.price_per_replica as f64) < floor {
+            return Err(Refusal {
+                kind: "underpriced",
+                permanent: true,
+                why: format!(
+                    "it pays {} per replica for {gflops:.1} GFLOP, this node asks at least {floor:.0}",
+                    job.price_per_replica
+                ),
+            });
+        }
+        let secs = self.compute.estimate_secs(ready);
+        if secs + CLAIM_MARGIN_SECS as f64 > job.exec_secs as f64 {
+            return Err(Refusal {
+                kind: "too_slow",
+                permanent: true,
+                why: format!(
+                    "it takes about {secs:.1} s here ({gflops:.1} GFLOP), the job allows {} s to commit",
+                    job.exec_secs
+                ),
+            });
+        }
+        Ok(())
     }
 
     fn fits(&self, job: &Job) -> bool {

@@ -41,14 +41,19 @@ impl Worker {
         let Some(input) = self.input_before_claim(&k, &job).await else {
             return;
         };
-        if let Err(e) = self.compute.validate(&input) {
-            let why = format!(
-                "its input is not a valid kernel {} input: {e:#}",
-                job.kernel_id
-            );
-            self.skip_input(k, "invalid_input", true, &why);
+        let ready = match self.prepare(&input).await {
+            Ok(j) => j,
+            Err(r) => {
+                self.skip_input(k, r.kind, r.permanent, &r.why);
+                return;
+            }
+        };
+        if let Err(r) = self.affordable(&job, &ready) {
+            self.skip_input(k, r.kind, r.permanent, &r.why);
             return;
         }
+        let estimate = self.compute.estimate_secs(&ready);
+        drop(ready);
         drop(input); // the claim reads it again from the cache
         if self.seen_full(&k) {
             // other nodes filled the job while the input was downloading
@@ -72,9 +77,11 @@ impl Worker {
             // would be slashed for a timeout: leave the job (it reopens or expires).
             let left = job.commit_deadline.saturating_sub((now_ms() / 1000) as i64);
             // (Past the deadline the claim goes out: it is refused with WindowClosed, and
-            // finalize_job then reopens the round.)
-            if (0..CLAIM_MARGIN_SECS).contains(&left) {
-                info!(job = %k, left, "not claiming: the commit window closes too soon");
+            // finalize_job then reopens the round.) The margin covers the claim's own way to
+            // the chain plus the cost model's estimate of the computation.
+            let need = CLAIM_MARGIN_SECS.saturating_add(estimate.ceil() as i64);
+            if (0..need).contains(&left) {
+                info!(job = %k, left, need, "not claiming: the commit window closes too soon");
                 self.active.lock().unwrap().remove(&k);
                 return;
             }
@@ -477,7 +484,18 @@ impl Worker {
             }
             Err(err) => return Err(err.into()),
         };
-        let (mut out, secs) = self.compute.run(input).await?;
+        let ready = match self.prepare(&input).await {
+            Ok(j) => j,
+            // it was checked before the claim: only a model gone from every store, or a
+            // changed node, lands here
+            Err(r) if r.permanent => {
+                self.abandon(e, format!("job cannot run after the claim: {}", r.why));
+                return Ok(());
+            }
+            Err(r) => anyhow::bail!("{}", r.why),
+        };
+        drop(input);
+        let (mut out, secs) = self.compute.run(ready).await?;
         self.metrics.kernel_seconds.observe(secs);
         if self.dishonest {
             // Lie consistently: a tampered output, hashed and published like a real one.

@@ -85,7 +85,11 @@ pub struct Worker {
     pub node: Pubkey,
     pub tctx: TokenCtx,
     pub min_price: u64,
+    /// Lowest price per replica per GFLOP of the cost model (base units).
+    pub min_price_per_gflop: u64,
     pub bid_bps: u16,
+    /// Models jobs reference by hash, parsed and kept in memory.
+    pub models: crate::models::Models,
     /// Test/demo switch: publish a wrong result (this node then gets slashed).
     pub dishonest: bool,
     /// Testing crash safety: exit(137) right after this stage is journaled.
@@ -128,7 +132,9 @@ impl Worker {
             node: pda::node(&operator).0,
             tctx,
             min_price,
+            min_price_per_gflop: 0,
             bid_bps,
+            models: crate::models::Models::default(),
             dishonest: false,
             crash_after: None,
             fetch_retry: Duration::from_secs(60),

@@ -67,4 +67,3 @@ pub fn blobs_cmd(cmd: &BlobsCmd) -> Result<()> {
     }
     Ok(())
 }
-

@@ -226,7 +226,11 @@ pub fn job_cmd(
                     "result    {} shard(s), each verified against its on-chain result hash",
                     m.shards.len()
                 );
-                println!("content   {} embeddings of {} f32, in corpus order", rows.len(), m.dim);
+                println!(
+                    "content   {} embeddings of {} f32, in corpus order",
+                    rows.len(),
+                    m.dim
+                );
                 for f in files {
                     println!("wrote     {}", f.display());
                 }
@@ -234,7 +238,9 @@ pub fn job_cmd(
         },
         JobCmd::Verify { job, recompute } => {
             if !recompute {
-                bail!("say how to verify: --recompute reruns the job on this machine's CPU reference");
+                bail!(
+                    "say how to verify: --recompute reruns the job on this machine's CPU reference"
+                );
             }
             let keys = match Target::parse(job)? {
                 Target::Job(k) => vec![k],
@@ -247,7 +253,12 @@ pub fn job_cmd(
             let mut bad = 0;
             for k in keys {
                 let r = embed_jobs::recompute(rpc, &k)?;
-                let verdict = if r.matches() { "MATCHES" } else { bad += 1; "DOES NOT MATCH" };
+                let verdict = if r.matches() {
+                    "MATCHES"
+                } else {
+                    bad += 1;
+                    "DOES NOT MATCH"
+                };
                 println!(
                     "{k}: local CPU result {} {verdict} the on-chain result {} ({:.2} s)",
                     &blobs::hex(&r.local)[..16],
@@ -432,7 +443,6 @@ fn watch(rpc: &RpcClient, job: &Pubkey, timeout: Duration) -> Result<()> {
     }
 }
 
-
 /// A job address, or an embed manifest file.
 enum Target {
     Job(Pubkey),
@@ -464,7 +474,11 @@ fn post_embed(
 ) -> Result<()> {
     let plan = embed_jobs::plan(spec, target)?;
     let texts: usize = plan.shards.iter().map(|(_, ids)| ids.len()).sum();
-    println!("model     {} ({})", blobs::hex(&plan.model.hash), plan.model.uri);
+    println!(
+        "model     {} ({})",
+        blobs::hex(&plan.model.hash),
+        plan.model.uri
+    );
     println!(
         "corpus    {texts} texts, {} tokens{}",
         plan.tokens,

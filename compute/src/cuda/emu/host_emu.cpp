@@ -14,6 +14,7 @@ dim3 threadIdx, blockIdx, blockDim, gridDim;
 
 #include "../gemm.cu"
 #include "../render.cu"
+#include "../embed.cu"
 
 namespace {
 
@@ -164,6 +165,30 @@ static void k_render(void** args) {
                    ARG(unsigned int*, 14));
 }
 
+static void k_embed_tokens(void** args) {
+    tessera_embed_tokens(ARG(const unsigned int*, 0), ARG(const unsigned int*, 1), ARG(const float*, 2),
+                         ARG(const float*, 3), ARG(const float*, 4), ARG(const float*, 5), ARG(const float*, 6),
+                         ARG(float*, 7), ARG(int, 8), ARG(int, 9), ARG(float, 10));
+}
+static void k_embed_add_ln(void** args) {
+    tessera_embed_add_ln(ARG(float*, 0), ARG(const float*, 1), ARG(const float*, 2), ARG(const float*, 3),
+                         ARG(const float*, 4), ARG(int, 5), ARG(int, 6), ARG(float, 7));
+}
+static void k_embed_bias(void** args) {
+    tessera_embed_bias(ARG(float*, 0), ARG(const float*, 1), ARG(int, 2), ARG(int, 3));
+}
+static void k_embed_bias_gelu(void** args) {
+    tessera_embed_bias_gelu(ARG(float*, 0), ARG(const float*, 1), ARG(int, 2), ARG(int, 3));
+}
+static void k_embed_attention(void** args) {
+    tessera_embed_attention(ARG(const float*, 0), ARG(const unsigned int*, 1), ARG(float*, 2), ARG(int, 3),
+                            ARG(int, 4), ARG(float, 5));
+}
+static void k_embed_pool(void** args) {
+    tessera_embed_pool(ARG(const float*, 0), ARG(const unsigned int*, 1), ARG(const unsigned int*, 2),
+                       ARG(float*, 3), ARG(int, 4));
+}
+
 struct Entry {
     const char* name;
     void (*body)(void**);
@@ -178,6 +203,12 @@ static const Entry ENTRIES[] = {
     {"tessera_requant_i8", k_requant_i8, false},
     {"tessera_bias_i32", k_bias_i32, false},
     {"tessera_render", k_render, false},
+    {"tessera_embed_tokens", k_embed_tokens, true},
+    {"tessera_embed_add_ln", k_embed_add_ln, true},
+    {"tessera_embed_bias", k_embed_bias, false},
+    {"tessera_embed_bias_gelu", k_embed_bias_gelu, false},
+    {"tessera_embed_attention", k_embed_attention, true},
+    {"tessera_embed_pool", k_embed_pool, true},
 };
 
 // Launches `name` over grid x block with CUDA-style argument pointers. Returns 0 on success,

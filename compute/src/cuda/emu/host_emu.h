@@ -1,5 +1,5 @@
-// Host emulation of the CUDA subset used by gemm.cu and render.cu, so the kernels can be run
-// and compared with the CPU reference on machines without a GPU (tests only: see emu.rs).
+// Host emulation of the CUDA subset used by gemm.cu, render.cu and embed.cu, so the kernels can
+// be run and compared with the CPU reference on machines without a GPU (tests only: emu.rs).
 //
 // Threads of a block run as cooperative fibers (ucontext) on one OS thread: __syncthreads()
 // switches to the next fiber, so shared memory (`static`), barriers and the warp-wide

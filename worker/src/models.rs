@@ -1,0 +1,225 @@
+//! Models that jobs reference by hash (the embed kernel's encoders): the blob comes through
+//! [`Storage`] (the local blob cache first, else one download under the fetch policy, always
+//! checked against the hash), and the parsed weights stay in memory for the next job, so a
+//! 90 MB model is fetched once and parsed once, not per job.
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use tessera_client::blobs;
+use tessera_compute::embed::EmbedModel;
+
+use crate::storage::{InputError, Storage};
+
+/// Parsed models kept in memory (the least recently used goes first).
+pub const MAX_LOADED: usize = 3;
+
+/// Why a model could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// Not fetched (refused by the fetch policy, unreachable, wrong hash).
+    #[error("model {hash}: {source}")]
+    Fetch {
+        hash: String,
+        #[source]
+        source: InputError,
+    },
+    /// Fetched and verified, but not a model this build runs.
+    #[error("model {hash} is not a usable encoder: {why}")]
+    Invalid { hash: String, why: String },
+}
+
+impl ModelError {
+    /// True when trying again cannot help (the blob behind a hash never changes).
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            ModelError::Fetch {
+                source: InputError::Fetch(f),
+                ..
+            } => f.is_permanent(),
+            ModelError::Fetch { .. } => false,
+            ModelError::Invalid { .. } => true,
+        }
+    }
+
+    /// Metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelError::Fetch {
+                source: InputError::Fetch(f),
+                ..
+            } => f.kind(),
+            ModelError::Fetch { .. } => "no_slot",
+            ModelError::Invalid { .. } => "invalid_model",
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Models {
+    loaded: Mutex<VecDeque<([u8; 32], Arc<EmbedModel>)>>,
+}
+
+impl Models {
+    /// The model whose blob hashes to `hash`, from memory, the blob cache or `uri`.
+    pub async fn get(
+        &self,
+        storage: &Storage,
+        hash: [u8; 32],
+        uri: &str,
+    ) -> Result<Arc<EmbedModel>, ModelError> {
+        if let Some(m) = self.lookup(&hash) {
+            return Ok(m);
+        }
+        let hex = blobs::hex(&hash);
+        let blob = storage
+            .input(uri, &hash)
+            .await
+            .map_err(|source| ModelError::Fetch {
+                hash: hex.clone(),
+                source,
+            })?;
+        let parsed = tokio::task::spawn_blocking(move || EmbedModel::parse(&blob))
+            .await
+            .map_err(|e| ModelError::Invalid {
+                hash: hex.clone(),
+                why: format!("parser task failed: {e}"),
+            })?
+            .map_err(|e| ModelError::Invalid {
+                hash: hex.clone(),
+                why: e.to_string(),
+            })?;
+        let m = Arc::new(parsed);
+        let mut loaded = self.loaded.lock().unwrap();
+        if !loaded.iter().any(|(h, _)| *h == hash) {
+            if loaded.len() >= MAX_LOADED {
+                loaded.pop_front();
+            }
+            loaded.push_back((hash, m.clone()));
+        }
+        tracing::info!(model = %&hex[..16], in_memory = loaded.len(), "model loaded");
+        Ok(m)
+    }
+
+    /// A loaded model, marked most recently used.
+    fn lookup(&self, hash: &[u8; 32]) -> Option<Arc<EmbedModel>> {
+        let mut loaded = self.loaded.lock().unwrap();
+        let i = loaded.iter().position(|(h, _)| h == hash)?;
+        let entry = loaded.remove(i)?;
+        let m = entry.1.clone();
+        loaded.push_back(entry);
+        Some(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tessera_client::fetch_policy::FetchPolicy;
+
+    use super::*;
+
+    fn tiny_model_blob() -> Vec<u8> {
+        // a 1-layer, 4-wide encoder (the compute crate's own tests cover the arithmetic)
+        let cfg = br#"{"hidden_size": 4, "num_hidden_layers": 1, "num_attention_heads": 2,
+ "intermediate_size": 8, "max_position_embeddings": 6, "vocab_size": 10}"#;
+        let mut tensors: Vec<(String, Vec<usize>)> = vec![
+            ("embeddings.word_embeddings.weight".into(), vec![10, 4]),
+            ("embeddings.position_embeddings.weight".into(), vec![6, 4]),
+            ("embeddings.token_type_embeddings.weight".into(), vec![2, 4]),
+            ("embeddings.LayerNorm.weight".into(), vec![4]),
+            ("embeddings.LayerNorm.bias".into(), vec![4]),
+        ];
+        let p = "encoder.layer.0";
+        for (n, o, i) in [
+            ("attention.self.query", 4, 4),
+            ("attention.self.key", 4, 4),
+            ("attention.self.value", 4, 4),
+            ("attention.output.dense", 4, 4),
+            ("intermediate.dense", 8, 4),
+            ("output.dense", 4, 8),
+        ] {
+            tensors.push((format!("{p}.{n}.weight"), vec![o, i]));
+            tensors.push((format!("{p}.{n}.bias"), vec![o]));
+        }
+        for n in ["attention.output.LayerNorm", "output.LayerNorm"] {
+            tensors.push((format!("{p}.{n}.weight"), vec![4]));
+            tensors.push((format!("{p}.{n}.bias"), vec![4]));
+        }
+        let data: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+            .into_iter()
+            .map(|(n, s)| {
+                let len: usize = s.iter().product();
+                (
+                    n,
+                    s,
+                    (0..len)
+                        .flat_map(|i| (0.01 * i as f32).to_le_bytes())
+                        .collect(),
+                )
+            })
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView)> = data
+            .iter()
+            .map(|(n, s, b)| {
+                (
+                    n.clone(),
+                    safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                        .unwrap(),
+                )
+            })
+            .collect();
+        let st = safetensors::tensor::serialize(views, None).unwrap();
+        tessera_compute::embed::encode_model(cfg, None, &st).unwrap()
+    }
+
+    #[tokio::test]
+    async fn models_come_from_the_cache_once_and_bad_ones_are_refused_for_good() {
+        let dir = std::env::temp_dir().join(format!("tessera-models-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let storage = Storage::new(
+            &dir.join("cache"),
+            dir.join("publish").to_str().unwrap(),
+            FetchPolicy::default(),
+            1,
+        )
+        .unwrap();
+        let blob = tiny_model_blob();
+        let hash = storage.cache.put(&blob).unwrap();
+        let models = Models::default();
+        // in the blob cache: no download (the URI is not even allowed)
+        let a = models
+            .get(&storage, hash, "http://10.0.0.1/m")
+            .await
+            .unwrap();
+        assert_eq!(a.config.hidden_size, 4);
+        // the second time it is the same parsed model, from memory
+        std::fs::remove_file(storage.cache.path(&hash)).unwrap();
+        let b = models
+            .get(&storage, hash, "http://10.0.0.1/m")
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        // a blob that is not a model: refused, permanently
+        let junk = storage.cache.put(b"TSEM not a model").unwrap();
+        let e = models
+            .get(&storage, junk, "http://10.0.0.1/j")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, ModelError::Invalid { .. }) && e.is_permanent(),
+            "{e}"
+        );
+        assert_eq!(e.kind(), "invalid_model");
+        // not cached, and the URI is a private address: refused by the fetch policy
+        let e = models
+            .get(&storage, [7; 32], "http://10.0.0.1/x")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, ModelError::Fetch { .. }) && e.is_permanent(),
+            "{e}"
+        );
+        // at most MAX_LOADED parsed models stay in memory
+        assert_eq!(models.loaded.lock().unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
