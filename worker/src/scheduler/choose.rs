@@ -12,7 +12,7 @@ use tessera::state::{Job, JobState, MarketType, Node};
 use tessera_compute::KernelId;
 use tracing::{debug, warn};
 
-use super::{Worker, BAD_INPUT_SKIP, CLAIM_MARGIN_SECS, MAX_RETRY_SKIP, MAX_SKIPPED};
+use super::{Worker, BAD_INPUT_SKIP, MAX_RETRY_SKIP, MAX_SKIPPED};
 use crate::chain::watch::JobSeen;
 use crate::state::Stage;
 
@@ -231,7 +231,7 @@ impl Worker {
             });
         }
         let secs = self.compute.estimate_secs(ready);
-        if secs + CLAIM_MARGIN_SECS as f64 > job.exec_secs as f64 {
+        if secs > job.exec_secs as f64 {
             return Err(Refusal {
                 kind: "too_slow",
                 permanent: true,
