@@ -40,7 +40,7 @@ pub fn read_header(input: &[u8]) -> Result<InputHeader> {
     let id = r.u16("kernel id")?;
     let kernel = KernelId::from_u16(id).ok_or(ComputeError::UnknownKernel(id))?;
     let spec_version = r.u16("spec version")?;
-    if spec_version != kernel.spec_version() {
+    if !kernel.supports(spec_version) {
         return Err(ComputeError::UnsupportedVersion {
             kernel: kernel.name(),
             found: spec_version,
@@ -55,9 +55,15 @@ pub fn read_header(input: &[u8]) -> Result<InputHeader> {
 
 /// Writes the common header for `kernel` at its current spec version.
 pub fn write_header(out: &mut Vec<u8>, kernel: KernelId) {
+    write_header_version(out, kernel, kernel.spec_version());
+}
+
+/// Writes the common header for `kernel` at spec `version` (one the kernel supports).
+pub fn write_header_version(out: &mut Vec<u8>, kernel: KernelId, version: u16) {
+    debug_assert!(kernel.supports(version));
     out.extend_from_slice(&INPUT_MAGIC);
     out.extend_from_slice(&kernel.as_u16().to_le_bytes());
-    out.extend_from_slice(&kernel.spec_version().to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
 }
 
 /// Reads the header and checks that it is for `expected`; returns the payload after it.

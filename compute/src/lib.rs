@@ -84,15 +84,22 @@ impl KernelId {
         }
     }
 
-    /// Version of the kernel's spec implemented by this build (the `spec version` field).
+    /// The newest version of the kernel's spec this build implements (the `spec version`
+    /// field of new inputs).
     pub fn spec_version(self) -> u16 {
         match self {
             KernelId::GemmI8 => 1,
             KernelId::GemmF32 => 1,
-            KernelId::Render => 1,
+            KernelId::Render => render::mesh_blob::SPEC,
             KernelId::Inference => 1,
             KernelId::Embed => 1,
         }
+    }
+
+    /// Whether this build runs inputs of spec `version` (render: 1, JSON scenes, and 2, mesh
+    /// scenes; old jobs keep working).
+    pub fn supports(self, version: u16) -> bool {
+        (1..=self.spec_version()).contains(&version)
     }
 
     /// Stable short name (`gemm-i8`, `gemm-f32`, `render`, `inference`, `embed`).
@@ -138,8 +145,10 @@ pub enum Job {
     GemmI8(gemm::GemmI8Job),
     /// f32 GEMM.
     GemmF32(gemm::GemmF32Job),
-    /// Render.
+    /// Render, spec 1 (JSON scene of spheres, planes and triangles).
     Render(render::RenderJob),
+    /// Render, spec 2 (mesh scene with its BVH, one tile of a frame).
+    RenderMesh(render::MeshJob),
     /// Inference.
     Inference(inference::InferenceJob),
     /// Sentence embeddings (its model bound with [`Job::bind_model`]).
@@ -160,6 +169,9 @@ impl Job {
         Ok(match h.kernel {
             KernelId::GemmI8 => Job::GemmI8(gemm::GemmI8Job::parse(input, limits)?),
             KernelId::GemmF32 => Job::GemmF32(gemm::GemmF32Job::parse(input, limits)?),
+            KernelId::Render if h.spec_version == render::mesh_blob::SPEC => {
+                Job::RenderMesh(render::MeshJob::parse(input, limits)?)
+            }
             KernelId::Render => Job::Render(render::RenderJob::parse(input, limits)?),
             KernelId::Inference => Job::Inference(inference::InferenceJob::parse(input, limits)?),
             KernelId::Embed => Job::Embed(embed::EmbedJob::parse(input, limits)?),
@@ -171,7 +183,7 @@ impl Job {
         match self {
             Job::GemmI8(_) => KernelId::GemmI8,
             Job::GemmF32(_) => KernelId::GemmF32,
-            Job::Render(_) => KernelId::Render,
+            Job::Render(_) | Job::RenderMesh(_) => KernelId::Render,
             Job::Inference(_) => KernelId::Inference,
             Job::Embed(_) => KernelId::Embed,
         }
@@ -204,7 +216,8 @@ impl Job {
     /// Estimated floating-point (or integer) operations of the job, for pricing and for the
     /// "can this node finish in time" check: 2·m·n·k for a GEMM, 2 per multiply-add of the
     /// MLP, 2 per multiply-add of the encoder (projections, attention, feed-forward; 0 until
-    /// an embed job's model is bound), and about 40 per object per ray segment of a render.
+    /// an embed job's model is bound), about 40 per object per ray segment of a spec 1 render,
+    /// and for a mesh render about 100 per BVH level and 40 per shading step per segment.
     pub fn flops(&self) -> u64 {
         match self {
             Job::GemmI8(j) => 2 * j.m as u64 * j.n as u64 * j.k as u64,
@@ -217,6 +230,10 @@ impl Job {
                 .max_segments()
                 .saturating_mul(j.scene.num_objects() as u64 + 1)
                 .saturating_mul(40),
+            Job::RenderMesh(j) => {
+                let levels = (j.scene.num_triangles() as u64 + 1).ilog2() as u64 + 1;
+                j.scene.max_segments().saturating_mul(100 * levels + 40)
+            }
             Job::Embed(j) => j.model.as_ref().map_or(0, |m| {
                 j.seqs
                     .iter()
@@ -237,6 +254,10 @@ impl Job {
             Job::GemmF32(j) => OutputMeta::Matrix {
                 rows: j.m,
                 cols: j.n,
+            },
+            Job::RenderMesh(j) => OutputMeta::Radiance {
+                width: j.scene.tile.w,
+                height: j.scene.tile.h,
             },
             Job::Render(j) => OutputMeta::Image {
                 width: j.scene.width,
@@ -261,15 +282,24 @@ impl Job {
             Job::GemmI8(j) => j.run(backend)?,
             Job::GemmF32(j) => j.run(backend)?,
             Job::Render(j) => j.run(backend)?.rgba,
+            Job::RenderMesh(j) => j.run(backend)?.bytes,
             Job::Inference(j) => j.run(backend)?,
             Job::Embed(j) => j.run(backend)?,
         };
         Ok(Output {
             kernel,
-            spec_version: kernel.spec_version(),
+            spec_version: self.spec_version(),
             bytes,
             meta,
         })
+    }
+
+    /// The spec version the job was posted under (its output is hashed with it).
+    pub fn spec_version(&self) -> u16 {
+        match self {
+            Job::Render(_) => 1,
+            j => j.kernel().spec_version(),
+        }
     }
 }
 
@@ -296,6 +326,13 @@ pub enum OutputMeta {
         batch: u32,
         /// Output classes.
         classes: u32,
+    },
+    /// Linear RGB radiance, f32 per channel, rows top to bottom (a render spec 2 tile).
+    Radiance {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
     },
     /// Embeddings, one row per sequence.
     Embeddings {
@@ -335,6 +372,10 @@ impl Output {
         match self.meta {
             OutputMeta::Image { width, height } => {
                 render::write_png(path, width, height, &self.bytes)
+            }
+            OutputMeta::Radiance { width, height } => {
+                let rgb = render::decode_radiance(&self.bytes, width, height)?;
+                render::write_png(path, width, height, &render::tonemap_rgba8(&rgb))
             }
             _ => Err(ComputeError::InvalidInput(format!(
                 "{} output is not an image",

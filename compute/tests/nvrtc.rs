@@ -24,7 +24,7 @@ use tessera_compute::cuda;
 const ARCHS: [u32; 7] = [61, 70, 75, 80, 86, 89, 90];
 
 /// The kernels the device module loads (see `cuda::Funcs`).
-const ENTRIES: [&str; 14] = [
+const ENTRIES: [&str; 15] = [
     "tessera_gemm_f32",
     "tessera_pad_i8",
     "tessera_transpose_pad_i8",
@@ -33,6 +33,7 @@ const ENTRIES: [&str; 14] = [
     "tessera_requant_i8",
     "tessera_bias_i32",
     "tessera_render",
+    "tessera_render_mesh",
     "tessera_embed_tokens",
     "tessera_embed_add_ln",
     "tessera_embed_bias",

@@ -21,7 +21,9 @@ use cudarc::driver::LaunchConfig;
 use crate::gemm::cuda::{f32_config, i8_plan};
 use crate::inference::cuda::elementwise_cfg;
 use crate::inference::model::QuantModel;
-use crate::render::cuda::{render_config, rows_per_launch};
+use crate::render::cuda::{mesh_rows_per_launch, render_config, MeshBuffers};
+use crate::render::cuda::rows_per_launch;
+use crate::render::mesh_blob::CompiledMesh;
 use crate::render::scene::CompiledScene;
 
 mod embed;
@@ -63,6 +65,7 @@ fn build() -> Result<Emu, String> {
         EMU_CPP,
         super::GEMM_CU,
         super::RENDER_CU,
+        super::RENDER_MESH_CU,
         super::EMBED_CU,
     ] {
         h.update(part.as_bytes());
@@ -80,6 +83,7 @@ fn build() -> Result<Emu, String> {
             (emu.join("host_emu.cpp"), EMU_CPP),
             (src.join("gemm.cu"), super::GEMM_CU),
             (src.join("render.cu"), super::RENDER_CU),
+            (src.join("render_mesh.cu"), super::RENDER_MESH_CU),
             (src.join("embed.cu"), super::EMBED_CU),
         ] {
             std::fs::write(path, text).map_err(|e| e.to_string())?;
@@ -385,6 +389,45 @@ impl Emu {
         }
         (rgba, rays.iter().map(|&r| r as u64).sum())
     }
+
+    /// `CudaDevice::render_mesh` on the emulator: the tile's radiance and the ray segments.
+    pub(crate) fn render_mesh(&self, m: &CompiledMesh) -> (Vec<f32>, u64) {
+        let mut b = MeshBuffers::new(m);
+        let (tw, th) = (m.tile.w, m.tile.h);
+        let mut out = vec![0f32; tw as usize * th as usize * 3];
+        let mut rays = vec![0u32; tw as usize * th as usize];
+        let per_launch = mesh_rows_per_launch(m);
+        let mut row0 = 0u32;
+        while row0 < th {
+            let rows = per_launch.min(th - row0);
+            let s = b.scalars(m, row0, rows);
+            let mut args: Vec<Arg> = vec![
+                buf(&mut b.tri),
+                buf(&mut b.tri_info),
+                buf(&mut b.normals),
+                buf(&mut b.uvs),
+                buf(&mut b.mat_kind),
+                buf(&mut b.mat_tex),
+                buf(&mut b.mat),
+                buf(&mut b.tex_info),
+                buf(&mut b.texels),
+                buf(&mut b.light_tri),
+                buf(&mut b.light_cdf),
+                buf(&mut b.light_pdf),
+                buf(&mut b.node_box),
+                buf(&mut b.node_meta),
+                buf(&mut b.camera),
+            ];
+            args.extend(s.u32s[..4].iter().map(|&v| Arg::U32(v)));
+            args.push(Arg::F32(s.ray_eps));
+            args.extend(s.u32s[4..].iter().map(|&v| Arg::U32(v)));
+            args.push(buf(&mut out));
+            args.push(buf(&mut rays));
+            self.launch("tessera_render_mesh", render_config(tw, rows), &mut args);
+            row0 += rows;
+        }
+        (out, rays.iter().map(|&r| r as u64).sum())
+    }
 }
 
 #[cfg(test)]
@@ -400,6 +443,32 @@ mod tests {
     };
 
     // The cases of tests/gpu.rs (crate::testcases), run through the emulator.
+
+    #[test]
+    fn emulated_mesh_render_is_bit_identical_to_the_cpu() {
+        use crate::render::mesh_blob::{self, Tile};
+        use crate::render::{mesh_cpu, mesh_scenes};
+        let Some(emu) = emu() else { return };
+        let mut empty = mesh_scenes::cornell(5, 3, 2);
+        empty.triangles.clear();
+        empty.background = [0.2, 0.4, 0.8];
+        let cases = [
+            ("cornell", mesh_scenes::cornell(40, 30, 4), Tile::full(40, 30)),
+            ("cornell tile", mesh_scenes::cornell(40, 30, 3), Tile { x0: 13, y0: 7, w: 17, h: 19 }),
+            ("soup", mesh_scenes::random_soup(400, 5).0, Tile::full(24, 24)),
+            ("empty", empty, Tile::full(5, 3)),
+        ];
+        for (name, mut scene, tile) in cases {
+            scene.width = scene.width.max(tile.x0 + tile.w);
+            scene.height = scene.height.max(tile.y0 + tile.h);
+            let blob = mesh_blob::encode(&scene, tile).unwrap();
+            let m = mesh_blob::parse(&blob[8..], u64::MAX).unwrap();
+            let (want, want_rays) = mesh_cpu::render(&m);
+            let (got, rays) = emu.render_mesh(&m);
+            assert_eq!(canonical_bits(&got), canonical_bits(&want), "{name}");
+            assert_eq!(rays, want_rays, "{name}: segments");
+        }
+    }
 
     #[test]
     fn emulated_f32_gemm_kernel_is_bit_identical_to_the_cpu() {

@@ -1,19 +1,31 @@
 //! Render kernel (proof of render): a deterministic path tracer.
 //!
-//! Input blob (after the common 8-byte header, kernel id 3, spec 1):
-//! `scene_len: u32 LE`, then `scene_len` bytes of UTF-8 scene JSON ([`scene::SceneFile`]).
-//! Output: `width × height × 4` bytes RGBA8, rows top to bottom, alpha = 255.
+//! Spec 1 (kernel id 3): `scene_len: u32 LE`, then `scene_len` bytes of UTF-8 scene JSON
+//! ([`scene::SceneFile`]) of spheres, planes and triangles. Output: `width × height × 4` bytes
+//! RGBA8, rows top to bottom, alpha = 255.
+//!
+//! Spec 2: a compiled mesh scene with its BVH and the tile of the frame to render
+//! ([`mesh_blob`], built by the client from glTF or OBJ); next-event estimation with MIS and
+//! Russian roulette ([`mesh_cpu`]). Output: the tile's linear radiance, `w × h × 3` f32 LE
+//! (NaN canonical), which the client tone-maps into PNGs and keeps for compositing.
 
+pub mod bvh;
 pub mod cpu;
 pub mod cuda;
 pub mod math;
+pub mod mesh;
+pub mod mesh_blob;
+pub mod mesh_cpu;
+pub mod mesh_scenes;
+#[cfg(test)]
+mod mesh_tests;
 pub mod scene;
 
 use std::path::Path;
 
 use crate::device::{Backend, Limits};
 use crate::error::{ComputeError, Result};
-use crate::format::{expect_header, write_header, Reader};
+use crate::format::{expect_header, write_header_version, Reader};
 use crate::KernelId;
 pub use scene::{CompiledScene, SceneFile};
 
@@ -79,13 +91,124 @@ impl RenderJob {
     }
 }
 
+/// A validated render spec 2 job: one tile of a mesh scene.
+#[derive(Debug, Clone)]
+pub struct MeshJob {
+    /// The compiled scene.
+    pub scene: mesh_blob::CompiledMesh,
+}
+
+/// Result of a mesh render.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeshOutput {
+    /// `w × h × 3` f32 LE (the hashed output).
+    pub bytes: Vec<u8>,
+    /// Ray segments traced (camera, bounce and shadow rays; not hashed).
+    pub rays: u64,
+}
+
+impl MeshJob {
+    /// Parses and validates a render spec 2 input blob against `limits`.
+    pub fn parse(input: &[u8], limits: &Limits) -> Result<Self> {
+        let payload = expect_header(input, KernelId::Render)?;
+        let scene = mesh_blob::parse(payload, limits.max_host_bytes)?;
+        let segs = scene.max_segments();
+        if segs > limits.max_render_segments {
+            return Err(ComputeError::TooLarge(format!(
+                "tile needs up to {segs} ray segments (w*h*spp*(2*bounces+1)), limit is {}",
+                limits.max_render_segments
+            )));
+        }
+        Ok(Self { scene })
+    }
+
+    /// Renders on `backend`.
+    pub fn run(&self, backend: &Backend) -> Result<MeshOutput> {
+        match backend.cuda_device() {
+            Some(dev) => dev.render_mesh(&self.scene),
+            None => Ok(self.run_cpu()),
+        }
+    }
+
+    /// Renders with the CPU reference.
+    pub fn run_cpu(&self) -> MeshOutput {
+        let (rgb, rays) = mesh_cpu::render(&self.scene);
+        MeshOutput {
+            bytes: rgb.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            rays,
+        }
+    }
+}
+
+/// The f32 radiance of a spec 2 output (`width × height × 3`).
+pub fn decode_radiance(bytes: &[u8], width: u32, height: u32) -> Result<Vec<f32>> {
+    if bytes.len() as u64 != width as u64 * height as u64 * 12 {
+        return Err(ComputeError::InvalidInput(format!(
+            "{} bytes is not a {width}x{height} RGB f32 image",
+            bytes.len()
+        )));
+    }
+    Ok(bytes
+        .as_chunks::<4>()
+        .0
+        .iter()
+        .map(|b| f32::from_le_bytes(*b))
+        .collect())
+}
+
+/// Tone-maps linear radiance into RGBA8 exactly as spec 1 encodes pixels: Reinhard
+/// `c / (1 + c)`, gamma 2 (`sqrt`), `trunc(g · 255 + 0.5)`, alpha 255.
+pub fn tonemap_rgba8(rgb: &[f32]) -> Vec<u8> {
+    let ch = |c: f32| -> u8 {
+        let tm = c / (1.0 + c);
+        let g = math::clamp01(tm).sqrt();
+        (g * 255.0 + 0.5) as u32 as u8
+    };
+    rgb.chunks_exact(3)
+        .flat_map(|p| [ch(p[0]), ch(p[1]), ch(p[2]), 255])
+        .collect()
+}
+
+/// The same tone map at 16 bits per channel (`trunc(g · 65535 + 0.5)`), RGB.
+pub fn tonemap_rgb16(rgb: &[f32]) -> Vec<u16> {
+    rgb.iter()
+        .map(|&c| {
+            let tm = c / (1.0 + c);
+            let g = math::clamp01(tm).sqrt();
+            (g * 65535.0 + 0.5) as u32 as u16
+        })
+        .collect()
+}
+
+/// Writes 16-bit RGB pixels as a PNG file (for compositing).
+pub fn write_png16(path: &Path, width: u32, height: u32, rgb: &[u16]) -> Result<()> {
+    if rgb.len() as u64 != width as u64 * height as u64 * 3 {
+        return Err(ComputeError::InvalidInput(format!(
+            "{} values is not a {width}x{height} RGB image",
+            rgb.len()
+        )));
+    }
+    let file = std::fs::File::create(path)?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), width, height);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Sixteen);
+    let mut w = enc
+        .write_header()
+        .map_err(|e| ComputeError::Image(e.to_string()))?;
+    let bytes: Vec<u8> = rgb.iter().flat_map(|v| v.to_be_bytes()).collect();
+    w.write_image_data(&bytes)
+        .map_err(|e| ComputeError::Image(e.to_string()))?;
+    w.finish().map_err(|e| ComputeError::Image(e.to_string()))?;
+    Ok(())
+}
+
 /// Builds a render input blob from scene JSON text. The text is validated first.
 pub fn build_input(scene_json: &str) -> Result<Vec<u8>> {
     SceneFile::from_json(scene_json.as_bytes())?.validate_and_compile()?;
     let len = u32::try_from(scene_json.len())
         .map_err(|_| ComputeError::TooLarge("scene text longer than 4 GiB".into()))?;
     let mut out = Vec::with_capacity(12 + scene_json.len());
-    write_header(&mut out, KernelId::Render);
+    write_header_version(&mut out, KernelId::Render, 1);
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(scene_json.as_bytes());
     Ok(out)

@@ -14,6 +14,7 @@ dim3 threadIdx, blockIdx, blockDim, gridDim;
 
 #include "../gemm.cu"
 #include "../render.cu"
+#include "../render_mesh.cu"
 #include "../embed.cu"
 
 namespace {
@@ -164,6 +165,19 @@ static void k_render(void** args) {
                    ARG(unsigned int, 11), ARG(unsigned int, 12), ARG(unsigned char*, 13),
                    ARG(unsigned int*, 14));
 }
+static void k_render_mesh(void** args) {
+    tessera_render_mesh(ARG(const float*, 0), ARG(const unsigned int*, 1), ARG(const float*, 2),
+                        ARG(const float*, 3), ARG(const unsigned int*, 4), ARG(const unsigned int*, 5),
+                        ARG(const float*, 6), ARG(const unsigned int*, 7), ARG(const unsigned char*, 8),
+                        ARG(const unsigned int*, 9), ARG(const float*, 10), ARG(const float*, 11),
+                        ARG(const float*, 12), ARG(const unsigned int*, 13), ARG(const float*, 14),
+                        ARG(unsigned int, 15), ARG(unsigned int, 16), ARG(unsigned int, 17),
+                        ARG(unsigned int, 18), ARG(float, 19), ARG(unsigned int, 20), ARG(unsigned int, 21),
+                        ARG(unsigned int, 22), ARG(unsigned int, 23), ARG(unsigned int, 24),
+                        ARG(unsigned int, 25), ARG(unsigned int, 26), ARG(unsigned int, 27),
+                        ARG(unsigned int, 28), ARG(unsigned int, 29), ARG(unsigned int, 30), ARG(float*, 31),
+                        ARG(unsigned int*, 32));
+}
 
 static void k_embed_tokens(void** args) {
     tessera_embed_tokens(ARG(const unsigned int*, 0), ARG(const unsigned int*, 1), ARG(const float*, 2),
@@ -203,6 +217,7 @@ static const Entry ENTRIES[] = {
     {"tessera_requant_i8", k_requant_i8, false},
     {"tessera_bias_i32", k_bias_i32, false},
     {"tessera_render", k_render, false},
+    {"tessera_render_mesh", k_render_mesh, false},
     {"tessera_embed_tokens", k_embed_tokens, true},
     {"tessera_embed_add_ln", k_embed_add_ln, true},
     {"tessera_embed_bias", k_embed_bias, false},

@@ -52,6 +52,21 @@ static inline unsigned int __float2uint_rz(float f) {
     if (f >= 4294967296.0f) return 0xffffffffu;
     return (unsigned int)f;
 }
+// Saturating like the PTX cvt.rzi.s32.f32 / cvt.rzi.s64.f32 (and Rust's `as`): NaN -> 0.
+static inline int __float2int_rz(float f) {
+    if (f != f) return 0;
+    if (f >= 2147483648.0f) return 0x7fffffff;
+    if (f <= -2147483648.0f) return (int)0x80000000u;
+    return (int)f;
+}
+static inline long long __float2ll_rz(float f) {
+    if (f != f) return 0;
+    if (f >= 9223372036854775808.0f) return 0x7fffffffffffffffll;
+    if (f <= -9223372036854775808.0f) return (long long)0x8000000000000000ull;
+    return (long long)f;
+}
+static inline float __int2float_rn(int v) { return (float)v; }
+static inline float __ll2float_rn(long long v) { return (float)v; }
 // Four signed byte products added to c (wrapping), as dp4a.s32.s32.
 static inline int __dp4a(int a, int b, int c) {
     uint32_t acc = (uint32_t)c;

@@ -1,0 +1,453 @@
+// Tessera render spec 2 (mesh scenes): a line-by-line transliteration of src/render/mesh_cpu.rs.
+// Compiled after render.cu in the same translation unit (it uses its TV3 helpers, t_rand01 and
+// t_sincos_turns). Only correctly rounded operations (__fadd_rn, __fsub_rn, __fmul_rn,
+// __fdiv_rn, __fsqrt_rn; no fused multiply-add anywhere here, --fmad=false forbids any
+// other), and every constant by its bit pattern. Spec: docs/KERNELS.md, "Render, spec 2".
+
+#define M_T_FAR RF(0x7149f2cau)
+#define M_ROBUST RF(0x3f800003u)
+#define M_EPS_ZERO RF(0x358637bdu)
+#define M_INV_PI RF(0x3ea2f983u)
+#define M_RR_MAX RF(0x3f733333u)
+#define M_RR_START 3u
+#define M_NONE 0xffffffffu
+#define M_STACK 64
+#define M_TRI_STRIDE 12
+#define M_MAT_STRIDE 8
+#define M_NO_TEXTURE 0xffffffffu
+
+struct TMesh {
+    const float* tri;
+    const unsigned int* tri_info;
+    const float* normals;
+    const float* uvs;
+    const unsigned int* mat_kind;
+    const unsigned int* mat_tex;
+    const float* mat;
+    const unsigned int* tex_info;
+    const unsigned char* texels;
+    const unsigned int* light_tri;
+    const float* light_cdf;
+    const float* light_pdf;
+    const float* node_box;
+    const unsigned int* node_meta;
+    const float* camera;
+    unsigned int n_tri, n_lights, has_normals, has_uvs;
+    float ray_eps;
+    unsigned int width, height, spp, max_bounces, seed;
+};
+
+__device__ __forceinline__ float m_comp(TV3 v, int k) { return k == 0 ? v.x : (k == 1 ? v.y : v.z); }
+
+__device__ __forceinline__ bool m_hit_box(const TMesh& m, unsigned int n, TV3 o, TV3 d, TV3 inv, float tmin,
+                                          float tmax) {
+    const float* b = m.node_box + 6ull * n;
+    float t0 = tmin;
+    float t1 = tmax;
+    for (int k = 0; k < 3; ++k) {
+        float ok = m_comp(o, k), dk = m_comp(d, k), ik = m_comp(inv, k);
+        if (dk == 0.0f) {
+            if (ok < b[k] || ok > b[3 + k]) return false;
+            continue;
+        }
+        float tn = __fmul_rn(__fsub_rn(b[k], ok), ik);
+        float tf = __fmul_rn(__fsub_rn(b[3 + k], ok), ik);
+        if (tn > tf) { float x = tn; tn = tf; tf = x; }
+        tf = __fmul_rn(tf, M_ROBUST);
+        if (tn > t0) t0 = tn;
+        if (tf < t1) t1 = tf;
+        if (t0 > t1) return false;
+    }
+    return true;
+}
+
+// Möller–Trumbore: true with (t, u, v) when the ray meets stored triangle i.
+__device__ __forceinline__ bool m_hit_tri(const TMesh& m, unsigned int i, TV3 o, TV3 d, float* t, float* u,
+                                          float* v) {
+    if (m.tri_info[5ull * i + 4] != 0u) return false;
+    const float* td = m.tri + (unsigned long long)i * M_TRI_STRIDE;
+    TV3 v0 = tv3_load(td);
+    TV3 e1 = tv3_load(td + 3);
+    TV3 e2 = tv3_load(td + 6);
+    TV3 pvec = v_cross(d, e2);
+    float det = v_dot(e1, pvec);
+    if (det == 0.0f) return false;
+    float inv = __fdiv_rn(1.0f, det);
+    TV3 tvec = v_sub(o, v0);
+    float uu = __fmul_rn(v_dot(tvec, pvec), inv);
+    if (!(uu >= 0.0f && uu <= 1.0f)) return false;
+    TV3 qvec = v_cross(tvec, e1);
+    float vv = __fmul_rn(v_dot(d, qvec), inv);
+    if (!(vv >= 0.0f && __fadd_rn(uu, vv) <= 1.0f)) return false;
+    *t = __fmul_rn(v_dot(e2, qvec), inv);
+    *u = uu;
+    *v = vv;
+    return true;
+}
+
+__device__ __forceinline__ TV3 m_inverse(TV3 d) {
+    return tv3(__fdiv_rn(1.0f, d.x), __fdiv_rn(1.0f, d.y), __fdiv_rn(1.0f, d.z));
+}
+
+// Closest hit with tmin < t, ignoring `skip`; ties at equal t go to the lowest index.
+__device__ bool m_closest(const TMesh& m, TV3 o, TV3 d, float tmin, unsigned int skip, unsigned int* tri,
+                          float* t_out, float* u_out, float* v_out) {
+    if (m.n_tri == 0u) return false;
+    TV3 inv = m_inverse(d);
+    unsigned int stack[M_STACK];
+    int sp = 0;
+    unsigned int node = 0u;
+    float best_t = M_T_FAR;
+    unsigned int best = M_NONE;
+    float bu = 0.0f, bv = 0.0f;
+    for (;;) {
+        if (m_hit_box(m, node, o, d, inv, tmin, best_t)) {
+            unsigned int a = m.node_meta[2ull * node];
+            unsigned int meta = m.node_meta[2ull * node + 1];
+            unsigned int count = meta >> 2;
+            if (count == 0u) {
+                if (m_comp(d, (int)(meta & 3u)) < 0.0f) {
+                    stack[sp] = node + 1u;
+                    node = a;
+                } else {
+                    stack[sp] = a;
+                    node = node + 1u;
+                }
+                sp += 1;
+                continue;
+            }
+            for (unsigned int i = a; i < a + count; ++i) {
+                if (i == skip) continue;
+                float t, u, v;
+                if (m_hit_tri(m, i, o, d, &t, &u, &v)) {
+                    if (t > tmin && (t < best_t || (t == best_t && i < best))) {
+                        best_t = t;
+                        best = i;
+                        bu = u;
+                        bv = v;
+                    }
+                }
+            }
+        }
+        if (sp == 0) break;
+        sp -= 1;
+        node = stack[sp];
+    }
+    if (best == M_NONE) return false;
+    *tri = best;
+    *t_out = best_t;
+    *u_out = bu;
+    *v_out = bv;
+    return true;
+}
+
+__device__ bool m_occluded(const TMesh& m, TV3 o, TV3 d, float tmin, float tmax, unsigned int skip_a,
+                           unsigned int skip_b) {
+    if (m.n_tri == 0u) return false;
+    TV3 inv = m_inverse(d);
+    unsigned int stack[M_STACK];
+    int sp = 0;
+    unsigned int node = 0u;
+    for (;;) {
+        if (m_hit_box(m, node, o, d, inv, tmin, tmax)) {
+            unsigned int a = m.node_meta[2ull * node];
+            unsigned int meta = m.node_meta[2ull * node + 1];
+            unsigned int count = meta >> 2;
+            if (count == 0u) {
+                if (m_comp(d, (int)(meta & 3u)) < 0.0f) {
+                    stack[sp] = node + 1u;
+                    node = a;
+                } else {
+                    stack[sp] = a;
+                    node = node + 1u;
+                }
+                sp += 1;
+                continue;
+            }
+            for (unsigned int i = a; i < a + count; ++i) {
+                if (i == skip_a || i == skip_b) continue;
+                float t, u, v;
+                if (m_hit_tri(m, i, o, d, &t, &u, &v)) {
+                    if (t > tmin && t < tmax) return true;
+                }
+            }
+        }
+        if (sp == 0) return false;
+        sp -= 1;
+        node = stack[sp];
+    }
+}
+
+__device__ __forceinline__ float m_floor_small(float a) {
+    float t = __int2float_rn(__float2int_rz(a));
+    return t > a ? __fsub_rn(t, 1.0f) : t;
+}
+
+__device__ __forceinline__ float m_frac(float a) {
+    if (!(f_abs(a) < 8388608.0f)) return 0.0f;
+    float r = __fsub_rn(a, m_floor_small(a));
+    return r < 1.0f ? r : 0.0f;
+}
+
+__device__ __forceinline__ float m_decode(unsigned char c) {
+    float v = __fdiv_rn(__uint2float_rn((unsigned int)c), 255.0f);
+    return __fmul_rn(v, v);
+}
+
+__device__ __forceinline__ TV3 m_texel(const TMesh& m, unsigned int t, unsigned int x, unsigned int y) {
+    unsigned int off = m.tex_info[3ull * t], w = m.tex_info[3ull * t + 1];
+    unsigned long long i = 4ull * ((unsigned long long)off + (unsigned long long)y * w + x);
+    return tv3(m_decode(m.texels[i]), m_decode(m.texels[i + 1]), m_decode(m.texels[i + 2]));
+}
+
+__device__ __forceinline__ unsigned int m_wrap(long long i, unsigned int n) {
+    if (i < 0) return n - 1u;
+    if (i >= (long long)n) return (unsigned int)(i - (long long)n);
+    return (unsigned int)i;
+}
+
+__device__ TV3 m_sample_texture(const TMesh& m, unsigned int t, float u, float v) {
+    unsigned int w = m.tex_info[3ull * t + 1], h = m.tex_info[3ull * t + 2];
+    float x = __fsub_rn(__fmul_rn(m_frac(u), __uint2float_rn(w)), 0.5f);
+    float y = __fsub_rn(__fmul_rn(m_frac(v), __uint2float_rn(h)), 0.5f);
+    long long x0, y0;
+    float fx, fy;
+    if (x < 0.0f) { x0 = -1; fx = __fadd_rn(x, 1.0f); }
+    else { x0 = __float2ll_rz(x); fx = __fsub_rn(x, __ll2float_rn(x0)); }
+    if (y < 0.0f) { y0 = -1; fy = __fadd_rn(y, 1.0f); }
+    else { y0 = __float2ll_rz(y); fy = __fsub_rn(y, __ll2float_rn(y0)); }
+    unsigned int xa = m_wrap(x0, w), xb = m_wrap(x0 + 1, w);
+    unsigned int ya = m_wrap(y0, h), yb = m_wrap(y0 + 1, h);
+    float gx = __fsub_rn(1.0f, fx);
+    TV3 top = v_add(v_scale(m_texel(m, t, xa, ya), gx), v_scale(m_texel(m, t, xb, ya), fx));
+    TV3 bottom = v_add(v_scale(m_texel(m, t, xa, yb), gx), v_scale(m_texel(m, t, xb, yb), fx));
+    return v_add(v_scale(top, __fsub_rn(1.0f, fy)), v_scale(bottom, fy));
+}
+
+__device__ __forceinline__ TV3 m_random_unit_vector(float u1, float u2) {
+    float z = __fsub_rn(1.0f, __fmul_rn(2.0f, u1));
+    float r2 = __fsub_rn(1.0f, __fmul_rn(z, z));
+    float r = r2 > 0.0f ? __fsqrt_rn(r2) : 0.0f;
+    float s, c;
+    t_sincos_turns(u2, &s, &c);
+    return tv3(__fmul_rn(r, c), __fmul_rn(r, s), z);
+}
+
+__device__ __forceinline__ TV3 m_reflect(TV3 v, TV3 n) { return v_sub(v, v_scale(n, __fmul_rn(2.0f, v_dot(v, n)))); }
+
+__device__ __forceinline__ bool m_near_zero(TV3 v) {
+    return f_abs(v.x) < M_EPS_ZERO && f_abs(v.y) < M_EPS_ZERO && f_abs(v.z) < M_EPS_ZERO;
+}
+
+__device__ __forceinline__ unsigned int m_pick_light(const TMesh& m, float u) {
+    unsigned int lo = 0u, hi = m.n_lights - 1u;
+    while (lo < hi) {
+        unsigned int mid = (lo + hi) / 2u;
+        if (u < m.light_cdf[mid]) hi = mid;
+        else lo = mid + 1u;
+    }
+    return lo;
+}
+
+__device__ __forceinline__ float m_power_weight(float a, float b) {
+    float a2 = __fmul_rn(a, a);
+    return __fdiv_rn(a2, __fadd_rn(a2, __fmul_rn(b, b)));
+}
+
+__device__ TV3 m_trace(const TMesh& m, unsigned int pixel, unsigned int sample, TV3 o, TV3 d, unsigned int* segs) {
+    TV3 bg = tv3_load(m.camera + 12);
+    float eps = m.ray_eps;
+    TV3 throughput = tv3(1.0f, 1.0f, 1.0f);
+    TV3 radiance = tv3(0.0f, 0.0f, 0.0f);
+    unsigned int bounce = 0u;
+    unsigned int from = M_NONE;
+    float bsdf_pdf = 0.0f;
+    for (;;) {
+        *segs += 1u;
+        unsigned int ti;
+        float t, bu, bv;
+        if (!m_closest(m, o, d, eps, from, &ti, &t, &bu, &bv)) {
+            radiance = v_add(radiance, v_had(throughput, bg));
+            break;
+        }
+        const float* td = m.tri + (unsigned long long)ti * M_TRI_STRIDE;
+        TV3 ng0 = tv3_load(td + 9);
+        unsigned int mi = m.tri_info[5ull * ti];
+        const float* md = m.mat + (unsigned long long)mi * M_MAT_STRIDE;
+        float lp = m.light_pdf[ti];
+        if (lp > 0.0f) {
+            TV3 emission = tv3_load(md + 4);
+            float w;
+            if (bsdf_pdf > 0.0f) {
+                float cos_l = f_abs(v_dot(ng0, d));
+                float pl = __fdiv_rn(__fmul_rn(lp, __fmul_rn(t, t)), cos_l);
+                w = m_power_weight(bsdf_pdf, pl);
+            } else {
+                w = 1.0f;
+            }
+            radiance = v_add(radiance, v_scale(v_had(throughput, emission), w));
+        }
+        if (bounce >= m.max_bounces) break;
+        TV3 p = v_add(o, v_scale(d, t));
+        bool front = v_dot(ng0, d) < 0.0f;
+        TV3 ng = front ? ng0 : v_neg(ng0);
+        float bw = __fsub_rn(__fsub_rn(1.0f, bu), bv);
+        TV3 ns = ng;
+        const unsigned int* vi = m.tri_info + 5ull * ti + 1;
+        if (m.has_normals) {
+            TV3 n0 = tv3_load(m.normals + 3ull * vi[0]);
+            TV3 n1 = tv3_load(m.normals + 3ull * vi[1]);
+            TV3 n2 = tv3_load(m.normals + 3ull * vi[2]);
+            TV3 sn = v_add(v_add(v_scale(n0, bw), v_scale(n1, bu)), v_scale(n2, bv));
+            float len2 = v_dot(sn, sn);
+            if (len2 > 0.0f && len2 < __int_as_float(0x7f800000)) {
+                TV3 s2 = v_div(sn, __fsqrt_rn(len2));
+                ns = v_dot(s2, ng) < 0.0f ? v_neg(s2) : s2;
+            }
+        }
+        TV3 albedo = tv3_load(md);
+        unsigned int tex = m.mat_tex[mi];
+        if (tex != M_NO_TEXTURE && m.has_uvs) {
+            const float* uv0 = m.uvs + 2ull * vi[0];
+            const float* uv1 = m.uvs + 2ull * vi[1];
+            const float* uv2 = m.uvs + 2ull * vi[2];
+            float u = __fadd_rn(__fadd_rn(__fmul_rn(uv0[0], bw), __fmul_rn(uv1[0], bu)), __fmul_rn(uv2[0], bv));
+            float v = __fadd_rn(__fadd_rn(__fmul_rn(uv0[1], bw), __fmul_rn(uv1[1], bu)), __fmul_rn(uv2[1], bv));
+            albedo = v_had(albedo, m_sample_texture(m, tex, u, v));
+        }
+        unsigned int stage = bounce + 1u;
+        unsigned int kind = m.mat_kind[mi];
+        TV3 nd;
+        if (kind == 0u) {
+            if (m.n_lights > 0u) {
+                unsigned int li = m_pick_light(m, t_rand01(m.seed, pixel, sample, stage, 3u));
+                unsigned int lt = m.light_tri[li];
+                const float* ld = m.tri + (unsigned long long)lt * M_TRI_STRIDE;
+                float su = __fsqrt_rn(t_rand01(m.seed, pixel, sample, stage, 4u));
+                float r5 = t_rand01(m.seed, pixel, sample, stage, 5u);
+                float b1 = __fmul_rn(su, __fsub_rn(1.0f, r5));
+                float b2 = __fmul_rn(su, r5);
+                TV3 q = v_add(v_add(tv3_load(ld), v_scale(tv3_load(ld + 3), b1)), v_scale(tv3_load(ld + 6), b2));
+                TV3 wi = v_sub(q, p);
+                float dist2 = v_dot(wi, wi);
+                float dist = __fsqrt_rn(dist2);
+                TV3 wn = v_div(wi, dist);
+                float cos_x = v_dot(ns, wn);
+                float cos_g = v_dot(ng, wn);
+                float cos_l = f_abs(v_dot(tv3_load(ld + 9), wn));
+                if (cos_x > 0.0f && cos_g > 0.0f && cos_l > 0.0f && dist > eps) {
+                    *segs += 1u;
+                    if (!m_occluded(m, p, wn, eps, dist, ti, lt)) {
+                        float pl = __fdiv_rn(__fmul_rn(m.light_pdf[lt], dist2), cos_l);
+                        float pb = __fmul_rn(cos_x, M_INV_PI);
+                        float w = m_power_weight(pl, pb);
+                        unsigned int lmi = m.tri_info[5ull * lt];
+                        TV3 le = tv3_load(m.mat + (unsigned long long)lmi * M_MAT_STRIDE + 4);
+                        float k = __fdiv_rn(__fmul_rn(__fmul_rn(cos_x, M_INV_PI), w), pl);
+                        radiance = v_add(radiance, v_scale(v_had(v_had(throughput, albedo), le), k));
+                    }
+                }
+            }
+            TV3 sd = v_add(ns, m_random_unit_vector(t_rand01(m.seed, pixel, sample, stage, 0u),
+                                                    t_rand01(m.seed, pixel, sample, stage, 1u)));
+            sd = m_near_zero(sd) ? ns : v_normalize(sd);
+            if (!(v_dot(ng, sd) > 0.0f)) break;
+            bsdf_pdf = __fmul_rn(v_dot(ns, sd), M_INV_PI);
+            nd = sd;
+        } else if (kind == 1u) {
+            TV3 rf = m_reflect(d, ns);
+            TV3 sd = v_normalize(v_add(rf, v_scale(m_random_unit_vector(t_rand01(m.seed, pixel, sample, stage, 0u),
+                                                                         t_rand01(m.seed, pixel, sample, stage, 1u)),
+                                                   md[3])));
+            if (!(v_dot(sd, ng) > 0.0f)) break;
+            bsdf_pdf = 0.0f;
+            nd = sd;
+        } else {
+            float ior = md[7];
+            float ri = front ? __fdiv_rn(1.0f, ior) : ior;
+            float cos_t = f_min(-v_dot(d, ng), 1.0f);
+            float sin2 = __fsub_rn(1.0f, __fmul_rn(cos_t, cos_t));
+            float sin_t = sin2 > 0.0f ? __fsqrt_rn(sin2) : 0.0f;
+            bool cannot = __fmul_rn(ri, sin_t) > 1.0f;
+            float r0a = __fdiv_rn(__fsub_rn(1.0f, ri), __fadd_rn(1.0f, ri));
+            float r0 = __fmul_rn(r0a, r0a);
+            float x = __fsub_rn(1.0f, cos_t);
+            float x2 = __fmul_rn(x, x);
+            float x5 = __fmul_rn(__fmul_rn(x2, x2), x);
+            float refl = __fadd_rn(r0, __fmul_rn(__fsub_rn(1.0f, r0), x5));
+            bsdf_pdf = 0.0f;
+            if (cannot || refl > t_rand01(m.seed, pixel, sample, stage, 2u)) {
+                nd = m_reflect(d, ng);
+            } else {
+                TV3 perp = v_scale(v_add(d, v_scale(ng, cos_t)), ri);
+                float kk = __fsub_rn(1.0f, v_dot(perp, perp));
+                TV3 par = v_scale(ng, -__fsqrt_rn(f_abs(kk)));
+                nd = v_normalize(v_add(perp, par));
+            }
+        }
+        throughput = v_had(throughput, albedo);
+        if (bounce >= M_RR_START) {
+            float q = throughput.x;
+            if (throughput.y > q) q = throughput.y;
+            if (throughput.z > q) q = throughput.z;
+            q = f_min(q, M_RR_MAX);
+            if (!(t_rand01(m.seed, pixel, sample, stage, 6u) < q)) break;
+            throughput = v_div(throughput, q);
+        }
+        o = p;
+        d = nd;
+        from = ti;
+        bounce += 1u;
+    }
+    return radiance;
+}
+
+__device__ __forceinline__ float m_canonical(float x) { return x != x ? __int_as_float(0x7fc00000) : x; }
+
+// One thread per pixel of tile rows [row0, row0 + rows) (rows relative to the tile). out: the
+// tile's w x h x 3 radiance; rays: per-pixel segments.
+extern "C" __global__ void tessera_render_mesh(
+    const float* __restrict__ tri, const unsigned int* __restrict__ tri_info, const float* __restrict__ normals,
+    const float* __restrict__ uvs, const unsigned int* __restrict__ mat_kind, const unsigned int* __restrict__ mat_tex,
+    const float* __restrict__ mat, const unsigned int* __restrict__ tex_info, const unsigned char* __restrict__ texels,
+    const unsigned int* __restrict__ light_tri, const float* __restrict__ light_cdf,
+    const float* __restrict__ light_pdf, const float* __restrict__ node_box, const unsigned int* __restrict__ node_meta,
+    const float* __restrict__ camera, unsigned int n_tri, unsigned int n_lights, unsigned int has_normals,
+    unsigned int has_uvs, float ray_eps, unsigned int width, unsigned int height, unsigned int x0, unsigned int y0,
+    unsigned int tw, unsigned int th, unsigned int spp, unsigned int max_bounces, unsigned int seed,
+    unsigned int row0, unsigned int rows, float* __restrict__ out, unsigned int* __restrict__ rays)
+{
+    unsigned int cx = blockIdx.x * blockDim.x + threadIdx.x;
+    unsigned int cy = row0 + blockIdx.y * blockDim.y + threadIdx.y;
+    if (cx >= tw || cy >= row0 + rows || cy >= th) return;
+    TMesh m;
+    m.tri = tri; m.tri_info = tri_info; m.normals = normals; m.uvs = uvs; m.mat_kind = mat_kind;
+    m.mat_tex = mat_tex; m.mat = mat; m.tex_info = tex_info; m.texels = texels; m.light_tri = light_tri;
+    m.light_cdf = light_cdf; m.light_pdf = light_pdf; m.node_box = node_box; m.node_meta = node_meta;
+    m.camera = camera; m.n_tri = n_tri; m.n_lights = n_lights; m.has_normals = has_normals;
+    m.has_uvs = has_uvs; m.ray_eps = ray_eps; m.width = width; m.height = height; m.spp = spp;
+    m.max_bounces = max_bounces; m.seed = seed;
+    unsigned int px = x0 + cx, py = y0 + cy;
+    TV3 origin = tv3_load(camera);
+    TV3 llc = tv3_load(camera + 3);
+    TV3 horiz = tv3_load(camera + 6);
+    TV3 vert = tv3_load(camera + 9);
+    unsigned int pixel = py * width + px;
+    TV3 sum = tv3(0.0f, 0.0f, 0.0f);
+    unsigned int segs = 0u;
+    for (unsigned int sample = 0u; sample < spp; ++sample) {
+        float j1 = t_rand01(seed, pixel, sample, 0u, 0u);
+        float j2 = t_rand01(seed, pixel, sample, 0u, 1u);
+        float sx = __fdiv_rn(__fadd_rn(__uint2float_rn(px), j1), __uint2float_rn(width));
+        float ty = __fdiv_rn(__fadd_rn(__uint2float_rn(height - 1u - py), j2), __uint2float_rn(height));
+        TV3 dir = v_sub(v_add(v_add(llc, v_scale(horiz, sx)), v_scale(vert, ty)), origin);
+        TV3 l = m_trace(m, pixel, sample, origin, v_normalize(dir), &segs);
+        sum = v_add(sum, l);
+    }
+    float n = __uint2float_rn(spp);
+    unsigned long long o = ((unsigned long long)cy * tw + cx) * 3ull;
+    out[o + 0] = m_canonical(__fdiv_rn(sum.x, n));
+    out[o + 1] = m_canonical(__fdiv_rn(sum.y, n));
+    out[o + 2] = m_canonical(__fdiv_rn(sum.z, n));
+    rays[(unsigned long long)cy * tw + cx] = segs;
+}
