@@ -13,6 +13,7 @@ pub mod jobspec;
 pub mod network;
 pub mod pda;
 pub mod rpc;
+pub mod scene_import;
 pub mod sortition;
 pub mod token;
 pub mod units;
