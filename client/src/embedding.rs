@@ -311,9 +311,39 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     dot / (na * nb)
 }
 
+/// The `k` rows of `rows` (each `query.len()` wide) nearest to `query` by cosine similarity,
+/// best first, as `(row index, cosine)`; ties keep the lower index first.
+pub fn nearest(query: &[f32], rows: &[Vec<f32>], k: usize) -> Vec<(usize, f64)> {
+    let mut scored: Vec<(usize, f64)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i, cosine(query, r)))
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.truncate(k);
+    scored
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nearest_ranks_by_cosine_best_first() {
+        let rows = vec![
+            vec![0.0, 1.0],
+            vec![1.0, 0.0],
+            vec![0.6, 0.8],
+            vec![-1.0, 0.0],
+            vec![1.0, 0.0],
+        ];
+        let got = nearest(&[1.0, 0.0], &rows, 3);
+        let idx: Vec<usize> = got.iter().map(|g| g.0).collect();
+        assert_eq!(idx, [1, 4, 2], "exact matches first (lower index on ties), then 0.6");
+        assert!((got[2].1 - 0.6).abs() < 1e-6);
+        assert_eq!(nearest(&[1.0, 0.0], &rows, 99).len(), 5);
+        assert!(nearest(&[1.0, 0.0], &[], 3).is_empty());
+    }
 
     #[test]
     fn corpora_parse_strings_objects_and_say_what_is_wrong() {

@@ -157,7 +157,11 @@ impl<'a> Poster<'a> {
             .cluster_now
             .saturating_add(self.clock_read.elapsed().as_secs() as i64);
         let job_id = self.next_id;
-        let args = spec.post_args(job_id, spec_hash, input_uri.clone(), self.decimals, now)?;
+        let mut args = spec.post_args(job_id, spec_hash, input_uri.clone(), self.decimals, now)?;
+        // the spec version the input was built for (render: 1 for JSON scenes, 2 for meshes)
+        args.spec_version = tessera_compute::format::read_header(&input)
+            .context("the job input has no valid Tessera header")?
+            .spec_version;
         if args.replicas == 0 || args.replicas > self.config.max_replicas {
             bail!(
                 "replicas must be between 1 and {} on this network",
@@ -443,6 +447,14 @@ pub fn save_result(out: &Output, dir: &Path, stem: &str) -> Result<(Vec<PathBuf>
             let p = dir.join(format!("{stem}.png"));
             out.save_png(&p)?;
             Ok((vec![p], format!("{width}×{height} RGBA image")))
+        }
+        OutputMeta::Radiance { width, height } => {
+            let rgb = tessera_compute::render::decode_radiance(&out.bytes, width, height)?;
+            let files = crate::render_jobs::write_frame(dir, stem, width, height, &rgb)?;
+            Ok((
+                files,
+                format!("{width}×{height} render: PNG, 16-bit PNG and linear float PFM"),
+            ))
         }
         OutputMeta::Matrix { rows, cols } => {
             let p = dir.join(format!("{stem}.{}.bin", out.kernel.name()));

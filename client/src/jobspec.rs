@@ -95,6 +95,42 @@ pub struct InputSpec {
     pub shards: Option<u32>,
     /// Embed: truncate each text to this many tokens (default: the model's maximum).
     pub max_tokens: Option<u32>,
+    /// Render (a glTF/OBJ scene): split each frame into COLSxROWS tile jobs (default 1x1).
+    pub tiles: Option<String>,
+    /// Render (a glTF/OBJ scene): the frames, `N` or `A..B` (default 0).
+    pub frames: Option<String>,
+    /// Render (a glTF/OBJ scene): frames per second of the animation (default 24).
+    pub fps: Option<f32>,
+    /// Render (a glTF/OBJ scene): maximum scattering events per path (default 6).
+    pub bounces: Option<u32>,
+}
+
+impl InputSpec {
+    /// The scene is an artist's file (glTF or OBJ), rendered by spec 2 in tiles and frames.
+    pub fn is_mesh_scene(&self) -> bool {
+        self.scene.as_deref().is_some_and(crate::scene_import::is_scene_file)
+    }
+
+    /// The render options of a mesh scene.
+    pub fn render_options(&self) -> Result<crate::render_jobs::RenderOptions> {
+        use crate::render_jobs::{parse_frames, parse_tiles};
+        let width = self.width.unwrap_or(640);
+        Ok(crate::render_jobs::RenderOptions {
+            width,
+            height: self.height.unwrap_or(width * 3 / 4),
+            spp: self.spp.unwrap_or(64),
+            max_bounces: self.bounces.unwrap_or(6),
+            seed: self.seed.unwrap_or(1) as u32,
+            tiles: parse_tiles(self.tiles.as_deref().unwrap_or("1x1"))?,
+            frames: parse_frames(self.frames.as_deref().unwrap_or("0"))?,
+            fps: match self.fps {
+                Some(f) if f.is_finite() && f > 0.0 => f,
+                Some(f) => bail!("fps {f}: must be a positive number"),
+                None => 24.0,
+            },
+            camera: None,
+        })
+    }
 }
 
 /// Hardware and trust a claimer must have.
@@ -186,6 +222,15 @@ impl JobSpec {
                 } else {
                     gemm::build_f32_input(m, n, k, seed)?
                 }
+            }
+            KernelId::Render if i.is_mesh_scene() => {
+                // one job: the first frame, whole (tiles and frames: `render_jobs::plan`)
+                let mut o = i.render_options()?;
+                o.tiles = (1, 1);
+                o.frames = *o.frames.start()..=*o.frames.start();
+                let path = std::path::Path::new(i.scene.as_deref().unwrap_or_default());
+                let mut plan = crate::render_jobs::plan(path, &o)?;
+                plan.frames.remove(0).1.remove(0).1
             }
             KernelId::Render => {
                 let scene = i.scene.as_deref().unwrap_or("cornell");

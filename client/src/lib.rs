@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod jobspec;
 pub mod network;
 pub mod pda;
+pub mod render_jobs;
 pub mod rpc;
 pub mod scene_import;
 pub mod sortition;

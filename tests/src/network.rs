@@ -12,8 +12,9 @@ use solana_commitment_config::CommitmentConfig;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::state::{Config, Job, JobState, Node};
 use tessera_client::ix::{self, TokenCtx};
+use tessera_client::embedding::Manifest;
 use tessera_client::jobspec::JobSpec;
-use tessera_client::{blobs::BlobTarget, jobs, network, pda, rpc, token};
+use tessera_client::{blobs::BlobTarget, embed_jobs, jobs, network, pda, rpc, token};
 
 /// Where the `tessera` and `tessera-worker` binaries are (`TESSERA_BIN_DIR`, default
 /// `target/debug`).
@@ -446,6 +447,31 @@ impl Network {
             &spec,
             &BlobTarget::parse(&self.blobs_url)?,
         )
+    }
+
+    /// Posts an embed corpus: the model in `model_dir` put into the blob store (once), the
+    /// texts of `corpus` (`.jsonl`) tokenised and split into `shards` jobs of `replicas` each,
+    /// as `tessera job post --kernel embed` does. Returns the jobs and the manifest that joins
+    /// their results.
+    pub fn post_embed(
+        &self,
+        client: &Keypair,
+        model_dir: &Path,
+        corpus: &Path,
+        price: &str,
+        replicas: u8,
+        shards: u32,
+    ) -> Result<(Vec<jobs::Posted>, Manifest)> {
+        let quote = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
+        let spec: JobSpec = toml::from_str(&format!(
+            "kernel = \"embed\"\nprice = \"{price}\"\nreplicas = {replicas}\n[input]\nmodel = {}\ntexts = {}\nshards = {shards}\n",
+            quote(model_dir),
+            quote(corpus)
+        ))
+        .context("embed job spec")?;
+        let target = BlobTarget::parse(&self.blobs_url)?;
+        let plan = embed_jobs::plan(&spec, &target)?;
+        embed_jobs::post(&self.rpc, client, &spec, &plan, &target)
     }
 
     pub fn job(&self, key: &Pubkey) -> Result<Job> {

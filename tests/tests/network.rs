@@ -1,8 +1,9 @@
 //! The network end to end on a real validator (`anchor test`): real `tessera-worker`
 //! processes, a real blob server, jobs posted through the SDK the CLI uses.
 //!
-//! 1. all three kernels (GEMM, render, inference) complete, pay, and their results verify
-//!    against a local CPU run;
+//! 1. every kernel (GEMM, render, inference, and embed on the real all-MiniLM-L6-v2, a corpus
+//!    split into two shard jobs) completes, pays, and its results verify against a local CPU
+//!    run; the embed shards' verified embeddings join back in corpus order (SDK and CLI);
 //! 2. a worker started with `--dishonest` is slashed, the honest replicas are paid;
 //! 3. a worker killed (exit 137, no clean-up) right after its claim is confirmed resumes from
 //!    its journal after a restart and completes the job;
@@ -11,7 +12,7 @@
 use std::time::Duration;
 
 use solana_sdk::signer::Signer;
-use tessera_client::jobs;
+use tessera_client::{embed_jobs, embedding, jobs};
 use tessera_tests::localnet;
 use tessera_tests::network::{Network, Proc};
 
@@ -106,6 +107,27 @@ fn network_of_worker_processes_end_to_end() {
         println!("posted {name} job {}", p.job);
         posted.push((name, p));
     }
+    // embed: 24 real sentences, two shard jobs of two replicas each, the model put once
+    let sentences: Vec<&str> = include_str!("../data/sentences.txt")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(24)
+        .collect();
+    std::fs::create_dir_all(&dir).unwrap();
+    let corpus = dir.join("corpus.jsonl");
+    let lines: Vec<String> = sentences
+        .iter()
+        .enumerate()
+        .map(|(i, t)| serde_json::json!({"id": format!("s{i}"), "text": t}).to_string())
+        .collect();
+    std::fs::write(&corpus, lines.join("\n")).unwrap();
+    let minilm = tessera_tests::minilm_dir().unwrap();
+    let (embed_jobs_posted, manifest) = net
+        .post_embed(&client, &minilm, &corpus, "3", 2, 2)
+        .unwrap();
+    assert_eq!(embed_jobs_posted.len(), 2, "two shard jobs");
+    let manifest_path = dir.join("corpus.manifest.json");
+    manifest.write(&manifest_path).unwrap();
     for (name, p) in &posted {
         let job = net
             .wait_settled(&p.job, Duration::from_secs(120), |_| {})
@@ -151,6 +173,54 @@ fn network_of_worker_processes_end_to_end() {
         assert!(res.contains("verified"), "{res}");
         net.close_job(&client, &p.job).unwrap();
     }
+    for p in &embed_jobs_posted {
+        let job = net
+            .wait_settled(&p.job, Duration::from_secs(120), |_| {})
+            .unwrap_or_else(|e| {
+                panic!(
+                    "embed shard: {e:#}\n{}",
+                    procs
+                        .iter()
+                        .map(|p| p.log_tail(15))
+                        .collect::<Vec<_>>()
+                        .join("\n---\n")
+                )
+            });
+        let local = embed_jobs::recompute(&net.rpc, &p.job).unwrap();
+        assert_eq!(local.on_chain, job.winning_hash);
+        assert!(local.matches(), "embed shard {}: the CPU reference disagrees", p.job);
+    }
+    let (rows, ids) = embed_jobs::fetch_all(&net.rpc, &manifest, Some(&net.blobs_url)).unwrap();
+    let want_ids: Vec<String> = (0..24).map(|i| format!("s{i}")).collect();
+    assert_eq!(ids, want_ids, "shards joined back in corpus order");
+    let reference = embedding::model_blob(&minilm).unwrap();
+    let model = tessera_compute::embed::EmbedModel::parse(&reference).unwrap();
+    let (_, tokenizer) = embedding::model_parts(&reference).unwrap();
+    let texts: Vec<String> = sentences.iter().map(|s| s.to_string()).collect();
+    let seqs = tokenizer.encode_all(&texts, 512).unwrap();
+    let local = tessera_compute::embed::embed(&model, &seqs, &tessera_compute::Backend::cpu())
+        .unwrap();
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.as_slice(), &local[i * 384..(i + 1) * 384], "embedding {i}");
+    }
+    let m = manifest_path.to_str().unwrap();
+    let out_dir = dir.join("cli");
+    let res = tessera_cli(
+        &url,
+        &["job", "result", m, "--blobs", &net.blobs_url, "--out", out_dir.to_str().unwrap()],
+    );
+    assert!(res.contains("2 shard(s), each verified") && res.contains("24 embeddings"), "{res}");
+    let npy = std::fs::read(out_dir.join("corpus.manifest.npy")).unwrap();
+    let (r, c, data) = embedding::read_npy_f32(&npy).unwrap();
+    assert_eq!((r, c), (24, 384));
+    assert_eq!(data, local, "the CLI's .npy holds the verified embeddings in order");
+    let verify = tessera_cli(&url, &["job", "verify", m, "--recompute"]);
+    assert_eq!(verify.matches("MATCHES").count(), 2, "{verify}");
+    for p in &embed_jobs_posted {
+        net.close_job(&client, &p.job).unwrap();
+    }
+    println!("embed: 24 sentences in 2 shards, verified by the SDK, the CLI and a recompute");
+
     let nodes = tessera_cli(&url, &["node", "list"]);
     for w in &net.workers {
         assert!(nodes.contains(&w.node().to_string()), "{nodes}");
@@ -172,8 +242,8 @@ fn network_of_worker_processes_end_to_end() {
         .sum();
     assert_eq!(
         completed,
-        2 + 3 + 2,
-        "every replica of the three jobs was paid"
+        2 + 3 + 2 + 2 * 2,
+        "every replica of the four kernels' jobs was paid"
     );
 
     // ---- 2. a dishonest worker among two honest ones (k = 3: all three must take part)

@@ -1,7 +1,9 @@
 //! `tessera-demo`: the local network demo (run by `scripts/demo.sh` once the validator is up
 //! and the program deployed and configured). Starts a blob server and three worker processes
-//! (each with its own key and stake), posts one job of each kernel, follows them with a
-//! progress display, and prints the verified results, payouts, fees and reputations.
+//! (each with its own key and stake), posts one job of each kernel (the embed corpus as two
+//! shard jobs on the real all-MiniLM-L6-v2), follows them with a progress display, and prints
+//! the verified results (for two queries, the nearest sentences of the corpus by the verified
+//! embeddings), payouts, fees and reputations.
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -10,7 +12,7 @@ use clap::Parser;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use solana_sdk::signer::Signer;
 use tessera_client::units::format_amount;
-use tessera_client::{blobs, cli_util, jobs};
+use tessera_client::{blobs, cli_util, embed_jobs, embedding, jobs};
 use tessera_tests::network::{Network, Proc};
 
 #[derive(Parser)]
@@ -31,6 +33,48 @@ struct Args {
     /// Leave the blob server and the workers running.
     #[arg(long)]
     keep: bool,
+}
+
+/// The queries the demo answers from the network's verified embeddings.
+const QUERIES: [&str; 2] = [
+    "How do I cook a healthy meal at home?",
+    "Telescopes and spacecraft exploring other worlds",
+];
+
+/// Joins the embed shards' verified results, writes them as `.npy` + ids, and prints the
+/// corpus sentences nearest to each query by cosine similarity.
+fn nearest_sentences(net: &Network, manifest: &embedding::Manifest, out_dir: &std::path::Path) -> Result<()> {
+    let (rows, ids) = embed_jobs::fetch_all(&net.rpc, manifest, Some(&net.blobs_url))?;
+    let files = embedding::write_embeddings(out_dir, "embeddings", manifest.dim, &rows, &ids)?;
+    println!(
+        "  {:<22} {} embeddings of {} f32 from {} shard jobs, each verified",
+        "embed corpus",
+        rows.len(),
+        manifest.dim,
+        manifest.shards.len()
+    );
+    for f in files {
+        println!("  {:<22} wrote {}", "", std::fs::canonicalize(&f).unwrap_or(f).display());
+    }
+    let texts: std::collections::HashMap<String, String> =
+        embedding::parse_corpus(include_str!("../../data/demo_corpus.jsonl"))?
+            .into_iter()
+            .map(|t| (t.id, t.text))
+            .collect();
+    let corpus: Vec<usize> = (0..ids.len()).filter(|&i| !ids[i].starts_with("query-")).collect();
+    let corpus_rows: Vec<Vec<f32>> = corpus.iter().map(|&i| rows[i].clone()).collect();
+    for (qn, q) in QUERIES.iter().enumerate() {
+        let qi = ids
+            .iter()
+            .position(|id| *id == format!("query-{}", qn + 1))
+            .context("a query is missing from the result")?;
+        println!("\n  query: {q:?}");
+        for (rank, (i, cos)) in embedding::nearest(&rows[qi], &corpus_rows, 3).into_iter().enumerate() {
+            let id = &ids[corpus[i]];
+            println!("    {}. {cos:.3}  {}  ({id})", rank + 1, texts.get(id).map(String::as_str).unwrap_or("?"));
+        }
+    }
+    Ok(())
 }
 
 fn main() {
@@ -84,6 +128,20 @@ fn run(args: &Args) -> Result<()> {
         ("render 256×256×32spp", "render", "kernel = \"render\"\nprice = \"10\"\nreplicas = 3\n[input]\nscene = \"cornell\"\nwidth = 256\nheight = 256\nspp = 32\n"),
         ("inference 4095 rows", "inference", "kernel = \"inference\"\nprice = \"3\"\nreplicas = 2\n[input]\nbatch = 4095\nseed = 3\n"),
     ];
+    // embed: the demo corpus and two queries, embedded by the network in two shard jobs
+    let mut corpus = include_str!("../../data/demo_corpus.jsonl").to_string();
+    for (i, q) in QUERIES.iter().enumerate() {
+        corpus.push_str(&format!(
+            "{}\n",
+            serde_json::json!({"id": format!("query-{}", i + 1), "text": q})
+        ));
+    }
+    let corpus_path = args.dir.join("corpus.jsonl");
+    std::fs::write(&corpus_path, corpus)?;
+    let minilm = tessera_tests::minilm_dir()?;
+    let (embed_posted, manifest) = net
+        .post_embed(&client, &minilm, &corpus_path, "2", 2, 2)
+        .context("posting the embed corpus")?;
     println!();
     let mp = MultiProgress::new();
     let style = ProgressStyle::with_template("{spinner} {prefix:<22} {msg}").expect("template");
@@ -108,7 +166,28 @@ fn run(args: &Args) -> Result<()> {
                 format_amount(p.deposit, d)
             );
         }
-        posted.push((label, stem, p, bar, None::<f64>));
+        posted.push((label.to_string(), stem, p, bar, None::<f64>));
+    }
+    let shards = embed_posted.len();
+    for (n, p) in embed_posted.into_iter().enumerate() {
+        let label = format!("embed shard {}/{shards}", n + 1);
+        let bar = mp.add(ProgressBar::new_spinner());
+        bar.set_style(style.clone());
+        bar.set_prefix(label.clone());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar.set_message(format!(
+            "posted {} (escrow {})",
+            p.job,
+            format_amount(p.deposit, d)
+        ));
+        if mp.is_hidden() {
+            println!(
+                "  {label:<22} posted {} (escrow {})",
+                p.job,
+                format_amount(p.deposit, d)
+            );
+        }
+        posted.push((label, "embed", p, bar, None::<f64>));
     }
     let start = Instant::now();
     loop {
@@ -150,6 +229,9 @@ fn run(args: &Args) -> Result<()> {
     println!("\nverified results (each downloaded from the blob store and checked against the on-chain result hash):");
     let out_dir = args.dir.join("results");
     for (label, stem, p, _, _) in &posted {
+        if *stem == "embed" {
+            continue; // joined below, all shards together
+        }
         let j = net.job(&p.job)?;
         let r = jobs::fetch_result(&net.rpc, &p.job, Some(&net.blobs_url))?;
         let (files, summary) = jobs::save_result(&r.output, &out_dir, stem)?;
@@ -165,6 +247,13 @@ fn run(args: &Args) -> Result<()> {
             );
         }
         net.close_job(&client, &p.job)?;
+    }
+
+    nearest_sentences(&net, &manifest, &out_dir)?;
+    for (_, stem, p, _, _) in &posted {
+        if *stem == "embed" {
+            net.close_job(&client, &p.job)?;
+        }
     }
 
     println!("\npayouts:");

@@ -80,7 +80,7 @@ impl Worker {
         }
         self.metrics.jobs_seen.inc();
         let kernel = KernelId::from_u16(job.kernel_id)?;
-        if kernel.spec_version() != job.spec_version {
+        if !kernel.supports(job.spec_version) {
             return None;
         }
         let price_ok = job.price_per_replica >= self.min_price;

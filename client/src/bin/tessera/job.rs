@@ -11,6 +11,7 @@ use tessera_client::blobs::{self, BlobTarget};
 use tessera_client::embedding::{self, Manifest};
 use tessera_client::jobspec::{InputSpec, JobSpec, RequirementsSpec};
 use tessera_client::units::format_amount;
+use tessera_client::render_jobs::RenderManifest;
 use tessera_client::{embed_jobs, ix, jobs, rpc};
 
 #[derive(Subcommand)]
@@ -96,7 +97,8 @@ pub struct PostArgs {
     /// Seed of generated inputs.
     #[arg(long)]
     seed: Option<u64>,
-    /// Render scene: cornell, spheres or a scene JSON file.
+    /// Render scene: cornell, spheres, a scene JSON file, or an artist's scene (.gltf, .glb,
+    /// .obj) rendered in tiles and frames.
     #[arg(long)]
     scene: Option<String>,
     /// Render width in pixels.
@@ -125,9 +127,22 @@ pub struct PostArgs {
     #[arg(long)]
     max_tokens: Option<u32>,
     /// Embed: where to write the manifest that joins the shards' results
-    /// (default: embed-<first job>.json).
+    /// (default: embed-<first job>.json); render: the manifest of its tiles and frames
+    /// (default: render-<first job>.json).
     #[arg(long)]
-    manifest: Option<PathBuf>,
+    pub(crate) manifest: Option<PathBuf>,
+    /// Render a glTF/OBJ scene as COLSxROWS tile jobs per frame (e.g. 4x4).
+    #[arg(long)]
+    tiles: Option<String>,
+    /// Render a glTF/OBJ scene's frames N or A..B (its animation at frame / fps seconds).
+    #[arg(long)]
+    frames: Option<String>,
+    /// Frames per second of the animation (default 24).
+    #[arg(long)]
+    fps: Option<f32>,
+    /// Render: maximum scattering events per path of a glTF/OBJ scene (default 6).
+    #[arg(long)]
+    bounces: Option<u32>,
     /// Tokens per replica (the maximum in an auction).
     #[arg(long)]
     price: Option<String>,
@@ -170,6 +185,9 @@ pub fn job_cmd(
             let target = BlobTarget::parse(&a.blobs)?;
             if spec.kernel == "embed" {
                 return post_embed(url, rpc, &client, &spec, &target, a);
+            }
+            if spec.kernel == "render" && spec.input.is_mesh_scene() {
+                return crate::render::post_render(url, rpc, &client, &spec, &target, a.manifest.as_deref(), a.watch);
             }
             let posted = jobs::post(rpc, &client, &spec, &target)?;
             let c = rpc::fetch_config(rpc)?;
@@ -215,6 +233,7 @@ pub fn job_cmd(
                     println!("wrote     {}", f.display());
                 }
             }
+            Target::Render(path, m) => crate::render::result(rpc, &path, &m, out, blobs.as_deref())?,
             Target::Manifest(path, m) => {
                 let (rows, ids) = embed_jobs::fetch_all(rpc, &m, blobs.as_deref())?;
                 let stem = path
@@ -249,6 +268,7 @@ pub fn job_cmd(
                     .iter()
                     .map(|s| s.job.parse().context("manifest job address"))
                     .collect::<Result<_>>()?,
+                Target::Render(_, m) => m.jobs()?,
             };
             let mut bad = 0;
             for k in keys {
@@ -394,7 +414,7 @@ fn spec_from(a: &PostArgs) -> Result<JobSpec> {
     macro_rules! opt {
         ($($f:ident),*) => { $( if a.$f.is_some() { i.$f = a.$f.clone(); } )* };
     }
-    opt!(m, n, k, seed, scene, width, height, spp, batch, model, texts, max_tokens);
+    opt!(m, n, k, seed, scene, width, height, spp, batch, model, texts, max_tokens, tiles, frames, fps, bounces);
     if a.shard.is_some() {
         i.shards = a.shard;
     }
@@ -402,7 +422,7 @@ fn spec_from(a: &PostArgs) -> Result<JobSpec> {
 }
 
 /// Follows a job with a progress display until it reaches a final state.
-fn watch(rpc: &RpcClient, job: &Pubkey, timeout: Duration) -> Result<()> {
+pub(crate) fn watch(rpc: &RpcClient, job: &Pubkey, timeout: Duration) -> Result<()> {
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
@@ -443,10 +463,11 @@ fn watch(rpc: &RpcClient, job: &Pubkey, timeout: Duration) -> Result<()> {
     }
 }
 
-/// A job address, or an embed manifest file.
+/// A job address, an embed manifest or a render manifest.
 enum Target {
     Job(Pubkey),
     Manifest(PathBuf, Manifest),
+    Render(PathBuf, RenderManifest),
 }
 
 impl Target {
@@ -456,9 +477,12 @@ impl Target {
         }
         let p = PathBuf::from(s);
         if p.is_file() {
+            if let Ok(m) = RenderManifest::read(&p) {
+                return Ok(Target::Render(p, m));
+            }
             return Ok(Target::Manifest(p.clone(), Manifest::read(&p)?));
         }
-        bail!("`{s}` is neither a job address nor an embed manifest file")
+        bail!("`{s}` is neither a job address nor a manifest file (embed or render)")
     }
 }
 

@@ -3,6 +3,7 @@
 mod blobs;
 mod job;
 mod model;
+mod render;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
