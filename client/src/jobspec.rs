@@ -129,6 +129,7 @@ impl InputSpec {
                 None => 24.0,
             },
             camera: None,
+            background: None,
         })
     }
 }

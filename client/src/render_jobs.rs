@@ -40,6 +40,9 @@ pub struct RenderOptions {
     pub fps: f32,
     /// Replaces the file's camera.
     pub camera: Option<CameraSpec>,
+    /// Radiance of the sky (escaping rays). Default: black when the scene has emitters, else
+    /// a white sky, so that a scene without lights is still seen.
+    pub background: Option<[f32; 3]>,
 }
 
 /// `"4x4"` → `(4, 4)`.
@@ -104,8 +107,23 @@ pub fn plan(path: &Path, o: &RenderOptions) -> Result<RenderPlan> {
             time: f as f32 / o.fps,
             camera: o.camera.clone(),
         };
-        let imported = scene_import::import(path, &opts)
+        let mut imported = scene_import::import(path, &opts)
             .with_context(|| format!("importing {} (frame {f})", path.display()))?;
+        let lit = imported
+            .scene
+            .materials
+            .iter()
+            .any(|m| m.emission.iter().any(|&e| e > 0.0));
+        imported.scene.background = match o.background {
+            Some(b) => b,
+            None if lit => [0.0; 3],
+            None => {
+                imported
+                    .warnings
+                    .push("the scene has no emissive material: it is lit by a white sky".into());
+                [1.0; 3]
+            }
+        };
         if frames.is_empty() {
             warnings = imported.warnings;
             triangles = imported.scene.triangles.len();
