@@ -34,3 +34,19 @@ pub fn minilm_dir() -> anyhow::Result<std::path::PathBuf> {
     }
     Ok(dir)
 }
+
+/// A render test asset set-up installed into the tool cache (`$TESSERA_CACHE/data/<dir>/<file>`,
+/// scripts/assets/README.md); an error that says to run set-up when it is missing.
+pub fn render_asset(dir: &str, file: &str) -> anyhow::Result<std::path::PathBuf> {
+    let cache = std::env::var_os("TESSERA_CACHE")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/tessera")
+        });
+    let p = cache.join("data").join(dir).join(file);
+    if !p.is_file() {
+        anyhow::bail!("{} is missing: run scripts/setup.sh", p.display());
+    }
+    Ok(p)
+}

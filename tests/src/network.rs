@@ -14,6 +14,7 @@ use tessera::state::{Config, Job, JobState, Node};
 use tessera_client::ix::{self, TokenCtx};
 use tessera_client::embedding::Manifest;
 use tessera_client::jobspec::JobSpec;
+use tessera_client::render_jobs::{self, RenderManifest, RenderOptions};
 use tessera_client::{blobs::BlobTarget, embed_jobs, jobs, network, pda, rpc, token};
 
 /// Where the `tessera` and `tessera-worker` binaries are (`TESSERA_BIN_DIR`, default
@@ -472,6 +473,27 @@ impl Network {
         let target = BlobTarget::parse(&self.blobs_url)?;
         let plan = embed_jobs::plan(&spec, &target)?;
         embed_jobs::post(&self.rpc, client, &spec, &plan, &target)
+    }
+
+    /// Posts a render of an artist's scene file (glTF, OBJ) as tile jobs per frame, as
+    /// `tessera job post --kernel render --scene … --tiles …` does. Returns the jobs and the
+    /// manifest that assembles their results.
+    pub fn post_render(
+        &self,
+        client: &Keypair,
+        scene: &Path,
+        options: &RenderOptions,
+        price: &str,
+        replicas: u8,
+    ) -> Result<(Vec<jobs::Posted>, RenderManifest)> {
+        let quote = |p: &Path| toml::Value::String(p.display().to_string()).to_string();
+        let spec: JobSpec = toml::from_str(&format!(
+            "kernel = \"render\"\nprice = \"{price}\"\nreplicas = {replicas}\n[input]\nscene = {}\n",
+            quote(scene)
+        ))
+        .context("render job spec")?;
+        let plan = render_jobs::plan(scene, options)?;
+        render_jobs::post(&self.rpc, client, &spec, &plan, &BlobTarget::parse(&self.blobs_url)?)
     }
 
     pub fn job(&self, key: &Pubkey) -> Result<Job> {

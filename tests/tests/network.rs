@@ -3,7 +3,9 @@
 //!
 //! 1. every kernel (GEMM, render, inference, and embed on the real all-MiniLM-L6-v2, a corpus
 //!    split into two shard jobs) completes, pays, and its results verify against a local CPU
-//!    run; the embed shards' verified embeddings join back in corpus order (SDK and CLI);
+//!    run; the embed shards' verified embeddings join back in corpus order (SDK and CLI); a
+//!    glTF scene exported by Blender is rendered as 2x2 tile jobs whose verified tiles
+//!    assemble into the frame a local render gives (SDK and CLI);
 //! 2. a worker started with `--dishonest` is slashed, the honest replicas are paid;
 //! 3. a worker killed (exit 137, no clean-up) right after its claim is confirmed resumes from
 //!    its journal after a restart and completes the job;
@@ -12,7 +14,7 @@
 use std::time::Duration;
 
 use solana_sdk::signer::Signer;
-use tessera_client::{embed_jobs, embedding, jobs};
+use tessera_client::{embed_jobs, embedding, jobs, render_jobs};
 use tessera_tests::localnet;
 use tessera_tests::network::{Network, Proc};
 
@@ -128,6 +130,26 @@ fn network_of_worker_processes_end_to_end() {
     assert_eq!(embed_jobs_posted.len(), 2, "two shard jobs");
     let manifest_path = dir.join("corpus.manifest.json");
     manifest.write(&manifest_path).unwrap();
+    // render: the Blender scene in 2x2 tiles (spec 2), two replicas each
+    let glb = tessera_tests::render_asset("blender-scene-1", "scene.glb").unwrap();
+    let render_opts = render_jobs::RenderOptions {
+        width: 48,
+        height: 36,
+        spp: 2,
+        max_bounces: 4,
+        seed: 5,
+        tiles: (2, 2),
+        frames: 0..=0,
+        fps: 24.0,
+        camera: None,
+        background: None,
+    };
+    let (render_posted, render_manifest) = net
+        .post_render(&client, &glb, &render_opts, "2", 2)
+        .unwrap();
+    assert_eq!(render_posted.len(), 4, "four tile jobs");
+    let render_manifest_path = dir.join("shot.json");
+    render_manifest.write(&render_manifest_path).unwrap();
     for (name, p) in &posted {
         let job = net
             .wait_settled(&p.job, Duration::from_secs(120), |_| {})
@@ -221,6 +243,36 @@ fn network_of_worker_processes_end_to_end() {
     }
     println!("embed: 24 sentences in 2 shards, verified by the SDK, the CLI and a recompute");
 
+    for p in &render_posted {
+        let job = net
+            .wait_settled(&p.job, Duration::from_secs(120), |_| {})
+            .unwrap_or_else(|e| panic!("render tile: {e:#}\n{}", procs.iter().map(|p| p.log_tail(15)).collect::<Vec<_>>().join("\n---\n")));
+        assert_eq!(job.spec_version, 2, "a mesh render is spec 2");
+        assert_eq!(job.winning_hash, expected_hash(&job), "tile {}: differs from the CPU reference", p.job);
+    }
+    let frames = render_jobs::fetch_frames(&net.rpc, &render_manifest, Some(&net.blobs_url)).unwrap();
+    let mut whole = render_opts.clone();
+    whole.tiles = (1, 1);
+    let plan = render_jobs::plan(&glb, &whole).unwrap();
+    let local = tessera_compute::run(&plan.frames[0].1[0].1, &tessera_compute::Backend::cpu()).unwrap();
+    let local = tessera_compute::render::decode_radiance(&local.bytes, 48, 36).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&frames[0].1), bits(&local), "the assembled tiles are the frame");
+    let res = tessera_cli(
+        &url,
+        &["job", "result", render_manifest_path.to_str().unwrap(), "--blobs", &net.blobs_url, "--out", out_dir.to_str().unwrap()],
+    );
+    assert!(res.contains("1 frame(s) of 48x36 from 4 tile job(s)"), "{res}");
+    for f in ["shot.png", "shot.16.png", "shot.pfm"] {
+        assert!(out_dir.join(f).is_file(), "{f} missing: {res}");
+    }
+    let verify = tessera_cli(&url, &["job", "verify", render_manifest_path.to_str().unwrap(), "--recompute"]);
+    assert_eq!(verify.matches("MATCHES").count(), 4, "{verify}");
+    for p in &render_posted {
+        net.close_job(&client, &p.job).unwrap();
+    }
+    println!("render: a Blender glTF scene in 2x2 tiles, assembled and verified");
+
     let nodes = tessera_cli(&url, &["node", "list"]);
     for w in &net.workers {
         assert!(nodes.contains(&w.node().to_string()), "{nodes}");
@@ -242,7 +294,7 @@ fn network_of_worker_processes_end_to_end() {
         .sum();
     assert_eq!(
         completed,
-        2 + 3 + 2 + 2 * 2,
+        2 + 3 + 2 + 2 * 2 + 4 * 2,
         "every replica of the four kernels' jobs was paid"
     );
 

@@ -15,12 +15,7 @@ use tessera_compute::render::{self, mesh_cpu};
 use tessera_compute::{Backend, Job, Limits};
 
 fn data(dir: &str, file: &str) -> PathBuf {
-    let cache = std::env::var_os("TESSERA_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/tessera"));
-    let p = cache.join("data").join(dir).join(file);
-    assert!(p.is_file(), "{} is missing: run scripts/setup.sh", p.display());
-    p
+    tessera_tests::render_asset(dir, file).unwrap()
 }
 
 fn options(width: u32, height: u32, spp: u32) -> RenderOptions {

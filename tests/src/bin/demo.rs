@@ -1,7 +1,8 @@
 //! `tessera-demo`: the local network demo (run by `scripts/demo.sh` once the validator is up
 //! and the program deployed and configured). Starts a blob server and three worker processes
 //! (each with its own key and stake), posts one job of each kernel (the embed corpus as two
-//! shard jobs on the real all-MiniLM-L6-v2), follows them with a progress display, and prints
+//! shard jobs on the real all-MiniLM-L6-v2, and a Blender-exported glTF scene as 2x2 tile jobs),
+//! follows them with a progress display, and prints
 //! the verified results (for two queries, the nearest sentences of the corpus by the verified
 //! embeddings), payouts, fees and reputations.
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use clap::Parser;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use solana_sdk::signer::Signer;
 use tessera_client::units::format_amount;
+use tessera_client::render_jobs::{self, RenderOptions};
 use tessera_client::{blobs, cli_util, embed_jobs, embedding, jobs};
 use tessera_tests::network::{Network, Proc};
 
@@ -142,6 +144,23 @@ fn run(args: &Args) -> Result<()> {
     let (embed_posted, manifest) = net
         .post_embed(&client, &minilm, &corpus_path, "2", 2, 2)
         .context("posting the embed corpus")?;
+    // render: a glTF scene exported by Blender, 2x2 tile jobs of one frame (render spec 2)
+    let glb = tessera_tests::render_asset("blender-scene-1", "scene.glb")?;
+    let shot = RenderOptions {
+        width: 256,
+        height: 192,
+        spp: 16,
+        max_bounces: 6,
+        seed: 1,
+        tiles: (2, 2),
+        frames: 0..=0,
+        fps: 24.0,
+        camera: None,
+        background: None,
+    };
+    let (render_posted, render_manifest) = net
+        .post_render(&client, &glb, &shot, "3", 2)
+        .context("posting the glTF render")?;
     println!();
     let mp = MultiProgress::new();
     let style = ProgressStyle::with_template("{spinner} {prefix:<22} {msg}").expect("template");
@@ -189,6 +208,19 @@ fn run(args: &Args) -> Result<()> {
         }
         posted.push((label, "embed", p, bar, None::<f64>));
     }
+    let tiles = render_posted.len();
+    for (n, p) in render_posted.into_iter().enumerate() {
+        let label = format!("glTF tile {}/{tiles}", n + 1);
+        let bar = mp.add(ProgressBar::new_spinner());
+        bar.set_style(style.clone());
+        bar.set_prefix(label.clone());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar.set_message(format!("posted {} (escrow {})", p.job, format_amount(p.deposit, d)));
+        if mp.is_hidden() {
+            println!("  {label:<22} posted {} (escrow {})", p.job, format_amount(p.deposit, d));
+        }
+        posted.push((label, "tile", p, bar, None::<f64>));
+    }
     let start = Instant::now();
     loop {
         let mut all = true;
@@ -229,8 +261,8 @@ fn run(args: &Args) -> Result<()> {
     println!("\nverified results (each downloaded from the blob store and checked against the on-chain result hash):");
     let out_dir = args.dir.join("results");
     for (label, stem, p, _, _) in &posted {
-        if *stem == "embed" {
-            continue; // joined below, all shards together
+        if *stem == "embed" || *stem == "tile" {
+            continue; // joined below, all shards / tiles together
         }
         let j = net.job(&p.job)?;
         let r = jobs::fetch_result(&net.rpc, &p.job, Some(&net.blobs_url))?;
@@ -250,8 +282,17 @@ fn run(args: &Args) -> Result<()> {
     }
 
     nearest_sentences(&net, &manifest, &out_dir)?;
+    let frames = render_jobs::fetch_frames(&net.rpc, &render_manifest, Some(&net.blobs_url))?;
+    let files = render_jobs::write_frames(&out_dir, "blender-scene", &render_manifest, &frames)?;
+    println!(
+        "\n  {:<22} {}x{} frame assembled from {tiles} verified tile jobs",
+        "glTF render", render_manifest.width, render_manifest.height
+    );
+    for f in files {
+        println!("  {:<22} wrote {}", "", std::fs::canonicalize(&f).unwrap_or(f).display());
+    }
     for (_, stem, p, _, _) in &posted {
-        if *stem == "embed" {
+        if *stem == "embed" || *stem == "tile" {
             net.close_job(&client, &p.job)?;
         }
     }
