@@ -106,6 +106,32 @@ fn render_gpu_equals_cpu() {
 }
 
 #[test]
+fn mesh_render_gpu_equals_cpu() {
+    use render::mesh_blob::{self, Tile};
+    use render::{mesh_cpu, mesh_scenes};
+    let Some(dev) = device() else { return };
+    let mut empty = mesh_scenes::cornell(5, 3, 2);
+    empty.triangles.clear();
+    let cases = [
+        ("cornell", mesh_scenes::cornell(96, 72, 8), Tile::full(96, 72)),
+        ("cornell tile", mesh_scenes::cornell(96, 72, 4), Tile { x0: 17, y0: 9, w: 41, h: 50 }),
+        ("soup", mesh_scenes::random_soup(3000, 8).0, Tile::full(8, 8)),
+        ("empty", empty, Tile::full(5, 3)),
+    ];
+    for (name, mut scene, tile) in cases {
+        scene.width = scene.width.max(tile.x0 + tile.w);
+        scene.height = scene.height.max(tile.y0 + tile.h);
+        let blob = mesh_blob::encode(&scene, tile).unwrap();
+        let m = mesh_blob::parse(&blob[8..], u64::MAX).unwrap();
+        let (want, rays) = mesh_cpu::render(&m);
+        let got = dev.render_mesh(&m).unwrap();
+        let want_bytes: Vec<u8> = want.iter().flat_map(|v| v.to_le_bytes()).collect();
+        assert_eq!(got.bytes, want_bytes, "mesh render {name}");
+        assert_eq!(got.rays, rays, "{name}: segments");
+    }
+}
+
+#[test]
 fn inference_gpu_equals_cpu() {
     let Some(dev) = device() else { return };
     let limits = Limits::default();

@@ -386,6 +386,35 @@ fn main() {
             }
             println!("| {} |", row.join(" | "));
         }
+        // render spec 2: the Cornell box as a mesh (BVH, next-event estimation, MIS)
+        let mesh = render::mesh_scenes::cornell(w, h, spp);
+        let blob = render::mesh_blob::encode(&mesh, render::mesh_blob::Tile::full(w, h))
+            .expect("mesh scene");
+        let m = render::mesh_blob::parse(&blob[8..], u64::MAX).expect("mesh scene");
+        let (t_cpu, (rgb, rays)) = time_best(reps.min(2), || render::mesh_cpu::render(&m));
+        let cpu_bytes: Vec<u8> = rgb.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut row = vec![
+            "cornell mesh (spec 2)".to_string(),
+            format!("{w}x{h} × {spp}"),
+            rays.to_string(),
+            ms(t_cpu),
+            format!("{:.2}", rays as f64 / t_cpu / 1e6),
+        ];
+        match dev {
+            Some(d) => match time_best(reps, || d.render_mesh(&m)) {
+                (t, Ok(out)) => {
+                    row.push(ms(t));
+                    row.push(format!("{:.0}", out.rays as f64 / t / 1e6));
+                    row.push(if out.bytes == cpu_bytes { "yes" } else { "NO" }.into());
+                }
+                (_, Err(e)) => {
+                    eprintln!("GPU mesh render: {e}");
+                    row.extend([na(), na(), "error".into()]);
+                }
+            },
+            None => row.extend([na(), na(), "n/a (no GPU)".into()]),
+        }
+        println!("| {} |", row.join(" | "));
     }
 
     // ---------------- inference ----------------
