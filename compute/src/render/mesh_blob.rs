@@ -655,6 +655,8 @@ fn compile(p: Parsed) -> CompiledMesh {
         let len = len2.sqrt();
         let ok = len2 > 0.0 && len2.is_finite();
         let n = if ok { c.div_s(len) } else { V3::new(0.0, 0.0, 0.0) };
+        // the traversal (mesh_cpu::hit_tri) reads "degenerate" off the zero normal
+        debug_assert_eq!(!ok, n.x == 0.0 && n.y == 0.0 && n.z == 0.0);
         for x in [v0, e1, e2, n] {
             tri.extend_from_slice(&x.to_array());
         }

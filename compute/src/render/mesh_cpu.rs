@@ -34,64 +34,119 @@ pub const NONE: u32 = u32::MAX;
 pub const STACK: usize = 64;
 
 #[inline(always)]
-fn comp(v: V3, k: usize) -> f32 {
-    match k {
-        0 => v.x,
-        1 => v.y,
-        _ => v.z,
-    }
-}
-
-#[inline(always)]
 fn absf(x: f32) -> f32 {
     super::math::abs(x)
 }
 
-/// Does the ray `o + t·d` (with `inv = 1/d` per component) meet node `n`'s box for some
-/// `t ∈ [tmin, tmax]`? Conservative: rounding may let a ray in, never keep one out.
-#[inline(always)]
-fn hit_box(m: &CompiledMesh, n: usize, o: V3, d: V3, inv: V3, tmin: f32, tmax: f32) -> bool {
-    let b = &m.node_box[6 * n..6 * n + 6];
-    let mut t0 = tmin;
-    let mut t1 = tmax;
-    for k in 0..3 {
-        let (ok, dk, ik) = (comp(o, k), comp(d, k), comp(inv, k));
-        if dk == 0.0 {
-            if ok < b[k] || ok > b[3 + k] {
-                return false;
-            }
-            continue;
-        }
-        let mut tn = (b[k] - ok) * ik;
-        let mut tf = (b[3 + k] - ok) * ik;
-        if tn > tf {
-            std::mem::swap(&mut tn, &mut tf);
-        }
-        tf *= ROBUST;
-        if tn > t0 {
-            t0 = tn;
-        }
-        if tf < t1 {
-            t1 = tf;
-        }
-        if t0 > t1 {
-            return false;
-        }
-    }
-    true
+/// The arrays traversal reads, as fixed-size records (the same values): one bounds check per
+/// node or triangle visited and no index arithmetic.
+struct Walk<'a> {
+    /// Per node: box min xyz, max xyz.
+    boxes: &'a [[f32; 6]],
+    /// Per node: `a`, `meta`.
+    meta: &'a [[u32; 2]],
+    /// Per triangle: [`TRI_STRIDE`] floats.
+    tris: &'a [[f32; TRI_STRIDE]],
 }
 
-/// Möller–Trumbore against stored triangle `i`: `(t, u, v)` when the ray meets it (its
-/// barycentrics in `[0, 1]`, their sum ≤ 1, NaN never). Degenerate triangles are never hit.
+impl<'a> Walk<'a> {
+    #[inline(always)]
+    fn new(m: &'a CompiledMesh) -> Self {
+        debug_assert!(m.node_box.len().is_multiple_of(6) && m.node_meta.len() == m.node_box.len() / 3);
+        debug_assert!(m.tri.len() == m.num_triangles() * TRI_STRIDE);
+        Walk {
+            boxes: m.node_box.as_chunks::<6>().0,
+            meta: m.node_meta.as_chunks::<2>().0,
+            tris: m.tri.as_chunks::<TRI_STRIDE>().0,
+        }
+    }
+}
+
+/// What traversal needs of a ray, computed once: origin, `1/d` per component, which
+/// components of `d` are zero (and whether any is), and which are negative, by split axis
+/// (`neg[3] = neg[2]`: an axis above 1 reads as z).
+struct RayK {
+    o: [f32; 3],
+    inv: [f32; 3],
+    flat: [bool; 3],
+    any_flat: bool,
+    neg: [bool; 4],
+}
+
+impl RayK {
+    #[inline(always)]
+    fn new(o: V3, d: V3) -> Self {
+        let inv = inverse(d);
+        let flat = [d.x == 0.0, d.y == 0.0, d.z == 0.0];
+        RayK {
+            o: o.to_array(),
+            inv: inv.to_array(),
+            flat,
+            any_flat: flat[0] || flat[1] || flat[2],
+            neg: [d.x < 0.0, d.y < 0.0, d.z < 0.0, d.z < 0.0],
+        }
+    }
+}
+
+/// One slab of the box test: narrows `[t0, t1]` to where the ray is between `lo` and `hi` on an
+/// axis along which it moves (`inv = 1/d` of that axis).
 #[inline(always)]
-fn hit_tri(m: &CompiledMesh, i: usize, o: V3, d: V3) -> Option<(f32, f32, f32)> {
-    if m.tri_info[5 * i + 4] != 0 {
+fn slab(lo: f32, hi: f32, o: f32, inv: f32, t0: &mut f32, t1: &mut f32) {
+    let a = (lo - o) * inv;
+    let c = (hi - o) * inv;
+    // `if tn > tf { swap }`
+    let (tn, tf) = if a > c { (c, a) } else { (a, c) };
+    let tf = tf * ROBUST;
+    if tn > *t0 {
+        *t0 = tn;
+    }
+    if tf < *t1 {
+        *t1 = tf;
+    }
+}
+
+/// Does the ray `o + t·d` (with `inv = 1/d` per component) meet node `n`'s box for some
+/// `t ∈ [tmin, tmax]`? Conservative: rounding may let a ray in, never keep one out.
+///
+/// Axis by axis in x, y, z order: an axis along which the ray does not move keeps it out when
+/// its origin is outside the slab; the others narrow `[t0, t1]`. `t0` only grows and `t1`
+/// only shrinks, so testing `t0 > t1` once at the end answers as testing it after every axis
+/// (what `m_hit_box` in `cuda/render_mesh.cu` does) would: NaN slab distances change neither.
+#[inline(always)]
+fn hit_box(b: &[f32; 6], r: &RayK, tmin: f32, tmax: f32) -> bool {
+    let mut t0 = tmin;
+    let mut t1 = tmax;
+    if r.any_flat {
+        for k in 0..3 {
+            if r.flat[k] {
+                if r.o[k] < b[k] || r.o[k] > b[3 + k] {
+                    return false;
+                }
+            } else {
+                slab(b[k], b[3 + k], r.o[k], r.inv[k], &mut t0, &mut t1);
+            }
+        }
+    } else {
+        slab(b[0], b[3], r.o[0], r.inv[0], &mut t0, &mut t1);
+        slab(b[1], b[4], r.o[1], r.inv[1], &mut t0, &mut t1);
+        slab(b[2], b[5], r.o[2], r.inv[2], &mut t0, &mut t1);
+    }
+    !(t0 > t1)
+}
+
+/// Möller–Trumbore against a stored triangle's record: `(t, u, v)` when the ray meets it (its
+/// barycentrics in `[0, 1]`, their sum ≤ 1, NaN never). Degenerate triangles are never hit:
+/// their stored normal is `(0, 0, 0)`, which no other triangle's is (`mesh_blob::compile`
+/// divides a non-zero cross product by its length), so the flag word that `m_hit_tri` in
+/// `cuda/render_mesh.cu` reads need not be: the same answer without touching `tri_info`.
+#[inline(always)]
+fn hit_tri(td: &[f32; TRI_STRIDE], o: V3, d: V3) -> Option<(f32, f32, f32)> {
+    if td[9] == 0.0 && td[10] == 0.0 && td[11] == 0.0 {
         return None;
     }
-    let td = &m.tri[i * TRI_STRIDE..(i + 1) * TRI_STRIDE];
-    let v0 = V3::from_slice(&td[0..3]);
-    let e1 = V3::from_slice(&td[3..6]);
-    let e2 = V3::from_slice(&td[6..9]);
+    let v0 = V3::new(td[0], td[1], td[2]);
+    let e1 = V3::new(td[3], td[4], td[5]);
+    let e2 = V3::new(td[6], td[7], td[8]);
     let pvec = d.cross(e2);
     let det = e1.dot(pvec);
     if det == 0.0 {
@@ -125,7 +180,8 @@ pub fn closest(m: &CompiledMesh, o: V3, d: V3, tmin: f32, skip: u32) -> Option<(
     if m.num_triangles() == 0 {
         return None;
     }
-    let inv = inverse(d);
+    let w = Walk::new(m);
+    let r = RayK::new(o, d);
     let mut stack = [0u32; STACK];
     let mut sp = 0usize;
     let mut node = 0usize;
@@ -133,13 +189,12 @@ pub fn closest(m: &CompiledMesh, o: V3, d: V3, tmin: f32, skip: u32) -> Option<(
     let mut best = NONE;
     let (mut bu, mut bv) = (0.0f32, 0.0f32);
     loop {
-        if hit_box(m, node, o, d, inv, tmin, best_t) {
-            let a = m.node_meta[2 * node];
-            let meta = m.node_meta[2 * node + 1];
+        if hit_box(&w.boxes[node], &r, tmin, best_t) {
+            let [a, meta] = w.meta[node];
             let count = meta >> 2;
             if count == 0 {
                 let second = a as usize;
-                if comp(d, (meta & 3) as usize) < 0.0 {
+                if r.neg[(meta & 3) as usize] {
                     stack[sp] = (node + 1) as u32;
                     node = second;
                 } else {
@@ -149,11 +204,12 @@ pub fn closest(m: &CompiledMesh, o: V3, d: V3, tmin: f32, skip: u32) -> Option<(
                 sp += 1;
                 continue;
             }
-            for i in a..a + count {
+            let leaf = &w.tris[a as usize..a as usize + count as usize];
+            for (i, td) in (a..).zip(leaf) {
                 if i == skip {
                     continue;
                 }
-                if let Some((t, u, v)) = hit_tri(m, i as usize, o, d) {
+                if let Some((t, u, v)) = hit_tri(td, o, d) {
                     if t > tmin && (t < best_t || (t == best_t && i < best)) {
                         best_t = t;
                         best = i;
@@ -177,18 +233,18 @@ pub fn occluded(m: &CompiledMesh, o: V3, d: V3, tmin: f32, tmax: f32, skip_a: u3
     if m.num_triangles() == 0 {
         return false;
     }
-    let inv = inverse(d);
+    let w = Walk::new(m);
+    let r = RayK::new(o, d);
     let mut stack = [0u32; STACK];
     let mut sp = 0usize;
     let mut node = 0usize;
     loop {
-        if hit_box(m, node, o, d, inv, tmin, tmax) {
-            let a = m.node_meta[2 * node];
-            let meta = m.node_meta[2 * node + 1];
+        if hit_box(&w.boxes[node], &r, tmin, tmax) {
+            let [a, meta] = w.meta[node];
             let count = meta >> 2;
             if count == 0 {
                 let second = a as usize;
-                if comp(d, (meta & 3) as usize) < 0.0 {
+                if r.neg[(meta & 3) as usize] {
                     stack[sp] = (node + 1) as u32;
                     node = second;
                 } else {
@@ -198,11 +254,12 @@ pub fn occluded(m: &CompiledMesh, o: V3, d: V3, tmin: f32, tmax: f32, skip_a: u3
                 sp += 1;
                 continue;
             }
-            for i in a..a + count {
+            let leaf = &w.tris[a as usize..a as usize + count as usize];
+            for (i, td) in (a..).zip(leaf) {
                 if i == skip_a || i == skip_b {
                     continue;
                 }
-                if let Some((t, _, _)) = hit_tri(m, i as usize, o, d) {
+                if let Some((t, _, _)) = hit_tri(td, o, d) {
                     if t > tmin && t < tmax {
                         return true;
                     }
@@ -220,11 +277,11 @@ pub fn occluded(m: &CompiledMesh, o: V3, d: V3, tmin: f32, tmax: f32, skip_a: u3
 /// The brute-force reference of [`closest`]: every triangle in index order.
 pub fn closest_brute(m: &CompiledMesh, o: V3, d: V3, tmin: f32, skip: u32) -> Option<(u32, f32, f32, f32)> {
     let mut best: Option<(u32, f32, f32, f32)> = None;
-    for i in 0..m.num_triangles() as u32 {
+    for (i, td) in (0u32..).zip(m.tri.as_chunks::<TRI_STRIDE>().0) {
         if i == skip {
             continue;
         }
-        if let Some((t, u, v)) = hit_tri(m, i as usize, o, d) {
+        if let Some((t, u, v)) = hit_tri(td, o, d) {
             if t > tmin && best.is_none_or(|b| t < b.1) {
                 best = Some((i, t, u, v));
             }
