@@ -167,6 +167,26 @@ __device__ __forceinline__ bool t_near_zero(TV3 v) {
     return f_abs(v.x) < EPS_ZERO && f_abs(v.y) < EPS_ZERO && f_abs(v.z) < EPS_ZERO;
 }
 
+// The smooth dielectric of both specs (render::cpu::dielectric).
+__device__ __forceinline__ TV3 t_dielectric(TV3 d, TV3 n, bool front, float ior, float u3) {
+    float ri = front ? __fdiv_rn(1.0f, ior) : ior;
+    float cos_t = f_min(-v_dot(d, n), 1.0f);
+    float sin2 = __fsub_rn(1.0f, __fmul_rn(cos_t, cos_t));
+    float sin_t = sin2 > 0.0f ? __fsqrt_rn(sin2) : 0.0f;
+    bool cannot = __fmul_rn(ri, sin_t) > 1.0f;
+    float r0a = __fdiv_rn(__fsub_rn(1.0f, ri), __fadd_rn(1.0f, ri));
+    float r0 = __fmul_rn(r0a, r0a);
+    float x = __fsub_rn(1.0f, cos_t);
+    float x2 = __fmul_rn(x, x);
+    float x5 = __fmul_rn(__fmul_rn(x2, x2), x);
+    float refl = __fadd_rn(r0, __fmul_rn(__fsub_rn(1.0f, r0), x5));
+    if (cannot || refl > u3) return t_reflect(d, n);
+    TV3 perp = v_scale(v_add(d, v_scale(n, cos_t)), ri);
+    float kk = __fsub_rn(1.0f, v_dot(perp, perp));
+    TV3 par = v_scale(n, -__fsqrt_rn(f_abs(kk)));
+    return v_normalize(v_add(perp, par));
+}
+
 __device__ TV3 t_trace(const TScene& s, unsigned int pixel, unsigned int sample, TV3 o, TV3 d, unsigned int* segs) {
     TV3 bg = tv3_load(s.camera + 12);
     TV3 throughput = tv3(1.0f, 1.0f, 1.0f);
@@ -203,27 +223,7 @@ __device__ TV3 t_trace(const TScene& s, unsigned int pixel, unsigned int sample,
             if (!(v_dot(sd, hn) > 0.0f)) break;
             nd = sd;
         } else {
-            float ior = md[3];
-            float ri = front ? __fdiv_rn(1.0f, ior) : ior;
-            float cos_t = f_min(-v_dot(d, hn), 1.0f);
-            float sin2 = __fsub_rn(1.0f, __fmul_rn(cos_t, cos_t));
-            float sin_t = sin2 > 0.0f ? __fsqrt_rn(sin2) : 0.0f;
-            bool cannot = __fmul_rn(ri, sin_t) > 1.0f;
-            float r0a = __fdiv_rn(__fsub_rn(1.0f, ri), __fadd_rn(1.0f, ri));
-            float r0 = __fmul_rn(r0a, r0a);
-            float x = __fsub_rn(1.0f, cos_t);
-            float x2 = __fmul_rn(x, x);
-            float x5 = __fmul_rn(__fmul_rn(x2, x2), x);
-            float refl = __fadd_rn(r0, __fmul_rn(__fsub_rn(1.0f, r0), x5));
-            if (cannot || refl > u3) {
-                nd = t_reflect(d, hn);
-            } else {
-                TV3 perp = v_scale(v_add(d, v_scale(hn, cos_t)), ri);
-                float kk = __fsub_rn(1.0f, v_dot(perp, perp));
-                float ka = f_abs(kk);
-                TV3 par = v_scale(hn, -__fsqrt_rn(ka));
-                nd = v_normalize(v_add(perp, par));
-            }
+            nd = t_dielectric(d, hn, front, md[3], u3);
         }
         throughput = v_had(throughput, color);
         o = hp;

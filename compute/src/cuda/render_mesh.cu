@@ -6,7 +6,6 @@
 
 #define M_T_FAR RF(0x7149f2cau)
 #define M_ROBUST RF(0x3f800003u)
-#define M_EPS_ZERO RF(0x358637bdu)
 #define M_INV_PI RF(0x3ea2f983u)
 #define M_RR_MAX RF(0x3f733333u)
 #define M_RR_START 3u
@@ -224,21 +223,6 @@ __device__ TV3 m_sample_texture(const TMesh& m, unsigned int t, float u, float v
     return v_add(v_scale(top, __fsub_rn(1.0f, fy)), v_scale(bottom, fy));
 }
 
-__device__ __forceinline__ TV3 m_random_unit_vector(float u1, float u2) {
-    float z = __fsub_rn(1.0f, __fmul_rn(2.0f, u1));
-    float r2 = __fsub_rn(1.0f, __fmul_rn(z, z));
-    float r = r2 > 0.0f ? __fsqrt_rn(r2) : 0.0f;
-    float s, c;
-    t_sincos_turns(u2, &s, &c);
-    return tv3(__fmul_rn(r, c), __fmul_rn(r, s), z);
-}
-
-__device__ __forceinline__ TV3 m_reflect(TV3 v, TV3 n) { return v_sub(v, v_scale(n, __fmul_rn(2.0f, v_dot(v, n)))); }
-
-__device__ __forceinline__ bool m_near_zero(TV3 v) {
-    return f_abs(v.x) < M_EPS_ZERO && f_abs(v.y) < M_EPS_ZERO && f_abs(v.z) < M_EPS_ZERO;
-}
-
 __device__ __forceinline__ unsigned int m_pick_light(const TMesh& m, float u) {
     unsigned int lo = 0u, hi = m.n_lights - 1u;
     while (lo < hi) {
@@ -348,42 +332,23 @@ __device__ TV3 m_trace(const TMesh& m, unsigned int pixel, unsigned int sample, 
                     }
                 }
             }
-            TV3 sd = v_add(ns, m_random_unit_vector(t_rand01(m.seed, pixel, sample, stage, 0u),
+            TV3 sd = v_add(ns, t_random_unit_vector(t_rand01(m.seed, pixel, sample, stage, 0u),
                                                     t_rand01(m.seed, pixel, sample, stage, 1u)));
-            sd = m_near_zero(sd) ? ns : v_normalize(sd);
+            sd = t_near_zero(sd) ? ns : v_normalize(sd);
             if (!(v_dot(ng, sd) > 0.0f)) break;
             bsdf_pdf = __fmul_rn(v_dot(ns, sd), M_INV_PI);
             nd = sd;
         } else if (kind == 1u) {
-            TV3 rf = m_reflect(d, ns);
-            TV3 sd = v_normalize(v_add(rf, v_scale(m_random_unit_vector(t_rand01(m.seed, pixel, sample, stage, 0u),
+            TV3 rf = t_reflect(d, ns);
+            TV3 sd = v_normalize(v_add(rf, v_scale(t_random_unit_vector(t_rand01(m.seed, pixel, sample, stage, 0u),
                                                                          t_rand01(m.seed, pixel, sample, stage, 1u)),
                                                    md[3])));
             if (!(v_dot(sd, ng) > 0.0f)) break;
             bsdf_pdf = 0.0f;
             nd = sd;
         } else {
-            float ior = md[7];
-            float ri = front ? __fdiv_rn(1.0f, ior) : ior;
-            float cos_t = f_min(-v_dot(d, ng), 1.0f);
-            float sin2 = __fsub_rn(1.0f, __fmul_rn(cos_t, cos_t));
-            float sin_t = sin2 > 0.0f ? __fsqrt_rn(sin2) : 0.0f;
-            bool cannot = __fmul_rn(ri, sin_t) > 1.0f;
-            float r0a = __fdiv_rn(__fsub_rn(1.0f, ri), __fadd_rn(1.0f, ri));
-            float r0 = __fmul_rn(r0a, r0a);
-            float x = __fsub_rn(1.0f, cos_t);
-            float x2 = __fmul_rn(x, x);
-            float x5 = __fmul_rn(__fmul_rn(x2, x2), x);
-            float refl = __fadd_rn(r0, __fmul_rn(__fsub_rn(1.0f, r0), x5));
             bsdf_pdf = 0.0f;
-            if (cannot || refl > t_rand01(m.seed, pixel, sample, stage, 2u)) {
-                nd = m_reflect(d, ng);
-            } else {
-                TV3 perp = v_scale(v_add(d, v_scale(ng, cos_t)), ri);
-                float kk = __fsub_rn(1.0f, v_dot(perp, perp));
-                TV3 par = v_scale(ng, -__fsqrt_rn(f_abs(kk)));
-                nd = v_normalize(v_add(perp, par));
-            }
+            nd = t_dielectric(d, ng, front, md[7], t_rand01(m.seed, pixel, sample, stage, 2u));
         }
         throughput = v_had(throughput, albedo);
         if (bounce >= M_RR_START) {

@@ -127,7 +127,7 @@ fn hit_scene(s: &CompiledScene, o: V3, d: V3) -> Option<Hit> {
 
 /// `(x, y, z)` uniformly on the unit sphere from two uniforms.
 #[inline(always)]
-fn random_unit_vector(u1: f32, u2: f32) -> V3 {
+pub(super) fn random_unit_vector(u1: f32, u2: f32) -> V3 {
     let z = 1.0 - 2.0 * u1;
     let r2 = 1.0 - z * z;
     let r = if r2 > 0.0 { r2.sqrt() } else { 0.0 };
@@ -136,13 +136,40 @@ fn random_unit_vector(u1: f32, u2: f32) -> V3 {
 }
 
 #[inline(always)]
-fn reflect(v: V3, n: V3) -> V3 {
+pub(super) fn reflect(v: V3, n: V3) -> V3 {
     v - n * (2.0 * v.dot(n))
 }
 
 #[inline(always)]
-fn near_zero(v: V3) -> bool {
+pub(super) fn near_zero(v: V3) -> bool {
     absf(v.x) < EPS_ZERO && absf(v.y) < EPS_ZERO && absf(v.z) < EPS_ZERO
+}
+
+/// The smooth dielectric (both specs' glass): direction `d` meets a surface with normal `n`
+/// facing it, from outside when `front`; Schlick's reflectance against `u3` chooses between
+/// reflection (always under total internal reflection) and refraction.
+#[inline(always)]
+pub(super) fn dielectric(d: V3, n: V3, front: bool, ior: f32, u3: f32) -> V3 {
+    let ri = if front { 1.0 / ior } else { ior };
+    let cos_t = min(-d.dot(n), 1.0);
+    let sin2 = 1.0 - cos_t * cos_t;
+    let sin_t = if sin2 > 0.0 { sin2.sqrt() } else { 0.0 };
+    let cannot = ri * sin_t > 1.0;
+    let r0a = (1.0 - ri) / (1.0 + ri);
+    let r0 = r0a * r0a;
+    let x = 1.0 - cos_t;
+    let x2 = x * x;
+    let x5 = x2 * x2 * x;
+    let refl = r0 + (1.0 - r0) * x5;
+    if cannot || refl > u3 {
+        reflect(d, n)
+    } else {
+        let perp = (d + n * cos_t) * ri;
+        let k = 1.0 - perp.dot(perp);
+        let ka = absf(k);
+        let par = n * (-ka.sqrt());
+        (perp + par).normalize()
+    }
 }
 
 /// Radiance along one camera path and the number of ray segments traced.
@@ -190,29 +217,7 @@ fn trace(s: &CompiledScene, pixel: u32, sample: u32, mut o: V3, mut d: V3) -> (V
                 }
                 sd
             }
-            _ => {
-                let ior = md[3];
-                let ri = if h.front { 1.0 / ior } else { ior };
-                let cos_t = min(-d.dot(h.n), 1.0);
-                let sin2 = 1.0 - cos_t * cos_t;
-                let sin_t = if sin2 > 0.0 { sin2.sqrt() } else { 0.0 };
-                let cannot = ri * sin_t > 1.0;
-                let r0a = (1.0 - ri) / (1.0 + ri);
-                let r0 = r0a * r0a;
-                let x = 1.0 - cos_t;
-                let x2 = x * x;
-                let x5 = x2 * x2 * x;
-                let refl = r0 + (1.0 - r0) * x5;
-                if cannot || refl > u3 {
-                    reflect(d, h.n)
-                } else {
-                    let perp = (d + h.n * cos_t) * ri;
-                    let k = 1.0 - perp.dot(perp);
-                    let ka = absf(k);
-                    let par = h.n * (-ka.sqrt());
-                    (perp + par).normalize()
-                }
-            }
+            _ => dielectric(d, h.n, h.front, md[3], u3),
         };
         throughput = throughput.hadamard(color);
         o = h.p;

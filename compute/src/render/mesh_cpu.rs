@@ -11,7 +11,8 @@
 
 use rayon::prelude::*;
 
-use super::math::{f, min, rand01, sincos_turns, V3};
+use super::cpu::{dielectric, near_zero, random_unit_vector, reflect};
+use super::math::{f, min, rand01, V3};
 use super::mesh_blob::{mat_kind, CompiledMesh, MAT_STRIDE, NO_TEXTURE, TRI_STRIDE};
 use crate::gemm::canonicalize_f32;
 
@@ -20,8 +21,6 @@ pub const T_FAR: f32 = f(0x7149f2ca);
 /// `1 + 2γ₃` (γ₃ = 3u/(1 − 3u), u = 2⁻²⁴), rounded up: the slab test's far distances are
 /// scaled by it so that rounding never culls a box a ray touches (pbrt's robust traversal).
 pub const ROBUST: f32 = f(0x3f800003);
-/// Near-zero scatter direction threshold (1e-6).
-pub const EPS_ZERO: f32 = f(0x358637bd);
 /// 1/π.
 pub const INV_PI: f32 = f(0x3ea2f983);
 /// Russian roulette starts after this many bounces.
@@ -350,26 +349,6 @@ fn sample_texture(m: &CompiledMesh, t: usize, u: f32, v: f32) -> V3 {
     top * (1.0 - fy) + bottom * fy
 }
 
-/// `(x, y, z)` uniformly on the unit sphere from two uniforms.
-#[inline(always)]
-fn random_unit_vector(u1: f32, u2: f32) -> V3 {
-    let z = 1.0 - 2.0 * u1;
-    let r2 = 1.0 - z * z;
-    let r = if r2 > 0.0 { r2.sqrt() } else { 0.0 };
-    let (s, c) = sincos_turns(u2);
-    V3::new(r * c, r * s, z)
-}
-
-#[inline(always)]
-fn reflect(v: V3, n: V3) -> V3 {
-    v - n * (2.0 * v.dot(n))
-}
-
-#[inline(always)]
-fn near_zero(v: V3) -> bool {
-    absf(v.x) < EPS_ZERO && absf(v.y) < EPS_ZERO && absf(v.z) < EPS_ZERO
-}
-
 /// The light chosen by `u ∈ [0, 1)`: the first whose cumulative probability exceeds `u`
 /// (binary search).
 #[inline(always)]
@@ -508,27 +487,8 @@ pub fn trace(m: &CompiledMesh, pixel: u32, sample: u32, mut o: V3, mut d: V3) ->
                 sd
             }
             _ => {
-                let ior = md[7];
-                let ri = if front { 1.0 / ior } else { ior };
-                let cos_t = min(-d.dot(ng), 1.0);
-                let sin2 = 1.0 - cos_t * cos_t;
-                let sin_t = if sin2 > 0.0 { sin2.sqrt() } else { 0.0 };
-                let cannot = ri * sin_t > 1.0;
-                let r0a = (1.0 - ri) / (1.0 + ri);
-                let r0 = r0a * r0a;
-                let x = 1.0 - cos_t;
-                let x2 = x * x;
-                let x5 = x2 * x2 * x;
-                let refl = r0 + (1.0 - r0) * x5;
                 bsdf_pdf = 0.0;
-                if cannot || refl > r(2) {
-                    reflect(d, ng)
-                } else {
-                    let perp = (d + ng * cos_t) * ri;
-                    let k = 1.0 - perp.dot(perp);
-                    let par = ng * (-absf(k).sqrt());
-                    (perp + par).normalize()
-                }
+                dielectric(d, ng, front, md[7], r(2))
             }
         };
         throughput = throughput.hadamard(albedo);

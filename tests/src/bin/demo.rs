@@ -164,61 +164,37 @@ fn run(args: &Args) -> Result<()> {
     println!();
     let mp = MultiProgress::new();
     let style = ProgressStyle::with_template("{spinner} {prefix:<22} {msg}").expect("template");
+    // one spinner per posted job
+    let bar_for = |label: &str, p: &jobs::Posted| {
+        let bar = mp.add(ProgressBar::new_spinner());
+        bar.set_style(style.clone());
+        bar.set_prefix(label.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        let msg = format!("posted {} (escrow {})", p.job, format_amount(p.deposit, d));
+        if mp.is_hidden() {
+            println!("  {label:<22} {msg}");
+        }
+        bar.set_message(msg);
+        bar
+    };
     let mut posted = vec![];
     for (label, stem, spec) in jobs_spec {
         let p = net
             .post(&client, spec)
             .with_context(|| format!("posting {label}"))?;
-        let bar = mp.add(ProgressBar::new_spinner());
-        bar.set_style(style.clone());
-        bar.set_prefix(label.to_string());
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar.set_message(format!(
-            "posted {} (escrow {})",
-            p.job,
-            format_amount(p.deposit, d)
-        ));
-        if mp.is_hidden() {
-            println!(
-                "  {label:<22} posted {} (escrow {})",
-                p.job,
-                format_amount(p.deposit, d)
-            );
-        }
+        let bar = bar_for(label, &p);
         posted.push((label.to_string(), stem, p, bar, None::<f64>));
     }
     let shards = embed_posted.len();
     for (n, p) in embed_posted.into_iter().enumerate() {
         let label = format!("embed shard {}/{shards}", n + 1);
-        let bar = mp.add(ProgressBar::new_spinner());
-        bar.set_style(style.clone());
-        bar.set_prefix(label.clone());
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar.set_message(format!(
-            "posted {} (escrow {})",
-            p.job,
-            format_amount(p.deposit, d)
-        ));
-        if mp.is_hidden() {
-            println!(
-                "  {label:<22} posted {} (escrow {})",
-                p.job,
-                format_amount(p.deposit, d)
-            );
-        }
+        let bar = bar_for(&label, &p);
         posted.push((label, "embed", p, bar, None::<f64>));
     }
     let tiles = render_posted.len();
     for (n, p) in render_posted.into_iter().enumerate() {
         let label = format!("glTF tile {}/{tiles}", n + 1);
-        let bar = mp.add(ProgressBar::new_spinner());
-        bar.set_style(style.clone());
-        bar.set_prefix(label.clone());
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar.set_message(format!("posted {} (escrow {})", p.job, format_amount(p.deposit, d)));
-        if mp.is_hidden() {
-            println!("  {label:<22} posted {} (escrow {})", p.job, format_amount(p.deposit, d));
-        }
+        let bar = bar_for(&label, &p);
         posted.push((label, "tile", p, bar, None::<f64>));
     }
     let start = Instant::now();
