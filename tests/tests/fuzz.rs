@@ -1068,7 +1068,6 @@ fn random_instruction_sequences_keep_the_invariants() {
         for k in [
             "seen:escalation-with-silent-claims",
             "seen:reopen-with-silent-claims",
-            "seen:expire-earlier-round-claim",
             "attack:stranger-closes-winning-bid",
             "close_bid",
             "donate",
@@ -1081,6 +1080,12 @@ fn random_instruction_sequences_keep_the_invariants() {
             assert!(ok + bad > 0, "the run never reached `{k}`");
         }
     }
+    // Counted, not required: since claims wait for the ranked draw, a round's silent claim is
+    // rarely still unexpired when the next round opens (0 of 2000 sequences in session 12; 3
+    // before ranked sortition), so the expiry of an earlier round's claim is rare here. It is
+    // covered deterministically by program_review.rs
+    // (`expiring_an_earlier_rounds_claim_leaves_the_new_round_exact`), and whenever a sequence
+    // does reach it the exact counter invariants above are checked on it.
     // None of the attacks may ever succeed.
     for (k, (ok, _)) in &stats {
         if k.starts_with("attack:") {
