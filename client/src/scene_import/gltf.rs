@@ -1577,6 +1577,30 @@ mod tests {
         }
     }
 
+    /// A scene file must not pull local files (or anything but its own data and relative
+    /// paths) into a job that is shipped to workers.
+    #[test]
+    fn hostile_uris_with_a_scheme_or_an_absolute_path_are_refused() {
+        let dir = temp_dir("uris");
+        for uri in ["/etc/passwd", "file:///etc/passwd", "http://169.254.169.254/latest"] {
+            let (bin, rest) = materials_asset();
+            let p = write_json(&dir, "u.gltf", &bin.document(Some(uri), rest));
+            match import(&p, &opts()) {
+                Err(ImportError::Malformed(m)) => assert!(m.contains(uri), "{uri}: {m}"),
+                other => panic!("{uri}: expected Malformed, got {other:?}"),
+            }
+            let (bin, mut rest) = materials_asset();
+            rest["materials"][0]["pbrMetallicRoughness"]["baseColorTexture"] = json!({"index": 0});
+            rest["textures"] = json!([{"source": 0}]);
+            rest["images"] = json!([{ "uri": uri }]);
+            let p = write_json(&dir, "t.gltf", &bin.document(Some(&bin.data_uri()), rest));
+            match import(&p, &opts()) {
+                Err(ImportError::Malformed(m)) => assert!(m.contains(uri), "image {uri}: {m}"),
+                other => panic!("image {uri}: expected Malformed, got {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn hostile_missing_buffer_and_texture() {
         let dir = temp_dir("missing");
