@@ -261,8 +261,8 @@ fn mesh_renders_have_golden_hashes() {
     assert_eq!(h(&soup_out), GOLDEN_SOUP);
 }
 
-const GOLDEN_CORNELL: &str = "f4c387632516697f4eedbb2ac6faef62972092ad7dcfaf01ee4fb5749ab1c9ed";
-const GOLDEN_SOUP: &str = "38ebcc4fcf2eb88ee8e4360696ed4d5c1d431a51a3c5b111907db434b4c190b5";
+const GOLDEN_CORNELL: &str = "d5a11e107b963ec6d866b92aa9613434499cd2bcf5ee17b4154821915a73a55e";
+const GOLDEN_SOUP: &str = "9b97e06eec0c9c262dc42d86755a37825ce7dbf5055a5c7b475dbe67320861ec";
 
 /// Next-event estimation with MIS converges to the same image as plain path tracing would and
 /// is far less noisy: the mean over a region lit only by the small area light is within a few
