@@ -167,6 +167,20 @@ __device__ __forceinline__ bool t_near_zero(TV3 v) {
     return f_abs(v.x) < EPS_ZERO && f_abs(v.y) < EPS_ZERO && f_abs(v.z) < EPS_ZERO;
 }
 
+// The pinhole camera of both specs (render::cpu::pinhole_ray): the normalised direction through
+// pixel (px, py) of the frame, jittered by (j1, j2).
+__device__ __forceinline__ TV3 t_pinhole_dir(const float* camera, unsigned int width, unsigned int height,
+                                             unsigned int px, unsigned int py, float j1, float j2) {
+    TV3 origin = tv3_load(camera);
+    TV3 llc = tv3_load(camera + 3);
+    TV3 horiz = tv3_load(camera + 6);
+    TV3 vert = tv3_load(camera + 9);
+    float sx = __fdiv_rn(__fadd_rn(__uint2float_rn(px), j1), __uint2float_rn(width));
+    float ty = __fdiv_rn(__fadd_rn(__uint2float_rn(height - 1u - py), j2), __uint2float_rn(height));
+    TV3 dir = v_sub(v_add(v_add(llc, v_scale(horiz, sx)), v_scale(vert, ty)), origin);
+    return v_normalize(dir);
+}
+
 // The smooth dielectric of both specs (render::cpu::dielectric).
 __device__ __forceinline__ TV3 t_dielectric(TV3 d, TV3 n, bool front, float ior, float u3) {
     float ri = front ? __fdiv_rn(1.0f, ior) : ior;
@@ -257,19 +271,13 @@ extern "C" __global__ void tessera_render(const unsigned int* __restrict__ obj_k
     s.camera = camera; s.n_obj = n_obj; s.width = width; s.height = height; s.spp = spp;
     s.max_bounces = max_bounces; s.seed = seed;
     TV3 origin = tv3_load(camera);
-    TV3 llc = tv3_load(camera + 3);
-    TV3 horiz = tv3_load(camera + 6);
-    TV3 vert = tv3_load(camera + 9);
     unsigned int pixel = py * width + px;
     TV3 sum = tv3(0.0f, 0.0f, 0.0f);
     unsigned int segs = 0u;
     for (unsigned int sample = 0u; sample < spp; ++sample) {
         float j1 = t_rand01(seed, pixel, sample, 0u, 0u);
         float j2 = t_rand01(seed, pixel, sample, 0u, 1u);
-        float sx = __fdiv_rn(__fadd_rn(__uint2float_rn(px), j1), __uint2float_rn(width));
-        float ty = __fdiv_rn(__fadd_rn(__uint2float_rn(height - 1u - py), j2), __uint2float_rn(height));
-        TV3 dir = v_sub(v_add(v_add(llc, v_scale(horiz, sx)), v_scale(vert, ty)), origin);
-        TV3 l = t_trace(s, pixel, sample, origin, v_normalize(dir), &segs);
+        TV3 l = t_trace(s, pixel, sample, origin, t_pinhole_dir(camera, width, height, px, py, j1, j2), &segs);
         sum = v_add(sum, l);
     }
     float n = __uint2float_rn(spp);

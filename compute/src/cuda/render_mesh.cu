@@ -394,19 +394,13 @@ extern "C" __global__ void tessera_render_mesh(
     m.max_bounces = max_bounces; m.seed = seed;
     unsigned int px = x0 + cx, py = y0 + cy;
     TV3 origin = tv3_load(camera);
-    TV3 llc = tv3_load(camera + 3);
-    TV3 horiz = tv3_load(camera + 6);
-    TV3 vert = tv3_load(camera + 9);
     unsigned int pixel = py * width + px;
     TV3 sum = tv3(0.0f, 0.0f, 0.0f);
     unsigned int segs = 0u;
     for (unsigned int sample = 0u; sample < spp; ++sample) {
         float j1 = t_rand01(seed, pixel, sample, 0u, 0u);
         float j2 = t_rand01(seed, pixel, sample, 0u, 1u);
-        float sx = __fdiv_rn(__fadd_rn(__uint2float_rn(px), j1), __uint2float_rn(width));
-        float ty = __fdiv_rn(__fadd_rn(__uint2float_rn(height - 1u - py), j2), __uint2float_rn(height));
-        TV3 dir = v_sub(v_add(v_add(llc, v_scale(horiz, sx)), v_scale(vert, ty)), origin);
-        TV3 l = m_trace(m, pixel, sample, origin, v_normalize(dir), &segs);
+        TV3 l = m_trace(m, pixel, sample, origin, t_pinhole_dir(camera, width, height, px, py, j1, j2), &segs);
         sum = v_add(sum, l);
     }
     float n = __uint2float_rn(spp);

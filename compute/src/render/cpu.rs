@@ -230,12 +230,19 @@ fn trace(s: &CompiledScene, pixel: u32, sample: u32, mut o: V3, mut d: V3) -> (V
 /// Camera ray through pixel `(px, py)` (row 0 at the top) with jitter `(j1, j2)`.
 #[inline(always)]
 fn camera_ray(s: &CompiledScene, px: u32, py: u32, j1: f32, j2: f32) -> (V3, V3) {
-    let origin = V3::from_slice(&s.camera[0..3]);
-    let llc = V3::from_slice(&s.camera[3..6]);
-    let horiz = V3::from_slice(&s.camera[6..9]);
-    let vert = V3::from_slice(&s.camera[9..12]);
-    let sx = (px as f32 + j1) / s.width as f32;
-    let ty = ((s.height - 1 - py) as f32 + j2) / s.height as f32;
+    pinhole_ray(&s.camera, s.width, s.height, px, py, j1, j2)
+}
+
+/// The ray of both specs' pinhole camera (`camera`: origin, lower-left corner, horizontal,
+/// vertical) through pixel `(px, py)` of a `width × height` frame, jittered by `(j1, j2)`.
+#[inline(always)]
+pub(super) fn pinhole_ray(camera: &[f32], width: u32, height: u32, px: u32, py: u32, j1: f32, j2: f32) -> (V3, V3) {
+    let origin = V3::from_slice(&camera[0..3]);
+    let llc = V3::from_slice(&camera[3..6]);
+    let horiz = V3::from_slice(&camera[6..9]);
+    let vert = V3::from_slice(&camera[9..12]);
+    let sx = (px as f32 + j1) / width as f32;
+    let ty = ((height - 1 - py) as f32 + j2) / height as f32;
     let dir = llc + horiz * sx + vert * ty - origin;
     (origin, dir.normalize())
 }

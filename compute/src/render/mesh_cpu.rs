@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::cpu::{dielectric, near_zero, random_unit_vector, reflect};
+use super::cpu::{dielectric, near_zero, pinhole_ray, random_unit_vector, reflect};
 use super::math::{f, min, rand01, V3};
 use super::mesh_blob::{mat_kind, CompiledMesh, MAT_STRIDE, NO_TEXTURE, TRI_STRIDE};
 use crate::gemm::canonicalize_f32;
@@ -517,14 +517,7 @@ pub fn trace(m: &CompiledMesh, pixel: u32, sample: u32, mut o: V3, mut d: V3) ->
 /// Camera ray through pixel `(px, py)` of the full frame (row 0 at the top), jitter `(j1, j2)`.
 #[inline(always)]
 fn camera_ray(m: &CompiledMesh, px: u32, py: u32, j1: f32, j2: f32) -> (V3, V3) {
-    let origin = V3::from_slice(&m.camera[0..3]);
-    let llc = V3::from_slice(&m.camera[3..6]);
-    let horiz = V3::from_slice(&m.camera[6..9]);
-    let vert = V3::from_slice(&m.camera[9..12]);
-    let sx = (px as f32 + j1) / m.width as f32;
-    let ty = ((m.height - 1 - py) as f32 + j2) / m.height as f32;
-    let dir = llc + horiz * sx + vert * ty - origin;
-    (origin, dir.normalize())
+    pinhole_ray(&m.camera, m.width, m.height, px, py, j1, j2)
 }
 
 /// The mean radiance of pixel `(px, py)` of the frame over its samples (NaN canonical) and the
