@@ -19,4 +19,11 @@ export TESSERA_NVRTC13_DIR=${TESSERA_NVRTC13_DIR:-} TESSERA_PTXAS13=${TESSERA_PT
 export TESSERA_MINILM_DIR=${TESSERA_MINILM_DIR:-}
 # anchor 1.2 defaults to surfpool; the local validator here is solana-test-validator
 export ANCHOR_TEST_VALIDATOR=legacy
+# The localnet program keypair (keys/, the key of declare_id! and Anchor.toml's
+# [programs.localnet]) where `anchor build` looks for it: without it a fresh clone gets a random
+# key and anchor warns "Program ID mismatch detected". Call before `anchor build`, from the root.
+tessera_program_key() {
+  mkdir -p target/deploy
+  cp keys/tessera-program-keypair.json target/deploy/tessera-keypair.json
+}
 unset _tessera_root _tessera_cache

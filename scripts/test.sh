@@ -15,6 +15,7 @@ bash scripts/setup.sh
 source scripts/env.sh
 
 step "anchor build (program -> target/deploy/tessera.so, IDL -> target/idl/tessera.json)"
+tessera_program_key
 anchor build
 file_info=$(head -c 4 target/deploy/tessera.so | od -An -c | tr -d ' ')
 [[ "$file_info" == *ELF* ]] || { echo "target/deploy/tessera.so is not an ELF file" >&2; exit 1; }

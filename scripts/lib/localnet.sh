@@ -16,6 +16,7 @@ localnet_up() {
   source scripts/env.sh
 
   step "anchor build"
+  tessera_program_key
   anchor build
 
   step "cargo build --bins (tessera, tessera-worker, tessera-demo, tessera-bench; shared with the test command)"
