@@ -34,6 +34,27 @@ pub fn load_keypair(path: &str) -> Result<Keypair> {
     })
 }
 
+/// Writes a new keypair file (Solana CLI format) readable by its owner only (mode 0600 on
+/// Unix, set when the file is created, so the key is never readable by others even briefly).
+/// Refuses to overwrite an existing file.
+pub fn write_new_keypair(path: &std::path::Path, kp: &Keypair) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(|e| {
+        anyhow!("creating keypair file {}: {e}", path.display())
+    })?;
+    let bytes: Vec<u8> = kp.to_bytes().to_vec();
+    f.write_all(serde_json::to_string(&bytes)?.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
 /// The error chain on one line, with a hint for the failures people hit most. `url` is the RPC
 /// URL in use and `url_fix` says how to change it (`pass --url`, `set rpc_url in …`).
 pub fn one_line(e: &anyhow::Error, url: &str, url_fix: &str) -> String {
@@ -57,4 +78,31 @@ pub fn one_line(e: &anyhow::Error, url: &str, url_fix: &str) -> String {
         String::new()
     };
     format!("{msg}{hint}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use solana_sdk::signer::Signer;
+
+    #[test]
+    fn new_keypair_files_are_private_and_never_overwritten() {
+        let dir = std::env::temp_dir().join(format!("tessera-kp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("op.json");
+        let _ = std::fs::remove_file(&p);
+        let kp = Keypair::new();
+        write_new_keypair(&p, &kp).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "mode {mode:o}");
+        }
+        assert_eq!(load_keypair(p.to_str().unwrap()).unwrap().pubkey(), kp.pubkey());
+        let e = write_new_keypair(&p, &Keypair::new()).unwrap_err();
+        assert!(format!("{e}").contains("creating keypair file"), "{e}");
+        assert_eq!(load_keypair(p.to_str().unwrap()).unwrap().pubkey(), kp.pubkey(), "not overwritten");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

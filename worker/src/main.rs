@@ -194,8 +194,7 @@ fn run_cmd(cli: &Cli, cfg: Option<Config>) -> Result<()> {
             };
             if !kp_path.exists() {
                 let kp = Keypair::new();
-                let bytes: Vec<u8> = kp.to_bytes().to_vec();
-                std::fs::write(&kp_path, serde_json::to_string(&bytes)?)?;
+                tessera_client::cli_util::write_new_keypair(&kp_path, &kp)?;
                 println!(
                     "new operator keypair {} at {}",
                     kp.pubkey(),
