@@ -45,6 +45,25 @@ pub struct RenderOptions {
     pub background: Option<[f32; 3]>,
 }
 
+impl RenderOptions {
+    /// One whole frame (frame 0) of `width × height` at `spp`: 6 bounces, seed 1, 24 fps, the
+    /// file's camera, the default sky.
+    pub fn new(width: u32, height: u32, spp: u32) -> RenderOptions {
+        RenderOptions {
+            width,
+            height,
+            spp,
+            max_bounces: 6,
+            seed: 1,
+            tiles: (1, 1),
+            frames: 0..=0,
+            fps: 24.0,
+            camera: None,
+            background: None,
+        }
+    }
+}
+
 /// `"4x4"` → `(4, 4)`.
 pub fn parse_tiles(s: &str) -> Result<(u32, u32)> {
     let (c, r) = s

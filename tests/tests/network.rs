@@ -133,16 +133,10 @@ fn network_of_worker_processes_end_to_end() {
     // render: the Blender scene in 2x2 tiles (spec 2), two replicas each
     let glb = tessera_tests::render_asset("blender-scene-1", "scene.glb").unwrap();
     let render_opts = render_jobs::RenderOptions {
-        width: 48,
-        height: 36,
-        spp: 2,
         max_bounces: 4,
         seed: 5,
         tiles: (2, 2),
-        frames: 0..=0,
-        fps: 24.0,
-        camera: None,
-        background: None,
+        ..render_jobs::RenderOptions::new(48, 36, 2)
     };
     let (render_posted, render_manifest) = net
         .post_render(&client, &glb, &render_opts, "2", 2)

@@ -19,18 +19,7 @@ fn data(dir: &str, file: &str) -> PathBuf {
 }
 
 fn options(width: u32, height: u32, spp: u32) -> RenderOptions {
-    RenderOptions {
-        width,
-        height,
-        spp,
-        max_bounces: 6,
-        seed: 1,
-        tiles: (1, 1),
-        frames: 0..=0,
-        fps: 24.0,
-        camera: None,
-        background: None,
-    }
+    RenderOptions::new(width, height, spp)
 }
 
 /// Renders the single-tile plan on the CPU: the frame's radiance and the output's hash.

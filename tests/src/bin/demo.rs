@@ -147,16 +147,8 @@ fn run(args: &Args) -> Result<()> {
     // render: a glTF scene exported by Blender, 2x2 tile jobs of one frame (render spec 2)
     let glb = tessera_tests::render_asset("blender-scene-1", "scene.glb")?;
     let shot = RenderOptions {
-        width: 256,
-        height: 192,
-        spp: 16,
-        max_bounces: 6,
-        seed: 1,
         tiles: (2, 2),
-        frames: 0..=0,
-        fps: 24.0,
-        camera: None,
-        background: None,
+        ..RenderOptions::new(256, 192, 16)
     };
     let (render_posted, render_manifest) = net
         .post_render(&client, &glb, &shot, "3", 2)
