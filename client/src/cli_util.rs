@@ -46,9 +46,9 @@ pub fn write_new_keypair(path: &std::path::Path, kp: &Keypair) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).map_err(|e| {
-        anyhow!("creating keypair file {}: {e}", path.display())
-    })?;
+    let mut f = opts
+        .open(path)
+        .map_err(|e| anyhow!("creating keypair file {}: {e}", path.display()))?;
     let bytes: Vec<u8> = kp.to_bytes().to_vec();
     f.write_all(serde_json::to_string(&bytes)?.as_bytes())?;
     f.sync_all()?;
@@ -99,10 +99,17 @@ mod tests {
             let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "mode {mode:o}");
         }
-        assert_eq!(load_keypair(p.to_str().unwrap()).unwrap().pubkey(), kp.pubkey());
+        assert_eq!(
+            load_keypair(p.to_str().unwrap()).unwrap().pubkey(),
+            kp.pubkey()
+        );
         let e = write_new_keypair(&p, &Keypair::new()).unwrap_err();
         assert!(format!("{e}").contains("creating keypair file"), "{e}");
-        assert_eq!(load_keypair(p.to_str().unwrap()).unwrap().pubkey(), kp.pubkey(), "not overwritten");
+        assert_eq!(
+            load_keypair(p.to_str().unwrap()).unwrap().pubkey(),
+            kp.pubkey(),
+            "not overwritten"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -339,7 +339,11 @@ mod tests {
         ];
         let got = nearest(&[1.0, 0.0], &rows, 3);
         let idx: Vec<usize> = got.iter().map(|g| g.0).collect();
-        assert_eq!(idx, [1, 4, 2], "exact matches first (lower index on ties), then 0.6");
+        assert_eq!(
+            idx,
+            [1, 4, 2],
+            "exact matches first (lower index on ties), then 0.6"
+        );
         assert!((got[2].1 - 0.6).abs() < 1e-6);
         assert_eq!(nearest(&[1.0, 0.0], &rows, 99).len(), 5);
         assert!(nearest(&[1.0, 0.0], &[], 3).is_empty());

@@ -108,7 +108,9 @@ pub struct InputSpec {
 impl InputSpec {
     /// The scene is an artist's file (glTF or OBJ), rendered by spec 2 in tiles and frames.
     pub fn is_mesh_scene(&self) -> bool {
-        self.scene.as_deref().is_some_and(crate::scene_import::is_scene_file)
+        self.scene
+            .as_deref()
+            .is_some_and(crate::scene_import::is_scene_file)
     }
 
     /// The render options of a mesh scene.

@@ -84,7 +84,11 @@ pub fn parse_frames(s: &str) -> Result<RangeInclusive<u32>> {
     let r = match s.split_once("..") {
         Some((a, b)) => {
             let a: u32 = a.trim().parse().with_context(|| format!("--frames {s}"))?;
-            let b: u32 = b.trim().trim_start_matches('=').parse().with_context(|| format!("--frames {s}"))?;
+            let b: u32 = b
+                .trim()
+                .trim_start_matches('=')
+                .parse()
+                .with_context(|| format!("--frames {s}"))?;
             a..=b
         }
         None => {
@@ -317,7 +321,13 @@ fn place(
 /// Writes a frame of linear radiance as `<stem>.png` (8-bit, the spec's tone map),
 /// `<stem>.16.png` (the same tone map at 16 bits) and `<stem>.pfm` (linear float, for
 /// compositing).
-pub fn write_frame(dir: &Path, stem: &str, width: u32, height: u32, rgb: &[f32]) -> Result<Vec<PathBuf>> {
+pub fn write_frame(
+    dir: &Path,
+    stem: &str,
+    width: u32,
+    height: u32,
+    rgb: &[f32],
+) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let png = dir.join(format!("{stem}.png"));
     kernel::write_png(&png, width, height, &kernel::tonemap_rgba8(rgb))?;
@@ -343,7 +353,12 @@ pub fn pfm_bytes(width: u32, height: u32, rgb: &[f32]) -> Vec<u8> {
 
 /// Writes every frame of a manifest into `dir` as `<stem>.<frame>.{png,16.png,pfm}` (or
 /// `<stem>.{…}` for a single frame).
-pub fn write_frames(dir: &Path, stem: &str, m: &RenderManifest, frames: &[(u32, Vec<f32>)]) -> Result<Vec<PathBuf>> {
+pub fn write_frames(
+    dir: &Path,
+    stem: &str,
+    m: &RenderManifest,
+    frames: &[(u32, Vec<f32>)],
+) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for (f, rgb) in frames {
         let name = if frames.len() == 1 {
@@ -380,7 +395,13 @@ mod tests {
         let (w, h) = (4usize, 3usize);
         let mut frame = vec![0.0; w * h * 3];
         let mut cov = vec![false; w * h];
-        let t = |x0, y0, w, h| ManifestTile { job: String::new(), x0, y0, w, h };
+        let t = |x0, y0, w, h| ManifestTile {
+            job: String::new(),
+            x0,
+            y0,
+            w,
+            h,
+        };
         place(&mut frame, &mut cov, (w, h), &t(0, 0, 2, 3), &[1.0; 18]).unwrap();
         place(&mut frame, &mut cov, (w, h), &t(2, 0, 2, 3), &[2.0; 18]).unwrap();
         assert!(cov.iter().all(|c| *c));

@@ -28,7 +28,9 @@ fn minilm_dir() -> PathBuf {
     }
     let cache = std::env::var_os("TESSERA_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/tessera"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/tessera")
+        });
     cache.join("data/all-MiniLM-L6-v2-0.1.0")
 }
 
@@ -103,7 +105,10 @@ fn main() {
     let dir = minilm_dir();
     let read = |name: &str| {
         std::fs::read(dir.join(name)).unwrap_or_else(|e| {
-            panic!("{}/{name}: {e} (all-MiniLM-L6-v2 comes from scripts/setup.sh)", dir.display())
+            panic!(
+                "{}/{name}: {e} (all-MiniLM-L6-v2 comes from scripts/setup.sh)",
+                dir.display()
+            )
         })
     };
     let blob = embed::encode_model(&read("config.json"), None, &read("model.safetensors")).unwrap();
@@ -124,7 +129,10 @@ fn main() {
         .iter()
         .flat_map(|s| embed::cpu::embed_one(&model, s))
         .collect();
-    let identical = ours.iter().map(|v| v.to_bits()).eq(plain.iter().map(|v| v.to_bits()));
+    let identical = ours
+        .iter()
+        .map(|v| v.to_bits())
+        .eq(plain.iter().map(|v| v.to_bits()));
     assert!(identical, "the fast path must give the reference's bits");
     let mut worst_cos = 1.0f64;
     for (i, t) in theirs.iter().enumerate() {
@@ -144,7 +152,13 @@ fn main() {
                 std::hint::black_box(gemm_f32(rows, h, h, &x[..rows * h], &w[..h * h]));
             }
             std::hint::black_box(gemm_f32(rows, inter, h, &x[..rows * h], &w[..h * inter]));
-            std::hint::black_box(gemm_f32(rows, h, inter, &x[..rows * inter], &w[..inter * h]));
+            std::hint::black_box(gemm_f32(
+                rows,
+                h,
+                inter,
+                &x[..rows * inter],
+                &w[..inter * h],
+            ));
         }
     });
     let (t_att, _) = best(reps, || {
@@ -190,7 +204,11 @@ fn main() {
     for (name, t, macs) in [
         ("projection + FFN GEMMs", t_proj, Some(macs_proj)),
         ("attention (QK^T, PV)", t_att, Some(macs_att)),
-        ("element-wise: embeddings, softmax, GELU, LayerNorm, copies, pooling", rest, None),
+        (
+            "element-wise: embeddings, softmax, GELU, LayerNorm, copies, pooling",
+            rest,
+            None,
+        ),
     ] {
         println!(
             "| {name} | {:.1} | {:.0} % | {} |",

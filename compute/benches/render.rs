@@ -42,12 +42,17 @@ fn data_dir() -> PathBuf {
     std::env::var_os("TESSERA_CACHE")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/tessera"))
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/tessera")
+        })
         .join("data")
 }
 
 fn opt<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(|s| s.as_str())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|s| s.as_str())
 }
 
 /// The best of `reps` timed runs after one warm-up, and the last result.
@@ -94,12 +99,20 @@ fn load_obj(path: &std::path::Path) -> (Vec<[f32; 3]>, Vec<[u32; 3]>) {
         single_index: true,
         ..Default::default()
     };
-    let (models, _) = tobj::load_obj(path, &opts).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (models, _) =
+        tobj::load_obj(path, &opts).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let (mut pos, mut tris) = (Vec::new(), Vec::new());
     for m in models {
         let base = pos.len() as u32;
         pos.extend_from_slice(m.mesh.positions.as_chunks::<3>().0);
-        tris.extend(m.mesh.indices.as_chunks::<3>().0.iter().map(|t| t.map(|i| base + i)));
+        tris.extend(
+            m.mesh
+                .indices
+                .as_chunks::<3>()
+                .0
+                .iter()
+                .map(|t| t.map(|i| base + i)),
+        );
     }
     (pos, tris)
 }
@@ -127,7 +140,11 @@ fn mesh_scene(pos: Vec<[f32; 3]>, tris: &[[u32; 3]]) -> MeshScene {
         seed: 1,
         background: [0.0; 3],
         camera: CameraSpec {
-            position: [c[0] + dist * dir.x, c[1] + dist * dir.y, c[2] + dist * dir.z],
+            position: [
+                c[0] + dist * dir.x,
+                c[1] + dist * dir.y,
+                c[2] + dist * dir.z,
+            ],
             look_at: c,
             up: [0.0, 1.0, 0.0],
             vfov_degrees: vfov,
@@ -245,7 +262,13 @@ impl Embree {
     }
 
     /// Builds the scene; returns it and the time `rtcCommitScene` took.
-    fn build(config: &std::ffi::CStr, flags: u32, quality: u32, pos: &[[f32; 3]], tris: &[[u32; 3]]) -> (Embree, Duration) {
+    fn build(
+        config: &std::ffi::CStr,
+        flags: u32,
+        quality: u32,
+        pos: &[[f32; 3]],
+        tris: &[[u32; 3]],
+    ) -> (Embree, Duration) {
         use embree::*;
         unsafe {
             let device = Self::device(config);
@@ -253,9 +276,23 @@ impl Embree {
             rtcSetSceneFlags(scene, flags);
             rtcSetSceneBuildQuality(scene, quality);
             let geom = rtcNewGeometry(device, RTC_GEOMETRY_TYPE_TRIANGLE);
-            let vb = rtcSetNewGeometryBuffer(geom, RTC_BUFFER_TYPE_VERTEX, 0, RTC_FORMAT_FLOAT3, 12, pos.len());
+            let vb = rtcSetNewGeometryBuffer(
+                geom,
+                RTC_BUFFER_TYPE_VERTEX,
+                0,
+                RTC_FORMAT_FLOAT3,
+                12,
+                pos.len(),
+            );
             std::ptr::copy_nonoverlapping(pos.as_ptr(), vb as *mut [f32; 3], pos.len());
-            let ib = rtcSetNewGeometryBuffer(geom, RTC_BUFFER_TYPE_INDEX, 0, RTC_FORMAT_UINT3, 12, tris.len());
+            let ib = rtcSetNewGeometryBuffer(
+                geom,
+                RTC_BUFFER_TYPE_INDEX,
+                0,
+                RTC_FORMAT_UINT3,
+                12,
+                tris.len(),
+            );
             std::ptr::copy_nonoverlapping(tris.as_ptr(), ib as *mut [u32; 3], tris.len());
             rtcCommitGeometry(geom);
             let id = rtcAttachGeometry(scene, geom);
@@ -317,11 +354,13 @@ impl Drop for Embree {
 fn trace_all(pool: &rayon::ThreadPool, rays: &[Ray], f: impl Fn(&Ray) -> Hit + Sync) -> Vec<Hit> {
     let mut out = vec![MISS; rays.len()];
     pool.install(|| {
-        rays.par_chunks(CHUNK).zip(out.par_chunks_mut(CHUNK)).for_each(|(rc, oc)| {
-            for (r, o) in rc.iter().zip(oc) {
-                *o = f(r);
-            }
-        })
+        rays.par_chunks(CHUNK)
+            .zip(out.par_chunks_mut(CHUNK))
+            .for_each(|(rc, oc)| {
+                for (r, o) in rc.iter().zip(oc) {
+                    *o = f(r);
+                }
+            })
     });
     out
 }
@@ -392,11 +431,24 @@ fn main() {
     let reps: usize = opt(&args, "--reps").map_or(3, |v| v.parse().expect("--reps N"));
     let robust = args.iter().any(|a| a == "--embree-robust");
     let high = args.iter().any(|a| a == "--embree-high");
-    let flags = if robust { embree::RTC_SCENE_FLAG_ROBUST } else { embree::RTC_SCENE_FLAG_NONE };
-    let quality = if high { embree::RTC_BUILD_QUALITY_HIGH } else { embree::RTC_BUILD_QUALITY_MEDIUM };
+    let flags = if robust {
+        embree::RTC_SCENE_FLAG_ROBUST
+    } else {
+        embree::RTC_SCENE_FLAG_NONE
+    };
+    let quality = if high {
+        embree::RTC_BUILD_QUALITY_HIGH
+    } else {
+        embree::RTC_BUILD_QUALITY_MEDIUM
+    };
     let data = data_dir();
     let scenes = [
-        ("bunny", opt(&args, "--bunny").map(PathBuf::from).unwrap_or_else(|| data.join("bunny-1.0.1/bunny.obj"))),
+        (
+            "bunny",
+            opt(&args, "--bunny")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data.join("bunny-1.0.1/bunny.obj")),
+        ),
         (
             "dragon",
             opt(&args, "--dragon")
@@ -407,7 +459,15 @@ fn main() {
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pools: Vec<(usize, rayon::ThreadPool)> = [1, all]
         .into_iter()
-        .map(|n| (n, rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap()))
+        .map(|n| {
+            (
+                n,
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .unwrap(),
+            )
+        })
         .collect();
     let version = unsafe {
         let d = Embree::device(c"");
@@ -429,24 +489,42 @@ fn main() {
     let mut agreements = Vec::new();
     for (name, path) in scenes {
         if !path.exists() {
-            println!("{name}: {} not found (set-up unpacks it; or pass --{name} PATH), skipped", path.display());
+            println!(
+                "{name}: {} not found (set-up unpacks it; or pass --{name} PATH), skipped",
+                path.display()
+            );
             continue;
         }
         let t = Instant::now();
         let (pos, tris) = load_obj(&path);
-        println!("{name}: {} triangles, {} vertices from {} ({:.2} s)", tris.len(), pos.len(), path.display(), t.elapsed().as_secs_f64());
+        println!(
+            "{name}: {} triangles, {} vertices from {} ({:.2} s)",
+            tris.len(),
+            pos.len(),
+            path.display(),
+            t.elapsed().as_secs_f64()
+        );
         let scene = mesh_scene(pos, &tris);
 
         // builds: Tessera's encode (BVH + blob, one thread) and parse (validation + compile)
-        let (encode, blob) = best(reps, || mesh_blob::encode(&scene, Tile::full(SIDE, SIDE)).unwrap());
+        let (encode, blob) = best(reps, || {
+            mesh_blob::encode(&scene, Tile::full(SIDE, SIDE)).unwrap()
+        });
         let (parse, m) = best(reps, || mesh_blob::parse(&blob[8..], u64::MAX).unwrap());
         drop(blob);
         // encode's triangle order (the build is deterministic), checked against the blob
-        let corners: Vec<[[f32; 3]; 3]> = tris.iter().map(|t| t.map(|i| scene.positions[i as usize])).collect();
+        let corners: Vec<[[f32; 3]; 3]> = tris
+            .iter()
+            .map(|t| t.map(|i| scene.positions[i as usize]))
+            .collect();
         let built = bvh::build(&corners);
         drop(corners);
         for (s, &i) in built.order.iter().enumerate() {
-            assert_eq!(m.tri_info[5 * s + 1..5 * s + 4], tris[i as usize], "stored triangle {s}");
+            assert_eq!(
+                m.tri_info[5 * s + 1..5 * s + 4],
+                tris[i as usize],
+                "stored triangle {s}"
+            );
         }
         let depth = bvh::validate(&built.nodes, tris.len(), |t, k| {
             scene.positions[tris[built.order[t] as usize][k] as usize]
@@ -484,11 +562,17 @@ fn main() {
         for (kind, rays) in [("primary", &primary), ("incoherent", &incoherent)] {
             let mut agree = Agreement::default();
             for (threads, pool) in &pools {
-                let ((tt, tc), th) = best_wall_cpu(reps, || trace_all(pool, rays, |r| tessera_closest(&m, r)));
-                let ((te, ec), eh) = best_wall_cpu(reps, || trace_all(pool, rays, |r| emb.closest(r)));
+                let ((tt, tc), th) =
+                    best_wall_cpu(reps, || trace_all(pool, rays, |r| tessera_closest(&m, r)));
+                let ((te, ec), eh) =
+                    best_wall_cpu(reps, || trace_all(pool, rays, |r| emb.closest(r)));
                 if *threads == 1 {
                     for (t, e) in th.iter().zip(&eh) {
-                        let t = if t.0 == u32::MAX { MISS } else { (order[t.0 as usize], t.1) };
+                        let t = if t.0 == u32::MAX {
+                            MISS
+                        } else {
+                            (order[t.0 as usize], t.1)
+                        };
                         agree.add(t, *e);
                     }
                 }

@@ -113,9 +113,26 @@ fn mesh_render_gpu_equals_cpu() {
     let mut empty = mesh_scenes::cornell(5, 3, 2);
     empty.triangles.clear();
     let cases = [
-        ("cornell", mesh_scenes::cornell(96, 72, 8), Tile::full(96, 72)),
-        ("cornell tile", mesh_scenes::cornell(96, 72, 4), Tile { x0: 17, y0: 9, w: 41, h: 50 }),
-        ("soup", mesh_scenes::random_soup(3000, 8).0, Tile::full(8, 8)),
+        (
+            "cornell",
+            mesh_scenes::cornell(96, 72, 8),
+            Tile::full(96, 72),
+        ),
+        (
+            "cornell tile",
+            mesh_scenes::cornell(96, 72, 4),
+            Tile {
+                x0: 17,
+                y0: 9,
+                w: 41,
+                h: 50,
+            },
+        ),
+        (
+            "soup",
+            mesh_scenes::random_soup(3000, 8).0,
+            Tile::full(8, 8),
+        ),
         ("empty", empty, Tile::full(5, 3)),
     ];
     for (name, mut scene, tile) in cases {

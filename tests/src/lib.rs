@@ -42,7 +42,8 @@ pub fn render_asset(dir: &str, file: &str) -> anyhow::Result<std::path::PathBuf>
         .filter(|v| !v.is_empty())
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/tessera")
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/tessera")
         });
     let p = cache.join("data").join(dir).join(file);
     if !p.is_file() {

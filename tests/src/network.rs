@@ -11,8 +11,8 @@ use solana_client::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::state::{Config, Job, JobState, Node};
-use tessera_client::ix::{self, TokenCtx};
 use tessera_client::embedding::Manifest;
+use tessera_client::ix::{self, TokenCtx};
 use tessera_client::jobspec::JobSpec;
 use tessera_client::render_jobs::{self, RenderManifest, RenderOptions};
 use tessera_client::{blobs::BlobTarget, embed_jobs, jobs, network, pda, rpc, token};
@@ -493,7 +493,13 @@ impl Network {
         ))
         .context("render job spec")?;
         let plan = render_jobs::plan(scene, options)?;
-        render_jobs::post(&self.rpc, client, &spec, &plan, &BlobTarget::parse(&self.blobs_url)?)
+        render_jobs::post(
+            &self.rpc,
+            client,
+            &spec,
+            &plan,
+            &BlobTarget::parse(&self.blobs_url)?,
+        )
     }
 
     pub fn job(&self, key: &Pubkey) -> Result<Job> {

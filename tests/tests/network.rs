@@ -204,7 +204,11 @@ fn network_of_worker_processes_end_to_end() {
             });
         let local = embed_jobs::recompute(&net.rpc, &p.job).unwrap();
         assert_eq!(local.on_chain, job.winning_hash);
-        assert!(local.matches(), "embed shard {}: the CPU reference disagrees", p.job);
+        assert!(
+            local.matches(),
+            "embed shard {}: the CPU reference disagrees",
+            p.job
+        );
     }
     let (rows, ids) = embed_jobs::fetch_all(&net.rpc, &manifest, Some(&net.blobs_url)).unwrap();
     let want_ids: Vec<String> = (0..24).map(|i| format!("s{i}")).collect();
@@ -214,22 +218,40 @@ fn network_of_worker_processes_end_to_end() {
     let (_, tokenizer) = embedding::model_parts(&reference).unwrap();
     let texts: Vec<String> = sentences.iter().map(|s| s.to_string()).collect();
     let seqs = tokenizer.encode_all(&texts, 512).unwrap();
-    let local = tessera_compute::embed::embed(&model, &seqs, &tessera_compute::Backend::cpu())
-        .unwrap();
+    let local =
+        tessera_compute::embed::embed(&model, &seqs, &tessera_compute::Backend::cpu()).unwrap();
     for (i, r) in rows.iter().enumerate() {
-        assert_eq!(r.as_slice(), &local[i * 384..(i + 1) * 384], "embedding {i}");
+        assert_eq!(
+            r.as_slice(),
+            &local[i * 384..(i + 1) * 384],
+            "embedding {i}"
+        );
     }
     let m = manifest_path.to_str().unwrap();
     let out_dir = dir.join("cli");
     let res = tessera_cli(
         &url,
-        &["job", "result", m, "--blobs", &net.blobs_url, "--out", out_dir.to_str().unwrap()],
+        &[
+            "job",
+            "result",
+            m,
+            "--blobs",
+            &net.blobs_url,
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
     );
-    assert!(res.contains("2 shard(s), each verified") && res.contains("24 embeddings"), "{res}");
+    assert!(
+        res.contains("2 shard(s), each verified") && res.contains("24 embeddings"),
+        "{res}"
+    );
     let npy = std::fs::read(out_dir.join("corpus.manifest.npy")).unwrap();
     let (r, c, data) = embedding::read_npy_f32(&npy).unwrap();
     assert_eq!((r, c), (24, 384));
-    assert_eq!(data, local, "the CLI's .npy holds the verified embeddings in order");
+    assert_eq!(
+        data, local,
+        "the CLI's .npy holds the verified embeddings in order"
+    );
     let verify = tessera_cli(&url, &["job", "verify", m, "--recompute"]);
     assert_eq!(verify.matches("MATCHES").count(), 2, "{verify}");
     for p in &embed_jobs_posted {
@@ -240,27 +262,66 @@ fn network_of_worker_processes_end_to_end() {
     for p in &render_posted {
         let job = net
             .wait_settled(&p.job, Duration::from_secs(120), |_| {})
-            .unwrap_or_else(|e| panic!("render tile: {e:#}\n{}", procs.iter().map(|p| p.log_tail(15)).collect::<Vec<_>>().join("\n---\n")));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "render tile: {e:#}\n{}",
+                    procs
+                        .iter()
+                        .map(|p| p.log_tail(15))
+                        .collect::<Vec<_>>()
+                        .join("\n---\n")
+                )
+            });
         assert_eq!(job.spec_version, 2, "a mesh render is spec 2");
-        assert_eq!(job.winning_hash, expected_hash(&job), "tile {}: differs from the CPU reference", p.job);
+        assert_eq!(
+            job.winning_hash,
+            expected_hash(&job),
+            "tile {}: differs from the CPU reference",
+            p.job
+        );
     }
-    let frames = render_jobs::fetch_frames(&net.rpc, &render_manifest, Some(&net.blobs_url)).unwrap();
+    let frames =
+        render_jobs::fetch_frames(&net.rpc, &render_manifest, Some(&net.blobs_url)).unwrap();
     let mut whole = render_opts.clone();
     whole.tiles = (1, 1);
     let plan = render_jobs::plan(&glb, &whole).unwrap();
-    let local = tessera_compute::run(&plan.frames[0].1[0].1, &tessera_compute::Backend::cpu()).unwrap();
+    let local =
+        tessera_compute::run(&plan.frames[0].1[0].1, &tessera_compute::Backend::cpu()).unwrap();
     let local = tessera_compute::render::decode_radiance(&local.bytes, 48, 36).unwrap();
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    assert_eq!(bits(&frames[0].1), bits(&local), "the assembled tiles are the frame");
+    assert_eq!(
+        bits(&frames[0].1),
+        bits(&local),
+        "the assembled tiles are the frame"
+    );
     let res = tessera_cli(
         &url,
-        &["job", "result", render_manifest_path.to_str().unwrap(), "--blobs", &net.blobs_url, "--out", out_dir.to_str().unwrap()],
+        &[
+            "job",
+            "result",
+            render_manifest_path.to_str().unwrap(),
+            "--blobs",
+            &net.blobs_url,
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
     );
-    assert!(res.contains("1 frame(s) of 48x36 from 4 tile job(s)"), "{res}");
+    assert!(
+        res.contains("1 frame(s) of 48x36 from 4 tile job(s)"),
+        "{res}"
+    );
     for f in ["shot.png", "shot.16.png", "shot.pfm"] {
         assert!(out_dir.join(f).is_file(), "{f} missing: {res}");
     }
-    let verify = tessera_cli(&url, &["job", "verify", render_manifest_path.to_str().unwrap(), "--recompute"]);
+    let verify = tessera_cli(
+        &url,
+        &[
+            "job",
+            "verify",
+            render_manifest_path.to_str().unwrap(),
+            "--recompute",
+        ],
+    );
     assert_eq!(verify.matches("MATCHES").count(), 4, "{verify}");
     for p in &render_posted {
         net.close_job(&client, &p.job).unwrap();

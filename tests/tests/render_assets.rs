@@ -62,17 +62,27 @@ fn bunny_studio(width: u32, height: u32, spp: u32) -> tessera_compute::render::m
     .unwrap()
     .scene;
     assert_eq!(s.triangles.len(), 3674);
-    let (lo, hi) = s.positions.iter().fold(([f32::MAX; 3], [f32::MIN; 3]), |(mut lo, mut hi), p| {
-        for k in 0..3 {
-            lo[k] = lo[k].min(p[k]);
-            hi[k] = hi[k].max(p[k]);
-        }
-        (lo, hi)
-    });
+    let (lo, hi) =
+        s.positions
+            .iter()
+            .fold(([f32::MAX; 3], [f32::MIN; 3]), |(mut lo, mut hi), p| {
+                for k in 0..3 {
+                    lo[k] = lo[k].min(p[k]);
+                    hi[k] = hi[k].max(p[k]);
+                }
+                (lo, hi)
+            });
     let size = hi[1] - lo[1];
     let m = s.materials.len() as u32;
-    s.materials.push(MeshMaterial { base_color: [0.35, 0.45, 0.6], ..MeshMaterial::default() });
-    s.materials.push(MeshMaterial { base_color: [0.0; 3], emission: [6.0, 5.6, 5.0], ..MeshMaterial::default() });
+    s.materials.push(MeshMaterial {
+        base_color: [0.35, 0.45, 0.6],
+        ..MeshMaterial::default()
+    });
+    s.materials.push(MeshMaterial {
+        base_color: [0.0; 3],
+        emission: [6.0, 5.6, 5.0],
+        ..MeshMaterial::default()
+    });
     let mut quad = |q: [[f32; 3]; 4], material: u32| {
         let first = s.positions.len() as u32;
         s.positions.extend_from_slice(&q);
@@ -82,15 +92,37 @@ fn bunny_studio(width: u32, height: u32, spp: u32) -> tessera_compute::render::m
         if !s.uvs.is_empty() {
             s.uvs.extend_from_slice(&[[0.0, 0.0]; 4]);
         }
-        s.triangles.push(Triangle { v: [first, first + 1, first + 2], material });
-        s.triangles.push(Triangle { v: [first, first + 2, first + 3], material });
+        s.triangles.push(Triangle {
+            v: [first, first + 1, first + 2],
+            material,
+        });
+        s.triangles.push(Triangle {
+            v: [first, first + 2, first + 3],
+            material,
+        });
     };
     let (cx, cz, r) = ((lo[0] + hi[0]) / 2.0, (lo[2] + hi[2]) / 2.0, 3.0 * size);
     let y0 = lo[1];
-    quad([[cx - r, y0, cz + r], [cx + r, y0, cz + r], [cx + r, y0, cz - r], [cx - r, y0, cz - r]], m);
+    quad(
+        [
+            [cx - r, y0, cz + r],
+            [cx + r, y0, cz + r],
+            [cx + r, y0, cz - r],
+            [cx - r, y0, cz - r],
+        ],
+        m,
+    );
     let (ly, l) = (hi[1] + size, 0.6 * size);
     let lz = cz + 0.5 * size;
-    quad([[cx - l, ly, lz - l], [cx + l, ly, lz - l], [cx + l, ly, lz + l], [cx - l, ly, lz + l]], m + 1);
+    quad(
+        [
+            [cx - l, ly, lz - l],
+            [cx + l, ly, lz - l],
+            [cx + l, ly, lz + l],
+            [cx - l, ly, lz + l],
+        ],
+        m + 1,
+    );
     s.background = [0.02, 0.02, 0.03];
     s
 }
@@ -100,11 +132,18 @@ fn the_stanford_bunny_renders_with_a_golden_hash() {
     let obj = data("bunny-1.0.1", "bunny.obj");
     let plan = render_jobs::plan(&obj, &options(48, 48, 4)).unwrap();
     assert_eq!(plan.triangles, 3674);
-    assert!(plan.warnings.iter().any(|w| w.contains("white sky")), "{:?}", plan.warnings);
+    assert!(
+        plan.warnings.iter().any(|w| w.contains("white sky")),
+        "{:?}",
+        plan.warnings
+    );
     let (w, h) = (128u32, 128u32);
     let s = bunny_studio(w, h, 32);
     let blob = mesh_blob::encode(&s, Tile::full(w, h)).unwrap();
-    let out = Job::parse(&blob, &Limits::default()).unwrap().run(&Backend::cpu()).unwrap();
+    let out = Job::parse(&blob, &Limits::default())
+        .unwrap()
+        .run(&Backend::cpu())
+        .unwrap();
     let rgb = render::decode_radiance(&out.bytes, w, h).unwrap();
     write_docs("bunny", w, h, &rgb);
     // the bunny (white) stands out from the blue floor in the middle of the frame
@@ -113,15 +152,27 @@ fn the_stanford_bunny_renders_with_a_golden_hash() {
         (rgb[i], rgb[i + 1], rgb[i + 2])
     };
     let (r, _, b) = px(64, 64);
-    assert!(r > 0.05 && (r - b).abs() < 0.5 * b.max(r), "the bunny's body is white-ish: {:?}", px(64, 64));
+    assert!(
+        r > 0.05 && (r - b).abs() < 0.5 * b.max(r),
+        "the bunny's body is white-ish: {:?}",
+        px(64, 64)
+    );
     let hash = tessera_compute::hash::to_hex(&out.hash());
     println!("bunny hash {hash}");
-    assert_eq!(hash, "07a5c5d1e47f8191dc1d7ff4a4a4af730959dc363418ec33b6f4a1227dab286a");
+    assert_eq!(
+        hash,
+        "07a5c5d1e47f8191dc1d7ff4a4a4af730959dc363418ec33b6f4a1227dab286a"
+    );
 }
 
 /// PSNR (dB) of two 8-bit RGB images.
 fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    let mse = a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).powi(2)).sum::<f64>() / a.len() as f64;
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
     10.0 * (255.0f64 * 255.0 / mse).log10()
 }
 
@@ -151,7 +202,11 @@ fn a_blender_scene_renders_close_to_cycles() {
     // Cycles writes sRGB with the 'Standard' view transform: compare in that encoding
     let srgb = |c: f32| -> u8 {
         let c = c.clamp(0.0, 1.0) as f64;
-        let v = if c <= 0.0031308 { 12.92 * c } else { 1.055 * c.powf(1.0 / 2.4) - 0.055 };
+        let v = if c <= 0.0031308 {
+            12.92 * c
+        } else {
+            1.055 * c.powf(1.0 / 2.4) - 0.055
+        };
         (v * 255.0 + 0.5) as u8
     };
     let ours: Vec<u8> = rgb.iter().map(|&c| srgb(c)).collect();
@@ -175,7 +230,8 @@ fn tiles_of_a_real_scene_assemble_into_its_frame() {
         let (part, _) = mesh_cpu::render(&m);
         for r in 0..t.h as usize {
             let dst = ((t.y0 as usize + r) * 40 + t.x0 as usize) * 3;
-            frame[dst..dst + t.w as usize * 3].copy_from_slice(&part[r * t.w as usize * 3..(r + 1) * t.w as usize * 3]);
+            frame[dst..dst + t.w as usize * 3]
+                .copy_from_slice(&part[r * t.w as usize * 3..(r + 1) * t.w as usize * 3]);
         }
     }
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
@@ -190,5 +246,8 @@ fn an_animated_gltf_gives_different_frames() {
     o.frames = 0..=12;
     let plan = render_jobs::plan(&glb, &o).unwrap();
     assert_eq!(plan.frames.len(), 13);
-    assert_ne!(plan.frames[0].1[0].1, plan.frames[12].1[0].1, "the cube turns");
+    assert_ne!(
+        plan.frames[0].1[0].1, plan.frames[12].1[0].1,
+        "the cube turns"
+    );
 }

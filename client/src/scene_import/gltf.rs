@@ -1582,7 +1582,11 @@ mod tests {
     #[test]
     fn hostile_uris_with_a_scheme_or_an_absolute_path_are_refused() {
         let dir = temp_dir("uris");
-        for uri in ["/etc/passwd", "file:///etc/passwd", "http://169.254.169.254/latest"] {
+        for uri in [
+            "/etc/passwd",
+            "file:///etc/passwd",
+            "http://169.254.169.254/latest",
+        ] {
             let (bin, rest) = materials_asset();
             let p = write_json(&dir, "u.gltf", &bin.document(Some(uri), rest));
             match import(&p, &opts()) {

@@ -108,13 +108,24 @@ const _: () = {
     use std::mem::{align_of, offset_of, size_of};
     assert!(size_of::<RTCRay>() == 48 && align_of::<RTCRay>() == 16);
     assert!(offset_of!(RTCRay, tnear) == 12 && offset_of!(RTCRay, dir_x) == 16);
-    assert!(offset_of!(RTCRay, tfar) == 32 && offset_of!(RTCRay, mask) == 36 && offset_of!(RTCRay, flags) == 44);
+    assert!(
+        offset_of!(RTCRay, tfar) == 32
+            && offset_of!(RTCRay, mask) == 36
+            && offset_of!(RTCRay, flags) == 44
+    );
     assert!(size_of::<RTCHit>() == 32 && align_of::<RTCHit>() == 16);
     assert!(offset_of!(RTCHit, u) == 12 && offset_of!(RTCHit, primID) == 20);
     assert!(offset_of!(RTCHit, geomID) == 24 && offset_of!(RTCHit, instID) == 28);
-    assert!(size_of::<RTCRayHit>() == 80 && align_of::<RTCRayHit>() == 16 && offset_of!(RTCRayHit, hit) == 48);
+    assert!(
+        size_of::<RTCRayHit>() == 80
+            && align_of::<RTCRayHit>() == 16
+            && offset_of!(RTCRayHit, hit) == 48
+    );
     assert!(size_of::<RTCIntersectContext>() == 24 && align_of::<RTCIntersectContext>() == 8);
-    assert!(offset_of!(RTCIntersectContext, filter) == 8 && offset_of!(RTCIntersectContext, instID) == 16);
+    assert!(
+        offset_of!(RTCIntersectContext, filter) == 8
+            && offset_of!(RTCIntersectContext, instID) == 16
+    );
 };
 
 #[link(name = "embree3")]
@@ -150,5 +161,9 @@ extern "C" {
     /// Closest hit. Set org, dir, tnear ≥ 0, tfar, mask, `hit.geomID = instID[0] = invalid`;
     /// on a hit Embree writes `ray.tfar = t` and the hit, on a miss nothing. Thread-safe on a
     /// committed scene.
-    pub fn rtcIntersect1(scene: RTCScene, context: *mut RTCIntersectContext, rayhit: *mut RTCRayHit);
+    pub fn rtcIntersect1(
+        scene: RTCScene,
+        context: *mut RTCIntersectContext,
+        rayhit: *mut RTCRayHit,
+    );
 }

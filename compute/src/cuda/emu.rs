@@ -21,8 +21,8 @@ use cudarc::driver::LaunchConfig;
 use crate::gemm::cuda::{f32_config, i8_plan};
 use crate::inference::cuda::elementwise_cfg;
 use crate::inference::model::QuantModel;
-use crate::render::cuda::{mesh_rows_per_launch, render_config, MeshBuffers};
 use crate::render::cuda::rows_per_launch;
+use crate::render::cuda::{mesh_rows_per_launch, render_config, MeshBuffers};
 use crate::render::mesh_blob::CompiledMesh;
 use crate::render::scene::CompiledScene;
 
@@ -453,9 +453,26 @@ mod tests {
         empty.triangles.clear();
         empty.background = [0.2, 0.4, 0.8];
         let cases = [
-            ("cornell", mesh_scenes::cornell(40, 30, 4), Tile::full(40, 30)),
-            ("cornell tile", mesh_scenes::cornell(40, 30, 3), Tile { x0: 13, y0: 7, w: 17, h: 19 }),
-            ("soup", mesh_scenes::random_soup(400, 5).0, Tile::full(24, 24)),
+            (
+                "cornell",
+                mesh_scenes::cornell(40, 30, 4),
+                Tile::full(40, 30),
+            ),
+            (
+                "cornell tile",
+                mesh_scenes::cornell(40, 30, 3),
+                Tile {
+                    x0: 13,
+                    y0: 7,
+                    w: 17,
+                    h: 19,
+                },
+            ),
+            (
+                "soup",
+                mesh_scenes::random_soup(400, 5).0,
+                Tile::full(24, 24),
+            ),
             ("empty", empty, Tile::full(5, 3)),
         ];
         for (name, mut scene, tile) in cases {

@@ -269,7 +269,11 @@ fn stable_partition(v: &mut [u32], left: impl Fn(u32) -> bool) -> usize {
 /// it, its second child right after the first child's subtree), leaves covering the triangles
 /// exactly once in order, depth ≤ [`MAX_DEPTH`], every box finite and containing its
 /// triangles (leaves) or its children's boxes (interior). Returns the depth.
-pub fn validate(nodes: &[Node], n_tris: usize, corner: impl Fn(usize, usize) -> [f32; 3]) -> Result<usize> {
+pub fn validate(
+    nodes: &[Node],
+    n_tris: usize,
+    corner: impl Fn(usize, usize) -> [f32; 3],
+) -> Result<usize> {
     let bad = |m: String| Err(ComputeError::Scene(format!("BVH: {m}")));
     if nodes.is_empty() {
         return bad("no nodes".into());
@@ -281,9 +285,8 @@ pub fn validate(nodes: &[Node], n_tris: usize, corner: impl Fn(usize, usize) -> 
             bad(format!("{} nodes for an empty scene", nodes.len()))
         };
     }
-    let contains = |outer: &Node, p: [f32; 3]| {
-        (0..3).all(|k| outer.min[k] <= p[k] && p[k] <= outer.max[k])
-    };
+    let contains =
+        |outer: &Node, p: [f32; 3]| (0..3).all(|k| outer.min[k] <= p[k] && p[k] <= outer.max[k]);
     // (node, depth) stack; visiting order must be 0, 1, 2, ...
     let mut stack: Vec<(usize, usize)> = vec![(0, 1)];
     let mut next_node = 0usize;
@@ -291,7 +294,9 @@ pub fn validate(nodes: &[Node], n_tris: usize, corner: impl Fn(usize, usize) -> 
     let mut max_depth = 0;
     while let Some((i, depth)) = stack.pop() {
         if i != next_node {
-            return bad(format!("node {i} is not in depth-first order (expected {next_node})"));
+            return bad(format!(
+                "node {i} is not in depth-first order (expected {next_node})"
+            ));
         }
         if i >= nodes.len() {
             return bad(format!("node {i} is past the end ({} nodes)", nodes.len()));
@@ -328,7 +333,9 @@ pub fn validate(nodes: &[Node], n_tris: usize, corner: impl Fn(usize, usize) -> 
             }
             let second = n.a as usize;
             if second <= i + 1 || second >= nodes.len() {
-                return bad(format!("node {i}: second child {second} out of order or range"));
+                return bad(format!(
+                    "node {i}: second child {second} out of order or range"
+                ));
             }
             for c in [i + 1, second] {
                 let ch = &nodes[c];
@@ -378,8 +385,15 @@ mod tests {
             .map(|t| t.v.map(|i| s.positions[i as usize]))
             .collect();
         let built = build(&tris);
-        let depth = validate(&built.nodes, tris.len(), |t, k| tris[built.order[t] as usize][k]).unwrap();
+        let depth = validate(&built.nodes, tris.len(), |t, k| {
+            tris[built.order[t] as usize][k]
+        })
+        .unwrap();
         let balanced = (tris.len() as f64 / MAX_LEAF as f64).log2().ceil() as usize + 1;
-        assert!(depth <= 2 * balanced + 2, "depth {depth} for {} triangles", tris.len());
+        assert!(
+            depth <= 2 * balanced + 2,
+            "depth {depth} for {} triangles",
+            tris.len()
+        );
     }
 }

@@ -236,7 +236,15 @@ fn camera_ray(s: &CompiledScene, px: u32, py: u32, j1: f32, j2: f32) -> (V3, V3)
 /// The ray of both specs' pinhole camera (`camera`: origin, lower-left corner, horizontal,
 /// vertical) through pixel `(px, py)` of a `width × height` frame, jittered by `(j1, j2)`.
 #[inline(always)]
-pub(super) fn pinhole_ray(camera: &[f32], width: u32, height: u32, px: u32, py: u32, j1: f32, j2: f32) -> (V3, V3) {
+pub(super) fn pinhole_ray(
+    camera: &[f32],
+    width: u32,
+    height: u32,
+    px: u32,
+    py: u32,
+    j1: f32,
+    j2: f32,
+) -> (V3, V3) {
     let origin = V3::from_slice(&camera[0..3]);
     let llc = V3::from_slice(&camera[3..6]);
     let horiz = V3::from_slice(&camera[6..9]);

@@ -211,7 +211,6 @@ impl CudaDevice {
         })
     }
 
-
     /// Renders `scene`; bit-identical to [`super::cpu::render`].
     pub fn render(&self, scene: &CompiledScene) -> Result<RenderOutput> {
         let (w, h) = (scene.width as usize, scene.height as usize);

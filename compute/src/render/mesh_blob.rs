@@ -152,7 +152,10 @@ impl CompiledMesh {
     /// Upper bound on traced ray segments: per path `max_bounces + 1` segments plus one shadow
     /// ray per bounce.
     pub fn max_segments(&self) -> u64 {
-        self.tile.w as u64 * self.tile.h as u64 * self.spp as u64 * (2 * self.max_bounces as u64 + 1)
+        self.tile.w as u64
+            * self.tile.h as u64
+            * self.spp as u64
+            * (2 * self.max_bounces as u64 + 1)
     }
 }
 
@@ -282,7 +285,9 @@ fn check_tile(width: u32, height: u32, t: Tile) -> Result<()> {
 
 fn check_frame(width: u32, height: u32, spp: u32, bounces: u32) -> Result<()> {
     if !(1..=MAX_IMAGE_SIDE).contains(&width) || !(1..=MAX_IMAGE_SIDE).contains(&height) {
-        return scene_err(format!("image {width}x{height} (each side 1..={MAX_IMAGE_SIDE})"));
+        return scene_err(format!(
+            "image {width}x{height} (each side 1..={MAX_IMAGE_SIDE})"
+        ));
     }
     if !(1..=MAX_SPP).contains(&spp) {
         return scene_err(format!("samples_per_pixel {spp} (1..={MAX_SPP})"));
@@ -296,7 +301,10 @@ fn check_frame(width: u32, height: u32, spp: u32, bounces: u32) -> Result<()> {
 fn check_material(i: usize, m: &MeshMaterial, n_tex: usize) -> Result<()> {
     let unit = |v: f32| v >= 0.0 && v <= 1.0;
     if !m.base_color.iter().all(|&v| unit(v)) {
-        return scene_err(format!("material {i}: base colour {:?} (each in [0, 1])", m.base_color));
+        return scene_err(format!(
+            "material {i}: base colour {:?} (each in [0, 1])",
+            m.base_color
+        ));
     }
     if !(unit(m.metallic) && unit(m.roughness) && unit(m.transmission)) {
         return scene_err(format!(
@@ -305,7 +313,10 @@ fn check_material(i: usize, m: &MeshMaterial, n_tex: usize) -> Result<()> {
         ));
     }
     if !m.emission.iter().all(|&v| v >= 0.0 && v.is_finite()) {
-        return scene_err(format!("material {i}: emission {:?} (finite, ≥ 0)", m.emission));
+        return scene_err(format!(
+            "material {i}: emission {:?} (finite, ≥ 0)",
+            m.emission
+        ));
     }
     if !(m.ior > 0.0 && m.ior <= 10.0) {
         return scene_err(format!("material {i}: ior {} (in (0, 10])", m.ior));
@@ -339,7 +350,10 @@ pub fn check_scene(s: &MeshScene) -> Result<()> {
         return scene_err(format!("background {:?} (finite, ≥ 0)", s.background));
     }
     if s.materials.is_empty() || s.materials.len() > MAX_MATERIALS {
-        return scene_err(format!("{} materials (1..={MAX_MATERIALS})", s.materials.len()));
+        return scene_err(format!(
+            "{} materials (1..={MAX_MATERIALS})",
+            s.materials.len()
+        ));
     }
     if s.textures.len() > MAX_TEXTURES {
         return Err(ComputeError::TooLarge(format!(
@@ -350,7 +364,12 @@ pub fn check_scene(s: &MeshScene) -> Result<()> {
     for (i, t) in s.textures.iter().enumerate() {
         check_texture(i, t.width, t.height)?;
         if t.rgba.len() as u64 != t.width as u64 * t.height as u64 * 4 {
-            return scene_err(format!("texture {i}: {} bytes for {}x{}", t.rgba.len(), t.width, t.height));
+            return scene_err(format!(
+                "texture {i}: {} bytes for {}x{}",
+                t.rgba.len(),
+                t.width,
+                t.height
+            ));
         }
     }
     for (i, m) in s.materials.iter().enumerate() {
@@ -358,7 +377,9 @@ pub fn check_scene(s: &MeshScene) -> Result<()> {
     }
     let nv = s.positions.len();
     if nv > MAX_VERTICES {
-        return Err(ComputeError::TooLarge(format!("{nv} vertices (at most {MAX_VERTICES})")));
+        return Err(ComputeError::TooLarge(format!(
+            "{nv} vertices (at most {MAX_VERTICES})"
+        )));
     }
     if s.triangles.len() > MAX_TRIANGLES {
         return Err(ComputeError::TooLarge(format!(
@@ -366,7 +387,8 @@ pub fn check_scene(s: &MeshScene) -> Result<()> {
             s.triangles.len()
         )));
     }
-    if !(s.normals.is_empty() || s.normals.len() == nv) || !(s.uvs.is_empty() || s.uvs.len() == nv) {
+    if !(s.normals.is_empty() || s.normals.len() == nv) || !(s.uvs.is_empty() || s.uvs.len() == nv)
+    {
         return scene_err(format!(
             "{} normals and {} uvs for {nv} vertices (none, or one each)",
             s.normals.len(),
@@ -449,7 +471,9 @@ pub fn parse(payload: &[u8], max_host_bytes: u64) -> Result<CompiledMesh> {
     let budget = |n: u64, unit: u64, what: &str| -> Result<usize> {
         let bytes = n.saturating_mul(unit);
         if bytes > max_host_bytes {
-            return Err(ComputeError::TooLarge(format!("{n} {what}: more than the host limit allows")));
+            return Err(ComputeError::TooLarge(format!(
+                "{n} {what}: more than the host limit allows"
+            )));
         }
         Ok(n as usize)
     };
@@ -475,7 +499,9 @@ pub fn parse(payload: &[u8], max_host_bytes: u64) -> Result<CompiledMesh> {
     }
     let nt = r.u32("texture count")? as usize;
     if nt > MAX_TEXTURES {
-        return Err(ComputeError::TooLarge(format!("{nt} textures (at most {MAX_TEXTURES})")));
+        return Err(ComputeError::TooLarge(format!(
+            "{nt} textures (at most {MAX_TEXTURES})"
+        )));
     }
     let mut tex_info = Vec::with_capacity(nt * 3);
     let mut tex_slices = Vec::with_capacity(nt);
@@ -494,11 +520,15 @@ pub fn parse(payload: &[u8], max_host_bytes: u64) -> Result<CompiledMesh> {
     }
     let nv = r.u32("vertex count")? as usize;
     if nv > MAX_VERTICES {
-        return Err(ComputeError::TooLarge(format!("{nv} vertices (at most {MAX_VERTICES})")));
+        return Err(ComputeError::TooLarge(format!(
+            "{nv} vertices (at most {MAX_VERTICES})"
+        )));
     }
     let flags = r.u32("vertex flags")?;
     if flags > 3 {
-        return scene_err(format!("vertex flags {flags:#x} (bit 0 normals, bit 1 uvs)"));
+        return scene_err(format!(
+            "vertex flags {flags:#x} (bit 0 normals, bit 1 uvs)"
+        ));
     }
     let per_vertex = 3 + 3 * (flags & 1) as u64 + 2 * (flags >> 1) as u64;
     budget(nv as u64, per_vertex * 4, "vertices")?;
@@ -511,9 +541,21 @@ pub fn parse(payload: &[u8], max_host_bytes: u64) -> Result<CompiledMesh> {
             .collect())
     };
     let pos = floats(&mut r, nv * 3, "positions")?;
-    let normals = if flags & 1 != 0 { floats(&mut r, nv * 3, "normals")? } else { Vec::new() };
-    let uvs = if flags & 2 != 0 { floats(&mut r, nv * 2, "uvs")? } else { Vec::new() };
-    for (what, v, k) in [("position", &pos, 3), ("normal", &normals, 3), ("uv", &uvs, 2)] {
+    let normals = if flags & 1 != 0 {
+        floats(&mut r, nv * 3, "normals")?
+    } else {
+        Vec::new()
+    };
+    let uvs = if flags & 2 != 0 {
+        floats(&mut r, nv * 2, "uvs")?
+    } else {
+        Vec::new()
+    };
+    for (what, v, k) in [
+        ("position", &pos, 3),
+        ("normal", &normals, 3),
+        ("uv", &uvs, 2),
+    ] {
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
             return scene_err(format!("vertex {} has a non-finite {what}", i / k));
         }
@@ -654,7 +696,11 @@ fn compile(p: Parsed) -> CompiledMesh {
         let len2 = c.dot(c);
         let len = len2.sqrt();
         let ok = len2 > 0.0 && len2.is_finite();
-        let n = if ok { c.div_s(len) } else { V3::new(0.0, 0.0, 0.0) };
+        let n = if ok {
+            c.div_s(len)
+        } else {
+            V3::new(0.0, 0.0, 0.0)
+        };
         // the traversal (mesh_cpu::hit_tri) reads "degenerate" off the zero normal
         debug_assert_eq!(!ok, n.x == 0.0 && n.y == 0.0 && n.z == 0.0);
         for x in [v0, e1, e2, n] {
@@ -717,8 +763,14 @@ fn compile(p: Parsed) -> CompiledMesh {
             hi[k] = hi[k].max(v[k]);
         }
     }
-    let extent = (0..3).map(|k| hi[k] - lo[k]).fold(0.0f32, |a, b| if b > a { b } else { a });
-    let ray_eps = if 1e-5 * extent > 1e-6 { 1e-5 * extent } else { 1e-6 };
+    let extent = (0..3)
+        .map(|k| hi[k] - lo[k])
+        .fold(0.0f32, |a, b| if b > a { b } else { a });
+    let ray_eps = if 1e-5 * extent > 1e-6 {
+        1e-5 * extent
+    } else {
+        1e-6
+    };
     let mut node_box = Vec::with_capacity(p.nodes.len() * 6);
     let mut node_meta = Vec::with_capacity(p.nodes.len() * 2);
     for n in &p.nodes {
@@ -754,7 +806,11 @@ fn compile(p: Parsed) -> CompiledMesh {
 
 /// A [`Texture`]'s place in [`CompiledMesh::texels`] (for tests and tools).
 pub fn texture_of(m: &CompiledMesh, i: usize) -> Texture {
-    let (off, w, h) = (m.tex_info[3 * i] as usize, m.tex_info[3 * i + 1], m.tex_info[3 * i + 2]);
+    let (off, w, h) = (
+        m.tex_info[3 * i] as usize,
+        m.tex_info[3 * i + 1],
+        m.tex_info[3 * i + 2],
+    );
     let n = w as usize * h as usize * 4;
     Texture {
         width: w,

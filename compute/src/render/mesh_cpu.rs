@@ -51,7 +51,9 @@ struct Walk<'a> {
 impl<'a> Walk<'a> {
     #[inline(always)]
     fn new(m: &'a CompiledMesh) -> Self {
-        debug_assert!(m.node_box.len().is_multiple_of(6) && m.node_meta.len() == m.node_box.len() / 3);
+        debug_assert!(
+            m.node_box.len().is_multiple_of(6) && m.node_meta.len() == m.node_box.len() / 3
+        );
         debug_assert!(m.tri.len() == m.num_triangles() * TRI_STRIDE);
         Walk {
             boxes: m.node_box.as_chunks::<6>().0,
@@ -175,7 +177,13 @@ fn inverse(d: V3) -> V3 {
 /// The closest hit with `tmin < t`, ignoring triangle `skip`: `(triangle, t, u, v)`. Among hits
 /// at the same `t` the lowest triangle index wins, so the answer is that of testing every
 /// triangle (the brute-force reference in the tests), whatever the traversal order.
-pub fn closest(m: &CompiledMesh, o: V3, d: V3, tmin: f32, skip: u32) -> Option<(u32, f32, f32, f32)> {
+pub fn closest(
+    m: &CompiledMesh,
+    o: V3,
+    d: V3,
+    tmin: f32,
+    skip: u32,
+) -> Option<(u32, f32, f32, f32)> {
     if m.num_triangles() == 0 {
         return None;
     }
@@ -228,7 +236,15 @@ pub fn closest(m: &CompiledMesh, o: V3, d: V3, tmin: f32, skip: u32) -> Option<(
 }
 
 /// Is anything (other than triangles `skip_a`, `skip_b`) hit with `tmin < t < tmax`?
-pub fn occluded(m: &CompiledMesh, o: V3, d: V3, tmin: f32, tmax: f32, skip_a: u32, skip_b: u32) -> bool {
+pub fn occluded(
+    m: &CompiledMesh,
+    o: V3,
+    d: V3,
+    tmin: f32,
+    tmax: f32,
+    skip_a: u32,
+    skip_b: u32,
+) -> bool {
     if m.num_triangles() == 0 {
         return false;
     }
@@ -274,7 +290,13 @@ pub fn occluded(m: &CompiledMesh, o: V3, d: V3, tmin: f32, tmax: f32, skip_a: u3
 }
 
 /// The brute-force reference of [`closest`]: every triangle in index order.
-pub fn closest_brute(m: &CompiledMesh, o: V3, d: V3, tmin: f32, skip: u32) -> Option<(u32, f32, f32, f32)> {
+pub fn closest_brute(
+    m: &CompiledMesh,
+    o: V3,
+    d: V3,
+    tmin: f32,
+    skip: u32,
+) -> Option<(u32, f32, f32, f32)> {
     let mut best: Option<(u32, f32, f32, f32)> = None;
     for (i, td) in (0u32..).zip(m.tri.as_chunks::<TRI_STRIDE>().0) {
         if i == skip {
@@ -331,8 +353,16 @@ fn sample_texture(m: &CompiledMesh, t: usize, u: f32, v: f32) -> V3 {
     let (w, h) = (m.tex_info[3 * t + 1], m.tex_info[3 * t + 2]);
     let x = frac(u) * w as f32 - 0.5;
     let y = frac(v) * h as f32 - 0.5;
-    let (x0, fx) = if x < 0.0 { (-1i64, x + 1.0) } else { (x as i64, x - (x as i64) as f32) };
-    let (y0, fy) = if y < 0.0 { (-1i64, y + 1.0) } else { (y as i64, y - (y as i64) as f32) };
+    let (x0, fx) = if x < 0.0 {
+        (-1i64, x + 1.0)
+    } else {
+        (x as i64, x - (x as i64) as f32)
+    };
+    let (y0, fy) = if y < 0.0 {
+        (-1i64, y + 1.0)
+    } else {
+        (y as i64, y - (y as i64) as f32)
+    };
     let wrap = |i: i64, n: u32| -> u32 {
         if i < 0 {
             n - 1
@@ -463,7 +493,8 @@ pub fn trace(m: &CompiledMesh, pixel: u32, sample: u32, mut o: V3, mut d: V3) ->
                             let pb = cos_x * INV_PI;
                             let w = power_weight(pl, pb);
                             let lmi = m.tri_info[5 * lt] as usize;
-                            let le = V3::from_slice(&m.mat[lmi * MAT_STRIDE + 4..lmi * MAT_STRIDE + 7]);
+                            let le =
+                                V3::from_slice(&m.mat[lmi * MAT_STRIDE + 4..lmi * MAT_STRIDE + 7]);
                             let k = (cos_x * INV_PI) * w / pl;
                             radiance = radiance + throughput.hadamard(albedo).hadamard(le) * k;
                         }

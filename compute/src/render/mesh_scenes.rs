@@ -47,15 +47,49 @@ impl Build {
         let (s, co) = (angle.sin(), angle.cos());
         let p = |x: f32, y: f32, z: f32| -> [f32; 3] {
             let (x, z) = (x * h[0], z * h[2]);
-            [c[0] + co * x + s * z, c[1] + y * h[1], c[2] - s * x + co * z]
+            [
+                c[0] + co * x + s * z,
+                c[1] + y * h[1],
+                c[2] - s * x + co * z,
+            ]
         };
         let faces = [
-            [p(-1., -1., 1.), p(1., -1., 1.), p(1., 1., 1.), p(-1., 1., 1.)],
-            [p(1., -1., -1.), p(-1., -1., -1.), p(-1., 1., -1.), p(1., 1., -1.)],
-            [p(-1., -1., -1.), p(-1., -1., 1.), p(-1., 1., 1.), p(-1., 1., -1.)],
-            [p(1., -1., 1.), p(1., -1., -1.), p(1., 1., -1.), p(1., 1., 1.)],
-            [p(-1., 1., 1.), p(1., 1., 1.), p(1., 1., -1.), p(-1., 1., -1.)],
-            [p(-1., -1., -1.), p(1., -1., -1.), p(1., -1., 1.), p(-1., -1., 1.)],
+            [
+                p(-1., -1., 1.),
+                p(1., -1., 1.),
+                p(1., 1., 1.),
+                p(-1., 1., 1.),
+            ],
+            [
+                p(1., -1., -1.),
+                p(-1., -1., -1.),
+                p(-1., 1., -1.),
+                p(1., 1., -1.),
+            ],
+            [
+                p(-1., -1., -1.),
+                p(-1., -1., 1.),
+                p(-1., 1., 1.),
+                p(-1., 1., -1.),
+            ],
+            [
+                p(1., -1., 1.),
+                p(1., -1., -1.),
+                p(1., 1., -1.),
+                p(1., 1., 1.),
+            ],
+            [
+                p(-1., 1., 1.),
+                p(1., 1., 1.),
+                p(1., 1., -1.),
+                p(-1., 1., -1.),
+            ],
+            [
+                p(-1., -1., -1.),
+                p(1., -1., -1.),
+                p(1., -1., 1.),
+                p(-1., -1., 1.),
+            ],
         ];
         let first = self.s.positions.len();
         for f in faces {
@@ -89,7 +123,11 @@ pub fn checker(n: u32, cells: u32, a: [u8; 3], b: [u8; 3]) -> Texture {
     let mut rgba = Vec::with_capacity((n * n * 4) as usize);
     for y in 0..n {
         for x in 0..n {
-            let c = if ((x * cells / n) + (y * cells / n)) % 2 == 0 { a } else { b };
+            let c = if ((x * cells / n) + (y * cells / n)) % 2 == 0 {
+                a
+            } else {
+                b
+            };
             rgba.extend_from_slice(&[c[0], c[1], c[2], 255]);
         }
     }
@@ -165,7 +203,15 @@ pub fn cornell(width: u32, height: u32, spp: u32) -> MeshScene {
     b.quad([[l, 0.0, f], [l, 0.0, bk], [l, top, bk], [l, top, f]], 1); // left, red
     b.quad([[r, 0.0, bk], [r, 0.0, f], [r, top, f], [r, top, bk]], 2); // right, green
     let y = 1.999;
-    b.quad([[-0.45, y, -0.45], [0.45, y, -0.45], [0.45, y, 0.45], [-0.45, y, 0.45]], 3);
+    b.quad(
+        [
+            [-0.45, y, -0.45],
+            [0.45, y, -0.45],
+            [0.45, y, 0.45],
+            [-0.45, y, 0.45],
+        ],
+        3,
+    );
     b.block([-0.4, 0.6, -0.35], [0.28, 0.6, 0.28], 0.3, 0, true);
     b.block([0.45, 0.25, 0.3], [0.25, 0.25, 0.25], -0.35, 4, false);
     b.block([0.05, 0.15, 0.65], [0.15, 0.15, 0.15], 0.6, 5, false);
@@ -187,7 +233,11 @@ pub fn random_soup(n: usize, seed: u64) -> (MeshScene, Vec<([f32; 3], [f32; 3])>
     s.textures.clear();
     s.materials.truncate(4);
     let point = |scale: f32, u: &mut dyn FnMut() -> f32| {
-        [(u() - 0.5) * scale, (u() - 0.5) * scale, (u() - 0.5) * scale]
+        [
+            (u() - 0.5) * scale,
+            (u() - 0.5) * scale,
+            (u() - 0.5) * scale,
+        ]
     };
     for i in 0..n {
         let kind = i % 8;
@@ -241,11 +291,19 @@ pub fn random_soup(n: usize, seed: u64) -> (MeshScene, Vec<([f32; 3], [f32; 3])>
             let t = s.triangles[k % s.triangles.len()];
             let p = |j: usize| s.positions[t.v[j] as usize];
             match k % 5 {
-                0 => p(0),                                                    // a vertex
-                1 => [(p(0)[0] + p(1)[0]) / 2.0, (p(0)[1] + p(1)[1]) / 2.0, (p(0)[2] + p(1)[2]) / 2.0], // an edge
+                0 => p(0), // a vertex
+                1 => [
+                    (p(0)[0] + p(1)[0]) / 2.0,
+                    (p(0)[1] + p(1)[1]) / 2.0,
+                    (p(0)[2] + p(1)[2]) / 2.0,
+                ], // an edge
                 _ => {
                     let (a, b) = (u(), u());
-                    let (a, b) = if a + b > 1.0 { (1.0 - a, 1.0 - b) } else { (a, b) };
+                    let (a, b) = if a + b > 1.0 {
+                        (1.0 - a, 1.0 - b)
+                    } else {
+                        (a, b)
+                    };
                     [
                         p(0)[0] + a * (p(1)[0] - p(0)[0]) + b * (p(2)[0] - p(0)[0]),
                         p(0)[1] + a * (p(1)[1] - p(0)[1]) + b * (p(2)[1] - p(0)[1]),

@@ -37,8 +37,13 @@ fn bvh_traversal_finds_what_testing_every_triangle_finds() {
                 hits += want.is_some() as usize;
                 // the shadow query agrees too
                 let far = want.map_or(1e30, |h| h.1);
-                let blocked = mesh_cpu::occluded(&m, v(*o), v(*d), tmin, far * 1.5 + 1.0, u32::MAX, u32::MAX);
-                assert_eq!(blocked, want.is_some(), "{n} triangles, shadow ray {o:?} {d:?}");
+                let blocked =
+                    mesh_cpu::occluded(&m, v(*o), v(*d), tmin, far * 1.5 + 1.0, u32::MAX, u32::MAX);
+                assert_eq!(
+                    blocked,
+                    want.is_some(),
+                    "{n} triangles, shadow ray {o:?} {d:?}"
+                );
             }
         }
         assert!(hits > rays.len() / 3, "{n} triangles: only {hits} hits");
@@ -90,26 +95,47 @@ fn hostile_bvhs_are_refused_by_name() {
     let root_second = nodes[0].a;
     let cases: Vec<(&str, Box<dyn Fn(&mut Vec<Node>)>)> = vec![
         ("cycle", Box::new(|n: &mut Vec<Node>| n[0].a = 0)),
-        ("second child out of range", Box::new(|n: &mut Vec<Node>| n[0].a = 1 << 30)),
-        ("out of order", Box::new(move |n: &mut Vec<Node>| n[0].a = root_second + 1)),
-        ("box does not contain", Box::new(|n: &mut Vec<Node>| {
-            let last = n.len() - 1;
-            n[last].max = n[last].min;
-        })),
-        ("NaN box", Box::new(|n: &mut Vec<Node>| n[0].min[0] = f32::NAN)),
-        ("leaf repeats triangles", Box::new(|n: &mut Vec<Node>| {
-            let leaf = n.iter().rposition(|x| x.count() > 0).unwrap();
-            n[leaf].a = 0;
-        })),
-        ("leaf past the end", Box::new(|n: &mut Vec<Node>| {
-            let leaf = n.iter().rposition(|x| x.count() > 0).unwrap();
-            n[leaf].meta = 1 << 28;
-        })),
+        (
+            "second child out of range",
+            Box::new(|n: &mut Vec<Node>| n[0].a = 1 << 30),
+        ),
+        (
+            "out of order",
+            Box::new(move |n: &mut Vec<Node>| n[0].a = root_second + 1),
+        ),
+        (
+            "box does not contain",
+            Box::new(|n: &mut Vec<Node>| {
+                let last = n.len() - 1;
+                n[last].max = n[last].min;
+            }),
+        ),
+        (
+            "NaN box",
+            Box::new(|n: &mut Vec<Node>| n[0].min[0] = f32::NAN),
+        ),
+        (
+            "leaf repeats triangles",
+            Box::new(|n: &mut Vec<Node>| {
+                let leaf = n.iter().rposition(|x| x.count() > 0).unwrap();
+                n[leaf].a = 0;
+            }),
+        ),
+        (
+            "leaf past the end",
+            Box::new(|n: &mut Vec<Node>| {
+                let leaf = n.iter().rposition(|x| x.count() > 0).unwrap();
+                n[leaf].meta = 1 << 28;
+            }),
+        ),
         ("bad axis", Box::new(|n: &mut Vec<Node>| n[0].meta = 3)),
-        ("orphan node", Box::new(|n: &mut Vec<Node>| {
-            let l = n.last().copied().unwrap();
-            n.push(l);
-        })),
+        (
+            "orphan node",
+            Box::new(|n: &mut Vec<Node>| {
+                let l = n.last().copied().unwrap();
+                n.push(l);
+            }),
+        ),
     ];
     for (name, corrupt) in cases {
         let mut n = nodes.clone();
@@ -128,10 +154,25 @@ fn hostile_bvhs_are_refused_by_name() {
         .collect();
     let mut chain = Vec::new();
     for i in 0..100u32 {
-        chain.push(Node { min: [0.0; 3], max: [1e30; 3], a: 2 * i + 2, meta: 0 });
-        chain.push(Node { min: [0.0; 3], max: [1e30; 3], a: i, meta: 1 << 2 });
+        chain.push(Node {
+            min: [0.0; 3],
+            max: [1e30; 3],
+            a: 2 * i + 2,
+            meta: 0,
+        });
+        chain.push(Node {
+            min: [0.0; 3],
+            max: [1e30; 3],
+            a: i,
+            meta: 1 << 2,
+        });
     }
-    chain.push(Node { min: [0.0; 3], max: [1e30; 3], a: 100, meta: 100 << 2 });
+    chain.push(Node {
+        min: [0.0; 3],
+        max: [1e30; 3],
+        a: 100,
+        meta: 100 << 2,
+    });
     match bvh::validate(&chain, 200, |t, k| deep[t][k]) {
         Err(ComputeError::Scene(msg)) => assert!(msg.contains("deeper than 64"), "{msg}"),
         other => panic!("deep chain: {other:?}"),
@@ -155,7 +196,10 @@ fn hostile_blobs_give_named_errors_never_panics() {
     // trailing bytes
     let mut long = blob.clone();
     long.push(0);
-    assert!(matches!(Job::parse(&long, &limits), Err(ComputeError::TrailingBytes { .. })));
+    assert!(matches!(
+        Job::parse(&long, &limits),
+        Err(ComputeError::TrailingBytes { .. })
+    ));
     // a huge triangle count: refused before any allocation
     let huge = |mut s: MeshScene| {
         s.triangles.clear();
@@ -166,9 +210,15 @@ fn hostile_blobs_give_named_errors_never_panics() {
     assert_eq!(&empty[tri_count_at..tri_count_at + 4], &0u32.to_le_bytes());
     let mut e2 = empty.clone();
     e2[tri_count_at..tri_count_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
-    assert!(matches!(Job::parse(&e2, &limits), Err(ComputeError::TooLarge(_))));
+    assert!(matches!(
+        Job::parse(&e2, &limits),
+        Err(ComputeError::TooLarge(_))
+    ));
     e2[tri_count_at..tri_count_at + 4].copy_from_slice(&1000u32.to_le_bytes());
-    assert!(matches!(Job::parse(&e2, &limits), Err(ComputeError::Truncated { .. })));
+    assert!(matches!(
+        Job::parse(&e2, &limits),
+        Err(ComputeError::Truncated { .. })
+    ));
     // values a worker must refuse, each by name
     let bad = |f: &dyn Fn(&mut MeshScene), want: &str| {
         let mut s = cornell(8, 8, 1);
@@ -180,27 +230,54 @@ fn hostile_blobs_give_named_errors_never_panics() {
             other => panic!("{want}: {other:?}"),
         }
     };
-    bad(&|s| s.positions[3][1] = f32::NAN, "vertex 3 has a non-finite position");
-    bad(&|s| s.positions[0][0] = f32::INFINITY, "non-finite position");
+    bad(
+        &|s| s.positions[3][1] = f32::NAN,
+        "vertex 3 has a non-finite position",
+    );
+    bad(
+        &|s| s.positions[0][0] = f32::INFINITY,
+        "non-finite position",
+    );
     bad(&|s| s.normals[2][2] = f32::NAN, "non-finite normal");
     bad(&|s| s.uvs[1][0] = f32::NEG_INFINITY, "non-finite uv");
     bad(&|s| s.triangles[4].v[1] = 1 << 30, "triangle 4: vertex");
     bad(&|s| s.triangles[0].material = 99, "triangle 0: material 99");
-    bad(&|s| s.materials[0].base_color_texture = Some(5), "texture 5 of 1");
+    bad(
+        &|s| s.materials[0].base_color_texture = Some(5),
+        "texture 5 of 1",
+    );
     bad(&|s| s.materials[1].emission[0] = -1.0, "emission");
     bad(&|s| s.materials[1].ior = 0.0, "ior");
     bad(&|s| s.materials[2].roughness = 2.0, "roughness");
     bad(&|s| s.textures[0].width = 0, "texture 0: 0x64");
-    bad(&|s| s.camera.look_at = s.camera.position, "position equals look_at");
+    bad(
+        &|s| s.camera.look_at = s.camera.position,
+        "position equals look_at",
+    );
     bad(&|s| s.camera.vfov_degrees = 180.0, "vfov");
     bad(&|s| s.samples_per_pixel = 0, "samples_per_pixel");
     bad(&|s| s.width = 20000, "image 20000x8");
     // a tile outside the frame
-    let e = mesh_blob::encode(&cornell(8, 8, 1), Tile { x0: 4, y0: 0, w: 5, h: 8 }).unwrap_err();
-    assert!(matches!(&e, ComputeError::Scene(m) if m.contains("not inside")), "{e:?}");
+    let e = mesh_blob::encode(
+        &cornell(8, 8, 1),
+        Tile {
+            x0: 4,
+            y0: 0,
+            w: 5,
+            h: 8,
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, ComputeError::Scene(m) if m.contains("not inside")),
+        "{e:?}"
+    );
     // more work than the limits allow
     let big = mesh_blob::encode(&cornell(4096, 4096, 4096), Tile::full(4096, 4096)).unwrap();
-    assert!(matches!(Job::parse(&big, &limits), Err(ComputeError::TooLarge(_))));
+    assert!(matches!(
+        Job::parse(&big, &limits),
+        Err(ComputeError::TooLarge(_))
+    ));
 }
 
 #[test]
@@ -225,7 +302,10 @@ fn tiles_assemble_into_the_frame_bit_for_bit() {
     // with_tile rewrites only the tile
     let blob = mesh_blob::encode(&s, Tile::full(24, 18)).unwrap();
     let t = tiles[4];
-    assert_eq!(mesh_blob::with_tile(&blob, t).unwrap(), mesh_blob::encode(&s, t).unwrap());
+    assert_eq!(
+        mesh_blob::with_tile(&blob, t).unwrap(),
+        mesh_blob::encode(&s, t).unwrap()
+    );
     assert!(Tile::grid(4, 4, 5, 1).is_err());
 }
 
@@ -233,7 +313,12 @@ fn tiles_assemble_into_the_frame_bit_for_bit() {
 fn old_render_jobs_keep_spec_1_and_new_ones_are_spec_2() {
     let json = super::build_input(super::CORNELL_JSON).unwrap();
     assert_eq!(u16::from_le_bytes([json[6], json[7]]), 1);
-    let out = crate::run(&super::build_input(&super::with_resolution(super::CORNELL_JSON, 8, 8, 1).unwrap()).unwrap(), &Backend::cpu()).unwrap();
+    let out = crate::run(
+        &super::build_input(&super::with_resolution(super::CORNELL_JSON, 8, 8, 1).unwrap())
+            .unwrap(),
+        &Backend::cpu(),
+    )
+    .unwrap();
     assert_eq!(out.spec_version, 1);
     assert_eq!(out.bytes.len(), 8 * 8 * 4);
     let mesh = mesh_blob::encode(&cornell(8, 6, 1), Tile::full(8, 6)).unwrap();
@@ -254,7 +339,11 @@ fn mesh_renders_have_golden_hashes() {
     )
     .unwrap();
     let (soup, _) = random_soup(300, 21);
-    let soup_out = crate::run(&mesh_blob::encode(&soup, Tile::full(8, 8)).unwrap(), &Backend::cpu()).unwrap();
+    let soup_out = crate::run(
+        &mesh_blob::encode(&soup, Tile::full(8, 8)).unwrap(),
+        &Backend::cpu(),
+    )
+    .unwrap();
     let h = |o: &crate::Output| crate::hash::to_hex(&o.hash());
     println!("cornell {} soup {}", h(&out), h(&soup_out));
     assert_eq!(h(&out), GOLDEN_CORNELL);
@@ -275,7 +364,10 @@ fn direct_light_sampling_makes_a_clean_frame() {
     let mean = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
     let (mr, ml) = (mean(&reference), mean(&low));
     assert!(mr > 0.05, "the box is lit ({mr})");
-    assert!((ml - mr).abs() / mr < 0.1, "16 spp mean {ml} vs 512 spp {mr}");
+    assert!(
+        (ml - mr).abs() / mr < 0.1,
+        "16 spp mean {ml} vs 512 spp {mr}"
+    );
     // relative RMS error per pixel (tone-mapped, as a viewer sees it)
     let tm = |x: f32| ((x / (1.0 + x)).clamp(0.0, 1.0)).sqrt() as f64;
     let rms = (reference
@@ -317,20 +409,38 @@ fn a_textured_wall_shows_its_texture() {
     s.max_bounces = 1;
     let (rgb, _) = mesh_cpu::render(&compile(&s, Tile::full(32, 32)));
     let row: Vec<f32> = (8..24).map(|x| rgb[(20 * 32 + x) * 3]).collect();
-    let (lo, hi) = row.iter().fold((f32::MAX, 0.0f32), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = row
+        .iter()
+        .fold((f32::MAX, 0.0f32), |(a, b), &v| (a.min(v), b.max(v)));
     assert!(hi > 1.5 * lo, "checker not visible: {row:?}");
 }
 
 #[test]
 fn materials_map_onto_the_tracer_model() {
     let mut s = cornell(4, 4, 1);
-    s.materials.push(MeshMaterial { metallic: 0.6, ..MeshMaterial::default() });
-    s.materials.push(MeshMaterial { transmission: 0.6, metallic: 1.0, ..MeshMaterial::default() });
-    s.materials.push(MeshMaterial { metallic: 0.5, ..MeshMaterial::default() });
-    s.triangles.push(Triangle { v: [0, 1, 2], material: 7 });
+    s.materials.push(MeshMaterial {
+        metallic: 0.6,
+        ..MeshMaterial::default()
+    });
+    s.materials.push(MeshMaterial {
+        transmission: 0.6,
+        metallic: 1.0,
+        ..MeshMaterial::default()
+    });
+    s.materials.push(MeshMaterial {
+        metallic: 0.5,
+        ..MeshMaterial::default()
+    });
+    s.triangles.push(Triangle {
+        v: [0, 1, 2],
+        material: 7,
+    });
     let m = compile(&s, Tile::full(4, 4));
     use super::mesh_blob::mat_kind::{DIFFUSE, GLASS, METAL};
-    assert_eq!(&m.mat_kind[4..], &[METAL, GLASS, DIFFUSE, METAL, GLASS, DIFFUSE]);
+    assert_eq!(
+        &m.mat_kind[4..],
+        &[METAL, GLASS, DIFFUSE, METAL, GLASS, DIFFUSE]
+    );
     // lights: the two triangles of the area light, equal halves
     assert_eq!(m.light_tri.len(), 2);
     assert_eq!(m.light_cdf, [0.5, 1.0]);

@@ -12,8 +12,8 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use solana_sdk::signer::Signer;
-use tessera_client::units::format_amount;
 use tessera_client::render_jobs::{self, RenderOptions};
+use tessera_client::units::format_amount;
 use tessera_client::{blobs, cli_util, embed_jobs, embedding, jobs};
 use tessera_tests::network::{Network, Proc};
 
@@ -45,7 +45,11 @@ const QUERIES: [&str; 2] = [
 
 /// Joins the embed shards' verified results, writes them as `.npy` + ids, and prints the
 /// corpus sentences nearest to each query by cosine similarity.
-fn nearest_sentences(net: &Network, manifest: &embedding::Manifest, out_dir: &std::path::Path) -> Result<()> {
+fn nearest_sentences(
+    net: &Network,
+    manifest: &embedding::Manifest,
+    out_dir: &std::path::Path,
+) -> Result<()> {
     let (rows, ids) = embed_jobs::fetch_all(&net.rpc, manifest, Some(&net.blobs_url))?;
     let files = embedding::write_embeddings(out_dir, "embeddings", manifest.dim, &rows, &ids)?;
     println!(
@@ -56,14 +60,20 @@ fn nearest_sentences(net: &Network, manifest: &embedding::Manifest, out_dir: &st
         manifest.shards.len()
     );
     for f in files {
-        println!("  {:<22} wrote {}", "", std::fs::canonicalize(&f).unwrap_or(f).display());
+        println!(
+            "  {:<22} wrote {}",
+            "",
+            std::fs::canonicalize(&f).unwrap_or(f).display()
+        );
     }
     let texts: std::collections::HashMap<String, String> =
         embedding::parse_corpus(include_str!("../../data/demo_corpus.jsonl"))?
             .into_iter()
             .map(|t| (t.id, t.text))
             .collect();
-    let corpus: Vec<usize> = (0..ids.len()).filter(|&i| !ids[i].starts_with("query-")).collect();
+    let corpus: Vec<usize> = (0..ids.len())
+        .filter(|&i| !ids[i].starts_with("query-"))
+        .collect();
     let corpus_rows: Vec<Vec<f32>> = corpus.iter().map(|&i| rows[i].clone()).collect();
     for (qn, q) in QUERIES.iter().enumerate() {
         let qi = ids
@@ -71,9 +81,16 @@ fn nearest_sentences(net: &Network, manifest: &embedding::Manifest, out_dir: &st
             .position(|id| *id == format!("query-{}", qn + 1))
             .context("a query is missing from the result")?;
         println!("\n  query: {q:?}");
-        for (rank, (i, cos)) in embedding::nearest(&rows[qi], &corpus_rows, 3).into_iter().enumerate() {
+        for (rank, (i, cos)) in embedding::nearest(&rows[qi], &corpus_rows, 3)
+            .into_iter()
+            .enumerate()
+        {
             let id = &ids[corpus[i]];
-            println!("    {}. {cos:.3}  {}  ({id})", rank + 1, texts.get(id).map(String::as_str).unwrap_or("?"));
+            println!(
+                "    {}. {cos:.3}  {}  ({id})",
+                rank + 1,
+                texts.get(id).map(String::as_str).unwrap_or("?")
+            );
         }
     }
     Ok(())
@@ -257,7 +274,11 @@ fn run(args: &Args) -> Result<()> {
         "glTF render", render_manifest.width, render_manifest.height
     );
     for f in files {
-        println!("  {:<22} wrote {}", "", std::fs::canonicalize(&f).unwrap_or(f).display());
+        println!(
+            "  {:<22} wrote {}",
+            "",
+            std::fs::canonicalize(&f).unwrap_or(f).display()
+        );
     }
     for (_, stem, p, _, _) in &posted {
         if *stem == "embed" || *stem == "tile" {

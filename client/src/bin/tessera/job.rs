@@ -10,8 +10,8 @@ use tessera::state::{Job, JobState};
 use tessera_client::blobs::{self, BlobTarget};
 use tessera_client::embedding::{self, Manifest};
 use tessera_client::jobspec::{InputSpec, JobSpec, RequirementsSpec};
-use tessera_client::units::format_amount;
 use tessera_client::render_jobs::RenderManifest;
+use tessera_client::units::format_amount;
 use tessera_client::{embed_jobs, ix, jobs, rpc};
 
 #[derive(Subcommand)]
@@ -187,7 +187,15 @@ pub fn job_cmd(
                 return post_embed(url, rpc, &client, &spec, &target, a);
             }
             if spec.kernel == "render" && spec.input.is_mesh_scene() {
-                return crate::render::post_render(url, rpc, &client, &spec, &target, a.manifest.as_deref(), a.watch);
+                return crate::render::post_render(
+                    url,
+                    rpc,
+                    &client,
+                    &spec,
+                    &target,
+                    a.manifest.as_deref(),
+                    a.watch,
+                );
             }
             let posted = jobs::post(rpc, &client, &spec, &target)?;
             let c = rpc::fetch_config(rpc)?;
@@ -233,7 +241,9 @@ pub fn job_cmd(
                     println!("wrote     {}", f.display());
                 }
             }
-            Target::Render(path, m) => crate::render::result(rpc, &path, &m, out, blobs.as_deref())?,
+            Target::Render(path, m) => {
+                crate::render::result(rpc, &path, &m, out, blobs.as_deref())?
+            }
             Target::Manifest(path, m) => {
                 let (rows, ids) = embed_jobs::fetch_all(rpc, &m, blobs.as_deref())?;
                 let stem = path
@@ -414,7 +424,10 @@ fn spec_from(a: &PostArgs) -> Result<JobSpec> {
     macro_rules! opt {
         ($($f:ident),*) => { $( if a.$f.is_some() { i.$f = a.$f.clone(); } )* };
     }
-    opt!(m, n, k, seed, scene, width, height, spp, batch, model, texts, max_tokens, tiles, frames, fps, bounces);
+    opt!(
+        m, n, k, seed, scene, width, height, spp, batch, model, texts, max_tokens, tiles, frames,
+        fps, bounces
+    );
     if a.shard.is_some() {
         i.shards = a.shard;
     }
