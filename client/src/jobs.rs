@@ -388,17 +388,26 @@ pub fn fetch_result(
             state_name(job.state)
         );
     }
-    let mut uris: Vec<String> = rpc::claims_of(rpc, job_key)?
-        .into_iter()
-        .filter(|(_, c)| c.state == ClaimState::Revealed && c.result_hash == job.winning_hash)
-        .map(|(_, c)| c.output_uri)
-        .filter(|u| !u.is_empty())
-        .collect();
+    // The job's own pointer first (recorded from the first winning claim when it settled, so
+    // it outlives the claims), then the winning claims still open, then the caller's store.
+    let mut uris: Vec<String> = Vec::new();
+    if !job.result_uri.is_empty() {
+        uris.push(job.result_uri.clone());
+    }
+    for (_, c) in rpc::claims_of(rpc, job_key)? {
+        if c.state == ClaimState::Revealed
+            && c.result_hash == job.winning_hash
+            && !c.output_uri.is_empty()
+            && !uris.contains(&c.output_uri)
+        {
+            uris.push(c.output_uri);
+        }
+    }
     if let Some(base) = blobs_hint {
         uris.push(BlobTarget::parse(base)?.uri_of(&job.winning_hash));
     }
     if uris.is_empty() {
-        bail!("the result's claims are settled and closed; pass --blobs <blob server URL or directory> to fetch result {} from the blob store", blobs::hex(&job.winning_hash));
+        bail!("no copy of result {} is known yet: the winning claims have not revealed a URI and none has settled; pass --blobs <blob store> to look in a store", blobs::hex(&job.winning_hash));
     }
     let mut last_err = None;
     let mut found = None;

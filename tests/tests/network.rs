@@ -180,8 +180,6 @@ fn network_of_worker_processes_end_to_end() {
                 "job",
                 "result",
                 &job_s,
-                "--blobs",
-                &net.blobs_url,
                 "--out",
                 out_dir.to_str().unwrap(),
             ],

@@ -238,6 +238,14 @@ pub struct ClaimSettled {
     pub reputation_bps: u16,
 }
 
+/// The job's result pointer (`Job::result_uri`) was taken from its first winning claim.
+#[event]
+pub struct ResultRecorded {
+    pub job: Pubkey,
+    pub result_hash: [u8; 32],
+    pub uri: String,
+}
+
 #[event]
 pub struct ResultChallenged {
     pub job: Pubkey,

@@ -39,7 +39,8 @@ pub enum JobCmd {
         /// Directory to write the result into.
         #[arg(long, default_value = ".")]
         out: PathBuf,
-        /// Blob store to look in when the claims that pointed at the result are closed.
+        /// Another blob store to look in, after the job's recorded result URI and the winning
+        /// claims' URIs (not needed normally).
         #[arg(long, env = "TESSERA_BLOBS")]
         blobs: Option<String>,
     },

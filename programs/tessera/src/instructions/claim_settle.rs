@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
 use crate::errors::TesseraError;
-use crate::events::{ClaimSettled, JobCompleted, NodeSlashed};
+use crate::events::{ClaimSettled, JobCompleted, NodeSlashed, ResultRecorded};
 use crate::state::{Claim, ClaimOutcome, ClaimState, Config, Job, JobState, Node, SlashReason};
 use crate::token_ops;
 
@@ -138,6 +138,14 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
             .checked_add(fee)
             .ok_or(TesseraError::MathOverflow)?;
         if outcome == ClaimOutcome::Paid {
+            if a.job.result_uri.is_empty() && !a.claim.output_uri.is_empty() {
+                a.job.result_uri = a.claim.output_uri.clone();
+                emit!(ResultRecorded {
+                    job: a.job.key(),
+                    result_hash: a.job.winning_hash,
+                    uri: a.job.result_uri.clone(),
+                });
+            }
             let unit = a.job.terms.reputation_unit;
             a.node.reputation.record_success(paid, price, unit, now);
         } else {

@@ -220,6 +220,7 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
         challenged_hash: [0; 32],
         terms: config.terms(),
         escrow: a.escrow.key(),
+        result_uri: String::new(),
         bump,
         escrow_bump,
     });

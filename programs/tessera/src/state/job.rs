@@ -188,6 +188,11 @@ pub struct Job {
     pub escrow: Pubkey,
     pub bump: u8,
     pub escrow_bump: u8,
+    /// Where the agreed result can be fetched: the `output_uri` of the first winning claim
+    /// settled, kept here because claims are closed at settlement. Empty until then. The
+    /// client checks what it downloads against `winning_hash`.
+    #[max_len(MAX_URI_LEN)]
+    pub result_uri: String,
 }
 
 impl Job {
