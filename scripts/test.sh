@@ -26,6 +26,9 @@ cargo build --workspace --bins --locked
 step "cargo test --workspace (unit, kernels, LiteSVM against the built .so, CLI behaviour)"
 cargo test --workspace --locked
 
+step "the SDK alone: tessera-client without default features (instruction builders only) builds"
+cargo check -p tessera-client --no-default-features --locked
+
 step "CUDA 13 NVRTC + ptxas on the kernels (the run above used CUDA 12)"
 if [[ -n "${TESSERA_NVRTC13_DIR:-}" ]]; then
   TESSERA_NVRTC_DIR=$TESSERA_NVRTC13_DIR TESSERA_PTXAS=$TESSERA_PTXAS13 \

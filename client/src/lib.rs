@@ -1,23 +1,40 @@
 //! Tessera Rust SDK: the one place off-chain code gets seeds, PDAs, account decoding and
 //! instruction builders from. The worker, the `tessera` CLI, the migrations and the tests all
 //! build their transactions through this crate.
+//!
+//! Cargo features choose how much of it a program pulls in (see `Cargo.toml`): with
+//! `default-features = false` it is the instruction builders, PDAs, account decoding and RPC
+//! helpers only, without clap, axum, indicatif or the kernels.
+// Always: what a program that only builds instructions and reads accounts needs.
 pub mod accounts;
-pub mod blobs;
 pub mod cli_util;
-pub mod embed_jobs;
-pub mod embedding;
-pub mod fetch_policy;
 pub mod ix;
-pub mod jobs;
-pub mod jobspec;
 pub mod network;
 pub mod pda;
-pub mod render_jobs;
 pub mod rpc;
-pub mod scene_import;
 pub mod sortition;
 pub mod token;
 pub mod units;
+
+// `blobs`: the blob store client and the worker's fetch policy.
+#[cfg(feature = "blobs")]
+pub mod blobs;
+#[cfg(feature = "blobs")]
+pub mod fetch_policy;
+
+// `jobs`: job specs, posting and results for every kernel.
+#[cfg(feature = "jobs")]
+pub mod embed_jobs;
+#[cfg(feature = "jobs")]
+pub mod embedding;
+#[cfg(feature = "jobs")]
+pub mod jobs;
+#[cfg(feature = "jobs")]
+pub mod jobspec;
+#[cfg(feature = "jobs")]
+pub mod render_jobs;
+#[cfg(feature = "jobs")]
+pub mod scene_import;
 
 pub use tessera::constants;
 pub use tessera::events;

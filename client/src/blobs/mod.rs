@@ -13,8 +13,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use crate::fetch_policy::{FetchPolicy, Fetcher};
 
 pub mod http;
+#[cfg(feature = "blob-server")]
 pub mod server;
 
+#[cfg(feature = "blob-server")]
 pub use server::{router, serve};
 
 /// Largest blob accepted or downloaded (512 MiB).

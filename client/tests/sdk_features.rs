@@ -1,0 +1,75 @@
+//! The SDK's feature split: a program that only builds instructions and reads accounts
+//! (`default-features = false`) must not pull in the CLI's, the blob server's or the kernels'
+//! dependencies. Checked on the resolved dependency graph (`cargo tree`, offline, from the
+//! lock file), so a dependency moved out of its feature fails here.
+use std::process::Command;
+
+fn normal_deps(features: &[&str]) -> String {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+        "tree",
+        "--offline",
+        "--locked",
+        "-p",
+        "tessera-client",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+        "--no-default-features",
+    ]);
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
+    }
+    let out = cmd.output().expect("running cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn has(tree: &str, krate: &str) -> bool {
+    tree.lines()
+        .any(|l| l.split_whitespace().next() == Some(krate))
+}
+
+const HEAVY: [&str; 6] = [
+    "clap",
+    "axum",
+    "indicatif",
+    "tessera-compute",
+    "tokenizers",
+    "gltf",
+];
+
+#[test]
+fn instruction_builders_alone_pull_no_cli_server_or_kernels() {
+    let core = normal_deps(&[]);
+    assert!(has(&core, "anchor-lang"), "sanity: the tree lists crates\n{core}");
+    assert!(has(&core, "solana-sdk"), "{core}");
+    for k in HEAVY {
+        assert!(!has(&core, k), "`{k}` is pulled in without features");
+    }
+    assert!(!has(&core, "reqwest"), "the blob client is a feature too");
+}
+
+#[test]
+fn each_feature_pulls_in_what_it_names_and_no_more() {
+    let blobs = normal_deps(&["blobs"]);
+    assert!(has(&blobs, "reqwest"));
+    for k in HEAVY {
+        assert!(!has(&blobs, k), "`blobs` pulls in `{k}`");
+    }
+    let jobs = normal_deps(&["jobs"]);
+    assert!(has(&jobs, "tessera-compute") && has(&jobs, "tokenizers"));
+    for k in ["clap", "axum", "indicatif"] {
+        assert!(!has(&jobs, k), "`jobs` pulls in `{k}`");
+    }
+    let cli = normal_deps(&["cli"]);
+    for k in HEAVY {
+        assert!(has(&cli, k), "the CLI needs `{k}`");
+    }
+}
