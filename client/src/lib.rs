@@ -3,18 +3,22 @@
 //! build their transactions through this crate.
 //!
 //! Cargo features choose how much of it a program pulls in (see `Cargo.toml`): with
-//! `default-features = false` it is the instruction builders, PDAs, account decoding and RPC
-//! helpers only, without clap, axum, indicatif or the kernels.
+//! `default-features = false` it is the instruction builders, PDAs and account decoding only,
+//! without solana-client, clap, axum, indicatif or the kernels (`rpc` adds the RPC helpers).
 // Always: what a program that only builds instructions and reads accounts needs.
 pub mod accounts;
 pub mod cli_util;
 pub mod ix;
-pub mod network;
 pub mod pda;
-pub mod rpc;
 pub mod sortition;
 pub mod token;
 pub mod units;
+
+// `rpc`: reading accounts and sending transactions (solana-client).
+#[cfg(feature = "rpc")]
+pub mod network;
+#[cfg(feature = "rpc")]
+pub mod rpc;
 
 // `blobs`: the blob store client and the worker's fetch policy.
 #[cfg(feature = "blobs")]

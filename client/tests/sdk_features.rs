@@ -54,18 +54,26 @@ fn instruction_builders_alone_pull_no_cli_server_or_kernels() {
         assert!(!has(&core, k), "`{k}` is pulled in without features");
     }
     assert!(!has(&core, "reqwest"), "the blob client is a feature too");
+    assert!(!has(&core, "solana-client"), "RPC is a feature too");
 }
 
 #[test]
 fn each_feature_pulls_in_what_it_names_and_no_more() {
+    let rpc = normal_deps(&["rpc"]);
+    assert!(has(&rpc, "solana-client"));
+    for k in ["clap", "axum", "tessera-compute", "tokenizers", "gltf"] {
+        assert!(!has(&rpc, k), "`rpc` pulls in `{k}`");
+    }
     let blobs = normal_deps(&["blobs"]);
     assert!(has(&blobs, "reqwest"));
     for k in HEAVY {
         assert!(!has(&blobs, k), "`blobs` pulls in `{k}`");
     }
+    assert!(!has(&blobs, "solana-client"), "`blobs` needs no RPC");
     let jobs = normal_deps(&["jobs"]);
     assert!(has(&jobs, "tessera-compute") && has(&jobs, "tokenizers"));
-    for k in ["clap", "axum", "indicatif"] {
+    // (solana-client itself depends on indicatif, so `rpc` and `jobs` have it)
+    for k in ["clap", "axum"] {
         assert!(!has(&jobs, k), "`jobs` pulls in `{k}`");
     }
     let cli = normal_deps(&["cli"]);
