@@ -50,7 +50,9 @@ fn main() -> Result<()> {
     println!("{}", blobs::hex(&h));
 
     let kp = Arc::new(Keypair::new());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let log = std::fs::File::create(dir.join("server.log"))?;
     let child = Command::new(tessera_bin()?)
         .args(["blobs", "serve", "--dir"])
@@ -68,7 +70,10 @@ fn main() -> Result<()> {
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if start.elapsed() > Duration::from_secs(20) {
-            bail!("the blob server did not start: see {}", dir.join("server.log").display());
+            bail!(
+                "the blob server did not start: see {}",
+                dir.join("server.log").display()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -103,14 +108,18 @@ fn main() -> Result<()> {
         peak as f64 / 1024.0,
         client_peak as f64 / 1024.0,
     );
-    println!("(both directions hash-checked: the server while receiving, the client while downloading)");
+    println!(
+        "(both directions hash-checked: the server while receiving, the client while downloading)"
+    );
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
 
 /// Writes `size` pseudo-random bytes (BLAKE3 in XOF mode) to `path`; returns their hash.
 fn write_source(path: &Path, size: u64) -> Result<[u8; 32]> {
-    let mut xof = blake3::Hasher::new().update(b"tessera blob bench").finalize_xof();
+    let mut xof = blake3::Hasher::new()
+        .update(b"tessera blob bench")
+        .finalize_xof();
     let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -82,9 +82,17 @@ fn exposed_blob_server_refuses_unauthorised_and_oversized_uploads() {
     let body: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
     blobs::block_on(async {
         let e = refusal(target(None).put(&body).await.unwrap_err());
-        assert_eq!((e.status, e.code.as_str()), (401, "missing_signature"), "{e}");
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (401, "missing_signature"),
+            "{e}"
+        );
         let e = refusal(target(Some(&stranger)).put(&body).await.unwrap_err());
-        assert_eq!((e.status, e.code.as_str()), (403, "signer_not_allowed"), "{e}");
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (403, "signer_not_allowed"),
+            "{e}"
+        );
         let e = refusal(target(Some(&later)).put(&body).await.unwrap_err());
         assert_eq!(e.code, "signer_not_allowed", "{e}");
         let big = vec![9u8; 70_000];
@@ -113,7 +121,10 @@ fn exposed_blob_server_refuses_unauthorised_and_oversized_uploads() {
         // a key added to the allow file while the server runs may upload at once; the quota
         // (100 000 bytes) then holds it to what it stores
         std::fs::write(&allow_file, format!("# clients\n{}\n", later.pubkey())).unwrap();
-        target(Some(&later)).put(&[7u8; 60_000][..50_000]).await.unwrap();
+        target(Some(&later))
+            .put(&[7u8; 60_000][..50_000])
+            .await
+            .unwrap();
         target(Some(&later)).put(&[8u8; 50_000]).await.unwrap();
         let e = refusal(target(Some(&later)).put(&[6u8; 10]).await.unwrap_err());
         assert_eq!((e.status, e.code.as_str()), (507, "quota_exceeded"), "{e}");

@@ -130,15 +130,21 @@ impl NodeCache {
 /// again whenever it changes. A file that no longer parses keeps the previous list.
 struct AllowFile {
     path: PathBuf,
-    /// (modification time, length) of the version read, and its keys
-    loaded: Mutex<(Option<(SystemTime, u64)>, HashSet<Pubkey>)>,
+    loaded: Mutex<Loaded>,
+}
+
+/// The version of the allow file read: its (modification time, length), and its keys.
+#[derive(Default)]
+struct Loaded {
+    stamp: Option<(SystemTime, u64)>,
+    keys: HashSet<Pubkey>,
 }
 
 impl AllowFile {
     fn open(path: &Path) -> Result<AllowFile> {
         let f = AllowFile {
             path: path.to_path_buf(),
-            loaded: Mutex::new((None, HashSet::new())),
+            loaded: Mutex::new(Loaded::default()),
         };
         f.refresh()?;
         Ok(f)
@@ -154,14 +160,14 @@ impl AllowFile {
     fn refresh(&self) -> Result<()> {
         let stamp = self.stamp()?;
         let mut loaded = self.loaded.lock().unwrap();
-        if loaded.0 == Some(stamp) {
+        if loaded.stamp == Some(stamp) {
             return Ok(());
         }
         let text = std::fs::read_to_string(&self.path)
             .with_context(|| format!("reading the allow file {}", self.path.display()))?;
-        loaded.1 = parse_keys(&text)
+        loaded.keys = parse_keys(&text)
             .with_context(|| format!("in the allow file {}", self.path.display()))?;
-        loaded.0 = Some(stamp);
+        loaded.stamp = Some(stamp);
         Ok(())
     }
 
@@ -169,7 +175,7 @@ impl AllowFile {
         if let Err(e) = self.refresh() {
             eprintln!("blob server: keeping the previous allow list: {e:#}");
         }
-        self.loaded.lock().unwrap().1.contains(key)
+        self.loaded.lock().unwrap().keys.contains(key)
     }
 }
 
@@ -182,8 +188,9 @@ pub fn parse_keys(text: &str) -> Result<HashSet<Pubkey>> {
             continue;
         }
         keys.insert(
-            Pubkey::from_str(line)
-                .map_err(|_| anyhow::anyhow!("line {}: `{line}` is not a base58 public key", i + 1))?,
+            Pubkey::from_str(line).map_err(|_| {
+                anyhow::anyhow!("line {}: `{line}` is not a base58 public key", i + 1)
+            })?,
         );
     }
     Ok(keys)
@@ -305,7 +312,10 @@ mod tests {
         list.check(&late).unwrap();
         // the lookup budget is spent: a new unknown key is told to come back later
         let err = list.check(&Pubkey::new_unique()).unwrap_err();
-        assert!(matches!(err, Refusal::Unavailable(ref m) if m.contains("rate-limited")), "{err}");
+        assert!(
+            matches!(err, Refusal::Unavailable(ref m) if m.contains("rate-limited")),
+            "{err}"
+        );
         // a broken edit keeps the previous list
         std::fs::write(&file, "not a key\n").unwrap();
         list.check(&late).unwrap();

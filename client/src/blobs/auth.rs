@@ -79,10 +79,13 @@ impl UploadAuth {
                     )))
                 }
             };
-        let malformed = |what: &str, v: &str| Refusal::ForgedSignature(format!("{what} `{v}` is malformed"));
+        let malformed =
+            |what: &str, v: &str| Refusal::ForgedSignature(format!("{what} `{v}` is malformed"));
         Ok(Some(UploadAuth {
             signer: Pubkey::from_str(signer).map_err(|_| malformed(SIGNER_HEADER, signer))?,
-            expiry: expiry.parse().map_err(|_| malformed(EXPIRY_HEADER, expiry))?,
+            expiry: expiry
+                .parse()
+                .map_err(|_| malformed(EXPIRY_HEADER, expiry))?,
             signature: Signature::from_str(signature)
                 .map_err(|_| malformed(SIGNATURE_HEADER, signature))?,
         }))
@@ -97,10 +100,10 @@ impl UploadAuth {
         now: u64,
         max_ahead_secs: u64,
     ) -> Result<(), Refusal> {
-        if !self
-            .signature
-            .verify(self.signer.as_ref(), message(hash, size, self.expiry).as_bytes())
-        {
+        if !self.signature.verify(
+            self.signer.as_ref(),
+            message(hash, size, self.expiry).as_bytes(),
+        ) {
             return Err(Refusal::ForgedSignature(format!(
                 "the signature is not {}'s over tessera-blob-upload-v1:{}:{size}:{}",
                 self.signer,
@@ -144,17 +147,29 @@ mod tests {
         let h = hash(b"blob");
         let a = UploadAuth::sign(&kp, &h, 4, 1_000);
         a.verify(&h, 4, 900, 3600).unwrap();
-        assert!(matches!(a.verify(&h, 5, 900, 3600), Err(Refusal::ForgedSignature(_))));
+        assert!(matches!(
+            a.verify(&h, 5, 900, 3600),
+            Err(Refusal::ForgedSignature(_))
+        ));
         assert!(matches!(
             a.verify(&hash(b"other"), 4, 900, 3600),
             Err(Refusal::ForgedSignature(_))
         ));
         let mut later = a.clone();
         later.expiry = 2_000;
-        assert!(matches!(later.verify(&h, 4, 900, 3600), Err(Refusal::ForgedSignature(_))));
-        assert!(matches!(a.verify(&h, 4, 1_000, 3600), Err(Refusal::Expired(_))));
+        assert!(matches!(
+            later.verify(&h, 4, 900, 3600),
+            Err(Refusal::ForgedSignature(_))
+        ));
+        assert!(matches!(
+            a.verify(&h, 4, 1_000, 3600),
+            Err(Refusal::Expired(_))
+        ));
         let err = a.verify(&h, 4, 100, 600).unwrap_err();
-        assert!(matches!(err, Refusal::Expired(ref m) if m.contains("ahead")), "{err}");
+        assert!(
+            matches!(err, Refusal::Expired(ref m) if m.contains("ahead")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -170,7 +170,11 @@ pub fn sweep(
 
 /// A blob file's name: exactly 64 lower-case hex digits.
 fn blob_name(name: &str) -> Option<[u8; 32]> {
-    if name.len() != 64 || !name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if name.len() != 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     let h = super::parse_hash(name).ok()?;
@@ -215,8 +219,14 @@ mod tests {
         let grace = Duration::from_secs(3600);
 
         let dry = sweep(&root, &referenced, grace, SystemTime::now(), true).unwrap();
-        assert_eq!(dry.deleted.iter().map(|d| d.0).collect::<Vec<_>>(), vec![old]);
-        assert!(store.path(&old).exists() && tmp.exists(), "a dry run deletes nothing");
+        assert_eq!(
+            dry.deleted.iter().map(|d| d.0).collect::<Vec<_>>(),
+            vec![old]
+        );
+        assert!(
+            store.path(&old).exists() && tmp.exists(),
+            "a dry run deletes nothing"
+        );
 
         let r = sweep(&root, &referenced, grace, SystemTime::now(), false).unwrap();
         assert_eq!(r.deleted.len(), 1);
@@ -252,8 +262,14 @@ mod tests {
 
         let src = Fixed(Some([input].into()));
         let r = run_pass(&store, &src, Some(&ledger), grace, false).unwrap();
-        assert_eq!(r.deleted.iter().map(|d| d.0).collect::<Vec<_>>(), vec![orphan]);
-        assert!(store.path(&model).exists(), "the embed input's model is kept");
+        assert_eq!(
+            r.deleted.iter().map(|d| d.0).collect::<Vec<_>>(),
+            vec![orphan]
+        );
+        assert!(
+            store.path(&model).exists(),
+            "the embed input's model is kept"
+        );
         assert!(!store.path(&orphan).exists());
         assert_eq!(ledger.used(&owner), 0);
         assert_eq!(hash(b"orphan"), orphan);

@@ -16,7 +16,12 @@ use super::refusal::UploadRefused;
 
 /// Uploads `bytes` (whose hash is `h`) to the blob server at `base`, signed by `signer` when
 /// given (a server that is not `--open` refuses unsigned uploads); returns the blob's URI.
-pub async fn put(base: &str, signer: Option<&Keypair>, h: &[u8; 32], bytes: &[u8]) -> Result<String> {
+pub async fn put(
+    base: &str,
+    signer: Option<&Keypair>,
+    h: &[u8; 32],
+    bytes: &[u8],
+) -> Result<String> {
     let req = client()
         .put(blob_url(base, h))
         .timeout(transfer_timeout(bytes.len() as u64))
@@ -38,7 +43,10 @@ pub async fn put_file(
         .with_context(|| format!("opening {}", path.display()))?;
     let len = file.metadata().await?.len();
     if len != size {
-        bail!("{} is {len} bytes, not the {size} announced", path.display());
+        bail!(
+            "{} is {len} bytes, not the {size} announced",
+            path.display()
+        );
     }
     let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 << 10);
     let req = client()
@@ -51,7 +59,12 @@ pub async fn put_file(
 
 /// Downloads `url` into the file `out`, streamed (a temporary file beside it, renamed once the
 /// bytes hash to `expected`), refusing more than `max_bytes`. Returns the size.
-pub async fn download_to_file(url: &str, expected: &[u8; 32], out: &Path, max_bytes: u64) -> Result<u64> {
+pub async fn download_to_file(
+    url: &str,
+    expected: &[u8; 32],
+    out: &Path,
+    max_bytes: u64,
+) -> Result<u64> {
     let resp = client()
         .get(url)
         .timeout(transfer_timeout(max_bytes))

@@ -35,7 +35,10 @@ impl Ledger {
                 let _ = std::fs::remove_file(e.path());
                 continue;
             }
-            match std::fs::read_to_string(e.path()).ok().and_then(|t| parse_record(&t)) {
+            match std::fs::read_to_string(e.path())
+                .ok()
+                .and_then(|t| parse_record(&t))
+            {
                 Some((signer, size)) => *usage.entry(signer).or_default() += size,
                 None => eprintln!(
                     "blob server: ignoring the unreadable owner record {}",
@@ -56,7 +59,12 @@ impl Ledger {
 
     /// Charges `size` bytes to `signer` for an upload about to be read, if `quota` allows; the
     /// charge is undone when the returned guard is dropped without [`Reservation::keep`].
-    pub fn reserve(&self, signer: &Pubkey, size: u64, quota: Option<u64>) -> Result<Reservation, Refusal> {
+    pub fn reserve(
+        &self,
+        signer: &Pubkey,
+        size: u64,
+        quota: Option<u64>,
+    ) -> Result<Reservation, Refusal> {
         let mut usage = self.usage.lock().unwrap();
         let used = usage.entry(*signer).or_default();
         if let Some(q) = quota {
@@ -79,7 +87,9 @@ impl Ledger {
     /// Writes the owner record of a stored blob (temporary file and rename).
     pub fn record(&self, hash: &[u8; 32], signer: &Pubkey, size: u64) -> std::io::Result<()> {
         let path = self.dir.join(hex(hash));
-        let tmp = self.dir.join(format!(".{}.{}.tmp", hex(hash), std::process::id()));
+        let tmp = self
+            .dir
+            .join(format!(".{}.{}.tmp", hex(hash), std::process::id()));
         std::fs::write(&tmp, format!("{signer} {size}\n"))?;
         std::fs::rename(&tmp, &path)
     }
@@ -146,7 +156,10 @@ mod tests {
         let ledger = Ledger::open(&root).unwrap();
         let r = ledger.reserve(&a, 60, Some(100)).unwrap();
         let err = ledger.reserve(&a, 50, Some(100)).err().unwrap();
-        assert!(matches!(err, Refusal::Quota(ref m) if m.contains("quota of 100")), "{err}");
+        assert!(
+            matches!(err, Refusal::Quota(ref m) if m.contains("quota of 100")),
+            "{err}"
+        );
         ledger.reserve(&b, 50, Some(100)).unwrap(); // dropped: released
         assert_eq!(ledger.used(&b), 0);
         let h = [1u8; 32];

@@ -97,7 +97,9 @@ impl UploadRefused {
     /// Parses a refusal body (`<code>: <message>`).
     pub fn from_body(base: &str, status: u16, body: &str) -> UploadRefused {
         let (code, message) = match body.split_once(": ") {
-            Some((c, m)) if !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') => {
+            Some((c, m))
+                if !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
+            {
                 (c.to_string(), m.to_string())
             }
             _ => (String::new(), body.to_string()),

@@ -43,7 +43,7 @@ pub enum Uploads {
     /// Anyone, unsigned (`--open`): for a demo on one machine only.
     Open,
     /// Signed uploads by keys of the allow-list.
-    Signed(AllowList),
+    Signed(Box<AllowList>),
 }
 
 /// The server's policy.
@@ -62,7 +62,7 @@ impl ServerConfig {
     /// signatures valid for at most an hour.
     pub fn signed(allow: AllowList) -> Self {
         ServerConfig {
-            uploads: Uploads::Signed(allow),
+            uploads: Uploads::Signed(Box::new(allow)),
             max_blob_bytes: MAX_BLOB_BYTES as u64,
             quota_bytes: None,
             max_expiry_ahead_secs: 3600,
@@ -190,7 +190,9 @@ async fn put_blob(
                 )
             })?;
             let size = length.ok_or_else(|| {
-                Refusal::BadRequest("a signed upload needs a Content-Length (the signed size)".into())
+                Refusal::BadRequest(
+                    "a signed upload needs a Content-Length (the signed size)".into(),
+                )
             })?;
             auth.verify(&h, size, unix_now(), st.cfg.max_expiry_ahead_secs)?;
             let signer = auth.signer;
@@ -224,10 +226,11 @@ async fn put_blob(
     };
     let seq = st.seq.fetch_add(1, Ordering::Relaxed);
     let mut tmp = TempFile {
-        path: st
-            .store
-            .root()
-            .join(format!(".upload.{}.{}.{seq}.tmp", hex(&h), std::process::id())),
+        path: st.store.root().join(format!(
+            ".upload.{}.{}.{seq}.tmp",
+            hex(&h),
+            std::process::id()
+        )),
         armed: true,
     };
     let got = receive(body, &tmp.path, exact.unwrap_or(cap), exact.is_some()).await?;
@@ -264,7 +267,12 @@ async fn put_blob(
 
 /// Streams `body` into a new file at `tmp` while hashing it; refuses once it passes `limit`
 /// (413 for the cap; 400 when `limit` is a signed size). Returns (hash, bytes) after fsync.
-async fn receive(body: Body, tmp: &std::path::Path, limit: u64, signed: bool) -> Result<([u8; 32], u64), Refusal> {
+async fn receive(
+    body: Body,
+    tmp: &std::path::Path,
+    limit: u64,
+    signed: bool,
+) -> Result<([u8; 32], u64), Refusal> {
     let file = tokio::fs::File::create(tmp)
         .await
         .map_err(|e| io_refusal(e, "creating the upload file"))?;
@@ -289,7 +297,9 @@ async fn receive(body: Body, tmp: &std::path::Path, limit: u64, signed: bool) ->
             .await
             .map_err(|e| io_refusal(e, "writing the upload"))?;
     }
-    out.flush().await.map_err(|e| io_refusal(e, "writing the upload"))?;
+    out.flush()
+        .await
+        .map_err(|e| io_refusal(e, "writing the upload"))?;
     out.into_inner()
         .sync_all()
         .await

@@ -18,17 +18,20 @@ struct Server {
 
 impl Server {
     fn start(name: &str, cfg: ServerConfig) -> Server {
-        let dir = std::env::temp_dir().join(format!("tessera-blobsrv-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("tessera-blobsrv-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = DirStore::open(&dir).unwrap();
         let app = router(store.clone(), cfg).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            tokio::runtime::Runtime::new().unwrap().block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                axum::serve(listener, app).await.unwrap()
-            })
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(async move {
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                    tx.send(listener.local_addr().unwrap()).unwrap();
+                    axum::serve(listener, app).await.unwrap()
+                })
         });
         Server {
             addr: rx.recv().unwrap(),
@@ -85,9 +88,14 @@ async fn raw_put(url: &str, auth: Option<&UploadAuth>, body: Vec<u8>) -> (Status
 #[test]
 fn http_server_checks_uploads_and_serves_verified_blobs() {
     let kp = Arc::new(Keypair::new());
-    let srv = Server::start("basic", ServerConfig::signed(AllowList::keys([kp.pubkey()])));
+    let srv = Server::start(
+        "basic",
+        ServerConfig::signed(AllowList::keys([kp.pubkey()])),
+    );
     block_on(async {
-        let target = BlobTarget::parse(&srv.base()).unwrap().signed_by(kp.clone());
+        let target = BlobTarget::parse(&srv.base())
+            .unwrap()
+            .signed_by(kp.clone());
         let (h, uri) = target.put(b"input bytes").await.unwrap();
         assert_eq!(fetch(&uri, &h).await.unwrap(), b"input bytes");
         // wrong expected hash: refused
@@ -110,14 +118,27 @@ fn http_server_checks_uploads_and_serves_verified_blobs() {
 #[test]
 fn unauthorised_uploads_are_refused_by_name_and_store_nothing() {
     let (allowed, stranger) = (Arc::new(Keypair::new()), Arc::new(Keypair::new()));
-    let srv = Server::start("unauth", ServerConfig::signed(AllowList::keys([allowed.pubkey()])));
+    let srv = Server::start(
+        "unauth",
+        ServerConfig::signed(AllowList::keys([allowed.pubkey()])),
+    );
     let body = b"some blob".to_vec();
     let h = hash(&body);
     let size = body.len() as u64;
     block_on(async {
         // no signature (the unsigned target)
-        let e = refused(BlobTarget::parse(&srv.base()).unwrap().put(&body).await.unwrap_err());
-        assert_eq!((e.status, e.code.as_str()), (401, "missing_signature"), "{e}");
+        let e = refused(
+            BlobTarget::parse(&srv.base())
+                .unwrap()
+                .put(&body)
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (401, "missing_signature"),
+            "{e}"
+        );
         // forged: signed by the stranger, claiming to be the allowed key
         let mut forged = UploadAuth::sign_now(&stranger, &h, size);
         forged.signer = allowed.pubkey();
@@ -140,12 +161,20 @@ fn unauthorised_uploads_are_refused_by_name_and_store_nothing() {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert!(text.contains("ahead"), "{text}");
         // a genuine signature by a key not on the allow-list
-        let t = BlobTarget::parse(&srv.base()).unwrap().signed_by(stranger.clone());
+        let t = BlobTarget::parse(&srv.base())
+            .unwrap()
+            .signed_by(stranger.clone());
         let e = refused(t.put(&body).await.unwrap_err());
-        assert_eq!((e.status, e.code.as_str()), (403, "signer_not_allowed"), "{e}");
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (403, "signer_not_allowed"),
+            "{e}"
+        );
         srv.holds_only(&[]);
         // and the allowed key may
-        let t = BlobTarget::parse(&srv.base()).unwrap().signed_by(allowed.clone());
+        let t = BlobTarget::parse(&srv.base())
+            .unwrap()
+            .signed_by(allowed.clone());
         t.put(&body).await.unwrap();
         srv.holds_only(&[h]);
     });
@@ -164,35 +193,54 @@ fn oversized_uploads_are_refused_without_storing_anything() {
     let h = hash(&big);
     block_on(async {
         // refused by its Content-Length, before the body is read (and before the signature)
-        let t = BlobTarget::parse(&srv.base()).unwrap().signed_by(kp.clone());
+        let t = BlobTarget::parse(&srv.base())
+            .unwrap()
+            .signed_by(kp.clone());
         let e = refused(t.put(&big).await.unwrap_err());
         assert_eq!((e.status, e.code.as_str()), (413, "too_large"), "{e}");
-        let e = refused(BlobTarget::parse(&srv.base()).unwrap().put(&big).await.unwrap_err());
+        let e = refused(
+            BlobTarget::parse(&srv.base())
+                .unwrap()
+                .put(&big)
+                .await
+                .unwrap_err(),
+        );
         assert_eq!(e.status, 413, "{e}");
         // no Content-Length (a chunked stream): reading stops at the cap
         let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
             big.chunks(512).map(|c| Ok(c.to_vec())).collect();
         let resp = http::client()
             .put(open.url(&h))
-            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
             .send()
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
         let text = resp.text().await.unwrap();
-        assert!(text.starts_with("too_large: stopped reading at 1024"), "{text}");
+        assert!(
+            text.starts_with("too_large: stopped reading at 1024"),
+            "{text}"
+        );
         // a signed body longer than its Content-Length cannot happen over HTTP/1.1; a signed
         // upload without one is refused
         let auth = UploadAuth::sign_now(&kp, &h, 10);
-        let mut req = http::client().put(srv.url(&h)).body(reqwest::Body::wrap_stream(
-            futures_util::stream::iter(vec![Ok::<_, std::io::Error>(vec![1u8; 10])]),
-        ));
+        let mut req = http::client()
+            .put(srv.url(&h))
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                vec![Ok::<_, std::io::Error>(vec![1u8; 10])],
+            )));
         for (k, v) in auth.headers() {
             req = req.header(k, v);
         }
         let resp = req.send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-        assert!(resp.text().await.unwrap().contains("needs a Content-Length"));
+        assert!(resp
+            .text()
+            .await
+            .unwrap()
+            .contains("needs a Content-Length"));
     });
     srv.holds_only(&[]);
     open.holds_only(&[]);
@@ -221,19 +269,32 @@ fn quota_is_charged_per_signer_and_refused_by_name() {
     });
     // usage survives a restart (recomputed from the owner records)
     let ledger = Ledger::open(srv.store.root()).unwrap();
-    assert_eq!((ledger.used(&a.pubkey()), ledger.used(&b.pubkey())), (100, 50));
+    assert_eq!(
+        (ledger.used(&a.pubkey()), ledger.used(&b.pubkey())),
+        (100, 50)
+    );
 }
 
 #[test]
 fn range_etag_and_head_are_served_from_disk() {
     let kp = Arc::new(Keypair::new());
-    let srv = Server::start("range", ServerConfig::signed(AllowList::keys([kp.pubkey()])));
+    let srv = Server::start(
+        "range",
+        ServerConfig::signed(AllowList::keys([kp.pubkey()])),
+    );
     let body: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
     block_on(async {
-        let t = BlobTarget::parse(&srv.base()).unwrap().signed_by(kp.clone());
+        let t = BlobTarget::parse(&srv.base())
+            .unwrap()
+            .signed_by(kp.clone());
         let (h, uri) = t.put(&body).await.unwrap();
         let c = http::client();
-        let resp = c.get(&uri).header("range", "bytes=100-199").send().await.unwrap();
+        let resp = c
+            .get(&uri)
+            .header("range", "bytes=100-199")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), StatusCode::PARTIAL_CONTENT);
         assert_eq!(resp.headers()["content-range"], "bytes 100-199/10000");
         assert_eq!(resp.bytes().await.unwrap(), body[100..200]);
@@ -243,10 +304,20 @@ fn range_etag_and_head_are_served_from_disk() {
         let etag = resp.headers()["etag"].to_str().unwrap().to_string();
         assert_eq!(etag, format!("\"{}\"", hex(&h)));
         assert_eq!(resp.bytes().await.unwrap(), body);
-        let resp = c.get(&uri).header("if-none-match", &etag).send().await.unwrap();
+        let resp = c
+            .get(&uri)
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(resp.headers()["etag"], etag.as_str());
-        let resp = c.get(&uri).header("if-none-match", "\"other\"").send().await.unwrap();
+        let resp = c
+            .get(&uri)
+            .header("if-none-match", "\"other\"")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
 
         let resp = c.head(&uri).send().await.unwrap();
@@ -260,7 +331,10 @@ fn range_etag_and_head_are_served_from_disk() {
 #[test]
 fn files_stream_up_and_down() {
     let kp = Arc::new(Keypair::new());
-    let srv = Server::start("files", ServerConfig::signed(AllowList::keys([kp.pubkey()])));
+    let srv = Server::start(
+        "files",
+        ServerConfig::signed(AllowList::keys([kp.pubkey()])),
+    );
     let src = srv.dir.with_extension("src");
     let body: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(&src, &body).unwrap();
@@ -270,7 +344,9 @@ fn files_stream_up_and_down() {
             .await
             .unwrap();
         let out = srv.dir.with_extension("out");
-        let n = http::download_to_file(&uri, &h, &out, 1 << 30).await.unwrap();
+        let n = http::download_to_file(&uri, &h, &out, 1 << 30)
+            .await
+            .unwrap();
         assert_eq!(n, body.len() as u64);
         assert_eq!(std::fs::read(&out).unwrap(), body);
         // a wrong expected hash leaves no file behind
@@ -280,7 +356,9 @@ fn files_stream_up_and_down() {
             .unwrap_err();
         assert!(err.to_string().contains("does not match its hash"), "{err}");
         assert!(!out2.exists());
-        let err = http::download_to_file(&uri, &h, &out2, 1000).await.unwrap_err();
+        let err = http::download_to_file(&uri, &h, &out2, 1000)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("more than the 1000"), "{err}");
         std::fs::remove_file(&out).unwrap();
     });
