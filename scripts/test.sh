@@ -28,6 +28,7 @@ cargo test --workspace --locked
 
 step "the SDK alone: tessera-client without default features (instruction builders only) builds"
 cargo check -p tessera-client --no-default-features --locked
+cargo check -p tessera-client --no-default-features --features blobs --locked
 cargo check -p tessera-client --no-default-features --features rpc,blobs --locked
 
 step "CUDA 13 NVRTC + ptxas on the kernels (the run above used CUDA 12)"

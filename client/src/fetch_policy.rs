@@ -467,7 +467,7 @@ impl FetchPolicy {
     /// blob directory.
     pub fn allow_blob_store(self, target: &BlobTarget) -> anyhow::Result<Self> {
         match target {
-            BlobTarget::Http { base } => self.allow_host(base),
+            BlobTarget::Http { base, .. } => self.allow_host(base),
             BlobTarget::Dir(d) => self.allow_dir(d.root()),
         }
     }

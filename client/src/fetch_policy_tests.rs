@@ -116,6 +116,7 @@ fn strict_with_store(blobs: SocketAddr) -> FetchPolicy {
     FetchPolicy::default()
         .allow_blob_store(&BlobTarget::Http {
             base: format!("http://{blobs}"),
+            signer: None,
         })
         .unwrap()
 }

@@ -4,6 +4,7 @@
 //! `anchor test` starts). Used by the demo, the end-to-end tests and the latency bench.
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -209,13 +210,23 @@ impl Network {
         }
     }
 
-    /// Starts `tessera blobs serve` on `port` (the same port again after a stop).
+    /// Starts `tessera blobs serve` on `port` (the same port again after a stop), as an
+    /// exposed server runs: uploads signed by registered nodes (`--rpc-url`), the authority
+    /// (`--allow`) and the clients of [`Network::client`] (`--allow-file`, [`Network::allow_file`]).
     pub fn start_blob_server_on(&mut self, port: u16) -> Result<()> {
         let dir = self.dir.join("blobs");
+        let allow = self.allow_file();
+        if !allow.exists() {
+            std::fs::write(&allow, "# clients that may upload (tessera-tests)\n")?;
+        }
         let mut cmd = Command::new(bin("tessera")?);
         cmd.args(["blobs", "serve", "--dir"])
             .arg(&dir)
-            .args(["--addr", &format!("127.0.0.1:{port}")]);
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(["--rpc-url", &self.url])
+            .args(["--allow", &self.authority.pubkey().to_string()])
+            .arg("--allow-file")
+            .arg(&allow);
         let p = spawn("blob server", &mut cmd, self.dir.join("blobs.log"))?;
         self.blobs_url = format!("http://127.0.0.1:{port}");
         let start = Instant::now();
@@ -251,11 +262,27 @@ impl Network {
         Ok(())
     }
 
-    /// A new funded client.
+    /// A new funded client, allowed to upload to the blob server.
     pub fn client(&self, tokens: u64) -> Result<Keypair> {
         let kp = Keypair::new();
         self.fund(&kp.pubkey(), 10_000_000_000, self.tokens(tokens))?;
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.allow_file())?
+            .write_all(format!("{}\n", kp.pubkey()).as_bytes())?;
         Ok(kp)
+    }
+
+    /// The blob server's `--allow-file` (re-read by the server when it changes).
+    pub fn allow_file(&self) -> PathBuf {
+        self.dir.join("blob-allow.txt")
+    }
+
+    /// The blob server as an upload target, uploads signed by `signer`.
+    pub fn blob_target(&self, signer: &Keypair) -> Result<BlobTarget> {
+        Ok(BlobTarget::parse(&self.blobs_url)?.signed_by(Arc::new(signer.insecure_clone())))
     }
 
     /// Creates a worker with the real CLI: `init`, funding, `register`, `stake`.
@@ -442,12 +469,7 @@ impl Network {
     /// Posts a job from a job-file text.
     pub fn post(&self, client: &Keypair, spec_toml: &str) -> Result<jobs::Posted> {
         let spec: JobSpec = toml::from_str(spec_toml).context("job spec")?;
-        jobs::post(
-            &self.rpc,
-            client,
-            &spec,
-            &BlobTarget::parse(&self.blobs_url)?,
-        )
+        jobs::post(&self.rpc, client, &spec, &self.blob_target(client)?)
     }
 
     /// Posts an embed corpus: the model in `model_dir` put into the blob store (once), the
@@ -470,7 +492,7 @@ impl Network {
             quote(corpus)
         ))
         .context("embed job spec")?;
-        let target = BlobTarget::parse(&self.blobs_url)?;
+        let target = self.blob_target(client)?;
         let plan = embed_jobs::plan(&spec, &target)?;
         embed_jobs::post(&self.rpc, client, &spec, &plan, &target)
     }
@@ -493,13 +515,7 @@ impl Network {
         ))
         .context("render job spec")?;
         let plan = render_jobs::plan(scene, options)?;
-        render_jobs::post(
-            &self.rpc,
-            client,
-            &spec,
-            &plan,
-            &BlobTarget::parse(&self.blobs_url)?,
-        )
+        render_jobs::post(&self.rpc, client, &spec, &plan, &self.blob_target(client)?)
     }
 
     pub fn job(&self, key: &Pubkey) -> Result<Job> {

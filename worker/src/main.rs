@@ -507,6 +507,7 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
         &cfg.blobs,
         policy.with_max_bytes(cap),
         cfg.fetch.max_downloads,
+        op.clone(),
     )?;
     tracing::info!(
         schemes = ?cfg.fetch.schemes,

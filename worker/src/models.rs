@@ -180,6 +180,7 @@ mod tests {
             dir.join("publish").to_str().unwrap(),
             FetchPolicy::default(),
             1,
+            Arc::new(solana_sdk::signature::Keypair::new()),
         )
         .unwrap();
         let blob = tiny_model_blob();

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use solana_sdk::signature::Keypair;
 use tessera_client::blobs::{self, BlobTarget, DirStore};
 use tessera_client::fetch_policy::{FetchError, FetchPolicy, Fetcher};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -33,14 +34,19 @@ pub enum InputError {
 
 impl Storage {
     /// `policy` is the operator's fetch policy; the blob store `publish` names is allowed on
-    /// top of it (a blob server's exact host:port, or a blob directory).
+    /// top of it (a blob server's exact host:port, or a blob directory). Uploads to a blob
+    /// server are signed by `signer`, the operator key (a registered node's key is on the
+    /// allow-list of a server run with `--rpc-url`).
     pub fn new(
         cache_dir: &std::path::Path,
         publish: &str,
         policy: FetchPolicy,
         max_downloads: usize,
+        signer: Arc<Keypair>,
     ) -> Result<Storage> {
-        let publish = BlobTarget::parse(publish).context("config `blobs`")?;
+        let publish = BlobTarget::parse(publish)
+            .context("config `blobs`")?
+            .signed_by(signer);
         let policy = policy
             .allow_blob_store(&publish)
             .context("allowing the configured blob store")?;

@@ -1,27 +1,162 @@
-//! The client side of the blob server (`tessera blobs serve`): uploads.
+//! The client side of the blob server (`tessera blobs serve`): signed uploads (from memory or
+//! streamed from a file) and streamed, hash-checked downloads to a file.
+//!
+//! A refused upload is an [`UploadRefused`] (downcast the error to match on its code).
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use futures_util::StreamExt;
+use solana_sdk::signature::Keypair;
+use tokio::io::AsyncWriteExt;
 
+use super::auth::UploadAuth;
 use super::hex;
+use super::refusal::UploadRefused;
 
-/// Uploads `bytes` (whose hash is `h`) to the blob server at `base`; returns the blob's URI.
-pub async fn put(base: &str, h: &[u8; 32], bytes: &[u8]) -> Result<String> {
-    let uri = format!("{base}/blobs/{}", hex(h));
+/// Uploads `bytes` (whose hash is `h`) to the blob server at `base`, signed by `signer` when
+/// given (a server that is not `--open` refuses unsigned uploads); returns the blob's URI.
+pub async fn put(
+    base: &str,
+    signer: Option<&Keypair>,
+    h: &[u8; 32],
+    bytes: &[u8],
+) -> Result<String> {
+    let req = client()
+        .put(blob_url(base, h))
+        .timeout(transfer_timeout(bytes.len() as u64))
+        .body(bytes.to_vec());
+    send(base, signed(req, signer, h, bytes.len() as u64), h).await
+}
+
+/// Uploads the file at `path` (`size` bytes hashing to `h`) to the blob server at `base`,
+/// streamed: the file is never held in memory. Returns the blob's URI.
+pub async fn put_file(
+    base: &str,
+    signer: Option<&Keypair>,
+    path: &Path,
+    h: &[u8; 32],
+    size: u64,
+) -> Result<String> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
+    let len = file.metadata().await?.len();
+    if len != size {
+        bail!(
+            "{} is {len} bytes, not the {size} announced",
+            path.display()
+        );
+    }
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 << 10);
+    let req = client()
+        .put(blob_url(base, h))
+        .header(reqwest::header::CONTENT_LENGTH, size)
+        .timeout(transfer_timeout(size))
+        .body(reqwest::Body::wrap_stream(stream));
+    send(base, signed(req, signer, h, size), h).await
+}
+
+/// Downloads `url` into the file `out`, streamed (a temporary file beside it, renamed once the
+/// bytes hash to `expected`), refusing more than `max_bytes`. Returns the size.
+pub async fn download_to_file(
+    url: &str,
+    expected: &[u8; 32],
+    out: &Path,
+    max_bytes: u64,
+) -> Result<u64> {
     let resp = client()
-        .put(&uri)
-        .body(bytes.to_vec())
+        .get(url)
+        .timeout(transfer_timeout(max_bytes))
         .send()
         .await
-        .with_context(|| {
-            format!("uploading to the blob server at {base}: is `tessera blobs serve` running there?")
-        })?;
+        .with_context(|| format!("downloading {url}"))?;
     if !resp.status().is_success() {
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        bail!("blob server at {base} refused the upload: {status} {text}");
+        bail!("downloading {url}: {}", resp.status());
     }
-    Ok(uri)
+    if let Some(n) = resp.content_length().filter(|&n| n > max_bytes) {
+        bail!("{url} is {n} bytes, more than the {max_bytes} accepted");
+    }
+    let tmp = out.with_file_name(format!(
+        ".{}.{}.download.tmp",
+        out.file_name().and_then(|n| n.to_str()).unwrap_or("blob"),
+        std::process::id()
+    ));
+    let result: Result<u64> = async {
+        let mut file = tokio::io::BufWriter::with_capacity(
+            1 << 20,
+            tokio::fs::File::create(&tmp)
+                .await
+                .with_context(|| format!("creating {}", tmp.display()))?,
+        );
+        let mut hasher = blake3::Hasher::new();
+        let mut n = 0u64;
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.with_context(|| format!("downloading {url}"))?;
+            n += chunk.len() as u64;
+            if n > max_bytes {
+                bail!("{url} sent more than the {max_bytes} bytes accepted");
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await?;
+        }
+        file.flush().await?;
+        let got = *hasher.finalize().as_bytes();
+        if &got != expected {
+            bail!(
+                "blob from {url} does not match its hash: expected {}, got {} ({n} bytes); the source is corrupt or tampered with",
+                hex(expected),
+                hex(&got)
+            );
+        }
+        file.into_inner().sync_all().await?;
+        tokio::fs::rename(&tmp, out)
+            .await
+            .with_context(|| format!("writing {}", out.display()))?;
+        Ok(n)
+    }
+    .await;
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(&tmp).await;
+    }
+    result
+}
+
+fn blob_url(base: &str, h: &[u8; 32]) -> String {
+    format!("{base}/blobs/{}", hex(h))
+}
+
+/// Adds the upload signature headers (see [`super::auth`]).
+fn signed(
+    mut req: reqwest::RequestBuilder,
+    signer: Option<&Keypair>,
+    h: &[u8; 32],
+    size: u64,
+) -> reqwest::RequestBuilder {
+    if let Some(kp) = signer {
+        for (name, value) in UploadAuth::sign_now(kp, h, size).headers() {
+            req = req.header(name, value);
+        }
+    }
+    req
+}
+
+async fn send(base: &str, req: reqwest::RequestBuilder, h: &[u8; 32]) -> Result<String> {
+    let resp = req.send().await.with_context(|| {
+        format!("uploading to the blob server at {base}: is `tessera blobs serve` running there?")
+    })?;
+    let status = resp.status();
+    if !status.is_success() {
+        let text = resp.text().await.unwrap_or_default();
+        return Err(UploadRefused::from_body(base, status.as_u16(), text.trim()).into());
+    }
+    Ok(blob_url(base, h))
+}
+
+/// Time allowed for a transfer of `bytes`: five minutes, plus a second per MiB.
+fn transfer_timeout(bytes: u64) -> Duration {
+    Duration::from_secs(300 + (bytes >> 20))
 }
 
 /// The shared HTTP client (pooled connections; see [`super::block_on`]).
@@ -35,4 +170,3 @@ pub fn client() -> &'static reqwest::Client {
             .expect("HTTP client")
     })
 }
-

@@ -7,17 +7,29 @@
 //! never an input. What may be fetched at all (schemes, hosts, size, time) is the business of
 //! [`crate::fetch_policy`].
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use solana_sdk::signature::Keypair;
+
 use crate::fetch_policy::{FetchPolicy, Fetcher};
 
+#[cfg(feature = "blob-server")]
+pub mod allow;
+pub mod auth;
+#[cfg(feature = "blob-server")]
+pub mod gc;
 pub mod http;
+pub mod refusal;
+#[cfg(feature = "blob-server")]
+pub mod quota;
 #[cfg(feature = "blob-server")]
 pub mod server;
 
+pub use refusal::{Refusal, UploadRefused};
 #[cfg(feature = "blob-server")]
-pub use server::{router, serve};
+pub use server::{router, serve, GcConfig, ServerConfig, Uploads};
 
 /// Largest blob accepted or downloaded (512 MiB).
 pub const MAX_BLOB_BYTES: usize = 512 << 20;
@@ -140,8 +152,12 @@ pub(crate) fn verify(bytes: &[u8], expected: &[u8; 32], source: &str) -> Result<
 pub enum BlobTarget {
     /// A local (or shared) directory; blobs get `file://` URIs.
     Dir(DirStore),
-    /// A blob server (`tessera blobs serve`): `PUT <base>/blobs/<hash>`.
-    Http { base: String },
+    /// A blob server (`tessera blobs serve`): `PUT <base>/blobs/<hash>`, signed by `signer`
+    /// (see [`auth`]; a server not run `--open` refuses unsigned uploads).
+    Http {
+        base: String,
+        signer: Option<Arc<Keypair>>,
+    },
 }
 
 impl BlobTarget {
@@ -150,10 +166,22 @@ impl BlobTarget {
         if s.starts_with("http://") || s.starts_with("https://") {
             Ok(BlobTarget::Http {
                 base: s.trim_end_matches('/').to_string(),
+                signer: None,
             })
         } else {
             let dir = s.strip_prefix("file://").unwrap_or(s);
             Ok(BlobTarget::Dir(DirStore::open(dir)?))
+        }
+    }
+
+    /// Uploads to a blob server are signed by `signer` (no effect on a directory).
+    pub fn signed_by(self, signer: Arc<Keypair>) -> Self {
+        match self {
+            BlobTarget::Http { base, .. } => BlobTarget::Http {
+                base,
+                signer: Some(signer),
+            },
+            other => other,
         }
     }
 
@@ -164,9 +192,9 @@ impl BlobTarget {
                 let h = d.put(bytes)?;
                 Ok((h, d.uri(&h)))
             }
-            BlobTarget::Http { base } => {
+            BlobTarget::Http { base, signer } => {
                 let h = hash(bytes);
-                let uri = http::put(base, &h, bytes).await?;
+                let uri = http::put(base, signer.as_deref(), &h, bytes).await?;
                 Ok((h, uri))
             }
         }
@@ -176,7 +204,7 @@ impl BlobTarget {
     pub fn uri_of(&self, h: &[u8; 32]) -> String {
         match self {
             BlobTarget::Dir(d) => d.uri(h),
-            BlobTarget::Http { base } => format!("{base}/blobs/{}", hex(h)),
+            BlobTarget::Http { base, .. } => format!("{base}/blobs/{}", hex(h)),
         }
     }
 }

@@ -362,7 +362,9 @@ fn run(args: &Args) -> Result<()> {
                 url,
                 solana_commitment_config::CommitmentConfig::confirmed(),
             );
-            let target = tessera_client::blobs::BlobTarget::parse(&blobs).expect("blobs");
+            let target = tessera_client::blobs::BlobTarget::parse(&blobs)
+                .expect("blobs")
+                .signed_by(std::sync::Arc::new(client.insecure_clone()));
             let mut poster = match jobs::Poster::new(&rpc, &client) {
                 Ok(p) => p,
                 Err(e) => {

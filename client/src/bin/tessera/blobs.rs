@@ -1,22 +1,17 @@
 //! `tessera blobs …`: serve a blob directory, put and get blobs.
-use std::net::SocketAddr;
+mod serve;
+
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use tessera_client::blobs::{self, BlobTarget, DirStore};
+use solana_sdk::signature::Keypair;
+use tessera_client::blobs::{self, BlobTarget};
 
 #[derive(Subcommand)]
 pub enum BlobsCmd {
-    /// Serve a blob directory over HTTP (GET/PUT /blobs/<blake3 hex>).
-    Serve {
-        /// Directory holding the blobs.
-        #[arg(long, default_value = ".tessera/blobs")]
-        dir: PathBuf,
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8990")]
-        addr: SocketAddr,
-    },
+    Serve(serve::ServeArgs),
     /// Store a file; prints its hash and URI.
     Put {
         file: PathBuf,
@@ -34,22 +29,13 @@ pub enum BlobsCmd {
     },
 }
 
-pub fn blobs_cmd(cmd: &BlobsCmd) -> Result<()> {
+pub fn blobs_cmd(cmd: &BlobsCmd, keypair: impl Fn() -> Result<Keypair>) -> Result<()> {
     match cmd {
-        BlobsCmd::Serve { dir, addr } => {
-            let store = DirStore::open(dir)?;
-            println!(
-                "serving {} on http://{addr}/blobs/<blake3>",
-                store.root().display()
-            );
-            tokio::runtime::Runtime::new()?.block_on(blobs::serve(store, *addr, async {
-                let _ = tokio::signal::ctrl_c().await;
-            }))?;
-        }
+        BlobsCmd::Serve(a) => serve::serve(a)?,
         BlobsCmd::Put { file, blobs: b } => {
             let bytes =
                 std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            let (h, uri) = blobs::block_on(BlobTarget::parse(b)?.put(&bytes))?;
+            let (h, uri) = blobs::block_on(signed_target(b, keypair)?.put(&bytes))?;
             println!("{} {uri}", blobs::hex(&h));
         }
         BlobsCmd::Get { uri, out } => {
@@ -66,4 +52,22 @@ pub fn blobs_cmd(cmd: &BlobsCmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--blobs`: a blob server's uploads are signed by the `--keypair` key when it can be read
+/// (only a server run `--open` takes unsigned ones).
+pub fn signed_target(blobs: &str, keypair: impl Fn() -> Result<Keypair>) -> Result<BlobTarget> {
+    let target = BlobTarget::parse(blobs)?;
+    if !matches!(target, BlobTarget::Http { .. }) {
+        return Ok(target);
+    }
+    match keypair() {
+        Ok(kp) => Ok(target.signed_by(Arc::new(kp))),
+        Err(e) => {
+            eprintln!(
+                "warning: uploading unsigned ({e:#}); only a blob server run --open accepts that"
+            );
+            Ok(target)
+        }
+    }
 }

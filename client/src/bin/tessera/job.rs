@@ -183,7 +183,9 @@ pub fn job_cmd(
         JobCmd::Post(a) => {
             let client = keypair()?;
             let spec = spec_from(a)?;
-            let target = BlobTarget::parse(&a.blobs)?;
+            // uploads to a blob server are signed by the client's key
+            let target = BlobTarget::parse(&a.blobs)?
+                .signed_by(std::sync::Arc::new(client.insecure_clone()));
             if spec.kernel == "embed" {
                 return post_embed(url, rpc, &client, &spec, &target, a);
             }

@@ -176,10 +176,10 @@ fn run(cli: &Cli) -> Result<()> {
             println!("{}", network::describe_config(&c));
         }
         Cmd::Job { cmd } => job_cmd(&cli.url, &client(), cmd, keypair)?,
-        Cmd::Model { cmd } => model_cmd(cmd)?,
+        Cmd::Model { cmd } => model_cmd(cmd, keypair)?,
         Cmd::Node { cmd: NodeCmd::List } => node_list(&client())?,
         Cmd::Market => market(&client())?,
-        Cmd::Blobs { cmd } => blobs_cmd(cmd)?,
+        Cmd::Blobs { cmd } => blobs_cmd(cmd, keypair)?,
         Cmd::Token { cmd } => token_cmd(&client(), cmd, keypair)?,
     }
     Ok(())

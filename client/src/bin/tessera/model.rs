@@ -3,7 +3,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Subcommand;
-use tessera_client::blobs::{self, BlobTarget};
+use solana_sdk::signature::Keypair;
+use tessera_client::blobs;
 use tessera_client::{embed_jobs, embedding};
 
 #[derive(Subcommand)]
@@ -18,10 +19,11 @@ pub enum ModelCmd {
     },
 }
 
-pub fn model_cmd(cmd: &ModelCmd) -> Result<()> {
+pub fn model_cmd(cmd: &ModelCmd, keypair: impl Fn() -> Result<Keypair>) -> Result<()> {
     match cmd {
         ModelCmd::Put { dir, blobs: b } => {
-            let m = embed_jobs::put_model(dir, &BlobTarget::parse(b)?)?;
+            let target = crate::blobs::signed_target(b, keypair)?;
+            let m = embed_jobs::put_model(dir, &target)?;
             let (config, _) = embedding::model_parts(&m.blob)?;
             println!("{}", blobs::hex(&m.hash));
             eprintln!(
