@@ -90,7 +90,16 @@ fn every_subcommand_has_help() {
         );
     }
     for sub in [
-        "init", "register", "stake", "unstake", "withdraw", "status", "run", "version",
+        "init",
+        "register",
+        "stake",
+        "unstake",
+        "withdraw",
+        "status",
+        "drain",
+        "deregister",
+        "run",
+        "version",
     ] {
         let (code, out, err) = run("tessera-worker", &[sub, "--help"]);
         assert_eq!(code, 0, "tessera-worker {sub} --help: {err}");
