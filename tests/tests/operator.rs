@@ -212,7 +212,7 @@ fn status_health_drain_and_deregister_on_a_live_node() {
 
     // 4. a claim in flight, then drain: it is finished; a new job is not taken
     let client = net.client(100).unwrap();
-    let job = net.post(&client, GEMM).unwrap().key;
+    let job = net.post(&client, GEMM).unwrap().job;
     let start = Instant::now();
     while net.job(&job).unwrap().active_claims < 1 {
         assert!(
@@ -231,7 +231,7 @@ fn status_health_drain_and_deregister_on_a_live_node() {
             || out.contains("draining     DRAINED"),
         "{out}"
     );
-    let late = net.post(&client, GEMM).unwrap().key;
+    let late = net.post(&client, GEMM).unwrap().job;
     let out = ok(w, &["drain", "--exit"]);
     assert!(out.contains("drained"), "{out}");
     assert_eq!(
