@@ -64,7 +64,10 @@ fn the_unit_and_its_gpu_drop_in_verify_without_warnings() {
         u.replace("ProtectSystem=strict", "ProtectSystem=strikt")
     });
     let (_, out) = analyze(&bad, &["verify"]);
-    assert!(out.contains("protect system value, ignoring: strikt"), "{out}");
+    assert!(
+        out.contains("protect system value, ignoring: strikt"),
+        "{out}"
+    );
     std::fs::write(
         bad.join("tessera-worker.service.d/gpu.conf"),
         "[Service]\nDeviceAlow=char-nvidia* rw\n",

@@ -85,8 +85,23 @@ pub fn run(cfg: &Config, exit: bool, cancel: bool, no_wait: bool) -> Result<()> 
     }
 }
 
-/// Unfinished records in the journal file (no daemon holds it any more).
+/// Unfinished records in the journal file, once the stopping daemon has let go of it (it
+/// closes its control socket first).
 fn unfinished(cfg: &Config) -> Result<usize> {
-    let all = Journal::open(&cfg.journal_path())?.all()?;
-    Ok(all.iter().filter(|e| !e.stage.is_final()).count())
+    let start = Instant::now();
+    let j = loop {
+        match Journal::open(&cfg.journal_path()) {
+            Ok(j) => break j,
+            Err(e) if start.elapsed() < STOP_WAIT => {
+                tracing::debug!("waiting for the daemon to let go of the journal: {e:#}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => {
+                return Err(e.context(
+                    "the daemon has closed its control socket but still holds the journal",
+                ))
+            }
+        }
+    };
+    Ok(j.all()?.iter().filter(|e| !e.stage.is_final()).count())
 }
