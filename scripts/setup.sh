@@ -63,7 +63,8 @@ run_long() {
 }
 
 # ---------------------------------------------------------------- Debian packages
-APT_PKGS=(clang libclang-dev protobuf-compiler cmake pkg-config libssl-dev make g++ patch)
+# systemd: `systemd-analyze verify` checks the worker's unit (worker/tests/systemd_unit.rs).
+APT_PKGS=(clang libclang-dev protobuf-compiler cmake pkg-config libssl-dev make g++ patch systemd)
 need_apt=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$p")

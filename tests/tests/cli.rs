@@ -90,7 +90,16 @@ fn every_subcommand_has_help() {
         );
     }
     for sub in [
-        "init", "register", "stake", "unstake", "withdraw", "status", "run", "version",
+        "init",
+        "register",
+        "stake",
+        "unstake",
+        "withdraw",
+        "status",
+        "drain",
+        "deregister",
+        "run",
+        "version",
     ] {
         let (code, out, err) = run("tessera-worker", &[sub, "--help"]);
         assert_eq!(code, 0, "tessera-worker {sub} --help: {err}");
@@ -234,6 +243,13 @@ fn worker_config_mistakes() {
     std::fs::remove_file(&c).unwrap();
     let (code, _, err) = run("tessera-worker", &["--config", c.to_str().unwrap(), "init"]);
     assert_eq!(code, 0, "{err}");
+    {
+        // the config and the new key are the operator's alone
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&c), 0o600, "worker.toml");
+        assert_eq!(mode(&d.join("id.json")), 0o600, "id.json");
+    }
     one_line_error(
         "tessera-worker",
         &["--config", c.to_str().unwrap(), "init"],

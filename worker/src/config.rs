@@ -36,6 +36,69 @@ pub struct Config {
     pub log: Log,
     #[serde(default)]
     pub fetch: Fetch,
+    #[serde(default)]
+    pub ops: Ops,
+}
+
+/// Running the node: when `/health` calls it unhealthy or degraded, and how often the
+/// operator's SOL balance is read.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ops {
+    /// Below this SOL balance (SOL, a decimal string) the worker logs a warning, `/health` says
+    /// "degraded" and `status` says so: transaction fees and claim rent are paid in SOL.
+    #[serde(default = "default_min_sol_balance")]
+    pub min_sol_balance: String,
+    /// Seconds between two reads of the balance (at least 60: one `getBalance` each).
+    #[serde(default = "default_balance_check_secs")]
+    pub balance_check_secs: u64,
+    /// `/health` is unhealthy (503) when the newest slot of an RPC answer changed longer ago
+    /// than this (seconds): the RPC node is stuck or unreachable.
+    #[serde(default = "default_max_slot_age_secs")]
+    pub max_slot_age_secs: u64,
+    /// `/health` is unhealthy (503) when the websocket has been down longer than this
+    /// (seconds; from the start until it first connects).
+    #[serde(default = "default_max_ws_down_secs")]
+    pub max_ws_down_secs: u64,
+}
+
+impl Default for Ops {
+    fn default() -> Self {
+        Ops {
+            min_sol_balance: default_min_sol_balance(),
+            balance_check_secs: default_balance_check_secs(),
+            max_slot_age_secs: default_max_slot_age_secs(),
+            max_ws_down_secs: default_max_ws_down_secs(),
+        }
+    }
+}
+
+/// Lamports per SOL, as decimals.
+const SOL_DECIMALS: u8 = 9;
+
+impl Ops {
+    /// `min_sol_balance` in lamports.
+    pub fn min_lamports(&self) -> Result<u64> {
+        tessera_client::units::parse_amount(&self.min_sol_balance, SOL_DECIMALS).with_context(
+            || {
+                format!(
+                    "ops.min_sol_balance `{}` must be an amount of SOL such as \"0.05\"",
+                    self.min_sol_balance
+                )
+            },
+        )
+    }
+
+    fn check(&self) -> Result<()> {
+        self.min_lamports()?;
+        if self.balance_check_secs < 60 {
+            bail!("ops.balance_check_secs must be at least 60 (each check is an RPC request)");
+        }
+        if self.max_slot_age_secs == 0 || self.max_ws_down_secs == 0 {
+            bail!("ops.max_slot_age_secs and ops.max_ws_down_secs must be at least 1");
+        }
+        Ok(())
+    }
 }
 
 /// Which jobs are worth taking.
@@ -233,6 +296,18 @@ fn default_max_downloads() -> usize {
 fn default_retry_secs() -> u64 {
     60
 }
+fn default_min_sol_balance() -> String {
+    "0.05".into()
+}
+fn default_balance_check_secs() -> u64 {
+    300
+}
+fn default_max_slot_age_secs() -> u64 {
+    120
+}
+fn default_max_ws_down_secs() -> u64 {
+    60
+}
 
 impl Config {
     /// Reads and checks a config file.
@@ -285,7 +360,8 @@ impl Config {
         if self.pricing.bid_bps == 0 || self.pricing.bid_bps > 10_000 {
             bail!("pricing.bid_bps must be between 1 and 10000");
         }
-        self.fetch.check()
+        self.fetch.check()?;
+        self.ops.check()
     }
 
     pub fn journal_path(&self) -> PathBuf {
@@ -294,6 +370,11 @@ impl Config {
 
     pub fn cache_dir(&self) -> PathBuf {
         self.storage_dir.join("blobs")
+    }
+
+    /// The running daemon's control socket (`/health`, `/status`, `/drain`).
+    pub fn control_socket(&self) -> PathBuf {
+        self.storage_dir.join("control.sock")
     }
 }
 
@@ -389,6 +470,16 @@ max_downloads = 2
 # skipped this long (seconds), doubling with each failure; a refused input (not allowed, too
 # large, wrong hash, invalid) is skipped for a day.
 retry_secs = 60
+
+[ops]
+# Below this SOL balance the worker logs a warning, /health says "degraded" and `status` says
+# so (fees and claim rent are paid in SOL). Read every balance_check_secs (at least 60).
+min_sol_balance = "0.05"
+balance_check_secs = 300
+# /health answers 503 (unhealthy) when the newest slot seen in an RPC answer is older than
+# max_slot_age_secs, or the websocket has been down longer than max_ws_down_secs.
+max_slot_age_secs = 120
+max_ws_down_secs = 60
 "#
     )
 }
@@ -491,6 +582,50 @@ mod tests {
             ("unknown_key = 1", "unknown_key"),
         ] {
             std::fs::write(&p, format!("{base}[fetch]\n{bad}\n")).unwrap();
+            let e = format!("{:#}", Config::load(&p).unwrap_err());
+            assert!(e.contains(what), "{bad}: {e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ops_section_defaults_and_mistakes() {
+        let dir = std::env::temp_dir().join(format!("tessera-wcfg-ops-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("worker.toml");
+        let base = "rpc_url = \"http://x\"\nws_url = \"ws://x\"\nkeypair = \"k\"\nstorage_dir = \"s\"\nblobs = \"http://127.0.0.1:8990\"\n";
+        std::fs::write(&p, base).unwrap();
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.ops.min_lamports().unwrap(), 50_000_000);
+        assert_eq!(c.ops.balance_check_secs, 300);
+        assert_eq!((c.ops.max_slot_age_secs, c.ops.max_ws_down_secs), (120, 60));
+        assert_eq!(c.control_socket(), dir.join("s").join("control.sock"));
+        // the template says the same
+        std::fs::write(
+            &p,
+            template(
+                "http://a:1",
+                "ws://a:2",
+                "k",
+                "http://127.0.0.1:8990",
+                "127.0.0.1:9",
+            ),
+        )
+        .unwrap();
+        let t = Config::load(&p).unwrap();
+        assert_eq!(t.ops.min_sol_balance, c.ops.min_sol_balance);
+        assert_eq!(t.ops.balance_check_secs, c.ops.balance_check_secs);
+        assert_eq!(t.ops.max_slot_age_secs, c.ops.max_slot_age_secs);
+        assert_eq!(t.ops.max_ws_down_secs, c.ops.max_ws_down_secs);
+        for (bad, what) in [
+            ("min_sol_balance = \"lots\"", "ops.min_sol_balance `lots`"),
+            ("min_sol_balance = \"0.0000000001\"", "ops.min_sol_balance"),
+            ("balance_check_secs = 10", "at least 60"),
+            ("max_slot_age_secs = 0", "max_slot_age_secs"),
+            ("max_ws_down_secs = 0", "max_ws_down_secs"),
+            ("min_balance = 1", "min_balance"),
+        ] {
+            std::fs::write(&p, format!("{base}[ops]\n{bad}\n")).unwrap();
             let e = format!("{:#}", Config::load(&p).unwrap_err());
             assert!(e.contains(what), "{bad}: {e}");
         }

@@ -9,15 +9,17 @@ use solana_client::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
 use solana_sdk::{signature::Keypair, signer::Signer};
 use tessera::constants::{CAP_CPU, CAP_CUDA, MAX_GPU_MODEL_LEN};
-use tessera::state::{Claim, Hardware, Node};
+use tessera::state::{Hardware, Node};
 use tessera_client::cli_util;
 use tessera_client::units::{format_amount, parse_amount};
 use tessera_client::{ix, jobs, pda, rpc};
 use tessera_compute::{Backend, BackendKind, DevicePreference};
 
 mod chain;
+mod cmd;
 mod compute;
 mod config;
+mod control;
 mod metrics;
 mod models;
 mod scheduler;
@@ -89,8 +91,31 @@ enum Cmd {
     },
     /// Withdraw unbonded stake (after the unbonding period, with no open claims).
     Withdraw,
-    /// Node account, stake, reputation, open claims, earnings and the local journal.
+    /// The daemon (when one runs: health, websocket, slot, draining, its claims in flight with
+    /// their journal stage; else the journal file), then the node account: stake,
+    /// reputation, open claims, earnings, SOL and token balances.
     Status,
+    /// Ask the running daemon to finish its claims in flight (commit, reveal, settle) and take
+    /// no new ones; waits until it reports drained.
+    Drain {
+        /// Stop the daemon once drained (exit status 0: systemd's Restart=on-failure leaves it
+        /// stopped).
+        #[arg(long)]
+        exit: bool,
+        /// Stop draining: take new jobs again.
+        #[arg(long, conflicts_with = "exit")]
+        cancel: bool,
+        /// Return at once instead of waiting until drained.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Close this node's account and stake vault (rent and any stray tokens come back to the
+    /// operator). Needs no open claim and all stake withdrawn: drain, unstake, withdraw first.
+    Deregister {
+        /// Confirm: the node's on-chain reputation is deleted with it.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Run the daemon: watch for jobs, claim, compute, commit, reveal, settle. Ctrl-C or
     /// SIGTERM stops it cleanly; a restart resumes every claim from the journal.
     Run {
@@ -177,16 +202,15 @@ fn run_cmd(cli: &Cli, cfg: Option<Config>) -> Result<()> {
                 );
             }
             let dir = path.parent().unwrap_or(Path::new("."));
-            std::fs::create_dir_all(dir)?;
+            control::private_dir(dir)?;
             let ws = match ws_url {
                 Some(w) => w.clone(),
                 None => default_ws(rpc_url)?,
             };
-            std::fs::write(
+            write_private(
                 &path,
-                config::template(rpc_url, &ws, keypair, blobs, metrics_addr),
-            )
-            .with_context(|| format!("writing {}", path.display()))?;
+                &config::template(rpc_url, &ws, keypair, blobs, metrics_addr),
+            )?;
             let kp_path = if Path::new(keypair).is_absolute() {
                 PathBuf::from(keypair)
             } else {
@@ -212,7 +236,13 @@ fn run_cmd(cli: &Cli, cfg: Option<Config>) -> Result<()> {
                 Cmd::Stake { amount } => stake_cmd(&cfg, amount, StakeOp::Stake),
                 Cmd::Unstake { amount } => stake_cmd(&cfg, amount, StakeOp::Unstake),
                 Cmd::Withdraw => stake_cmd(&cfg, "0", StakeOp::Withdraw),
-                Cmd::Status => status(&cfg),
+                Cmd::Status => cmd::status::run(&cfg),
+                Cmd::Drain {
+                    exit,
+                    cancel,
+                    no_wait,
+                } => cmd::drain::run(&cfg, *exit, *cancel, *no_wait),
+                Cmd::Deregister { yes } => cmd::deregister::run(&cfg, *yes),
                 Cmd::Run {
                     dishonest,
                     crash_after,
@@ -237,6 +267,28 @@ fn run_cmd(cli: &Cli, cfg: Option<Config>) -> Result<()> {
             }
         }
     }
+}
+
+/// Writes `text` to `path` readable by its owner only (0600, also when it replaces a file).
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        opts.mode(0o600);
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("chmod 600 {}", path.display()))?;
+        }
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 fn default_ws(rpc_url: &str) -> Result<String> {
@@ -402,62 +454,6 @@ fn stake_cmd(cfg: &Config, amount: &str, op_kind: StakeOp) -> Result<()> {
     Ok(())
 }
 
-fn status(cfg: &Config) -> Result<()> {
-    let op = keypair(cfg)?;
-    let rpc = rpc_client(cfg);
-    let c = rpc::fetch_config(&rpc)?;
-    let d = jobs::decimals(&rpc, &c)?;
-    let t = ix::TokenCtx::from_config(&c);
-    let node_key = pda::node(&op.pubkey()).0;
-    println!("operator     {}", op.pubkey());
-    println!(
-        "tokens       {}",
-        format_amount(
-            rpc::token_balance(&rpc, &t.ata(&op.pubkey())).unwrap_or(0),
-            d
-        )
-    );
-    match rpc::fetch::<Node>(&rpc, "Node", &node_key) {
-        Err(_) => println!("node         not registered (run `tessera-worker register`)"),
-        Ok(n) => {
-            let r = &n.reputation;
-            println!("node         {node_key}");
-            println!(
-                "hardware     {} · {} MB · cc {} · caps {:#04b}",
-                n.hardware.gpu_model,
-                n.hardware.vram_mb,
-                n.hardware.compute_capability,
-                n.hardware.capabilities
-            );
-            println!(
-                "stake        {} (unbonding {})",
-                format_amount(n.stake, d),
-                format_amount(n.unbonding, d)
-            );
-            println!("reputation   {:.2} % · completed {} · disagreed {} · timed out {} · no reveal {} · slashed {}", r.score_bps as f64 / 100.0, r.completed, r.disagreed, r.timed_out, r.no_reveal, format_amount(r.slashed_total, d));
-            println!("earnings     {}", format_amount(r.earned_total, d));
-            let claims = rpc::list::<Claim>(&rpc, vec![rpc::of_node_filter(&node_key)])?;
-            println!("open claims  {}", claims.len());
-            for (_, cl) in claims {
-                println!("  job {} · {}", cl.job, jobs::claim_state_name(cl.state));
-            }
-        }
-    }
-    match state::Journal::open(&cfg.journal_path()) {
-        Ok(j) => {
-            let all = j.all()?;
-            let live = all.iter().filter(|e| !e.stage.is_final()).count();
-            println!(
-                "journal      {} entries, {live} in progress ({})",
-                all.len(),
-                cfg.journal_path().display()
-            );
-        }
-        Err(e) => println!("journal      unavailable: {e:#}"),
-    }
-    Ok(())
-}
-
 async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Result<()> {
     let op = Arc::new(keypair(&cfg)?);
     let m = metrics::Metrics::new();
@@ -498,6 +494,9 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
     let decimals = tessera_client::token::decimals_of(&mint.data).context("config mint")?;
     let b = backend(&cfg)?;
     tracing::info!(device = %b.info().name, kind = ?b.kind(), "compute backend ready");
+    if let Some(w) = control::private_dir(&cfg.storage_dir)? {
+        tracing::warn!("{w}");
+    }
     let journal = state::Journal::open(&cfg.journal_path())?;
     // Inputs are fetched under the operator's policy, capped by the backend's own input limit.
     let policy = cfg.fetch.policy()?;
@@ -538,7 +537,10 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
             "running DISHONEST: results will be tampered with (this node will be slashed)"
         );
     }
+    let w = Arc::new(w);
     let (tx, rx) = tokio::sync::watch::channel(false);
+    let tx = Arc::new(tx);
+    let stop = tx.clone();
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .expect("SIGTERM handler");
@@ -547,13 +549,48 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
             _ = term.recv() => {}
         }
         tracing::info!("stop requested");
-        let _ = tx.send(true);
+        let _ = stop.send(true);
     });
-    if let Some(addr) = cfg.metrics_addr {
-        let m = m.clone();
-        let mut sd = rx.clone();
+    let limits = control::Limits {
+        max_slot_age_secs: cfg.ops.max_slot_age_secs,
+        max_ws_down_secs: cfg.ops.max_ws_down_secs,
+        min_lamports: cfg.ops.min_lamports()?,
+    };
+    let ctl = control::Control::new(w.clone(), m.clone(), limits);
+    let sock = cfg.control_socket();
+    {
+        let (ctl, mut sd, sock) = (ctl.clone(), rx.clone(), sock.clone());
         tokio::spawn(async move {
-            if let Err(e) = metrics::serve(m, addr, async move {
+            if let Err(e) = control::serve_socket(ctl, sock, async move {
+                let _ = sd.changed().await;
+            })
+            .await
+            {
+                tracing::warn!("control socket: {e:#}");
+            }
+        });
+    }
+    tracing::info!(
+        "control API on {} (`tessera-worker status`, `drain`)",
+        sock.display()
+    );
+    tokio::spawn(control::exit_when_drained(
+        ctl.clone(),
+        tx.clone(),
+        rx.clone(),
+    ));
+    tokio::spawn(control::balance::watch_balance(
+        w.chain.rpc.clone(),
+        op.pubkey(),
+        m.clone(),
+        std::time::Duration::from_secs(cfg.ops.balance_check_secs),
+        limits.min_lamports,
+        rx.clone(),
+    ));
+    if let Some(addr) = cfg.metrics_addr {
+        let (m, mut sd, health) = (m.clone(), rx.clone(), control::health_router(ctl.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = metrics::serve(m, addr, health, async move {
                 let _ = sd.changed().await;
             })
             .await
@@ -561,10 +598,10 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
                 tracing::warn!("metrics: {e:#}");
             }
         });
-        tracing::info!("metrics on http://{addr}/metrics");
+        tracing::info!("metrics on http://{addr}/metrics, health on http://{addr}/health");
     }
     tracing::info!(operator = %op.pubkey(), "worker started");
-    Arc::new(w).run(rx).await?;
+    w.run(rx).await?;
     tracing::info!("worker stopped");
     Ok(())
 }

@@ -1,12 +1,14 @@
-//! Prometheus metrics, served at `/metrics` on `metrics_addr`.
+//! Prometheus metrics, served at `/metrics` on `metrics_addr`, and the liveness facts the
+//! control API's `/health` judges (websocket state, newest slot, operator balance).
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use axum::routing::get;
 use axum::Router;
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
 };
 
@@ -32,6 +34,31 @@ pub struct Metrics {
     pub stake_tokens: Gauge,
     pub reputation_bps: Gauge,
     pub open_claims: Gauge,
+    /// 1 while the job subscriptions are up ([`Metrics::set_ws_connected`]).
+    pub ws_connected: IntGauge,
+    /// The newest context slot of an RPC answer the worker acted on ([`Metrics::slot_seen`]).
+    pub last_slot: IntGauge,
+    /// Seconds since `last_slot` last changed (since the start when none was seen yet); set
+    /// when scraped.
+    pub last_slot_age_seconds: IntGauge,
+    /// The operator's SOL balance (lamports), read every `ops.balance_check_secs`.
+    pub operator_lamports: IntGauge,
+    /// 1 while draining (`tessera-worker drain`): no new claims are taken.
+    pub draining: IntGauge,
+    /// Unix ms: process start, last websocket state change, last slot change, last balance
+    /// read (0 = never).
+    pub started_ms: u64,
+    ws_since_ms: AtomicU64,
+    slot_at_ms: AtomicU64,
+    balance_at_ms: AtomicU64,
+}
+
+/// Unix time in milliseconds.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
 }
 
 impl Metrics {
@@ -123,13 +150,99 @@ impl Metrics {
             open_claims: reg!(
                 Gauge::new("open_claims", "Claims this node holds on-chain").expect("gauge")
             ),
+            ws_connected: reg!(IntGauge::new(
+                "ws_connected",
+                "1 while the websocket job subscriptions are up"
+            )
+            .expect("gauge")),
+            last_slot: reg!(IntGauge::new(
+                "last_slot",
+                "Newest slot of an RPC answer the worker acted on"
+            )
+            .expect("gauge")),
+            last_slot_age_seconds: reg!(IntGauge::new(
+                "last_slot_age_seconds",
+                "Seconds since last_slot last changed (since the start if none was seen)"
+            )
+            .expect("gauge")),
+            operator_lamports: reg!(IntGauge::new(
+                "operator_balance_lamports",
+                "The operator's SOL balance (lamports; read every ops.balance_check_secs)"
+            )
+            .expect("gauge")),
+            draining: reg!(IntGauge::new(
+                "draining",
+                "1 while draining: in-flight claims finish, no new ones are taken"
+            )
+            .expect("gauge")),
+            started_ms: unix_ms(),
+            ws_since_ms: AtomicU64::new(unix_ms()),
+            slot_at_ms: AtomicU64::new(0),
+            balance_at_ms: AtomicU64::new(0),
             registry: r,
         };
         Arc::new(m)
     }
 
+    /// Records the websocket going up or down (the time of a change is kept for `/health`).
+    pub fn set_ws_connected(&self, up: bool) {
+        if (self.ws_connected.get() == 1) != up {
+            self.ws_connected.set(i64::from(up));
+            self.ws_since_ms.store(unix_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the websocket is up, and since when (unix ms; the start while never up).
+    pub fn ws_state(&self) -> (bool, u64) {
+        (
+            self.ws_connected.get() == 1,
+            self.ws_since_ms.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Records the context slot of an RPC answer; the time is kept when it changes, so a
+    /// stuck RPC node (always the same slot) ages.
+    pub fn slot_seen(&self, slot: u64) {
+        let slot = i64::try_from(slot).unwrap_or(i64::MAX);
+        if self.last_slot.get() != slot {
+            self.last_slot.set(slot);
+            self.slot_at_ms.store(unix_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// The newest slot seen and when it was first seen (unix ms), if any.
+    pub fn slot_state(&self) -> Option<(u64, u64)> {
+        match self.slot_at_ms.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some((self.last_slot.get() as u64, at)),
+        }
+    }
+
+    /// Records a balance reading.
+    pub fn balance_read(&self, lamports: u64) {
+        self.operator_lamports
+            .set(i64::try_from(lamports).unwrap_or(i64::MAX));
+        self.balance_at_ms.store(unix_ms(), Ordering::Relaxed);
+    }
+
+    /// The last balance reading (lamports) and its time (unix ms), if any.
+    pub fn balance_state(&self) -> Option<(u64, u64)> {
+        match self.balance_at_ms.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some((self.operator_lamports.get() as u64, at)),
+        }
+    }
+
+    /// Seconds since the newest slot was first seen (since the start when none was).
+    pub fn slot_age_secs(&self, now_ms: u64) -> u64 {
+        let at = self.slot_state().map_or(self.started_ms, |(_, at)| at);
+        now_ms.saturating_sub(at) / 1000
+    }
+
     /// The text exposition.
     pub fn render(&self) -> String {
+        self.last_slot_age_seconds
+            .set(i64::try_from(self.slot_age_secs(unix_ms())).unwrap_or(i64::MAX));
         let mut buf = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buf)
@@ -138,10 +251,12 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics` and `/health` until `shutdown`.
+/// Serves `/metrics`, and the routes of `extra` (the control API's `/health`), until
+/// `shutdown`.
 pub async fn serve(
     m: Arc<Metrics>,
     addr: SocketAddr,
+    extra: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let app = Router::new()
@@ -152,7 +267,7 @@ pub async fn serve(
                 async move { m.render() }
             }),
         )
-        .route("/health", get(|| async { "ok" }));
+        .merge(extra);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding the metrics server to {addr}: is the port in use?"))?;

@@ -260,7 +260,10 @@ async fn read_loop(
                 .await
             {
                 Ok(r) => match highest.check(r.context.slot) {
-                    Ok(()) => found.extend(r.value),
+                    Ok(()) => {
+                        metrics.slot_seen(r.context.slot);
+                        found.extend(r.value)
+                    }
                     Err(e) => {
                         metrics.rpc_errors.inc();
                         failure = Some(format!("getMultipleAccounts: {e}"));

@@ -95,6 +95,7 @@ pub async fn run(
             continue;
         };
         chain.metrics.ws_reconnects.inc();
+        chain.metrics.set_ws_connected(true);
         info!("watching open jobs over {ws_url}");
         attempt = 0;
         // A subscription can miss updates between the re-sync and its start: re-sync once more.
@@ -115,6 +116,7 @@ pub async fn run(
             };
             let Some(resp) = next else {
                 warn!("websocket closed; reconnecting");
+                chain.metrics.set_ws_connected(false);
                 break;
             };
             let keyed = resp.value;

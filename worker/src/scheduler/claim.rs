@@ -88,6 +88,10 @@ impl Worker {
             // Who claims, and in what order, is the round's sortition: the node waits for
             // its draw (`wait_for_draw`), then looks once more that a slot is still free.
         }
+        if self.draining() {
+            self.active.lock().unwrap().remove(&k); // drained before anything was sent
+            return;
+        }
         let e = Entry::new(&k, stage);
         if let Err(err) = self.journal.put(&e) {
             warn!(job = %k, "cannot record the claim, not taking the job: {err:#}");
@@ -257,6 +261,10 @@ impl Worker {
                     job_created = Some(job.created_at);
                 }
                 let with_bid = e.bid_price.is_some();
+                if fresh && !with_bid && self.draining() {
+                    self.abandon(e, "draining: no new claims"); // nothing was sent
+                    return Ok(());
+                }
                 // Only claim when the round's sortition draws this node (auction winners hold
                 // a reserved slot and are not drawn again).
                 if !with_bid && !self.wait_for_draw(e, false).await? {
@@ -383,6 +391,10 @@ impl Worker {
         let now = self.chain.now().await?;
         let bid_key = pda::bid(&key, &self.node).0;
         if e.bid_price.is_none() {
+            if self.draining() {
+                self.abandon(e, "draining: no new bids"); // nothing was sent
+                return Ok(());
+            }
             if job.state != JobState::Bidding || now > job.bid_deadline {
                 self.abandon(e, "bidding over");
                 return Ok(());

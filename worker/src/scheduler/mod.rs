@@ -19,6 +19,7 @@
 //! [`claim`] (claim, compute, commit, reveal, settle one claim), which calls [`crank`]
 //! (other nodes' expired or settleable claims).
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -106,6 +107,9 @@ pub struct Worker {
     last_scan: Mutex<std::collections::HashMap<Pubkey, std::time::Instant>>,
     /// Latest (active claims, slots) of every open job seen on the websocket.
     fill: Mutex<std::collections::HashMap<Pubkey, (u8, u8)>>,
+    /// Draining (`tessera-worker drain`): claims already journaled are finished, no job is
+    /// newly taken, and a claim not yet sent is dropped ([`Worker::draining`]).
+    draining: AtomicBool,
 }
 
 impl Worker {
@@ -145,7 +149,40 @@ impl Worker {
             node_state: Mutex::new(None),
             last_scan: Mutex::new(std::collections::HashMap::new()),
             fill: Mutex::new(std::collections::HashMap::new()),
+            draining: AtomicBool::new(false),
         }
+    }
+
+    /// Starts (or, with `false`, ends) draining.
+    pub fn set_draining(&self, on: bool) {
+        if self.draining.swap(on, Ordering::SeqCst) != on {
+            self.metrics.draining.set(i64::from(on));
+            info!(
+                in_flight = self.in_flight().len(),
+                "{}",
+                if on {
+                    "draining: finishing the claims in flight, taking no new ones"
+                } else {
+                    "draining cancelled: taking new jobs again"
+                }
+            );
+        }
+    }
+
+    /// True while draining: no new job is taken.
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// The jobs this process is working on: inputs being fetched before a claim, and claims
+    /// being driven (from the bid or claim to the settlement).
+    pub fn in_flight(&self) -> Vec<Pubkey> {
+        self.active.lock().unwrap().iter().copied().collect()
+    }
+
+    /// The node account as last read (every 5 s), if it was.
+    pub fn node_state(&self) -> Option<Node> {
+        self.node_state.lock().unwrap().clone()
     }
 
     /// Runs until `shutdown` flips, then lets in-flight steps finish (up to 15 s).
@@ -197,7 +234,7 @@ impl Worker {
             tokio::select! {
                 Some(seen) = rx.recv() => {
                     self.note_fill(&seen);
-                    if self.wants(&seen) {
+                    if !self.draining() && self.wants(&seen) {
                         let me = self.clone();
                         let sd = shutdown.clone();
                         tasks.spawn(async move { me.take(seen, sd).await });
