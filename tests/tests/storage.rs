@@ -68,15 +68,16 @@ fn files_in(dir: &Path) -> Vec<String> {
 
 #[test]
 fn bytes_and_files_round_trip_through_s3() {
-    let (server, target, dir) = server_and_target("rt", "rt", "net/blobs");
+    let (server, target, dir) = server_and_target("rt", "roundtrip", "net/blobs");
     let t = BlobTarget::Object(target.clone());
     // a small blob: one PUT, at <prefix>/<hash>
     let (h, uri) = blobs::block_on(t.put(b"hello object store")).unwrap();
     assert_eq!(h, blobs::hash(b"hello object store"));
-    assert_eq!(uri, format!("s3://rt/net/blobs/{}", blobs::hex(&h)));
+    assert_eq!(uri, format!("s3://roundtrip/net/blobs/{}", blobs::hex(&h)));
     assert_eq!(t.uri_of(&h), uri);
     assert_eq!(
-        std::fs::read(server.object_file("rt", &format!("net/blobs/{}", blobs::hex(&h)))).unwrap(),
+        std::fs::read(server.object_file("roundtrip", &format!("net/blobs/{}", blobs::hex(&h))))
+            .unwrap(),
         b"hello object store",
         "the object is where the URI says"
     );
@@ -85,7 +86,7 @@ fn bytes_and_files_round_trip_through_s3() {
         b"hello object store"
     );
     // parse() of the same store finds the one opened with the server's options
-    let parsed = BlobTarget::parse("s3://rt/net/blobs/").unwrap();
+    let parsed = BlobTarget::parse("s3://roundtrip/net/blobs/").unwrap();
     assert_eq!(parsed.uri_of(&h), uri);
 
     // a large blob from memory: a multipart upload of 8 MiB parts
@@ -297,29 +298,29 @@ fn an_unreachable_store_is_named_after_retries() {
     }
 }
 
+/// (A missing bucket, `StoreError::NoSuchBucket`, is classified from S3's error code: s3s-fs
+/// creates buckets on upload and answers NoSuchKey for reads, so the unit tests of
+/// `blobs::object` cover it.)
 #[test]
-fn a_missing_blob_or_bucket_is_named() {
+fn a_missing_blob_is_named() {
     let (_server, target, dir) = server_and_target("missing", "present", "p");
     let h = blobs::hash(b"never stored");
     let uri = target.uri_of(&h);
     assert_eq!(
         fetch_err(&uri, &h),
-        FetchError::Store(StoreError::NotFound { uri: uri.clone() })
+        FetchError::Store(StoreError::NotFound { url: uri.clone() })
     );
     assert!(fetch_err(&uri, &h).to_string().contains("no such blob"));
-    // a bucket the store does not have (same server, same credentials)
-    let opts: Vec<(String, String)> = _server
-        .options()
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-    let opts: Vec<(&str, &str)> = opts.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let t = ObjectTarget::open("s3://absent/p", &opts).unwrap();
-    let e = blobs::block_on(t.put(b"x")).unwrap_err();
+    let dest = dir.join("missing.out");
+    let e = blobs::block_on(blobs::fetch_to_file(&uri, &h, &dest, 1 << 20)).unwrap_err();
     assert!(
-        matches!(&e, StoreError::NoSuchBucket { bucket, .. } if bucket == "absent"),
-        "{e}"
+        matches!(
+            e.downcast_ref::<FetchError>(),
+            Some(FetchError::Store(StoreError::NotFound { .. }))
+        ),
+        "{e:#}"
     );
+    assert!(!dest.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -330,7 +331,6 @@ fn bad_store_urls_are_named() {
         ("ftp://host/x", "unknown scheme `ftp`"),
         ("s3://", "no bucket"),
         ("s3:///prefix", "no bucket"),
-        ("s3://b/a/../c", "bad path"),
         ("s3://b//c", "bad path"),
         (
             "s3://key:secret@b/p",

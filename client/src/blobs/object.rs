@@ -364,12 +364,16 @@ pub fn locate(uri: &str) -> Result<Located, StoreError> {
 impl Located {
     /// The object's size, from its metadata (a HEAD request; no byte of the body).
     pub async fn size(&self) -> Result<u64, StoreError> {
-        let meta = self
-            .store
-            .head(&self.path)
-            .await
-            .map_err(|e| StoreError::classify(&self.uri, &self.bucket, &e))?;
-        Ok(meta.size)
+        match self.store.head(&self.path).await {
+            Ok(meta) => Ok(meta.size),
+            // A HEAD answer has no body, so a missing bucket looks like a missing object: a
+            // GET's error body says which (its own body is never read).
+            Err(object_store::Error::NotFound { .. }) => match self.store.get(&self.path).await {
+                Ok(got) => Ok(got.meta.size),
+                Err(e) => Err(StoreError::classify(&self.uri, &self.bucket, &e)),
+            },
+            Err(e) => Err(StoreError::classify(&self.uri, &self.bucket, &e)),
+        }
     }
 
     /// The object's body as a stream, with the size its response announces.
@@ -610,5 +614,109 @@ impl ObjectTarget {
         }
         w.finish().await.map_err(|e| self.err(&h, &e))?;
         Ok(h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generic(msg: &str) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "S3",
+            source: msg.to_string().into(),
+        }
+    }
+
+    #[test]
+    fn store_errors_are_named_by_what_went_wrong() {
+        let u = "s3://b/p/x";
+        let c = |e: object_store::Error| StoreError::classify(u, "b", &e);
+        for body in [
+            "Server returned non-2xx status code: 403 Forbidden: <Code>InvalidAccessKeyId</Code>",
+            "Server returned non-2xx status code: 403 Forbidden: <Code>SignatureDoesNotMatch</Code>",
+            "<Code>AccessDenied</Code>",
+        ] {
+            assert!(
+                matches!(c(generic(body)), StoreError::CredentialsRejected { .. }),
+                "{body}"
+            );
+        }
+        let denied = object_store::Error::PermissionDenied {
+            path: "p/x".into(),
+            source: "403".into(),
+        };
+        assert!(matches!(c(denied), StoreError::CredentialsRejected { .. }));
+        assert_eq!(
+            c(generic("404 Not Found: <Code>NoSuchBucket</Code>")),
+            StoreError::NoSuchBucket {
+                url: u.into(),
+                bucket: "b".into()
+            }
+        );
+        let missing = object_store::Error::NotFound {
+            path: "p/x".into(),
+            source: "404".into(),
+        };
+        assert_eq!(c(missing), StoreError::NotFound { url: u.into() });
+        // a refused connection, however deep in the chain
+        let refused = object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(HttpError::new(
+                HttpErrorKind::Connect,
+                std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+            )),
+        };
+        let e = c(refused);
+        assert!(matches!(e, StoreError::Unreachable { .. }), "{e}");
+        assert!(e.to_string().contains("unreachable"), "{e}");
+        assert!(matches!(
+            c(generic("500 Internal Server Error")),
+            StoreError::Failed { .. }
+        ));
+        assert_eq!(
+            StoreError::NotFound { url: u.into() }
+                .with_url("s3://b/q")
+                .url(),
+            "s3://b/q"
+        );
+    }
+
+    #[test]
+    fn store_urls_parse_to_bucket_and_prefix() {
+        assert!(is_object_url("s3://b/p") && is_object_url("GS://b") && is_object_url("az://c"));
+        assert!(!is_object_url("http://h/x") && !is_object_url("/dir") && !is_object_url("s3:/x"));
+        assert_eq!(
+            split("s3://bucket/a/b/").unwrap(),
+            ("s3://bucket".to_string(), "a/b".to_string())
+        );
+        assert_eq!(
+            split("gs://bucket").unwrap(),
+            ("gs://bucket".to_string(), String::new())
+        );
+        let t = ObjectTarget::parse("s3://bucket/a/b/").unwrap();
+        assert_eq!(t.url(), "s3://bucket/a/b");
+        assert_eq!(
+            t.uri_of(&[0xab; 32]),
+            format!("s3://bucket/a/b/{}", "ab".repeat(32))
+        );
+        assert_eq!(
+            format!("{t:?}"),
+            "ObjectTarget { url: \"s3://bucket/a/b\" }"
+        );
+        for (bad, why) in [
+            ("s3://", "no bucket"),
+            ("s3://b/x//y", "bad path"),
+            ("s3://b:1/x", "no port"),
+            ("s3://u:p@b/x", "credentials"),
+            ("s5://b/x", "unknown scheme"),
+        ] {
+            match split(bad) {
+                Err(StoreError::BadUrl { reason, .. }) => {
+                    assert!(reason.contains(why), "{bad}: {reason}")
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 }
