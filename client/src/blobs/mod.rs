@@ -3,9 +3,9 @@
 //! A blob is named by the BLAKE3 hash of its bytes (64 lower-case hex digits). Blobs travel as
 //! URIs: `http(s)://host/blobs/<hash>` (served by [`serve`], `tessera blobs serve`),
 //! `file:///dir/<hash>` (a [`DirStore`] on a shared disk) or `s3://bucket/prefix/<hash>` (an
-//! object store: S3 or S3-compatible, `gs://` or `az://`; [`object`]). Whatever the transport, a reader
-//! always re-hashes what it got ([`fetch`]), so a tampered, truncated or wrong blob is an error,
-//! never an input. What may be fetched at all (schemes, hosts, size, time) is the business of
+//! object store: S3 or S3-compatible, `gs://` or `az://`; [`object`]). Whatever the transport,
+//! a reader always re-hashes what it got ([`fetch`]), so a tampered, truncated or wrong blob is
+//! an error, never an input. What may be fetched at all (schemes, hosts, size, time) is the business of
 //! [`crate::fetch_policy`].
 use std::path::{Path, PathBuf};
 

@@ -48,8 +48,10 @@ pub const SCHEMES: [&str; 7] = ["s3", "s3a", "gs", "az", "azure", "abfs", "abfss
 pub const PART_SIZE: usize = 8 << 20;
 /// Parts uploaded at the same time (memory: about this many + 1 parts).
 pub const PARTS_IN_FLIGHT: usize = 4;
-/// Longest one request may take (a part, a whole small blob, a download's body).
-const REQUEST_TIMEOUT: &str = "300s";
+/// Longest one request may take: a part, a small blob, or a whole download's body (a stalled
+/// download is cut off sooner by the downloader's idle timeout). `AWS_TIMEOUT`,
+/// `GOOGLE_TIMEOUT`, `AZURE_TIMEOUT` override it.
+const REQUEST_TIMEOUT: &str = "3600s";
 /// Longest wait for a connection.
 const CONNECT_TIMEOUT: &str = "5s";
 
@@ -295,15 +297,25 @@ fn store_for(base: &str) -> Result<Arc<dyn ObjectStore>, StoreError> {
         .clone())
 }
 
-/// Defaults, then the environment (as each builder's `from_env` reads it), then `options`.
+/// The environment (as each builder's `from_env` reads it, variables starting with
+/// `$prefix`), with our request timeouts where the environment sets none (`object_store`'s
+/// own 30 s would cut off any download or part that takes longer), then `options`.
 macro_rules! layered {
-    ($builder:ty, $key:ty, $base:expr, $options:expr) => {{
+    ($builder:ty, $key:ty, $prefix:literal, $base:expr, $options:expr) => {{
         let mut b = <$builder>::from_env();
+        let in_env = |want: $key| {
+            std::env::vars().any(|(k, _)| {
+                k.starts_with($prefix)
+                    && k.to_ascii_lowercase()
+                        .parse::<$key>()
+                        .is_ok_and(|got| got == want)
+            })
+        };
         for (k, v) in [
             (ClientConfigKey::Timeout, REQUEST_TIMEOUT),
             (ClientConfigKey::ConnectTimeout, CONNECT_TIMEOUT),
         ] {
-            if b.get_config_value(&<$key>::Client(k)).is_none() {
+            if !in_env(<$key>::Client(k)) {
                 b = b.with_config(<$key>::Client(k), v);
             }
         }
@@ -327,12 +339,26 @@ fn build(base: &str, options: &[(String, String)]) -> Result<Arc<dyn ObjectStore
     let u = Url::parse(base).map_err(|e| StoreError::bad(base, e.to_string()))?;
     let (scheme, _) = ObjectStoreScheme::parse(&u).map_err(|e| StoreError::bad(base, chain(&e)))?;
     Ok(match scheme {
-        ObjectStoreScheme::AmazonS3 => layered!(AmazonS3Builder, AmazonS3ConfigKey, base, options),
+        ObjectStoreScheme::AmazonS3 => {
+            layered!(AmazonS3Builder, AmazonS3ConfigKey, "AWS_", base, options)
+        }
         ObjectStoreScheme::GoogleCloudStorage => {
-            layered!(GoogleCloudStorageBuilder, GoogleConfigKey, base, options)
+            layered!(
+                GoogleCloudStorageBuilder,
+                GoogleConfigKey,
+                "GOOGLE_",
+                base,
+                options
+            )
         }
         ObjectStoreScheme::MicrosoftAzure => {
-            layered!(MicrosoftAzureBuilder, AzureConfigKey, base, options)
+            layered!(
+                MicrosoftAzureBuilder,
+                AzureConfigKey,
+                "AZURE_",
+                base,
+                options
+            )
         }
         other => return Err(StoreError::bad(base, format!("{other:?} is not supported"))),
     })
