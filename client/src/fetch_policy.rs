@@ -16,7 +16,14 @@
 //! * **size**: a hard byte cap, refused up front on a larger `Content-Length` and enforced while
 //!   streaming;
 //! * **time**: an overall deadline, a read-idle timeout and a connect timeout;
+//! * **object stores** (`s3://`, `gs://`, `az://`…): only the stores (bucket and prefix) the
+//!   operator names ([`FetchPolicy::allow_store`], [`FetchPolicy::allow_blob_store`]). Their
+//!   endpoint and credentials are the operator's own (the environment), never the URI's; the
+//!   object's size is read from its metadata and refused over the cap before its body is;
 //! * **content**: the body is hashed while it streams and must hash to the expected BLAKE3.
+//!
+//! A download goes to memory ([`Fetcher::fetch`]) or, streamed, to a file
+//! ([`Fetcher::fetch_to_file`]), which is renamed into place only when its hash matches.
 //!
 //! Every refusal is a [`FetchError`] variant: callers match on the variant, never on text.
 use std::collections::HashMap;
@@ -30,7 +37,12 @@ use anyhow::{bail, Context};
 use reqwest::Url;
 use tokio::io::AsyncReadExt;
 
-use crate::blobs::{hex, BlobTarget, MAX_BLOB_BYTES};
+use crate::blobs::object::{self, StoreError};
+use crate::blobs::{BlobTarget, MAX_BLOB_BYTES};
+
+#[path = "fetch_sink.rs"]
+mod sink;
+use sink::{Collect, FileOut, Memory, Sink};
 
 /// Default byte cap: the blob store's own limit.
 pub const DEFAULT_MAX_BYTES: u64 = MAX_BLOB_BYTES as u64;
@@ -85,6 +97,16 @@ pub enum FetchError {
     PathNotAllowed { uri: String, path: PathBuf },
     #[error("{uri}: {} is not a regular file", .path.display())]
     NotAFile { uri: String, path: PathBuf },
+    #[error("{uri}: the object store {store} is not allowed here (allowed: {allowed}); an operator can add it to [fetch] allowed_stores")]
+    StoreNotAllowed {
+        uri: String,
+        store: String,
+        allowed: String,
+    },
+    /// An object store failed (unreachable, credentials rejected, no such blob or bucket, a
+    /// misconfigured URL).
+    #[error(transparent)]
+    Store(StoreError),
     #[error("{uri}: the blob is over the {limit} byte limit{}", .declared.map(|n| format!(" ({n} bytes announced)")).unwrap_or_default())]
     TooLarge {
         uri: String,
@@ -115,6 +137,12 @@ pub enum FetchError {
     },
 }
 
+impl From<StoreError> for FetchError {
+    fn from(e: StoreError) -> Self {
+        FetchError::Store(e)
+    }
+}
+
 impl FetchError {
     /// A short label (metrics, logs).
     pub fn kind(&self) -> &'static str {
@@ -124,6 +152,8 @@ impl FetchError {
             FetchError::HostNotAllowed { .. } => "host_not_allowed",
             FetchError::PathNotAllowed { .. } => "path_not_allowed",
             FetchError::NotAFile { .. } => "not_a_file",
+            FetchError::StoreNotAllowed { .. } => "store_not_allowed",
+            FetchError::Store(e) => e.kind(),
             FetchError::TooLarge { .. } => "too_large",
             FetchError::Timeout { .. } => "timeout",
             FetchError::TooManyRedirects { .. } => "too_many_redirects",
@@ -144,9 +174,12 @@ impl FetchError {
             | FetchError::HostNotAllowed { .. }
             | FetchError::PathNotAllowed { .. }
             | FetchError::NotAFile { .. }
+            | FetchError::StoreNotAllowed { .. }
+            | FetchError::Store(StoreError::BadUrl { .. })
             | FetchError::TooLarge { .. }
             | FetchError::TooManyRedirects { .. }
             | FetchError::HashMismatch { .. } => true,
+            FetchError::Store(_) => false,
             FetchError::Timeout { .. }
             | FetchError::Status { .. }
             | FetchError::Transport { .. }
@@ -162,6 +195,7 @@ impl FetchError {
             | FetchError::HostNotAllowed { uri, .. }
             | FetchError::PathNotAllowed { uri, .. }
             | FetchError::NotAFile { uri, .. }
+            | FetchError::StoreNotAllowed { uri, .. }
             | FetchError::TooLarge { uri, .. }
             | FetchError::Timeout { uri, .. }
             | FetchError::TooManyRedirects { uri }
@@ -169,6 +203,7 @@ impl FetchError {
             | FetchError::HashMismatch { uri, .. }
             | FetchError::Transport { uri, .. }
             | FetchError::Io { uri, .. } => uri,
+            FetchError::Store(e) => e.url(),
         }
     }
 
@@ -179,6 +214,7 @@ impl FetchError {
             | FetchError::HostNotAllowed { uri, .. }
             | FetchError::PathNotAllowed { uri, .. }
             | FetchError::NotAFile { uri, .. }
+            | FetchError::StoreNotAllowed { uri, .. }
             | FetchError::TooLarge { uri, .. }
             | FetchError::Timeout { uri, .. }
             | FetchError::TooManyRedirects { uri }
@@ -186,6 +222,7 @@ impl FetchError {
             | FetchError::HashMismatch { uri, .. }
             | FetchError::Transport { uri, .. }
             | FetchError::Io { uri, .. } => *uri = new.to_string(),
+            FetchError::Store(e) => *e = e.clone().with_url(new),
         }
         self
     }
@@ -364,15 +401,52 @@ impl std::fmt::Display for AllowedHost {
     }
 }
 
+/// An allowed object store: a bucket, or a prefix in one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct AllowedStore {
+    /// `scheme://bucket`.
+    base: String,
+    /// The path below the bucket (no leading or trailing `/`); empty for the whole bucket.
+    prefix: String,
+}
+
+impl AllowedStore {
+    fn parse(spec: &str) -> Result<AllowedStore, StoreError> {
+        let (base, prefix) = object::split(spec.trim())?;
+        Ok(AllowedStore { base, prefix })
+    }
+
+    /// Whether the object at `path` in store `base` is under this one (whole path segments:
+    /// `s3://b/in` does not allow `s3://b/inside/…`).
+    fn covers(&self, base: &str, path: &str) -> bool {
+        self.base == base
+            && (self.prefix.is_empty()
+                || path
+                    .strip_prefix(self.prefix.as_str())
+                    .is_some_and(|rest| rest.starts_with('/')))
+    }
+}
+
+impl std::fmt::Display for AllowedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.prefix.as_str() {
+            "" => f.write_str(&self.base),
+            p => write!(f, "{}/{p}", self.base),
+        }
+    }
+}
+
 /// The rules a [`Fetcher`] downloads under. [`FetchPolicy::default`] is the strict one a
-/// worker starts from: public `http(s)` only, no local files.
+/// worker starts from: public `http(s)` only, no local files, no object store.
 #[derive(Clone, Debug)]
 pub struct FetchPolicy {
     schemes: Vec<String>,
     hosts: Vec<AllowedHost>,
     dirs: Vec<PathBuf>,
+    stores: Vec<AllowedStore>,
     any_host: bool,
     any_path: bool,
+    any_store: bool,
     pins: HashMap<String, Vec<IpAddr>>,
     max_bytes: u64,
     timeout: Duration,
@@ -386,8 +460,10 @@ impl Default for FetchPolicy {
             schemes: vec!["http".into(), "https".into()],
             hosts: Vec::new(),
             dirs: Vec::new(),
+            stores: Vec::new(),
             any_host: false,
             any_path: false,
+            any_store: false,
             pins: HashMap::new(),
             max_bytes: DEFAULT_MAX_BYTES,
             timeout: DEFAULT_TIMEOUT,
@@ -402,16 +478,18 @@ impl Default for FetchPolicy {
 enum Checked {
     Http(Url),
     File(PathBuf),
+    Object,
 }
 
 impl FetchPolicy {
     /// For a person's own, explicit downloads (`tessera blobs get`, fetching a job's result):
-    /// any host and any local regular file, but still size-capped, time-limited and
-    /// hash-checked.
+    /// any host, any local regular file and any object store (with that person's own
+    /// credentials), but still size-capped, time-limited and hash-checked.
     pub fn permissive() -> Self {
         FetchPolicy {
             any_host: true,
             any_path: true,
+            any_store: true,
             timeout: Duration::from_secs(300),
             idle_timeout: Duration::from_secs(60),
             ..Default::default()
@@ -463,12 +541,24 @@ impl FetchPolicy {
         Ok(self)
     }
 
-    /// Allows the blob store a node publishes to: a blob server's exact host and port, or a
-    /// blob directory.
+    /// Allows blobs in an object store: `s3://bucket` (the whole bucket) or
+    /// `s3://bucket/prefix` (below that prefix only); likewise `gs://`, `az://`… The store is
+    /// reached with this process's own configuration (endpoint, credentials), never the URI's.
+    pub fn allow_store(mut self, spec: &str) -> anyhow::Result<Self> {
+        let s = AllowedStore::parse(spec)?;
+        if !self.stores.contains(&s) {
+            self.stores.push(s);
+        }
+        Ok(self)
+    }
+
+    /// Allows the blob store a node publishes to: a blob server's exact host and port, a
+    /// blob directory, or an object store's bucket and prefix.
     pub fn allow_blob_store(self, target: &BlobTarget) -> anyhow::Result<Self> {
         match target {
             BlobTarget::Http { base, .. } => self.allow_host(base),
             BlobTarget::Dir(d) => self.allow_dir(d.root()),
+            BlobTarget::Object(o) => self.allow_store(o.url()),
         }
     }
 
@@ -524,6 +614,11 @@ impl FetchPolicy {
         &self.dirs
     }
 
+    /// The allowed object stores, as `scheme://bucket[/prefix]`.
+    pub fn allowed_stores(&self) -> Vec<String> {
+        self.stores.iter().map(|s| s.to_string()).collect()
+    }
+
     fn file_allowed(&self) -> bool {
         self.any_path || !self.dirs.is_empty()
     }
@@ -533,7 +628,42 @@ impl FetchPolicy {
         if self.file_allowed() {
             s.push_str(", file (allowed directories only)");
         }
+        if self.any_store {
+            s.push_str(", object stores");
+        } else if !self.stores.is_empty() {
+            s.push_str(", object stores (allowed stores only)");
+        }
         s
+    }
+
+    /// An object-store URI: allowed when its store (and prefix) is.
+    fn check_store(&self, uri: &str) -> Result<Checked, FetchError> {
+        let (base, path) = object::split(uri).map_err(|e| FetchError::BadUri {
+            uri: uri.to_string(),
+            reason: match e {
+                StoreError::BadUrl { reason, .. } => reason,
+                other => other.to_string(),
+            },
+        })?;
+        if path.is_empty() {
+            return Err(FetchError::BadUri {
+                uri: uri.to_string(),
+                reason: "no object path after the bucket".into(),
+            });
+        }
+        if self.any_store || self.stores.iter().any(|s| s.covers(&base, &path)) {
+            return Ok(Checked::Object);
+        }
+        let allowed = if self.stores.is_empty() {
+            "none".to_string()
+        } else {
+            self.allowed_stores().join(", ")
+        };
+        Err(FetchError::StoreNotAllowed {
+            uri: uri.to_string(),
+            store: base,
+            allowed,
+        })
     }
 
     /// Checks `uri` without touching the network or the file system: scheme, host literal,
@@ -547,6 +677,9 @@ impl FetchPolicy {
             uri: uri.to_string(),
             reason,
         };
+        if object::is_object_url(uri) {
+            return self.check_store(uri);
+        }
         let url = Url::parse(uri).map_err(|e| bad(e.to_string()))?;
         match url.scheme() {
             "file" => {
@@ -732,12 +865,58 @@ impl Fetcher {
     /// Downloads `uri` and checks it hashes to `expected`. Nothing is opened or connected to
     /// before the policy allows it; the whole download runs under the policy's deadline.
     pub async fn fetch(&self, uri: &str, expected: &[u8; 32]) -> Result<Vec<u8>, FetchError> {
+        self.fetch_into(uri, expected, Memory::new(self.policy.max_bytes))
+            .await
+    }
+
+    /// Downloads `uri` into the file `dest`, streamed (never whole in memory), under the same
+    /// rules as [`Fetcher::fetch`]. The bytes go to `tmp` (created; it must not exist), which
+    /// is renamed to `dest` only when they hash to `expected`; on any error `tmp` is removed
+    /// and `dest` is left as it was. Returns the size.
+    pub async fn fetch_to_file(
+        &self,
+        uri: &str,
+        expected: &[u8; 32],
+        dest: &Path,
+        tmp: &Path,
+    ) -> Result<u64, FetchError> {
+        let tmp = tmp.to_path_buf();
+        let work = async {
+            // the policy first: nothing is created for a refused URI
+            self.policy.check_uri(uri)?;
+            let out = FileOut::create(&tmp)
+                .await
+                .map_err(|e| FetchError::io(uri, e))?;
+            self.fetch_into(uri, expected, out).await?;
+            let size = tokio::fs::metadata(&tmp)
+                .await
+                .map_err(|e| FetchError::io(uri, e))?
+                .len();
+            tokio::fs::rename(&tmp, dest)
+                .await
+                .map_err(|e| FetchError::io(uri, e))?;
+            Ok(size)
+        };
+        let r = work.await;
+        if r.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        r
+    }
+
+    async fn fetch_into<C: Collect>(
+        &self,
+        uri: &str,
+        expected: &[u8; 32],
+        out: C,
+    ) -> Result<C::Output, FetchError> {
         let checked = self.policy.check_uri(uri)?;
         let total = self.policy.timeout;
         let work = async {
             match checked {
-                Checked::Http(url) => self.fetch_http(uri, url, expected).await,
-                Checked::File(path) => self.fetch_file(uri, &path, expected).await,
+                Checked::Http(url) => self.fetch_http(uri, url, expected, out).await,
+                Checked::File(path) => self.fetch_file(uri, &path, expected, out).await,
+                Checked::Object => self.fetch_object(uri, expected, out).await,
             }
         };
         match tokio::time::timeout(total, work).await {
@@ -749,12 +928,13 @@ impl Fetcher {
         }
     }
 
-    async fn fetch_http(
+    async fn fetch_http<C: Collect>(
         &self,
         uri: &str,
         url: Url,
         expected: &[u8; 32],
-    ) -> Result<Vec<u8>, FetchError> {
+        out: C,
+    ) -> Result<C::Output, FetchError> {
         let mut resp = self
             .client
             .get(url)
@@ -768,7 +948,7 @@ impl Fetcher {
             });
         }
         let declared = resp.content_length();
-        let mut sink = Sink::new(uri, self.policy.max_bytes, declared)?;
+        let mut sink = Sink::new(uri, self.policy.max_bytes, declared, out)?;
         let idle = self.policy.idle_timeout;
         loop {
             match tokio::time::timeout(idle, resp.chunk()).await {
@@ -780,18 +960,19 @@ impl Fetcher {
                 }
                 Ok(Err(e)) => return Err(self.map_reqwest(uri, e)),
                 Ok(Ok(None)) => break,
-                Ok(Ok(Some(chunk))) => sink.push(&chunk)?,
+                Ok(Ok(Some(chunk))) => sink.push(&chunk).await?,
             }
         }
-        sink.finish(expected)
+        sink.finish(expected).await
     }
 
-    async fn fetch_file(
+    async fn fetch_file<C: Collect>(
         &self,
         uri: &str,
         path: &Path,
         expected: &[u8; 32],
-    ) -> Result<Vec<u8>, FetchError> {
+        out: C,
+    ) -> Result<C::Output, FetchError> {
         // Resolve links and `..` first (this reads directory entries, never the file), then
         // check the real path against the allowed directories.
         let canon = tokio::fs::canonicalize(path)
@@ -814,7 +995,7 @@ impl Fetcher {
         if !meta.is_file() {
             return Err(not_a_file());
         }
-        let mut sink = Sink::new(uri, self.policy.max_bytes, Some(meta.len()))?;
+        let mut sink = Sink::new(uri, self.policy.max_bytes, Some(meta.len()), out)?;
         let mut f = tokio::fs::File::open(&canon)
             .await
             .map_err(|e| FetchError::io(uri, e))?;
@@ -829,11 +1010,48 @@ impl Fetcher {
             if n == 0 {
                 break;
             }
-            sink.push(&buf[..n])?;
+            sink.push(&buf[..n]).await?;
         }
-        sink.finish(expected)
+        sink.finish(expected).await
     }
 
+    /// From an object store: the size from the object's metadata first (refused over the cap
+    /// before any byte of the body), then the body, streamed.
+    async fn fetch_object<C: Collect>(
+        &self,
+        uri: &str,
+        expected: &[u8; 32],
+        out: C,
+    ) -> Result<C::Output, FetchError> {
+        use futures::StreamExt;
+        let obj = object::locate(uri)?;
+        let size = obj.size().await?;
+        let mut sink = Sink::new(uri, self.policy.max_bytes, Some(size), out)?;
+        let (announced, mut body) = obj.stream().await?;
+        if announced > self.policy.max_bytes {
+            // replaced by a larger object since the size was read
+            return Err(FetchError::TooLarge {
+                uri: uri.to_string(),
+                limit: self.policy.max_bytes,
+                declared: Some(announced),
+            });
+        }
+        let idle = self.policy.idle_timeout;
+        loop {
+            match tokio::time::timeout(idle, body.next()).await {
+                Err(_) => {
+                    return Err(FetchError::Timeout {
+                        uri: uri.to_string(),
+                        deadline: Deadline::Idle(idle),
+                    })
+                }
+                Ok(Some(Err(e))) => return Err(e.into()),
+                Ok(None) => break,
+                Ok(Some(Ok(chunk))) => sink.push(&chunk).await?,
+            }
+        }
+        sink.finish(expected).await
+    }
     /// An error from reqwest: a refusal raised inside it (the redirect policy, the resolver)
     /// comes back as that refusal.
     fn map_reqwest(&self, uri: &str, e: reqwest::Error) -> FetchError {
@@ -861,70 +1079,6 @@ impl Fetcher {
             uri: uri.to_string(),
             detail,
         }
-    }
-}
-
-/// Collects a body under the byte cap and hashes it on the way.
-struct Sink<'a> {
-    uri: &'a str,
-    limit: u64,
-    buf: Vec<u8>,
-    hasher: blake3::Hasher,
-}
-
-impl<'a> Sink<'a> {
-    fn new(uri: &'a str, limit: u64, declared: Option<u64>) -> Result<Self, FetchError> {
-        if let Some(n) = declared.filter(|&n| n > limit) {
-            return Err(FetchError::TooLarge {
-                uri: uri.to_string(),
-                limit,
-                declared: Some(n),
-            });
-        }
-        // The announced size is only a hint (it is checked as the bytes come), but it is
-        // within the cap: reserve it so an honest body is not copied while growing.
-        let reserve = declared.unwrap_or(0).min(limit) as usize;
-        Ok(Sink {
-            uri,
-            limit,
-            buf: Vec::with_capacity(reserve),
-            hasher: blake3::Hasher::new(),
-        })
-    }
-
-    fn push(&mut self, chunk: &[u8]) -> Result<(), FetchError> {
-        let len = self.buf.len() as u64 + chunk.len() as u64;
-        if len > self.limit {
-            return Err(FetchError::TooLarge {
-                uri: self.uri.to_string(),
-                limit: self.limit,
-                declared: None,
-            });
-        }
-        if self.buf.capacity() < len as usize {
-            // grow geometrically, but never past the cap
-            let want = (self.buf.capacity() as u64 * 2)
-                .max(len)
-                .max(64 << 10)
-                .min(self.limit) as usize;
-            self.buf.reserve_exact(want - self.buf.len());
-        }
-        self.buf.extend_from_slice(chunk);
-        self.hasher.update(chunk);
-        Ok(())
-    }
-
-    fn finish(self, expected: &[u8; 32]) -> Result<Vec<u8>, FetchError> {
-        let got = *self.hasher.finalize().as_bytes();
-        if &got != expected {
-            return Err(FetchError::HashMismatch {
-                uri: self.uri.to_string(),
-                expected: hex(expected),
-                got: hex(&got),
-                bytes: self.buf.len() as u64,
-            });
-        }
-        Ok(self.buf)
     }
 }
 

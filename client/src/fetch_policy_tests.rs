@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
-use crate::blobs::{hash, DirStore};
+use crate::blobs::{hash, hex, DirStore};
 
 const HONEST: &[u8] = b"an honest job input";
 
@@ -114,10 +114,7 @@ async fn handle(mut s: TcpStream, sent: Arc<AtomicU64>) -> std::io::Result<()> {
 /// A strict policy that allows the blob store at `blobs` (exactly that host:port).
 fn strict_with_store(blobs: SocketAddr) -> FetchPolicy {
     FetchPolicy::default()
-        .allow_blob_store(&BlobTarget::Http {
-            base: format!("http://{blobs}"),
-            signer: None,
-        })
+        .allow_blob_store(&BlobTarget::parse(&format!("http://{blobs}")).unwrap())
         .unwrap()
 }
 
@@ -668,4 +665,115 @@ fn address_classes() {
     ] {
         assert!(non_public_reason(ip.parse().unwrap()).is_some(), "{ip}");
     }
+}
+
+#[tokio::test]
+async fn streamed_downloads_land_only_when_the_hash_matches() {
+    let (store, _) = server().await;
+    let f = Fetcher::new(strict_with_store(store)).unwrap();
+    let dir = tmpdir("tofile");
+    let dest = dir.join("out");
+    let uri = format!("http://{store}/blob");
+    let n = f
+        .fetch_to_file(&uri, &hash(HONEST), &dest, &dir.join(".out.part"))
+        .await
+        .unwrap();
+    assert_eq!(n, HONEST.len() as u64);
+    assert_eq!(std::fs::read(&dest).unwrap(), HONEST);
+    // a wrong hash, an endless body, a refused URI: `dest` keeps what it had, no part file
+    let endless = format!("http://{store}/endless");
+    let capped = Fetcher::new(strict_with_store(store).with_max_bytes(1 << 20)).unwrap();
+    for (fetcher, uri, kind) in [
+        (&f, uri.as_str(), "hash_mismatch"),
+        (&capped, endless.as_str(), "too_large"),
+        (&f, "file:///dev/zero", "scheme_not_allowed"),
+        (&f, "s3://bucket/x", "store_not_allowed"),
+    ] {
+        let e = fetcher
+            .fetch_to_file(uri, &any_hash(), &dest, &dir.join(".out.part"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), kind, "{uri}: {e}");
+        assert_eq!(std::fs::read(&dest).unwrap(), HONEST, "{uri}");
+        assert!(!dir.join(".out.part").exists(), "{uri}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn object_store_uris_need_an_allowed_store() {
+    let h = hex(&any_hash());
+    let uri = |s: &str| format!("{s}/{h}");
+    // strict: no object store at all
+    let e = FetchPolicy::default()
+        .check(&uri("s3://bucket/in"))
+        .unwrap_err();
+    assert_eq!(
+        e,
+        FetchError::StoreNotAllowed {
+            uri: uri("s3://bucket/in"),
+            store: "s3://bucket".into(),
+            allowed: "none".into(),
+        }
+    );
+    assert!(e.is_permanent());
+    assert_eq!(e.kind(), "store_not_allowed");
+    assert!(e.to_string().contains("allowed_stores"), "{e}");
+    // a prefix: below it only, by whole path segments, in that bucket and scheme
+    let p = FetchPolicy::default()
+        .allow_store("s3://bucket/in")
+        .unwrap()
+        .allow_store("gs://whole")
+        .unwrap();
+    assert_eq!(p.allowed_stores(), ["s3://bucket/in", "gs://whole"]);
+    for ok in [
+        uri("s3://bucket/in"),
+        uri("s3://bucket/in/deeper"),
+        uri("gs://whole"),
+        uri("gs://whole/any/path"),
+    ] {
+        p.check(&ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    for refused in [
+        uri("s3://bucket/inside"),
+        uri("s3://bucket"),
+        uri("s3://other/in"),
+        uri("gs://bucket/in"),
+        uri("az://bucket/in"),
+    ] {
+        let e = p.check(&refused).unwrap_err();
+        assert!(
+            matches!(&e, FetchError::StoreNotAllowed { allowed, .. } if allowed == "s3://bucket/in, gs://whole"),
+            "{refused}: {e}"
+        );
+    }
+    // `..` cannot climb out of an allowed prefix
+    let e = p
+        .check(&format!("s3://bucket/in/../secret/{h}"))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            FetchError::BadUri { .. } | FetchError::StoreNotAllowed { .. }
+        ),
+        "{e}"
+    );
+    // not a blob: no object path
+    assert!(matches!(
+        p.check("gs://whole").unwrap_err(),
+        FetchError::BadUri { .. }
+    ));
+    // entries that are not stores
+    for bad in ["http://host/x", "s3://", "bucket/prefix", "s3://b/a//c"] {
+        assert!(FetchPolicy::default().allow_store(bad).is_err(), "{bad}");
+    }
+    // a node's own object store is allowed with its prefix
+    let own = BlobTarget::parse("s3://results/node-1").unwrap();
+    let p = FetchPolicy::default().allow_blob_store(&own).unwrap();
+    p.check(&own.uri_of(&any_hash())).unwrap();
+    assert!(p.check(&uri("s3://results/node-2")).is_err());
+    // a person's own downloads: any store
+    FetchPolicy::permissive()
+        .check(&uri("az://container/x"))
+        .unwrap();
 }

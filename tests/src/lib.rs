@@ -5,9 +5,11 @@
 //! * [`world`]: a client, staked nodes and a cranker on LiteSVM, for scenario tests.
 //! * [`localnet`]: helpers for tests that run against a real `solana-test-validator`
 //!   (started by `anchor test`).
+//! * [`s3`]: an S3-compatible server in this process, for the storage tests.
 pub mod faultproxy;
 pub mod localnet;
 pub mod network;
+pub mod s3;
 pub mod svm;
 pub mod world;
 

@@ -145,9 +145,14 @@ pub struct Network {
     pub config: Config,
     pub tctx: TokenCtx,
     pub decimals: u8,
+    /// Where blobs go: the blob server's URL (`start_blob_server`), or an object store
+    /// (`s3://bucket/prefix`) whose endpoint and credentials are in [`Network::env`].
     pub blobs_url: String,
     pub blob_server: Option<Proc>,
     pub workers: Vec<WorkerSpec>,
+    /// Environment of every process the network starts (e.g. the `AWS_*` variables of an
+    /// S3-compatible store), as an operator would set it for the daemon.
+    pub env: Vec<(String, String)>,
 }
 
 impl Network {
@@ -191,6 +196,7 @@ impl Network {
             blobs_url: String::new(),
             blob_server: None,
             workers: vec![],
+            env: vec![],
         })
     }
 
@@ -340,6 +346,7 @@ impl Network {
             .arg("--config")
             .arg(w.config())
             .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()?;
         let text = format!(
             "{}{}",
@@ -357,6 +364,7 @@ impl Network {
         let w = &self.workers[i];
         let mut cmd = Command::new(bin("tessera-worker")?);
         cmd.arg("--config").arg(w.config()).arg("run").args(extra);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd.env(
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),

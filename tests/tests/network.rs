@@ -446,3 +446,189 @@ fn network_of_worker_processes_end_to_end() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The same network with its blobs in an S3-compatible object store (`s3s-fs` behind `s3s`,
+/// started by this test, with signature-v4 credentials) instead of the built-in blob server:
+/// two workers with `blobs = "s3://tessera/net"` and the `AWS_*` environment, a client
+/// posting there (through the SDK and `tessera job post --blobs s3://…`). One job of every
+/// kernel, two replicas each, with the same inputs as the run above: every job's input is
+/// read from the store, its result published there, and the agreed result is the one a
+/// local CPU run of the same input gives (which the run above also asserts).
+#[test]
+fn network_on_an_s3_compatible_store_gives_the_same_results() {
+    let Some(url) = localnet::provider_url() else {
+        eprintln!("SKIPPED: ANCHOR_PROVIDER_URL is not set; this test runs under `anchor test` (scripts/test.sh)");
+        return;
+    };
+    let started = std::time::Instant::now();
+    let dir = std::env::temp_dir().join(format!("tessera-net-s3-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let s3 = tessera_tests::s3::S3Server::start(&dir.join("s3"), &["tessera"]).unwrap();
+    let store = "s3://tessera/net";
+    // this process reaches the store with explicit options; the workers and the CLI with the
+    // environment, as an operator's daemon would
+    let opts = s3.options();
+    let opts: Vec<(&str, &str)> = opts.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    tessera_client::blobs::ObjectTarget::open(store, &opts).unwrap();
+    let mut net = Network::attach(&url, localnet::wallet(), &dir).unwrap();
+    net.blobs_url = store.to_string();
+    net.env = s3
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    for name in ["s3-w0", "s3-w1"] {
+        net.add_worker(name, STAKE).unwrap();
+    }
+    for w in &net.workers {
+        let cfg = std::fs::read_to_string(w.config()).unwrap();
+        assert!(cfg.contains(&format!("blobs = \"{store}\"")), "{cfg}");
+    }
+    let client = net.client(500).unwrap();
+    let mut procs: Vec<Proc> = (0..2).map(|i| net.start_worker(i, &[]).unwrap()).collect();
+
+    let mut posted = vec![];
+    for (name, spec) in [
+        ("gemm-i8", "kernel = \"gemm-i8\"\nprice = \"3\"\nreplicas = 2\n[input]\nm = 48\nn = 40\nk = 33\n"),
+        ("render", "kernel = \"render\"\nprice = \"5\"\nreplicas = 2\n[input]\nscene = \"cornell\"\nwidth = 24\nheight = 24\nspp = 2\n"),
+        ("inference", "kernel = \"inference\"\nprice = \"2\"\nreplicas = 2\n[input]\nbatch = 48\n"),
+    ] {
+        let p = net.post(&client, spec).unwrap();
+        assert!(p.input_uri.starts_with(&format!("{store}/")), "{}", p.input_uri);
+        posted.push((name.to_string(), p.job));
+    }
+    // the CLI, with the store in the environment
+    let key = dir.join("client.json");
+    std::fs::write(
+        &key,
+        serde_json::to_string(&client.to_bytes().to_vec()).unwrap(),
+    )
+    .unwrap();
+    let job_file = dir.join("job.toml");
+    std::fs::write(
+        &job_file,
+        "kernel = \"gemm-f32\"\nprice = \"4\"\nreplicas = 2\n[input]\nm = 32\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(tessera_tests::network::bin_dir().join("tessera"))
+        .args(["--url", &url, "--keypair", key.to_str().unwrap()])
+        .args(["job", "post", "--file", job_file.to_str().unwrap()])
+        .args(["--blobs", store])
+        .env_remove("TESSERA_BLOBS")
+        .envs(net.env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "tessera job post --blobs {store}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(&format!("input     {store}/")), "{text}");
+    let job: solana_sdk::pubkey::Pubkey = text
+        .lines()
+        .find_map(|l| l.strip_prefix("job       "))
+        .expect("the job's address")
+        .trim()
+        .parse()
+        .unwrap();
+    posted.push(("gemm-f32 (CLI)".to_string(), job));
+    // embed on all-MiniLM-L6-v2 (the model uploaded to the store in parts) and a glTF scene
+    // (render spec 2), one job each
+    let sentences: Vec<&str> = include_str!("../data/sentences.txt")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(24)
+        .collect();
+    let corpus = dir.join("corpus.jsonl");
+    let lines: Vec<String> = sentences
+        .iter()
+        .enumerate()
+        .map(|(i, t)| serde_json::json!({"id": format!("s{i}"), "text": t}).to_string())
+        .collect();
+    std::fs::write(&corpus, lines.join("\n")).unwrap();
+    let minilm = tessera_tests::minilm_dir().unwrap();
+    let (embed_posted, manifest) = net
+        .post_embed(&client, &minilm, &corpus, "3", 2, 1)
+        .unwrap();
+    posted.push(("embed".to_string(), embed_posted[0].job));
+    let glb = tessera_tests::render_asset("blender-scene-1", "scene.glb").unwrap();
+    let render_opts = render_jobs::RenderOptions {
+        max_bounces: 4,
+        seed: 5,
+        ..render_jobs::RenderOptions::new(48, 36, 2)
+    };
+    let (render_posted, _) = net
+        .post_render(&client, &glb, &render_opts, "2", 2)
+        .unwrap();
+    posted.push(("render (glTF)".to_string(), render_posted[0].job));
+
+    for (name, key) in &posted {
+        let job = net
+            .wait_settled(key, Duration::from_secs(180), |_| {})
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{name}: {e:#}\n{}",
+                    procs
+                        .iter()
+                        .map(|p| p.log_tail(15))
+                        .collect::<Vec<_>>()
+                        .join("\n---\n")
+                )
+            });
+        assert!(job.input_uri.starts_with(&format!("{store}/")), "{name}");
+        let reference = if name == "embed" {
+            // the model too comes from the store, by hash
+            embed_jobs::recompute(&net.rpc, key).unwrap().local
+        } else {
+            expected_hash(&job)
+        };
+        assert_eq!(
+            job.winning_hash, reference,
+            "{name}: the result on S3 differs from the CPU reference"
+        );
+        // the workers published the result to the store, under its hash
+        let published = s3.object_file(
+            "tessera",
+            &format!("net/{}", tessera_client::blobs::hex(&job.winning_hash)),
+        );
+        assert!(
+            published.is_file(),
+            "{name}: {} missing",
+            published.display()
+        );
+        let r = jobs::fetch_result(&net.rpc, key, Some(store)).unwrap();
+        assert_eq!(r.output.hash(), job.winning_hash, "{name}");
+        println!(
+            "{name} on S3: result {}",
+            tessera_client::blobs::hex(&job.winning_hash)
+        );
+    }
+    let (_, ids) = embed_jobs::fetch_all(&net.rpc, &manifest, Some(store)).unwrap();
+    assert_eq!(ids.len(), 24);
+    // the submitter's CLI fetches and verifies a result from the store
+    let out = std::process::Command::new(tessera_tests::network::bin_dir().join("tessera"))
+        .args(["--url", &url, "job", "result", &posted[0].1.to_string()])
+        .args(["--blobs", store, "--out", dir.join("cli").to_str().unwrap()])
+        .env_remove("TESSERA_BLOBS")
+        .envs(net.env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("verified"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (_, key) in &posted {
+        net.close_job(&client, key).unwrap();
+    }
+    stop_all(&mut procs);
+    println!(
+        "S3-compatible store: {} jobs verified in {:.0?}",
+        posted.len(),
+        started.elapsed()
+    );
+    drop(s3);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -23,7 +23,8 @@ pub struct Config {
     pub device: String,
     /// Local state: the crash-safe journal and the blob cache.
     pub storage_dir: PathBuf,
-    /// Where results are published: a blob server URL (`http://…`) or a directory.
+    /// Where results are published: a blob server URL (`http://…`), a directory, or an object
+    /// store (`s3://bucket/prefix`, `gs://…`, `az://…`; credentials from the environment).
     pub blobs: String,
     /// Prometheus `/metrics` listen address; empty to disable.
     #[serde(default)]
@@ -156,7 +157,7 @@ impl Default for Capacity {
 
 /// What job inputs may be downloaded from, and how much of them. A job's `input_uri` is
 /// chosen by whoever posted it: by default only public `http(s)` hosts and this node's own
-/// blob store (`blobs`) are fetched from.
+/// blob store (`blobs`) are fetched from; other object stores only when listed.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fetch {
@@ -172,6 +173,11 @@ pub struct Fetch {
     /// None by default; a `blobs` directory is always allowed.
     #[serde(default)]
     pub allowed_dirs: Vec<PathBuf>,
+    /// Object stores inputs may be read from, with this node's own credentials:
+    /// `s3://bucket` (the whole bucket) or `s3://bucket/prefix`; likewise `gs://`, `az://`.
+    /// None by default; a `blobs` object store is always allowed.
+    #[serde(default)]
+    pub allowed_stores: Vec<String>,
     /// Largest input downloaded (bytes); larger ones are refused, at the announced size when
     /// the server announces one. At most the blob store's limit (512 MiB).
     #[serde(default = "default_max_input_bytes")]
@@ -198,6 +204,7 @@ impl Default for Fetch {
             schemes: default_schemes(),
             allowed_hosts: Vec::new(),
             allowed_dirs: Vec::new(),
+            allowed_stores: Vec::new(),
             max_input_bytes: default_max_input_bytes(),
             fetch_timeout_secs: default_fetch_timeout_secs(),
             idle_timeout_secs: default_idle_timeout_secs(),
@@ -223,6 +230,9 @@ impl Fetch {
         for d in &self.allowed_dirs {
             p = p.allow_dir(d).context("fetch.allowed_dirs")?;
         }
+        for s in &self.allowed_stores {
+            p = p.allow_store(s).context("fetch.allowed_stores")?;
+        }
         Ok(p)
     }
 
@@ -247,6 +257,9 @@ impl Fetch {
             .context("fetch.schemes")?;
         for h in &self.allowed_hosts {
             p = p.allow_host(h).context("fetch.allowed_hosts")?;
+        }
+        for s in &self.allowed_stores {
+            p = p.allow_store(s).context("fetch.allowed_stores")?;
         }
         Ok(())
     }
@@ -332,7 +345,19 @@ impl Config {
         for d in &mut c.fetch.allowed_dirs {
             *d = resolve(base, d);
         }
-        if !c.blobs.starts_with("http://") && !c.blobs.starts_with("https://") {
+        let object = tessera_client::blobs::object::is_object_url(&c.blobs);
+        if object {
+            tessera_client::blobs::ObjectTarget::validate(&c.blobs).context("config `blobs`")?;
+        } else if let Some((scheme, _)) = c.blobs.split_once("://") {
+            if !matches!(scheme, "http" | "https" | "file") {
+                bail!(
+                    "config `blobs`: unknown scheme `{scheme}` in `{}`: use http(s):// (a blob server), a directory, or an object store (s3://, gs://, az://)",
+                    c.blobs
+                );
+            }
+        }
+        let url = object || c.blobs.starts_with("http://") || c.blobs.starts_with("https://");
+        if !url {
             c.blobs = resolve(base, Path::new(c.blobs.trim_start_matches("file://")))
                 .display()
                 .to_string();
@@ -414,8 +439,12 @@ device = "auto"
 # restart resumes each claim where it was) and a cache of downloaded inputs and results.
 storage_dir = "state"
 
-# Where this node publishes results: a blob server (`tessera blobs serve`) URL, or a directory
-# the job's client can read.
+# Where this node publishes results: a blob server (`tessera blobs serve`) URL, a directory
+# the job's client can read, or an object store: "s3://bucket/prefix" (S3, or an S3-compatible
+# store such as MinIO, R2 or RustFS), "gs://bucket/prefix", "az://container/prefix". An object
+# store's credentials, endpoint and region come from the daemon's environment (AWS_ACCESS_KEY_ID,
+# AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP=true for a plain-http
+# endpoint; GOOGLE_*; AZURE_*), see docs/STORAGE.md.
 blobs = "{blobs}"
 
 # Prometheus metrics at http://<metrics_addr>/metrics. Remove the line to disable.
@@ -457,6 +486,11 @@ schemes = ["http", "https"]
 allowed_hosts = []
 # Local directories file:// inputs may be read from (regular files below them only).
 allowed_dirs = []
+# Object stores inputs may be read from, with this node's own credentials (the environment's,
+# as for `blobs`): "s3://bucket" (the whole bucket) or "s3://bucket/prefix" (below it only),
+# likewise "gs://…", "az://…". An object store `blobs` above is always allowed; any other
+# s3://, gs:// or az:// input is refused unless listed here.
+allowed_stores = []
 # Largest input downloaded, in bytes (at most 536870912, the blob store's limit). A larger
 # announced size is refused before reading; a body growing past it is cut off.
 max_input_bytes = 536870912
@@ -579,6 +613,11 @@ mod tests {
             ("max_input_bytes = 1073741824", "max_input_bytes"),
             ("fetch_timeout_secs = 0", "fetch_timeout_secs"),
             ("max_downloads = 0", "max_downloads"),
+            (
+                "allowed_stores = [\"http://host/x\"]",
+                "fetch.allowed_stores",
+            ),
+            ("allowed_stores = [\"s3://\"]", "fetch.allowed_stores"),
             ("unknown_key = 1", "unknown_key"),
         ] {
             std::fs::write(&p, format!("{base}[fetch]\n{bad}\n")).unwrap();
@@ -628,6 +667,61 @@ mod tests {
             std::fs::write(&p, format!("{base}[ops]\n{bad}\n")).unwrap();
             let e = format!("{:#}", Config::load(&p).unwrap_err());
             assert!(e.contains(what), "{bad}: {e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn object_store_blobs_and_allowed_stores() {
+        let dir = std::env::temp_dir().join(format!("tessera-wcfg-s3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("worker.toml");
+        // the template with an object store: kept as written, not taken for a directory
+        std::fs::write(
+            &p,
+            template(
+                "http://a:1",
+                "ws://a:2",
+                "k",
+                "s3://results/node-1",
+                "127.0.0.1:9",
+            ),
+        )
+        .unwrap();
+        let c = Config::load(&p).unwrap();
+        assert_eq!(c.blobs, "s3://results/node-1");
+        assert!(c.fetch.allowed_stores.is_empty());
+        let h = tessera_client::blobs::hex(&[7; 32]);
+        // other stores only when listed
+        assert_eq!(
+            c.fetch
+                .policy()
+                .unwrap()
+                .check(&format!("s3://inputs/shared/{h}"))
+                .unwrap_err()
+                .kind(),
+            "store_not_allowed"
+        );
+        let base =
+            "rpc_url = \"http://x\"\nws_url = \"ws://x\"\nkeypair = \"k\"\nstorage_dir = \"s\"\n";
+        std::fs::write(
+            &p,
+            format!("{base}blobs = \"s3://results/n\"\n[fetch]\nallowed_stores = [\"s3://inputs/shared\", \"gs://models\"]\n"),
+        )
+        .unwrap();
+        let c = Config::load(&p).unwrap();
+        let policy = c.fetch.policy().unwrap();
+        policy.check(&format!("s3://inputs/shared/{h}")).unwrap();
+        policy.check(&format!("gs://models/a/{h}")).unwrap();
+        assert!(policy.check(&format!("s3://inputs/private/{h}")).is_err());
+        for (blobs, what) in [
+            ("s4://bucket/p", "unknown scheme `s4`"),
+            ("s3://", "no bucket"),
+            ("s3://b/p?endpoint=x", "no port, query or fragment"),
+        ] {
+            std::fs::write(&p, format!("{base}blobs = \"{blobs}\"\n")).unwrap();
+            let e = format!("{:#}", Config::load(&p).unwrap_err());
+            assert!(e.contains(what) && e.contains("blobs"), "{blobs}: {e}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

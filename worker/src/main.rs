@@ -62,7 +62,8 @@ enum Cmd {
         /// Operator keypair file (Solana CLI JSON format); created if missing.
         #[arg(long, default_value = "id.json")]
         keypair: String,
-        /// Where results are published: blob server URL or directory.
+        /// Where results are published: blob server URL, directory, or object store
+        /// (`s3://bucket/prefix`, `gs://…`, `az://…`; see docs/STORAGE.md).
         #[arg(long, default_value = "http://127.0.0.1:8990")]
         blobs: String,
         /// Prometheus listen address.
@@ -512,6 +513,7 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
         schemes = ?cfg.fetch.schemes,
         hosts = ?storage.policy().allowed_hosts(),
         dirs = ?storage.policy().allowed_dirs(),
+        stores = ?storage.policy().allowed_stores(),
         max_bytes = cap,
         timeout_secs = cfg.fetch.fetch_timeout_secs,
         "input fetch policy: public hosts plus these"

@@ -1,10 +1,11 @@
 //! Blobs on the worker's side: inputs are fetched (or taken from the local cache) and always
 //! checked against the job's spec hash; results are kept in the cache and published to the
-//! configured blob store.
+//! configured blob store (`blobs`: a blob server, a directory, or an object store such as
+//! `s3://bucket/prefix`, whose credentials come from the daemon's environment).
 //!
 //! Inputs are URIs chosen by whoever posted the job, so they are fetched under the operator's
-//! [`FetchPolicy`] (`[fetch]` in the config): allowed schemes and hosts only, a byte cap, a
-//! deadline, and at most `fetch.max_downloads` at once.
+//! [`FetchPolicy`] (`[fetch]` in the config): allowed schemes, hosts, directories and object
+//! stores only, a byte cap, a deadline, and at most `fetch.max_downloads` at once.
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -34,9 +35,9 @@ pub enum InputError {
 
 impl Storage {
     /// `policy` is the operator's fetch policy; the blob store `publish` names is allowed on
-    /// top of it (a blob server's exact host:port, or a blob directory). Uploads to a blob
-    /// server are signed by `signer`, the operator key (a registered node's key is on the
-    /// allow-list of a server run with `--rpc-url`).
+    /// top of it (a blob server's exact host:port, a blob directory, or an object store's
+    /// bucket and prefix). Uploads to a blob server are signed by `signer`, the operator key
+    /// (a registered node's key is on the allow-list of a server run with `--rpc-url`).
     pub fn new(
         cache_dir: &std::path::Path,
         publish: &str,

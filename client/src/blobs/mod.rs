@@ -1,10 +1,11 @@
 //! Content-addressed blob store for job inputs and results.
 //!
 //! A blob is named by the BLAKE3 hash of its bytes (64 lower-case hex digits). Blobs travel as
-//! URIs: `http(s)://host/blobs/<hash>` (served by [`serve`], `tessera blobs serve`) or
-//! `file:///dir/<hash>` (a [`DirStore`] on a shared disk). Whatever the transport, a reader
-//! always re-hashes what it got ([`fetch`]), so a tampered, truncated or wrong blob is an error,
-//! never an input. What may be fetched at all (schemes, hosts, size, time) is the business of
+//! URIs: `http(s)://host/blobs/<hash>` (served by [`serve`], `tessera blobs serve`),
+//! `file:///dir/<hash>` (a [`DirStore`] on a shared disk) or `s3://bucket/prefix/<hash>` (an
+//! object store: S3 or S3-compatible, `gs://` or `az://`; [`object`]). Whatever the transport,
+//! a reader always re-hashes what it got ([`fetch`]), so a tampered, truncated or wrong blob is
+//! an error, never an input. What may be fetched at all (schemes, hosts, size, time) is the business of
 //! [`crate::fetch_policy`].
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,9 +19,11 @@ use crate::fetch_policy::{FetchPolicy, Fetcher};
 #[cfg(feature = "blob-server")]
 pub mod allow;
 pub mod auth;
+pub mod files;
 #[cfg(feature = "blob-server")]
 pub mod gc;
 pub mod http;
+pub mod object;
 pub mod refusal;
 #[cfg(feature = "blob-server")]
 pub mod quota;
@@ -30,6 +33,9 @@ pub mod server;
 pub use refusal::{Refusal, UploadRefused};
 #[cfg(feature = "blob-server")]
 pub use server::{router, serve, GcConfig, ServerConfig, Uploads};
+
+pub use files::DEFAULT_MAX_FILE_BYTES;
+pub use object::{ObjectTarget, StoreError};
 
 /// Largest blob accepted or downloaded (512 MiB).
 pub const MAX_BLOB_BYTES: usize = 512 << 20;
@@ -158,11 +164,30 @@ pub enum BlobTarget {
         base: String,
         signer: Option<Arc<Keypair>>,
     },
+    /// An object store (`s3://bucket/prefix`, `gs://…`, `az://…`): blobs at
+    /// `<prefix>/<hash>`, configured from the environment ([`object`]).
+    Object(ObjectTarget),
 }
 
 impl BlobTarget {
-    /// `http(s)://host:port` (a blob server) or a directory path / `file://` URI.
+    /// `http(s)://host:port` (a blob server), an object store (`s3://bucket/prefix`,
+    /// `gs://…`, `az://…`) or a directory path / `file://` URI.
     pub fn parse(s: &str) -> Result<Self> {
+        if object::is_object_url(s) {
+            return Ok(BlobTarget::Object(ObjectTarget::parse(s)?));
+        }
+        if let Some((scheme, _)) = s.split_once("://") {
+            if !matches!(scheme, "http" | "https" | "file") {
+                return Err(StoreError::BadUrl {
+                    url: s.to_string(),
+                    reason: format!(
+                        "unknown scheme `{scheme}`: use http(s):// (a blob server), file:// or a directory, or an object store ({})",
+                        object::SCHEMES.join(", ")
+                    ),
+                }
+                .into());
+            }
+        }
         if s.starts_with("http://") || s.starts_with("https://") {
             Ok(BlobTarget::Http {
                 base: s.trim_end_matches('/').to_string(),
@@ -197,6 +222,26 @@ impl BlobTarget {
                 let uri = http::put(base, signer.as_deref(), &h, bytes).await?;
                 Ok((h, uri))
             }
+            BlobTarget::Object(o) => {
+                let h = o.put(bytes).await?;
+                Ok((h, o.uri_of(&h)))
+            }
+        }
+    }
+
+    /// Stores the file at `path`, streamed (never whole in memory), and returns `(hash, uri)`.
+    pub async fn put_file(&self, path: &Path) -> Result<([u8; 32], String)> {
+        match self {
+            BlobTarget::Dir(d) => files::dir_put_file(d, path).await,
+            BlobTarget::Http { base, signer } => {
+                let (h, size) = files::hash_file(path).await?;
+                let uri = http::put_file(base, signer.as_deref(), path, &h, size).await?;
+                Ok((h, uri))
+            }
+            BlobTarget::Object(o) => {
+                let h = o.put_file(path).await?;
+                Ok((h, o.uri_of(&h)))
+            }
         }
     }
 
@@ -205,13 +250,15 @@ impl BlobTarget {
         match self {
             BlobTarget::Dir(d) => d.uri(h),
             BlobTarget::Http { base, .. } => format!("{base}/blobs/{}", hex(h)),
+            BlobTarget::Object(o) => o.uri_of(h),
         }
     }
 }
 
-/// Downloads `uri` (`http(s)://` or `file://`) and checks it hashes to `expected`, for a
-/// person's own, explicit downloads (`tessera blobs get`, a job's result): any host and any
-/// local regular file ([`FetchPolicy::permissive`]), still capped at [`MAX_BLOB_BYTES`],
+/// Downloads `uri` (`http(s)://`, `file://` or an object store's `s3://…`) and checks it
+/// hashes to `expected`, for a person's own, explicit downloads (a kernel's input, a job's
+/// result): any host, any local regular file and any object store
+/// ([`FetchPolicy::permissive`]), still capped at [`MAX_BLOB_BYTES`],
 /// time-limited and hash-checked. Workers fetch other people's URIs through a strict
 /// [`Fetcher`] instead. The error is a [`crate::fetch_policy::FetchError`] (downcast to match
 /// on it).
@@ -219,6 +266,19 @@ pub async fn fetch(uri: &str, expected: &[u8; 32]) -> Result<Vec<u8>> {
     static FETCHER: std::sync::OnceLock<Fetcher> = std::sync::OnceLock::new();
     let f = FETCHER.get_or_init(|| Fetcher::new(FetchPolicy::permissive()).expect("HTTP client"));
     Ok(f.fetch(uri, expected).await?)
+}
+
+/// Downloads `uri` into the file `dest`, streamed, for a person's own downloads (as
+/// [`fetch`], at most `max_bytes`): written to a temporary file beside `dest` and renamed only
+/// when it hashes to `expected`. Returns the size. The error is a
+/// [`crate::fetch_policy::FetchError`].
+pub async fn fetch_to_file(
+    uri: &str,
+    expected: &[u8; 32],
+    dest: &Path,
+    max_bytes: u64,
+) -> Result<u64> {
+    Ok(files::fetch_to_file(uri, expected, dest, max_bytes).await?)
 }
 
 /// Runs a future to completion from synchronous code (the CLI's RPC calls are blocking).

@@ -1,4 +1,5 @@
-//! `tessera blobs …`: serve a blob directory, put and get blobs.
+//! `tessera blobs …`: serve a blob directory, put and get blobs (streamed: a file is never
+//! held in memory whole).
 mod serve;
 
 use std::path::PathBuf;
@@ -12,20 +13,26 @@ use tessera_client::blobs::{self, BlobTarget};
 #[derive(Subcommand)]
 pub enum BlobsCmd {
     Serve(serve::ServeArgs),
-    /// Store a file; prints its hash and URI.
+    /// Store a file (streamed); prints its hash and URI.
     Put {
         file: PathBuf,
-        /// Blob server URL or directory.
+        /// Blob server URL, directory, or object store (`s3://bucket/prefix`, `gs://…`,
+        /// `az://…`; credentials and endpoint from the environment, see docs/STORAGE.md).
         #[arg(long, env = "TESSERA_BLOBS", default_value = "http://127.0.0.1:8990")]
         blobs: String,
     },
-    /// Fetch a blob by URI and check it against its hash.
+    /// Fetch a blob by URI (streamed to the file) and check it against its hash; the file
+    /// appears only when the hash matches.
     Get {
-        /// http(s):// or file:// URI ending in the blob's hash.
+        /// http(s)://, file:// or object store (s3://…) URI ending in the blob's hash.
         uri: String,
         /// Output file.
         #[arg(long, short = 'o')]
         out: PathBuf,
+        /// Largest blob accepted (bytes); a larger one is refused before it is downloaded
+        /// when its size is announced.
+        #[arg(long, default_value_t = blobs::DEFAULT_MAX_FILE_BYTES)]
+        max_bytes: u64,
     },
 }
 
@@ -33,22 +40,20 @@ pub fn blobs_cmd(cmd: &BlobsCmd, keypair: impl Fn() -> Result<Keypair>) -> Resul
     match cmd {
         BlobsCmd::Serve(a) => serve::serve(a)?,
         BlobsCmd::Put { file, blobs: b } => {
-            let bytes =
-                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-            let (h, uri) = blobs::block_on(signed_target(b, keypair)?.put(&bytes))?;
+            let (h, uri) = blobs::block_on(signed_target(b, keypair)?.put_file(file))
+                .with_context(|| format!("storing {}", file.display()))?;
             println!("{} {uri}", blobs::hex(&h));
         }
-        BlobsCmd::Get { uri, out } => {
+        BlobsCmd::Get {
+            uri,
+            out,
+            max_bytes,
+        } => {
             let name = uri.rsplit('/').next().unwrap_or_default();
             let h = blobs::parse_hash(name)
                 .with_context(|| format!("the URI `{uri}` does not end in a blob hash"))?;
-            let bytes = blobs::block_on(blobs::fetch(uri, &h))?;
-            std::fs::write(out, &bytes)?;
-            println!(
-                "{} bytes, hash verified, written to {}",
-                bytes.len(),
-                out.display()
-            );
+            let n = blobs::block_on(blobs::fetch_to_file(uri, &h, out, *max_bytes))?;
+            println!("{n} bytes, hash verified, written to {}", out.display());
         }
     }
     Ok(())

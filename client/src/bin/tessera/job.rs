@@ -165,7 +165,8 @@ pub struct PostArgs {
     /// Auction: seconds of bidding.
     #[arg(long)]
     bid_secs: Option<i64>,
-    /// Where to upload the input: a blob server URL or a directory.
+    /// Where to upload the input: a blob server URL, a directory, or an object store
+    /// (`s3://bucket/prefix`, `gs://…`, `az://…`; see docs/STORAGE.md).
     #[arg(long, env = "TESSERA_BLOBS", default_value = "http://127.0.0.1:8990")]
     blobs: String,
     /// After posting, follow the job like `job status --watch`.

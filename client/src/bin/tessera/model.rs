@@ -13,7 +13,7 @@ pub enum ModelCmd {
     /// Face ships a BERT-family encoder) as one blob; prints the hash jobs name it by.
     Put {
         dir: PathBuf,
-        /// Blob server URL or directory.
+        /// Blob server URL, directory, or object store (`s3://bucket/prefix`, …).
         #[arg(long, env = "TESSERA_BLOBS", default_value = "http://127.0.0.1:8990")]
         blobs: String,
     },
