@@ -192,6 +192,25 @@ pub fn validate_bounds(p: &ConfigParams) -> Result<(), ParamError> {
 /// unbonding period that outlasts a whole job (a node must not leave before its slash).
 pub fn check_for_cluster(cluster: Cluster, p: &ConfigParams) -> Result<(), ParamError> {
     validate_bounds(p)?;
+    check_windows(cluster, p)?;
+    let Some(m) = Minimums::of(cluster) else {
+        return Ok(());
+    };
+    let rounds = i64::from(p.escalation_cap) + 1;
+    let job = rounds * (p.commit_window_secs + p.reveal_window_secs) + p.challenge_window_secs;
+    if p.unbonding_secs < m.unbonding_secs.max(job) {
+        return Err(ParamError::UnbondingTooShort {
+            unbonding: p.unbonding_secs,
+            min: m.unbonding_secs,
+            job,
+            cluster,
+        });
+    }
+    Ok(())
+}
+
+/// Each window at least the cluster's minimum.
+fn check_windows(cluster: Cluster, p: &ConfigParams) -> Result<(), ParamError> {
     let Some(m) = Minimums::of(cluster) else {
         return Ok(());
     };
@@ -220,16 +239,6 @@ pub fn check_for_cluster(cluster: Cluster, p: &ConfigParams) -> Result<(), Param
                 cluster,
             });
         }
-    }
-    let rounds = i64::from(p.escalation_cap) + 1;
-    let job = rounds * (p.commit_window_secs + p.reveal_window_secs) + p.challenge_window_secs;
-    if p.unbonding_secs < m.unbonding_secs.max(job) {
-        return Err(ParamError::UnbondingTooShort {
-            unbonding: p.unbonding_secs,
-            min: m.unbonding_secs,
-            job,
-            cluster,
-        });
     }
     Ok(())
 }
@@ -298,10 +307,12 @@ mod tests {
     }
 }
 
-/// The checks on `KEY=VALUE` overrides that need no chain (token amounts need the mint's
-/// decimals, so for them only the key is checked): bad input is refused before any RPC.
-pub fn precheck_overrides(overrides: &[String]) -> Result<(), ParamError> {
-    let mut scratch = ConfigParams::clone(&super::profile(Cluster::Localnet));
+/// The checks on `KEY=VALUE` overrides that need no chain, so bad input is refused before any
+/// RPC: syntax, the program's bounds, and `cluster`'s minimum windows. (Token amounts need the
+/// mint's decimals, so for them only the key is checked; the unbonding rule needs the other
+/// values: both are checked again on the full parameters.)
+pub fn precheck_overrides(cluster: Cluster, overrides: &[String]) -> Result<(), ParamError> {
+    let mut scratch = super::profile(cluster);
     for kv in overrides {
         let key = kv.split_once('=').map(|(k, _)| k.trim());
         match key.and_then(field) {
@@ -309,5 +320,5 @@ pub fn precheck_overrides(overrides: &[String]) -> Result<(), ParamError> {
             _ => apply_override(&mut scratch, kv, super::PROFILE_DECIMALS)?,
         }
     }
-    Ok(())
+    check_windows(cluster, &scratch)
 }

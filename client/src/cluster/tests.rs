@@ -354,3 +354,32 @@ fn profiles_follow_the_mint_decimals() {
         })
     ));
 }
+
+#[test]
+fn prechecks_need_no_chain() {
+    let kv = |s: &str| vec![s.to_string()];
+    assert!(matches!(
+        precheck_overrides(Cluster::Devnet, &kv("reveal_window_secs=30")),
+        Err(ParamError::TooShortForCluster {
+            field: "reveal_window_secs",
+            ..
+        })
+    ));
+    assert_eq!(
+        precheck_overrides(Cluster::Localnet, &kv("reveal_window_secs=30")),
+        Ok(())
+    );
+    assert!(matches!(
+        precheck_overrides(Cluster::Localnet, &kv("max_replicas=9")),
+        Err(ParamError::OutOfBounds { .. })
+    ));
+    // token amounts wait for the mint's decimals; unknown keys do not
+    assert_eq!(
+        precheck_overrides(Cluster::Devnet, &kv("min_stake=0.000000001")),
+        Ok(())
+    );
+    assert!(matches!(
+        precheck_overrides(Cluster::Devnet, &kv("nope=1")),
+        Err(ParamError::Unknown { .. })
+    ));
+}

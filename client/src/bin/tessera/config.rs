@@ -76,7 +76,7 @@ pub fn config_cmd(
             let cluster: Cluster = cluster.parse()?;
             let url = if url_given { url } else { cluster.rpc_url() };
             cluster::check_target(cluster, url)?;
-            cluster::precheck_overrides(params)?;
+            cluster::precheck_overrides(cluster, params)?;
             let rpc = client(url);
             let decimals = match mint {
                 Some(m) => mint_decimals(&rpc, m)?,
@@ -100,7 +100,7 @@ pub fn config_cmd(
                 None => Cluster::from_url(url).unwrap_or_else(Cluster::built_for),
             };
             cluster::check_target(cluster, url)?;
-            cluster::precheck_overrides(params)?;
+            cluster::precheck_overrides(cluster, params)?;
             let authority = keypair()?;
             let rpc = client(url);
             let current = rpc::fetch_config(&rpc)?;
