@@ -136,7 +136,7 @@ dry run: deploy Tessera to $CLUSTER ($URL)
   1. record         Anchor.toml [programs.$CLUSTER] tessera = "$PROGRAM_ID"
   2. build          ${BUILD_ENV[*]} cargo build-sbf --manifest-path programs/tessera/Cargo.toml --sbf-out-dir $OUT/deploy
                     ${BUILD_ENV[*]} cargo build --release --locked -p tessera-client --bin tessera --target-dir $OUT
-  3. deploy         anchor program deploy $OUT/deploy/tessera.so --program-keypair $PROGRAM_KEYPAIR --upgrade-authority $KEYPAIR --provider.cluster $URL --provider.wallet $KEYPAIR
+  3. deploy         anchor program deploy $OUT/deploy/tessera.so --program-keypair $PROGRAM_KEYPAIR --upgrade-authority $KEYPAIR --provider.cluster $URL --provider.wallet $KEYPAIR --no-idl
   4. initialise     $CLI --url $URL --keypair $KEYPAIR config init --cluster $CLUSTER${INIT_ARGS[*]:+ ${INIT_ARGS[*]}}
 EOF
   exit 0
@@ -168,7 +168,7 @@ if rpc_has_program "$PROGRAM_ID"; then
 else
   echo "deploying $PROGRAM_ID to $URL (upgrade authority $DEPLOYER)"
   anchor program deploy "$OUT/deploy/tessera.so" --program-keypair "$PROGRAM_KEYPAIR" \
-    --upgrade-authority "$KEYPAIR" --provider.cluster "$URL" --provider.wallet "$KEYPAIR"
+    --upgrade-authority "$KEYPAIR" --provider.cluster "$URL" --provider.wallet "$KEYPAIR" --no-idl
 fi
 "$CLI" --url "$URL" --keypair "$KEYPAIR" config init --cluster "$CLUSTER" "${INIT_ARGS[@]}"
 cat <<EOF
