@@ -292,21 +292,6 @@ fn parse_secs(s: &str) -> Result<i128, String> {
     Ok(n * mult)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seconds_take_units() {
-        assert_eq!(parse_secs("90"), Ok(90));
-        assert_eq!(parse_secs("15m"), Ok(900));
-        assert_eq!(parse_secs("2h"), Ok(7200));
-        assert_eq!(parse_secs("7d"), Ok(604_800));
-        assert!(parse_secs("5w").is_err());
-        assert!(parse_secs("m").is_err());
-    }
-}
-
 /// The checks on `KEY=VALUE` overrides that need no chain, so bad input is refused before any
 /// RPC: syntax, the program's bounds, and `cluster`'s minimum windows. (Token amounts need the
 /// mint's decimals, so for them only the key is checked; the unbonding rule needs the other
@@ -321,4 +306,19 @@ pub fn precheck_overrides(cluster: Cluster, overrides: &[String]) -> Result<(), 
         }
     }
     check_windows(cluster, &scratch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_take_units() {
+        assert_eq!(parse_secs("90"), Ok(90));
+        assert_eq!(parse_secs("15m"), Ok(900));
+        assert_eq!(parse_secs("2h"), Ok(7200));
+        assert_eq!(parse_secs("7d"), Ok(604_800));
+        assert!(parse_secs("5w").is_err());
+        assert!(parse_secs("m").is_err());
+    }
 }

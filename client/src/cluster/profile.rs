@@ -98,7 +98,7 @@ fn rescale(units: u64, decimals: u8) -> Option<u64> {
             .and_then(|m| units.checked_mul(m))
     } else {
         let d = 10u64.pow(u32::from(PROFILE_DECIMALS - decimals));
-        (units % d == 0).then_some(units / d)
+        units.is_multiple_of(d).then_some(units / d)
     }
 }
 
