@@ -8,6 +8,7 @@
 // Always: what a program that only builds instructions and reads accounts needs.
 pub mod accounts;
 pub mod cli_util;
+pub mod cluster;
 pub mod ix;
 pub mod pda;
 pub mod sortition;
@@ -45,11 +46,13 @@ pub use tessera::events;
 pub use tessera::state;
 pub use tessera::ID as PROGRAM_ID;
 
-/// Version string shown by both binaries (`tessera version`, `tessera-worker version`).
+/// Version string shown by both binaries (`tessera version`, `tessera-worker version`): with
+/// the program id and the cluster this build is for (`cluster`).
 pub fn version_string(bin: &str) -> String {
     format!(
-        "{bin} {} (tessera program {}, anchor-lang 1.2.2)",
+        "{bin} {} (tessera program {} for {}, anchor-lang 1.2.2)",
         env!("CARGO_PKG_VERSION"),
-        tessera::ID
+        tessera::ID,
+        cluster::Cluster::built_for()
     )
 }

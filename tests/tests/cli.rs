@@ -61,6 +61,7 @@ fn every_subcommand_has_help() {
         &["config"],
         &["config", "show"],
         &["config", "init"],
+        &["config", "update"],
         &["job"],
         &["job", "post"],
         &["job", "status"],
@@ -260,6 +261,180 @@ fn worker_config_mistakes() {
         "tessera-worker",
         &["--config", c.to_str().unwrap(), "status"],
         &["cannot reach the RPC"],
+    );
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn config_init_cluster_mistakes() {
+    // refused before any RPC: the URL below is never reached
+    let off = ["--url", "http://127.0.0.1:1", "config", "init"];
+    let with = |extra: &[&'static str]| [&off[..], extra].concat();
+    one_line_error(
+        "tessera",
+        &with(&["--cluster", "testnet"]),
+        &["unknown cluster `testnet`", "localnet, devnet or mainnet"],
+    );
+    one_line_error(
+        "tessera",
+        &with(&["--cluster", "devnet", "--param", "fee=1"]),
+        &["unknown parameter `fee`", "protocol_fee_bps"],
+    );
+    one_line_error(
+        "tessera",
+        &with(&["--cluster", "devnet", "--param", "commit_window_secs"]),
+        &["is not KEY=VALUE"],
+    );
+    one_line_error(
+        "tessera",
+        &with(&["--cluster", "devnet", "--param", "max_replicas=8"]),
+        &[
+            "max_replicas = 8 is outside the program's bounds [1, 7]",
+            "InvalidMaxReplicas",
+        ],
+    );
+    one_line_error(
+        "tessera",
+        &with(&["--cluster", "devnet", "--param", "protocol_fee_bps=lots"]),
+        &["protocol_fee_bps = `lots`", "whole number"],
+    );
+    // seconds-long windows are for localnet only
+    one_line_error(
+        "tessera",
+        &with(&["--cluster", "mainnet", "--param", "commit_window_secs=60"]),
+        &[
+            "commit_window_secs = 60 s is too short for mainnet",
+            "at least 600 s",
+        ],
+    );
+    one_line_error(
+        "tessera",
+        &with(&["--cluster", "devnet", "--param", "unbonding_secs=30m"]),
+        &["unbonding_secs = 1800 is shorter than the 3600 s devnet requires"],
+    );
+    // a localnet build never sends to a public cluster (its program id is the public key in
+    // keys/), and --cluster must agree with the URL
+    one_line_error(
+        "tessera",
+        &["config", "init", "--cluster", "devnet", "--dry-run"],
+        &[
+            "built for localnet",
+            "not for devnet",
+            "TESSERA_CLUSTER=devnet",
+        ],
+    );
+    one_line_error(
+        "tessera",
+        &[
+            "--url",
+            "https://api.devnet.solana.com",
+            "config",
+            "init",
+            "--cluster",
+            "mainnet",
+        ],
+        &["--cluster mainnet but --url https://api.devnet.solana.com is devnet"],
+    );
+}
+
+#[test]
+fn config_init_dry_run_prints_the_profile() {
+    // a rehearsal of the devnet profile on a local URL: windows of minutes, nothing sent
+    let (code, out, err) = run(
+        "tessera",
+        &[
+            "--url",
+            "http://127.0.0.1:1",
+            "config",
+            "init",
+            "--cluster",
+            "devnet",
+            "--dry-run",
+            "--param",
+            "commit_window_secs=20m",
+            "--param",
+            "min_stake=250",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "commit_window_secs           1200 s",
+        "reveal_window_secs           600 s",
+        "min_stake                    250 tokens",
+        "unbonding_secs               86400 s",
+    ] {
+        assert!(out.contains(line), "`{line}` missing from:\n{out}");
+    }
+}
+
+#[test]
+fn config_update_refusals() {
+    let d = tmp("update");
+    let kp = write_keypair(&d);
+    let base = [
+        "--url",
+        "http://127.0.0.1:1",
+        "--keypair",
+        kp.as_str(),
+        "config",
+        "update",
+    ];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let call = |args: Vec<String>, needles: &[&str]| {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        one_line_error("tessera", &a, needles)
+    };
+    // checked before the RPC is asked anything
+    call(
+        with(&["--param", "escalation_cap=4"]),
+        &["escalation_cap = 4", "InvalidEscalationCap"],
+    );
+    call(with(&["--param", "nope=1"]), &["unknown parameter `nope`"]);
+    call(
+        with(&["--cluster", "devnet", "--param", "reveal_window_secs=30"]),
+        &["reveal_window_secs = 30 s is too short for devnet"],
+    );
+    call(
+        with(&["--cluster", "moon", "--param", "protocol_fee_bps=1"]),
+        &["unknown cluster `moon`"],
+    );
+    // a valid change goes to the chain (here: unreachable)
+    call(
+        with(&["--param", "protocol_fee_bps=100"]),
+        &["cannot reach the RPC at http://127.0.0.1:1"],
+    );
+    // --param is required
+    let (code, _, err) = run("tessera", &["config", "update"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--param <KEY=VALUE>"), "{err}");
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn worker_refuses_a_public_cluster_it_is_not_built_for() {
+    // a localnet build's program id is the public key in keys/: never on devnet or mainnet
+    let d = tmp("wpublic");
+    let c = d.join("worker.toml");
+    let c = c.to_str().unwrap();
+    let (code, _, err) = run(
+        "tessera-worker",
+        &[
+            "--config",
+            c,
+            "init",
+            "--rpc-url",
+            "https://api.devnet.solana.com",
+            "--ws-url",
+            "wss://api.devnet.solana.com",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    one_line_error(
+        "tessera-worker",
+        &["--config", c, "status"],
+        &["built for localnet", "TESSERA_CLUSTER=devnet"],
     );
     std::fs::remove_dir_all(d).unwrap();
 }

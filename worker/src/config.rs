@@ -370,6 +370,8 @@ impl Config {
         if !self.rpc_url.starts_with("http") {
             bail!("rpc_url `{}` must be an http(s):// URL", self.rpc_url);
         }
+        // a public cluster only with a build for it (its program id): TESSERA_CLUSTER=<cluster>
+        tessera_client::cluster::check_url(&self.rpc_url)?;
         if !self.ws_url.starts_with("ws") {
             bail!("ws_url `{}` must be a ws(s):// URL", self.ws_url);
         }

@@ -25,7 +25,15 @@ pub mod token_ops;
 
 use instructions::*;
 
+// The committed localnet key (keys/); a build for another cluster or key takes its id from
+// build.rs (`TESSERA_CLUSTER` / `TESSERA_PROGRAM_ID`, see migrations/deploy.sh).
+#[cfg(not(tessera_cluster_id))]
 declare_id!("H5Hi3xwQ22nX6Lm79ZXqzBNjuH37oj8nZ5Yvd1u7uvzP");
+#[cfg(tessera_cluster_id)]
+declare_id!(Pubkey::from_str_const(env!("TESSERA_PROGRAM_ID")));
+
+/// The cluster this build is for (`TESSERA_CLUSTER` at build time: localnet, devnet, mainnet).
+pub const BUILD_CLUSTER: &str = env!("TESSERA_BUILD_CLUSTER");
 
 #[program]
 pub mod tessera {

@@ -1,20 +1,22 @@
 //! `tessera`: the job submitter's CLI. One module per command group: `job`, `model`,
-//! `blobs`; the network-wide views (config, nodes, market, token) stay here.
+//! `blobs`, `config`; the network-wide views (nodes, market, token) stay here.
 mod blobs;
+mod config;
 mod job;
 mod model;
 mod render;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{parser::ValueSource, CommandFactory, FromArgMatches, Parser, Subcommand};
 use solana_client::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::state::{Job, JobState, Node};
 use tessera_client::units::{format_amount, parse_amount};
-use tessera_client::{cli_util, ix, jobs, network, rpc, token};
+use tessera_client::{cli_util, ix, jobs, rpc, token};
 
 use blobs::{blobs_cmd, BlobsCmd};
+use config::{config_cmd, ConfigCmd};
 use job::{job_cmd, kernel_name, JobCmd};
 use model::{model_cmd, ModelCmd};
 
@@ -29,13 +31,13 @@ use model::{model_cmd, ModelCmd};
         (BLAKE3), so `tessera job result` re-checks what it downloads against the chain."
 )]
 struct Cli {
-    /// RPC URL of the cluster.
+    /// RPC URL of the cluster (default: that of the cluster this binary is built for).
     #[arg(
         long,
         short = 'u',
         global = true,
         env = "TESSERA_RPC_URL",
-        default_value = "http://127.0.0.1:8899"
+        default_value = tessera_client::cluster::Cluster::built_for().rpc_url()
     )]
     url: String,
     /// Keypair file (Solana CLI JSON format) that signs and pays.
@@ -96,25 +98,6 @@ enum Cmd {
 }
 
 #[derive(Subcommand)]
-enum ConfigCmd {
-    /// Show the on-chain config.
-    Show {
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Initialise the network (migration step): token mint, treasury and config.
-    Init {
-        /// Use this existing mint instead of creating one.
-        #[arg(long)]
-        mint: Option<Pubkey>,
-        /// Decimals of a newly created mint.
-        #[arg(long, default_value_t = 6)]
-        decimals: u8,
-    },
-}
-
-#[derive(Subcommand)]
 enum NodeCmd {
     /// Registered nodes: hardware, stake, reputation, open claims.
     List,
@@ -134,14 +117,16 @@ enum TokenCmd {
 }
 
 fn main() {
-    let cli = Cli::parse();
-    if let Err(e) = run(&cli) {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let url_given = matches.value_source("url") != Some(ValueSource::DefaultValue);
+    if let Err(e) = run(&cli, url_given) {
         eprintln!("error: {}", cli_util::one_line(&e, &cli.url, "pass --url"));
         std::process::exit(1);
     }
 }
 
-fn run(cli: &Cli) -> Result<()> {
+fn run(cli: &Cli, url_given: bool) -> Result<()> {
     let client = || RpcClient::new_with_commitment(cli.url.clone(), CommitmentConfig::confirmed());
     let keypair = || cli_util::load_keypair(&cli.keypair);
     match &cli.cmd {
@@ -150,31 +135,7 @@ fn run(cli: &Cli) -> Result<()> {
             println!("{}", tessera_client::version_string("tessera"))
         }
         Cmd::Address => println!("{}", keypair()?.pubkey()),
-        Cmd::Config {
-            cmd: ConfigCmd::Show { json },
-        } => {
-            let c = rpc::fetch_config(&client())?;
-            if *json {
-                println!("{}", serde_json::to_string_pretty(&ConfigJson::from(&c))?);
-            } else {
-                println!("{}", network::describe_config(&c));
-            }
-        }
-        Cmd::Config {
-            cmd: ConfigCmd::Init { mint, decimals },
-        } => {
-            let authority = keypair()?;
-            let rpc = client();
-            let mint = match mint {
-                Some(m) => *m,
-                None => match rpc::fetch_config(&rpc) {
-                    Ok(c) => c.mint,
-                    Err(_) => network::create_mint(&rpc, &authority, *decimals)?,
-                },
-            };
-            let c = network::init_config(&rpc, &authority, &mint, ix::localnet_params())?;
-            println!("{}", network::describe_config(&c));
-        }
+        Cmd::Config { cmd } => config_cmd(&cli.url, url_given, cmd, keypair)?,
         Cmd::Job { cmd } => job_cmd(&cli.url, &client(), cmd, keypair)?,
         Cmd::Model { cmd } => model_cmd(cmd, keypair)?,
         Cmd::Node { cmd: NodeCmd::List } => node_list(&client())?,
@@ -276,33 +237,4 @@ fn token_cmd(rpc: &RpcClient, cmd: &TokenCmd, keypair: impl Fn() -> Result<Keypa
         }
     }
     Ok(())
-}
-
-#[derive(serde::Serialize)]
-struct ConfigJson {
-    address: String,
-    authority: String,
-    mint: String,
-    token_program: String,
-    treasury: String,
-    protocol_fee_bps: u16,
-    min_stake: u64,
-    unbonding_secs: i64,
-    paused: bool,
-}
-
-impl From<&tessera::state::Config> for ConfigJson {
-    fn from(c: &tessera::state::Config) -> Self {
-        ConfigJson {
-            address: tessera_client::pda::config().0.to_string(),
-            authority: c.authority.to_string(),
-            mint: c.mint.to_string(),
-            token_program: c.token_program.to_string(),
-            treasury: c.treasury.to_string(),
-            protocol_fee_bps: c.protocol_fee_bps,
-            min_stake: c.min_stake,
-            unbonding_secs: c.unbonding_secs,
-            paused: c.paused,
-        }
-    }
 }
