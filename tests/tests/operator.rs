@@ -142,7 +142,7 @@ fn status_health_drain_and_deregister_on_a_live_node() {
     let dir = std::env::temp_dir().join(format!("tessera-operator-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let wallet = Keypair::new();
-    let mut v = Validator::start(&dir, free_port(), &wallet.pubkey()).expect("validator");
+    let v = Validator::start(&dir, free_port(), &wallet.pubkey()).expect("validator");
     let mut net =
         Network::attach_with(&v.url(), wallet, &dir.join("net"), params()).expect("network");
     net.start_blob_server().unwrap();
