@@ -17,7 +17,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit};
 use tracing::{debug, info, warn};
 
 use super::{
-    slots_to_secs, Worker, CLAIM_MARGIN_SECS, MAX_DEADLINE_SLEEP, POLL, SETTLE_GRACE, SLOT_TIME,
+    slots_to_secs, Worker, CLAIM_MARGIN_SECS, MAX_DEADLINE_SLEEP, MIN_WAIT, SETTLE_GRACE, SLOT_TIME,
 };
 use crate::chain::{backoff, watch::JobSeen, TxError};
 use crate::state::{now_ms, Entry, Stage};
@@ -124,6 +124,7 @@ impl Worker {
         sd: watch::Receiver<bool>,
     ) {
         let key = e.job();
+        self.events.follow(&key);
         let mut errors = 0u32;
         while !e.stage.is_final() && !*sd.borrow() {
             if e.stage >= Stage::Revealed {
@@ -138,7 +139,22 @@ impl Worker {
                 }
             }
         }
+        self.events.unfollow(&key);
         self.active.lock().unwrap().remove(&key);
+    }
+
+    /// Waits for the job `key` to change: until the websocket reports a change of it, its next
+    /// deadline (`deadline` in cluster seconds, `now` the cluster time) has passed, or at most
+    /// `[rpc] poll_secs`.
+    async fn wait_job(&self, key: &Pubkey, now: i64, deadline: Option<i64>) {
+        let mut limit = self.pacing.poll;
+        if let Some(d) = deadline {
+            // the program compares `now > deadline`: wake a second after it
+            let secs = d.saturating_sub(now).saturating_add(1).max(0) as u64;
+            limit = limit.min(Duration::from_secs(secs));
+        }
+        let woken = self.events.follow(key);
+        let _ = tokio::time::timeout(limit.max(MIN_WAIT), woken.notified()).await;
     }
 
     async fn job(&self, key: &Pubkey) -> Result<Option<Job>> {
@@ -370,6 +386,7 @@ impl Worker {
 
     fn claimed(&self, e: &mut Entry) -> Result<()> {
         self.metrics.jobs_claimed.inc();
+        self.node_changed.notify_one();
         e.claimed_ms = Some(now_ms());
         self.record(e, Stage::Claimed)
     }
@@ -437,7 +454,7 @@ impl Worker {
                         Err(err) => debug!("close_auction: {err}"),
                     }
                 } else {
-                    tokio::time::sleep(POLL).await;
+                    self.wait_job(&key, now, Some(job.bid_deadline)).await;
                 }
                 Ok(())
             }
@@ -560,7 +577,9 @@ impl Worker {
             return self.record(e, Stage::Revealed);
         }
         self.crank_expired(&key, &job, now).await;
-        tokio::time::sleep(POLL).await;
+        // waiting for the other replicas' commits, or the commit deadline
+        let deadline = (job.state == JobState::Open).then_some(job.commit_deadline);
+        self.wait_job(&key, now, deadline).await;
         Ok(())
     }
 
@@ -621,11 +640,18 @@ impl Worker {
             tokio::time::sleep(wait).await;
             return Ok(());
         }
-        tokio::time::sleep(POLL).await;
+        // waiting for the other replicas' commits or reveals, or their deadline
+        let deadline = match job.state {
+            JobState::Open => Some(job.commit_deadline),
+            JobState::Revealing => Some(job.reveal_deadline),
+            _ => None,
+        };
+        self.wait_job(&key, now, deadline).await;
         Ok(())
     }
 
     fn settled(&self, e: &mut Entry, job: Option<&Job>) -> Result<()> {
+        self.node_changed.notify_one();
         let paid = match (job, e.result_hash) {
             (Some(j), Some(h)) => j.has_winner && j.winning_hash == h,
             _ => false,
