@@ -95,6 +95,7 @@ impl SlotTracker {
     }
 
     /// The highest slot seen at `commitment`.
+    #[cfg(test)]
     pub fn highest(&self, commitment: CommitmentConfig) -> u64 {
         self.0.lock().unwrap()[index(commitment)].highest
     }
