@@ -30,7 +30,13 @@ enum Drawn {
     Wait(Duration),
     /// Not before the window closes, or no slot left.
     No(String),
+    /// The job is not there at `confirmed` (closed, or only just posted: the websocket shows
+    /// it at `processed`, a slot or two earlier).
+    Missing,
 }
+
+/// Looks for a job missing at `confirmed` before it is taken as closed (a slot each).
+const MISSING_LOOKS: u32 = 8;
 
 impl Worker {
     /// Fetches and validates the input, then takes a claim slot, claims (or bids) and drives
@@ -83,6 +89,11 @@ impl Worker {
             if (0..need).contains(&left) {
                 info!(job = %k, left, need, "not claiming: the commit window closes too soon");
                 self.active.lock().unwrap().remove(&k);
+                // Nothing on the job changes when its window closes, so no websocket event
+                // brings it back: look again once the window has passed (it is then
+                // reopened by finalize_job, or refused by name).
+                let after = Duration::from_secs(left as u64 + 1);
+                tokio::spawn(self.clone().look_again(k, after, sd));
                 return;
             }
             // Who claims, and in what order, is the round's sortition: the node waits for
@@ -95,6 +106,33 @@ impl Worker {
             return;
         }
         self.drive(e, Some(permit), sd).await;
+    }
+
+    /// Reads job `k` again after `after` and takes it if it is still wanted (for a job left
+    /// for a reason that passes with time, which no account change announces). A boxed future
+    /// with a named type: [`Worker::take`] spawns it, and it may call `take` again.
+    fn look_again(
+        self: Arc<Self>,
+        k: Pubkey,
+        after: Duration,
+        sd: watch::Receiver<bool>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            tokio::time::sleep(after).await;
+            if *sd.borrow() {
+                return;
+            }
+            if let Ok(Some(job)) = self.job(&k).await {
+                let seen = JobSeen {
+                    key: k,
+                    job: Box::new(job),
+                };
+                self.note_fill(&seen);
+                if self.wants(&seen) {
+                    self.take(seen, sd).await;
+                }
+            }
+        })
     }
 
     fn record(&self, e: &mut Entry, stage: Stage) -> Result<()> {
@@ -192,13 +230,22 @@ impl Worker {
                 self.abandon(e, why);
                 Ok(false)
             }
+            Drawn::Missing if e.attempts < MISSING_LOOKS => {
+                e.attempts += 1;
+                tokio::time::sleep(SLOT_TIME).await;
+                Ok(false)
+            }
+            Drawn::Missing => {
+                self.abandon(e, "job closed");
+                Ok(false)
+            }
         }
     }
 
     /// Does the sortition of `key`'s current round (or its bidding, `bid`) draw this node?
     async fn drawn(&self, key: &Pubkey, bid: bool) -> Result<Drawn> {
         let Some(v) = self.chain.sortition_view(key, &self.node).await? else {
-            return Ok(Drawn::No("job closed".into()));
+            return Ok(Drawn::Missing);
         };
         let j = &v.job;
         let until = if bid {
