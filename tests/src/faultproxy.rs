@@ -1,17 +1,24 @@
 //! A small fault-injecting HTTP proxy for JSON-RPC (loopback only): each request is either
 //! answered `503 Service Unavailable` (with probability `error_per_mille`/1000), or delayed
 //! by up to `max_delay_ms` and forwarded to the upstream RPC. One request per connection
-//! (`Connection: close`), which every HTTP client handles.
+//! (`Connection: close`), which every HTTP client handles. Every JSON-RPC request that
+//! reaches it is counted by method ([`FaultProxy::counts`]; a batch counts each of its calls),
+//! which is how the RPC bench measures a worker's requests.
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// JSON-RPC requests seen, by method.
+pub type Counts = BTreeMap<String, u64>;
 
 pub struct FaultProxy {
     pub port: u16,
     pub injected: Arc<AtomicU64>,
     pub forwarded: Arc<AtomicU64>,
+    methods: Arc<Mutex<Counts>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -22,7 +29,13 @@ impl FaultProxy {
         let injected = Arc::new(AtomicU64::new(0));
         let forwarded = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (inj, fwd, st) = (injected.clone(), forwarded.clone(), stop.clone());
+        let methods: Arc<Mutex<Counts>> = Arc::default();
+        let (inj, fwd, st, meth) = (
+            injected.clone(),
+            forwarded.clone(),
+            stop.clone(),
+            methods.clone(),
+        );
         listener.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
             let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(port);
@@ -39,9 +52,9 @@ impl FaultProxy {
                         } else {
                             0
                         };
-                        let (inj, fwd) = (inj.clone(), fwd.clone());
+                        let (inj, fwd, meth) = (inj.clone(), fwd.clone(), meth.clone());
                         std::thread::spawn(move || {
-                            let _ = handle(conn, upstream_port, fail, delay, &inj, &fwd);
+                            let _ = handle(conn, upstream_port, fail, delay, &inj, &fwd, &meth);
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
@@ -52,8 +65,19 @@ impl FaultProxy {
             port,
             injected,
             forwarded,
+            methods,
             stop,
         }
+    }
+
+    /// A proxy that only counts: no errors, no delay.
+    pub fn counting(upstream_port: u16) -> FaultProxy {
+        Self::start(upstream_port, 0, 0)
+    }
+
+    /// The JSON-RPC requests received so far, by method.
+    pub fn counts(&self) -> Counts {
+        self.methods.lock().unwrap().clone()
     }
 
     pub fn url(&self) -> String {
@@ -74,6 +98,7 @@ fn handle(
     delay_ms: u64,
     injected: &AtomicU64,
     forwarded: &AtomicU64,
+    methods: &Mutex<Counts>,
 ) -> std::io::Result<()> {
     conn.set_nonblocking(false)?;
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -106,6 +131,7 @@ fn handle(
         }
         buf.extend_from_slice(&chunk[..n]);
     }
+    count_methods(&buf[head_end..], methods);
     if fail {
         injected.fetch_add(1, Ordering::Relaxed);
         conn.write_all(
@@ -132,4 +158,20 @@ fn handle(
     forwarded.fetch_add(1, Ordering::Relaxed);
     conn.write_all(&resp)?;
     Ok(())
+}
+
+/// Counts the calls of a JSON-RPC body (one request or a batch).
+fn count_methods(body: &[u8], methods: &Mutex<Counts>) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return;
+    };
+    let calls = match v {
+        serde_json::Value::Array(a) => a,
+        one => vec![one],
+    };
+    let mut m = methods.lock().unwrap();
+    for c in calls {
+        let name = c["method"].as_str().unwrap_or("(none)").to_string();
+        *m.entry(name).or_insert(0) += 1;
+    }
 }

@@ -39,6 +39,8 @@ pub struct Config {
     pub fetch: Fetch,
     #[serde(default)]
     pub ops: Ops,
+    #[serde(default)]
+    pub rpc: Rpc,
 }
 
 /// Running the node: when `/health` calls it unhealthy or degraded, and how often the
@@ -265,6 +267,182 @@ impl Fetch {
     }
 }
 
+/// How the worker uses its RPC endpoint (`[rpc]`): a request budget, how often it looks at
+/// the chain when nothing tells it to, and priority fees. Public endpoints throttle or bill by
+/// request; the defaults suit them, a local validator can take more.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rpc {
+    /// Requests per minute at most; requests wait (by priority: own transactions first,
+    /// program-wide scans last) rather than fail. 0: no limit.
+    #[serde(default = "default_max_requests_per_minute")]
+    pub max_requests_per_minute: u32,
+    /// Full `getProgramAccounts` re-sync of open jobs this often (seconds); the websocket is
+    /// the primary feed, this catches what it missed.
+    #[serde(default = "default_resync_secs")]
+    pub resync_secs: u64,
+    /// A claim waiting on other nodes (their commits, reveals, settlements) looks at its job
+    /// when the websocket reports a change, at a deadline, and at the latest this often
+    /// (seconds).
+    #[serde(default = "default_poll_secs")]
+    pub poll_secs: u64,
+    /// The node account (stake, reputation, open claims) is read after each of this node's
+    /// claims and settlements and at least this often (seconds).
+    #[serde(default = "default_node_refresh_secs")]
+    pub node_refresh_secs: u64,
+    /// Claims of a job are listed for expiry cranking at most this often (seconds).
+    #[serde(default = "default_crank_scan_secs")]
+    pub crank_scan_secs: u64,
+    /// Highest compute-unit price paid (micro-lamports per unit). A higher network fee is
+    /// paid at this cap, with a warning.
+    #[serde(default = "default_max_cu_price")]
+    pub max_cu_price_micro_lamports: u64,
+    /// Lowest compute-unit price paid (micro-lamports per unit).
+    #[serde(default)]
+    pub min_cu_price_micro_lamports: u64,
+    /// Which percentile of the recent non-zero priority fees of the accounts a transaction
+    /// writes it pays (1–100).
+    #[serde(default = "default_fee_percentile")]
+    pub fee_percentile: u8,
+    /// A fee estimate is reused this long (seconds).
+    #[serde(default = "default_fee_cache_secs")]
+    pub fee_cache_secs: u64,
+}
+
+impl Default for Rpc {
+    fn default() -> Self {
+        Rpc {
+            max_requests_per_minute: default_max_requests_per_minute(),
+            resync_secs: default_resync_secs(),
+            poll_secs: default_poll_secs(),
+            node_refresh_secs: default_node_refresh_secs(),
+            crank_scan_secs: default_crank_scan_secs(),
+            max_cu_price_micro_lamports: default_max_cu_price(),
+            min_cu_price_micro_lamports: 0,
+            fee_percentile: default_fee_percentile(),
+            fee_cache_secs: default_fee_cache_secs(),
+        }
+    }
+}
+
+impl Rpc {
+    /// What the chain connection needs.
+    pub fn options(&self) -> crate::chain::RpcOptions {
+        crate::chain::RpcOptions {
+            max_requests_per_minute: self.max_requests_per_minute,
+            fees: crate::chain::fees::FeePolicy {
+                max_micro_lamports: self.max_cu_price_micro_lamports,
+                min_micro_lamports: self.min_cu_price_micro_lamports,
+                percentile: self.fee_percentile,
+                cache: Duration::from_secs(self.fee_cache_secs),
+            },
+        }
+    }
+
+    /// How often the scheduler looks at the chain unprompted.
+    pub fn pacing(&self) -> crate::scheduler::Pacing {
+        crate::scheduler::Pacing {
+            resync: Duration::from_secs(self.resync_secs),
+            poll: Duration::from_secs(self.poll_secs),
+            node_refresh: Duration::from_secs(self.node_refresh_secs),
+            crank_scan: Duration::from_secs(self.crank_scan_secs),
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        for (name, v) in [
+            ("resync_secs", self.resync_secs),
+            ("poll_secs", self.poll_secs),
+            ("node_refresh_secs", self.node_refresh_secs),
+            ("crank_scan_secs", self.crank_scan_secs),
+        ] {
+            if v == 0 {
+                bail!("rpc.{name} must be at least 1");
+            }
+        }
+        if !(1..=100).contains(&self.fee_percentile) {
+            bail!("rpc.fee_percentile must be between 1 and 100");
+        }
+        if self.min_cu_price_micro_lamports > self.max_cu_price_micro_lamports {
+            bail!(
+                "rpc.min_cu_price_micro_lamports ({}) is above rpc.max_cu_price_micro_lamports ({})",
+                self.min_cu_price_micro_lamports,
+                self.max_cu_price_micro_lamports
+            );
+        }
+        if self.max_requests_per_minute > 0 && self.max_requests_per_minute < 60 {
+            // below one a second a claim cannot be confirmed in time
+            bail!("rpc.max_requests_per_minute must be 0 (no limit) or at least 60");
+        }
+        Ok(())
+    }
+}
+
+/// Is `rpc_url` a validator on this machine (a test or local network)?
+fn is_local(rpc_url: &str) -> bool {
+    let host = rpc_url
+        .split("://")
+        .nth(1)
+        .unwrap_or(rpc_url)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "0.0.0.0")
+}
+
+/// The `[rpc]` section `init` writes: a local validator gets no request budget and quick
+/// re-syncs; any other endpoint the defaults for public RPC providers.
+fn rpc_section(rpc_url: &str) -> String {
+    let (budget, resync, poll, note) = if is_local(rpc_url) {
+        (
+            0,
+            5,
+            1,
+            "# (a local validator: no budget, quick re-syncs and polls; a public endpoint wants\n\
+             # 600, 60 and 5)\n",
+        )
+    } else {
+        (
+            default_max_requests_per_minute(),
+            default_resync_secs(),
+            default_poll_secs(),
+            "",
+        )
+    };
+    format!(
+        r#"[rpc]
+# Every JSON-RPC request of the daemon counts against this budget per minute (0: no limit).
+# Requests wait for it rather than fail: this node's own transactions and confirmations first,
+# account reads next, program-wide scans last. Public endpoints throttle or bill by request.
+{note}max_requests_per_minute = {budget}
+# The websocket is the primary feed of jobs; a full getProgramAccounts re-sync of open jobs
+# runs this often (seconds) to catch what it missed.
+resync_secs = {resync}
+# A claim waiting on other nodes looks at its job on websocket events, at deadlines, and at
+# the latest every poll_secs; the node account is re-read after this node's claims and
+# settlements and every node_refresh_secs; a job's claims are listed for expiry cranking at
+# most every crank_scan_secs.
+poll_secs = {poll}
+node_refresh_secs = {node}
+crank_scan_secs = {crank}
+# Priority fees: each transaction pays the fee_percentile of the recent non-zero priority fees
+# of the accounts it writes (getRecentPrioritizationFees, reused for fee_cache_secs), at least
+# min_cu_price_micro_lamports and at most max_cu_price_micro_lamports per compute unit. Above
+# the cap it is sent at the cap, with a warning. A compute-unit limit sized for each
+# instruction (docs/CU.md plus a margin) keeps the fee paid to price x limit.
+max_cu_price_micro_lamports = {max_price}
+min_cu_price_micro_lamports = 0
+fee_percentile = {pct}
+fee_cache_secs = {cache}
+"#,
+        node = default_node_refresh_secs(),
+        crank = default_crank_scan_secs(),
+        max_price = default_max_cu_price(),
+        pct = default_fee_percentile(),
+        cache = default_fee_cache_secs(),
+    )
+}
+
 #[derive(Clone, Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Log {
@@ -320,6 +498,30 @@ fn default_max_slot_age_secs() -> u64 {
 }
 fn default_max_ws_down_secs() -> u64 {
     60
+}
+fn default_max_requests_per_minute() -> u32 {
+    600
+}
+fn default_resync_secs() -> u64 {
+    60
+}
+fn default_poll_secs() -> u64 {
+    5
+}
+fn default_node_refresh_secs() -> u64 {
+    60
+}
+fn default_crank_scan_secs() -> u64 {
+    15
+}
+fn default_max_cu_price() -> u64 {
+    1_000_000
+}
+fn default_fee_percentile() -> u8 {
+    75
+}
+fn default_fee_cache_secs() -> u64 {
+    20
 }
 
 impl Config {
@@ -388,7 +590,8 @@ impl Config {
             bail!("pricing.bid_bps must be between 1 and 10000");
         }
         self.fetch.check()?;
-        self.ops.check()
+        self.ops.check()?;
+        self.rpc.check()
     }
 
     pub fn journal_path(&self) -> PathBuf {
@@ -421,6 +624,7 @@ fn resolve(base: &Path, p: &Path) -> PathBuf {
 
 /// The commented config `init` writes.
 pub fn template(rpc_url: &str, ws_url: &str, keypair: &str, blobs: &str, metrics: &str) -> String {
+    let rpc = rpc_section(rpc_url);
     format!(
         r#"# tessera-worker configuration (written by `tessera-worker init`).
 # Paths are relative to this file unless absolute; `~/` is the home directory.
@@ -516,7 +720,8 @@ balance_check_secs = 300
 # max_slot_age_secs, or the websocket has been down longer than max_ws_down_secs.
 max_slot_age_secs = 120
 max_ws_down_secs = 60
-"#
+
+{rpc}"#
     )
 }
 
@@ -724,6 +929,90 @@ mod tests {
             std::fs::write(&p, format!("{base}blobs = \"{blobs}\"\n")).unwrap();
             let e = format!("{:#}", Config::load(&p).unwrap_err());
             assert!(e.contains(what) && e.contains("blobs"), "{blobs}: {e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn rpc_section_suits_public_endpoints_by_default_and_local_ones_in_init() {
+        let dir = std::env::temp_dir().join(format!("tessera-wcfg-rpc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("worker.toml");
+        let base = "rpc_url = \"https://api.devnet.solana.com\"\nws_url = \"wss://api.devnet.solana.com\"\nkeypair = \"k\"\nstorage_dir = \"s\"\nblobs = \"http://127.0.0.1:8990\"\n";
+        // no [rpc] section: the defaults for a public endpoint
+        std::fs::write(&p, base).unwrap();
+        let c = Config::load(&p).unwrap().rpc;
+        assert_eq!((c.max_requests_per_minute, c.resync_secs), (600, 60));
+        assert_eq!(
+            (c.max_cu_price_micro_lamports, c.min_cu_price_micro_lamports),
+            (1_000_000, 0)
+        );
+        assert_eq!(
+            (c.fee_percentile, c.fee_cache_secs, c.poll_secs),
+            (75, 20, 5)
+        );
+        // init for a public endpoint writes the same; for a local validator, no budget and
+        // quick re-syncs
+        let public = template(
+            "https://api.devnet.solana.com",
+            "wss://x",
+            "k",
+            "http://127.0.0.1:8990",
+            "127.0.0.1:9",
+        );
+        std::fs::write(&p, public).unwrap();
+        let t = Config::load(&p).unwrap().rpc;
+        assert_eq!(
+            (t.max_requests_per_minute, t.resync_secs, t.poll_secs),
+            (600, 60, 5)
+        );
+        assert_eq!(t.max_cu_price_micro_lamports, c.max_cu_price_micro_lamports);
+        let local = template(
+            "http://127.0.0.1:8899",
+            "ws://127.0.0.1:8900",
+            "k",
+            "http://127.0.0.1:8990",
+            "127.0.0.1:9",
+        );
+        std::fs::write(&p, local).unwrap();
+        let l = Config::load(&p).unwrap().rpc;
+        assert_eq!(
+            (l.max_requests_per_minute, l.resync_secs, l.poll_secs),
+            (0, 5, 1)
+        );
+        let pacing = l.pacing();
+        assert_eq!(pacing.resync, Duration::from_secs(5));
+        let opts = l.options();
+        assert_eq!(opts.fees.percentile, 75);
+        assert_eq!(opts.fees.cache, Duration::from_secs(20));
+        for (bad, what) in [
+            ("resync_secs = 0", "rpc.resync_secs must be at least 1"),
+            ("poll_secs = 0", "rpc.poll_secs must be at least 1"),
+            (
+                "fee_percentile = 0",
+                "rpc.fee_percentile must be between 1 and 100",
+            ),
+            (
+                "fee_percentile = 101",
+                "rpc.fee_percentile must be between 1 and 100",
+            ),
+            (
+                "min_cu_price_micro_lamports = 10\nmax_cu_price_micro_lamports = 5",
+                "rpc.min_cu_price_micro_lamports (10) is above rpc.max_cu_price_micro_lamports (5)",
+            ),
+            (
+                "max_requests_per_minute = 10",
+                "rpc.max_requests_per_minute must be 0 (no limit) or at least 60",
+            ),
+            (
+                "max_cu_price_micro_lamports = -1",
+                "max_cu_price_micro_lamports",
+            ),
+            ("resync = 5", "unknown field `resync`"),
+        ] {
+            std::fs::write(&p, format!("{base}[rpc]\n{bad}\n")).unwrap();
+            let e = format!("{:#}", Config::load(&p).unwrap_err());
+            assert!(e.contains(what), "{bad}: {e}");
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

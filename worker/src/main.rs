@@ -458,7 +458,12 @@ fn stake_cmd(cfg: &Config, amount: &str, op_kind: StakeOp) -> Result<()> {
 async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Result<()> {
     let op = Arc::new(keypair(&cfg)?);
     let m = metrics::Metrics::new();
-    let chain = Arc::new(chain::Chain::new(&cfg.rpc_url, op.clone(), m.clone()));
+    let chain = Arc::new(chain::Chain::new(
+        &cfg.rpc_url,
+        op.clone(),
+        m.clone(),
+        &cfg.rpc.options(),
+    ));
     // Wait for the cluster (a validator restart or outage pauses, it does not crash).
     let config = loop {
         let rpc = chain.rpc.clone();
@@ -534,6 +539,7 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
     w.dishonest = dishonest;
     w.crash_after = crash_after;
     w.fetch_retry = std::time::Duration::from_secs(cfg.fetch.retry_secs);
+    w.pacing = cfg.rpc.pacing();
     if dishonest {
         tracing::warn!(
             "running DISHONEST: results will be tampered with (this node will be slashed)"

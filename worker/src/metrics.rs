@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 use axum::routing::get;
 use axum::Router;
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Counter, Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry,
     TextEncoder,
 };
 
@@ -28,6 +29,12 @@ pub struct Metrics {
     pub rpc_errors: IntCounter,
     pub ws_reconnects: IntCounter,
     pub tx_rebroadcast: IntCounter,
+    /// RPC requests sent, by JSON-RPC method (every request of the daemon: `chain::budget`).
+    pub rpc_requests: IntCounterVec,
+    /// Seconds requests waited for the `[rpc] max_requests_per_minute` budget.
+    pub rpc_budget_wait: Counter,
+    /// Fee estimates above `[rpc] max_cu_price_micro_lamports` (sent at the cap instead).
+    pub priority_fee_capped: IntCounter,
     pub kernel_seconds: Histogram,
     pub pickup_seconds: Histogram,
     pub earnings_tokens: Gauge,
@@ -121,6 +128,20 @@ impl Metrics {
             tx_rebroadcast: reg!(counter(
                 "tx_rebroadcast_total",
                 "Transactions sent again while waiting for their confirmation"
+            )),
+            rpc_requests: reg!(IntCounterVec::new(
+                Opts::new("rpc_requests_total", "JSON-RPC requests sent, by method"),
+                &["method"]
+            )
+            .expect("vec")),
+            rpc_budget_wait: reg!(Counter::new(
+                "rpc_budget_wait_seconds_total",
+                "Time RPC requests waited for the per-minute request budget"
+            )
+            .expect("counter")),
+            priority_fee_capped: reg!(counter(
+                "priority_fee_capped_total",
+                "Priority fee estimates above the configured cap (sent at the cap)"
             )),
             kernel_seconds: reg!(Histogram::with_opts(
                 HistogramOpts::new("kernel_seconds", "Kernel run time").buckets(vec![

@@ -9,7 +9,7 @@
 //!   `getMultipleAccounts` (up to 100 distinct keys).
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use solana_client::nonblocking::rpc_client::RpcClient;
@@ -20,23 +20,26 @@ use solana_sdk::{
     transaction::TransactionError,
 };
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
+use super::slots::Freshness;
 use crate::metrics::Metrics;
 
 /// How often pending signatures are polled.
-const CONFIRM_TICK: Duration = Duration::from_millis(150);
-/// After this long a transaction may have missed its blockhash: check the block height.
+const CONFIRM_TICK: Duration = Duration::from_millis(250);
+/// After this long a transaction may have missed its blockhash: check the block height
+/// (then at most this often).
 const EXPIRY_CHECK_AFTER: Duration = Duration::from_secs(2);
 /// Send a transaction again when it has had no status for this long.
 const REBROADCAST_AFTER: Duration = Duration::from_secs(2);
-/// Give up waiting for a confirmation after this long.
-const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+/// Give up waiting for a confirmation after this long even though the blockhash has not
+/// expired (the cluster's block height stopped moving: a halted cluster or a frozen RPC node).
+/// Normally a blockhash expires first, about 60–90 s after it was fetched.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(120);
 /// `getSignatureStatuses` takes at most 256 signatures.
 const STATUS_CHUNK: usize = 256;
 /// `getMultipleAccounts` takes at most 100 keys.
 const READ_CHUNK: usize = 100;
-/// An answer whose context slot is more than this behind one seen before is stale.
-const STALE_SLACK: u64 = 4;
 /// How long the reader waits for more requests to join a batch.
 const READ_GATHER: Duration = Duration::from_millis(5);
 
@@ -69,7 +72,7 @@ impl Confirmer {
     }
 
     /// Waits until `tx` (already sent once) is confirmed or failed, or its blockhash (valid
-    /// up to block height `last_valid`) expired, or 30 s passed.
+    /// up to block height `last_valid`) expired, or [`CONFIRM_TIMEOUT`] passed.
     pub async fn wait(&self, tx: Transaction, last_valid: u64) -> Verdict {
         let (done, rx) = oneshot::channel();
         self.tx
@@ -93,6 +96,8 @@ async fn confirm_loop(
     mut rx: mpsc::UnboundedReceiver<Waiter>,
 ) {
     let mut pending: Vec<Waiter> = Vec::new();
+    // the last block height read, and when
+    let mut last_height: Option<(u64, Instant)> = None;
     loop {
         if pending.is_empty() {
             match rx.recv().await {
@@ -106,6 +111,26 @@ async fn confirm_loop(
         }
         // Waiters whose task was cancelled need no answer.
         pending.retain(|w| !w.done.is_closed());
+        // The block height is read before the statuses: a transaction that landed by that
+        // height then shows a status, so "expired" is never said of one that landed.
+        let old = pending
+            .iter()
+            .any(|w| w.since.elapsed() > EXPIRY_CHECK_AFTER);
+        let height = match last_height {
+            _ if !old => None,
+            Some((h, at)) if at.elapsed() < EXPIRY_CHECK_AFTER => Some(h),
+            _ => {
+                let h = rpc
+                    .get_block_height_with_commitment(CommitmentConfig::confirmed())
+                    .await
+                    .inspect_err(|_| metrics.rpc_errors.inc())
+                    .ok();
+                if let Some(h) = h {
+                    last_height = Some((h, Instant::now()));
+                }
+                h.or(last_height.map(|(h, _)| h))
+            }
+        };
         let mut verdicts: HashMap<Signature, Verdict> = HashMap::new();
         for chunk in pending.chunks(STATUS_CHUNK) {
             let sigs: Vec<Signature> = chunk.iter().map(|w| w.sig).collect();
@@ -123,22 +148,12 @@ async fn confirm_loop(
                 Err(_) => metrics.rpc_errors.inc(),
             }
         }
-        // One block height read covers every transaction that may have expired.
-        let old = pending
-            .iter()
-            .any(|w| !verdicts.contains_key(&w.sig) && w.since.elapsed() > EXPIRY_CHECK_AFTER);
-        let height = if old {
-            rpc.get_block_height_with_commitment(CommitmentConfig::confirmed())
-                .await
-                .inspect_err(|_| metrics.rpc_errors.inc())
-                .ok()
-        } else {
-            None
-        };
         // A transaction with no status after a while may never have reached a leader (or the
         // node that got it restarted): send it again until it lands or its blockhash expires.
         for w in pending.iter_mut() {
-            if !verdicts.contains_key(&w.sig) && w.sent_at.elapsed() > REBROADCAST_AFTER {
+            let expired = height.is_some_and(|h| h > w.last_valid);
+            if !verdicts.contains_key(&w.sig) && !expired && w.sent_at.elapsed() > REBROADCAST_AFTER
+            {
                 w.sent_at = Instant::now();
                 let cfg = RpcSendTransactionConfig {
                     skip_preflight: true,
@@ -157,7 +172,11 @@ async fn confirm_loop(
                 if height.is_some_and(|h| h > w.last_valid) {
                     Some(Err(anyhow!("blockhash expired before {} landed", w.sig)))
                 } else if w.since.elapsed() > CONFIRM_TIMEOUT {
-                    Some(Err(anyhow!("no confirmation for {} after 30 s", w.sig)))
+                    Some(Err(anyhow!(
+                        "no confirmation for {} after {} s",
+                        w.sig,
+                        CONFIRM_TIMEOUT.as_secs()
+                    )))
                 } else {
                     None
                 }
@@ -173,25 +192,6 @@ async fn confirm_loop(
     }
 }
 
-/// The highest context slot of any read answer so far. An RPC node that restarted answers
-/// from its last snapshot (or genesis) while it replays its ledger, so accounts that exist
-/// look missing: an answer from more than [`STALE_SLACK`] slots behind is never acted on.
-#[derive(Default)]
-pub struct HighestSlot(std::sync::atomic::AtomicU64);
-
-impl HighestSlot {
-    /// Records an answer from `slot`, or refuses it when it is stale.
-    pub fn check(&self, slot: u64) -> Result<()> {
-        let highest = self.0.fetch_max(slot, std::sync::atomic::Ordering::Relaxed);
-        if slot.saturating_add(STALE_SLACK) < highest {
-            return Err(anyhow!(
-                "the RPC node answered from slot {slot}, behind slot {highest} seen before (restarting or lagging); retrying"
-            ));
-        }
-        Ok(())
-    }
-}
-
 struct ReadReq {
     keys: Vec<Pubkey>,
     done: oneshot::Sender<Result<Vec<Option<Account>>>>,
@@ -204,9 +204,9 @@ pub struct Reader {
 
 impl Reader {
     /// Starts the batching loop (it ends when the `Reader` is dropped).
-    pub fn spawn(rpc: Arc<RpcClient>, metrics: Arc<Metrics>, highest: Arc<HighestSlot>) -> Reader {
+    pub fn spawn(rpc: Arc<RpcClient>, metrics: Arc<Metrics>, fresh: Arc<Freshness>) -> Reader {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(read_loop(rpc, metrics, highest, rx));
+        tokio::spawn(read_loop(rpc, metrics, fresh, rx));
         Reader { tx }
     }
 
@@ -226,7 +226,7 @@ impl Reader {
 async fn read_loop(
     rpc: Arc<RpcClient>,
     metrics: Arc<Metrics>,
-    highest: Arc<HighestSlot>,
+    fresh: Arc<Freshness>,
     mut rx: mpsc::UnboundedReceiver<ReadReq>,
 ) {
     while let Some(first) = rx.recv().await {
@@ -259,7 +259,10 @@ async fn read_loop(
                 .get_multiple_accounts_with_commitment(chunk, CommitmentConfig::confirmed())
                 .await
             {
-                Ok(r) => match highest.check(r.context.slot) {
+                Ok(r) => match fresh
+                    .check(CommitmentConfig::confirmed(), r.context.slot)
+                    .await
+                {
                     Ok(()) => {
                         metrics.slot_seen(r.context.slot);
                         found.extend(r.value)

@@ -1,14 +1,24 @@
-//! Transactions and reads with retries: fresh blockhash per attempt, confirmation tracking,
-//! backoff with jitter on transport errors, and a clear split between "the program said no"
+//! Transactions and reads with retries, and a clear split between "the program said no"
 //! ([`TxError::Rejected`], never retried) and "the network failed" ([`TxError::Transient`]).
+//!
+//! A transaction carries a compute-unit limit sized for its instruction (`cu`) and a
+//! compute-unit price from recent priority fees, capped (`fees`). Once sent it is confirmed by
+//! the shared [`Confirmer`], which sends the same signed transaction again every 2 s while it
+//! has no status; when its blockhash expires (the block height passed its
+//! `lastValidBlockHeight`) it is rebuilt with a fresh blockhash and signed again. Transport
+//! errors back off with jitter.
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use solana_client::client_error::ClientError;
 use solana_client::nonblocking::rpc_client::RpcClient;
+use solana_client::rpc_client::RpcClientConfig;
 use solana_client::rpc_config::RpcSendTransactionConfig;
 use solana_client::rpc_filter::RpcFilterType;
+use solana_client::rpc_sender::RpcSender;
 use solana_commitment_config::{CommitmentConfig, CommitmentLevel};
 use solana_sdk::instruction::InstructionError;
 use solana_sdk::{
@@ -17,8 +27,11 @@ use solana_sdk::{
 };
 use tessera_client::{accounts, rpc as sdk_rpc};
 
-use super::backoff;
-use super::batch::{Confirmer, HighestSlot, Reader};
+use super::batch::{Confirmer, Reader};
+use super::budget::{Bucket, BudgetSender};
+use super::fees::Fees;
+use super::slots::Freshness;
+use super::{backoff, cu, RpcOptions};
 use crate::metrics::Metrics;
 
 /// Why a transaction did not land.
@@ -60,8 +73,9 @@ pub struct SortitionView {
 }
 
 /// How long a fetched blockhash is reused for new transactions (it stays valid for about
-/// 150 blocks; reusing it saves a `getLatestBlockhash` per transaction).
-const BLOCKHASH_REUSE: Duration = Duration::from_secs(2);
+/// 150 blocks, 60 s or more; reusing it saves a `getLatestBlockhash` per transaction, and a
+/// transaction whose blockhash expires is rebuilt with a fresh one).
+const BLOCKHASH_REUSE: Duration = Duration::from_secs(15);
 
 /// The worker's connection to the cluster.
 pub struct Chain {
@@ -70,24 +84,41 @@ pub struct Chain {
     pub metrics: Arc<Metrics>,
     confirmer: Confirmer,
     reader: Reader,
-    highest: Arc<HighestSlot>,
+    fresh: Arc<Freshness>,
+    fees: Fees,
     blockhash: tokio::sync::Mutex<Option<(Hash, u64, Instant)>>,
 }
 
 impl Chain {
     /// Must be called inside the tokio runtime: it starts the shared confirmation and read
-    /// loops ([`super::batch`]).
-    pub fn new(url: &str, payer: Arc<Keypair>, metrics: Arc<Metrics>) -> Chain {
-        let rpc = Arc::new(RpcClient::new_with_timeout_and_commitment(
-            url.to_string(),
+    /// loops ([`super::batch`]). Every request goes through the RPC budget
+    /// ([`super::budget`]).
+    pub fn new(url: &str, payer: Arc<Keypair>, metrics: Arc<Metrics>, opts: &RpcOptions) -> Chain {
+        let http = solana_rpc_client::http_sender::HttpSender::new_with_timeout(
+            url,
             Duration::from_secs(10),
-            CommitmentConfig::confirmed(),
+        );
+        Self::with_sender(http, payer, metrics, opts)
+    }
+
+    /// [`Chain::new`] over any transport (tests script one).
+    pub fn with_sender(
+        sender: impl RpcSender + Send + Sync + 'static,
+        payer: Arc<Keypair>,
+        metrics: Arc<Metrics>,
+        opts: &RpcOptions,
+    ) -> Chain {
+        let bucket = Arc::new(Bucket::new(opts.max_requests_per_minute));
+        let rpc = Arc::new(RpcClient::new_sender(
+            BudgetSender::new(sender, bucket, metrics.clone()),
+            RpcClientConfig::with_commitment(CommitmentConfig::confirmed()),
         ));
-        let highest = Arc::new(HighestSlot::default());
+        let fresh = Arc::new(Freshness::new(rpc.clone()));
         Chain {
             confirmer: Confirmer::spawn(rpc.clone(), metrics.clone()),
-            reader: Reader::spawn(rpc.clone(), metrics.clone(), highest.clone()),
-            highest,
+            reader: Reader::spawn(rpc.clone(), metrics.clone(), fresh.clone()),
+            fresh,
+            fees: Fees::new(rpc.clone(), opts.fees.clone(), metrics.clone()),
             blockhash: tokio::sync::Mutex::new(None),
             rpc,
             payer,
@@ -112,8 +143,9 @@ impl Chain {
         Ok((h, last_valid))
     }
 
-    /// Signs `ixs` with the operator key, sends, and waits for `confirmed`. Transport errors
-    /// and expired blockhashes are retried (up to `attempts`) with a fresh blockhash.
+    /// Signs `ixs` (all instructions of kind `ix`) with the operator key, with a compute-unit
+    /// limit and price, sends, and waits for `confirmed`. Transport errors and expired
+    /// blockhashes are retried (5 attempts in all) with a fresh blockhash.
     pub async fn send(
         &self,
         ix: &'static str,
@@ -143,6 +175,8 @@ impl Chain {
     ) -> Result<(Signature, u64), TxError> {
         let attempts = 5;
         let mut last = anyhow!("not sent");
+        let price = self.fees.price(ixs, &self.payer.pubkey()).await;
+        let with_budget = cu::with_budget(ix, ixs, price);
         for attempt in 0..attempts {
             if attempt > 0 {
                 tokio::time::sleep(backoff(attempt)).await;
@@ -156,7 +190,7 @@ impl Chain {
                 }
             };
             let tx = Transaction::new_signed_with_payer(
-                &tessera_client::ix::with_compute_limit(ixs),
+                &with_budget,
                 Some(&self.payer.pubkey()),
                 &[self.payer.as_ref()],
                 blockhash,
@@ -192,6 +226,7 @@ impl Chain {
                         reason: tx_err.to_string(),
                     });
                 }
+                // expired or no verdict: rebuilt with a fresh blockhash and signed again
                 Err(e) => last = e,
             }
         }
@@ -217,17 +252,16 @@ impl Chain {
                     .await
                     .map(|mut v| v.pop().flatten())
             } else {
-                self.rpc
-                    .get_account_with_commitment(key, commitment)
-                    .await
-                    .map_err(anyhow::Error::from)
-                    .and_then(|r| {
-                        self.highest
-                            .check(r.context.slot)
-                            .context("getAccountInfo")?;
-                        Ok(r.value)
-                    })
-                    .inspect_err(|_| self.metrics.rpc_errors.inc())
+                match self.rpc.get_account_with_commitment(key, commitment).await {
+                    Ok(r) => self
+                        .fresh
+                        .check(commitment, r.context.slot)
+                        .await
+                        .context("getAccountInfo")
+                        .map(|()| r.value),
+                    Err(e) => Err(anyhow!(e)),
+                }
+                .inspect_err(|_| self.metrics.rpc_errors.inc())
             };
             match read {
                 Ok(r) => return Ok(r),
@@ -402,5 +436,131 @@ fn describe(e: &TransactionError) -> String {
     match custom_code(e) {
         Some(c) if c >= 6000 => format!("{e} (Tessera error {c})"),
         _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Mutex;
+
+    use base64::Engine;
+    use serde_json::json;
+    use solana_client::rpc_request::RpcRequest;
+
+    use super::*;
+    use crate::chain::fees::FeePolicy;
+    use crate::chain::testing::{at_slot, Scripted};
+
+    fn opts() -> RpcOptions {
+        RpcOptions {
+            max_requests_per_minute: 0,
+            fees: FeePolicy {
+                max_micro_lamports: 1_000,
+                min_micro_lamports: 0,
+                percentile: 75,
+                cache: Duration::from_secs(20),
+            },
+        }
+    }
+
+    /// The signature of a base64 transaction (after its one-byte signature count).
+    fn signature_of(param: &serde_json::Value) -> Signature {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(param.as_str().unwrap())
+            .unwrap();
+        Signature::from(<[u8; 64]>::try_from(&bytes[1..65]).unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unconfirmed_transaction_is_resent_until_its_blockhash_expires_then_re_signed() {
+        // Blockhash n is valid up to block height 10·n; the height grows by one per read.
+        // Transactions on the first blockhash never land; on the second they do.
+        let hashes = AtomicU64::new(0);
+        let height = AtomicU64::new(0);
+        let sent: Arc<Mutex<Vec<Signature>>> = Arc::default();
+        let landing: Arc<Mutex<Option<Signature>>> = Arc::default();
+        let (s, l) = (sent.clone(), landing.clone());
+        let (sender, _log) = Scripted::new(move |req, params| match req {
+            RpcRequest::GetLatestBlockhash => {
+                let n = hashes.fetch_add(1, Ordering::SeqCst) + 1;
+                Ok(at_slot(
+                    1,
+                    json!({"blockhash": Hash::new_from_array([n as u8; 32]).to_string(),
+                           "lastValidBlockHeight": 10 * n}),
+                ))
+            }
+            RpcRequest::GetRecentPrioritizationFees => Ok(json!([])),
+            RpcRequest::SendTransaction => {
+                let sig = signature_of(&params[0]);
+                let mut sent = s.lock().unwrap();
+                if sent.first().is_some_and(|first| *first != sig) {
+                    *l.lock().unwrap() = Some(sig);
+                }
+                sent.push(sig);
+                Ok(json!(sig.to_string()))
+            }
+            RpcRequest::GetBlockHeight => Ok(json!(height.fetch_add(1, Ordering::SeqCst) + 1)),
+            RpcRequest::GetSignatureStatuses => {
+                let landed = *l.lock().unwrap();
+                let statuses: Vec<_> = params[0]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|sig| {
+                        (landed.map(|s| s.to_string()).as_deref() == sig.as_str()).then(|| {
+                            json!({"slot": 77, "confirmations": null, "err": null,
+                                   "status": {"Ok": null}, "confirmationStatus": "confirmed"})
+                        })
+                    })
+                    .collect();
+                Ok(at_slot(80, json!(statuses)))
+            }
+            _ => Err(format!("unexpected {req}")),
+        });
+        let metrics = Metrics::new();
+        let chain = Chain::with_sender(sender, Arc::new(Keypair::new()), metrics.clone(), &opts());
+        let ixn = Instruction::new_with_bytes(tessera::ID, &[1], vec![]);
+        let (sig, slot) = chain.send_checked("commit_result", &[ixn]).await.unwrap();
+        assert_eq!(slot, 77);
+        let sent = sent.lock().unwrap().clone();
+        let first = sent[0];
+        let resends = sent.iter().filter(|s| **s == first).count();
+        // sent again (the same signature) every 2 s for as long as the blockhash lived...
+        assert!(resends >= 5, "{resends} sends of the first transaction");
+        assert_eq!(metrics.tx_rebroadcast.get() as usize, resends - 1);
+        // ...then rebuilt on a fresh blockhash, signed again, and confirmed
+        assert_ne!(sig, first);
+        assert_eq!(sent.last(), Some(&sig));
+        assert_eq!(sent.iter().filter(|s| **s == sig).count(), 1);
+        assert_eq!(
+            metrics.tx_sent.with_label_values(&["commit_result"]).get(),
+            1
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_request_is_counted_by_method() {
+        let (sender, _log) = Scripted::new(|req, _| match req {
+            RpcRequest::GetAccountInfo => Ok(at_slot(5, serde_json::Value::Null)),
+            _ => Err(format!("unexpected {req}")),
+        });
+        let metrics = Metrics::new();
+        let chain = Chain::with_sender(sender, Arc::new(Keypair::new()), metrics.clone(), &opts());
+        let k = Pubkey::new_unique();
+        for _ in 0..3 {
+            let got = chain
+                .account_at(&k, CommitmentConfig::processed())
+                .await
+                .unwrap();
+            assert!(got.is_none());
+        }
+        let count = |m: &str| metrics.rpc_requests.with_label_values(&[m]).get();
+        assert_eq!(count("getAccountInfo"), 3);
+        // (the first fresh answer also recorded the cluster's genesis hash, which failed here)
+        assert_eq!(count("getGenesisHash"), 1);
+        assert!(metrics
+            .render()
+            .contains("tessera_worker_rpc_requests_total{method=\"getAccountInfo\"} 3"));
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit};
 use tracing::{debug, info, warn};
 
 use super::{
-    slots_to_secs, Worker, CLAIM_MARGIN_SECS, MAX_DEADLINE_SLEEP, POLL, SETTLE_GRACE, SLOT_TIME,
+    slots_to_secs, Worker, CLAIM_MARGIN_SECS, MAX_DEADLINE_SLEEP, MIN_WAIT, SETTLE_GRACE, SLOT_TIME,
 };
 use crate::chain::{backoff, watch::JobSeen, TxError};
 use crate::state::{now_ms, Entry, Stage};
@@ -30,7 +30,13 @@ enum Drawn {
     Wait(Duration),
     /// Not before the window closes, or no slot left.
     No(String),
+    /// The job is not there at `confirmed` (closed, or only just posted: the websocket shows
+    /// it at `processed`, a slot or two earlier).
+    Missing,
 }
+
+/// Looks for a job missing at `confirmed` before it is taken as closed (a slot each).
+const MISSING_LOOKS: u32 = 8;
 
 impl Worker {
     /// Fetches and validates the input, then takes a claim slot, claims (or bids) and drives
@@ -83,6 +89,11 @@ impl Worker {
             if (0..need).contains(&left) {
                 info!(job = %k, left, need, "not claiming: the commit window closes too soon");
                 self.active.lock().unwrap().remove(&k);
+                // Nothing on the job changes when its window closes, so no websocket event
+                // brings it back: look again once the window has passed (it is then
+                // reopened by finalize_job, or refused by name).
+                let after = Duration::from_secs(left as u64 + 1);
+                tokio::spawn(self.clone().look_again(k, after, sd));
                 return;
             }
             // Who claims, and in what order, is the round's sortition: the node waits for
@@ -99,6 +110,33 @@ impl Worker {
             return;
         }
         self.drive(e, Some(permit), sd).await;
+    }
+
+    /// Reads job `k` again after `after` and takes it if it is still wanted (for a job left
+    /// for a reason that passes with time, which no account change announces). A boxed future
+    /// with a named type: [`Worker::take`] spawns it, and it may call `take` again.
+    fn look_again(
+        self: Arc<Self>,
+        k: Pubkey,
+        after: Duration,
+        sd: watch::Receiver<bool>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            tokio::time::sleep(after).await;
+            if *sd.borrow() {
+                return;
+            }
+            if let Ok(Some(job)) = self.job(&k).await {
+                let seen = JobSeen {
+                    key: k,
+                    job: Box::new(job),
+                };
+                self.note_fill(&seen);
+                if self.wants(&seen) {
+                    self.take(seen, sd).await;
+                }
+            }
+        })
     }
 
     fn record(&self, e: &mut Entry, stage: Stage) -> Result<()> {
@@ -128,6 +166,7 @@ impl Worker {
         sd: watch::Receiver<bool>,
     ) {
         let key = e.job();
+        self.events.follow(&key);
         let mut errors = 0u32;
         while !e.stage.is_final() && !*sd.borrow() {
             if e.stage >= Stage::Revealed {
@@ -142,7 +181,22 @@ impl Worker {
                 }
             }
         }
+        self.events.unfollow(&key);
         self.active.lock().unwrap().remove(&key);
+    }
+
+    /// Waits for the job `key` to change: until the websocket reports a change of it, its next
+    /// deadline (`deadline` in cluster seconds, `now` the cluster time) has passed, or at most
+    /// `[rpc] poll_secs`.
+    async fn wait_job(&self, key: &Pubkey, now: i64, deadline: Option<i64>) {
+        let mut limit = self.pacing.poll;
+        if let Some(d) = deadline {
+            // the program compares `now > deadline`: wake a second after it
+            let secs = d.saturating_sub(now).saturating_add(1).max(0) as u64;
+            limit = limit.min(Duration::from_secs(secs));
+        }
+        let woken = self.events.follow(key);
+        let _ = tokio::time::timeout(limit.max(MIN_WAIT), woken.notified()).await;
     }
 
     async fn job(&self, key: &Pubkey) -> Result<Option<Job>> {
@@ -180,13 +234,22 @@ impl Worker {
                 self.abandon(e, why);
                 Ok(false)
             }
+            Drawn::Missing if e.attempts < MISSING_LOOKS => {
+                e.attempts += 1;
+                tokio::time::sleep(SLOT_TIME).await;
+                Ok(false)
+            }
+            Drawn::Missing => {
+                self.abandon(e, "job closed");
+                Ok(false)
+            }
         }
     }
 
     /// Does the sortition of `key`'s current round (or its bidding, `bid`) draw this node?
     async fn drawn(&self, key: &Pubkey, bid: bool) -> Result<Drawn> {
         let Some(v) = self.chain.sortition_view(key, &self.node).await? else {
-            return Ok(Drawn::No("job closed".into()));
+            return Ok(Drawn::Missing);
         };
         let j = &v.job;
         let until = if bid {
@@ -378,6 +441,7 @@ impl Worker {
 
     fn claimed(&self, e: &mut Entry) -> Result<()> {
         self.metrics.jobs_claimed.inc();
+        self.node_changed.notify_one();
         e.claimed_ms = Some(now_ms());
         self.record(e, Stage::Claimed)
     }
@@ -449,7 +513,7 @@ impl Worker {
                         Err(err) => debug!("close_auction: {err}"),
                     }
                 } else {
-                    tokio::time::sleep(POLL).await;
+                    self.wait_job(&key, now, Some(job.bid_deadline)).await;
                 }
                 Ok(())
             }
@@ -572,7 +636,9 @@ impl Worker {
             return self.record(e, Stage::Revealed);
         }
         self.crank_expired(&key, &job, now).await;
-        tokio::time::sleep(POLL).await;
+        // waiting for the other replicas' commits, or the commit deadline
+        let deadline = (job.state == JobState::Open).then_some(job.commit_deadline);
+        self.wait_job(&key, now, deadline).await;
         Ok(())
     }
 
@@ -633,11 +699,18 @@ impl Worker {
             tokio::time::sleep(wait).await;
             return Ok(());
         }
-        tokio::time::sleep(POLL).await;
+        // waiting for the other replicas' commits or reveals, or their deadline
+        let deadline = match job.state {
+            JobState::Open => Some(job.commit_deadline),
+            JobState::Revealing => Some(job.reveal_deadline),
+            _ => None,
+        };
+        self.wait_job(&key, now, deadline).await;
         Ok(())
     }
 
     fn settled(&self, e: &mut Entry, job: Option<&Job>) -> Result<()> {
+        self.node_changed.notify_one();
         let paid = match (job, e.result_hash) {
             (Some(j), Some(h)) => j.has_winner && j.winning_hash == h,
             _ => false,

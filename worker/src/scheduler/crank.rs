@@ -18,7 +18,8 @@ impl Worker {
     /// (pays the crank reward, frees the slot).
     pub(super) async fn crank_expired(&self, key: &Pubkey, job: &Job, now: i64) {
         // Only when a claim of this round can have run out of time (some claim has not
-        // committed and the earliest possible claim deadline is past), at most every 5 s.
+        // committed and the earliest possible claim deadline is past), at most every
+        // `[rpc] crank_scan_secs`.
         if job.state != JobState::Open
             || job.round_commits >= job.round_claims
             || now <= job.created_at.saturating_add(job.exec_secs)
@@ -27,10 +28,13 @@ impl Worker {
         }
         {
             let mut scans = self.last_scan.lock().unwrap();
-            let t = scans
-                .entry(*key)
-                .or_insert_with(|| std::time::Instant::now() - Duration::from_secs(60));
-            if t.elapsed() < Duration::from_secs(5) {
+            let t = scans.entry(*key).or_insert_with(|| {
+                let long_ago = self.pacing.crank_scan + Duration::from_secs(1);
+                std::time::Instant::now()
+                    .checked_sub(long_ago)
+                    .unwrap_or_else(std::time::Instant::now)
+            });
+            if t.elapsed() < self.pacing.crank_scan {
                 return;
             }
             *t = std::time::Instant::now();

@@ -28,11 +28,12 @@ use solana_sdk::pubkey::Pubkey;
 use tessera::state::Node;
 use tessera_client::ix::TokenCtx;
 use tessera_client::pda;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::chain::{backoff, watch::JobSeen, Chain};
+use crate::chain::watch::{JobEvents, JobSeen};
+use crate::chain::{backoff, Chain};
 use crate::compute::Compute;
 use crate::metrics::Metrics;
 use crate::state::{Journal, Stage};
@@ -44,7 +45,33 @@ mod crank;
 
 use choose::Skip;
 
-const POLL: Duration = Duration::from_millis(300);
+/// Shortest wait between two looks at a job a claim is waiting on.
+const MIN_WAIT: Duration = Duration::from_millis(300);
+
+/// How often the worker looks at the chain when nothing tells it to (`[rpc]`): each of these
+/// reads is otherwise driven by the websocket or by this node's own transactions.
+#[derive(Clone, Copy, Debug)]
+pub struct Pacing {
+    /// Full re-sync of open jobs.
+    pub resync: Duration,
+    /// Longest wait of a claim on other nodes between two looks at its job.
+    pub poll: Duration,
+    /// Longest time between two reads of the node account.
+    pub node_refresh: Duration,
+    /// Shortest time between two listings of a job's claims for expiry cranking.
+    pub crank_scan: Duration,
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Pacing {
+            resync: Duration::from_secs(60),
+            poll: Duration::from_secs(5),
+            node_refresh: Duration::from_secs(60),
+            crank_scan: Duration::from_secs(15),
+        }
+    }
+}
 /// A chain slot, nominally (Solana targets 400 ms): the sortition threshold rises once per
 /// slot, so a node drawn `n` slots ahead waits about `n × SLOT_TIME`.
 const SLOT_TIME: Duration = Duration::from_millis(400);
@@ -98,6 +125,12 @@ pub struct Worker {
     /// First skip after a passing input-fetch failure (`fetch.retry_secs`); doubles per failure.
     pub fetch_retry: Duration,
     pub ws_url: String,
+    /// How often the chain is looked at unprompted (`[rpc]`).
+    pub pacing: Pacing,
+    /// Websocket wake-ups of the jobs this node has claims on.
+    events: Arc<JobEvents>,
+    /// This node's own claim or settlement landed: its node account changed.
+    node_changed: Notify,
     claim_slots: Arc<Semaphore>,
     active: Mutex<HashSet<Pubkey>>,
     /// Jobs whose input could not be fetched or was bad, and until when they are skipped.
@@ -143,6 +176,9 @@ impl Worker {
             crash_after: None,
             fetch_retry: Duration::from_secs(60),
             ws_url,
+            pacing: Pacing::default(),
+            events: Arc::new(JobEvents::default()),
+            node_changed: Notify::new(),
             claim_slots: Arc::new(Semaphore::new(max_claims)),
             active: Mutex::new(HashSet::new()),
             refused: Mutex::new(HashMap::new()),
@@ -227,9 +263,12 @@ impl Worker {
             self.ws_url.clone(),
             self.chain.clone(),
             tx,
+            self.events.clone(),
+            self.pacing.resync,
             shutdown.clone(),
         ));
-        let mut refresh = tokio::time::interval(Duration::from_secs(5));
+        let mut refresh = tokio::time::interval(self.pacing.node_refresh);
+        refresh.tick().await; // (read just above)
         loop {
             tokio::select! {
                 Some(seen) = rx.recv() => {
@@ -241,6 +280,12 @@ impl Worker {
                     }
                 }
                 _ = refresh.tick() => {
+                    if let Err(e) = self.refresh_node().await {
+                        warn!("refreshing the node account: {e:#}");
+                    }
+                }
+                _ = self.node_changed.notified() => {
+                    refresh.reset();
                     if let Err(e) = self.refresh_node().await {
                         warn!("refreshing the node account: {e:#}");
                     }
