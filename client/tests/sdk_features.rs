@@ -48,7 +48,10 @@ const HEAVY: [&str; 6] = [
 #[test]
 fn instruction_builders_alone_pull_no_cli_server_or_kernels() {
     let core = normal_deps(&[]);
-    assert!(has(&core, "anchor-lang"), "sanity: the tree lists crates\n{core}");
+    assert!(
+        has(&core, "anchor-lang"),
+        "sanity: the tree lists crates\n{core}"
+    );
     assert!(has(&core, "solana-sdk"), "{core}");
     for k in HEAVY {
         assert!(!has(&core, k), "`{k}` is pulled in without features");

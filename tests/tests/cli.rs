@@ -418,7 +418,13 @@ fn worker_refuses_a_public_cluster_it_is_not_built_for() {
     let d = tmp("wpublic");
     let c = d.join("worker.toml");
     let c = c.to_str().unwrap();
-    let (code, _, err) = run(
+    let refused = ["built for localnet", "TESSERA_CLUSTER=devnet"];
+    one_line_error(
+        "tessera-worker",
+        &["--config", c, "init", "--cluster", "devnet"],
+        &refused,
+    );
+    one_line_error(
         "tessera-worker",
         &[
             "--config",
@@ -426,15 +432,48 @@ fn worker_refuses_a_public_cluster_it_is_not_built_for() {
             "init",
             "--rpc-url",
             "https://api.devnet.solana.com",
-            "--ws-url",
-            "wss://api.devnet.solana.com",
         ],
+        &refused,
     );
-    assert_eq!(code, 0, "{err}");
     one_line_error(
         "tessera-worker",
-        &["--config", c, "status"],
-        &["built for localnet", "TESSERA_CLUSTER=devnet"],
+        &[
+            "--config",
+            c,
+            "init",
+            "--cluster",
+            "devnet",
+            "--rpc-url",
+            "https://api.mainnet-beta.solana.com",
+        ],
+        &["--cluster devnet but --url https://api.mainnet-beta.solana.com is mainnet"],
     );
+    let (code, _, err) = run(
+        "tessera-worker",
+        &["--config", c, "init", "--cluster", "testnet"],
+    );
+    assert!(
+        code == 2 && err.contains("unknown cluster `testnet`"),
+        "{code}: {err}"
+    );
+    assert!(!Path::new(c).exists(), "nothing written by a refused init");
+    // the cluster's defaults fill the URLs
+    let (code, _, err) = run(
+        "tessera-worker",
+        &["--config", c, "init", "--cluster", "localnet"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(c).unwrap();
+    assert!(
+        text.contains("rpc_url = \"http://127.0.0.1:8899\"")
+            && text.contains("ws_url = \"ws://127.0.0.1:8900\""),
+        "{text}"
+    );
+    // a config edited to point at devnet is refused when used
+    let edited = text
+        .replace("http://127.0.0.1:8899", "https://api.devnet.solana.com")
+        .replace("ws://127.0.0.1:8900", "wss://api.devnet.solana.com");
+    std::fs::write(c, edited).unwrap();
+    one_line_error("tessera-worker", &["--config", c, "status"], &refused);
     std::fs::remove_dir_all(d).unwrap();
 }

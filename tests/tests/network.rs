@@ -176,13 +176,7 @@ fn network_of_worker_processes_end_to_end() {
         let out_dir = dir.join("cli");
         let res = tessera_cli(
             &url,
-            &[
-                "job",
-                "result",
-                &job_s,
-                "--out",
-                out_dir.to_str().unwrap(),
-            ],
+            &["job", "result", &job_s, "--out", out_dir.to_str().unwrap()],
         );
         assert!(res.contains("verified"), "{res}");
         net.close_job(&client, &p.job).unwrap();

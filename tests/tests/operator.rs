@@ -260,6 +260,15 @@ fn status_health_drain_and_deregister_on_a_live_node() {
         "{out}"
     );
     refused(w, &["drain"], &["no daemon is running", "nothing to drain"]);
+    // Draining is not persisted: a restarted daemon would take the late job and lock
+    // collateral, so its client cancels it first (it has no claim).
+    tessera_client::rpc::send(
+        &net.rpc,
+        &[ix::cancel_job(&net.tctx, &client.pubkey(), &late)],
+        &client,
+        &[],
+    )
+    .expect("cancelling the unclaimed late job");
 
     // 5. deregister, each precondition named with what to do
     let mut p = net.start_worker(i, &[]).unwrap();

@@ -103,12 +103,20 @@ fn a_lying_replica_is_slashed_and_the_honest_majority_paid() {
     );
     w.s.warp(10);
     w.finalize(&job).unwrap();
-    assert_eq!(w.job(&job).result_uri, "", "no pointer before a winner settles");
+    assert_eq!(
+        w.job(&job).result_uri,
+        "",
+        "no pointer before a winner settles"
+    );
     // The liar settles first: its URI is never the job's result pointer; the first winning
     // claim's is, and it stays when the other winner (then every claim) is closed.
     for i in [1, 0, 2] {
         w.settle(i, &job).unwrap();
-        let want = if i == 1 { "" } else { "http://127.0.0.1:7070/blobs/out0" };
+        let want = if i == 1 {
+            ""
+        } else {
+            "http://127.0.0.1:7070/blobs/out0"
+        };
         assert_eq!(w.job(&job).result_uri, want, "after settling claim {i}");
     }
     let p = ix::localnet_params();
@@ -293,7 +301,11 @@ fn disagreement_escalates_then_fails_and_pays_the_revealed_replicas_at_the_cap()
             "an unresolved replica is paid for the result it revealed"
         );
         assert_eq!(w.node(i).reputation.completed, 0, "but earns no reputation");
-        assert_eq!(w.job(&job).result_uri, "", "a failed job has no result pointer");
+        assert_eq!(
+            w.job(&job).result_uri,
+            "",
+            "a failed job has no result pointer"
+        );
     }
     w.close(&job).unwrap();
     assert_eq!(

@@ -938,7 +938,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tessera-wcfg-rpc-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("worker.toml");
-        let base = "rpc_url = \"https://api.devnet.solana.com\"\nws_url = \"wss://api.devnet.solana.com\"\nkeypair = \"k\"\nstorage_dir = \"s\"\nblobs = \"http://127.0.0.1:8990\"\n";
+        let base = "rpc_url = \"https://rpc.example.org\"\nws_url = \"wss://rpc.example.org\"\nkeypair = \"k\"\nstorage_dir = \"s\"\nblobs = \"http://127.0.0.1:8990\"\n";
         // no [rpc] section: the defaults for a public endpoint
         std::fs::write(&p, base).unwrap();
         let c = Config::load(&p).unwrap().rpc;
@@ -954,7 +954,7 @@ mod tests {
         // init for a public endpoint writes the same; for a local validator, no budget and
         // quick re-syncs
         let public = template(
-            "https://api.devnet.solana.com",
+            "https://rpc.example.org",
             "wss://x",
             "k",
             "http://127.0.0.1:8990",

@@ -53,10 +53,15 @@ struct Cli {
 enum Cmd {
     /// Write a commented config file (and a new keypair if the keypair file does not exist).
     Init {
-        /// RPC URL of the cluster.
-        #[arg(long, default_value = "http://127.0.0.1:8899")]
-        rpc_url: String,
-        /// Websocket URL (default: the RPC URL's port + 1, ws://).
+        /// The cluster (localnet, devnet, mainnet): its default RPC and websocket URLs. A
+        /// binary is built for one cluster (`TESSERA_CLUSTER`, docs/DEPLOY.md); another is
+        /// refused.
+        #[arg(long)]
+        cluster: Option<tessera_client::cluster::Cluster>,
+        /// RPC URL of the cluster (default: the cluster's, else http://127.0.0.1:8899).
+        #[arg(long)]
+        rpc_url: Option<String>,
+        /// Websocket URL (default: the cluster's, else the RPC URL's port + 1, ws://).
         #[arg(long)]
         ws_url: Option<String>,
         /// Operator keypair file (Solana CLI JSON format); created if missing.
@@ -188,6 +193,7 @@ fn run_cmd(cli: &Cli, cfg: Option<Config>) -> Result<()> {
             Ok(())
         }
         Cmd::Init {
+            cluster,
             rpc_url,
             ws_url,
             keypair,
@@ -204,10 +210,8 @@ fn run_cmd(cli: &Cli, cfg: Option<Config>) -> Result<()> {
             }
             let dir = path.parent().unwrap_or(Path::new("."));
             control::private_dir(dir)?;
-            let ws = match ws_url {
-                Some(w) => w.clone(),
-                None => default_ws(rpc_url)?,
-            };
+            let (rpc_url, ws) = init_urls(*cluster, rpc_url.as_deref(), ws_url.as_deref())?;
+            let rpc_url = &rpc_url;
             write_private(
                 &path,
                 &config::template(rpc_url, &ws, keypair, blobs, metrics_addr),
@@ -290,6 +294,29 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
     f.write_all(text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// `init`'s RPC and websocket URLs: given ones first, else the cluster's defaults, else
+/// localnet's. The cluster must be one this binary is built for, and the URL must agree.
+fn init_urls(
+    cluster: Option<tessera_client::cluster::Cluster>,
+    rpc_url: Option<&str>,
+    ws_url: Option<&str>,
+) -> Result<(String, String)> {
+    use tessera_client::cluster::{check_target, check_url, Cluster};
+    let rpc = rpc_url
+        .map(str::to_owned)
+        .unwrap_or_else(|| cluster.unwrap_or(Cluster::Localnet).rpc_url().to_owned());
+    match cluster {
+        Some(c) => check_target(c, &rpc)?,
+        None => check_url(&rpc)?,
+    }
+    let ws = match (ws_url, cluster) {
+        (Some(w), _) => w.to_owned(),
+        (None, Some(c)) if rpc_url.is_none() => c.ws_url().to_owned(),
+        _ => default_ws(&rpc)?,
+    };
+    Ok((rpc, ws))
 }
 
 fn default_ws(rpc_url: &str) -> Result<String> {

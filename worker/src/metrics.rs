@@ -9,8 +9,7 @@ use axum::routing::get;
 use axum::Router;
 use prometheus::{
     Counter, Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry,
-    TextEncoder,
+    Registry, TextEncoder,
 };
 
 /// Every metric the worker exports.

@@ -24,9 +24,9 @@ pub mod files;
 pub mod gc;
 pub mod http;
 pub mod object;
-pub mod refusal;
 #[cfg(feature = "blob-server")]
 pub mod quota;
+pub mod refusal;
 #[cfg(feature = "blob-server")]
 pub mod server;
 

@@ -104,10 +104,7 @@ impl Cluster {
     /// devnet or mainnet (Solana's own endpoints, most providers' URLs) is that cluster.
     /// `None` for a host that says neither (a private RPC, testnet).
     pub fn from_url(url: &str) -> Option<Cluster> {
-        let host = reqwest::Url::parse(url)
-            .ok()?
-            .host_str()?
-            .to_ascii_lowercase();
+        let host = url::Url::parse(url).ok()?.host_str()?.to_ascii_lowercase();
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host == "localhost" || host == "0.0.0.0" || host == "::1" || host.starts_with("127.") {
             Some(Cluster::Localnet)
