@@ -199,7 +199,8 @@ impl BlobTarget {
         }
     }
 
-    /// Uploads to a blob server are signed by `signer` (no effect on a directory).
+    /// Uploads to a blob server are signed by `signer` (no effect on a directory or an object
+    /// store, which authenticate with their own credentials).
     pub fn signed_by(self, signer: Arc<Keypair>) -> Self {
         match self {
             BlobTarget::Http { base, .. } => BlobTarget::Http {
