@@ -273,8 +273,9 @@ impl Fetch {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rpc {
-    /// Requests per minute at most; requests wait (by priority: own transactions first,
-    /// program-wide scans last) rather than fail. 0: no limit.
+    /// Requests per minute at most, websocket subscriptions and notifications included;
+    /// requests wait (by priority: own transactions first, program-wide scans last) rather
+    /// than fail. 0: no limit.
     #[serde(default = "default_max_requests_per_minute")]
     pub max_requests_per_minute: u32,
     /// Full `getProgramAccounts` re-sync of open jobs this often (seconds); the websocket is
@@ -411,7 +412,8 @@ fn rpc_section(rpc_url: &str) -> String {
     };
     format!(
         r#"[rpc]
-# Every JSON-RPC request of the daemon counts against this budget per minute (0: no limit).
+# Every JSON-RPC request of the daemon counts against this budget per minute (0: no limit),
+# and so does every websocket subscription and notification.
 # Requests wait for it rather than fail: this node's own transactions and confirmations first,
 # account reads next, program-wide scans last. Public endpoints throttle or bill by request.
 {note}max_requests_per_minute = {budget}

@@ -4,6 +4,8 @@
 //! `[rpc] max_requests_per_minute` with a token bucket. Requests wait for a token instead of
 //! failing, and the bucket serves them by priority: the worker's own transactions and their
 //! confirmations first, account reads next, program-wide scans (re-syncs, crank scans) last.
+//! The websocket shares the budget (`Chain::ws_request`, `Chain::ws_message`): each
+//! subscription takes a token like a read, and each notification received spends one.
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -88,6 +90,20 @@ impl Bucket {
         } else {
             Some(Duration::from_secs_f64((need - s.0) / self.per_sec))
         }
+    }
+
+    /// Spends a token without waiting, for something that has already happened (a websocket
+    /// notification): the bucket may go into debt, down to one burst, and the requests after
+    /// it wait until it is paid back.
+    pub fn charge(&self) {
+        if self.per_sec <= 0.0 {
+            return;
+        }
+        let mut s = self.state.lock().unwrap();
+        let now = Instant::now();
+        s.0 = (s.0 + now.duration_since(s.1).as_secs_f64() * self.per_sec).min(self.burst);
+        s.1 = now;
+        s.0 = (s.0 - 1.0).max(-self.burst);
     }
 
     /// Waits for a token (returns how long it waited).
@@ -178,6 +194,30 @@ mod tests {
         for _ in 0..10_000 {
             assert_eq!(free.try_take(Priority::Scan), None);
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn notifications_spend_the_budget_and_later_requests_wait() {
+        // 60 a minute: 1 a second, a burst of 6
+        let b = Bucket::new(60);
+        for _ in 0..4 {
+            b.charge();
+        }
+        // 2 tokens left: two sends go, then the bucket is empty
+        assert_eq!(b.try_take(Priority::Send), None);
+        assert_eq!(b.try_take(Priority::Send), None);
+        let w = b.try_take(Priority::Send).unwrap();
+        assert!((w.as_secs_f64() - 1.0).abs() < 1e-6, "{w:?}");
+        // a flood of notifications leaves a debt of at most one burst
+        for _ in 0..100 {
+            b.charge();
+        }
+        let w = b.try_take(Priority::Send).unwrap();
+        assert!((w.as_secs_f64() - 7.0).abs() < 1e-6, "{w:?}");
+        // no budget: charging changes nothing
+        let free = Bucket::new(0);
+        free.charge();
+        assert_eq!(free.try_take(Priority::Scan), None);
     }
 
     #[test]

@@ -4,9 +4,11 @@
 //! of the recent non-zero fees, at least `[rpc] min_cu_price_micro_lamports` and never more
 //! than `[rpc] max_cu_price_micro_lamports`: above the cap the transaction goes out at the cap,
 //! with a warning naming both numbers and the `priority_fee_capped_total` metric counting it.
-//! Quotes are cached per set of accounts (`[rpc] fee_cache_secs`), so a burst of
-//! transactions on one job costs one request.
-use std::collections::HashMap;
+//! Quotes are cached for `[rpc] fee_cache_secs`, and a fresh quote for a set of accounts also
+//! prices any transaction that writes a subset of them: the RPC's per-slot fee for a set is the
+//! highest of its accounts' fees, so the quote of a superset is never lower than the subset's
+//! own. The transactions of one claim (claim, commit, reveal, settle) mostly write what the
+//! first one wrote, so a job costs one or two requests, not one per transaction.
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -73,7 +75,8 @@ pub struct Fees {
     rpc: Arc<RpcClient>,
     policy: FeePolicy,
     metrics: Arc<Metrics>,
-    cache: Mutex<HashMap<Vec<Pubkey>, (Instant, Quote)>>,
+    /// (sorted accounts, when quoted, the quote), newest last.
+    cache: Mutex<Vec<(Vec<Pubkey>, Instant, Quote)>>,
 }
 
 /// Quotes remembered at most (expired ones are dropped first).
@@ -85,7 +88,7 @@ impl Fees {
             rpc,
             policy,
             metrics,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(Vec::new()),
         }
     }
 
@@ -93,13 +96,7 @@ impl Fees {
     /// falls back to the floor (the transaction still goes out).
     pub async fn price(&self, ixs: &[Instruction], payer: &Pubkey) -> u64 {
         let keys = writable(ixs, payer);
-        let cached = self
-            .cache
-            .lock()
-            .unwrap()
-            .get(&keys)
-            .filter(|(at, _)| at.elapsed() < self.policy.cache)
-            .map(|(_, q)| *q);
+        let cached = self.cached(&keys);
         let q = match cached {
             Some(q) => q,
             None => match self.rpc.get_recent_prioritization_fees(&keys).await {
@@ -137,17 +134,35 @@ impl Fees {
         q.price
     }
 
+    /// The newest fresh quote whose accounts include all of `keys`. Per slot, the RPC answers
+    /// the block's lowest fee raised to the highest fee paid for any of the accounts asked, so
+    /// a covering quote is never below what `keys` alone would get.
+    fn cached(&self, keys: &[Pubkey]) -> Option<Quote> {
+        let ttl = self.policy.cache;
+        self.cache
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|(set, at, _)| at.elapsed() < ttl && covers(set, keys))
+            .map(|(_, _, q)| *q)
+    }
+
     fn remember(&self, keys: Vec<Pubkey>, q: Quote) {
         let mut c = self.cache.lock().unwrap();
+        let ttl = self.policy.cache;
+        c.retain(|(set, at, _)| at.elapsed() < ttl && *set != keys);
         if c.len() >= MAX_CACHED {
-            let ttl = self.policy.cache;
-            c.retain(|_, (at, _)| at.elapsed() < ttl);
-            if c.len() >= MAX_CACHED {
-                c.clear();
-            }
+            c.remove(0);
         }
-        c.insert(keys, (Instant::now(), q));
+        c.push((keys, Instant::now(), q));
     }
+}
+
+/// Whether sorted `set` contains every key of sorted `keys`.
+fn covers(set: &[Pubkey], keys: &[Pubkey]) -> bool {
+    let mut it = set.iter();
+    keys.iter().all(|k| it.any(|s| s == k))
 }
 
 /// The accounts `ixs` write-lock, other than the payer (whose own transactions say nothing
@@ -261,5 +276,53 @@ mod tests {
         assert_eq!(calls.len(), 1, "{calls:?}");
         assert_eq!(calls[0].1[0], serde_json::json!([job.to_string()]));
         assert_eq!(metrics.priority_fee_capped.get(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_quote_for_more_accounts_prices_a_transaction_that_writes_fewer() {
+        let payer = Pubkey::new_unique();
+        let (job, claim, node, other) = (
+            Pubkey::new_unique(),
+            Pubkey::new_unique(),
+            Pubkey::new_unique(),
+            Pubkey::new_unique(),
+        );
+        let (sender, log) = Scripted::new(|req, params| match req {
+            RpcRequest::GetRecentPrioritizationFees => {
+                let asked = params[0].as_array().unwrap().len() as u64;
+                let fees: Vec<_> = (0..10u64)
+                    .map(|i| serde_json::json!({"slot": i, "prioritizationFee": 1_000 * asked}))
+                    .collect();
+                Ok(serde_json::Value::Array(fees))
+            }
+            _ => Err(format!("unexpected {req}")),
+        });
+        let rpc = Arc::new(RpcClient::new_sender(sender, RpcClientConfig::default()));
+        let fees = Fees::new(rpc, policy(50_000, 0), Metrics::new());
+        let tx = |written: &[Pubkey]| {
+            let mut metas = vec![AccountMeta::new(payer, true)];
+            metas.extend(written.iter().map(|k| AccountMeta::new(*k, false)));
+            vec![Instruction::new_with_bytes(tessera::ID, &[], metas)]
+        };
+        // the claim writes job, claim and node: asked for once
+        assert_eq!(fees.price(&tx(&[job, claim, node]), &payer).await, 3_000);
+        // commit and reveal write a subset: the same quote, no request
+        assert_eq!(fees.price(&tx(&[claim, job]), &payer).await, 3_000);
+        assert_eq!(fees.price(&tx(&[claim]), &payer).await, 3_000);
+        assert_eq!(log.lock().unwrap().len(), 1);
+        // an account outside every cached set is asked for with the transaction's own set
+        assert_eq!(fees.price(&tx(&[job, other]), &payer).await, 2_000);
+        let calls = log.lock().unwrap().clone();
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        let mut want = vec![job.to_string(), other.to_string()];
+        want.sort_by_key(|k| k.parse::<Pubkey>().unwrap());
+        assert_eq!(calls[1].1[0], serde_json::json!(want));
+        // the covering rule itself
+        let mut set = vec![job, claim, node];
+        set.sort_unstable();
+        let mut sub = vec![node, job];
+        sub.sort_unstable();
+        assert!(covers(&set, &sub) && covers(&set, &[]) && covers(&set, &set));
+        assert!(!covers(&sub, &set) && !covers(&set, &[other]));
     }
 }

@@ -28,7 +28,7 @@ use solana_sdk::{
 use tessera_client::{accounts, rpc as sdk_rpc};
 
 use super::batch::{Confirmer, Reader};
-use super::budget::{Bucket, BudgetSender};
+use super::budget::{Bucket, BudgetSender, Priority};
 use super::fees::Fees;
 use super::slots::Freshness;
 use super::{backoff, cu, RpcOptions};
@@ -82,6 +82,8 @@ pub struct Chain {
     pub rpc: Arc<RpcClient>,
     pub payer: Arc<Keypair>,
     pub metrics: Arc<Metrics>,
+    /// The `[rpc]` request budget the HTTP requests share with the websocket's.
+    pub budget: Arc<Bucket>,
     confirmer: Confirmer,
     reader: Reader,
     fresh: Arc<Freshness>,
@@ -110,7 +112,7 @@ impl Chain {
     ) -> Chain {
         let bucket = Arc::new(Bucket::new(opts.max_requests_per_minute));
         let rpc = Arc::new(RpcClient::new_sender(
-            BudgetSender::new(sender, bucket, metrics.clone()),
+            BudgetSender::new(sender, bucket.clone(), metrics.clone()),
             RpcClientConfig::with_commitment(CommitmentConfig::confirmed()),
         ));
         let fresh = Arc::new(Freshness::new(rpc.clone()));
@@ -120,10 +122,29 @@ impl Chain {
             fresh,
             fees: Fees::new(rpc.clone(), opts.fees.clone(), metrics.clone()),
             blockhash: tokio::sync::Mutex::new(None),
+            budget: bucket,
             rpc,
             payer,
             metrics,
         }
+    }
+
+    /// A websocket request (`method`, e.g. `programSubscribe`): it waits for a token of the
+    /// `[rpc]` budget like an HTTP read and is counted by method.
+    pub async fn ws_request(&self, method: &str) {
+        let waited = self.budget.take(Priority::Read).await;
+        if !waited.is_zero() {
+            self.metrics.rpc_budget_wait.inc_by(waited.as_secs_f64());
+        }
+        self.metrics.rpc_requests.with_label_values(&[method]).inc();
+    }
+
+    /// A websocket notification received (`method`, e.g. `programNotification`): providers
+    /// bill these too, so each one spends a token of the budget (without waiting: it has
+    /// already arrived; the HTTP requests after it wait instead) and is counted by method.
+    pub fn ws_message(&self, method: &str) {
+        self.budget.charge();
+        self.metrics.rpc_requests.with_label_values(&[method]).inc();
     }
 
     /// A recent blockhash and the last block height it is valid for; `fresh` skips the cache

@@ -4,6 +4,8 @@
 //!   `getProgramAccounts` re-sync on start, after every reconnect and every `[rpc]
 //!   resync_secs` (so a notification missed while the worker was busy or the socket was down
 //!   is never lost for good);
+//! * every subscription and every notification counts against the `[rpc]` budget, as the
+//!   HTTP requests do (providers bill both);
 //! * for progress: `programSubscribe` on every job account at `confirmed`, which wakes the
 //!   claims this node follows ([`JobEvents`]) when their job changes, instead of polling it.
 use std::collections::HashMap;
@@ -119,6 +121,9 @@ pub async fn run(
                 Some(solana_commitment_config::CommitmentConfig::processed());
             c
         };
+        for _ in 0..3 {
+            chain.ws_request("programSubscribe").await;
+        }
         let open = client
             .program_subscribe(&tessera::ID, Some(cfg(JobState::Open)))
             .await;
@@ -162,6 +167,7 @@ pub async fn run(
                         warn!("websocket closed; reconnecting");
                         break;
                     };
+                    chain.ws_message("programNotification");
                     if let Ok(key) = resp.value.pubkey.parse::<Pubkey>() {
                         events.changed(&key);
                     }
@@ -180,6 +186,7 @@ pub async fn run(
                 chain.metrics.set_ws_connected(false);
                 break;
             };
+            chain.ws_message("programNotification");
             let keyed = resp.value;
             let Ok(key) = keyed.pubkey.parse::<Pubkey>() else {
                 continue;
