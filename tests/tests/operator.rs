@@ -9,7 +9,9 @@
 //! 4. `drain --exit` with a claim in flight: the claim is committed, revealed and settled
 //!    (paid), a job posted meanwhile is not taken, the daemon exits 0, and `status` then reads
 //!    the journal file again;
-//! 5. `deregister` is refused while a daemon runs, while stake is bonded, while it unbonds,
+//! 5. a plain `drain` survives a restart of the daemon (recorded in its state directory) until
+//!    `drain --cancel`;
+//! 6. `deregister` is refused while a daemon runs, while stake is bonded, while it unbonds,
 //!    without `--yes`, each time saying what to do; after `withdraw` it closes the node.
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -260,8 +262,8 @@ fn status_health_drain_and_deregister_on_a_live_node() {
         "{out}"
     );
     refused(w, &["drain"], &["no daemon is running", "nothing to drain"]);
-    // Draining is not persisted: a restarted daemon would take the late job and lock
-    // collateral, so its client cancels it first (it has no claim).
+    // A `drain --exit` that ended drained is over: a restarted daemon would take the late
+    // job and lock collateral, so its client cancels it first (it has no claim).
     tessera_client::rpc::send(
         &net.rpc,
         &[ix::cancel_job(&net.tctx, &client.pubkey(), &late)],
@@ -270,9 +272,24 @@ fn status_health_drain_and_deregister_on_a_live_node() {
     )
     .expect("cancelling the unclaimed late job");
 
-    // 5. deregister, each precondition named with what to do
+    // 5. a plain drain survives a restart (a crash, `systemctl restart`) until cancelled
     let mut p = net.start_worker(i, &[]).unwrap();
     wait_health(w.metrics_port, 200, "\"ws_connected\":true", 60, &p);
+    let out = ok(w, &["status"]);
+    assert!(out.contains("draining     no"), "{out}");
+    ok(w, &["drain", "--no-wait"]);
+    p.stop().unwrap();
+    let mut p = net.start_worker(i, &[]).unwrap();
+    wait_health(w.metrics_port, 200, "\"ws_connected\":true", 60, &p);
+    let out = ok(w, &["status"]);
+    assert!(out.contains("draining     DRAINED: nothing in flight"), "{out}");
+    assert!(p.log_tail(200).contains("still draining, as recorded before the restart"));
+    let out = ok(w, &["drain", "--cancel"]);
+    assert!(out.contains("draining cancelled"), "{out}");
+    let out = ok(w, &["status"]);
+    assert!(out.contains("draining     no"), "{out}");
+
+    // 6. deregister, each precondition named with what to do
     refused(
         w,
         &["deregister", "--yes"],

@@ -604,6 +604,11 @@ impl Config {
         self.storage_dir.join("blobs")
     }
 
+    /// Where draining is recorded across restarts ([`crate::control::Control::persisted`]).
+    pub fn drain_file(&self) -> PathBuf {
+        self.storage_dir.join("draining")
+    }
+
     /// The running daemon's control socket (`/health`, `/status`, `/drain`).
     pub fn control_socket(&self) -> PathBuf {
         self.storage_dir.join("control.sock")

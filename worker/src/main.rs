@@ -591,7 +591,7 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
         max_ws_down_secs: cfg.ops.max_ws_down_secs,
         min_lamports: cfg.ops.min_lamports()?,
     };
-    let ctl = control::Control::new(w.clone(), m.clone(), limits);
+    let ctl = control::Control::persisted(w.clone(), m.clone(), limits, cfg.drain_file())?;
     let sock = cfg.control_socket();
     {
         let (ctl, mut sd, sock) = (ctl.clone(), rx.clone(), sock.clone());

@@ -11,9 +11,15 @@
 //!   their journal stage, journal counts, draining, health ([`report::Status`]).
 //! - `POST /drain` (`?exit=true`: stop once drained; `?cancel=true`: take jobs again).
 //!
+//! Draining survives a restart: it is recorded in `<storage_dir>/draining`
+//! ([`Control::persisted`]), so a daemon restarted by systemd or after a crash goes on draining
+//! (and, after `drain --exit`, stops once drained) instead of taking jobs again. The record goes
+//! with `drain --cancel`, and when a `drain --exit` has stopped the daemon drained: the next
+//! start takes jobs, as after a plain stop.
+//!
 //! Flow: `main.rs` starts it beside the scheduler; it reads the scheduler, the journal and the
 //! metrics ([`Daemon`]) and sets only the drain flag. [`client`] is the command-line side.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +89,8 @@ pub struct Control {
     pub limits: Limits,
     /// Stop the daemon once drained (`POST /drain?exit=true`).
     exit_when_drained: AtomicBool,
+    /// Where draining is recorded across restarts (none: not recorded).
+    drain_file: Option<PathBuf>,
 }
 
 impl Control {
@@ -92,7 +100,41 @@ impl Control {
             metrics,
             limits,
             exit_when_drained: AtomicBool::new(false),
+            drain_file: None,
         })
+    }
+
+    /// [`Control::new`] with draining recorded in `drain_file`; a record left by the last run
+    /// is taken up now (draining again, and stopping once drained if it was asked to).
+    pub fn persisted(
+        daemon: Arc<dyn Daemon>,
+        metrics: Arc<Metrics>,
+        limits: Limits,
+        drain_file: PathBuf,
+    ) -> Result<Arc<Control>> {
+        use anyhow::Context;
+        let left = match std::fs::read_to_string(&drain_file) {
+            Ok(s) => Some(s),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", drain_file.display())),
+        };
+        let ctl = Arc::new(Control {
+            daemon,
+            metrics,
+            limits,
+            exit_when_drained: AtomicBool::new(false),
+            drain_file: Some(drain_file),
+        });
+        if let Some(record) = left {
+            let exit = record.lines().any(|l| l.trim() == "exit = true");
+            tracing::warn!(
+                exit,
+                "still draining, as recorded before the restart: no new job is taken                  (`tessera-worker drain --cancel` takes jobs again)"
+            );
+            ctl.exit_when_drained.store(exit, Ordering::SeqCst);
+            ctl.daemon.set_draining(true);
+        }
+        Ok(ctl)
     }
 
     /// The daemon's health now.
@@ -101,13 +143,42 @@ impl Control {
     }
 
     /// Starts draining (`exit`: and stop once drained), or with `cancel` takes jobs again.
-    pub fn drain(&self, exit: bool, cancel: bool) {
+    /// The change is recorded first: if it cannot be, the daemon is left as it was.
+    pub fn drain(&self, exit: bool, cancel: bool) -> Result<()> {
         if cancel {
+            self.forget_drain()?;
             self.exit_when_drained.store(false, Ordering::SeqCst);
             self.daemon.set_draining(false);
         } else {
+            if let Some(f) = &self.drain_file {
+                use anyhow::Context;
+                let record = format!(
+                    "# tessera-worker is draining (`tessera-worker drain --cancel` ends it)\n\
+                     since_ms = {}\nexit = {exit}\n",
+                    unix_ms()
+                );
+                let tmp = f.with_extension("tmp");
+                std::fs::write(&tmp, record)
+                    .and_then(|()| std::fs::rename(&tmp, f))
+                    .with_context(|| format!("recording the drain in {}", f.display()))?;
+            }
             self.exit_when_drained.store(exit, Ordering::SeqCst);
             self.daemon.set_draining(true);
+        }
+        Ok(())
+    }
+
+    /// Removes the drain record (none is not an error).
+    fn forget_drain(&self) -> Result<()> {
+        use anyhow::Context;
+        match &self.drain_file {
+            Some(f) => match std::fs::remove_file(f) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(e).with_context(|| format!("removing {}", f.display()))
+                }
+                _ => Ok(()),
+            },
+            None => Ok(()),
         }
     }
 
@@ -173,6 +244,10 @@ pub async fn exit_when_drained(
         }
         if ctl.exit_when_drained() && ctl.drained().unwrap_or(false) {
             info!("drained: stopping as asked (`drain --exit`)");
+            // done: the next start takes jobs again
+            if let Err(e) = ctl.forget_drain() {
+                tracing::warn!("{e:#}: the next start will go on draining");
+            }
             let _ = stop.send(true);
             return;
         }

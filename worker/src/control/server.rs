@@ -45,9 +45,12 @@ struct DrainParams {
     cancel: bool,
 }
 
-/// `POST /drain[?exit=true|?cancel=true]`: answers the status after the change.
+/// `POST /drain[?exit=true|?cancel=true]`: answers the status after the change (500 naming
+/// the file when the change could not be recorded, and nothing changed).
 async fn drain(State(ctl): State<Arc<Control>>, Query(p): Query<DrainParams>) -> Response {
-    ctl.drain(p.exit, p.cancel);
+    if let Err(e) = ctl.drain(p.exit, p.cancel) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response();
+    }
     status(State(ctl)).await
 }
 

@@ -287,3 +287,94 @@ fn a_state_dir_others_can_read_is_reported() {
     assert!(w.contains("has mode 755") && w.contains("chmod 700"), "{w}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn fake_daemon(dir: &Path) -> Arc<Fake> {
+    Arc::new(Fake {
+        operator: Pubkey::new_unique(),
+        journal: Journal::open(&dir.join("journal.redb")).unwrap(),
+        in_flight: Mutex::new(vec![]),
+        draining: AtomicBool::new(false),
+    })
+}
+
+fn no_limits() -> Limits {
+    Limits {
+        max_slot_age_secs: 0,
+        max_ws_down_secs: 0,
+        min_lamports: 0,
+    }
+}
+
+#[tokio::test]
+async fn draining_is_recorded_and_taken_up_after_a_restart() {
+    let dir = std::env::temp_dir().join(format!("tessera-ctl-drain-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("draining");
+    // the daemon's run: nothing recorded, so it takes jobs
+    let start = |dir: &Path| {
+        let d = fake_daemon(dir);
+        let c = Control::persisted(d.clone(), Metrics::new(), no_limits(), file.clone()).unwrap();
+        (d, c)
+    };
+    let (d, ctl) = start(&dir);
+    assert!(!d.draining() && !ctl.exit_when_drained());
+    // `drain`: recorded; a restart (a crash, `systemctl restart`) goes on draining
+    ctl.drain(false, false).unwrap();
+    assert!(std::fs::read_to_string(&file).unwrap().contains("exit = false"));
+    drop((d, ctl));
+    let (d, ctl) = start(&dir);
+    assert!(d.draining() && !ctl.exit_when_drained(), "still draining");
+    // `drain --exit`, then a restart before it was drained: draining, and stopping once drained
+    ctl.drain(true, false).unwrap();
+    drop((d, ctl));
+    let (d, ctl) = start(&dir);
+    assert!(d.draining() && ctl.exit_when_drained());
+    // `drain --cancel`: the record goes, and the next start takes jobs
+    ctl.drain(false, true).unwrap();
+    assert!(!file.exists() && !d.draining());
+    drop((d, ctl));
+    let (d, ctl) = start(&dir);
+    assert!(!d.draining());
+    // `drain --exit` that ends drained: stopped, and the record gone (an upgrade's restart
+    // takes jobs again)
+    ctl.drain(true, false).unwrap();
+    assert!(file.exists());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut rx = stop_rx.clone();
+    tokio::spawn(exit_when_drained(ctl.clone(), Arc::new(stop_tx), stop_rx));
+    tokio::time::timeout(Duration::from_secs(5), rx.wait_for(|s| *s))
+        .await
+        .expect("stopped once drained")
+        .unwrap();
+    assert!(!file.exists(), "the finished drain is forgotten");
+    drop((d, ctl));
+    let (d, _ctl) = start(&dir);
+    assert!(!d.draining());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_drain_that_cannot_be_recorded_changes_nothing_and_says_where() {
+    let dir = std::env::temp_dir().join(format!("tessera-ctl-nodrain-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = fake_daemon(&dir);
+    // the record's directory does not exist
+    let file = dir.join("gone").join("draining");
+    let ctl = Control::persisted(d.clone(), Metrics::new(), no_limits(), file.clone()).unwrap();
+    let e = format!("{:#}", ctl.drain(true, false).unwrap_err());
+    assert!(
+        e.contains("recording the drain in") && e.contains(&file.display().to_string()),
+        "{e}"
+    );
+    assert!(!d.draining() && !ctl.exit_when_drained(), "left as it was");
+    // a record that is a directory cannot be read: the daemon refuses to start, naming it
+    let odd = dir.join("odd");
+    std::fs::create_dir_all(&odd).unwrap();
+    let Err(e) = Control::persisted(d, Metrics::new(), no_limits(), odd.clone()) else {
+        panic!("a directory was read as the drain record");
+    };
+    assert!(format!("{e:#}").contains(&format!("reading {}", odd.display())), "{e:#}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
