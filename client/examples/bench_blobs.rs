@@ -86,7 +86,7 @@ fn main() -> Result<()> {
     let after_up = proc_status(pid, "VmHWM")?;
 
     let t = Instant::now();
-    let n = blobs::block_on(http::download_to_file(&uri, &h, &out, size))?;
+    let n = blobs::block_on(blobs::fetch_to_file(&uri, &h, &out, size))?;
     let down = t.elapsed();
     assert_eq!(n, size);
     let peak = proc_status(pid, "VmHWM")?;

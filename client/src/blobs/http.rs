@@ -1,14 +1,13 @@
-//! The client side of the blob server (`tessera blobs serve`): signed uploads (from memory or
-//! streamed from a file) and streamed, hash-checked downloads to a file.
+//! The client side of the blob server (`tessera blobs serve`): signed uploads, from memory or
+//! streamed from a file. Downloads of every scheme, this server's included, are
+//! [`super::files::fetch_to_file`] (streamed, capped, hash-checked).
 //!
 //! A refused upload is an [`UploadRefused`] (downcast the error to match on its code).
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use futures_util::StreamExt;
 use solana_sdk::signature::Keypair;
-use tokio::io::AsyncWriteExt;
 
 use super::auth::UploadAuth;
 use super::hex;
@@ -55,72 +54,6 @@ pub async fn put_file(
         .timeout(transfer_timeout(size))
         .body(reqwest::Body::wrap_stream(stream));
     send(base, signed(req, signer, h, size), h).await
-}
-
-/// Downloads `url` into the file `out`, streamed (a temporary file beside it, renamed once the
-/// bytes hash to `expected`), refusing more than `max_bytes`. Returns the size.
-pub async fn download_to_file(
-    url: &str,
-    expected: &[u8; 32],
-    out: &Path,
-    max_bytes: u64,
-) -> Result<u64> {
-    let resp = client()
-        .get(url)
-        .timeout(transfer_timeout(max_bytes))
-        .send()
-        .await
-        .with_context(|| format!("downloading {url}"))?;
-    if !resp.status().is_success() {
-        bail!("downloading {url}: {}", resp.status());
-    }
-    if let Some(n) = resp.content_length().filter(|&n| n > max_bytes) {
-        bail!("{url} is {n} bytes, more than the {max_bytes} accepted");
-    }
-    let tmp = out.with_file_name(format!(
-        ".{}.{}.download.tmp",
-        out.file_name().and_then(|n| n.to_str()).unwrap_or("blob"),
-        std::process::id()
-    ));
-    let result: Result<u64> = async {
-        let mut file = tokio::io::BufWriter::with_capacity(
-            1 << 20,
-            tokio::fs::File::create(&tmp)
-                .await
-                .with_context(|| format!("creating {}", tmp.display()))?,
-        );
-        let mut hasher = blake3::Hasher::new();
-        let mut n = 0u64;
-        let mut body = resp.bytes_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.with_context(|| format!("downloading {url}"))?;
-            n += chunk.len() as u64;
-            if n > max_bytes {
-                bail!("{url} sent more than the {max_bytes} bytes accepted");
-            }
-            hasher.update(&chunk);
-            file.write_all(&chunk).await?;
-        }
-        file.flush().await?;
-        let got = *hasher.finalize().as_bytes();
-        if &got != expected {
-            bail!(
-                "blob from {url} does not match its hash: expected {}, got {} ({n} bytes); the source is corrupt or tampered with",
-                hex(expected),
-                hex(&got)
-            );
-        }
-        file.into_inner().sync_all().await?;
-        tokio::fs::rename(&tmp, out)
-            .await
-            .with_context(|| format!("writing {}", out.display()))?;
-        Ok(n)
-    }
-    .await;
-    if result.is_err() {
-        let _ = tokio::fs::remove_file(&tmp).await;
-    }
-    result
 }
 
 fn blob_url(base: &str, h: &[u8; 32]) -> String {
