@@ -282,8 +282,13 @@ fn status_health_drain_and_deregister_on_a_live_node() {
     let mut p = net.start_worker(i, &[]).unwrap();
     wait_health(w.metrics_port, 200, "\"ws_connected\":true", 60, &p);
     let out = ok(w, &["status"]);
-    assert!(out.contains("draining     DRAINED: nothing in flight"), "{out}");
-    assert!(p.log_tail(200).contains("still draining, as recorded before the restart"));
+    assert!(
+        out.contains("draining     DRAINED: nothing in flight"),
+        "{out}"
+    );
+    assert!(p
+        .log_tail(200)
+        .contains("still draining, as recorded before the restart"));
     let out = ok(w, &["drain", "--cancel"]);
     assert!(out.contains("draining cancelled"), "{out}");
     let out = ok(w, &["status"]);

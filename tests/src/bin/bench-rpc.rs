@@ -68,6 +68,29 @@ struct Run {
     jobs: Counts,
     jobs_secs: f64,
     n_jobs: usize,
+    /// Websocket messages by method, per phase (empty for a binary that does not count them).
+    ws: [Counts; 3],
+}
+
+/// The websocket methods the worker counts in `tessera_worker_rpc_requests_total`.
+const WS_METHODS: [&str; 2] = ["programSubscribe", "programNotification"];
+
+/// Worker `w`'s websocket counts so far.
+fn ws_counts(net: &Network, w: usize) -> Counts {
+    let text = net.worker_metrics(w);
+    WS_METHODS
+        .iter()
+        .filter_map(|m| {
+            let key = format!("tessera_worker_rpc_requests_total{{method=\"{m}\"}}");
+            let v = text
+                .lines()
+                .find_map(|l| l.strip_prefix(key.as_str()))?
+                .trim()
+                .parse::<f64>()
+                .ok()?;
+            Some((m.to_string(), v as u64))
+        })
+        .collect()
 }
 
 const GEMM: &str =
@@ -127,7 +150,7 @@ fn run(args: &Args) -> Result<()> {
         net.set_worker_rpc(w, &proxy.url())?;
         eprintln!("[{label}] {} through {}", bin.display(), proxy.url());
         let mut proc = start(&net, w, bin)?;
-        let r = measure(args, &net, &client, &proxy, &mut proc, label);
+        let r = measure(args, &net, w, &client, &proxy, &mut proc, label);
         let _ = proc.stop();
         runs.push(r.with_context(|| format!("{label}: {}", proc.log_tail(30)))?);
     }
@@ -149,6 +172,7 @@ fn run(args: &Args) -> Result<()> {
 fn measure(
     args: &Args,
     net: &Network,
+    w: usize,
     client: &Keypair,
     proxy: &FaultProxy,
     proc: &mut Proc,
@@ -159,10 +183,12 @@ fn measure(
         bail!("the worker exited during start-up");
     }
     let startup = proxy.counts();
+    let ws_startup = ws_counts(net, w);
     let t = Instant::now();
     std::thread::sleep(Duration::from_secs(args.idle_secs));
     let idle_secs = t.elapsed().as_secs_f64();
     let after_idle = proxy.counts();
+    let ws_after_idle = ws_counts(net, w);
     let t = Instant::now();
     for n in 0..args.jobs {
         let p = net.post(client, GEMM)?;
@@ -174,7 +200,13 @@ fn measure(
     std::thread::sleep(Duration::from_secs(2));
     let jobs_secs = t.elapsed().as_secs_f64();
     let end = proxy.counts();
+    let ws_end = ws_counts(net, w);
     Ok(Run {
+        ws: [
+            ws_startup.clone(),
+            diff(&ws_after_idle, &ws_startup),
+            diff(&ws_end, &ws_after_idle),
+        ],
         label: label.into(),
         warmup_secs: args.warmup_secs,
         idle: diff(&after_idle, &startup),
@@ -272,6 +304,16 @@ fn table(r: &Run) -> String {
         total(&r.jobs) as f64 / r.n_jobs as f64,
         net
     ));
+    if r.ws.iter().any(|c| !c.is_empty()) {
+        for k in WS_METHODS {
+            s.push_str(&format!(
+                "| websocket `{k}` (outside the total) | {} | {:.1} | {:.1} |\n",
+                get(&r.ws[0], k),
+                get(&r.ws[1], k) / per_min,
+                get(&r.ws[2], k) / r.n_jobs as f64
+            ));
+        }
+    }
     s
 }
 

@@ -86,8 +86,7 @@ fn run(args: &Args) -> Result<()> {
         .spawn()
         .context("starting the S3 server process")?;
     let mut port = String::new();
-    std::io::BufReader::new(child.stdout.take().context("server stdout")?)
-        .read_line(&mut port)?;
+    std::io::BufReader::new(child.stdout.take().context("server stdout")?).read_line(&mut port)?;
     let port: u16 = port
         .trim()
         .parse()
@@ -116,7 +115,11 @@ fn run(args: &Args) -> Result<()> {
     let (got, uri) = blobs::block_on(BlobTarget::Object(target).put_file(&src))?;
     let up = t.elapsed();
     if got != h {
-        bail!("the upload hashed to {}, not {}", blobs::hex(&got), blobs::hex(&h));
+        bail!(
+            "the upload hashed to {}, not {}",
+            blobs::hex(&got),
+            blobs::hex(&h)
+        );
     }
     let client_after_up = proc_status(std::process::id(), "VmHWM")?;
     let server_after_up = proc_status(pid, "VmHWM")?;

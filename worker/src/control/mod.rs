@@ -89,23 +89,13 @@ pub struct Control {
     pub limits: Limits,
     /// Stop the daemon once drained (`POST /drain?exit=true`).
     exit_when_drained: AtomicBool,
-    /// Where draining is recorded across restarts (none: not recorded).
-    drain_file: Option<PathBuf>,
+    /// Where draining is recorded across restarts.
+    drain_file: PathBuf,
 }
 
 impl Control {
-    pub fn new(daemon: Arc<dyn Daemon>, metrics: Arc<Metrics>, limits: Limits) -> Arc<Control> {
-        Arc::new(Control {
-            daemon,
-            metrics,
-            limits,
-            exit_when_drained: AtomicBool::new(false),
-            drain_file: None,
-        })
-    }
-
-    /// [`Control::new`] with draining recorded in `drain_file`; a record left by the last run
-    /// is taken up now (draining again, and stopping once drained if it was asked to).
+    /// The control API's state, with draining recorded in `drain_file`; a record left by the
+    /// last run is taken up now (draining again, and stopping once drained if it was asked to).
     pub fn persisted(
         daemon: Arc<dyn Daemon>,
         metrics: Arc<Metrics>,
@@ -123,7 +113,7 @@ impl Control {
             metrics,
             limits,
             exit_when_drained: AtomicBool::new(false),
-            drain_file: Some(drain_file),
+            drain_file,
         });
         if let Some(record) = left {
             let exit = record.lines().any(|l| l.trim() == "exit = true");
@@ -150,18 +140,17 @@ impl Control {
             self.exit_when_drained.store(false, Ordering::SeqCst);
             self.daemon.set_draining(false);
         } else {
-            if let Some(f) = &self.drain_file {
-                use anyhow::Context;
-                let record = format!(
-                    "# tessera-worker is draining (`tessera-worker drain --cancel` ends it)\n\
-                     since_ms = {}\nexit = {exit}\n",
-                    unix_ms()
-                );
-                let tmp = f.with_extension("tmp");
-                std::fs::write(&tmp, record)
-                    .and_then(|()| std::fs::rename(&tmp, f))
-                    .with_context(|| format!("recording the drain in {}", f.display()))?;
-            }
+            use anyhow::Context;
+            let f = &self.drain_file;
+            let record = format!(
+                "# tessera-worker is draining (`tessera-worker drain --cancel` ends it)\n\
+                 since_ms = {}\nexit = {exit}\n",
+                unix_ms()
+            );
+            let tmp = f.with_extension("tmp");
+            std::fs::write(&tmp, record)
+                .and_then(|()| std::fs::rename(&tmp, f))
+                .with_context(|| format!("recording the drain in {}", f.display()))?;
             self.exit_when_drained.store(exit, Ordering::SeqCst);
             self.daemon.set_draining(true);
         }
@@ -171,14 +160,11 @@ impl Control {
     /// Removes the drain record (none is not an error).
     fn forget_drain(&self) -> Result<()> {
         use anyhow::Context;
-        match &self.drain_file {
-            Some(f) => match std::fs::remove_file(f) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    Err(e).with_context(|| format!("removing {}", f.display()))
-                }
-                _ => Ok(()),
-            },
-            None => Ok(()),
+        match std::fs::remove_file(&self.drain_file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("removing {}", self.drain_file.display()))
+            }
+            _ => Ok(()),
         }
     }
 

@@ -105,7 +105,7 @@ async fn status_health_and_drain_over_the_control_socket() {
         max_ws_down_secs: 0,
         min_lamports: 1_000,
     };
-    let ctl = Control::new(fake.clone(), m.clone(), limits);
+    let ctl = Control::persisted(fake.clone(), m.clone(), limits, cfg.drain_file()).unwrap();
     let (stop_tx, stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
     let mut sd = stop_rx.clone();
@@ -321,7 +321,9 @@ async fn draining_is_recorded_and_taken_up_after_a_restart() {
     assert!(!d.draining() && !ctl.exit_when_drained());
     // `drain`: recorded; a restart (a crash, `systemctl restart`) goes on draining
     ctl.drain(false, false).unwrap();
-    assert!(std::fs::read_to_string(&file).unwrap().contains("exit = false"));
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("exit = false"));
     drop((d, ctl));
     let (d, ctl) = start(&dir);
     assert!(d.draining() && !ctl.exit_when_drained(), "still draining");
@@ -375,6 +377,9 @@ fn a_drain_that_cannot_be_recorded_changes_nothing_and_says_where() {
     let Err(e) = Control::persisted(d, Metrics::new(), no_limits(), odd.clone()) else {
         panic!("a directory was read as the drain record");
     };
-    assert!(format!("{e:#}").contains(&format!("reading {}", odd.display())), "{e:#}");
+    assert!(
+        format!("{e:#}").contains(&format!("reading {}", odd.display())),
+        "{e:#}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
