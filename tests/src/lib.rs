@@ -6,6 +6,8 @@
 //! * [`localnet`]: helpers for tests that run against a real `solana-test-validator`
 //!   (started by `anchor test`).
 //! * [`s3`]: an S3-compatible server in this process, for the storage tests.
+//! * [`blobbench`]: what the blob benchmarks share.
+pub mod blobbench;
 pub mod faultproxy;
 pub mod localnet;
 pub mod network;

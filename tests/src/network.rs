@@ -220,6 +220,16 @@ impl Network {
     /// exposed server runs: uploads signed by registered nodes (`--rpc-url`), the authority
     /// (`--allow`) and the clients of [`Network::client`] (`--allow-file`, [`Network::allow_file`]).
     pub fn start_blob_server_on(&mut self, port: u16) -> Result<()> {
+        self.blob_server_on(port, false)
+    }
+
+    /// Starts `tessera blobs serve --open` (anyone may upload) on a free port: for a worker
+    /// built before uploads were signed (`bench-rpc --before`), never for a test of the server.
+    pub fn start_open_blob_server(&mut self) -> Result<()> {
+        self.blob_server_on(free_port(), true)
+    }
+
+    fn blob_server_on(&mut self, port: u16, open: bool) -> Result<()> {
         let dir = self.dir.join("blobs");
         let allow = self.allow_file();
         if !allow.exists() {
@@ -228,11 +238,15 @@ impl Network {
         let mut cmd = Command::new(bin("tessera")?);
         cmd.args(["blobs", "serve", "--dir"])
             .arg(&dir)
-            .args(["--addr", &format!("127.0.0.1:{port}")])
-            .args(["--rpc-url", &self.url])
-            .args(["--allow", &self.authority.pubkey().to_string()])
-            .arg("--allow-file")
-            .arg(&allow);
+            .args(["--addr", &format!("127.0.0.1:{port}")]);
+        if open {
+            cmd.arg("--open");
+        } else {
+            cmd.args(["--rpc-url", &self.url])
+                .args(["--allow", &self.authority.pubkey().to_string()])
+                .arg("--allow-file")
+                .arg(&allow);
+        }
         let p = spawn("blob server", &mut cmd, self.dir.join("blobs.log"))?;
         self.blobs_url = format!("http://127.0.0.1:{port}");
         let start = Instant::now();

@@ -120,7 +120,12 @@ fn run(args: &Args) -> Result<()> {
         &dir,
         ix::localnet_params(),
     )?;
-    net.start_blob_server()?;
+    if args.before.is_some() {
+        // an older worker uploads its results unsigned
+        net.start_open_blob_server()?;
+    } else {
+        net.start_blob_server()?;
+    }
     let client = net.client(10_000)?;
     let mut runs = Vec::new();
     let current = bin_dir().join("tessera-worker");
@@ -139,7 +144,7 @@ fn run(args: &Args) -> Result<()> {
         let cfg = net.workers[w].config();
         let text = std::fs::read_to_string(&cfg)?;
         let text = if label == "before" {
-            without_section(&text, "rpc")
+            older_config(&text)
         } else if args.local_rpc {
             text
         } else {
@@ -253,6 +258,16 @@ fn without_section(text: &str, name: &str) -> String {
         }
     }
     out
+}
+
+/// `text` as a worker from before issue 21 reads it: no `[rpc]` or `[ops]` section, no
+/// `[fetch] allowed_stores`.
+fn older_config(text: &str) -> String {
+    without_section(&without_section(text, "rpc"), "ops")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("allowed_stores"))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 /// `text` with the `[rpc]` values of a public endpoint (the defaults).

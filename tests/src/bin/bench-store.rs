@@ -12,13 +12,14 @@
 //! target/release/bench-store [--mib 1024] [--dir /tmp/tessera-bench-store]
 //! ```
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use tessera_client::blobs::{self, BlobTarget, ObjectTarget};
+use tessera_tests::blobbench::{proc_status, write_source};
 use tessera_tests::s3::S3Server;
 
 #[derive(Parser)]
@@ -74,7 +75,7 @@ fn run(args: &Args) -> Result<()> {
     let out = dir.join("downloaded.bin");
     print!("writing a {} MiB source file ... ", args.mib);
     std::io::stdout().flush()?;
-    let h = write_source(&src, size)?;
+    let h = write_source(&src, size, b"tessera store bench")?;
     println!("{}", blobs::hex(&h));
 
     let mut child = Command::new(std::env::current_exe()?)
@@ -155,33 +156,4 @@ fn run(args: &Args) -> Result<()> {
     println!("(upload = a hashing pass over the file, then a multipart upload of 8 MiB parts, at most 4 in flight; download hash-checked while streaming)");
     std::fs::remove_dir_all(dir)?;
     Ok(())
-}
-
-/// Writes `size` pseudo-random bytes (BLAKE3 in XOF mode) to `path`; returns their hash.
-fn write_source(path: &Path, size: u64) -> Result<[u8; 32]> {
-    let mut xof = blake3::Hasher::new()
-        .update(b"tessera store bench")
-        .finalize_xof();
-    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
-        let n = left.min(buf.len() as u64) as usize;
-        xof.fill(&mut buf[..n]);
-        hasher.update(&buf[..n]);
-        f.write_all(&buf[..n])?;
-        left -= n as u64;
-    }
-    f.flush()?;
-    Ok(*hasher.finalize().as_bytes())
-}
-
-/// A `kB` field of /proc/<pid>/status (VmRSS, VmHWM).
-fn proc_status(pid: u32, field: &str) -> Result<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .with_context(|| format!("{field} in /proc/{pid}/status"))
 }

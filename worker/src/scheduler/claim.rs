@@ -25,7 +25,8 @@ use crate::storage::InputError;
 
 /// What the sortition says about claiming (or bidding) now.
 enum Drawn {
-    Now,
+    /// Drawn: claim now (the job's creation time, for the pickup metric).
+    Now { created_at: i64 },
     /// Look again after this long (the seed slot is not over, or the threshold rises to this node later).
     Wait(Duration),
     /// Not before the window closes, or no slot left.
@@ -35,8 +36,14 @@ enum Drawn {
     Missing,
 }
 
-/// Looks for a job missing at `confirmed` before it is taken as closed (a slot each).
+/// Looks for a job missing at `confirmed` before it is taken as closed (each after the
+/// websocket reports a change of it, or [`MISSING_WAIT`]).
 const MISSING_LOOKS: u32 = 8;
+/// The longest wait between two looks for a job missing at `confirmed`.
+const MISSING_WAIT: Duration = Duration::from_millis(800);
+/// Waits for the draw up to this long are done in place; a longer one goes back to the step
+/// (which checks again, from the chain, whether a claim landed and a slot is free).
+const SHORT_DRAW_WAIT: Duration = Duration::from_secs(2);
 
 impl Worker {
     /// Fetches and validates the input, then takes a claim slot, claims (or bids) and drives
@@ -220,28 +227,41 @@ impl Worker {
             .await
     }
 
-    /// True when the sortition draws this node now; otherwise it waits (the seed slot is not
-    /// over, or the threshold rises to this node later) or abandons the entry (no slot or no time left),
-    /// and the caller returns to look again.
-    async fn wait_for_draw(&self, e: &mut Entry, bid: bool) -> Result<bool> {
-        match self.drawn(&e.job(), bid).await? {
-            Drawn::Now => Ok(true),
-            Drawn::Wait(d) => {
-                tokio::time::sleep(d).await;
-                Ok(false)
+    /// `Some(created_at)` when the sortition draws this node now; otherwise it waits (the seed
+    /// slot is not over, or the threshold rises to this node later) or abandons the entry (no
+    /// slot or no time left, or draining when `first`: the entry's first step, so nothing was
+    /// ever sent for it), and the caller returns to look again. Short waits
+    /// (the seed slot, a job seen at `processed` and not yet at `confirmed`) are done here,
+    /// one account read a look, instead of going back through the step's checks.
+    async fn wait_for_draw(&self, e: &mut Entry, bid: bool, first: bool) -> Result<Option<i64>> {
+        let key = e.job();
+        let mut missing = 0u32;
+        loop {
+            if first && self.draining() {
+                self.abandon(e, "draining: no new claims"); // nothing was sent
+                return Ok(None);
             }
-            Drawn::No(why) => {
-                self.abandon(e, why);
-                Ok(false)
-            }
-            Drawn::Missing if e.attempts < MISSING_LOOKS => {
-                e.attempts += 1;
-                tokio::time::sleep(SLOT_TIME).await;
-                Ok(false)
-            }
-            Drawn::Missing => {
-                self.abandon(e, "job closed");
-                Ok(false)
+            match self.drawn(&key, bid).await? {
+                Drawn::Now { created_at } => return Ok(Some(created_at)),
+                Drawn::Wait(d) if d <= SHORT_DRAW_WAIT => tokio::time::sleep(d).await,
+                Drawn::Wait(d) => {
+                    tokio::time::sleep(d).await;
+                    return Ok(None);
+                }
+                Drawn::No(why) => {
+                    self.abandon(e, why);
+                    return Ok(None);
+                }
+                Drawn::Missing if missing < MISSING_LOOKS => {
+                    missing += 1;
+                    // The progress subscription (at `confirmed`) reports the job's arrival.
+                    let woken = self.events.follow(&key);
+                    let _ = tokio::time::timeout(MISSING_WAIT, woken.notified()).await;
+                }
+                Drawn::Missing => {
+                    self.abandon(e, "job closed");
+                    return Ok(None);
+                }
             }
         }
     }
@@ -272,7 +292,9 @@ impl Worker {
                 &v.slot_hashes,
                 v.slot,
             ) {
-                Eligibility::Now => Drawn::Now,
+                Eligibility::Now => Drawn::Now {
+                    created_at: j.created_at,
+                },
                 Eligibility::SeedNotReady => Drawn::Wait(SLOT_TIME),
                 Eligibility::At(s)
                     if v.now
@@ -324,14 +346,15 @@ impl Worker {
                     job_created = Some(job.created_at);
                 }
                 let with_bid = e.bid_price.is_some();
-                if fresh && !with_bid && self.draining() {
-                    self.abandon(e, "draining: no new claims"); // nothing was sent
-                    return Ok(());
-                }
-                // Only claim when the round's sortition draws this node (auction winners hold
-                // a reserved slot and are not drawn again).
-                if !with_bid && !self.wait_for_draw(e, false).await? {
-                    return Ok(());
+                // Only claim when the round's sortition draws this node; a drawn claim is
+                // dropped while draining (in wait_for_draw). Auction winners hold a reserved
+                // slot, are not drawn again, and claim it even while draining (their bid was
+                // a promise).
+                if !with_bid {
+                    match self.wait_for_draw(e, false, fresh).await? {
+                        Some(created) => job_created = Some(created),
+                        None => return Ok(()),
+                    }
                 }
                 match self
                     .chain
@@ -472,7 +495,7 @@ impl Worker {
         let bid: Option<Bid> = self.chain.fetch("Bid", &bid_key).await?;
         if bid.is_none() && job.state == JobState::Bidding {
             // bids are drawn by the same sortition as claims
-            if !self.wait_for_draw(e, true).await? {
+            if self.wait_for_draw(e, true, false).await?.is_none() {
                 return Ok(());
             }
             let price = e.bid_price.unwrap_or(job.price_per_replica);

@@ -4,13 +4,13 @@
 //! server never holds a blob.
 //!
 //! ```text
-//! cargo build --release -p tessera-client --bin tessera --example bench_blobs
-//! target/release/examples/bench_blobs [--mib 1024] [--dir /tmp/tessera-bench-blobs]
+//! cargo build --release -p tessera-client --bin tessera && cargo build --release -p tessera-tests --bin bench-blobs
+//! target/release/bench-blobs [--mib 1024] [--dir /tmp/tessera-bench-blobs]
 //! ```
-//! The `tessera` binary is taken from beside the example's directory (`target/<profile>/`), or
-//! from `TESSERA_BIN`.
+//! The `tessera` binary is taken from beside this one (`target/<profile>/`), or from
+//! `TESSERA_BIN`.
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use solana_sdk::{signature::Keypair, signer::Signer};
 use tessera_client::blobs::{self, http};
+use tessera_tests::blobbench::{proc_status, write_source};
 
 struct Server(Child);
 
@@ -46,7 +47,7 @@ fn main() -> Result<()> {
     let out = dir.join("downloaded.bin");
     print!("writing a {mib} MiB source file ... ");
     std::io::stdout().flush()?;
-    let h = write_source(&src, size)?;
+    let h = write_source(&src, size, b"tessera blob bench")?;
     println!("{}", blobs::hex(&h));
 
     let kp = Arc::new(Keypair::new());
@@ -115,44 +116,14 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Writes `size` pseudo-random bytes (BLAKE3 in XOF mode) to `path`; returns their hash.
-fn write_source(path: &Path, size: u64) -> Result<[u8; 32]> {
-    let mut xof = blake3::Hasher::new()
-        .update(b"tessera blob bench")
-        .finalize_xof();
-    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
-        let n = left.min(buf.len() as u64) as usize;
-        xof.fill(&mut buf[..n]);
-        hasher.update(&buf[..n]);
-        f.write_all(&buf[..n])?;
-        left -= n as u64;
-    }
-    f.flush()?;
-    Ok(*hasher.finalize().as_bytes())
-}
-
-/// A `kB` field of /proc/<pid>/status (VmRSS, VmHWM).
-fn proc_status(pid: u32, field: &str) -> Result<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .with_context(|| format!("{field} in /proc/{pid}/status"))
-}
-
 fn tessera_bin() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("TESSERA_BIN") {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe()?;
-    // target/<profile>/examples/bench_blobs -> target/<profile>/tessera
+    // target/<profile>/bench-blobs -> target/<profile>/tessera
     let p = exe
         .parent()
-        .and_then(Path::parent)
         .map(|d| d.join("tessera"))
         .context("locating the tessera binary")?;
     if !p.exists() {
