@@ -2,8 +2,19 @@
 //! source file written without holding it, and a process's memory from /proc.
 use std::io::Write;
 use std::path::Path;
+use std::process::Child;
 
 use anyhow::{Context, Result};
+
+/// A server process, killed when dropped.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// Writes `size` pseudo-random bytes (BLAKE3 in XOF mode, keyed by `seed`) to `path`, 1 MiB at
 /// a time; returns their hash.

@@ -11,23 +11,14 @@
 //! `TESSERA_BIN`.
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use solana_sdk::{signature::Keypair, signer::Signer};
 use tessera_client::blobs::{self, http};
-use tessera_tests::blobbench::{proc_status, write_source};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use tessera_tests::blobbench::{proc_status, write_source, KillOnDrop};
 
 fn main() -> Result<()> {
     let mut mib: u64 = 1024;
@@ -67,7 +58,7 @@ fn main() -> Result<()> {
         .spawn()
         .context("starting tessera blobs serve")?;
     let pid = child.id();
-    let server = Server(child);
+    let server = KillOnDrop(child);
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if start.elapsed() > Duration::from_secs(20) {

@@ -13,13 +13,13 @@
 //! ```
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use tessera_client::blobs::{self, BlobTarget, ObjectTarget};
-use tessera_tests::blobbench::{proc_status, write_source};
+use tessera_tests::blobbench::{proc_status, write_source, KillOnDrop};
 use tessera_tests::s3::S3Server;
 
 #[derive(Parser)]
@@ -40,15 +40,6 @@ struct Args {
 }
 
 const BUCKET: &str = "bench";
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn main() -> Result<()> {
     let args = Args::parse();
@@ -93,7 +84,7 @@ fn run(args: &Args) -> Result<()> {
         .parse()
         .with_context(|| format!("the S3 server printed {port:?}, not a port"))?;
     let pid = child.id();
-    let server = Server(child);
+    let server = KillOnDrop(child);
     let endpoint = format!("http://127.0.0.1:{port}");
     let options = [
         ("aws_access_key_id", tessera_tests::s3::ACCESS_KEY),
