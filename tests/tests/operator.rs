@@ -277,7 +277,11 @@ fn status_health_drain_and_deregister_on_a_live_node() {
     wait_health(w.metrics_port, 200, "\"ws_connected\":true", 60, &p);
     let out = ok(w, &["status"]);
     assert!(out.contains("draining     no"), "{out}");
-    ok(w, &["drain", "--no-wait"]);
+    let out = ok(w, &["drain", "--no-wait"]);
+    assert!(
+        out.contains("draining: a restart goes on draining until `tessera-worker drain --cancel`)"),
+        "{out}"
+    );
     p.stop().unwrap();
     let mut p = net.start_worker(i, &[]).unwrap();
     wait_health(w.metrics_port, 200, "\"ws_connected\":true", 60, &p);

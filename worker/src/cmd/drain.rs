@@ -30,6 +30,15 @@ pub fn run(cfg: &Config, exit: bool, cancel: bool, no_wait: bool) -> Result<()> 
         "draining: {} job(s) in flight finish (commit, reveal, settle); no new job is taken",
         st.in_flight.len().max(st.counts.in_progress)
     );
+    println!(
+        "(recorded in {}: a restart goes on draining{})",
+        cfg.drain_file().display(),
+        if exit {
+            " and stops once drained"
+        } else {
+            " until `tessera-worker drain --cancel`"
+        }
+    );
     if no_wait {
         println!("follow it with `tessera-worker status`");
         return Ok(());
