@@ -41,7 +41,7 @@ impl JobEvents {
         self.0.lock().unwrap().remove(job);
     }
 
-    fn changed(&self, job: &Pubkey) {
+    pub(crate) fn changed(&self, job: &Pubkey) {
         if let Some(n) = self.0.lock().unwrap().get(job) {
             n.notify_one();
         }

@@ -38,9 +38,9 @@ enum Drawn {
 
 /// Looks for a job missing at `confirmed` before it is taken as closed (each after the
 /// websocket reports a change of it, or [`MISSING_WAIT`]).
-const MISSING_LOOKS: u32 = 8;
+pub(super) const MISSING_LOOKS: u32 = 8;
 /// The longest wait between two looks for a job missing at `confirmed`.
-const MISSING_WAIT: Duration = Duration::from_millis(800);
+pub(super) const MISSING_WAIT: Duration = Duration::from_millis(800);
 /// Waits for the draw up to this long are done in place; a longer one goes back to the step
 /// (which checks again, from the chain, whether a claim landed and a slot is free).
 const SHORT_DRAW_WAIT: Duration = Duration::from_secs(2);
@@ -233,7 +233,12 @@ impl Worker {
     /// ever sent for it), and the caller returns to look again. Short waits
     /// (the seed slot, a job seen at `processed` and not yet at `confirmed`) are done here,
     /// one account read a look, instead of going back through the step's checks.
-    async fn wait_for_draw(&self, e: &mut Entry, bid: bool, first: bool) -> Result<Option<i64>> {
+    pub(super) async fn wait_for_draw(
+        &self,
+        e: &mut Entry,
+        bid: bool,
+        first: bool,
+    ) -> Result<Option<i64>> {
         let key = e.job();
         let mut missing = 0u32;
         loop {

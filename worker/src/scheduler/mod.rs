@@ -42,6 +42,8 @@ use crate::storage::Storage;
 mod choose;
 mod claim;
 mod crank;
+#[cfg(test)]
+mod tests;
 
 use choose::Skip;
 
