@@ -290,9 +290,14 @@ fn status_health_drain_and_deregister_on_a_live_node() {
         out.contains("draining     DRAINED: nothing in flight"),
         "{out}"
     );
-    assert!(p
-        .log_tail(200)
-        .contains("still draining, as recorded before the restart"));
+    assert!(
+        p.log_tail(200).contains(
+            "still draining, as recorded before the restart: no new job is taken \
+             (`tessera-worker drain --cancel` takes jobs again)"
+        ),
+        "{}",
+        p.log_tail(20)
+    );
     let out = ok(w, &["drain", "--cancel"]);
     assert!(out.contains("draining cancelled"), "{out}");
     let out = ok(w, &["status"]);

@@ -119,7 +119,8 @@ impl Control {
             let exit = record.lines().any(|l| l.trim() == "exit = true");
             tracing::warn!(
                 exit,
-                "still draining, as recorded before the restart: no new job is taken                  (`tessera-worker drain --cancel` takes jobs again)"
+                "still draining, as recorded before the restart: no new job is taken \
+                 (`tessera-worker drain --cancel` takes jobs again)"
             );
             ctl.exit_when_drained.store(exit, Ordering::SeqCst);
             ctl.daemon.set_draining(true);

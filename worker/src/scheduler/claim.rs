@@ -44,6 +44,9 @@ pub(super) const MISSING_WAIT: Duration = Duration::from_millis(800);
 /// Waits for the draw up to this long are done in place; a longer one goes back to the step
 /// (which checks again, from the chain, whether a claim landed and a slot is free).
 const SHORT_DRAW_WAIT: Duration = Duration::from_secs(2);
+/// At most this many short waits in place before going back to the step (which also looks at
+/// the worker's shutdown), should the cluster stop producing slots.
+const SHORT_DRAW_WAITS: u32 = 16;
 
 impl Worker {
     /// Fetches and validates the input, then takes a claim slot, claims (or bids) and drives
@@ -240,7 +243,7 @@ impl Worker {
         first: bool,
     ) -> Result<Option<i64>> {
         let key = e.job();
-        let mut missing = 0u32;
+        let (mut missing, mut waits) = (0u32, 0u32);
         loop {
             if first && self.draining() {
                 self.abandon(e, "draining: no new claims"); // nothing was sent
@@ -248,7 +251,10 @@ impl Worker {
             }
             match self.drawn(&key, bid).await? {
                 Drawn::Now { created_at } => return Ok(Some(created_at)),
-                Drawn::Wait(d) if d <= SHORT_DRAW_WAIT => tokio::time::sleep(d).await,
+                Drawn::Wait(d) if d <= SHORT_DRAW_WAIT && waits < SHORT_DRAW_WAITS => {
+                    waits += 1;
+                    tokio::time::sleep(d).await;
+                }
                 Drawn::Wait(d) => {
                     tokio::time::sleep(d).await;
                     return Ok(None);
