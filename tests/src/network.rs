@@ -375,6 +375,7 @@ impl Network {
 
     /// Starts `tessera-worker run` for worker `i` with extra flags.
     pub fn start_worker(&self, i: usize, extra: &[&str]) -> Result<Proc> {
+        self.wait_for_stake_to_count(i)?;
         let w = &self.workers[i];
         let mut cmd = Command::new(bin("tessera-worker")?);
         cmd.arg("--config").arg(w.config()).arg("run").args(extra);
@@ -390,6 +391,22 @@ impl Network {
                 .as_millis()
         ));
         spawn(&format!("worker {}", w.name), &mut cmd, log)
+    }
+
+    /// Waits until worker `i`'s bonded stake counts in sortition draws: the cluster is in an
+    /// epoch after the node's last stake change (the test validators run 32-slot epochs, so
+    /// at most about 13 s; docs/PROTOCOL.md, "Sortition").
+    pub fn wait_for_stake_to_count(&self, i: usize) -> Result<()> {
+        let changed = self.node(i)?.draw_stake.epoch;
+        let t0 = std::time::Instant::now();
+        while self.rpc.get_epoch_info()?.epoch <= changed {
+            anyhow::ensure!(
+                t0.elapsed() < Duration::from_secs(60),
+                "epoch {changed} did not end within a minute (validator without --slots-per-epoch 32?)"
+            );
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        Ok(())
     }
 
     /// Points worker `i` at another RPC URL (e.g. a fault-injecting proxy); takes effect at
@@ -661,6 +678,9 @@ impl Validator {
         let so = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/deploy/tessera.so");
         v.launch(&[
             "--reset".to_string(),
+            // short epochs: sortition draws count stake bonded before the seed's epoch began
+            "--slots-per-epoch".to_string(),
+            "32".to_string(),
             "--mint".to_string(),
             mint_to.to_string(),
             "--bpf-program".to_string(),

@@ -191,6 +191,53 @@ impl Svm {
         self.svm.set_sysvar(&hashes);
     }
 
+    /// The current chain slot.
+    pub fn slot(&self) -> u64 {
+        self.svm.get_sysvar::<Clock>().slot
+    }
+
+    /// The cluster's epoch schedule (LiteSVM's default: warm-up epochs of 32, 64, 128, …
+    /// slots, as on a new cluster).
+    pub fn epoch_schedule(&self) -> solana_sdk::epoch_schedule::EpochSchedule {
+        self.svm.get_sysvar()
+    }
+
+    /// The current slot's epoch.
+    pub fn epoch(&self) -> u64 {
+        self.epoch_schedule().get_epoch(self.slot())
+    }
+
+    /// Move to the first slot of the next epoch: stake bonded before it counts in the draws of
+    /// rounds seeded from then on.
+    pub fn next_epoch(&mut self) {
+        let es = self.epoch_schedule();
+        let first = es.get_first_slot_in_epoch(es.get_epoch(self.slot()) + 1);
+        self.advance_slots(first - self.slot());
+    }
+
+    /// What the SDK (a worker) says of `operator`'s node's draw for `job` in the current slot.
+    pub fn eligibility(
+        &self,
+        job: &Pubkey,
+        operator: &Pubkey,
+    ) -> tessera_client::sortition::Eligibility {
+        let j: tessera::state::Job = self.account(job);
+        let c: tessera::state::Config = self.account(&pda::config().0);
+        let node = pda::node(operator).0;
+        let n: tessera::state::Node = self.account(&node);
+        let data = self.svm.get_account(&ix::SLOT_HASHES).unwrap().data;
+        tessera_client::sortition::eligibility(
+            job,
+            &j,
+            &node,
+            &n,
+            &c,
+            &self.epoch_schedule(),
+            &data,
+            self.slot(),
+        )
+    }
+
     /// Send one instruction and, when it succeeds, record its compute units under `name`.
     pub fn send_named(&mut self, name: &str, ix: Instruction, signers: &[&Keypair]) -> TxResult {
         let res = self.send(&[ix], signers);
@@ -393,6 +440,8 @@ impl Svm {
         .expect("register_node");
         self.send_named("stake", ix::stake(&t, &op.pubkey(), stake), &[&op])
             .expect("stake");
+        // draws count stake bonded before the seed's epoch began
+        self.next_epoch();
         op
     }
 

@@ -126,6 +126,17 @@ enum Action {
     Withdraw {
         node: u8,
     },
+    /// A node stakes more and claims in the same transaction, after the round's seed is out:
+    /// the stake must not buy the draw.
+    StakeAndClaim {
+        node: u8,
+        job: u8,
+        amount: u16,
+    },
+    /// A node leaves (after withdrawing); every job must still settle and close.
+    Deregister {
+        node: u8,
+    },
     Attack {
         kind: u8,
         a: u8,
@@ -164,6 +175,8 @@ fn action() -> impl Strategy<Value = Action> {
         1 => (i.clone(), 1u16..300).prop_map(|(node, amount)| Action::Stake { node, amount }),
         1 => (i.clone(), 1u16..300).prop_map(|(node, amount)| Action::Unstake { node, amount }),
         1 => i.clone().prop_map(|node| Action::Withdraw { node }),
+        2 => (i.clone(), i.clone(), 1u16..3000).prop_map(|(node, job, amount)| Action::StakeAndClaim { node, job, amount }),
+        1 => i.clone().prop_map(|node| Action::Deregister { node }),
         3 => (0u8..11, any::<u8>(), any::<u8>()).prop_map(|(kind, a, b)| Action::Attack { kind, a, b }),
         1 => (0u8..4, any::<bool>(), i.clone(), 1u16..50).prop_map(|(client, to_vault, target, amount)| Action::Donate { client, to_vault, target, amount }),
         4 => (1u16..200).prop_map(|secs| Action::Warp { secs }),
@@ -291,6 +304,12 @@ impl World {
             if js.challenged && js.has_winner && js.winning_hash != js.challenged_hash {
                 tally("seen:audit-overturned", true);
             }
+            if js.challenged && js.round > round && js.state == JobState::Open && !matches!(a, Action::Challenge { .. }) {
+                tally("seen:audit-silent-seats-redrawn", true);
+            }
+            if js.audit_undecided {
+                tally("seen:audit-undecided", true);
+            }
             if js.round > round && stale > 0 {
                 tally("seen:escalation-with-silent-claims", true);
             } else if js.round == round && js.commit_deadline > deadline && stale > 0 {
@@ -313,6 +332,14 @@ impl World {
                 }
             }
         }
+    }
+
+    /// Does the program's own draw (the SDK, stake and total as of the seed's epoch) let the
+    /// node of `operator` take a slot of `job` now?
+    fn drawn(&self, job: &Pubkey, operator: &Pubkey) -> bool {
+        let live = self.s.svm.get_account(&pda::node(operator).0).is_some()
+            && self.s.svm.get_account(job).is_some();
+        live && self.s.eligibility(job, operator) == tessera_client::sortition::Eligibility::Now
     }
 
     /// Whether `bid` is a win that can still be claimed (only its operator may close it).
@@ -409,7 +436,12 @@ impl World {
                     .svm
                     .get_account(&pda::bid(&j, &pda::node(&op.pubkey()).0).0)
                     .is_some();
+                let drawn = with_bid || self.drawn(&j, &op.pubkey());
                 if self.send(&[ix::claim_job(&op.pubkey(), &j, with_bid)], &op) {
+                    assert!(
+                        drawn,
+                        "a claim went through that the draw (stake as of the seed's epoch) refuses"
+                    );
                     self.claims.push((j, node % NODES as u8));
                 }
             }
@@ -503,7 +535,20 @@ impl World {
                     return;
                 };
                 let op = self.node(node).pubkey();
-                self.send(&[ix::settle_claim(&t, &cr.pubkey(), &j, &op)], &cr);
+                let key = pda::node(&op).0;
+                let before = self.s.svm.get_account(&key).and_then(|a| {
+                    tessera_client::accounts::decode::<Node>("Node", &a.data).ok()
+                });
+                let undecided = self.job_state(&j).is_some_and(|js| js.audit_undecided);
+                if self.send(&[ix::settle_claim(&t, &cr.pubkey(), &j, &op)], &cr) && undecided {
+                    tally("seen:settled-in-undecided-audit", true);
+                    let after: Node = self.s.account(&key);
+                    assert_eq!(
+                        after.reputation.disagreed,
+                        before.map_or(0, |n| n.reputation.disagreed),
+                        "an undecided audit slashed a node as a minority"
+                    );
+                }
             }
             Action::ExpireClaim { claim } => {
                 let Some((j, node)) = self.claim(claim) else {
@@ -575,6 +620,39 @@ impl World {
             Action::Withdraw { node } => {
                 let op = self.node(node).insecure_clone();
                 self.send(&[ix::withdraw_stake(&t, &op.pubkey())], &op);
+            }
+            Action::StakeAndClaim { node, job, amount } => {
+                let Some(j) = self.job(job) else { return };
+                let op = self.node(node).insecure_clone();
+                // drawn without the new stake: a plain claim; not drawn: the attack
+                let drawn = self.drawn(&j, &op.pubkey());
+                if !drawn {
+                    self.kind = "attack:stake-after-seed-buys-draw";
+                }
+                let ixs = [
+                    ix::stake(&t, &op.pubkey(), u64::from(amount) * TOKEN),
+                    ix::claim_job(&op.pubkey(), &j, false),
+                ];
+                if self.send(&ixs, &op) {
+                    self.claims.push((j, node % NODES as u8));
+                }
+            }
+            Action::Deregister { node } => {
+                let op = self.node(node).insecure_clone();
+                let vault = pda::stake_vault(&pda::node(&op.pubkey()).0).0;
+                if self.send(&[ix::deregister_node(&t, &op.pubkey())], &op) {
+                    // donations to its vault went to its operator
+                    self.donated.remove(&vault);
+                    let open = self
+                        .claims
+                        .iter()
+                        .filter(|(_, n)| self.node(*n).pubkey() == op.pubkey())
+                        .any(|(j, n)| {
+                            let c = pda::claim(j, &pda::node(&self.node(*n).pubkey()).0).0;
+                            self.s.svm.get_account(&c).is_some()
+                        });
+                    assert!(!open, "a node left with a claim still to settle");
+                }
             }
             Action::Attack { kind, a, b } => self.attack(kind, a, b),
             Action::Donate {
@@ -940,8 +1018,12 @@ impl World {
             .collect::<Vec<_>>()
         {
             let key = pda::node(&n.pubkey()).0;
+            if !self.s.exists(&key) {
+                continue; // it left during the sequence
+            }
             let node: Node = self.s.account(&key);
             assert_eq!(node.open_claims, 0, "node {key} still has open claims");
+            assert_eq!(node.unsettled_claims, 0, "node {key} still has claims to settle");
             if node.stake > node.unbonding {
                 self.s
                     .send(
@@ -1001,6 +1083,8 @@ fn kind_name(a: &Action) -> &'static str {
         Action::Stake { .. } => "stake",
         Action::Unstake { .. } => "unstake",
         Action::Withdraw { .. } => "withdraw",
+        Action::StakeAndClaim { .. } => "stake_and_claim",
+        Action::Deregister { .. } => "deregister",
         Action::Attack { .. } => "attack",
         Action::Donate { .. } => "donate",
         Action::Warp { .. } => "warp",

@@ -148,6 +148,8 @@ fn program_on_a_real_validator() {
         .unwrap();
         nodes.push(op);
     }
+    // draws count stake bonded before the seed's epoch began
+    localnet::wait_for_next_epoch(&client);
     let client_kp = Keypair::new();
     fund(&client, &wallet, &client_kp.pubkey(), 2_000_000_000);
     let client_ata = token::ata(&client_kp.pubkey(), &mint);

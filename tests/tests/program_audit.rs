@@ -138,20 +138,7 @@ fn audit_slots_are_drawn_by_the_sortition() {
     .unwrap();
     let (mut got, mut refused) = (0, 0);
     for op in &sybils {
-        let j: tessera::state::Job = s.account(&job);
-        let c: tessera::state::Config = s.account(&pda::config().0);
-        let n: tessera::state::Node = s.account(&pda::node(&op.pubkey()).0);
-        let data = s.svm.get_account(&ix::SLOT_HASHES).unwrap().data;
-        let slot = s.svm.get_sysvar::<solana_sdk::clock::Clock>().slot;
-        let now = tessera_client::sortition::eligibility(
-            &job,
-            &j,
-            &pda::node(&op.pubkey()).0,
-            &n,
-            c.total_bonded,
-            &data,
-            slot,
-        ) == tessera_client::sortition::Eligibility::Now;
+        let now = s.eligibility(&job, &op.pubkey()) == tessera_client::sortition::Eligibility::Now;
         let payer = s.authority.insecure_clone();
         let res = s.send_in_slot(&payer, &[ix::claim_job(&op.pubkey(), &job, false)], &[op]);
         if now {

@@ -5,7 +5,7 @@
 use solana_sdk::{clock::Clock, pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::errors::TesseraError;
 use tessera::state::{Config, Job, Node};
-use tessera_client::sortition::{self, Eligibility};
+use tessera_client::sortition::Eligibility;
 use tessera_client::{ix, pda};
 use tessera_tests::svm::*;
 
@@ -17,19 +17,7 @@ fn slot(s: &Svm) -> u64 {
 
 /// The SDK's verdict for `op` on `job` in the current slot (what a worker computes).
 fn verdict(s: &Svm, job: &Pubkey, op: &Pubkey) -> Eligibility {
-    let j: Job = s.account(job);
-    let c: Config = s.account(&pda::config().0);
-    let n: Node = s.account(&pda::node(op).0);
-    let data = s.svm.get_account(&ix::SLOT_HASHES).unwrap().data;
-    sortition::eligibility(
-        job,
-        &j,
-        &pda::node(op).0,
-        &n,
-        c.total_bonded,
-        &data,
-        slot(s),
-    )
+    s.eligibility(job, op)
 }
 
 fn eligible_now(s: &Svm, job: &Pubkey, op: &Pubkey) -> bool {

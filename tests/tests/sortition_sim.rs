@@ -19,7 +19,7 @@
 //! from `TESSERA_SIM_TRIALS=20000 cargo test --release -p tessera-tests --test sortition_sim
 //! -- --nocapture`.
 use solana_sdk::pubkey::Pubkey;
-use tessera_client::sortition::eligible_for;
+use tessera_client::sortition::{eligible_for, first_eligible_age};
 
 const HONEST: usize = 100;
 /// Price per replica of the job being attacked (tokens, 6 decimals), for the audit's cost.
@@ -135,4 +135,67 @@ fn sortition_makes_capture_cost_stake_not_keys() {
         }
     }
     println!("({t} trials per cell; {HONEST} honest nodes; {pct} % newly eligible per chain slot, doubling every {widen} slots; the attacker always lands first in a slot; audit bond = base {} + (k+1) x {} tokens)", p.challenge_bond as f64 / 1e6, PRICE as f64 / 1e6);
+}
+
+/// The after-the-seed attacker (issue 29): it holds `share` of the stake liquid and 300 empty
+/// registered keys, waits for a round's seed, computes every key's draw as if its stake were
+/// behind it, and moves the stake (split evenly) into the k keys drawn earliest, inside the
+/// transactions that claim. Under the rule the program had (a draw counted the stake bonded at
+/// claim time) that buys the first k slots almost always; under the rule it has now (a draw
+/// counts the stake bonded when the seed's epoch began, against the total of that moment) the
+/// moved stake counts for nothing in this round, and the attacker's only way in is stake bonded
+/// before the seed: the table above.
+#[test]
+fn stake_moved_in_after_the_seed_buys_nothing() {
+    let t = trials();
+    let p = tessera_client::ix::localnet_params();
+    let (pct, widen) = (p.sortition_expected_pct, p.sortition_widen_slots);
+    const EMPTY_KEYS: usize = 300;
+    println!(
+        "\n| liquid attacker stake | empty keys | k | before: P(all replicas) | now: P(all replicas) | stake-weighted sample (share^k) |\n|---:|---:|---:|---:|---:|---:|"
+    );
+    for share in [10u64, 20, 33] {
+        for k in [3u8, 5] {
+            let honest = net(share, 0); // the honest nodes hold (1 - share) of the stake
+            let moved = honest.total * share / (100 - share);
+            let total = honest.total + moved;
+            let per_key = moved / u64::from(k);
+            let (mut before, mut now) = (0u32, 0u32);
+            for i in 0..t {
+                let mut seed = [0u8; 32];
+                seed[..4].copy_from_slice(&i.to_le_bytes());
+                seed[4] = k;
+                seed[5] = share as u8;
+                seed[6] = 2;
+                let job = Pubkey::new_unique();
+                let keys: Vec<Pubkey> = (0..EMPTY_KEYS).map(|_| Pubkey::new_unique()).collect();
+                // the k keys the moved stake would draw earliest
+                let mut ranked: Vec<(u64, Pubkey)> = keys
+                    .iter()
+                    .filter_map(|key| {
+                        first_eligible_age(&seed, &job, 0, key, per_key, total, pct, widen, 64 * widen)
+                            .map(|at| (at, *key))
+                    })
+                    .collect();
+                ranked.sort();
+                let chosen: Vec<Pubkey> = ranked.iter().take(usize::from(k)).map(|r| r.1).collect();
+                let with = |counted: u64| {
+                    let mut nodes = honest.nodes.clone();
+                    nodes.extend(chosen.iter().map(|key| (*key, counted, true)));
+                    Net { nodes, total }
+                };
+                before += u32::from(sortition_capture(&with(per_key), k, &seed, &job, pct, widen));
+                now += u32::from(sortition_capture(&with(0), k, &seed, &job, pct, widen));
+            }
+            let reference = (share as f64 / 100.0).powi(i32::from(k));
+            let (pb, pn) = (f64::from(before) / f64::from(t), f64::from(now) / f64::from(t));
+            println!("| {share} % | {EMPTY_KEYS} | {k} | {pb:.4} | {pn:.4} | {reference:.4} |");
+            assert_eq!(now, 0, "stake moved in after the seed never counts in its round");
+            assert!(
+                pb > 0.5,
+                "the model reproduces the attack on the old rule ({share} %, k={k}: {pb})"
+            );
+        }
+    }
+    println!("({t} trials per cell; {HONEST} honest nodes; the attacker always lands first in a slot; before = the draw counted stake bonded at claim time)");
 }

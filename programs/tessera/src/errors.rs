@@ -130,4 +130,6 @@ pub enum TesseraError {
     SeedNotReady,
     #[msg("an audit overturned this job's challenged result; the audit's result is final")]
     AuditOverturned,
+    #[msg("the node has claims not yet settled (timed-out ones too); settle them first")]
+    NodeHasUnsettledClaims,
 }

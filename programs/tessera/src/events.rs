@@ -196,6 +196,18 @@ pub struct JobCompleted {
     pub result_hash: [u8; 32],
 }
 
+/// An audit ended with seats that never revealed while they could still have overturned the
+/// challenged majority, and no budget or time was left to draw them again: the challenged
+/// result stands, no auditor who revealed is slashed for disagreeing, and the challengers
+/// lose the audit's cost (docs/PROTOCOL.md, "Audits").
+#[event]
+pub struct AuditUndecided {
+    pub job: Pubkey,
+    pub result_hash: [u8; 32],
+    /// Audit seats of the last audit round that did not reveal.
+    pub silent_seats: u8,
+}
+
 #[event]
 pub struct JobFailed {
     pub job: Pubkey,

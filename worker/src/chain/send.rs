@@ -65,7 +65,9 @@ impl TxError {
 /// A job's round as its sortition sees it ([`Chain::sortition_view`]).
 pub struct SortitionView {
     pub job: tessera::state::Job,
-    pub total_bonded: u64,
+    /// The network config: its bonded totals are the draw's denominator.
+    pub config: tessera::state::Config,
+    pub epoch_schedule: tessera_client::sortition::EpochSchedule,
     pub node: tessera::state::Node,
     pub slot_hashes: Vec<u8>,
     pub now: i64,
@@ -362,6 +364,7 @@ impl Chain {
             *node,
             tessera_client::ix::SLOT_HASHES,
             solana_sdk::sysvar::clock::ID,
+            solana_sdk::sysvar::epoch_schedule::ID,
         ];
         let accs = self.reader.read(&keys).await?;
         let Some(j) = accs[0].as_ref() else {
@@ -387,7 +390,11 @@ impl Chain {
             .context("short Clock")?;
         Ok(Some(SortitionView {
             job: accounts::decode_owned("Job", &j.owner, &j.data)?,
-            total_bonded: config.total_bonded,
+            config,
+            epoch_schedule: tessera_client::sortition::epoch_schedule_from_sysvar(
+                &decode(5, "EpochSchedule sysvar")?.data,
+            )
+            .context("short EpochSchedule")?,
             node: node_acc,
             slot_hashes: decode(3, "SlotHashes sysvar")?.data.clone(),
             now: accounts::clock_unix_timestamp(&clock.data).context("short Clock")?,

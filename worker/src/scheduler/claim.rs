@@ -299,7 +299,8 @@ impl Worker {
                 j,
                 &self.node,
                 &v.node,
-                v.total_bonded,
+                &v.config,
+                &v.epoch_schedule,
                 &v.slot_hashes,
                 v.slot,
             ) {

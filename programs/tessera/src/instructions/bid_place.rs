@@ -63,7 +63,7 @@ impl PlaceBid<'_> {
             &job.key(),
             &self.node.key(),
             &self.node,
-            self.config.total_bonded,
+            &self.config,
             &Clock::get()?,
             &self.slot_hashes.try_borrow_data()?,
         )

@@ -53,14 +53,16 @@ impl SettleChallenge<'_> {
 /// bond back plus an equal share of the challenger pool (the wrong majority's slashes) among
 /// the job's challengers still to settle. Rejected (the disputed hash won): the audit's cost
 /// goes to the client, the rest of the bond is owed to the treasury (paid by close_job).
-/// Undecided (the job failed): bond back.
+/// Undecided (the audit could not finish, the challenged result stands): the audit's cost goes
+/// to the client, the rest of the bond back. (A challenged job can no longer fail or expire.)
 #[access_control(ctx.accounts.validate())]
 pub fn handler(mut ctx: Context<SettleChallenge>) -> Result<()> {
     let a = &mut ctx.accounts;
     let bond = a.challenge.bond;
     let completed = a.job.state == JobState::Completed;
     let upheld = completed && a.job.winning_hash != a.challenge.challenged_hash;
-    let rejected = completed && !upheld;
+    let undecided = completed && !upheld && a.job.audit_undecided;
+    let rejected = completed && !upheld && !undecided;
     // Every challenge of a job disputes the same hash: all are upheld or none. The pool is
     // split evenly among the challenges still open (the last takes the remainder).
     let share = if upheld {
@@ -80,6 +82,10 @@ pub fn handler(mut ctx: Context<SettleChallenge>) -> Result<()> {
         )
     } else if rejected {
         (0, audit_cost, bond.saturating_sub(audit_cost)) // audit_cost ≤ bond
+    } else if undecided {
+        // a challenge that overturned nothing costs its audit, even when silent seats (not
+        // the challenger) left it undecided: no one can fail a job for free
+        (bond.saturating_sub(audit_cost), audit_cost, 0)
     } else {
         (bond, 0, 0)
     };

@@ -94,6 +94,10 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
         && a.claim.result_hash == a.job.winning_hash;
     let (outcome, slash_reason) = match claim_state {
         ClaimState::Revealed if wins => (ClaimOutcome::Paid, None),
+        // an audit left undecided by silent seats decides nobody wrong (docs/PROTOCOL.md)
+        ClaimState::Revealed if completed && a.job.audit_undecided => {
+            (ClaimOutcome::Unresolved, None)
+        }
         ClaimState::Revealed if completed => {
             (ClaimOutcome::Disagreed, Some(SlashReason::WrongResult))
         }
@@ -187,6 +191,11 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
         .unsettled_claims
         .checked_sub(1)
         .ok_or(TesseraError::MathOverflow)?;
+    a.node.unsettled_claims = a
+        .node
+        .unsettled_claims
+        .checked_sub(1)
+        .ok_or(TesseraError::MathOverflow)?;
     a.node.last_active = now;
     emit!(ClaimSettled {
         job: a.job.key(),
@@ -259,11 +268,12 @@ pub fn apply_slash(
         .checked_add(split.treasury)
         .ok_or(TesseraError::MathOverflow)?;
     let bonded = s.node.bonded();
-    s.node.take_slash(split.total)?;
+    let epoch = crate::state::epoch_of(Clock::get()?.slot)?;
+    s.node.take_slash(split.total, epoch)?;
     let lost = bonded
         .checked_sub(s.node.bonded())
         .ok_or(TesseraError::MathOverflow)?;
-    s.config.unbond(lost)?;
+    s.config.unbond(lost, epoch)?;
     s.node.reputation.record_failure(split.total, now);
     if to_challenger {
         job.challenger_pool = job

@@ -69,7 +69,7 @@ impl ClaimJob<'_> {
                 &job.key(),
                 &self.node.key(),
                 &self.node,
-                self.config.total_bonded,
+                &self.config,
                 &clock,
                 &self.slot_hashes.try_borrow_data()?,
             )?;
@@ -142,6 +142,10 @@ pub fn handler(ctx: Context<ClaimJob>) -> Result<()> {
         .ok_or(TesseraError::MathOverflow)?;
     node.open_claims = node
         .open_claims
+        .checked_add(1)
+        .ok_or(TesseraError::MathOverflow)?;
+    node.unsettled_claims = node
+        .unsettled_claims
         .checked_add(1)
         .ok_or(TesseraError::MathOverflow)?;
     node.lock(claim.collateral)?;

@@ -24,11 +24,16 @@ impl ExpireJob<'_> {
 }
 
 /// Permissionless: the job deadline passed with nothing left to evaluate. First-round jobs
-/// expire, later rounds fail; either way `settle_claim` then `close_job` return every token.
+/// expire, later rounds fail, an unfinished audit leaves the challenged majority standing;
+/// either way `settle_claim` then `close_job` return every token.
 #[access_control(ctx.accounts.validate())]
 pub fn handler(ctx: Context<ExpireJob>) -> Result<()> {
     let job = &mut ctx.accounts.job;
-    if job.round == 0 && job.tally_len == 0 {
+    let key = job.key();
+    if job.challenged {
+        // an audit that never got a commitment: the challenged majority stands
+        super::job_finalize::close_undecided_audit(job, key);
+    } else if job.round == 0 && job.tally_len == 0 {
         job.state = JobState::Expired;
         emit!(JobExpired { job: job.key() });
     } else {

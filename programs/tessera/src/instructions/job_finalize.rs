@@ -3,7 +3,8 @@ use anchor_lang::prelude::*;
 use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::{
-    JobCompleted, JobEscalated, JobExpired, JobFailed, MajorityReached, RevealOpened, RoundReopened,
+    AuditUndecided, JobCompleted, JobEscalated, JobExpired, JobFailed, MajorityReached,
+    RevealOpened, RoundReopened,
 };
 use crate::state::{Job, JobState};
 
@@ -44,6 +45,9 @@ pub fn handler(ctx: Context<FinalizeJob>) -> Result<()> {
                     round: job.round,
                     commit_deadline: job.commit_deadline,
                 });
+            } else if job.challenged {
+                // an audit nobody committed to: the challenged majority stands
+                close_undecided_audit(job, key);
             } else if job.round == 0 {
                 job.state = JobState::Expired;
                 emit!(JobExpired { job: key });
@@ -60,7 +64,9 @@ pub fn handler(ctx: Context<FinalizeJob>) -> Result<()> {
                 job.round_reveals == job.round_commits || now > job.reveal_deadline,
                 TesseraError::WindowOpen
             );
-            if let Some(hash) = job.majority() {
+            if job.challenged {
+                audit_verdict(job, key, now, slot)?;
+            } else if let Some(hash) = job.majority() {
                 open_challenge(job, key, hash, now);
             } else if !job.challenged
                 && job.budget_allows(ESCALATION_SLOTS)?
@@ -93,6 +99,63 @@ pub fn handler(ctx: Context<FinalizeJob>) -> Result<()> {
         _ => return err!(TesseraError::InvalidJobState),
     }
     Ok(())
+}
+
+/// The end of an audit round's reveals. Seats that did not reveal never decide the verdict:
+/// * every seat revealed, or another hash already overturns, or no hash could overturn even
+///   with the silent seats' votes: decided on the votes (the challenge window opens again);
+/// * otherwise the silent seats are drawn again (a new round of as many seats, paid from the
+///   client's budget; the silent claims are slashed as silent at settlement);
+/// * with no budget or time left for that: undecided, the challenged majority stands.
+pub fn audit_verdict(job: &mut Job, key: Pubkey, now: i64, slot: u64) -> Result<()> {
+    let hash = job.majority().unwrap_or(job.challenged_hash);
+    let silent = job.round_size.saturating_sub(job.round_reveals);
+    if silent == 0 || hash != job.challenged_hash || !job.overturn_possible(silent) {
+        open_challenge(job, key, hash, now);
+        return Ok(());
+    }
+    // slots of the round that no claim holds are still free; only the rest is paid again
+    let held = job.active_claims.saturating_add(job.reserved_at(now));
+    let free = job.slots.saturating_sub(held);
+    let extra = silent.saturating_sub(free);
+    if job.budget_allows(extra)? && job.next_round_fits(now) {
+        job.round = job.round.checked_add(1).ok_or(TesseraError::MathOverflow)?;
+        job.slots = job
+            .slots
+            .checked_add(extra)
+            .ok_or(TesseraError::MathOverflow)?;
+        job.round_size = silent;
+        job.has_winner = false;
+        job.open_round(now, slot);
+        emit!(JobEscalated {
+            job: key,
+            round: job.round,
+            slots: job.slots,
+            commit_deadline: job.commit_deadline,
+            challenged: true,
+        });
+    } else {
+        close_undecided_audit(job, key);
+    }
+    Ok(())
+}
+
+/// An audit that cannot finish: the challenged majority stands and the job completes.
+pub fn close_undecided_audit(job: &mut Job, key: Pubkey) {
+    let silent = job.round_size.saturating_sub(job.round_reveals);
+    job.audit_undecided = true;
+    job.state = JobState::Completed;
+    job.winning_hash = job.challenged_hash;
+    job.has_winner = true;
+    emit!(AuditUndecided {
+        job: key,
+        result_hash: job.challenged_hash,
+        silent_seats: silent,
+    });
+    emit!(JobCompleted {
+        job: key,
+        result_hash: job.winning_hash,
+    });
 }
 
 /// A strict majority agreed on `hash`: the challenge window opens.

@@ -221,6 +221,7 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
         terms: config.terms(),
         escrow: a.escrow.key(),
         result_uri: String::new(),
+        audit_undecided: false,
         bump,
         escrow_bump,
     });

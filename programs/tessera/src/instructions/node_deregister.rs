@@ -37,6 +37,12 @@ pub struct DeregisterNode<'info> {
 impl DeregisterNode<'_> {
     pub fn validate(&self) -> Result<()> {
         require!(self.node.open_claims == 0, TesseraError::OpenClaims);
+        // a timed-out claim no longer holds a slot or collateral, but settling it needs this
+        // account: closing the node first would lock its job's escrow for good
+        require!(
+            self.node.unsettled_claims == 0,
+            TesseraError::NodeHasUnsettledClaims
+        );
         require!(self.node.stake == 0, TesseraError::StakeRemaining);
         Ok(())
     }

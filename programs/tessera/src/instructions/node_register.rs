@@ -5,7 +5,7 @@ use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::NodeRegistered;
 use crate::pda;
-use crate::state::{Config, Hardware, Node, Reputation};
+use crate::state::{Config, Hardware, Node, Reputation, StakeHistory};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct RegisterNodeArgs {
@@ -78,6 +78,8 @@ pub fn handler(ctx: Context<RegisterNode>, args: RegisterNodeArgs) -> Result<()>
         bump,
         vault_bump,
         locked: 0,
+        draw_stake: StakeHistory::default(),
+        unsettled_claims: 0,
     };
     pda::write_account(&a.node, &node)?;
     emit!(NodeRegistered {

@@ -42,13 +42,11 @@ impl RequestUnstake<'_> {
 /// amount (one timer per node keeps the account small and the rule simple).
 #[access_control(ctx.accounts.validate(&args))]
 pub fn handler(ctx: Context<RequestUnstake>, args: RequestUnstakeArgs) -> Result<()> {
-    let now = Clock::get()?.unix_timestamp;
-    ctx.accounts.config.unbond(args.amount)?;
+    let clock = Clock::get()?;
+    let (now, epoch) = (clock.unix_timestamp, crate::state::epoch_of(clock.slot)?);
+    ctx.accounts.config.unbond(args.amount, epoch)?;
     let node = &mut ctx.accounts.node;
-    node.unbonding = node
-        .unbonding
-        .checked_add(args.amount)
-        .ok_or(TesseraError::MathOverflow)?;
+    node.start_unbonding(args.amount, epoch)?;
     node.unbonding_since = now;
     node.last_active = now;
     emit!(UnstakeRequested {

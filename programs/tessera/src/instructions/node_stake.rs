@@ -57,13 +57,12 @@ pub fn handler(ctx: Context<Stake>, args: StakeArgs) -> Result<()> {
         &[],
         args.amount,
     )?;
-    ctx.accounts.config.bond(args.amount)?;
+    let clock = Clock::get()?;
+    let epoch = crate::state::epoch_of(clock.slot)?;
+    ctx.accounts.config.bond(args.amount, epoch)?;
     let node = &mut ctx.accounts.node;
-    node.stake = node
-        .stake
-        .checked_add(args.amount)
-        .ok_or(TesseraError::MathOverflow)?;
-    node.last_active = Clock::get()?.unix_timestamp;
+    node.add_stake(args.amount, epoch)?;
+    node.last_active = clock.unix_timestamp;
     emit!(Staked {
         node: node.key(),
         amount: args.amount,

@@ -144,6 +144,7 @@ pub fn handler(mut ctx: Context<ChallengeResult>, args: ChallengeResultArgs) -> 
         .ok_or(TesseraError::MathOverflow)?;
     job.challenged = true;
     job.challenged_hash = args.challenged_hash;
+    job.audit_undecided = false;
     escalate(job, now, Clock::get()?.slot, size)?;
     emit!(ResultChallenged {
         job: job.key(),

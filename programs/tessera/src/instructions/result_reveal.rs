@@ -88,9 +88,13 @@ pub fn handler(ctx: Context<RevealResult>, args: RevealResultArgs) -> Result<()>
     // The last reveal of the round with a strict majority opens the challenge window itself
     // (no finalize_job needed). Without a majority the round stays for finalize_job, which
     // escalates or fails it.
+    // An audit round decides through the same verdict as finalize_job (silent seats never
+    // decide it).
     if job.round_reveals == job.round_commits {
-        if let Some(hash) = job.majority() {
-            let key = job.key();
+        let key = job.key();
+        if job.challenged {
+            super::job_finalize::audit_verdict(job, key, now, Clock::get()?.slot)?;
+        } else if let Some(hash) = job.majority() {
             super::job_finalize::open_challenge(job, key, hash, now);
         }
     }

@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::constants::*;
 use crate::errors::TesseraError;
-use crate::state::JobTerms;
+use crate::state::{JobTerms, StakeHistory};
 
 /// Network-wide parameters. PDA `["config"]`; one per deployment.
 #[account]
@@ -73,6 +73,9 @@ pub struct Config {
     /// Proposed next authority (`update_config`); it takes over only when it signs
     /// `accept_authority`. `Pubkey::default()` when none is proposed.
     pub pending_authority: Pubkey,
+    /// `total_bonded` at the start of the last two epochs: the denominator of a draw is the
+    /// total of the same moment as the stake it counts ([`Config::draw_total`]).
+    pub draw_total: StakeHistory,
 }
 
 /// Every tunable parameter of [`Config`], validated as a whole.
@@ -212,8 +215,15 @@ impl Config {
         }
     }
 
-    /// Add `amount` to the network's bonded stake.
-    pub fn bond(&mut self, amount: u64) -> Result<()> {
+    /// The network's bonded stake at the start of `epoch`, the denominator of every draw of a
+    /// round seeded in that epoch; `None` when older than the two epochs kept.
+    pub fn draw_total(&self, epoch: u64) -> Option<u64> {
+        self.draw_total.at_start_of(self.total_bonded, epoch)
+    }
+
+    /// Add `amount` to the network's bonded stake in `epoch`.
+    pub fn bond(&mut self, amount: u64, epoch: u64) -> Result<()> {
+        self.draw_total.roll(self.total_bonded, epoch);
         self.total_bonded = self
             .total_bonded
             .checked_add(amount)
@@ -221,8 +231,9 @@ impl Config {
         Ok(())
     }
 
-    /// Remove `amount` from the network's bonded stake.
-    pub fn unbond(&mut self, amount: u64) -> Result<()> {
+    /// Remove `amount` from the network's bonded stake in `epoch`.
+    pub fn unbond(&mut self, amount: u64, epoch: u64) -> Result<()> {
+        self.draw_total.roll(self.total_bonded, epoch);
         self.total_bonded = self
             .total_bonded
             .checked_sub(amount)

@@ -92,6 +92,47 @@ impl JobTerms {
     }
 }
 
+/// What a node's draw in a round counts ([`Job::round_draw`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoundDraw {
+    /// The round's seed is known and kept: stake-weighted sortition with the node's `weight`
+    /// and the network's `total`, both as of the start of the seed's epoch, `age` chain slots
+    /// after the seed became readable.
+    Seeded {
+        seed: [u8; 32],
+        weight: u64,
+        total: u64,
+        age: u64,
+    },
+    /// The seed is gone: open to every node whose stake counted when this epoch began.
+    Open { weight: u64 },
+}
+
+impl RoundDraw {
+    /// Does this draw let `node_key` take a slot of `round` of the job at `job_key`?
+    pub fn eligible(&self, job_key: &Pubkey, round: u8, node_key: &Pubkey, t: &JobTerms) -> bool {
+        match *self {
+            RoundDraw::Seeded {
+                seed,
+                weight,
+                total,
+                age,
+            } => crate::sortition::eligible_for(
+                &seed,
+                job_key,
+                round,
+                node_key,
+                weight,
+                total,
+                t.sortition_expected_pct,
+                age,
+                t.sortition_widen_slots,
+            ),
+            RoundDraw::Open { weight } => weight > 0,
+        }
+    }
+}
+
 /// A compute job and its escrow accounting. PDA `["job", client, job_id u64 le]`.
 #[account]
 #[derive(InitSpace, Debug)]
@@ -193,6 +234,10 @@ pub struct Job {
     /// client checks what it downloads against `winning_hash`.
     #[max_len(MAX_URI_LEN)]
     pub result_uri: String,
+    /// The last audit could not finish (silent seats, no budget or time to draw them again):
+    /// the challenged result stands, auditors who revealed another hash are paid unslashed,
+    /// challengers lose the audit's cost.
+    pub audit_undecided: bool,
 }
 
 impl Job {
@@ -248,6 +293,21 @@ impl Job {
         self.votes(&self.winning_hash)
             .checked_add(1)
             .ok_or_else(|| error!(TesseraError::MathOverflow))
+    }
+
+    /// Could `extra` more audit votes still overturn the challenged hash? True when some other
+    /// hash (or one nobody revealed yet) plus `extra` would have strictly more votes.
+    pub fn overturn_possible(&self, extra: u8) -> bool {
+        let held = self.votes(&self.challenged_hash);
+        let best_other = self
+            .tally
+            .iter()
+            .take(usize::from(self.tally_len))
+            .filter(|t| t.hash != self.challenged_hash)
+            .map(|t| t.count)
+            .max()
+            .unwrap_or(0);
+        best_other.saturating_add(extra) > held
     }
 
     /// Record a revealed hash.
@@ -329,6 +389,37 @@ impl Job {
             .min(self.deadline);
     }
 
+    /// What a draw for a slot of this round (or a bid) counts, at chain slot `slot`, from the
+    /// SlotHashes sysvar's data and the epoch schedule: the program's check and the workers'
+    /// forecast run this same function. `SeedNotReady` before the seed slot has ended.
+    pub fn round_draw(
+        &self,
+        node: &super::Node,
+        config: &super::Config,
+        slot: u64,
+        slot_hashes: &[u8],
+        schedule: &EpochSchedule,
+    ) -> Result<RoundDraw> {
+        require!(slot > self.seed_slot, TesseraError::SeedNotReady);
+        let seed_epoch = schedule.get_epoch(self.seed_slot);
+        let seeded = crate::sortition::slot_hash(slot_hashes, self.seed_slot).and_then(|seed| {
+            Some(RoundDraw::Seeded {
+                seed,
+                // stake bonded, and the total, as they stood when the seed's epoch began:
+                // nothing moved in (or out) after the seed was known counts
+                weight: node.draw_weight(seed_epoch)?,
+                total: config.draw_total(seed_epoch)?,
+                age: crate::sortition::age_slots(self.seed_slot, slot)?,
+            })
+        });
+        // A seed older than the sysvar's 512 slots (~3 min), or than the two epochs of stake
+        // kept: by then the threshold has widened past one for any real stake, so the round
+        // is open to every node whose stake was bonded when the current epoch began.
+        Ok(seeded.unwrap_or(RoundDraw::Open {
+            weight: node.draw_weight(schedule.get_epoch(slot)).unwrap_or(0),
+        }))
+    }
+
     /// Checks `node`'s sortition eligibility for a slot of this round (or a bid) in `clock`'s
     /// slot; `slot_hashes` is the SlotHashes sysvar's data.
     pub fn check_sortition(
@@ -336,30 +427,13 @@ impl Job {
         key: &Pubkey,
         node_key: &Pubkey,
         node: &super::Node,
-        total_bonded: u64,
+        config: &super::Config,
         clock: &Clock,
         slot_hashes: &[u8],
     ) -> Result<()> {
-        require!(clock.slot > self.seed_slot, TesseraError::SeedNotReady);
-        // A seed older than the sysvar's 512 slots (~3 min) is gone: by then the threshold
-        // has widened far past one anyway, so the round is open to every node.
-        let Some(seed) = crate::sortition::slot_hash(slot_hashes, self.seed_slot) else {
-            return Ok(());
-        };
-        let age = crate::sortition::age_slots(self.seed_slot, clock.slot)
-            .ok_or(TesseraError::SeedNotReady)?;
+        let draw = self.round_draw(node, config, clock.slot, slot_hashes, &EpochSchedule::get()?)?;
         require!(
-            crate::sortition::eligible_for(
-                &seed,
-                key,
-                self.round,
-                node_key,
-                node.bonded(),
-                total_bonded,
-                self.terms.sortition_expected_pct,
-                age,
-                self.terms.sortition_widen_slots,
-            ),
+            draw.eligible(key, self.round, node_key, &self.terms),
             TesseraError::NotEligible
         );
         Ok(())

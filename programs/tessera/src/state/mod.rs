@@ -5,6 +5,7 @@ pub mod claim;
 pub mod config;
 pub mod job;
 pub mod node;
+pub mod stake_history;
 
 pub use bid::*;
 pub use challenge::*;
@@ -12,3 +13,4 @@ pub use claim::*;
 pub use config::*;
 pub use job::*;
 pub use node::*;
+pub use stake_history::*;

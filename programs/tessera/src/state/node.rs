@@ -2,6 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::constants::*;
 use crate::errors::TesseraError;
+use crate::state::StakeHistory;
 
 /// Hardware a node declares. Backed by stake and checked by benchmark jobs, never trusted alone.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq, InitSpace)]
@@ -164,12 +165,48 @@ pub struct Node {
     /// Collateral locked by open claims (Σ `Claim::collateral`); it cannot back another claim
     /// or be unbonded until the claim is expired or settled.
     pub locked: u64,
+    /// Bonded stake at the start of the last two epochs: what sortition draws count
+    /// ([`Node::draw_weight`]).
+    pub draw_stake: StakeHistory,
+    /// Claims made and not yet settled (closed), timed-out ones included: the node cannot be
+    /// deregistered before they are, since settling a claim needs the Node account.
+    pub unsettled_claims: u32,
 }
 
 impl Node {
     /// Stake that backs new claims.
     pub fn bonded(&self) -> u64 {
         self.stake.saturating_sub(self.unbonding)
+    }
+
+    /// What a sortition draw of a round seeded in `epoch` counts: stake bonded at the start of
+    /// that epoch and still bonded now; `None` when that epoch is older than the two kept.
+    pub fn draw_weight(&self, epoch: u64) -> Option<u64> {
+        let bonded = self.bonded();
+        self.draw_stake
+            .at_start_of(bonded, epoch)
+            .map(|s| s.min(bonded))
+    }
+
+    /// Add `amount` to the stake in `epoch` (bonded at once; counted by draws from the next
+    /// epoch on).
+    pub fn add_stake(&mut self, amount: u64, epoch: u64) -> Result<()> {
+        self.draw_stake.roll(self.bonded(), epoch);
+        self.stake = self
+            .stake
+            .checked_add(amount)
+            .ok_or(TesseraError::MathOverflow)?;
+        Ok(())
+    }
+
+    /// Start unbonding `amount` more in `epoch` (it stops backing claims and draws at once).
+    pub fn start_unbonding(&mut self, amount: u64, epoch: u64) -> Result<()> {
+        self.draw_stake.roll(self.bonded(), epoch);
+        self.unbonding = self
+            .unbonding
+            .checked_add(amount)
+            .ok_or(TesseraError::MathOverflow)?;
+        Ok(())
     }
 
     /// Bonded stake not locked by open claims: what a new claim's collateral must fit in.
@@ -199,8 +236,10 @@ impl Node {
         Ok(())
     }
 
-    /// Remove `amount` from the stake after a slash: unbonding tokens are taken last.
-    pub fn take_slash(&mut self, amount: u64) -> Result<()> {
+    /// Remove `amount` from the stake after a slash in `epoch`: unbonding tokens are taken
+    /// last.
+    pub fn take_slash(&mut self, amount: u64, epoch: u64) -> Result<()> {
+        self.draw_stake.roll(self.bonded(), epoch);
         self.stake = self
             .stake
             .checked_sub(amount)
