@@ -94,7 +94,7 @@ fn many_keys_cannot_fill_a_jobs_replicas_unless_eligible() {
     // at the first slot each sybil key has about a 1.25 % chance (1.5 expected x 100/12 000
     // of the stake); every later slot adds as much again: the keys are drawn a few at a time,
     // and the honest nodes (three quarters of the stake) are drawn three times as fast
-    assert!(refused > 30, "the draw refused {refused} sybil claims");
+    assert!(refused >= 25, "the draw refused {refused} sybil claims");
     assert!(
         sybil_slots < 3,
         "the 30 keys took every replica: {sybil_slots}"

@@ -146,9 +146,9 @@ fn a_timed_out_claimer_cannot_leave_before_its_claim_is_settled() {
         .unwrap();
     assert_eq!(w.node(0).stake, 0);
     assert_eq!(w.node(0).open_claims, 0, "its slot was freed by the expiry");
-    assert_eq!(w.node(0).unsettled_claims, 1);
     let res = w.s.send(&[ix::deregister_node(&t, &op.pubkey())], &[&op]);
     assert_err(&res, TesseraError::NodeHasUnsettledClaims);
+    assert_eq!(w.node(0).unsettled_claims, 1);
 
     // the job ends with another node; every claim settles and the job closes
     w.claim(1, &job).unwrap();

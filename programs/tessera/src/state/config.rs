@@ -228,6 +228,7 @@ impl Config {
             .total_bonded
             .checked_add(amount)
             .ok_or(TesseraError::MathOverflow)?;
+        self.draw_total.note(self.total_bonded);
         Ok(())
     }
 
@@ -238,6 +239,7 @@ impl Config {
             .total_bonded
             .checked_sub(amount)
             .ok_or(TesseraError::MathOverflow)?;
+        self.draw_total.note(self.total_bonded);
         Ok(())
     }
 

@@ -179,13 +179,10 @@ impl Node {
         self.stake.saturating_sub(self.unbonding)
     }
 
-    /// What a sortition draw of a round seeded in `epoch` counts: stake bonded at the start of
-    /// that epoch and still bonded now; `None` when that epoch is older than the two kept.
+    /// What a sortition draw of a round seeded in `epoch` counts: the stake that has stayed
+    /// bonded since that epoch began; `None` when that epoch is older than the two kept.
     pub fn draw_weight(&self, epoch: u64) -> Option<u64> {
-        let bonded = self.bonded();
-        self.draw_stake
-            .at_start_of(bonded, epoch)
-            .map(|s| s.min(bonded))
+        self.draw_stake.lowest_since_start_of(self.bonded(), epoch)
     }
 
     /// Add `amount` to the stake in `epoch` (bonded at once; counted by draws from the next
@@ -196,6 +193,7 @@ impl Node {
             .stake
             .checked_add(amount)
             .ok_or(TesseraError::MathOverflow)?;
+        self.draw_stake.note(self.bonded());
         Ok(())
     }
 
@@ -206,6 +204,7 @@ impl Node {
             .unbonding
             .checked_add(amount)
             .ok_or(TesseraError::MathOverflow)?;
+        self.draw_stake.note(self.bonded());
         Ok(())
     }
 
@@ -245,6 +244,7 @@ impl Node {
             .checked_sub(amount)
             .ok_or(TesseraError::MathOverflow)?;
         self.unbonding = self.unbonding.min(self.stake);
+        self.draw_stake.note(self.bonded());
         Ok(())
     }
 }
