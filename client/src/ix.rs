@@ -44,8 +44,9 @@ pub fn localnet_params() -> ConfigParams {
         priority_min_reputation_bps: 6_000,
         // 0.01 token: no dust jobs
         min_price_per_replica: 10_000,
-        // a replica paid 2 tokens or more is a full success for reputation
-        reputation_unit: 2_000_000,
+        // a replica whose protocol fee is 0.5 token or more (20 tokens of work at 2.5 %) is a
+        // full success for reputation
+        reputation_unit: 500_000,
         // each open claim locks bonded stake equal to its price
         collateral_bps: 10_000,
         // sortition: 2 expected eligible nodes per free slot, doubling every 5 s

@@ -21,6 +21,62 @@ fn run_k1(w: &mut World, id: u64, i: usize, price: u64) {
     w.settle(i, &job).unwrap();
 }
 
+/// The price whose protocol fee is `fee` under the localnet terms.
+fn price_with_fee(fee: u64) -> u64 {
+    fee * 10_000 / u64::from(ix::localnet_params().protocol_fee_bps)
+}
+
+/// Self-dealing (issue 29): an operator posts k = 1 jobs from its own key, at 2 tokens each,
+/// with hardware requirements only its node declares, so nobody else can claim them; the price
+/// comes straight back and only the protocol fee is lost. Before, one such job (0.05 token of
+/// fees) lifted the node from 5 000 to 6 666 bps, over the 6 000 priority threshold. Now
+/// reputation is backed by the fee: the node crosses the threshold only once the fees it paid
+/// reach half a reputation unit, exactly what docs/PROTOCOL.md says it costs anyone.
+#[test]
+fn self_dealt_jobs_buy_reputation_only_for_the_fees_the_doc_names() {
+    let mut w = World::new(2);
+    let p = ix::localnet_params();
+    let t = w.s.tctx();
+    // the operator's node declares hardware nobody else has; its operator key is the client
+    let op = w.nodes[0].insecure_clone();
+    let mut hw = gpu_hardware();
+    hw.vram_mb = 200_000;
+    w.s.send(&[ix::update_node(&op.pubkey(), hw)], &[&op]).unwrap();
+    let c = w.client.insecure_clone();
+    w.s.donate(&c, &w.s.ata(&op.pubkey()), 100 * TOKEN).unwrap();
+    let treasury0 = w.s.balance(&w.s.treasury);
+    let tokens0 = w.token(&op);
+    let (mut id, mut fees) = (1u64, 0u64);
+    while w.node(0).reputation.score_bps < p.priority_min_reputation_bps {
+        let mut a = w.s.job_args(id, 1, 2 * TOKEN, 0);
+        a.requirements.min_vram_mb = 200_000;
+        w.s.post(&op, a).unwrap();
+        let job = pda::job(&op.pubkey(), id).0;
+        // nobody else can claim it
+        assert_err(&w.claim(1, &job), TesseraError::HardwareMismatch);
+        w.claim(0, &job).unwrap();
+        w.commit(0, &job, GOOD).unwrap();
+        w.reveal(0, &job, GOOD).unwrap();
+        w.s.warp(p.challenge_window_secs + 1);
+        w.settle(0, &job).unwrap();
+        w.s.send(&[ix::close_job(&t, &op.pubkey(), &job)], &[]).unwrap();
+        fees += fee(2 * TOKEN);
+        id += 1;
+        assert!(id < 100, "never reached the threshold");
+    }
+    assert!(id > 2, "one self-dealt job no longer crosses the threshold");
+    // what it cost: the fees, nothing else (the price came back), and at least half a unit
+    assert_eq!(w.s.balance(&w.s.treasury) - treasury0, fees);
+    assert_eq!(tokens0 - w.token(&op), fees);
+    assert!(fees >= p.reputation_unit / 2, "{fees} of fees bought the threshold");
+    println!(
+        "self-dealing to {} bps took {} jobs and {} tokens of fees",
+        w.node(0).reputation.score_bps,
+        id - 1,
+        fees as f64 / TOKEN as f64
+    );
+}
+
 /// Before: one k = 1 job at a price of 1 base unit, posted by the node's own operator as a
 /// client, lifted a fresh node from 5 000 to 6 666 bps, over the 6 000 priority threshold.
 #[test]
@@ -40,12 +96,13 @@ fn a_dust_job_does_not_move_reputation() {
     assert_eq!(n.reputation.credit, 0);
     assert_eq!(n.reputation.score_bps, INITIAL_REPUTATION_BPS);
     assert!(n.reputation.score_bps < p.priority_min_reputation_bps);
-    // half a reputation unit earns half a success
-    run_k1(&mut w, 7, 1, p.reputation_unit / 2);
+    // a job whose fee is half a reputation unit earns half a success
+    let full = price_with_fee(p.reputation_unit);
+    run_k1(&mut w, 7, 1, full / 2);
     assert_eq!(w.node(1).reputation.credit, 50);
     assert_eq!(w.node(1).reputation.score_bps, 6_000);
-    // a full-value job earns a full one
-    run_k1(&mut w, 8, 1, p.reputation_unit);
+    // a job whose fee is a whole unit earns a full one
+    run_k1(&mut w, 8, 1, full);
     assert_eq!(w.node(1).reputation.credit, 150);
     // auction bids below the minimum are refused too
     let now = w.s.now();

@@ -39,7 +39,7 @@ pub fn profile(cluster: Cluster) -> ConfigParams {
             priority_min_stake: 500 * TOKEN,
             priority_min_reputation_bps: 6_000,
             min_price_per_replica: TOKEN / 100,
-            reputation_unit: 2 * TOKEN,
+            reputation_unit: TOKEN / 2,
             collateral_bps: 10_000,
             sortition_expected_pct: 100,
             // ~60 s of 400 ms slots: the draw widens by the minute
@@ -65,7 +65,7 @@ pub fn profile(cluster: Cluster) -> ConfigParams {
             priority_min_stake: 5_000 * TOKEN,
             priority_min_reputation_bps: 6_000,
             min_price_per_replica: TOKEN / 10,
-            reputation_unit: 10 * TOKEN,
+            reputation_unit: 5 * TOKEN,
             collateral_bps: 20_000,
             sortition_expected_pct: 100,
             sortition_widen_slots: 150,

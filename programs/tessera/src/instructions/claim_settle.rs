@@ -151,7 +151,7 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
                 });
             }
             let unit = a.job.terms.reputation_unit;
-            a.node.reputation.record_success(paid, price, unit, now);
+            a.node.reputation.record_success(paid, fee, unit, now);
         } else {
             a.node.reputation.earned_total = a.node.reputation.earned_total.saturating_add(paid);
         }

@@ -58,8 +58,8 @@ pub struct Config {
     pub bump: u8,
     /// Lowest price per replica (or auction maximum, or bid) a job may offer: no dust jobs.
     pub min_price_per_replica: u64,
-    /// Tokens paid for one replica that count as one full success for reputation; a replica
-    /// paid less earns a proportional part (`Reputation::credit`).
+    /// Protocol fee paid on one replica that counts as one full success for reputation; a
+    /// replica whose fee was less earns a proportional part (`Reputation::credit`).
     pub reputation_unit: u64,
     /// Bonded stake locked per open claim, in bps of the claim's price (may exceed 10 000).
     pub collateral_bps: u16,

@@ -77,7 +77,7 @@ pub struct JobTerms {
     pub challenge_bond: u64,
     /// Bonded stake each claim locks, bps of its price.
     pub collateral_bps: u16,
-    /// Paid tokens that count as one full success for reputation.
+    /// Protocol fee on a paid replica that counts as one full success for reputation.
     pub reputation_unit: u64,
     /// Sortition: newly eligible nodes per free slot per chain slot, percent; threshold
     /// doubling period in chain slots.

@@ -55,8 +55,8 @@ pub struct Reputation {
     pub penalty_updated_at: i64,
     /// Score in bps, see [`Reputation::recompute`].
     pub score_bps: u16,
-    /// Value-weighted successes, in hundredths: a replica paid at least the terms'
-    /// `reputation_unit` adds 100, a cheaper one proportionally less (a dust job adds 0).
+    /// Fee-backed successes, in hundredths: a paid replica whose protocol fee reached the
+    /// terms' `reputation_unit` adds 100, a cheaper one proportionally less (a dust job adds 0).
     pub credit: u64,
 }
 
@@ -95,8 +95,8 @@ impl Reputation {
     }
 
     /// score = (credit + 100) / (credit + penalty + 200), in bps: a Beta(1,1)-mean over
-    /// value-weighted successes (100 per replica paid at least one `reputation_unit`) and
-    /// decayed, 3x-weighted failures. A new node scores 5000; ten full-value jobs give 9166;
+    /// fee-backed successes (100 per replica whose protocol fee reached one `reputation_unit`)
+    /// and decayed, 3x-weighted failures. A new node scores 5000; ten full-value jobs give 9166;
     /// one fresh failure after those ten 7333; any number of dust jobs leaves it at 5000.
     pub fn recompute(&mut self, now: i64) {
         self.decay(now);
@@ -111,12 +111,12 @@ impl Reputation {
             .unwrap_or(0) as u16;
     }
 
-    /// A paid replica: `earned` net of fees; `price` (what the client paid for it) against
-    /// `unit` decides how much the success weighs.
-    pub fn record_success(&mut self, earned: u64, price: u64, unit: u64, now: i64) {
+    /// A paid replica: `earned` net of fees; its protocol `fee` (what left for the treasury,
+    /// whoever posted the job) against `unit` decides how much the success weighs.
+    pub fn record_success(&mut self, earned: u64, fee: u64, unit: u64, now: i64) {
         self.completed = self.completed.saturating_add(1);
         self.earned_total = self.earned_total.saturating_add(earned);
-        self.credit = self.credit.saturating_add(success_credit(price, unit));
+        self.credit = self.credit.saturating_add(success_credit(fee, unit));
         self.recompute(now);
     }
 
@@ -128,14 +128,17 @@ impl Reputation {
     }
 }
 
-/// Reputation credit of one success paid `price` when `unit` counts as a full one: 100 for
-/// `price >= unit`, proportionally less below, rounded down (so dust earns nothing).
-pub fn success_credit(price: u64, unit: u64) -> u64 {
-    if unit == 0 || price >= unit {
+/// Reputation credit of one success whose protocol fee was `fee` when a fee of `unit` counts as
+/// a full one: 100 for `fee >= unit`, proportionally less below, rounded down (so dust earns
+/// nothing). Backed by the fee, not the price: a node that posts jobs to itself gets the price
+/// back but never the fee, so its reputation costs it what anyone's costs (docs/PROTOCOL.md,
+/// "Reputation").
+pub fn success_credit(fee: u64, unit: u64) -> u64 {
+    if unit == 0 || fee >= unit {
         return 100;
     }
-    // price < unit here, so the quotient is below 100
-    u128::from(price)
+    // fee < unit here, so the quotient is below 100
+    u128::from(fee)
         .saturating_mul(100)
         .checked_div(u128::from(unit))
         .map_or(100, |c| c as u64)
