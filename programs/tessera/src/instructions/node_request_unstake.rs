@@ -43,7 +43,7 @@ impl RequestUnstake<'_> {
 #[access_control(ctx.accounts.validate(&args))]
 pub fn handler(ctx: Context<RequestUnstake>, args: RequestUnstakeArgs) -> Result<()> {
     let clock = Clock::get()?;
-    let (now, epoch) = (clock.unix_timestamp, crate::state::epoch_of(clock.slot)?);
+    let (now, epoch) = (clock.unix_timestamp, clock.epoch);
     ctx.accounts.config.unbond(args.amount, epoch)?;
     let node = &mut ctx.accounts.node;
     node.start_unbonding(args.amount, epoch)?;

@@ -58,7 +58,7 @@ pub fn handler(ctx: Context<Stake>, args: StakeArgs) -> Result<()> {
         args.amount,
     )?;
     let clock = Clock::get()?;
-    let epoch = crate::state::epoch_of(clock.slot)?;
+    let epoch = clock.epoch;
     ctx.accounts.config.bond(args.amount, epoch)?;
     let node = &mut ctx.accounts.node;
     node.add_stake(args.amount, epoch)?;

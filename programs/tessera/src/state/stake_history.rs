@@ -79,11 +79,6 @@ impl StakeHistory {
     }
 }
 
-/// The Solana epoch of `slot` (the EpochSchedule sysvar; short warm-up epochs included).
-pub fn epoch_of(slot: u64) -> Result<u64> {
-    Ok(EpochSchedule::get()?.get_epoch(slot))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
