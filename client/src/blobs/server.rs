@@ -27,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures_util::StreamExt;
+use solana_sdk::pubkey::Pubkey;
 use tokio::io::AsyncWriteExt;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
@@ -165,7 +166,36 @@ async fn put_blob(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, String), Refusal> {
-    let h = parse_hash(&name).map_err(|e| Refusal::BadRequest(e.to_string()))?;
+    let cap = st.cfg.max_blob_bytes;
+    let (h, owner, exact) = match check_upload(&st, &name, &headers).await {
+        Ok(v) => v,
+        Err(refusal) => {
+            // Read the body away (bounded) before answering: a server that answers and closes
+            // while the client is still sending makes the client see a broken connection
+            // instead of the named refusal.
+            let declared = headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(cap);
+            drain(body, declared.min(cap.saturating_add(EARLY_REFUSAL_DRAIN))).await;
+            return Err(refusal);
+        }
+    };
+    store_upload(&st, h, owner, exact, body).await
+}
+
+/// Bytes past the largest blob a refused upload's body is still read for.
+const EARLY_REFUSAL_DRAIN: u64 = 1 << 20;
+
+/// The checks made before an upload's body is read: its name, size, signature and signer.
+/// Returns (hash, who is charged, bytes the body must have exactly).
+async fn check_upload(
+    st: &Arc<AppState>,
+    name: &str,
+    headers: &HeaderMap,
+) -> Result<([u8; 32], Option<Pubkey>, Option<u64>), Refusal> {
+    let h = parse_hash(name).map_err(|e| Refusal::BadRequest(e.to_string()))?;
     let cap = st.cfg.max_blob_bytes;
     let length = match headers.get(header::CONTENT_LENGTH) {
         Some(v) => Some(
@@ -180,10 +210,10 @@ async fn put_blob(
         return Err(too_large(n, cap));
     }
     // (who is charged, bytes the body must have exactly)
-    let (owner, exact) = match &st.cfg.uploads {
-        Uploads::Open => (None, None),
+    Ok(match &st.cfg.uploads {
+        Uploads::Open => (h, None, None),
         Uploads::Signed(_) => {
-            let auth = UploadAuth::from_headers(&headers)?.ok_or_else(|| {
+            let auth = UploadAuth::from_headers(headers)?.ok_or_else(|| {
                 Refusal::MissingSignature(
                     "uploads to this server must be signed (x-tessera-signer, x-tessera-expiry, x-tessera-signature)"
                         .into(),
@@ -203,9 +233,20 @@ async fn put_blob(
             })
             .await
             .map_err(|e| Refusal::Internal(e.to_string()))??;
-            (Some(signer), Some(size))
+            (h, Some(signer), Some(size))
         }
-    };
+    })
+}
+
+/// Stores a checked upload's body under its hash (or renews a blob already stored).
+async fn store_upload(
+    st: &Arc<AppState>,
+    h: [u8; 32],
+    owner: Option<Pubkey>,
+    exact: Option<u64>,
+    body: Body,
+) -> Result<(StatusCode, String), Refusal> {
+    let cap = st.cfg.max_blob_bytes;
     let path = st.store.path(&h);
     if tokio::fs::try_exists(&path).await.unwrap_or(false) {
         // Already stored: renew its age (garbage collection's grace) and read the body away.
