@@ -19,8 +19,11 @@ localnet_up() {
   tessera_program_key
   anchor build
 
-  step "cargo build --bins (tessera, tessera-worker, tessera-demo, tessera-bench; shared with the test command)"
-  cargo build --locked -p tessera-client -p tessera-worker -p tessera-tests --bins
+  # The test command's own build (scripts/test.sh): every binary and test with one feature set,
+  # so after the tests the demo compiles nothing (`cargo build --bins` resolves other features
+  # of shared crates and compiled for about six more minutes).
+  step "cargo test --workspace --no-run (tessera, tessera-worker, tessera-demo, tessera-bench: the test command's build)"
+  cargo test --workspace --locked --no-run
   BIN="$ROOT/target/debug"
 
   step "wallet"

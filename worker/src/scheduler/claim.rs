@@ -327,8 +327,20 @@ impl Worker {
         )
     }
 
+    /// This node already has a claim on the entry's job (sent before a restart, or an earlier
+    /// entry's): carry on with it, unless it timed out. A timed-out claim holds no slot and
+    /// stays until the job settles, and no second claim of this node can exist meanwhile:
+    /// computing for it again would only miss another deadline.
+    fn take_over(&self, e: &mut Entry, claim: &Claim) -> Result<()> {
+        if claim.state == ClaimState::TimedOut {
+            self.abandon(e, "this node's claim on the job timed out; it cannot claim it again");
+            return Ok(());
+        }
+        self.claimed(e)
+    }
+
     /// One step of the state machine; returns after at most one transaction.
-    async fn step(&self, e: &mut Entry) -> Result<()> {
+    pub(super) async fn step(&self, e: &mut Entry) -> Result<()> {
         let key = e.job();
         match e.stage {
             Stage::Bidding => self.step_bid(e).await,
@@ -339,8 +351,8 @@ impl Worker {
                 e.attempts += 1;
                 let mut job_created = None;
                 if !fresh {
-                    if self.claim(&key).await?.is_some() {
-                        return self.claimed(e);
+                    if let Some(claim) = self.claim(&key).await? {
+                        return self.take_over(e, &claim);
                     }
                     let Some(job) = self.job_processed(&key).await? else {
                         self.abandon(e, "job closed");
@@ -412,8 +424,8 @@ impl Worker {
                         Ok(())
                     }
                     Err(TxError::Rejected { reason, .. }) => {
-                        if self.claim(&key).await?.is_some() {
-                            return self.claimed(e);
+                        if let Some(claim) = self.claim(&key).await? {
+                            return self.take_over(e, &claim);
                         }
                         self.metrics.claim_races_lost.inc();
                         self.abandon(e, format!("claim refused: {reason}"));

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 use solana_client::rpc_request::RpcRequest;
 use solana_sdk::signature::Keypair;
+use solana_sdk::signer::Signer;
 use tessera_client::fetch_policy::FetchPolicy;
 use tokio::time::Instant;
 
@@ -35,6 +36,11 @@ fn worker(dir: &Path) -> (Arc<Worker>, Log) {
         RpcRequest::GetGenesisHash => Ok(json!("4sGjMW1sUnHzSxGspuhpqLDx6wiyjNtZAMdL4VZHirAn")),
         _ => Err(format!("unexpected {req}")),
     });
+    (worker_on(dir, sender, Keypair::new()), log)
+}
+
+/// A worker of `operator` over the scripted chain `sender`.
+fn worker_on(dir: &Path, sender: Scripted, operator: Keypair) -> Arc<Worker> {
     let opts = RpcOptions {
         max_requests_per_minute: 0,
         fees: FeePolicy {
@@ -46,7 +52,7 @@ fn worker(dir: &Path) -> (Arc<Worker>, Log) {
     };
     let chain = Arc::new(Chain::with_sender(
         sender,
-        Arc::new(Keypair::new()),
+        Arc::new(operator),
         Metrics::new(),
         &opts,
     ));
@@ -73,7 +79,7 @@ fn worker(dir: &Path) -> (Arc<Worker>, Log) {
         1,
         "ws://127.0.0.1:1".into(),
     );
-    (Arc::new(w), log)
+    Arc::new(w)
 }
 
 /// The requests made, but the freshness tracker's one-off `getGenesisHash`.
@@ -161,5 +167,75 @@ async fn a_drawn_claim_is_dropped_while_draining_only_on_its_first_step() {
     assert_eq!(w.wait_for_draw(&mut e, false, false).await.unwrap(), None);
     assert_eq!(e.note.as_deref(), Some("job closed"));
     assert!(!methods(&log).is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+
+/// Issue 29: after "claim expired before the commit" the worker saw the job open again, and the
+/// claiming step took its own timed-out claim for a live one: it ran the job two or three more
+/// times, each run missing the deadline again. A timed-out claim is never taken over.
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_claim_of_this_node_is_not_taken_for_a_live_one() {
+    use anchor_lang::AccountSerialize;
+    use base64::Engine;
+    let dir = temp("timedout");
+    let job = Pubkey::new_unique();
+    let operator = Keypair::new();
+    let node = tessera_client::pda::node(&operator.pubkey()).0;
+    let claim_key = tessera_client::pda::claim(&job, &node).0;
+    let claim = tessera::state::Claim {
+        job,
+        node,
+        operator: operator.pubkey(),
+        price: 1,
+        round: 0,
+        claimed_at: 1,
+        deadline: 2,
+        commitment: [0; 32],
+        committed_at: 0,
+        result_hash: [0; 32],
+        output_uri: String::new(),
+        revealed_at: 0,
+        state: tessera::state::ClaimState::TimedOut,
+        bump: 255,
+        collateral: 1,
+    };
+    let mut data = vec![];
+    claim.try_serialize(&mut data).unwrap();
+    let account = json!({
+        "data": [base64::engine::general_purpose::STANDARD.encode(&data), "base64"],
+        "owner": tessera::ID.to_string(),
+        "lamports": 1_000_000,
+        "executable": false,
+        "rentEpoch": 0,
+        "space": data.len(),
+    });
+    let (sender, _log) = Scripted::new(move |req, params| match req {
+        RpcRequest::GetMultipleAccounts => {
+            let keys = params[0].as_array().cloned().unwrap_or_default();
+            let values: Vec<serde_json::Value> = keys
+                .iter()
+                .map(|k| {
+                    if k.as_str() == Some(claim_key.to_string().as_str()) {
+                        account.clone()
+                    } else {
+                        serde_json::Value::Null
+                    }
+                })
+                .collect();
+            Ok(at_slot(10, json!(values)))
+        }
+        RpcRequest::GetGenesisHash => Ok(json!("4sGjMW1sUnHzSxGspuhpqLDx6wiyjNtZAMdL4VZHirAn")),
+        _ => Err(format!("unexpected {req}")),
+    });
+    let w = worker_on(&dir, sender, operator);
+    let mut e = Entry::new(&job, Stage::Claiming);
+    e.attempts = 1; // a later attempt: it looks for an existing claim first
+    w.step(&mut e).await.unwrap();
+    assert_eq!(e.stage, Stage::Abandoned, "not computed again");
+    assert_eq!(
+        e.note.as_deref(),
+        Some("this node's claim on the job timed out; it cannot claim it again")
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
