@@ -1,7 +1,8 @@
 //! `tessera-worker deregister --yes`: closes the node account and its stake vault
 //! (`deregister_node`). The program refuses while the node holds an open claim
-//! (`OpenClaims`) or any stake, bonded or unbonding (`StakeRemaining`); this command checks
-//! both first and says what to run, in order: drain, unstake, wait, withdraw.
+//! (`OpenClaims`), a claim not yet settled (`NodeHasUnsettledClaims`) or any stake, bonded or
+//! unbonding (`StakeRemaining`); this command checks them first and says what to run, in
+//! order: drain, unstake, wait, withdraw.
 use anyhow::{bail, Context, Result};
 use solana_sdk::signer::Signer;
 use tessera::state::Node;
@@ -20,6 +21,12 @@ pub fn blockers(node: &Node, unbonding_secs: i64, now: i64, decimals: u8) -> Vec
         out.push(format!(
             "OpenClaims: the node holds {} open claim(s): `tessera-worker drain` finishes them (or wait until they settle or expire)",
             node.open_claims
+        ));
+    }
+    let unsettled = node.unsettled_claims.saturating_sub(node.open_claims);
+    if unsettled > 0 {
+        out.push(format!(
+            "NodeHasUnsettledClaims: {unsettled} timed-out claim(s) wait for their jobs to end and be settled (anyone may crank `settle_claim`; the worker does for its own)"
         ));
     }
     let bonded = node.bonded();
@@ -101,6 +108,15 @@ mod tests {
         let mut data = <Node as anchor_lang::Discriminator>::DISCRIMINATOR.to_vec();
         data.resize(8 + <Node as anchor_lang::Space>::INIT_SPACE, 0);
         Node::try_deserialize(&mut data.as_slice()).expect("a zeroed node decodes")
+    }
+
+    #[test]
+    fn a_timed_out_claim_still_to_settle_is_named() {
+        let mut n = node(0, 0, 0, 1);
+        n.unsettled_claims = 3;
+        let b = blockers(&n, 100, 1_000, 6);
+        assert_eq!(b.len(), 2, "{b:?}");
+        assert!(b[1].starts_with("NodeHasUnsettledClaims: 2 timed-out claim(s)"), "{b:?}");
     }
 
     #[test]

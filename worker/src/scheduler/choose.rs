@@ -245,20 +245,25 @@ impl Worker {
     }
 
     fn fits(&self, job: &Job) -> bool {
+        let min_stake = self
+            .network_min_stake
+            .load(std::sync::atomic::Ordering::Relaxed);
         let guard = self.node_state.lock().unwrap();
-        guard.as_ref().is_some_and(|node| node_fits(node, job))
+        guard.as_ref().is_some_and(|node| node_fits(node, job, min_stake))
     }
 }
 
-/// Whether `node` meets `job`'s requirements: hardware, bonded stake, reputation (the program
-/// checks these, and more, on `claim_job`).
-fn node_fits(node: &Node, job: &Job) -> bool {
+/// Whether `node` meets `job`'s requirements and the network's `min_stake`: hardware, bonded
+/// stake, reputation (the program checks these, and more, on `claim_job`).
+fn node_fits(node: &Node, job: &Job, min_stake: u64) -> bool {
     let r = &job.requirements;
     let hw = &node.hardware;
     hw.vram_mb >= r.min_vram_mb
         && hw.compute_capability >= r.min_compute_capability
         && hw.capabilities & r.capabilities == r.capabilities
-        && node.bonded() >= r.min_stake.max(1)
+        // the node's own standing too: a slash below the network minimum must not leave it
+        // claiming (and being refused) forever
+        && node.bonded() >= r.min_stake.max(min_stake).max(1)
         && node.reputation.score_bps >= r.min_reputation_bps
         // the claim's collateral must fit in the stake other open claims leave free
         && job
@@ -270,6 +275,27 @@ fn node_fits(node: &Node, job: &Job) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 29: a slash put a node with the minimum stake below it; job choice looked only at
+    /// the job's own stake requirement, so every later claim was refused `InsufficientStake`
+    /// and the worker retried every few seconds for good. Below the network minimum, no job
+    /// fits.
+    #[test]
+    fn a_node_below_the_network_minimum_takes_no_job() {
+        use anchor_lang::AccountDeserialize;
+        fn zeroed<T: AccountDeserialize + anchor_lang::Discriminator + anchor_lang::Space>() -> T {
+            let mut data = T::DISCRIMINATOR.to_vec();
+            data.resize(8 + T::INIT_SPACE, 0);
+            T::try_deserialize(&mut data.as_slice()).expect("a zeroed account decodes")
+        }
+        let mut node: Node = zeroed();
+        node.hardware.capabilities = tessera::constants::CAP_CPU;
+        node.stake = 95;
+        let mut job: Job = zeroed();
+        job.price_per_replica = 1;
+        assert!(node_fits(&node, &job, 90), "above the minimum: fits");
+        assert!(!node_fits(&node, &job, 100), "below the network minimum: no job");
+    }
 
     #[test]
     fn input_skips_back_off_and_refusals_last() {

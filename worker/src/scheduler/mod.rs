@@ -138,6 +138,9 @@ pub struct Worker {
     /// Jobs whose input could not be fetched or was bad, and until when they are skipped.
     refused: Mutex<HashMap<Pubkey, Skip>>,
     node_state: Mutex<Option<Node>>,
+    /// The network's minimum bonded stake (`Config::min_stake`), read with the node: below it
+    /// the node takes no job (every claim would be refused `InsufficientStake`).
+    network_min_stake: std::sync::atomic::AtomicU64,
     /// When each job's claims were last listed for expiry cranking.
     last_scan: Mutex<std::collections::HashMap<Pubkey, std::time::Instant>>,
     /// Latest (active claims, slots) of every open job seen on the websocket.
@@ -185,6 +188,7 @@ impl Worker {
             active: Mutex::new(HashSet::new()),
             refused: Mutex::new(HashMap::new()),
             node_state: Mutex::new(None),
+            network_min_stake: std::sync::atomic::AtomicU64::new(0),
             last_scan: Mutex::new(std::collections::HashMap::new()),
             fill: Mutex::new(std::collections::HashMap::new()),
             draining: AtomicBool::new(false),
@@ -315,16 +319,35 @@ impl Worker {
     }
 
     async fn refresh_node(&self) -> Result<()> {
-        let node: Node = self
-            .chain
-            .fetch("Node", &self.node)
-            .await?
+        // read together: the batch reader merges them into one getMultipleAccounts
+        let config_key = tessera_client::pda::config().0;
+        let (node, config) = tokio::join!(
+            self.chain.fetch::<Node>("Node", &self.node),
+            self.chain
+                .fetch::<tessera::state::Config>("Config", &config_key)
+        );
+        let min_stake = match config? {
+            Some(c) => {
+                self.network_min_stake
+                    .store(c.min_stake, std::sync::atomic::Ordering::Relaxed);
+                c.min_stake
+            }
+            None => 0,
+        };
+        let node: Node = node?
             .with_context(|| {
                 format!(
                     "node {} is not registered: run `tessera-worker register` first",
                     self.node
                 )
             })?;
+        if node.bonded() < min_stake {
+            warn!(
+                bonded = node.bonded(),
+                min_stake,
+                "the node's bonded stake is below the network minimum: it takes no job until it stakes more (`tessera-worker stake`)"
+            );
+        }
         self.metrics.stake_tokens.set(node.stake as f64);
         self.metrics
             .reputation_bps
