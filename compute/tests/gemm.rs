@@ -99,28 +99,43 @@ fn int8_accumulation_wraps() {
     assert_eq!(c, cpu::gemm_i8_naive(1, 1, k, &a, &b));
 }
 
+/// Issue 29: a 20-byte int8 GEMM with k = 0 (no multiply-add, any price) was accepted and asked
+/// for an m x n result of zeros (514 MiB peak under a 256 MiB limit). A GEMM without work is
+/// refused by name, by the parser (what a worker checks before claiming) and by the builders.
 #[test]
-fn empty_and_unit_gemms() {
-    for (m, n, k) in [
-        (0u32, 5u32, 3u32),
-        (5, 0, 3),
-        (5, 3, 0),
-        (0, 0, 0),
-        (1, 1, 1),
-    ] {
-        let out = run_cpu(&gemm::build_f32_input(m, n, k, 1).unwrap());
-        assert_eq!(out.bytes.len(), (m * n * 4) as usize);
-        let out8 = run_cpu(&gemm::build_i8_input(m, n, k, 1).unwrap());
-        assert_eq!(out8.bytes.len(), (m * n * 4) as usize);
-        if k == 0 {
-            assert!(out.bytes.iter().all(|&b| b == 0), "k = 0 gives +0.0");
-            assert!(out8.bytes.iter().all(|&b| b == 0));
+fn gemms_without_work_are_refused_and_unit_ones_run() {
+    for (m, n, k) in [(0u32, 5u32, 3u32), (5, 0, 3), (5, 3, 0), (0, 0, 0), (8192, 8192, 0)] {
+        for kernel in [KernelId::GemmI8, KernelId::GemmF32] {
+            let elem = if kernel == KernelId::GemmI8 { 1 } else { 4 };
+            let mut input = header(kernel, m, n, k);
+            input.resize(input.len() + (m * k + k * n) as usize * elem, 0);
+            let e = err(&input);
+            assert!(matches!(e, ComputeError::InvalidInput(_)), "{m}x{n}x{k}: {e}");
         }
+        assert!(gemm::build_f32_input(m, n, k, 1).is_err());
+        assert!(gemm::build_i8_input(m, n, k, 1).is_err());
     }
     let input = gemm::encode_f32_input(1, 1, 1, &[3.0], &[-0.5]).unwrap();
     assert_eq!(run_cpu(&input).bytes, (-1.5f32).to_le_bytes());
     let input = gemm::encode_i8_input(1, 1, 1, &[-128], &[-128]).unwrap();
     assert_eq!(run_cpu(&input).bytes, 16384i32.to_le_bytes());
+}
+
+/// Issue 29: the memory check counted the result once, but a run holds it three times (C, its
+/// bytes, the result blob): a result of a third of the limit and more is refused before
+/// anything is allocated.
+#[test]
+fn the_memory_check_counts_the_runs_peak() {
+    let limits = Limits {
+        max_host_bytes: 1 << 20,
+        ..Limits::default()
+    };
+    // C = 300 x 300 x 4 = 360 000 bytes: under the limit once, over it three times
+    let input = gemm::build_i8_input(300, 300, 1, 1).unwrap();
+    let e = run(&input, &Backend::cpu().with_limits(limits.clone())).unwrap_err();
+    assert!(matches!(e, ComputeError::TooLarge(_)), "{e}");
+    let input = gemm::build_i8_input(200, 200, 1, 1).unwrap();
+    run(&input, &Backend::cpu().with_limits(limits)).unwrap();
 }
 
 #[test]

@@ -48,7 +48,10 @@ pub struct GemmShape {
 
 impl GemmShape {
     /// Checks dimensions and the host memory / work limits for `elem` bytes per input element
-    /// and `out_elem` bytes per output element.
+    /// and `out_elem` bytes per output element. The memory counted is the run's peak: the input
+    /// blob and the parsed A and B (twice A + B), and the result three times (C, its canonical
+    /// bytes and the result blob). A GEMM with no multiply-add (m, n or k = 0) is refused: a
+    /// few bytes with k = 0 asked for gigabytes of zeros at any price.
     pub fn check(m: u32, n: u32, k: u32, elem: u64, out_elem: u64, limits: &Limits) -> Result<()> {
         for (name, v) in [("m", m), ("n", n), ("k", k)] {
             if v > MAX_DIM {
@@ -57,14 +60,21 @@ impl GemmShape {
                 )));
             }
         }
+        if m == 0 || n == 0 || k == 0 {
+            return Err(ComputeError::InvalidInput(format!(
+                "GEMM {m}x{n}x{k} has no work (m, n and k must be at least 1)"
+            )));
+        }
         let (m, n, k) = (m as u64, n as u64, k as u64);
         let a = checked_mul(checked_mul(m, k, "A size")?, elem, "A bytes")?;
         let b = checked_mul(checked_mul(k, n, "B size")?, elem, "B bytes")?;
         let c = checked_mul(checked_mul(m, n, "C size")?, out_elem, "C bytes")?;
-        let total = checked_add(checked_add(a, b, "GEMM bytes")?, c, "GEMM bytes")?;
+        let inputs = checked_mul(checked_add(a, b, "GEMM bytes")?, 2, "GEMM bytes")?;
+        let results = checked_mul(c, 3, "GEMM bytes")?;
+        let total = checked_add(inputs, results, "GEMM bytes")?;
         if total > limits.max_host_bytes {
             return Err(ComputeError::TooLarge(format!(
-                "GEMM {m}x{n}x{k} needs {total} bytes, limit is {}",
+                "GEMM {m}x{n}x{k} peaks at {total} bytes (inputs twice, the result three times), limit is {}",
                 limits.max_host_bytes
             )));
         }
