@@ -1,8 +1,8 @@
 //! When may a node take a slot of a job's round? The program's own sortition functions
 //! (`tessera::sortition`, the same code `claim_job` and `place_bid` run), applied to what a
 //! worker reads from the cluster, so workers only send claims the program will accept.
-use solana_sdk::pubkey::Pubkey;
 pub use anchor_lang::prelude::EpochSchedule;
+use solana_sdk::pubkey::Pubkey;
 use tessera::state::{Config, Job, Node, RoundDraw};
 
 pub use tessera::sortition::*;

@@ -104,13 +104,22 @@ fn int8_accumulation_wraps() {
 /// refused by name, by the parser (what a worker checks before claiming) and by the builders.
 #[test]
 fn gemms_without_work_are_refused_and_unit_ones_run() {
-    for (m, n, k) in [(0u32, 5u32, 3u32), (5, 0, 3), (5, 3, 0), (0, 0, 0), (8192, 8192, 0)] {
+    for (m, n, k) in [
+        (0u32, 5u32, 3u32),
+        (5, 0, 3),
+        (5, 3, 0),
+        (0, 0, 0),
+        (8192, 8192, 0),
+    ] {
         for kernel in [KernelId::GemmI8, KernelId::GemmF32] {
             let elem = if kernel == KernelId::GemmI8 { 1 } else { 4 };
             let mut input = header(kernel, m, n, k);
             input.resize(input.len() + (m * k + k * n) as usize * elem, 0);
             let e = err(&input);
-            assert!(matches!(e, ComputeError::InvalidInput(_)), "{m}x{n}x{k}: {e}");
+            assert!(
+                matches!(e, ComputeError::InvalidInput(_)),
+                "{m}x{n}x{k}: {e}"
+            );
         }
         assert!(gemm::build_f32_input(m, n, k, 1).is_err());
         assert!(gemm::build_i8_input(m, n, k, 1).is_err());

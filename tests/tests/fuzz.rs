@@ -304,7 +304,11 @@ impl World {
             if js.challenged && js.has_winner && js.winning_hash != js.challenged_hash {
                 tally("seen:audit-overturned", true);
             }
-            if js.challenged && js.round > round && js.state == JobState::Open && !matches!(a, Action::Challenge { .. }) {
+            if js.challenged
+                && js.round > round
+                && js.state == JobState::Open
+                && !matches!(a, Action::Challenge { .. })
+            {
                 tally("seen:audit-silent-seats-redrawn", true);
             }
             if js.audit_undecided {
@@ -536,9 +540,10 @@ impl World {
                 };
                 let op = self.node(node).pubkey();
                 let key = pda::node(&op).0;
-                let before = self.s.svm.get_account(&key).and_then(|a| {
-                    tessera_client::accounts::decode::<Node>("Node", &a.data).ok()
-                });
+                let before =
+                    self.s.svm.get_account(&key).and_then(|a| {
+                        tessera_client::accounts::decode::<Node>("Node", &a.data).ok()
+                    });
                 let undecided = self.job_state(&j).is_some_and(|js| js.audit_undecided);
                 if self.send(&[ix::settle_claim(&t, &cr.pubkey(), &j, &op)], &cr) && undecided {
                     tally("seen:settled-in-undecided-audit", true);
@@ -1023,7 +1028,10 @@ impl World {
             }
             let node: Node = self.s.account(&key);
             assert_eq!(node.open_claims, 0, "node {key} still has open claims");
-            assert_eq!(node.unsettled_claims, 0, "node {key} still has claims to settle");
+            assert_eq!(
+                node.unsettled_claims, 0,
+                "node {key} still has claims to settle"
+            );
             if node.stake > node.unbonding {
                 self.s
                     .send(

@@ -167,7 +167,11 @@ fn a_timed_out_claimer_cannot_leave_before_its_claim_is_settled() {
 
 /// A captured wrong majority of three (BAD) is challenged; the audit has four seats: three
 /// honest auditors reveal GOOD, the fourth commits and never reveals.
-fn audit_with_a_silent_seat(w: &mut World, challenger: &Keypair, max_esc: u8) -> solana_sdk::pubkey::Pubkey {
+fn audit_with_a_silent_seat(
+    w: &mut World,
+    challenger: &Keypair,
+    max_esc: u8,
+) -> solana_sdk::pubkey::Pubkey {
     let job = w.post(1, 3, max_esc);
     for i in 0..3 {
         w.claim(i, &job).unwrap();
@@ -227,14 +231,25 @@ fn a_silent_audit_seat_is_drawn_again_and_never_gets_the_honest_auditors_slashed
         assert_eq!(w.token(&w.nodes[i].insecure_clone()), PRICE - fee(PRICE));
     }
     for i in 0..3 {
-        assert_eq!(w.node(i).reputation.disagreed, 1, "wrong majority {i} slashed");
+        assert_eq!(
+            w.node(i).reputation.disagreed,
+            1,
+            "wrong majority {i} slashed"
+        );
     }
-    assert_eq!(w.node(6).reputation.no_reveal, 1, "the silent seat is slashed as silent");
+    assert_eq!(
+        w.node(6).reputation.no_reveal,
+        1,
+        "the silent seat is slashed as silent"
+    );
     assert!(w.node(6).stake < STAKE);
     let t = w.s.tctx();
     w.s.send(&[ix::settle_challenge(&t, &challenger.pubkey(), &job)], &[])
         .unwrap();
-    assert!(w.token(&challenger) > 100 * TOKEN, "bond back plus the wrong majority's slashes");
+    assert!(
+        w.token(&challenger) > 100 * TOKEN,
+        "bond back plus the wrong majority's slashes"
+    );
     w.close(&job).unwrap();
 }
 
@@ -312,7 +327,10 @@ fn a_challenge_whose_audit_gets_no_commitment_costs_the_challenger() {
         assert_eq!(w.node(i).reputation.completed, 1);
         assert!(w.node(i).reputation.credit > 0);
     }
-    assert!(!w.job(&job).result_uri.is_empty(), "the result is published");
+    assert!(
+        !w.job(&job).result_uri.is_empty(),
+        "the result is published"
+    );
     w.s.send(&[ix::settle_challenge(&t, &challenger.pubkey(), &job)], &[])
         .unwrap();
     assert_eq!(w.token(&challenger), 100 * TOKEN - 4 * PRICE);

@@ -41,7 +41,8 @@ fn self_dealt_jobs_buy_reputation_only_for_the_fees_the_doc_names() {
     let op = w.nodes[0].insecure_clone();
     let mut hw = gpu_hardware();
     hw.vram_mb = 200_000;
-    w.s.send(&[ix::update_node(&op.pubkey(), hw)], &[&op]).unwrap();
+    w.s.send(&[ix::update_node(&op.pubkey(), hw)], &[&op])
+        .unwrap();
     let c = w.client.insecure_clone();
     w.s.donate(&c, &w.s.ata(&op.pubkey()), 100 * TOKEN).unwrap();
     let treasury0 = w.s.balance(&w.s.treasury);
@@ -59,7 +60,8 @@ fn self_dealt_jobs_buy_reputation_only_for_the_fees_the_doc_names() {
         w.reveal(0, &job, GOOD).unwrap();
         w.s.warp(p.challenge_window_secs + 1);
         w.settle(0, &job).unwrap();
-        w.s.send(&[ix::close_job(&t, &op.pubkey(), &job)], &[]).unwrap();
+        w.s.send(&[ix::close_job(&t, &op.pubkey(), &job)], &[])
+            .unwrap();
         fees += fee(2 * TOKEN);
         id += 1;
         assert!(id < 100, "never reached the threshold");
@@ -68,7 +70,10 @@ fn self_dealt_jobs_buy_reputation_only_for_the_fees_the_doc_names() {
     // what it cost: the fees, nothing else (the price came back), and at least half a unit
     assert_eq!(w.s.balance(&w.s.treasury) - treasury0, fees);
     assert_eq!(tokens0 - w.token(&op), fees);
-    assert!(fees >= p.reputation_unit / 2, "{fees} of fees bought the threshold");
+    assert!(
+        fees >= p.reputation_unit / 2,
+        "{fees} of fees bought the threshold"
+    );
     println!(
         "self-dealing to {} bps took {} jobs and {} tokens of fees",
         w.node(0).reputation.score_bps,

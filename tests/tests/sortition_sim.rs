@@ -173,8 +173,18 @@ fn stake_moved_in_after_the_seed_buys_nothing() {
                 let mut ranked: Vec<(u64, Pubkey)> = keys
                     .iter()
                     .filter_map(|key| {
-                        first_eligible_age(&seed, &job, 0, key, per_key, total, pct, widen, 64 * widen)
-                            .map(|at| (at, *key))
+                        first_eligible_age(
+                            &seed,
+                            &job,
+                            0,
+                            key,
+                            per_key,
+                            total,
+                            pct,
+                            widen,
+                            64 * widen,
+                        )
+                        .map(|at| (at, *key))
                     })
                     .collect();
                 ranked.sort();
@@ -184,13 +194,26 @@ fn stake_moved_in_after_the_seed_buys_nothing() {
                     nodes.extend(chosen.iter().map(|key| (*key, counted, true)));
                     Net { nodes, total }
                 };
-                before += u32::from(sortition_capture(&with(per_key), k, &seed, &job, pct, widen));
+                before += u32::from(sortition_capture(
+                    &with(per_key),
+                    k,
+                    &seed,
+                    &job,
+                    pct,
+                    widen,
+                ));
                 now += u32::from(sortition_capture(&with(0), k, &seed, &job, pct, widen));
             }
             let reference = (share as f64 / 100.0).powi(i32::from(k));
-            let (pb, pn) = (f64::from(before) / f64::from(t), f64::from(now) / f64::from(t));
+            let (pb, pn) = (
+                f64::from(before) / f64::from(t),
+                f64::from(now) / f64::from(t),
+            );
             println!("| {share} % | {EMPTY_KEYS} | {k} | {pb:.4} | {pn:.4} | {reference:.4} |");
-            assert_eq!(now, 0, "stake moved in after the seed never counts in its round");
+            assert_eq!(
+                now, 0,
+                "stake moved in after the seed never counts in its round"
+            );
             assert!(
                 pb > 0.5,
                 "the model reproduces the attack on the old rule ({share} %, k={k}: {pb})"

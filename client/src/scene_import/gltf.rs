@@ -99,7 +99,21 @@ pub(super) fn import_gltf(path: &Path, opts: &ImportOptions) -> Result<Imported,
             if let Some(cam) = node.camera() {
                 match cam.projection() {
                     gl::camera::Projection::Perspective(p) => {
-                        match camera_from_world(&world, p.yfov()) {
+                        let out = f64::from(opts.width) / f64::from(opts.height.max(1));
+                        if let Some(a) = p.aspect_ratio() {
+                            if (f64::from(a) - out).abs() > 0.005 {
+                                ctx.warnings.push(format!(
+                                    "camera of node {ni}: aspect ratio {a:.3}, the output \
+                                     {}x{} is {out:.3}: the camera's wider angle spans the \
+                                     output's longer side, as Blender renders it (sensor fit \
+                                     Auto); give --width/--height in the camera's aspect to \
+                                     see exactly its frame",
+                                    opts.width, opts.height
+                                ));
+                            }
+                        }
+                        let yfov = fitted_yfov(p.yfov(), p.aspect_ratio(), out);
+                        match camera_from_world(&world, yfov) {
                             Some(c) => file_camera = Some(c),
                             None => ctx.warnings.push(format!(
                                 "camera of node {ni}: degenerate transform or field of view; \
@@ -190,6 +204,27 @@ fn local_matrix(node: &gl::Node, anim: Option<&NodeAnim>) -> Mat4 {
             )
         }
     }
+}
+
+/// The vertical field of view (radians) for an output of aspect `out` (width / height) of a
+/// glTF camera with `yfov` and `aspect_ratio`, framed the way Blender renders that camera at
+/// another aspect (sensor fit Auto): the camera's angle along its longer side spans the
+/// output's longer side. Without an aspect ratio, or at the camera's own, `yfov` as it is.
+fn fitted_yfov(yfov: f32, aspect_ratio: Option<f32>, out: f64) -> f32 {
+    let Some(a) = aspect_ratio
+        .map(f64::from)
+        .filter(|a| *a > 0.0 && a.is_finite())
+    else {
+        return yfov;
+    };
+    if !(out > 0.0 && out.is_finite()) || (a - out).abs() <= 1e-9 {
+        return yfov;
+    }
+    let half = (f64::from(yfov) / 2.0).tan();
+    // tan of half the camera's angle along its longer side
+    let sensor = if a >= 1.0 { a * half } else { half };
+    let vertical = if out >= 1.0 { sensor / out } else { sensor };
+    (2.0 * vertical.atan()) as f32
 }
 
 fn camera_from_world(world: &Mat4, yfov: f32) -> Option<CameraSpec> {
@@ -1079,6 +1114,63 @@ mod tests {
 
     fn opts() -> ImportOptions {
         ImportOptions::default()
+    }
+
+    /// Issue 29: a glTF camera exported at 16:9 and rendered at 320x240 came out cropped tighter
+    /// than Blender renders it (Tessera kept `yfov`; Blender keeps the angle along the longer
+    /// side). Now the horizontal angle is kept for a landscape output, the camera's longer
+    /// angle spans a portrait output's height, and the difference is warned about.
+    #[test]
+    fn a_camera_at_another_aspect_is_framed_as_blender_frames_it() {
+        let dir = temp_dir("aspect");
+        let mut bin = Bin::default();
+        let pos = bin.floats("VEC3", &TRI);
+        let rest = json!({
+            "scenes": [{"nodes": [0, 1]}],
+            "nodes": [{"mesh": 0}, {"camera": 0, "translation": [0.0, 0.0, 3.0]}],
+            "cameras": [{"type": "perspective",
+                         "perspective": {"yfov": 0.5, "aspectRatio": 1.7778, "znear": 0.1}}],
+            "meshes": [{"primitives": [{"attributes": {"POSITION": pos}}]}]
+        });
+        let p = write_json(&dir, "cam.gltf", &bin.document(Some(&bin.data_uri()), rest));
+        let at = |width: u32, height: u32| {
+            import_ok(
+                &p,
+                &ImportOptions {
+                    width,
+                    height,
+                    ..opts()
+                },
+            )
+        };
+        let hfov = 2.0 * (1.7778f64 * 0.25f64.tan()).atan();
+        // 16:9 output: the camera's own yfov, no warning
+        let same = at(320, 180);
+        assert!((same.scene.camera.vfov_degrees as f64 - 0.5f64.to_degrees()).abs() < 1e-3);
+        assert!(
+            !same.warnings.iter().any(|w| w.contains("aspect ratio")),
+            "{:?}",
+            same.warnings
+        );
+        // 4:3 output: the same horizontal angle, so a taller vertical one
+        let wide = at(320, 240);
+        let want = (2.0 * ((hfov / 2.0).tan() / (4.0 / 3.0)).atan()).to_degrees();
+        assert!(
+            (wide.scene.camera.vfov_degrees as f64 - want).abs() < 1e-3,
+            "{:?}",
+            wide.scene.camera
+        );
+        assert!(wide.scene.camera.vfov_degrees as f64 > 0.5f64.to_degrees() + 5.0);
+        assert!(
+            wide.warnings
+                .iter()
+                .any(|w| w.contains("aspect ratio 1.778")),
+            "{:?}",
+            wide.warnings
+        );
+        // portrait output: the camera's horizontal angle spans the output's height
+        let tall = at(180, 320);
+        assert!((tall.scene.camera.vfov_degrees as f64 - hfov.to_degrees()).abs() < 1e-3);
     }
 
     fn import_ok(p: &Path, o: &ImportOptions) -> Imported {

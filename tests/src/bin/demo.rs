@@ -330,9 +330,16 @@ fn run(args: &Args) -> Result<()> {
         }
         // the binaries this demo ran (target/debug in a fresh clone), as a user would type them
         let cli = tessera_tests::network::bin_dir().join("tessera");
-        let cli = cli.strip_prefix(std::env::current_dir()?).unwrap_or(&cli).display().to_string();
+        let cli = cli
+            .strip_prefix(std::env::current_dir()?)
+            .unwrap_or(&cli)
+            .display()
+            .to_string();
         println!("try:   {cli} --url {} job post --kernel render --price 2 --replicas 2 --width 128 --spp 8 --blobs {} --watch", net.url, net.blobs_url);
-        println!("       {cli} --url {} node list · {cli} --url {} market", net.url, net.url);
+        println!(
+            "       {cli} --url {} node list · {cli} --url {} market",
+            net.url, net.url
+        );
         println!("stop:  pkill -f 'tessera-worker' ; pkill -f 'tessera blobs serve' ; kill $(cat .demo/validator.pid)");
     } else {
         for p in procs.iter_mut() {

@@ -116,7 +116,10 @@ mod tests {
         n.unsettled_claims = 3;
         let b = blockers(&n, 100, 1_000, 6);
         assert_eq!(b.len(), 2, "{b:?}");
-        assert!(b[1].starts_with("NodeHasUnsettledClaims: 2 timed-out claim(s)"), "{b:?}");
+        assert!(
+            b[1].starts_with("NodeHasUnsettledClaims: 2 timed-out claim(s)"),
+            "{b:?}"
+        );
     }
 
     #[test]

@@ -249,7 +249,9 @@ impl Worker {
             .network_min_stake
             .load(std::sync::atomic::Ordering::Relaxed);
         let guard = self.node_state.lock().unwrap();
-        guard.as_ref().is_some_and(|node| node_fits(node, job, min_stake))
+        guard
+            .as_ref()
+            .is_some_and(|node| node_fits(node, job, min_stake))
     }
 }
 
@@ -294,7 +296,10 @@ mod tests {
         let mut job: Job = zeroed();
         job.price_per_replica = 1;
         assert!(node_fits(&node, &job, 90), "above the minimum: fits");
-        assert!(!node_fits(&node, &job, 100), "below the network minimum: no job");
+        assert!(
+            !node_fits(&node, &job, 100),
+            "below the network minimum: no job"
+        );
     }
 
     #[test]

@@ -333,7 +333,10 @@ impl Worker {
     /// computing for it again would only miss another deadline.
     fn take_over(&self, e: &mut Entry, claim: &Claim) -> Result<()> {
         if claim.state == ClaimState::TimedOut {
-            self.abandon(e, "this node's claim on the job timed out; it cannot claim it again");
+            self.abandon(
+                e,
+                "this node's claim on the job timed out; it cannot claim it again",
+            );
             return Ok(());
         }
         self.claimed(e)

@@ -334,13 +334,12 @@ impl Worker {
             }
             None => 0,
         };
-        let node: Node = node?
-            .with_context(|| {
-                format!(
-                    "node {} is not registered: run `tessera-worker register` first",
-                    self.node
-                )
-            })?;
+        let node: Node = node?.with_context(|| {
+            format!(
+                "node {} is not registered: run `tessera-worker register` first",
+                self.node
+            )
+        })?;
         if node.bonded() < min_stake {
             warn!(
                 bonded = node.bonded(),

@@ -170,7 +170,6 @@ async fn a_drawn_claim_is_dropped_while_draining_only_on_its_first_step() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-
 /// Issue 29: after "claim expired before the commit" the worker saw the job open again, and the
 /// claiming step took its own timed-out claim for a live one: it ran the job two or three more
 /// times, each run missing the deadline again. A timed-out claim is never taken over.

@@ -431,7 +431,13 @@ impl Job {
         clock: &Clock,
         slot_hashes: &[u8],
     ) -> Result<()> {
-        let draw = self.round_draw(node, config, clock.slot, slot_hashes, &EpochSchedule::get()?)?;
+        let draw = self.round_draw(
+            node,
+            config,
+            clock.slot,
+            slot_hashes,
+            &EpochSchedule::get()?,
+        )?;
         require!(
             draw.eligible(key, self.round, node_key, &self.terms),
             TesseraError::NotEligible

@@ -117,7 +117,11 @@ mod tests {
         let mut h = StakeHistory::default();
         let mut live = 0;
         change(&mut h, &mut live, 100, 2);
-        assert_eq!(h.lowest_since_start_of(live, 2), Some(0), "moved in during epoch 2");
+        assert_eq!(
+            h.lowest_since_start_of(live, 2),
+            Some(0),
+            "moved in during epoch 2"
+        );
         assert_eq!(h.lowest_since_start_of(live, 3), Some(100));
         // epoch 3: all out, then back in: none of it stayed since the start of 3 (or of 2)
         change(&mut h, &mut live, 0, 3);
