@@ -76,6 +76,19 @@ impl Storage {
         }
     }
 
+    /// Removes an input from the local cache (it was refused: no job runs it here, so it must
+    /// not keep taking disk).
+    pub fn evict(&self, spec_hash: &[u8; 32]) {
+        match std::fs::remove_file(self.cache.path(spec_hash)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => warn!(
+                "could not remove refused input {}: {e}",
+                blobs::hex(spec_hash)
+            ),
+        }
+    }
+
     /// A download slot, if one is free now.
     pub fn try_download_slot(&self) -> Option<OwnedSemaphorePermit> {
         self.downloads.clone().try_acquire_owned().ok()

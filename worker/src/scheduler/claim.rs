@@ -60,6 +60,11 @@ impl Worker {
         let ready = match self.prepare(&input).await {
             Ok(j) => j,
             Err(r) => {
+                // the input can never run here: it must not stay in the cache (downloads are
+                // cached before they are validated)
+                if r.kind == "invalid_input" {
+                    self.storage.evict(&job.spec_hash);
+                }
                 self.skip_input(k, r.kind, r.permanent, &r.why);
                 return;
             }

@@ -238,3 +238,35 @@ async fn a_timed_out_claim_of_this_node_is_not_taken_for_a_live_one() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Issue 29: six hash-correct 16 MiB junk inputs were refused, but all stayed in the input cache
+/// (downloads are cached before validation, and nothing evicted them). A refused input leaves.
+#[tokio::test]
+async fn a_refused_input_does_not_stay_in_the_cache() {
+    use anchor_lang::AccountDeserialize;
+    let dir = temp("junk");
+    let (w, _log) = worker(&dir);
+    let junk = vec![0x5Au8; 64 * 1024];
+    let hash = w.storage.cache.put(&junk).unwrap();
+    assert!(w.storage.cached(&hash).is_some());
+    let mut data = <tessera::state::Job as anchor_lang::Discriminator>::DISCRIMINATOR.to_vec();
+    data.resize(
+        8 + <tessera::state::Job as anchor_lang::Space>::INIT_SPACE,
+        0,
+    );
+    let mut job = tessera::state::Job::try_deserialize(&mut data.as_slice()).unwrap();
+    job.spec_hash = hash;
+    job.input_uri = "http://127.0.0.1:1/blobs/junk".into();
+    job.price_per_replica = 1;
+    let seen = crate::chain::watch::JobSeen {
+        key: Pubkey::new_unique(),
+        job: Box::new(job),
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    w.clone().take(seen, rx).await;
+    assert!(
+        w.storage.cached(&hash).is_none(),
+        "the junk input was evicted"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
