@@ -217,7 +217,8 @@ impl Job {
     /// "can this node finish in time" check: 2·m·n·k for a GEMM, 2 per multiply-add of the
     /// MLP, 2 per multiply-add of the encoder (projections, attention, feed-forward; 0 until
     /// an embed job's model is bound), about 40 per object per ray segment of a spec 1 render,
-    /// and for a mesh render about 100 per BVH level and 40 per shading step per segment.
+    /// and for a mesh render about 100 per BVH level (or per unit of the BVH's expected work,
+    /// when more) and 40 per shading step per segment.
     pub fn flops(&self) -> u64 {
         match self {
             Job::GemmI8(j) => 2 * j.m as u64 * j.n as u64 * j.k as u64,
@@ -231,8 +232,14 @@ impl Job {
                 .saturating_mul(j.scene.num_objects() as u64 + 1)
                 .saturating_mul(40),
             Job::RenderMesh(j) => {
+                // per segment: about 100 per BVH level, or per unit of the BVH's expected work
+                // (node visits plus triangle tests) when that is more: overlapping boxes
+                // (coincident triangles) cost every ray far more than the depth says
                 let levels = (j.scene.num_triangles() as u64 + 1).ilog2() as u64 + 1;
-                j.scene.max_segments().saturating_mul(100 * levels + 40)
+                let work = (j.scene.bvh_work().ceil() as u64).max(levels);
+                j.scene
+                    .max_segments()
+                    .saturating_mul(work.saturating_mul(100).saturating_add(40))
             }
             Job::Embed(j) => j.model.as_ref().map_or(0, |m| {
                 j.seqs

@@ -144,6 +144,23 @@ pub struct CompiledMesh {
 }
 
 impl CompiledMesh {
+    /// The expected node visits plus triangle tests of one ray through this scene's BVH
+    /// ([`bvh::expected_work`]).
+    pub fn bvh_work(&self) -> f64 {
+        let nodes: Vec<Node> = self
+            .node_box
+            .chunks_exact(6)
+            .zip(self.node_meta.chunks_exact(2))
+            .map(|(b, m)| Node {
+                min: [b[0], b[1], b[2]],
+                max: [b[3], b[4], b[5]],
+                a: m[0],
+                meta: m[1],
+            })
+            .collect();
+        bvh::expected_work(&nodes)
+    }
+
     /// Triangles.
     pub fn num_triangles(&self) -> usize {
         self.tri_info.len() / 5
