@@ -477,3 +477,23 @@ fn the_render_estimate_sees_coincident_triangles() {
         "{stacked} vs {honest}: the coincident triangles must weigh"
     );
 }
+
+/// Issue 29: render spec 2 never checked its output: a 200-byte empty scene asking for a 4096²
+/// tile peaked at 386 MiB under a 64 MiB limit. The tile's peak is checked before anything is
+/// allocated.
+#[test]
+fn a_tile_whose_output_passes_the_memory_limit_is_refused() {
+    let limits = crate::Limits {
+        max_host_bytes: 64 << 20,
+        max_render_segments: u64::MAX,
+        ..crate::Limits::default()
+    };
+    let input = mesh_blob::encode(&cornell(4096, 4096, 1), Tile::full(4096, 4096)).unwrap();
+    match crate::render::MeshJob::parse(&input, &limits) {
+        Err(ComputeError::TooLarge(m)) => assert!(m.contains("4096x4096 tile"), "{m}"),
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+    // a tile of 1024² (36 MiB at its peak) fits
+    let input = mesh_blob::encode(&cornell(1024, 1024, 1), Tile::full(1024, 1024)).unwrap();
+    crate::render::MeshJob::parse(&input, &limits).unwrap();
+}

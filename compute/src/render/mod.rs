@@ -119,6 +119,15 @@ impl MeshJob {
                 limits.max_render_segments
             )));
         }
+        // the run holds the tile's radiance three times (the image, its bytes, the result
+        // blob): a 200-byte empty scene of a 4096² tile peaked at 386 MiB under a 64 MiB limit
+        let out = u64::from(scene.tile.w) * u64::from(scene.tile.h) * 12 * 3;
+        if out > limits.max_host_bytes {
+            return Err(ComputeError::TooLarge(format!(
+                "a {}x{} tile peaks at {out} bytes (its radiance three times), limit is {}",
+                scene.tile.w, scene.tile.h, limits.max_host_bytes
+            )));
+        }
         Ok(Self { scene })
     }
 
