@@ -119,14 +119,7 @@ pub fn audit_verdict(job: &mut Job, key: Pubkey, now: i64, slot: u64) -> Result<
     let free = job.slots.saturating_sub(held);
     let extra = silent.saturating_sub(free);
     if job.budget_allows(extra)? && job.next_round_fits(now) {
-        job.round = job.round.checked_add(1).ok_or(TesseraError::MathOverflow)?;
-        job.slots = job
-            .slots
-            .checked_add(extra)
-            .ok_or(TesseraError::MathOverflow)?;
-        job.round_size = silent;
-        job.has_winner = false;
-        job.open_round(now, slot);
+        new_round(job, now, slot, extra, silent)?;
         emit!(JobEscalated {
             job: key,
             round: job.round,
@@ -180,12 +173,18 @@ pub fn open_challenge(job: &mut Job, key: Pubkey, hash: [u8; 32], now: i64) {
 
 /// Add `extra` paid slots (an escalation's ESCALATION_SLOTS, or an audit) and open a new round.
 pub fn escalate(job: &mut Job, now: i64, slot: u64, extra: u8) -> Result<()> {
+    new_round(job, now, slot, extra, extra)
+}
+
+/// Open a new round of `size` seats, adding `extra` paid slots (a redrawn audit's silent seats
+/// reuse the slots no claim holds).
+fn new_round(job: &mut Job, now: i64, slot: u64, extra: u8, size: u8) -> Result<()> {
     job.round = job.round.checked_add(1).ok_or(TesseraError::MathOverflow)?;
     job.slots = job
         .slots
         .checked_add(extra)
         .ok_or(TesseraError::MathOverflow)?;
-    job.round_size = extra;
+    job.round_size = size;
     job.has_winner = false;
     job.open_round(now, slot);
     Ok(())

@@ -188,27 +188,39 @@ impl Node {
         self.draw_stake.lowest_since_start_of(self.bonded(), epoch)
     }
 
-    /// Add `amount` to the stake in `epoch` (bonded at once; counted by draws from the next
-    /// epoch on).
-    pub fn add_stake(&mut self, amount: u64, epoch: u64) -> Result<()> {
+    /// A change of the bonded stake in `epoch`, with the draw snapshot kept around it.
+    fn change_bonded(
+        &mut self,
+        epoch: u64,
+        change: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
         self.draw_stake.roll(self.bonded(), epoch);
-        self.stake = self
-            .stake
-            .checked_add(amount)
-            .ok_or(TesseraError::MathOverflow)?;
+        change(self)?;
         self.draw_stake.note(self.bonded());
         Ok(())
     }
 
+    /// Add `amount` to the stake in `epoch` (bonded at once; counted by draws from the next
+    /// epoch on).
+    pub fn add_stake(&mut self, amount: u64, epoch: u64) -> Result<()> {
+        self.change_bonded(epoch, |n| {
+            n.stake = n
+                .stake
+                .checked_add(amount)
+                .ok_or(TesseraError::MathOverflow)?;
+            Ok(())
+        })
+    }
+
     /// Start unbonding `amount` more in `epoch` (it stops backing claims and draws at once).
     pub fn start_unbonding(&mut self, amount: u64, epoch: u64) -> Result<()> {
-        self.draw_stake.roll(self.bonded(), epoch);
-        self.unbonding = self
-            .unbonding
-            .checked_add(amount)
-            .ok_or(TesseraError::MathOverflow)?;
-        self.draw_stake.note(self.bonded());
-        Ok(())
+        self.change_bonded(epoch, |n| {
+            n.unbonding = n
+                .unbonding
+                .checked_add(amount)
+                .ok_or(TesseraError::MathOverflow)?;
+            Ok(())
+        })
     }
 
     /// Bonded stake not locked by open claims: what a new claim's collateral must fit in.
@@ -241,13 +253,13 @@ impl Node {
     /// Remove `amount` from the stake after a slash in `epoch`: unbonding tokens are taken
     /// last.
     pub fn take_slash(&mut self, amount: u64, epoch: u64) -> Result<()> {
-        self.draw_stake.roll(self.bonded(), epoch);
-        self.stake = self
-            .stake
-            .checked_sub(amount)
-            .ok_or(TesseraError::MathOverflow)?;
-        self.unbonding = self.unbonding.min(self.stake);
-        self.draw_stake.note(self.bonded());
-        Ok(())
+        self.change_bonded(epoch, |n| {
+            n.stake = n
+                .stake
+                .checked_sub(amount)
+                .ok_or(TesseraError::MathOverflow)?;
+            n.unbonding = n.unbonding.min(n.stake);
+            Ok(())
+        })
     }
 }
