@@ -6,6 +6,7 @@
 //! embed job, from the model's config and the token counts); with this node's throughput
 //! (`capacity.gflops`, or measured at start) it gives the seconds a job takes, which decide
 //! whether it can be finished before its commit deadline, and its price per GFLOP.
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,8 +18,45 @@ use tracing::warn;
 pub struct Compute {
     pub backend: Backend,
     slots: Arc<Semaphore>,
+    threads: usize,
     /// Sustained operations per second of the backend.
     flops_per_sec: f64,
+    /// Estimated milliseconds of the work claimed and not computed yet ([`WorkTicket`]).
+    queued_ms: Arc<AtomicU64>,
+}
+
+/// A claim's estimated work, counted as queued until the ticket is dropped (its result is
+/// computed, or the claim is given up).
+pub struct WorkTicket {
+    queued_ms: Arc<AtomicU64>,
+    ms: u64,
+}
+
+impl Drop for WorkTicket {
+    fn drop(&mut self) {
+        self.queued_ms.fetch_sub(self.ms, Ordering::Relaxed);
+    }
+}
+
+/// Whether a job estimated at `estimate` seconds, behind `queued` seconds of claimed work, can
+/// be committed in time: within the job's `exec_secs` (a claim's own deadline) and the `left`
+/// seconds of the commit window, with `margin` for the claim, the upload and the commit.
+/// `Err` says why not.
+pub fn fits_in_time(
+    estimate: f64,
+    queued: f64,
+    margin: i64,
+    exec_secs: i64,
+    left: i64,
+) -> std::result::Result<(), String> {
+    let need = margin.saturating_add((estimate + queued).ceil() as i64);
+    let room = exec_secs.min(left);
+    if need > room {
+        return Err(format!(
+            "it needs about {need} s here ({estimate:.1} s of work behind {queued:.1} s already claimed, {margin} s to claim, upload and commit), and has {room} s"
+        ));
+    }
+    Ok(())
 }
 
 /// A job's share of the measured peak that kernels reach in practice (element-wise passes,
@@ -36,8 +74,26 @@ impl Compute {
         Compute {
             backend,
             slots: Arc::new(Semaphore::new(threads)),
+            threads: threads.max(1),
             flops_per_sec,
+            queued_ms: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Counts `secs` of claimed work as queued until the ticket is dropped.
+    pub fn reserve(&self, secs: f64) -> WorkTicket {
+        let ms = (secs.max(0.0) * 1000.0).ceil() as u64;
+        self.queued_ms.fetch_add(ms, Ordering::Relaxed);
+        WorkTicket {
+            queued_ms: self.queued_ms.clone(),
+            ms,
+        }
+    }
+
+    /// Seconds before a job claimed now gets a compute thread: the claimed work not computed
+    /// yet, shared by the threads.
+    pub fn queued_secs(&self) -> f64 {
+        self.queued_ms.load(Ordering::Relaxed) as f64 / 1000.0 / self.threads as f64
     }
 
     /// Parses an input blob and checks it against this node's limits without running it (an

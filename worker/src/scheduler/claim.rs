@@ -20,6 +20,7 @@ use super::{
     slots_to_secs, Worker, CLAIM_MARGIN_SECS, MAX_DEADLINE_SLEEP, MIN_WAIT, SETTLE_GRACE, SLOT_TIME,
 };
 use crate::chain::{backoff, watch::JobSeen, TxError};
+use crate::compute::{fits_in_time, WorkTicket};
 use crate::state::{now_ms, Entry, Stage};
 use crate::storage::InputError;
 
@@ -101,6 +102,19 @@ impl Worker {
             // finalize_job then reopens the round.) The margin covers the claim's own way to
             // the chain plus the cost model's estimate of the computation.
             let need = CLAIM_MARGIN_SECS.saturating_add(estimate.ceil() as i64);
+            // Work this node already claimed runs first: a job that cannot be committed in
+            // time behind it is left for now (seen again later) rather than claimed and
+            // slashed for the timeout.
+            let room = if left < 0 { job.exec_secs } else { left };
+            if left >= need {
+                let queued = self.compute.queued_secs();
+                if let Err(why) =
+                    fits_in_time(estimate, queued, CLAIM_MARGIN_SECS, job.exec_secs, room)
+                {
+                    self.skip_input(k, "busy", false, &why);
+                    return;
+                }
+            }
             if (0..need).contains(&left) {
                 info!(job = %k, left, need, "not claiming: the commit window closes too soon");
                 self.active.lock().unwrap().remove(&k);
@@ -124,7 +138,9 @@ impl Worker {
             self.active.lock().unwrap().remove(&k);
             return;
         }
-        self.drive(e, Some(permit), sd).await;
+        // counted as queued work until its result is computed (or the claim is given up)
+        let work = self.compute.reserve(estimate);
+        self.drive(e, Some(permit), Some(work), sd).await;
     }
 
     /// Reads job `k` again after `after` and takes it if it is still wanted (for a job left
@@ -178,12 +194,16 @@ impl Worker {
         self: Arc<Self>,
         mut e: Entry,
         mut permit: Option<OwnedSemaphorePermit>,
+        mut work: Option<WorkTicket>,
         sd: watch::Receiver<bool>,
     ) {
         let key = e.job();
         self.events.follow(&key);
         let mut errors = 0u32;
         while !e.stage.is_final() && !*sd.borrow() {
+            if e.stage >= Stage::Computed {
+                work.take(); // its work is no longer queued
+            }
             if e.stage >= Stage::Revealed {
                 permit.take(); // computing is done: free the capacity
             }

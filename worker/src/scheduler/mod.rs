@@ -262,7 +262,7 @@ impl Worker {
             self.active.lock().unwrap().insert(e.job());
             let me = self.clone();
             let sd = shutdown.clone();
-            tasks.spawn(async move { me.drive(e, permit, sd).await });
+            tasks.spawn(async move { me.drive(e, permit, None, sd).await });
         }
         let (tx, mut rx) = mpsc::channel::<JobSeen>(4096);
         tokio::spawn(crate::chain::watch::run(
