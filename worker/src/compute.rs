@@ -194,4 +194,27 @@ mod tests {
         let measured = Compute::new(Backend::cpu(), 1, 0.0);
         assert!(measured.flops_per_sec.is_finite() && measured.flops_per_sec > 1e6);
     }
+
+    /// Issue 29: an honest GEMM was claimed while a hostile render held the only compute
+    /// thread; it ran 66 s later, its commit was refused and the worker slashed. The work
+    /// already claimed counts, and so does the time to claim, upload and commit.
+    #[test]
+    fn claimed_work_counts_before_a_claim() {
+        let c = Compute::new(Backend::cpu(), 1, 1.0);
+        assert_eq!(c.queued_secs(), 0.0);
+        assert!(fits_in_time(5.0, c.queued_secs(), 10, 30, 60).is_ok());
+        let hostile = c.reserve(60.0);
+        assert_eq!(c.queued_secs(), 60.0);
+        let why = fits_in_time(5.0, c.queued_secs(), 10, 30, 60).unwrap_err();
+        assert!(why.contains("behind 60.0 s already claimed"), "{why}");
+        // the commit window's end counts too, and the margin
+        assert!(fits_in_time(5.0, 0.0, 10, 300, 14).is_err());
+        assert!(fits_in_time(5.0, 0.0, 10, 300, 15).is_ok());
+        drop(hostile);
+        assert_eq!(c.queued_secs(), 0.0);
+        // two threads share the queue
+        let two = Compute::new(Backend::cpu(), 2, 1.0);
+        let _t = two.reserve(60.0);
+        assert_eq!(two.queued_secs(), 30.0);
+    }
 }
