@@ -102,6 +102,14 @@ impl Compute {
         Job::parse(input, self.backend.limits()).map_err(|e| anyhow!(e))
     }
 
+    /// [`Compute::validate`] on a blocking thread: parsing an input of hundreds of MiB must
+    /// not hold up the async runtime (the chain, the websocket, the other claims).
+    pub async fn validate_off_runtime(&self, input: Vec<u8>) -> Result<Job> {
+        let limits = self.backend.limits().clone();
+        tokio::task::spawn_blocking(move || Job::parse(&input, &limits).map_err(|e| anyhow!(e)))
+            .await?
+    }
+
     /// Binds a fetched model to a parsed job, checking the job against the model and the
     /// node's limits: host memory, and on a GPU the device memory it would need.
     pub fn bind(&self, job: Job, model: Arc<tessera_compute::embed::EmbedModel>) -> Result<Job> {
@@ -216,5 +224,36 @@ mod tests {
         let two = Compute::new(Backend::cpu(), 2, 1.0);
         let _t = two.reserve(60.0);
         assert_eq!(two.queued_secs(), 30.0);
+    }
+
+    /// Issue 29: inputs of up to 512 MiB were parsed on the async runtime's thread, holding
+    /// up everything else the worker does. The runtime goes on while an input is parsed.
+    #[test]
+    fn inputs_are_parsed_off_the_async_runtime() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let c = Compute::new(Backend::cpu(), 1, 1.0);
+            let input = tessera_compute::gemm::build_i8_input(2048, 2048, 2048, 1).unwrap();
+            let ticks = Arc::new(AtomicU64::new(0));
+            let t = ticks.clone();
+            let ticker = tokio::spawn(async move {
+                loop {
+                    t.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                }
+            });
+            tokio::task::yield_now().await;
+            let before = ticks.load(Ordering::Relaxed);
+            c.validate_off_runtime(input).await.unwrap();
+            let during = ticks.load(Ordering::Relaxed) - before;
+            ticker.abort();
+            assert!(
+                during > 0,
+                "the runtime stood still while the input was parsed"
+            );
+        });
     }
 }

@@ -184,12 +184,16 @@ impl Worker {
     /// for a job that names a model, the model fetched by hash (once: it is cached on disk
     /// and in memory) and bound, which checks the token ids, the lengths and the memory the
     /// job needs. An error says why the job cannot be run here.
-    pub(super) async fn prepare(&self, input: &[u8]) -> Result<tessera_compute::Job, Refusal> {
-        let job = self.compute.validate(input).map_err(|e| Refusal {
-            kind: "invalid_input",
-            permanent: true,
-            why: format!("its input is not a valid kernel input: {e:#}"),
-        })?;
+    pub(super) async fn prepare(&self, input: Vec<u8>) -> Result<tessera_compute::Job, Refusal> {
+        let job = self
+            .compute
+            .validate_off_runtime(input)
+            .await
+            .map_err(|e| Refusal {
+                kind: "invalid_input",
+                permanent: true,
+                why: format!("its input is not a valid kernel input: {e:#}"),
+            })?;
         let Some((hash, uri)) = job.model_ref() else {
             return Ok(job);
         };

@@ -58,7 +58,7 @@ impl Worker {
         let Some(input) = self.input_before_claim(&k, &job).await else {
             return;
         };
-        let ready = match self.prepare(&input).await {
+        let ready = match self.prepare(input).await {
             Ok(j) => j,
             Err(r) => {
                 // the input can never run here: it must not stay in the cache (downloads are
@@ -75,8 +75,7 @@ impl Worker {
             return;
         }
         let estimate = self.compute.estimate_secs(&ready);
-        drop(ready);
-        drop(input); // the claim reads it again from the cache
+        drop(ready); // the claim reads the input again from the cache
         if self.seen_full(&k) {
             // other nodes filled the job while the input was downloading
             self.metrics.claims_skipped_full.inc();
@@ -635,7 +634,7 @@ impl Worker {
             }
             Err(err) => return Err(err.into()),
         };
-        let ready = match self.prepare(&input).await {
+        let ready = match self.prepare(input).await {
             Ok(j) => j,
             // it was checked before the claim: only a model gone from every store, or a
             // changed node, lands here
@@ -645,7 +644,6 @@ impl Worker {
             }
             Err(r) => anyhow::bail!("{}", r.why),
         };
-        drop(input);
         let (mut out, secs) = self.compute.run(ready).await?;
         self.metrics.kernel_seconds.observe(secs);
         if self.dishonest {
