@@ -10,7 +10,8 @@ use tessera_compute::embed::EmbedModel;
 
 use crate::storage::{InputError, Storage};
 
-/// Parsed models kept in memory (the least recently used goes first).
+/// Parsed models kept in memory (the least recently used goes first), within a byte budget
+/// ([`Models::new`]).
 pub const MAX_LOADED: usize = 3;
 
 /// Why a model could not be had.
@@ -54,12 +55,29 @@ impl ModelError {
     }
 }
 
-#[derive(Default)]
 pub struct Models {
-    loaded: Mutex<VecDeque<([u8; 32], Arc<EmbedModel>)>>,
+    /// (hash, model, bytes it is counted for), least recently used first.
+    loaded: Mutex<VecDeque<([u8; 32], Arc<EmbedModel>, u64)>>,
+    /// Most bytes the resident models may take together.
+    budget: u64,
+}
+
+/// The memory a parsed model from a blob of `blob_len` bytes is counted for: its weights as
+/// f32, which half-precision blobs double.
+fn resident_bytes(blob_len: usize) -> u64 {
+    (blob_len as u64).saturating_mul(2)
 }
 
 impl Models {
+    /// Models kept in memory up to `budget` bytes together (and [`MAX_LOADED`] of them): up
+    /// to three 512 MiB models used to stay resident, counted against no limit.
+    pub fn new(budget: u64) -> Models {
+        Models {
+            loaded: Mutex::new(VecDeque::new()),
+            budget,
+        }
+    }
+
     /// The model whose blob hashes to `hash`, from memory, the blob cache or `uri`.
     pub async fn get(
         &self,
@@ -78,6 +96,7 @@ impl Models {
                 hash: hex.clone(),
                 source,
             })?;
+        let bytes = resident_bytes(blob.len());
         let parsed = tokio::task::spawn_blocking(move || EmbedModel::parse(&blob))
             .await
             .map_err(|e| ModelError::Invalid {
@@ -90,11 +109,15 @@ impl Models {
             })?;
         let m = Arc::new(parsed);
         let mut loaded = self.loaded.lock().unwrap();
-        if !loaded.iter().any(|(h, _)| *h == hash) {
-            if loaded.len() >= MAX_LOADED {
+        if !loaded.iter().any(|(h, _, _)| *h == hash) {
+            loaded.push_back((hash, m.clone(), bytes));
+            // the least recently used go first, this one last (a job needs it now)
+            while loaded.len() > 1
+                && (loaded.len() > MAX_LOADED
+                    || loaded.iter().map(|e| e.2).sum::<u64>() > self.budget)
+            {
                 loaded.pop_front();
             }
-            loaded.push_back((hash, m.clone()));
         }
         tracing::info!(model = %&hex[..16], in_memory = loaded.len(), "model loaded");
         Ok(m)
@@ -103,7 +126,7 @@ impl Models {
     /// A loaded model, marked most recently used.
     fn lookup(&self, hash: &[u8; 32]) -> Option<Arc<EmbedModel>> {
         let mut loaded = self.loaded.lock().unwrap();
-        let i = loaded.iter().position(|(h, _)| h == hash)?;
+        let i = loaded.iter().position(|(h, _, _)| h == hash)?;
         let entry = loaded.remove(i)?;
         let m = entry.1.clone();
         loaded.push_back(entry);
@@ -185,7 +208,7 @@ mod tests {
         .unwrap();
         let blob = tiny_model_blob();
         let hash = storage.cache.put(&blob).unwrap();
-        let models = Models::default();
+        let models = Models::new(u64::MAX);
         // in the blob cache: no download (the URI is not even allowed)
         let a = models
             .get(&storage, hash, "http://10.0.0.1/m")
@@ -221,6 +244,47 @@ mod tests {
         );
         // at most MAX_LOADED parsed models stay in memory
         assert_eq!(models.loaded.lock().unwrap().len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Issue 29: up to three parsed 512 MiB models stayed resident, counted against no limit.
+    /// Resident models now fit a byte budget, the least recently used leaving first.
+    #[tokio::test]
+    async fn resident_models_fit_a_byte_budget() {
+        let dir =
+            std::env::temp_dir().join(format!("tessera-models-budget-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let storage = Storage::new(
+            &dir.join("cache"),
+            dir.join("publish").to_str().unwrap(),
+            FetchPolicy::default(),
+            1,
+            Arc::new(solana_sdk::signature::Keypair::new()),
+        )
+        .unwrap();
+        let blob = tiny_model_blob();
+        // two models of the same size (the second differs in its last byte of weights)
+        let mut other = blob.clone();
+        *other.last_mut().unwrap() ^= 1;
+        let (a, b) = (
+            storage.cache.put(&blob).unwrap(),
+            storage.cache.put(&other).unwrap(),
+        );
+        let one = resident_bytes(blob.len());
+        let models = Models::new(one + one / 2);
+        models.get(&storage, a, "http://10.0.0.1/a").await.unwrap();
+        models.get(&storage, b, "http://10.0.0.1/b").await.unwrap();
+        let held: Vec<[u8; 32]> = models.loaded.lock().unwrap().iter().map(|e| e.0).collect();
+        assert_eq!(
+            held,
+            vec![b],
+            "one fits the budget: the least recently used left"
+        );
+        // with room for both, both stay
+        let roomy = Models::new(2 * one);
+        roomy.get(&storage, a, "http://10.0.0.1/a").await.unwrap();
+        roomy.get(&storage, b, "http://10.0.0.1/b").await.unwrap();
+        assert_eq!(roomy.loaded.lock().unwrap().len(), 2);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

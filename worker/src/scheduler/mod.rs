@@ -164,6 +164,8 @@ impl Worker {
         ws_url: String,
     ) -> Worker {
         let operator = solana_sdk::signer::Signer::pubkey(chain.payer.as_ref());
+        // resident models may take half the host memory a job may use: the rest is the job's
+        let model_budget = compute.backend.limits().max_host_bytes / 2;
         Worker {
             metrics: chain.metrics.clone(),
             chain,
@@ -176,7 +178,7 @@ impl Worker {
             min_price,
             min_price_per_gflop: 0,
             bid_bps,
-            models: crate::models::Models::default(),
+            models: crate::models::Models::new(model_budget),
             dishonest: false,
             crash_after: None,
             fetch_retry: Duration::from_secs(60),
