@@ -17,7 +17,13 @@
 //!   backwards; a job never has more live claims than slots;
 //! * the attacker, who holds no tokens and no stake, gains nothing but crank rewards; it
 //!   cannot close a winning bid that can still be claimed, nor pass a vault as its reward
-//!   account.
+//!   account;
+//! * every accepted claim was allowed by the program's own draw with the stake as of the
+//!   round seed's epoch (the SDK's forecast), and a node that stakes more in the transaction
+//!   that claims (`attack:stake-after-seed-buys-draw`) never gets a claim the draw refused;
+//! * a node leaves (unbond all, withdraw, deregister; preferably one with a timed-out claim)
+//!   only with no claim left to settle, and its jobs still settle and close in the drain;
+//! * no node is slashed as a minority in an audit left undecided by silent seats.
 //!
 //! After the sequence, a drain phase warps far ahead and cranks everything: every job must
 //! reach a closed state with its escrow empty, and every node can unstake and withdraw all of
@@ -390,6 +396,7 @@ impl World {
             (E::SeedNotReady, "seen:refused-seed-not-ready"),
             (E::InsufficientCollateral, "seen:refused-beyond-collateral"),
             (E::NoEscalationBudget, "seen:refused-audit-over-budget"),
+            (E::NodeHasUnsettledClaims, "seen:refused-leave-with-claims-to-settle"),
         ] {
             if custom_code(&res) == Some(e as u32 + 6000) {
                 tally(name, true);
@@ -643,8 +650,40 @@ impl World {
                 }
             }
             Action::Deregister { node } => {
+                // the whole way out: unbond everything, wait the unbonding period, withdraw,
+                // deregister (a timed-out claimer used to leave this way before its claim was
+                // settled, locking its job's escrow)
+                // prefer a node with a timed-out claim still to settle (the interesting case)
+                let timed_out = self.claims.iter().find_map(|&(j, i)| {
+                    let c = pda::claim(&j, &pda::node(&self.node(i).pubkey()).0).0;
+                    let acc = self.s.svm.get_account(&c)?;
+                    let cl = tessera_client::accounts::decode::<Claim>("Claim", &acc.data).ok()?;
+                    (cl.state == ClaimState::TimedOut).then_some(i)
+                });
+                let node = if node % 2 == 0 {
+                    timed_out.unwrap_or(node)
+                } else {
+                    node
+                };
                 let op = self.node(node).insecure_clone();
-                let vault = pda::stake_vault(&pda::node(&op.pubkey()).0).0;
+                let key = pda::node(&op.pubkey()).0;
+                let vault = pda::stake_vault(&key).0;
+                let Some(n) = self
+                    .s
+                    .svm
+                    .get_account(&key)
+                    .and_then(|a| tessera_client::accounts::decode::<Node>("Node", &a.data).ok())
+                else {
+                    return;
+                };
+                if n.bonded() > 0 {
+                    self.kind = "unstake";
+                    self.send(&[ix::request_unstake(&op.pubkey(), n.bonded())], &op);
+                }
+                self.s.warp(ix::localnet_params().unbonding_secs + 1);
+                self.kind = "withdraw";
+                self.send(&[ix::withdraw_stake(&t, &op.pubkey())], &op);
+                self.kind = "deregister";
                 if self.send(&[ix::deregister_node(&t, &op.pubkey())], &op) {
                     // donations to its vault went to its operator
                     self.donated.remove(&vault);
@@ -1166,6 +1205,8 @@ fn random_instruction_sequences_keep_the_invariants() {
             "seen:refused-not-drawn",
             "seen:refused-beyond-collateral",
             "seen:refused-audit-over-budget",
+            "seen:refused-leave-with-claims-to-settle",
+            "attack:stake-after-seed-buys-draw",
             "challenge",
         ] {
             let (ok, bad) = stats.get(k).copied().unwrap_or_default();
