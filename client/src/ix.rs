@@ -52,6 +52,8 @@ pub fn localnet_params() -> ConfigParams {
         // sortition: 2 expected eligible nodes per free slot, doubling every 5 s
         sortition_expected_pct: 100,
         sortition_widen_slots: 25,
+        // stake counts in the draws from the next 32-slot (13 s) epoch on
+        stake_epoch_slots: 32,
     }
 }
 

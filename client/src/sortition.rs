@@ -1,7 +1,6 @@
 //! When may a node take a slot of a job's round? The program's own sortition functions
 //! (`tessera::sortition`, the same code `claim_job` and `place_bid` run), applied to what a
 //! worker reads from the cluster, so workers only send claims the program will accept.
-pub use anchor_lang::prelude::EpochSchedule;
 use solana_sdk::pubkey::Pubkey;
 use tessera::state::{Config, Job, Node, RoundDraw};
 
@@ -20,25 +19,10 @@ pub enum Eligibility {
     Never,
 }
 
-/// The EpochSchedule sysvar's data (bincode: slots_per_epoch, leader_schedule_slot_offset,
-/// warmup, first_normal_epoch, first_normal_slot).
-pub fn epoch_schedule_from_sysvar(data: &[u8]) -> Option<EpochSchedule> {
-    let u64_at = |at: usize| -> Option<u64> {
-        Some(u64::from_le_bytes(data.get(at..at + 8)?.try_into().ok()?))
-    };
-    Some(EpochSchedule {
-        slots_per_epoch: u64_at(0)?,
-        leader_schedule_slot_offset: u64_at(8)?,
-        warmup: *data.get(16)? != 0,
-        first_normal_epoch: u64_at(17)?,
-        first_normal_slot: u64_at(25)?,
-    })
-}
-
 /// Eligibility of `node` (at `node_key`) for the current round (or the bidding) of `job` (at
-/// `job_key`), given the network `config` (its bonded totals), the cluster's epoch schedule,
-/// the SlotHashes sysvar's `slot_hashes` data and the cluster's current `slot`: the program's
-/// own [`Job::round_draw`], so a claim sent on `Now` is accepted.
+/// `job_key`), given the network `config` (its stake epochs and bonded totals), the
+/// SlotHashes sysvar's `slot_hashes` data and the cluster's current `slot`: the program's own
+/// [`Job::round_draw`], so a claim sent on `Now` is accepted.
 #[allow(clippy::too_many_arguments)]
 pub fn eligibility(
     job_key: &Pubkey,
@@ -46,7 +30,6 @@ pub fn eligibility(
     node_key: &Pubkey,
     node: &Node,
     config: &Config,
-    schedule: &EpochSchedule,
     slot_hashes: &[u8],
     slot: u64,
 ) -> Eligibility {
@@ -65,12 +48,12 @@ pub fn eligibility(
             return Eligibility::SeedNotReady;
         }
     }
-    let Ok(draw) = job.round_draw(node, config, slot, slot_hashes, schedule) else {
+    let Ok(draw) = job.round_draw(node, config, slot, slot_hashes) else {
         return Eligibility::SeedNotReady;
     };
     let (seed, weight, total) = match draw {
         RoundDraw::Open { weight } if weight > 0 => return Eligibility::Now,
-        RoundDraw::Open { .. } => return open_to(job, node, schedule, slot),
+        RoundDraw::Open { .. } => return open_to(job, node, config, slot),
         RoundDraw::Seeded {
             seed,
             weight,
@@ -80,7 +63,7 @@ pub fn eligibility(
     };
     if weight == 0 {
         // stake bonded since the seed's epoch began counts once the round is open
-        return open_to(job, node, schedule, slot);
+        return open_to(job, node, config, slot);
     }
     let t = &job.terms;
     let widen = t.sortition_widen_slots.max(1);
@@ -99,23 +82,23 @@ pub fn eligibility(
         Some(at) if at <= age => Eligibility::Now,
         // age `at` is chain slot seed_slot + 1 + at
         Some(at) => Eligibility::At(job.seed_slot.saturating_add(1).saturating_add(at)),
-        None => open_to(job, node, schedule, slot),
+        None => open_to(job, node, config, slot),
     }
 }
 
 /// When the round opens to `node` without a draw: once its seed is gone (out of SlotHashes'
 /// 512 slots, or older than the two epochs of stake the program keeps) and the node's bonded
 /// stake counts (from the epoch after its last change). `Never` with nothing bonded.
-fn open_to(job: &Job, node: &Node, schedule: &EpochSchedule, slot: u64) -> Eligibility {
+fn open_to(job: &Job, node: &Node, config: &Config, slot: u64) -> Eligibility {
     if node.bonded() == 0 {
         return Eligibility::Never;
     }
-    let seed_epoch = schedule.get_epoch(job.seed_slot);
+    let seed_epoch = config.stake_epoch(job.seed_slot);
     let gone = job
         .seed_slot
         .saturating_add(513)
-        .min(schedule.get_first_slot_in_epoch(seed_epoch.saturating_add(2)));
-    let counted = schedule.get_first_slot_in_epoch(node.draw_stake.epoch.saturating_add(1));
+        .min(config.stake_epoch_start(seed_epoch.saturating_add(2)));
+    let counted = config.stake_epoch_start(node.draw_stake.epoch.saturating_add(1));
     let at = gone.max(counted);
     if at <= slot {
         Eligibility::Now

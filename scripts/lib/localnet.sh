@@ -37,10 +37,8 @@ localnet_up() {
     echo "a validator already answers on $URL; stop it first (pkill -f solana-test-validator)" >&2
     exit 1
   fi
-  # 32-slot epochs (13 s): sortition draws count stake bonded before the seed's epoch began
-  # (docs/PROTOCOL.md, "Sortition"); a test validator's default epoch is 432 000 slots (2 days)
   solana-test-validator --ledger "$dir/ledger" --reset --quiet --bind-address 127.0.0.1 \
-    --rpc-port "$port" --mint "$wallet" --slots-per-epoch 32 \
+    --rpc-port "$port" --mint "$wallet" \
     --upgradeable-program "$("$BIN/tessera" version --program-id)" \
     target/deploy/tessera.so "$wallet" >"$dir/validator.log" 2>&1 &
   VALIDATOR_PID=$!

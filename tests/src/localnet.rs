@@ -18,16 +18,17 @@ pub fn wallet() -> Keypair {
     read_keypair_file(&path).unwrap_or_else(|e| panic!("reading wallet {path}: {e}"))
 }
 
-/// Waits (at most a minute) until the cluster is in a later epoch than now: stake bonded before
-/// then counts in the sortition draws of rounds seeded from then on. The test validators run
-/// 32-slot epochs (`--slots-per-epoch 32`, Anchor.toml), so this is about 13 s.
-pub fn wait_for_next_epoch(client: &RpcClient) {
-    let start = client.get_epoch_info().expect("getEpochInfo").epoch;
+/// Waits (at most two minutes) until the cluster is in a later stake epoch than now
+/// (`Config::stake_epoch_slots`; 32 slots on localnet, about 13 s): stake bonded before then
+/// counts in the sortition draws of rounds seeded from then on.
+pub fn wait_for_next_stake_epoch(client: &RpcClient, config: &tessera::state::Config) {
+    let now = client.get_slot().expect("getSlot");
+    let next = config.stake_epoch_start(config.stake_epoch(now) + 1);
     let t0 = std::time::Instant::now();
-    while client.get_epoch_info().expect("getEpochInfo").epoch <= start {
+    while client.get_slot().expect("getSlot") < next {
         assert!(
-            t0.elapsed() < std::time::Duration::from_secs(60),
-            "epoch {start} did not end within a minute (is the validator run with --slots-per-epoch 32?)"
+            t0.elapsed() < std::time::Duration::from_secs(120),
+            "slot {next} not reached within two minutes"
         );
         std::thread::sleep(std::time::Duration::from_millis(400));
     }

@@ -393,16 +393,18 @@ impl Network {
         spawn(&format!("worker {}", w.name), &mut cmd, log)
     }
 
-    /// Waits until worker `i`'s bonded stake counts in sortition draws: the cluster is in an
-    /// epoch after the node's last stake change (the test validators run 32-slot epochs, so
-    /// at most about 13 s; docs/PROTOCOL.md, "Sortition").
+    /// Waits until worker `i`'s bonded stake counts in sortition draws: the cluster is in a
+    /// stake epoch after the node's last stake change (localnet: 32-slot epochs, so at most
+    /// about 13 s; docs/PROTOCOL.md, "Sortition").
     pub fn wait_for_stake_to_count(&self, i: usize) -> Result<()> {
         let changed = self.node(i)?.draw_stake.epoch;
+        let counts_from = self.config.stake_epoch_start(changed + 1);
         let t0 = std::time::Instant::now();
-        while self.rpc.get_epoch_info()?.epoch <= changed {
+        while self.rpc.get_slot()? < counts_from {
             anyhow::ensure!(
-                t0.elapsed() < Duration::from_secs(60),
-                "epoch {changed} did not end within a minute (validator without --slots-per-epoch 32?)"
+                t0.elapsed() < Duration::from_secs(120),
+                "slot {counts_from} (stake epoch {}) not reached within two minutes",
+                changed + 1
             );
             std::thread::sleep(Duration::from_millis(400));
         }
@@ -678,9 +680,6 @@ impl Validator {
         let so = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/deploy/tessera.so");
         v.launch(&[
             "--reset".to_string(),
-            // short epochs: sortition draws count stake bonded before the seed's epoch began
-            "--slots-per-epoch".to_string(),
-            "32".to_string(),
             "--mint".to_string(),
             mint_to.to_string(),
             "--bpf-program".to_string(),

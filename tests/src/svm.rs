@@ -189,8 +189,6 @@ impl Svm {
             hashes.add(slot, Hash::new_from_array(h));
         }
         c.slot += n;
-        // the Clock's epoch follows the slot, as on a cluster
-        c.epoch = self.epoch_schedule().get_epoch(c.slot);
         self.svm.set_sysvar(&c);
         self.svm.set_sysvar(&hashes);
     }
@@ -200,22 +198,17 @@ impl Svm {
         self.svm.get_sysvar::<Clock>().slot
     }
 
-    /// The cluster's epoch schedule (LiteSVM's default: warm-up epochs of 32, 64, 128, …
-    /// slots, as on a new cluster).
-    pub fn epoch_schedule(&self) -> solana_sdk::epoch_schedule::EpochSchedule {
-        self.svm.get_sysvar()
-    }
-
-    /// The current slot's epoch.
+    /// The current slot's stake epoch (`Config::stake_epoch_slots`).
     pub fn epoch(&self) -> u64 {
-        self.epoch_schedule().get_epoch(self.slot())
+        let c: tessera::state::Config = self.account(&pda::config().0);
+        c.stake_epoch(self.slot())
     }
 
-    /// Move to the first slot of the next epoch: stake bonded before it counts in the draws of
-    /// rounds seeded from then on.
+    /// Move to the first slot of the next stake epoch: stake bonded before it counts in the
+    /// draws of rounds seeded from then on.
     pub fn next_epoch(&mut self) {
-        let es = self.epoch_schedule();
-        let first = es.get_first_slot_in_epoch(es.get_epoch(self.slot()) + 1);
+        let c: tessera::state::Config = self.account(&pda::config().0);
+        let first = c.stake_epoch_start(c.stake_epoch(self.slot()) + 1);
         self.advance_slots(first - self.slot());
     }
 
@@ -230,16 +223,7 @@ impl Svm {
         let node = pda::node(operator).0;
         let n: tessera::state::Node = self.account(&node);
         let data = self.svm.get_account(&ix::SLOT_HASHES).unwrap().data;
-        tessera_client::sortition::eligibility(
-            job,
-            &j,
-            &node,
-            &n,
-            &c,
-            &self.epoch_schedule(),
-            &data,
-            self.slot(),
-        )
+        tessera_client::sortition::eligibility(job, &j, &node, &n, &c, &data, self.slot())
     }
 
     /// Send one instruction and, when it succeeds, record its compute units under `name`.

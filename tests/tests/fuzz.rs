@@ -396,7 +396,10 @@ impl World {
             (E::SeedNotReady, "seen:refused-seed-not-ready"),
             (E::InsufficientCollateral, "seen:refused-beyond-collateral"),
             (E::NoEscalationBudget, "seen:refused-audit-over-budget"),
-            (E::NodeHasUnsettledClaims, "seen:refused-leave-with-claims-to-settle"),
+            (
+                E::NodeHasUnsettledClaims,
+                "seen:refused-leave-with-claims-to-settle",
+            ),
         ] {
             if custom_code(&res) == Some(e as u32 + 6000) {
                 tally(name, true);
@@ -668,11 +671,10 @@ impl World {
                 let op = self.node(node).insecure_clone();
                 let key = pda::node(&op.pubkey()).0;
                 let vault = pda::stake_vault(&key).0;
-                let Some(n) = self
-                    .s
-                    .svm
-                    .get_account(&key)
-                    .and_then(|a| tessera_client::accounts::decode::<Node>("Node", &a.data).ok())
+                let Some(n) =
+                    self.s.svm.get_account(&key).and_then(|a| {
+                        tessera_client::accounts::decode::<Node>("Node", &a.data).ok()
+                    })
                 else {
                     return;
                 };

@@ -149,7 +149,7 @@ fn program_on_a_real_validator() {
         nodes.push(op);
     }
     // draws count stake bonded before the seed's epoch began
-    localnet::wait_for_next_epoch(&client);
+    localnet::wait_for_next_stake_epoch(&client, &c);
     let client_kp = Keypair::new();
     fund(&client, &wallet, &client_kp.pubkey(), 2_000_000_000);
     let client_ata = token::ata(&client_kp.pubkey(), &mint);

@@ -62,7 +62,8 @@ fn raw_with(base: &ConfigParams, name: &str, v: i128) -> Option<ConfigParams> {
         reputation_unit,
         collateral_bps,
         sortition_expected_pct,
-        sortition_widen_slots
+        sortition_widen_slots,
+        stake_epoch_slots
     );
     Some(p)
 }
@@ -90,6 +91,15 @@ fn client_bounds_give_the_programs_verdict_and_error_at_every_edge() {
                 continue;
             };
             match cluster::validate_bounds(&p) {
+                // in bounds, but fixed once the config exists: stake snapshots count in its
+                // epochs
+                Ok(()) if f.name == "stake_epoch_slots" && p != base => {
+                    assert_err(
+                        &update(&mut live, p.clone()),
+                        tessera::errors::TesseraError::StakeEpochFixed,
+                    );
+                    accepted += 1;
+                }
                 Ok(()) => {
                     update(&mut live, p.clone()).unwrap_or_else(|e| {
                         panic!(

@@ -97,13 +97,9 @@ impl Compute {
     }
 
     /// Parses an input blob and checks it against this node's limits without running it (an
-    /// embed job still needs its model bound: [`Job::bind_model`]).
-    pub fn validate(&self, input: &[u8]) -> Result<Job> {
-        Job::parse(input, self.backend.limits()).map_err(|e| anyhow!(e))
-    }
-
-    /// [`Compute::validate`] on a blocking thread: parsing an input of hundreds of MiB must
-    /// not hold up the async runtime (the chain, the websocket, the other claims).
+    /// embed job still needs its model bound: [`Job::bind_model`]), on a blocking thread:
+    /// parsing an input of hundreds of MiB must not hold up the async runtime (the chain, the
+    /// websocket, the other claims).
     pub async fn validate_off_runtime(&self, input: Vec<u8>) -> Result<Job> {
         let limits = self.backend.limits().clone();
         tokio::task::spawn_blocking(move || Job::parse(&input, &limits).map_err(|e| anyhow!(e)))
@@ -187,12 +183,9 @@ mod tests {
     #[test]
     fn the_cost_model_scales_with_the_work_and_the_throughput() {
         let c = Compute::new(Backend::cpu(), 1, 10.0);
-        let small = c
-            .validate(&tessera_compute::gemm::build_f32_input(64, 64, 64, 1).unwrap())
-            .unwrap();
-        let big = c
-            .validate(&tessera_compute::gemm::build_f32_input(128, 128, 128, 1).unwrap())
-            .unwrap();
+        let parse = |b: Vec<u8>| Job::parse(&b, c.backend.limits()).unwrap();
+        let small = parse(tessera_compute::gemm::build_f32_input(64, 64, 64, 1).unwrap());
+        let big = parse(tessera_compute::gemm::build_f32_input(128, 128, 128, 1).unwrap());
         let (s, b) = (c.estimate_secs(&small), c.estimate_secs(&big));
         assert!((s - 2.0 * 64f64.powi(3) / 1e10).abs() < 1e-12, "{s}");
         assert!((b / s - 8.0).abs() < 1e-9);

@@ -84,7 +84,7 @@ const E_PRICE: Option<TesseraError> = Some(TesseraError::InvalidPrice);
 
 /// Every field of `ConfigParams`, in declaration order, with the program's bounds
 /// (`programs/tessera/src/state/config.rs`, `ConfigParams::validate`).
-pub static FIELDS: [Field; 23] = [
+pub static FIELDS: [Field; 24] = [
     field!(protocol_fee_bps: u16, Bps, 0, MAX_PROTOCOL_FEE_BPS, E_BPS),
     field!(min_stake: u64, Tokens, 1, u64::MAX, Some(TesseraError::InvalidMinStake)),
     field!(unbonding_secs: i64, Secs, 1, MAX_UNBONDING_SECS, E_PERIOD),
@@ -108,6 +108,7 @@ pub static FIELDS: [Field; 23] = [
     field!(collateral_bps: u16, Bps, 0, MAX_COLLATERAL_BPS, E_BPS),
     field!(sortition_expected_pct: u16, Bps, MIN_SORTITION_PCT, MAX_SORTITION_PCT, E_BPS),
     field!(sortition_widen_slots: u64, Count, 1, MAX_WIDEN_SLOTS, E_PERIOD),
+    field!(stake_epoch_slots: u64, Count, MIN_STAKE_EPOCH_SLOTS, MAX_STAKE_EPOCH_SLOTS, E_PERIOD),
 ];
 
 /// The field called `name`.

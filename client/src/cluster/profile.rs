@@ -44,6 +44,8 @@ pub fn profile(cluster: Cluster) -> ConfigParams {
             sortition_expected_pct: 100,
             // ~60 s of 400 ms slots: the draw widens by the minute
             sortition_widen_slots: 150,
+            // new stake counts from the next hour on
+            stake_epoch_slots: 9_000,
         },
         Cluster::Mainnet => ConfigParams {
             protocol_fee_bps: 250,
@@ -69,6 +71,8 @@ pub fn profile(cluster: Cluster) -> ConfigParams {
             collateral_bps: 20_000,
             sortition_expected_pct: 100,
             sortition_widen_slots: 150,
+            // new stake counts from the next day on (half a Solana epoch)
+            stake_epoch_slots: 216_000,
         },
     }
 }

@@ -242,7 +242,8 @@ fn raw_with(base: &ConfigParams, name: &str, v: i128) -> Option<ConfigParams> {
         reputation_unit,
         collateral_bps,
         sortition_expected_pct,
-        sortition_widen_slots
+        sortition_widen_slots,
+        stake_epoch_slots
     );
     Some(p)
 }

@@ -62,6 +62,10 @@ pub const MIN_SORTITION_PCT: u16 = 10;
 /// Sortition: the threshold doubles at least every ~4.6 days of slots.
 pub const MAX_WIDEN_SLOTS: u64 = 1_000_000;
 pub const MAX_SORTITION_PCT: u16 = 10_000;
+/// Stake epochs (`Config::stake_epoch_slots`): at least 32 slots (Solana's shortest epoch), at
+/// most 10 × a Solana epoch of 432 000 slots.
+pub const MIN_STAKE_EPOCH_SLOTS: u64 = 32;
+pub const MAX_STAKE_EPOCH_SLOTS: u64 = 4_320_000;
 /// Priority window: at most one day.
 pub const MAX_PRIORITY_WINDOW_SECS: i64 = 24 * 3600;
 /// Reputation score a fresh node starts with (Beta mean with no history = 1/2).

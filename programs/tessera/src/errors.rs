@@ -132,4 +132,6 @@ pub enum TesseraError {
     AuditOverturned,
     #[msg("the node has claims not yet settled (timed-out ones too); settle them first")]
     NodeHasUnsettledClaims,
+    #[msg("the stake epoch length is fixed when the config is created (draw snapshots count in its epochs)")]
+    StakeEpochFixed,
 }

@@ -65,9 +65,8 @@ impl TxError {
 /// A job's round as its sortition sees it ([`Chain::sortition_view`]).
 pub struct SortitionView {
     pub job: tessera::state::Job,
-    /// The network config: its bonded totals are the draw's denominator.
+    /// The network config: its stake epochs and bonded totals (the draw's denominator).
     pub config: tessera::state::Config,
-    pub epoch_schedule: tessera_client::sortition::EpochSchedule,
     pub node: tessera::state::Node,
     pub slot_hashes: Vec<u8>,
     pub now: i64,
@@ -364,7 +363,6 @@ impl Chain {
             *node,
             tessera_client::ix::SLOT_HASHES,
             solana_sdk::sysvar::clock::ID,
-            solana_sdk::sysvar::epoch_schedule::ID,
         ];
         let accs = self.reader.read(&keys).await?;
         let Some(j) = accs[0].as_ref() else {
@@ -391,10 +389,6 @@ impl Chain {
         Ok(Some(SortitionView {
             job: accounts::decode_owned("Job", &j.owner, &j.data)?,
             config,
-            epoch_schedule: tessera_client::sortition::epoch_schedule_from_sysvar(
-                &decode(5, "EpochSchedule sysvar")?.data,
-            )
-            .context("short EpochSchedule")?,
             node: node_acc,
             slot_hashes: decode(3, "SlotHashes sysvar")?.data.clone(),
             now: accounts::clock_unix_timestamp(&clock.data).context("short Clock")?,

@@ -324,7 +324,6 @@ impl Worker {
                 &self.node,
                 &v.node,
                 &v.config,
-                &v.epoch_schedule,
                 &v.slot_hashes,
                 v.slot,
             ) {

@@ -268,7 +268,7 @@ pub fn apply_slash(
         .checked_add(split.treasury)
         .ok_or(TesseraError::MathOverflow)?;
     let bonded = s.node.bonded();
-    let epoch = Clock::get()?.epoch;
+    let epoch = s.config.stake_epoch(Clock::get()?.slot);
     s.node.take_slash(split.total, epoch)?;
     let lost = bonded
         .checked_sub(s.node.bonded())

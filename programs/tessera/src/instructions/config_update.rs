@@ -36,6 +36,12 @@ impl UpdateConfig<'_> {
     pub fn validate(&self, args: &UpdateConfigArgs) -> Result<()> {
         if let Some(p) = &args.params {
             p.validate()?;
+            // stake snapshots are kept in epochs of this length: renumbering them would let
+            // stake count early
+            require!(
+                p.stake_epoch_slots == self.config.stake_epoch_slots,
+                TesseraError::StakeEpochFixed
+            );
         }
         Ok(())
     }

@@ -43,7 +43,10 @@ impl RequestUnstake<'_> {
 #[access_control(ctx.accounts.validate(&args))]
 pub fn handler(ctx: Context<RequestUnstake>, args: RequestUnstakeArgs) -> Result<()> {
     let clock = Clock::get()?;
-    let (now, epoch) = (clock.unix_timestamp, clock.epoch);
+    let (now, epoch) = (
+        clock.unix_timestamp,
+        ctx.accounts.config.stake_epoch(clock.slot),
+    );
     ctx.accounts.config.unbond(args.amount, epoch)?;
     let node = &mut ctx.accounts.node;
     node.start_unbonding(args.amount, epoch)?;

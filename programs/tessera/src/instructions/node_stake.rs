@@ -58,7 +58,7 @@ pub fn handler(ctx: Context<Stake>, args: StakeArgs) -> Result<()> {
         args.amount,
     )?;
     let clock = Clock::get()?;
-    let epoch = clock.epoch;
+    let epoch = ctx.accounts.config.stake_epoch(clock.slot);
     ctx.accounts.config.bond(args.amount, epoch)?;
     let node = &mut ctx.accounts.node;
     node.add_stake(args.amount, epoch)?;

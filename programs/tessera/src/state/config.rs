@@ -76,6 +76,9 @@ pub struct Config {
     /// `total_bonded` at the start of the last two epochs: the denominator of a draw is the
     /// total of the same moment as the stake it counts ([`Config::draw_total`]).
     pub draw_total: StakeHistory,
+    /// Length of a stake epoch in slots (epoch `slot / stake_epoch_slots`): a draw counts the
+    /// stake bonded since its seed's epoch began. Fixed when the config is created.
+    pub stake_epoch_slots: u64,
 }
 
 /// Every tunable parameter of [`Config`], validated as a whole.
@@ -104,6 +107,7 @@ pub struct ConfigParams {
     pub collateral_bps: u16,
     pub sortition_expected_pct: u16,
     pub sortition_widen_slots: u64,
+    pub stake_epoch_slots: u64,
 }
 
 fn bps_ok(v: u16, max: u16) -> bool {
@@ -143,6 +147,10 @@ impl ConfigParams {
         );
         require!(
             (1..=MAX_WIDEN_SLOTS).contains(&self.sortition_widen_slots),
+            TesseraError::InvalidPeriod
+        );
+        require!(
+            (MIN_STAKE_EPOCH_SLOTS..=MAX_STAKE_EPOCH_SLOTS).contains(&self.stake_epoch_slots),
             TesseraError::InvalidPeriod
         );
         require!(
@@ -193,6 +201,7 @@ impl Config {
         self.collateral_bps = p.collateral_bps;
         self.sortition_expected_pct = p.sortition_expected_pct;
         self.sortition_widen_slots = p.sortition_widen_slots;
+        self.stake_epoch_slots = p.stake_epoch_slots;
     }
 
     /// The economic terms a job posted now runs under, to its end.
@@ -268,6 +277,17 @@ impl Config {
             collateral_bps: self.collateral_bps,
             sortition_expected_pct: self.sortition_expected_pct,
             sortition_widen_slots: self.sortition_widen_slots,
+            stake_epoch_slots: self.stake_epoch_slots,
         }
+    }
+
+    /// The stake epoch of `slot`.
+    pub fn stake_epoch(&self, slot: u64) -> u64 {
+        slot.checked_div(self.stake_epoch_slots).unwrap_or(slot)
+    }
+
+    /// The first slot of stake epoch `epoch`.
+    pub fn stake_epoch_start(&self, epoch: u64) -> u64 {
+        epoch.saturating_mul(self.stake_epoch_slots)
     }
 }

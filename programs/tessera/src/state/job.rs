@@ -390,18 +390,18 @@ impl Job {
     }
 
     /// What a draw for a slot of this round (or a bid) counts, at chain slot `slot`, from the
-    /// SlotHashes sysvar's data and the epoch schedule: the program's check and the workers'
-    /// forecast run this same function. `SeedNotReady` before the seed slot has ended.
+    /// SlotHashes sysvar's data and the config's stake snapshots (its stake epochs): the
+    /// program's check and the workers' forecast run this same function. `SeedNotReady` before
+    /// the seed slot has ended.
     pub fn round_draw(
         &self,
         node: &super::Node,
         config: &super::Config,
         slot: u64,
         slot_hashes: &[u8],
-        schedule: &EpochSchedule,
     ) -> Result<RoundDraw> {
         require!(slot > self.seed_slot, TesseraError::SeedNotReady);
-        let seed_epoch = schedule.get_epoch(self.seed_slot);
+        let seed_epoch = config.stake_epoch(self.seed_slot);
         let seeded = crate::sortition::slot_hash(slot_hashes, self.seed_slot).and_then(|seed| {
             Some(RoundDraw::Seeded {
                 seed,
@@ -416,7 +416,7 @@ impl Job {
         // kept: by then the threshold has widened past one for any real stake, so the round
         // is open to every node whose stake was bonded when the current epoch began.
         Ok(seeded.unwrap_or(RoundDraw::Open {
-            weight: node.draw_weight(schedule.get_epoch(slot)).unwrap_or(0),
+            weight: node.draw_weight(config.stake_epoch(slot)).unwrap_or(0),
         }))
     }
 
@@ -431,13 +431,7 @@ impl Job {
         clock: &Clock,
         slot_hashes: &[u8],
     ) -> Result<()> {
-        let draw = self.round_draw(
-            node,
-            config,
-            clock.slot,
-            slot_hashes,
-            &EpochSchedule::get()?,
-        )?;
+        let draw = self.round_draw(node, config, clock.slot, slot_hashes)?;
         require!(
             draw.eligible(key, self.round, node_key, &self.terms),
             TesseraError::NotEligible

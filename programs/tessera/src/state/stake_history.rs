@@ -1,7 +1,7 @@
 use anchor_lang::prelude::*;
 
 /// A bonded amount (a node's bonded stake, or the network's total) at the start of the last two
-/// Solana epochs, and its lowest value since: what a sortition draw counts (docs/PROTOCOL.md,
+/// stake epochs (`Config::stake_epoch_slots` slots each), and its lowest value since: what a sortition draw counts (docs/PROTOCOL.md,
 /// "Sortition").
 ///
 /// A round's seed is the hash of a slot nobody knew before it ended. A draw counts only stake
