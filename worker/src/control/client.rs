@@ -61,8 +61,55 @@ pub async fn request(sock: &Path, method: &str, path: &str) -> Result<Option<(u1
                 sock.display(),
                 TIMEOUT.as_secs()
             )
-        })??;
-    Ok(Some(answer))
+        })?;
+    match answer {
+        Ok(a) => Ok(Some(a)),
+        // the daemon stopped while it was being asked (a drained daemon exiting): no daemon
+        Err(e) if went_away(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Did the connection end because the daemon went away (reset, closed mid-answer)?
+fn went_away(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+            )
+        }) || c
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(|h| h.is_incomplete_message() || h.is_canceled() || h.is_closed())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A daemon that exits while `drain --exit` asks for its status (it accepts, then closes):
+    /// "connection reset by peer" failed the command; it is the answer "no daemon".
+    #[tokio::test]
+    async fn a_daemon_that_goes_away_mid_request_is_no_daemon() {
+        let dir = std::env::temp_dir().join(format!("tessera-ctl-gone-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("control.sock");
+        let listener = tokio::net::UnixListener::bind(&sock).unwrap();
+        let server = tokio::spawn(async move {
+            for _ in 0..2 {
+                let (stream, _) = listener.accept().await.unwrap();
+                drop(stream); // gone before answering
+            }
+        });
+        assert!(request(&sock, "GET", "/status").await.unwrap().is_none());
+        assert!(status(&sock).await.unwrap().is_none());
+        server.await.unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
 
 /// A JSON answer, or the daemon's error.
