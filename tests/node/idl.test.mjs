@@ -44,10 +44,11 @@ const params = {
   priorityMinStake: new BN(500_000_000),
   priorityMinReputationBps: 6000,
   minPricePerReplica: new BN(10_000),
-  reputationUnit: new BN(2_000_000),
+  reputationUnit: new BN(500_000),
   collateralBps: 10_000,
   sortitionExpectedPct: 100,
   sortitionWidenSlots: new BN(25),
+  stakeEpochSlots: new BN(32),
 };
 
 test("the IDL describes the Tessera program", () => {
@@ -96,8 +97,10 @@ test("@coral-xyz/anchor builds initialize_config from the IDL", async () => {
   assert.equal((got.min_stake ?? got.minStake).toString(), "100000000");
   assert.equal(got.max_replicas ?? got.maxReplicas, 5);
   // 8-byte discriminator + 18 fields
-  // ... + min_price_per_replica, reputation_unit, collateral_bps, sortition pct and widening
-  assert.equal(ix.data.length, 8 + 2 + 8 + 8 + 2 * 5 + 8 * 3 + 1 + 1 + 8 + 8 + 8 + 8 + 2 + 8 + 8 + 2 + 2 + 8);
+  // ... + min_price_per_replica, reputation_unit, collateral_bps, sortition pct and widening,
+  // stake epoch length
+  assert.equal(ix.data.length, 8 + 2 + 8 + 8 + 2 * 5 + 8 * 3 + 1 + 1 + 8 + 8 + 8 + 8 + 2 + 8 + 8 + 2 + 2 + 8 + 8);
+  assert.equal((got.stake_epoch_slots ?? got.stakeEpochSlots).toString(), "32");
 });
 
 test("account and event layouts decode with the IDL coder", () => {
