@@ -140,6 +140,18 @@ mod tests {
 
     use super::*;
 
+    /// A blob store (its cache) under `dir`, fetching under the default policy.
+    fn storage_in(dir: &std::path::Path) -> Storage {
+        Storage::new(
+            &dir.join("cache"),
+            dir.join("publish").to_str().unwrap(),
+            FetchPolicy::default(),
+            1,
+            Arc::new(solana_sdk::signature::Keypair::new()),
+        )
+        .unwrap()
+    }
+
     fn tiny_model_blob() -> Vec<u8> {
         // a 1-layer, 4-wide encoder (the compute crate's own tests cover the arithmetic)
         let cfg = br#"{"hidden_size": 4, "num_hidden_layers": 1, "num_attention_heads": 2,
@@ -198,14 +210,7 @@ mod tests {
     async fn models_come_from_the_cache_once_and_bad_ones_are_refused_for_good() {
         let dir = std::env::temp_dir().join(format!("tessera-models-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let storage = Storage::new(
-            &dir.join("cache"),
-            dir.join("publish").to_str().unwrap(),
-            FetchPolicy::default(),
-            1,
-            Arc::new(solana_sdk::signature::Keypair::new()),
-        )
-        .unwrap();
+        let storage = storage_in(&dir);
         let blob = tiny_model_blob();
         let hash = storage.cache.put(&blob).unwrap();
         let models = Models::new(u64::MAX);
@@ -254,14 +259,7 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("tessera-models-budget-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let storage = Storage::new(
-            &dir.join("cache"),
-            dir.join("publish").to_str().unwrap(),
-            FetchPolicy::default(),
-            1,
-            Arc::new(solana_sdk::signature::Keypair::new()),
-        )
-        .unwrap();
+        let storage = storage_in(&dir);
         let blob = tiny_model_blob();
         // two models of the same size (the second differs in its last byte of weights)
         let mut other = blob.clone();
