@@ -663,10 +663,11 @@ impl World {
                     let cl = tessera_client::accounts::decode::<Claim>("Claim", &acc.data).ok()?;
                     (cl.state == ClaimState::TimedOut).then_some(i)
                 });
-                let node = if node % 2 == 0 {
-                    timed_out.unwrap_or(node)
-                } else {
-                    node
+                // (other nodes leave rarely: the audits and escalations need nodes)
+                let node = match timed_out {
+                    Some(i) if node % 2 == 0 => i,
+                    _ if node % 8 != 0 => return,
+                    _ => node,
                 };
                 let op = self.node(node).insecure_clone();
                 let key = pda::node(&op.pubkey()).0;
