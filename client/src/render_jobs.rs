@@ -318,9 +318,9 @@ fn place(
     Ok(())
 }
 
-/// Writes a frame of linear radiance as `<stem>.png` (8-bit, the spec's tone map),
-/// `<stem>.16.png` (the same tone map at 16 bits) and `<stem>.pfm` (linear float, for
-/// compositing).
+/// Writes a frame of linear radiance as `<stem>.png` (8-bit sRGB: Blender's "Standard" view
+/// transform, so it compares directly with a Cycles render saved as PNG), `<stem>.16.png` (the
+/// same at 16 bits) and `<stem>.pfm` (linear float, for compositing or another tone curve).
 pub fn write_frame(
     dir: &Path,
     stem: &str,
@@ -330,9 +330,9 @@ pub fn write_frame(
 ) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let png = dir.join(format!("{stem}.png"));
-    kernel::write_png(&png, width, height, &kernel::tonemap_rgba8(rgb))?;
+    kernel::write_png(&png, width, height, &kernel::srgb_rgba8(rgb))?;
     let png16 = dir.join(format!("{stem}.16.png"));
-    kernel::write_png16(&png16, width, height, &kernel::tonemap_rgb16(rgb))?;
+    kernel::write_png16(&png16, width, height, &kernel::srgb_rgb16(rgb))?;
     let pfm = dir.join(format!("{stem}.pfm"));
     std::fs::write(&pfm, pfm_bytes(width, height, rgb))
         .with_context(|| format!("writing {}", pfm.display()))?;

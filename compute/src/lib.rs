@@ -96,8 +96,8 @@ impl KernelId {
         }
     }
 
-    /// Whether this build runs inputs of spec `version` (render: 1, JSON scenes, and 2, mesh
-    /// scenes; old jobs keep working).
+    /// Whether this build runs inputs of spec `version` (render: 1, JSON scenes, 2, mesh
+    /// scenes, and 3, mesh scenes with the Principled BSDF; old jobs keep working).
     pub fn supports(self, version: u16) -> bool {
         (1..=self.spec_version()).contains(&version)
     }
@@ -169,7 +169,7 @@ impl Job {
         Ok(match h.kernel {
             KernelId::GemmI8 => Job::GemmI8(gemm::GemmI8Job::parse(input, limits)?),
             KernelId::GemmF32 => Job::GemmF32(gemm::GemmF32Job::parse(input, limits)?),
-            KernelId::Render if h.spec_version == render::mesh_blob::SPEC => {
+            KernelId::Render if h.spec_version >= render::mesh_blob::SPEC_LEGACY => {
                 Job::RenderMesh(render::MeshJob::parse(input, limits)?)
             }
             KernelId::Render => Job::Render(render::RenderJob::parse(input, limits)?),
@@ -305,6 +305,7 @@ impl Job {
     pub fn spec_version(&self) -> u16 {
         match self {
             Job::Render(_) => 1,
+            Job::RenderMesh(j) => j.spec,
             j => j.kernel().spec_version(),
         }
     }
@@ -382,7 +383,7 @@ impl Output {
             }
             OutputMeta::Radiance { width, height } => {
                 let rgb = render::decode_radiance(&self.bytes, width, height)?;
-                render::write_png(path, width, height, &render::tonemap_rgba8(&rgb))
+                render::write_png(path, width, height, &render::srgb_rgba8(&rgb))
             }
             _ => Err(ComputeError::InvalidInput(format!(
                 "{} output is not an image",

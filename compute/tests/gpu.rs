@@ -134,17 +134,25 @@ fn mesh_render_gpu_equals_cpu() {
             Tile::full(8, 8),
         ),
         ("empty", empty, Tile::full(5, 3)),
+        (
+            "principled",
+            mesh_scenes::principled_mix(96, 72, 8),
+            Tile::full(96, 72),
+        ),
     ];
     for (name, mut scene, tile) in cases {
         scene.width = scene.width.max(tile.x0 + tile.w);
         scene.height = scene.height.max(tile.y0 + tile.h);
-        let blob = mesh_blob::encode(&scene, tile).unwrap();
-        let m = mesh_blob::parse(&blob[8..], u64::MAX).unwrap();
-        let (want, rays) = mesh_cpu::render(&m);
-        let got = dev.render_mesh(&m).unwrap();
-        let want_bytes: Vec<u8> = want.iter().flat_map(|v| v.to_le_bytes()).collect();
-        assert_eq!(got.bytes, want_bytes, "mesh render {name}");
-        assert_eq!(got.rays, rays, "{name}: segments");
+        // spec 3 (Principled) and spec 2 (the older kinds, still run for old jobs)
+        for spec in [mesh_blob::SPEC, mesh_blob::SPEC_LEGACY] {
+            let blob = mesh_blob::encode_spec(&scene, tile, spec).unwrap();
+            let m = mesh_blob::parse_spec(&blob[8..], spec, u64::MAX).unwrap();
+            let (want, rays) = mesh_cpu::render(&m);
+            let got = dev.render_mesh(&m).unwrap();
+            let want_bytes: Vec<u8> = want.iter().flat_map(|v| v.to_le_bytes()).collect();
+            assert_eq!(got.bytes, want_bytes, "mesh render {name}, spec {spec}");
+            assert_eq!(got.rays, rays, "{name}, spec {spec}: segments");
+        }
     }
 }
 

@@ -39,7 +39,7 @@ fn write_docs(name: &str, w: u32, h: u32, rgb: &[f32]) {
     };
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join(format!("{name}.png"));
-    render::write_png(&p, w, h, &render::tonemap_rgba8(rgb)).unwrap();
+    render::write_png(&p, w, h, &render::srgb_rgba8(rgb)).unwrap();
     println!("wrote {}", p.display());
 }
 

@@ -474,16 +474,27 @@ mod tests {
                 Tile::full(24, 24),
             ),
             ("empty", empty, Tile::full(5, 3)),
+            (
+                "principled",
+                mesh_scenes::principled_mix(32, 24, 4),
+                Tile::full(32, 24),
+            ),
         ];
         for (name, mut scene, tile) in cases {
             scene.width = scene.width.max(tile.x0 + tile.w);
             scene.height = scene.height.max(tile.y0 + tile.h);
-            let blob = mesh_blob::encode(&scene, tile).unwrap();
-            let m = mesh_blob::parse(&blob[8..], u64::MAX).unwrap();
-            let (want, want_rays) = mesh_cpu::render(&m);
-            let (got, rays) = emu.render_mesh(&m);
-            assert_eq!(canonical_bits(&got), canonical_bits(&want), "{name}");
-            assert_eq!(rays, want_rays, "{name}: segments");
+            for spec in [mesh_blob::SPEC_LEGACY, mesh_blob::SPEC] {
+                let blob = mesh_blob::encode_spec(&scene, tile, spec).unwrap();
+                let m = mesh_blob::parse_spec(&blob[8..], spec, u64::MAX).unwrap();
+                let (want, want_rays) = mesh_cpu::render(&m);
+                let (got, rays) = emu.render_mesh(&m);
+                assert_eq!(
+                    canonical_bits(&got),
+                    canonical_bits(&want),
+                    "{name}, spec {spec}"
+                );
+                assert_eq!(rays, want_rays, "{name}, spec {spec}: segments");
+            }
         }
     }
 

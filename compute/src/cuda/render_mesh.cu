@@ -1,4 +1,5 @@
-// Tessera render spec 2 (mesh scenes): a line-by-line transliteration of src/render/mesh_cpu.rs.
+// Tessera render specs 2 and 3 (mesh scenes): a line-by-line transliteration of
+// src/render/mesh_cpu.rs and (spec 3's Principled BSDF, m_p_*) src/render/principled.rs.
 // Compiled after render.cu in the same translation unit (it uses its TV3 helpers, t_rand01 and
 // t_sincos_turns). Only correctly rounded operations (__fadd_rn, __fsub_rn, __fmul_rn,
 // __fdiv_rn, __fsqrt_rn; no fused multiply-add anywhere here, --fmad=false forbids any
@@ -12,7 +13,8 @@
 #define M_NONE 0xffffffffu
 #define M_STACK 64
 #define M_TRI_STRIDE 12
-#define M_MAT_STRIDE 8
+#define M_MAT_STRIDE 12
+#define M_PI_F RF(0x40490fdbu)
 #define M_NO_TEXTURE 0xffffffffu
 
 struct TMesh {
@@ -238,6 +240,190 @@ __device__ __forceinline__ float m_power_weight(float a, float b) {
     return __fdiv_rn(a2, __fadd_rn(a2, __fmul_rn(b, b)));
 }
 
+// ---- spec 3: the Principled BSDF (render::principled) ----
+
+__device__ __forceinline__ float m_p_fresnel(float cosi, float eta) {
+    float c = cosi < 0.0f ? -cosi : cosi;
+    float g = __fadd_rn(__fsub_rn(__fmul_rn(eta, eta), 1.0f), __fmul_rn(c, c));
+    if (g > 0.0f) {
+        g = __fsqrt_rn(g);
+        float a = __fdiv_rn(__fsub_rn(g, c), __fadd_rn(g, c));
+        float b = __fdiv_rn(__fsub_rn(__fmul_rn(c, __fadd_rn(g, c)), 1.0f),
+                            __fadd_rn(__fmul_rn(c, __fsub_rn(g, c)), 1.0f));
+        return __fmul_rn(__fmul_rn(__fmul_rn(0.5f, a), a), __fadd_rn(1.0f, __fmul_rn(b, b)));
+    }
+    return 1.0f;
+}
+
+__device__ __forceinline__ float m_p_schlick(float c) {
+    float m = f_clamp01(__fsub_rn(1.0f, c));
+    float m2 = __fmul_rn(m, m);
+    return __fmul_rn(__fmul_rn(m2, m2), m);
+}
+
+__device__ __forceinline__ float m_p_g1(float a2, float cs) {
+    float c2 = __fmul_rn(cs, cs);
+    return __fdiv_rn(2.0f, __fadd_rn(1.0f, __fsqrt_rn(__fadd_rn(1.0f, __fdiv_rn(__fmul_rn(a2, __fsub_rn(1.0f, c2)), c2)))));
+}
+
+struct TSurface {
+    TV3 base;
+    float metallic, roughness, alpha, eta, f0, inv_1mf0;
+};
+
+__device__ __forceinline__ TSurface m_p_surface(const float* md, TV3 base) {
+    TSurface s;
+    s.base = base;
+    s.metallic = md[8];
+    s.roughness = md[3];
+    s.alpha = md[9];
+    s.eta = md[7];
+    s.f0 = md[10];
+    s.inv_1mf0 = md[11];
+    return s;
+}
+
+__device__ __forceinline__ float m_p_diffuse_prob(const TSurface& s) {
+    float mean = __fdiv_rn(__fadd_rn(__fadd_rn(s.base.x, s.base.y), s.base.z), 3.0f);
+    float wd = __fmul_rn(mean, __fsub_rn(1.0f, s.metallic));
+    return __fdiv_rn(wd, __fadd_rn(wd, 1.0f));
+}
+
+// f(wo, wi)·cos θi into *value and the density of wi (returned).
+__device__ float m_p_eval(const TSurface& s, TV3 n, TV3 wo, TV3 wi, TV3* value) {
+    float nl = v_dot(n, wi);
+    if (!(nl > 0.0f)) { *value = tv3(0.0f, 0.0f, 0.0f); return 0.0f; }
+    float nv = v_dot(n, wo);
+    float pd = m_p_diffuse_prob(s);
+    float fl = m_p_schlick(nl);
+    float fv = m_p_schlick(nv);
+    float rr = __fmul_rn(s.roughness, __fadd_rn(v_dot(wi, wo), 1.0f));
+    float lambert = __fmul_rn(__fsub_rn(1.0f, __fmul_rn(0.5f, fv)), __fsub_rn(1.0f, __fmul_rn(0.5f, fl)));
+    float retro = __fmul_rn(rr, __fadd_rn(__fadd_rn(fl, fv), __fmul_rn(__fmul_rn(fl, fv), __fsub_rn(rr, 1.0f))));
+    float fd = __fmul_rn(__fmul_rn(M_INV_PI, nl), __fadd_rn(lambert, retro));
+    TV3 val = v_scale(s.base, __fmul_rn(__fsub_rn(1.0f, s.metallic), fd));
+    float pdf = __fmul_rn(pd, __fmul_rn(nl, M_INV_PI));
+    if (nv > 0.0f) {
+        TV3 h = v_normalize(v_add(wi, wo));
+        float nh = v_dot(n, h);
+        if (nh > 0.0f) {
+            float a2 = __fmul_rn(s.alpha, s.alpha);
+            float nh2 = __fmul_rn(nh, nh);
+            float tan2 = __fdiv_rn(__fsub_rn(1.0f, nh2), nh2);
+            float den = __fadd_rn(a2, tan2);
+            float d = __fdiv_rn(a2, __fmul_rn(__fmul_rn(__fmul_rn(M_PI_F, __fmul_rn(nh2, nh2)), den), den));
+            float g1o = m_p_g1(a2, nv);
+            float g1i = m_p_g1(a2, nl);
+            float common = __fdiv_rn(__fmul_rn(d, 0.25f), nv);
+            float fh = __fmul_rn(__fsub_rn(m_p_fresnel(v_dot(wi, h), s.eta), s.f0), s.inv_1mf0);
+            float m = s.metallic;
+            TV3 c0 = v_add(v_scale(tv3(s.f0, s.f0, s.f0), __fsub_rn(1.0f, m)), v_scale(s.base, m));
+            TV3 fc = v_add(v_scale(c0, __fsub_rn(1.0f, fh)), tv3(fh, fh, fh));
+            val = v_add(val, v_scale(fc, __fmul_rn(__fmul_rn(g1o, g1i), common)));
+            pdf = __fadd_rn(pdf, __fmul_rn(__fsub_rn(1.0f, pd), __fmul_rn(g1o, common)));
+        }
+    }
+    *value = val;
+    return pdf;
+}
+
+__device__ __forceinline__ void m_p_basis(TV3 n, TV3* t, TV3* bt) {
+    float sign = n.z >= 0.0f ? 1.0f : -1.0f;
+    float a = __fdiv_rn(-1.0f, __fadd_rn(sign, n.z));
+    float b = __fmul_rn(__fmul_rn(n.x, n.y), a);
+    *t = tv3(__fadd_rn(1.0f, __fmul_rn(__fmul_rn(__fmul_rn(sign, n.x), n.x), a)), __fmul_rn(sign, b), -__fmul_rn(sign, n.x));
+    *bt = tv3(b, __fadd_rn(sign, __fmul_rn(__fmul_rn(n.y, n.y), a)), -n.y);
+}
+
+__device__ __forceinline__ TV3 m_p_vndf(TV3 v, float alpha, float u0, float u1) {
+    TV3 vh = v_normalize(tv3(__fmul_rn(alpha, v.x), __fmul_rn(alpha, v.y), v.z));
+    float lensq = __fadd_rn(__fmul_rn(vh.x, vh.x), __fmul_rn(vh.y, vh.y));
+    TV3 t1 = lensq > 0.0f ? v_div(tv3(-vh.y, vh.x, 0.0f), __fsqrt_rn(lensq)) : tv3(1.0f, 0.0f, 0.0f);
+    TV3 t2 = v_cross(vh, t1);
+    float r = __fsqrt_rn(u0);
+    float sn, cs;
+    t_sincos_turns(u1, &sn, &cs);
+    float p1 = __fmul_rn(r, cs);
+    float p2 = __fmul_rn(r, sn);
+    float sw = __fmul_rn(0.5f, __fadd_rn(1.0f, vh.z));
+    float q = __fsub_rn(1.0f, __fmul_rn(p1, p1));
+    q = q > 0.0f ? __fsqrt_rn(q) : 0.0f;
+    p2 = __fadd_rn(__fmul_rn(__fsub_rn(1.0f, sw), q), __fmul_rn(sw, p2));
+    float k = __fsub_rn(__fsub_rn(1.0f, __fmul_rn(p1, p1)), __fmul_rn(p2, p2));
+    k = k > 0.0f ? __fsqrt_rn(k) : 0.0f;
+    TV3 nh = v_add(v_add(v_scale(t1, p1), v_scale(t2, p2)), v_scale(vh, k));
+    float z = nh.z > 0.0f ? nh.z : 0.0f;
+    return v_normalize(tv3(__fmul_rn(alpha, nh.x), __fmul_rn(alpha, nh.y), z));
+}
+
+// A sampled direction into *wi; false when the GGX sample leaves below n.
+__device__ bool m_p_sample(const TSurface& s, TV3 n, TV3 wo, float u0, float u1, float u2, TV3* wi) {
+    if (u2 < m_p_diffuse_prob(s)) {
+        TV3 sd = v_add(n, t_random_unit_vector(u0, u1));
+        *wi = t_near_zero(sd) ? n : v_normalize(sd);
+        return true;
+    }
+    TV3 t, b;
+    m_p_basis(n, &t, &b);
+    TV3 wl = tv3(v_dot(wo, t), v_dot(wo, b), v_dot(wo, n));
+    if (!(wl.z > 0.0f)) return false;
+    TV3 hl = m_p_vndf(wl, s.alpha, u0, u1);
+    TV3 h = v_add(v_add(v_scale(t, hl.x), v_scale(b, hl.y)), v_scale(n, hl.z));
+    TV3 w = v_sub(v_scale(h, __fmul_rn(2.0f, v_dot(wo, h))), wo);
+    *wi = w;
+    return v_dot(n, w) > 0.0f;
+}
+
+// The smooth dielectric of spec 3 (principled::glass): the direction, *refracted set.
+__device__ __forceinline__ TV3 m_p_glass(TV3 d, TV3 n, bool front, float ior, float u, bool* refracted) {
+    float eta = front ? ior : __fdiv_rn(1.0f, ior);
+    float c = -v_dot(d, n);
+    c = c < 0.0f ? 0.0f : c;
+    float fr = m_p_fresnel(c, eta);
+    if (u < fr) { *refracted = false; return t_reflect(d, n); }
+    float e = __fdiv_rn(1.0f, eta);
+    float k = __fsub_rn(1.0f, __fmul_rn(__fmul_rn(e, e), __fsub_rn(1.0f, __fmul_rn(c, c))));
+    k = k > 0.0f ? __fsqrt_rn(k) : 0.0f;
+    *refracted = true;
+    return v_normalize(v_add(v_scale(d, e), v_scale(n, __fsub_rn(__fmul_rn(e, c), k))));
+}
+
+// Next-event estimation's light point (mesh_cpu::light_sample); false when it cannot light p.
+struct TLight {
+    unsigned int tri;
+    TV3 wn;
+    float dist, cos_x, pl;
+    TV3 le;
+};
+
+__device__ bool m_light_sample(const TMesh& m, TV3 p, TV3 ns, TV3 ng, float eps, float u3, float u4, float u5,
+                               TLight* l) {
+    if (m.n_lights == 0u) return false;
+    unsigned int li = m_pick_light(m, u3);
+    unsigned int lt = m.light_tri[li];
+    const float* ld = m.tri + (unsigned long long)lt * M_TRI_STRIDE;
+    float su = __fsqrt_rn(u4);
+    float b1 = __fmul_rn(su, __fsub_rn(1.0f, u5));
+    float b2 = __fmul_rn(su, u5);
+    TV3 q = v_add(v_add(tv3_load(ld), v_scale(tv3_load(ld + 3), b1)), v_scale(tv3_load(ld + 6), b2));
+    TV3 wi = v_sub(q, p);
+    float dist2 = v_dot(wi, wi);
+    float dist = __fsqrt_rn(dist2);
+    TV3 wn = v_div(wi, dist);
+    float cos_x = v_dot(ns, wn);
+    float cos_g = v_dot(ng, wn);
+    float cos_l = f_abs(v_dot(tv3_load(ld + 9), wn));
+    if (!(cos_x > 0.0f && cos_g > 0.0f && cos_l > 0.0f && dist > eps)) return false;
+    l->tri = lt;
+    l->wn = wn;
+    l->dist = dist;
+    l->cos_x = cos_x;
+    l->pl = __fdiv_rn(__fmul_rn(m.light_pdf[lt], dist2), cos_l);
+    unsigned int lmi = m.tri_info[5ull * lt];
+    l->le = tv3_load(m.mat + (unsigned long long)lmi * M_MAT_STRIDE + 4);
+    return true;
+}
+
 __device__ TV3 m_trace(const TMesh& m, unsigned int pixel, unsigned int sample, TV3 o, TV3 d, unsigned int* segs) {
     TV3 bg = tv3_load(m.camera + 12);
     float eps = m.ray_eps;
@@ -302,34 +488,17 @@ __device__ TV3 m_trace(const TMesh& m, unsigned int pixel, unsigned int sample, 
         unsigned int stage = bounce + 1u;
         unsigned int kind = m.mat_kind[mi];
         TV3 nd;
+        TV3 weight;
+        TLight l;
         if (kind == 0u) {
-            if (m.n_lights > 0u) {
-                unsigned int li = m_pick_light(m, t_rand01(m.seed, pixel, sample, stage, 3u));
-                unsigned int lt = m.light_tri[li];
-                const float* ld = m.tri + (unsigned long long)lt * M_TRI_STRIDE;
-                float su = __fsqrt_rn(t_rand01(m.seed, pixel, sample, stage, 4u));
-                float r5 = t_rand01(m.seed, pixel, sample, stage, 5u);
-                float b1 = __fmul_rn(su, __fsub_rn(1.0f, r5));
-                float b2 = __fmul_rn(su, r5);
-                TV3 q = v_add(v_add(tv3_load(ld), v_scale(tv3_load(ld + 3), b1)), v_scale(tv3_load(ld + 6), b2));
-                TV3 wi = v_sub(q, p);
-                float dist2 = v_dot(wi, wi);
-                float dist = __fsqrt_rn(dist2);
-                TV3 wn = v_div(wi, dist);
-                float cos_x = v_dot(ns, wn);
-                float cos_g = v_dot(ng, wn);
-                float cos_l = f_abs(v_dot(tv3_load(ld + 9), wn));
-                if (cos_x > 0.0f && cos_g > 0.0f && cos_l > 0.0f && dist > eps) {
-                    *segs += 1u;
-                    if (!m_occluded(m, p, wn, eps, dist, ti, lt)) {
-                        float pl = __fdiv_rn(__fmul_rn(m.light_pdf[lt], dist2), cos_l);
-                        float pb = __fmul_rn(cos_x, M_INV_PI);
-                        float w = m_power_weight(pl, pb);
-                        unsigned int lmi = m.tri_info[5ull * lt];
-                        TV3 le = tv3_load(m.mat + (unsigned long long)lmi * M_MAT_STRIDE + 4);
-                        float k = __fdiv_rn(__fmul_rn(__fmul_rn(cos_x, M_INV_PI), w), pl);
-                        radiance = v_add(radiance, v_scale(v_had(v_had(throughput, albedo), le), k));
-                    }
+            if (m_light_sample(m, p, ns, ng, eps, t_rand01(m.seed, pixel, sample, stage, 3u),
+                               t_rand01(m.seed, pixel, sample, stage, 4u), t_rand01(m.seed, pixel, sample, stage, 5u), &l)) {
+                *segs += 1u;
+                if (!m_occluded(m, p, l.wn, eps, l.dist, ti, l.tri)) {
+                    float pb = __fmul_rn(l.cos_x, M_INV_PI);
+                    float w = m_power_weight(l.pl, pb);
+                    float k = __fdiv_rn(__fmul_rn(__fmul_rn(l.cos_x, M_INV_PI), w), l.pl);
+                    radiance = v_add(radiance, v_scale(v_had(v_had(throughput, albedo), l.le), k));
                 }
             }
             TV3 sd = v_add(ns, t_random_unit_vector(t_rand01(m.seed, pixel, sample, stage, 0u),
@@ -338,6 +507,7 @@ __device__ TV3 m_trace(const TMesh& m, unsigned int pixel, unsigned int sample, 
             if (!(v_dot(ng, sd) > 0.0f)) break;
             bsdf_pdf = __fmul_rn(v_dot(ns, sd), M_INV_PI);
             nd = sd;
+            weight = albedo;
         } else if (kind == 1u) {
             TV3 rf = t_reflect(d, ns);
             TV3 sd = v_normalize(v_add(rf, v_scale(t_random_unit_vector(t_rand01(m.seed, pixel, sample, stage, 0u),
@@ -346,11 +516,50 @@ __device__ TV3 m_trace(const TMesh& m, unsigned int pixel, unsigned int sample, 
             if (!(v_dot(sd, ng) > 0.0f)) break;
             bsdf_pdf = 0.0f;
             nd = sd;
+            weight = albedo;
+        } else if (kind == 3u) {
+            TSurface sf = m_p_surface(md, albedo);
+            TV3 wo = v_neg(d);
+            if (m_light_sample(m, p, ns, ng, eps, t_rand01(m.seed, pixel, sample, stage, 3u),
+                               t_rand01(m.seed, pixel, sample, stage, 4u), t_rand01(m.seed, pixel, sample, stage, 5u), &l)) {
+                *segs += 1u;
+                if (!m_occluded(m, p, l.wn, eps, l.dist, ti, l.tri)) {
+                    TV3 fv;
+                    float pb = m_p_eval(sf, ns, wo, l.wn, &fv);
+                    float w = m_power_weight(l.pl, pb);
+                    float k = __fdiv_rn(w, l.pl);
+                    radiance = v_add(radiance, v_scale(v_had(v_had(throughput, fv), l.le), k));
+                }
+            }
+            TV3 sd;
+            if (!m_p_sample(sf, ns, wo, t_rand01(m.seed, pixel, sample, stage, 0u), t_rand01(m.seed, pixel, sample, stage, 1u),
+                            t_rand01(m.seed, pixel, sample, stage, 2u), &sd)) break;
+            if (!(v_dot(ng, sd) > 0.0f)) break;
+            TV3 fv;
+            float pdf = m_p_eval(sf, ns, wo, sd, &fv);
+            if (!(pdf > 0.0f)) break;
+            bsdf_pdf = pdf;
+            nd = sd;
+            weight = v_div(fv, pdf);
+        } else if (kind == 4u) {
+            bsdf_pdf = 0.0f;
+            bool refracted;
+            TV3 sd = m_p_glass(d, ns, front, md[7], t_rand01(m.seed, pixel, sample, stage, 2u), &refracted);
+            float side = v_dot(ng, sd);
+            if (refracted) {
+                if (!(side < 0.0f)) break;
+                weight = albedo;
+            } else {
+                if (!(side > 0.0f)) break;
+                weight = tv3(1.0f, 1.0f, 1.0f);
+            }
+            nd = sd;
         } else {
             bsdf_pdf = 0.0f;
             nd = t_dielectric(d, ng, front, md[7], t_rand01(m.seed, pixel, sample, stage, 2u));
+            weight = albedo;
         }
-        throughput = v_had(throughput, albedo);
+        throughput = v_had(throughput, weight);
         if (bounce >= M_RR_START) {
             float q = throughput.x;
             if (throughput.y > q) q = throughput.y;

@@ -23,25 +23,35 @@ use crate::error::{ComputeError, Result};
 use crate::format::{write_header_version, Reader};
 use crate::KernelId;
 
-/// The render spec this module implements.
-pub const SPEC: u16 = 2;
+/// The render spec new mesh blobs carry: spec 3, the blob layout of spec 2 shaded with the
+/// Principled BSDF ([`super::principled`]).
+pub const SPEC: u16 = 3;
+/// The first mesh spec: the same blob, shaded with the older material kinds (Lambertian,
+/// fuzzy mirror, Schlick glass). Its jobs keep running unchanged.
+pub const SPEC_LEGACY: u16 = 2;
 /// Magic of the scene section.
 pub const SCENE_MAGIC: [u8; 4] = *b"TSR2";
 /// No texture.
 pub const NO_TEXTURE: u32 = u32::MAX;
 /// Material kinds after the mapping (docs/KERNELS.md).
 pub mod mat_kind {
-    /// Lambertian, sampled with next-event estimation and MIS.
+    /// Spec 2: Lambertian, sampled with next-event estimation and MIS.
     pub const DIFFUSE: u32 = 0;
-    /// Fuzzy mirror (fuzz = roughness).
+    /// Spec 2: fuzzy mirror (fuzz = roughness).
     pub const METAL: u32 = 1;
-    /// Smooth dielectric.
+    /// Spec 2: smooth dielectric, Schlick's reflectance about the geometric normal.
     pub const GLASS: u32 = 2;
+    /// Spec 3: opaque Principled surface (Burley diffuse + GGX specular, metallic blend).
+    pub const PRINCIPLED: u32 = 3;
+    /// Spec 3: smooth dielectric, exact Fresnel about the shading normal, tinted refraction.
+    pub const PRINCIPLED_GLASS: u32 = 4;
 }
 /// f32 values per compiled triangle: `v0`, `e1 = v1 − v0`, `e2 = v2 − v0`, unit normal.
 pub const TRI_STRIDE: usize = 12;
-/// f32 values per compiled material: base rgb, fuzz, emission rgb, ior.
-pub const MAT_STRIDE: usize = 8;
+/// f32 values per compiled material: base rgb, roughness (spec 2: fuzz), emission rgb, ior,
+/// then (spec 3) metallic, GGX `α = max(roughness², ALPHA_MIN)`, `F0` of the ior (normal
+/// incidence, [`super::principled::fresnel_dielectric`]) and `1 / (1 − F0)`.
+pub const MAT_STRIDE: usize = 12;
 
 /// A rectangle of the frame (pixels `x0 .. x0 + w`, rows `y0 .. y0 + h`, row 0 at the top).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,9 +190,20 @@ fn scene_err<T>(m: String) -> Result<T> {
     Err(ComputeError::Scene(m))
 }
 
-/// Builds the render input blob (spec 2) of `tile` of `scene`: header, then the scene section
+/// Builds the render input blob (spec [`SPEC`]) of `tile` of `scene`: header, then the scene section
 /// with the BVH and the triangles in BVH order. Checks the scene the way a worker will.
 pub fn encode(scene: &MeshScene, tile: Tile) -> Result<Vec<u8>> {
+    encode_spec(scene, tile, SPEC)
+}
+
+/// [`encode`] for an older mesh spec ([`SPEC_LEGACY`] or [`SPEC`]): the same bytes but the
+/// header's version.
+pub fn encode_spec(scene: &MeshScene, tile: Tile, spec: u16) -> Result<Vec<u8>> {
+    if !(SPEC_LEGACY..=SPEC).contains(&spec) {
+        return scene_err(format!(
+            "mesh scenes are render specs {SPEC_LEGACY}..={SPEC}, not {spec}"
+        ));
+    }
     check_scene(scene)?;
     check_tile(scene.width, scene.height, tile)?;
     let corners: Vec<[[f32; 3]; 3]> = scene
@@ -192,7 +213,7 @@ pub fn encode(scene: &MeshScene, tile: Tile) -> Result<Vec<u8>> {
         .collect();
     let built = bvh::build(&corners);
     let mut out = Vec::new();
-    write_header_version(&mut out, KernelId::Render, SPEC);
+    write_header_version(&mut out, KernelId::Render, spec);
     let mut put = |v: &[u8]| out.extend_from_slice(v);
     put(&SCENE_MAGIC);
     for v in [scene.width, scene.height, tile.x0, tile.y0, tile.w, tile.h] {
@@ -451,9 +472,19 @@ fn check_triangle(i: usize, t: &Triangle, nv: usize, nm: usize) -> Result<()> {
     Ok(())
 }
 
-/// Parses and validates the payload of a render spec 2 blob (after the common header), then
-/// compiles it. `max_host_bytes` bounds every allocation.
+/// Parses and validates the payload of a render spec [`SPEC`] blob (after the common header),
+/// then compiles it. `max_host_bytes` bounds every allocation.
 pub fn parse(payload: &[u8], max_host_bytes: u64) -> Result<CompiledMesh> {
+    parse_spec(payload, SPEC, max_host_bytes)
+}
+
+/// [`parse`] for a blob whose header says mesh spec `spec` (2: the older material kinds).
+pub fn parse_spec(payload: &[u8], spec: u16, max_host_bytes: u64) -> Result<CompiledMesh> {
+    if !(SPEC_LEGACY..=SPEC).contains(&spec) {
+        return scene_err(format!(
+            "mesh scenes are render specs {SPEC_LEGACY}..={SPEC}, not {spec}"
+        ));
+    }
     let mut r = Reader::new(payload);
     if r.array::<4>("scene magic")? != SCENE_MAGIC {
         return scene_err("render spec 2 scene section must start with TSR2".into());
@@ -624,6 +655,7 @@ pub fn parse(payload: &[u8], max_host_bytes: u64) -> Result<CompiledMesh> {
         texels.extend_from_slice(s);
     }
     Ok(compile(Parsed {
+        spec,
         width,
         height,
         tile,
@@ -643,6 +675,7 @@ pub fn parse(payload: &[u8], max_host_bytes: u64) -> Result<CompiledMesh> {
 }
 
 struct Parsed {
+    spec: u16,
     width: u32,
     height: u32,
     tile: Tile,
@@ -730,12 +763,12 @@ fn compile(p: Parsed) -> CompiledMesh {
     let mut mat_tex = Vec::with_capacity(p.materials.len());
     let mut mat = Vec::with_capacity(p.materials.len() * MAT_STRIDE);
     for m in &p.materials {
-        let kind = if m.transmission > 0.5 {
-            mat_kind::GLASS
-        } else if m.metallic > 0.5 {
-            mat_kind::METAL
-        } else {
-            mat_kind::DIFFUSE
+        let kind = match (p.spec >= SPEC, m.transmission > 0.5, m.metallic > 0.5) {
+            (true, true, _) => mat_kind::PRINCIPLED_GLASS,
+            (true, false, _) => mat_kind::PRINCIPLED,
+            (false, true, _) => mat_kind::GLASS,
+            (false, false, true) => mat_kind::METAL,
+            (false, false, false) => mat_kind::DIFFUSE,
         };
         mat_kind.push(kind);
         mat_tex.push(m.base_color_texture.unwrap_or(NO_TEXTURE));
@@ -743,6 +776,13 @@ fn compile(p: Parsed) -> CompiledMesh {
         mat.push(m.roughness);
         mat.extend_from_slice(&m.emission);
         mat.push(m.ior);
+        let f0 = super::principled::fresnel_dielectric(1.0, m.ior);
+        mat.extend_from_slice(&[
+            m.metallic,
+            super::principled::alpha(m.roughness),
+            f0,
+            1.0 / (1.0 - f0),
+        ]);
     }
     // lights: emissive, non-degenerate triangles weighted by area × (r + g + b), in order
     let mut light_tri = Vec::new();

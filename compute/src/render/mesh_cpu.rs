@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use super::cpu::{dielectric, near_zero, pinhole_ray, random_unit_vector, reflect};
 use super::math::{f, min, rand01, V3};
 use super::mesh_blob::{mat_kind, CompiledMesh, MAT_STRIDE, NO_TEXTURE, TRI_STRIDE};
+use super::principled::{self, Surface};
 use crate::gemm::canonicalize_f32;
 
 /// Initial closest-hit distance (1e30).
@@ -402,6 +403,71 @@ fn power_weight(a: f32, b: f32) -> f32 {
     a2 / (a2 + b * b)
 }
 
+/// A point sampled on the lights for next-event estimation from `p`, when it can light `p`.
+struct LightSample {
+    /// The light's triangle.
+    tri: u32,
+    /// Unit direction to the point.
+    wn: V3,
+    /// Distance to the point.
+    dist: f32,
+    /// `n_s · wn`.
+    cos_x: f32,
+    /// Density of `wn` (solid angle).
+    pl: f32,
+    /// The light's emission.
+    le: V3,
+}
+
+/// Light `i` = the first with `u3 < cdf_i`, the point `v0 + e1·(√u4·(1 − u5)) + e2·(√u4·u5)`;
+/// `None` unless it lies above both normals (`n_s·ω > 0`, `n_g·ω > 0`), faces `p`
+/// (`|n_l·ω| > 0`) and is further than `eps`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn light_sample(
+    m: &CompiledMesh,
+    p: V3,
+    ns: V3,
+    ng: V3,
+    eps: f32,
+    u3: f32,
+    u4: f32,
+    u5: f32,
+) -> Option<LightSample> {
+    if m.light_tri.is_empty() {
+        return None;
+    }
+    let li = pick_light(m, u3);
+    let lt = m.light_tri[li] as usize;
+    let ld = &m.tri[lt * TRI_STRIDE..(lt + 1) * TRI_STRIDE];
+    let su = u4.sqrt();
+    let b1 = su * (1.0 - u5);
+    let b2 = su * u5;
+    let q =
+        V3::from_slice(&ld[0..3]) + V3::from_slice(&ld[3..6]) * b1 + V3::from_slice(&ld[6..9]) * b2;
+    let wi = q - p;
+    let dist2 = wi.dot(wi);
+    let dist = dist2.sqrt();
+    let wn = wi.div_s(dist);
+    let cos_x = ns.dot(wn);
+    let cos_g = ng.dot(wn);
+    let cos_l = absf(V3::from_slice(&ld[9..12]).dot(wn));
+    if !(cos_x > 0.0 && cos_g > 0.0 && cos_l > 0.0 && dist > eps) {
+        return None;
+    }
+    let pl = m.light_pdf[lt] * dist2 / cos_l;
+    let lmi = m.tri_info[5 * lt] as usize;
+    let le = V3::from_slice(&m.mat[lmi * MAT_STRIDE + 4..lmi * MAT_STRIDE + 7]);
+    Some(LightSample {
+        tri: lt as u32,
+        wn,
+        dist,
+        cos_x,
+        pl,
+        le,
+    })
+}
+
 /// Radiance along one camera path and the ray segments traced.
 pub fn trace(m: &CompiledMesh, pixel: u32, sample: u32, mut o: V3, mut d: V3) -> (V3, u32) {
     let bg = V3::from_slice(&m.camera[12..15]);
@@ -467,37 +533,16 @@ pub fn trace(m: &CompiledMesh, pixel: u32, sample: u32, mut o: V3, mut d: V3) ->
         }
         let stage = bounce + 1;
         let r = |dim: u32| rand01(m.seed, pixel, sample, stage, dim);
-        let new_d = match m.mat_kind[mi] {
+        let kind = m.mat_kind[mi];
+        let (new_d, weight) = match kind {
             mat_kind::DIFFUSE => {
-                if !m.light_tri.is_empty() {
-                    let li = pick_light(m, r(3));
-                    let lt = m.light_tri[li] as usize;
-                    let ld = &m.tri[lt * TRI_STRIDE..(lt + 1) * TRI_STRIDE];
-                    let su = r(4).sqrt();
-                    let b1 = su * (1.0 - r(5));
-                    let b2 = su * r(5);
-                    let q = V3::from_slice(&ld[0..3])
-                        + V3::from_slice(&ld[3..6]) * b1
-                        + V3::from_slice(&ld[6..9]) * b2;
-                    let wi = q - p;
-                    let dist2 = wi.dot(wi);
-                    let dist = dist2.sqrt();
-                    let wn = wi.div_s(dist);
-                    let cos_x = ns.dot(wn);
-                    let cos_g = ng.dot(wn);
-                    let cos_l = absf(V3::from_slice(&ld[9..12]).dot(wn));
-                    if cos_x > 0.0 && cos_g > 0.0 && cos_l > 0.0 && dist > eps {
-                        segments += 1; // the shadow ray
-                        if !occluded(m, p, wn, eps, dist, ti, lt as u32) {
-                            let pl = m.light_pdf[lt] * dist2 / cos_l;
-                            let pb = cos_x * INV_PI;
-                            let w = power_weight(pl, pb);
-                            let lmi = m.tri_info[5 * lt] as usize;
-                            let le =
-                                V3::from_slice(&m.mat[lmi * MAT_STRIDE + 4..lmi * MAT_STRIDE + 7]);
-                            let k = (cos_x * INV_PI) * w / pl;
-                            radiance = radiance + throughput.hadamard(albedo).hadamard(le) * k;
-                        }
+                if let Some(l) = light_sample(m, p, ns, ng, eps, r(3), r(4), r(5)) {
+                    segments += 1; // the shadow ray
+                    if !occluded(m, p, l.wn, eps, l.dist, ti, l.tri) {
+                        let pb = l.cos_x * INV_PI;
+                        let w = power_weight(l.pl, pb);
+                        let k = (l.cos_x * INV_PI) * w / l.pl;
+                        radiance = radiance + throughput.hadamard(albedo).hadamard(l.le) * k;
                     }
                 }
                 let sd = ns + random_unit_vector(r(0), r(1));
@@ -506,7 +551,7 @@ pub fn trace(m: &CompiledMesh, pixel: u32, sample: u32, mut o: V3, mut d: V3) ->
                     break;
                 }
                 bsdf_pdf = ns.dot(sd) * INV_PI;
-                sd
+                (sd, albedo)
             }
             mat_kind::METAL => {
                 let rf = reflect(d, ns);
@@ -515,14 +560,55 @@ pub fn trace(m: &CompiledMesh, pixel: u32, sample: u32, mut o: V3, mut d: V3) ->
                     break;
                 }
                 bsdf_pdf = 0.0;
-                sd
+                (sd, albedo)
+            }
+            mat_kind::PRINCIPLED => {
+                let s = Surface::new(md, albedo);
+                let wo = -d;
+                if let Some(l) = light_sample(m, p, ns, ng, eps, r(3), r(4), r(5)) {
+                    segments += 1; // the shadow ray
+                    if !occluded(m, p, l.wn, eps, l.dist, ti, l.tri) {
+                        let (f, pb) = s.eval(ns, wo, l.wn);
+                        let w = power_weight(l.pl, pb);
+                        let k = w / l.pl;
+                        radiance = radiance + throughput.hadamard(f).hadamard(l.le) * k;
+                    }
+                }
+                let Some(sd) = s.sample(ns, wo, r(0), r(1), r(2)) else {
+                    break;
+                };
+                if !(ng.dot(sd) > 0.0) {
+                    break;
+                }
+                let (f, pdf) = s.eval(ns, wo, sd);
+                if !(pdf > 0.0) {
+                    break;
+                }
+                bsdf_pdf = pdf;
+                (sd, f.div_s(pdf))
+            }
+            mat_kind::PRINCIPLED_GLASS => {
+                bsdf_pdf = 0.0;
+                let (sd, refracted) = principled::glass(d, ns, front, md[7], r(2));
+                let side = ng.dot(sd);
+                if refracted {
+                    if !(side < 0.0) {
+                        break;
+                    }
+                    (sd, albedo)
+                } else {
+                    if !(side > 0.0) {
+                        break;
+                    }
+                    (sd, V3::new(1.0, 1.0, 1.0))
+                }
             }
             _ => {
                 bsdf_pdf = 0.0;
-                dielectric(d, ng, front, md[7], r(2))
+                (dielectric(d, ng, front, md[7], r(2)), albedo)
             }
         };
-        throughput = throughput.hadamard(albedo);
+        throughput = throughput.hadamard(weight);
         if bounce >= RR_START {
             let mut q = throughput.x;
             if throughput.y > q {

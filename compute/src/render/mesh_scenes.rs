@@ -138,6 +138,21 @@ pub fn checker(n: u32, cells: u32, a: [u8; 3], b: [u8; 3]) -> Texture {
     }
 }
 
+/// The Cornell box with spec 3's Principled lobes over their range: half metals, a
+/// mirror-smooth one (α at its floor), rough and glossy dielectrics, tinted glass. The GPU
+/// and emulator tests render it under both mesh specs.
+pub fn principled_mix(width: u32, height: u32, spp: u32) -> MeshScene {
+    let mut s = cornell(width, height, spp);
+    for (i, m) in s.materials.iter_mut().enumerate() {
+        m.metallic = [0.0, 0.5, 1.0, 0.25][i % 4];
+        m.roughness = [1.0, 0.0, 0.3, 0.6][(i / 2) % 4];
+    }
+    if let Some(g) = s.materials.iter_mut().find(|m| m.transmission > 0.5) {
+        g.base_color = [0.9, 0.6, 0.3];
+    }
+    s
+}
+
 /// The Cornell box as a mesh scene: white floor, ceiling and (checker-textured) back wall,
 /// red left and green right walls, a 0.9 × 0.9 area light under the ceiling (emission 10),
 /// a smooth-shaded white block, a metal block and a glass block. Camera as in

@@ -3,7 +3,7 @@
 use super::bvh::{self, Node};
 use super::math::V3;
 use super::mesh::{MeshMaterial, MeshScene, Triangle};
-use super::mesh_blob::{self, CompiledMesh, Tile};
+use super::mesh_blob::{self, CompiledMesh, Tile, MAT_STRIDE};
 use super::mesh_cpu::{self, closest, closest_brute};
 use super::mesh_scenes::{cornell, random_soup};
 use crate::device::Limits;
@@ -303,7 +303,7 @@ fn tiles_assemble_into_the_frame_bit_for_bit() {
 }
 
 #[test]
-fn old_render_jobs_keep_spec_1_and_new_ones_are_spec_2() {
+fn old_render_jobs_keep_spec_1_and_2_and_new_ones_are_spec_3() {
     let json = super::build_input(super::CORNELL_JSON).unwrap();
     assert_eq!(u16::from_le_bytes([json[6], json[7]]), 1);
     let out = crate::run(
@@ -315,12 +315,17 @@ fn old_render_jobs_keep_spec_1_and_new_ones_are_spec_2() {
     assert_eq!(out.spec_version, 1);
     assert_eq!(out.bytes.len(), 8 * 8 * 4);
     let mesh = mesh_blob::encode(&cornell(8, 6, 1), Tile::full(8, 6)).unwrap();
-    assert_eq!(u16::from_le_bytes([mesh[6], mesh[7]]), 2);
+    assert_eq!(u16::from_le_bytes([mesh[6], mesh[7]]), 3);
     let out = crate::run(&mesh, &Backend::cpu()).unwrap();
-    assert_eq!((out.kernel, out.spec_version), (KernelId::Render, 2));
+    assert_eq!((out.kernel, out.spec_version), (KernelId::Render, 3));
     assert_eq!(out.bytes.len(), 8 * 6 * 12);
-    assert!(KernelId::Render.supports(1) && KernelId::Render.supports(2));
-    assert!(!KernelId::Render.supports(3) && !KernelId::Render.supports(0));
+    let old = mesh_blob::encode_spec(&cornell(8, 6, 1), Tile::full(8, 6), 2).unwrap();
+    let old_out = crate::run(&old, &Backend::cpu()).unwrap();
+    assert_eq!(old_out.spec_version, 2);
+    assert_ne!(old_out.bytes, out.bytes, "spec 2 keeps its own shading");
+    assert!((1..=3).all(|v| KernelId::Render.supports(v)));
+    assert!(!KernelId::Render.supports(4) && !KernelId::Render.supports(0));
+    assert!(mesh_blob::encode_spec(&cornell(8, 6, 1), Tile::full(8, 6), 4).is_err());
 }
 
 /// The result hashes of fixed mesh scenes: the bits every worker must reproduce.
@@ -341,10 +346,26 @@ fn mesh_renders_have_golden_hashes() {
     println!("cornell {} soup {}", h(&out), h(&soup_out));
     assert_eq!(h(&out), GOLDEN_CORNELL);
     assert_eq!(h(&soup_out), GOLDEN_SOUP);
+    // spec 2 jobs posted before spec 3 still give the bits their replicas committed to
+    let legacy = |s: &MeshScene, t: Tile| {
+        crate::run(
+            &mesh_blob::encode_spec(s, t, mesh_blob::SPEC_LEGACY).unwrap(),
+            &Backend::cpu(),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        h(&legacy(&cornell(32, 24, 4), Tile::full(32, 24))),
+        GOLDEN_CORNELL_SPEC2
+    );
+    assert_eq!(h(&legacy(&soup, Tile::full(8, 8))), GOLDEN_SOUP_SPEC2);
 }
 
-const GOLDEN_CORNELL: &str = "d5a11e107b963ec6d866b92aa9613434499cd2bcf5ee17b4154821915a73a55e";
-const GOLDEN_SOUP: &str = "9b97e06eec0c9c262dc42d86755a37825ce7dbf5055a5c7b475dbe67320861ec";
+const GOLDEN_CORNELL: &str = "cce70215f6f8442a542e4e30116a5b5c4e963bee3b454901fd3bf8b205529035";
+const GOLDEN_SOUP: &str = "9bf93c610b85e5fa66455b09bc90ba99c732f1739e88126def289b29a5b4a04f";
+const GOLDEN_CORNELL_SPEC2: &str =
+    "d5a11e107b963ec6d866b92aa9613434499cd2bcf5ee17b4154821915a73a55e";
+const GOLDEN_SOUP_SPEC2: &str = "9b97e06eec0c9c262dc42d86755a37825ce7dbf5055a5c7b475dbe67320861ec";
 
 /// Next-event estimation with MIS converges to the same image as plain path tracing would and
 /// is far less noisy: the mean over a region lit only by the small area light is within a few
@@ -428,12 +449,23 @@ fn materials_map_onto_the_tracer_model() {
         v: [0, 1, 2],
         material: 7,
     });
-    let m = compile(&s, Tile::full(4, 4));
-    use super::mesh_blob::mat_kind::{DIFFUSE, GLASS, METAL};
+    use super::mesh_blob::mat_kind::{
+        DIFFUSE, GLASS, METAL, PRINCIPLED as P, PRINCIPLED_GLASS as PG,
+    };
+    // spec 2 jobs keep the three kinds; spec 3 shades every opaque surface with the
+    // Principled BSDF (metallic a weight, not a switch)
+    let legacy = mesh_blob::encode_spec(&s, Tile::full(4, 4), mesh_blob::SPEC_LEGACY).unwrap();
+    let old = mesh_blob::parse_spec(&legacy[8..], mesh_blob::SPEC_LEGACY, u64::MAX).unwrap();
     assert_eq!(
-        &m.mat_kind[4..],
+        &old.mat_kind[4..],
         &[METAL, GLASS, DIFFUSE, METAL, GLASS, DIFFUSE]
     );
+    let m = compile(&s, Tile::full(4, 4));
+    assert_eq!(&m.mat_kind[4..], &[P, PG, P, P, PG, P]);
+    let md = |i: usize| &m.mat[i * MAT_STRIDE..(i + 1) * MAT_STRIDE];
+    // metallic, α = max(roughness², 1e-3), F0 of the ior and 1/(1 − F0)
+    assert_eq!((md(7)[8], md(7)[9]), (0.6, 1.0));
+    assert!((md(7)[10] - 0.04).abs() < 1e-7 && (md(7)[11] - 1.0 / 0.96).abs() < 1e-6);
     // lights: the two triangles of the area light, equal halves
     assert_eq!(m.light_tri.len(), 2);
     assert_eq!(m.light_cdf, [0.5, 1.0]);
@@ -447,6 +479,7 @@ fn the_render_estimate_sees_coincident_triangles() {
     let (mut s, _) = random_soup(64, 5);
     let honest = crate::Job::RenderMesh(crate::render::MeshJob {
         scene: compile(&s, Tile::full(8, 8)),
+        spec: mesh_blob::SPEC,
     })
     .flops();
     // the same soup plus 2 000 copies of one triangle across the scene's box
@@ -467,6 +500,7 @@ fn the_render_estimate_sees_coincident_triangles() {
     s.triangles.extend(std::iter::repeat_n(big, 2000));
     let stacked = crate::Job::RenderMesh(crate::render::MeshJob {
         scene: compile(&s, Tile::full(8, 8)),
+        spec: mesh_blob::SPEC,
     })
     .flops();
     let levels = |n: u64| (n + 1).ilog2() as u64 + 1;

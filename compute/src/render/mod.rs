@@ -6,7 +6,8 @@
 //!
 //! Spec 2: a compiled mesh scene with its BVH and the tile of the frame to render
 //! ([`mesh_blob`], built by the client from glTF or OBJ); next-event estimation with MIS and
-//! Russian roulette ([`mesh_cpu`]). Output: the tile's linear radiance, `w × h × 3` f32 LE
+//! Russian roulette ([`mesh_cpu`]); spec 3 is the same blob shaded with the Principled BSDF
+//! ([`principled`]). Output: the tile's linear radiance, `w × h × 3` f32 LE
 //! (NaN canonical), which the client tone-maps into PNGs and keeps for compositing.
 
 pub mod bvh;
@@ -19,6 +20,7 @@ pub mod mesh_cpu;
 pub mod mesh_scenes;
 #[cfg(test)]
 mod mesh_tests;
+pub mod principled;
 pub mod scene;
 
 use std::path::Path;
@@ -96,6 +98,8 @@ impl RenderJob {
 pub struct MeshJob {
     /// The compiled scene.
     pub scene: mesh_blob::CompiledMesh,
+    /// The mesh spec it was posted under ([`mesh_blob::SPEC_LEGACY`] or [`mesh_blob::SPEC`]).
+    pub spec: u16,
 }
 
 /// Result of a mesh render.
@@ -108,10 +112,11 @@ pub struct MeshOutput {
 }
 
 impl MeshJob {
-    /// Parses and validates a render spec 2 input blob against `limits`.
+    /// Parses and validates a render spec 2 or 3 input blob against `limits`.
     pub fn parse(input: &[u8], limits: &Limits) -> Result<Self> {
         let payload = expect_header(input, KernelId::Render)?;
-        let scene = mesh_blob::parse(payload, limits.max_host_bytes)?;
+        let spec = crate::format::read_header(input)?.spec_version;
+        let scene = mesh_blob::parse_spec(payload, spec, limits.max_host_bytes)?;
         let segs = scene.max_segments();
         if segs > limits.max_render_segments {
             return Err(ComputeError::TooLarge(format!(
@@ -128,7 +133,7 @@ impl MeshJob {
                 scene.tile.w, scene.tile.h, limits.max_host_bytes
             )));
         }
-        Ok(Self { scene })
+        Ok(Self { scene, spec })
     }
 
     /// Renders on `backend`.
@@ -168,24 +173,46 @@ pub fn decode_radiance(bytes: &[u8], width: u32, height: u32) -> Result<Vec<f32>
 /// Tone-maps linear radiance into RGBA8 exactly as spec 1 encodes pixels: Reinhard
 /// `c / (1 + c)`, gamma 2 (`sqrt`), `trunc(g · 255 + 0.5)`, alpha 255.
 pub fn tonemap_rgba8(rgb: &[f32]) -> Vec<u8> {
-    let ch = |c: f32| -> u8 {
-        let tm = c / (1.0 + c);
-        let g = math::clamp01(tm).sqrt();
-        (g * 255.0 + 0.5) as u32 as u8
-    };
     rgb.chunks_exact(3)
-        .flat_map(|p| [ch(p[0]), ch(p[1]), ch(p[2]), 255])
+        .flat_map(|p| {
+            let ch = |c: f32| -> u8 {
+                let tm = c / (1.0 + c);
+                let g = math::clamp01(tm).sqrt();
+                (g * 255.0 + 0.5) as u32 as u8
+            };
+            [ch(p[0]), ch(p[1]), ch(p[2]), 255]
+        })
         .collect()
 }
 
-/// The same tone map at 16 bits per channel (`trunc(g · 65535 + 0.5)`), RGB.
-pub fn tonemap_rgb16(rgb: &[f32]) -> Vec<u16> {
-    rgb.iter()
-        .map(|&c| {
-            let tm = c / (1.0 + c);
-            let g = math::clamp01(tm).sqrt();
-            (g * 65535.0 + 0.5) as u32 as u16
+/// The sRGB transfer function of a linear value, clipped to `[0, 1]` (NaN → 0): Blender's
+/// "Standard" view transform, which is what a Cycles or Eevee render saved as PNG uses, and
+/// what image viewers assume. A display encoding done by the client, not part of any result
+/// hash, so it may use the platform's `powf`.
+pub fn srgb_encode(c: f32) -> f64 {
+    let c = if c > 0.0 { (c as f64).min(1.0) } else { 0.0 };
+    if c <= 0.003_130_8 {
+        12.92 * c
+    } else {
+        1.055 * c.powf(1.0 / 2.4) - 0.055
+    }
+}
+
+/// Linear radiance (spec 2 output) as RGBA8 for display: the sRGB curve of
+/// [`srgb_encode`] ("Standard" in Blender), rounded to nearest, alpha 255.
+pub fn srgb_rgba8(rgb: &[f32]) -> Vec<u8> {
+    rgb.chunks_exact(3)
+        .flat_map(|p| {
+            let ch = |c: f32| (srgb_encode(c) * 255.0 + 0.5) as u8;
+            [ch(p[0]), ch(p[1]), ch(p[2]), 255]
         })
+        .collect()
+}
+
+/// The same sRGB encoding at 16 bits per channel, RGB.
+pub fn srgb_rgb16(rgb: &[f32]) -> Vec<u16> {
+    rgb.iter()
+        .map(|&c| (srgb_encode(c) * 65535.0 + 0.5) as u16)
         .collect()
 }
 
