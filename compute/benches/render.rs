@@ -155,6 +155,7 @@ fn mesh_scene(pos: Vec<[f32; 3]>, tris: &[[u32; 3]]) -> MeshScene {
         normals: Vec::new(),
         uvs: Vec::new(),
         triangles: tris.iter().map(|&v| Triangle { v, material: 0 }).collect(),
+        environment: None,
     }
 }
 

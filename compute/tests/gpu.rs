@@ -139,12 +139,27 @@ fn mesh_render_gpu_equals_cpu() {
             mesh_scenes::principled_mix(96, 72, 8),
             Tile::full(96, 72),
         ),
+        (
+            "sky",
+            mesh_scenes::sky_lit(96, 72, 8, false),
+            Tile::full(96, 72),
+        ),
+        (
+            "sky and lights",
+            mesh_scenes::sky_lit(96, 72, 8, true),
+            Tile::full(96, 72),
+        ),
     ];
     for (name, mut scene, tile) in cases {
         scene.width = scene.width.max(tile.x0 + tile.w);
         scene.height = scene.height.max(tile.y0 + tile.h);
         // spec 3 (Principled) and spec 2 (the older kinds, still run for old jobs)
-        for spec in [mesh_blob::SPEC, mesh_blob::SPEC_LEGACY] {
+        let specs: &[u16] = if scene.environment.is_some() {
+            &[mesh_blob::SPEC]
+        } else {
+            &[mesh_blob::SPEC, mesh_blob::SPEC_LEGACY]
+        };
+        for &spec in specs {
             let blob = mesh_blob::encode_spec(&scene, tile, spec).unwrap();
             let m = mesh_blob::parse_spec(&blob[8..], spec, u64::MAX).unwrap();
             let (want, rays) = mesh_cpu::render(&m);

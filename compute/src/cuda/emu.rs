@@ -417,6 +417,7 @@ impl Emu {
                 buf(&mut b.node_box),
                 buf(&mut b.node_meta),
                 buf(&mut b.camera),
+                buf(&mut b.env),
             ];
             args.extend(s.u32s[..4].iter().map(|&v| Arg::U32(v)));
             args.push(Arg::F32(s.ray_eps));
@@ -479,11 +480,26 @@ mod tests {
                 mesh_scenes::principled_mix(32, 24, 4),
                 Tile::full(32, 24),
             ),
+            (
+                "sky",
+                mesh_scenes::sky_lit(32, 24, 4, false),
+                Tile::full(32, 24),
+            ),
+            (
+                "sky and lights",
+                mesh_scenes::sky_lit(32, 24, 4, true),
+                Tile::full(32, 24),
+            ),
         ];
         for (name, mut scene, tile) in cases {
             scene.width = scene.width.max(tile.x0 + tile.w);
             scene.height = scene.height.max(tile.y0 + tile.h);
-            for spec in [mesh_blob::SPEC_LEGACY, mesh_blob::SPEC] {
+            let specs: &[u16] = if scene.environment.is_some() {
+                &[mesh_blob::SPEC]
+            } else {
+                &[mesh_blob::SPEC_LEGACY, mesh_blob::SPEC]
+            };
+            for &spec in specs {
                 let blob = mesh_blob::encode_spec(&scene, tile, spec).unwrap();
                 let m = mesh_blob::parse_spec(&blob[8..], spec, u64::MAX).unwrap();
                 let (want, want_rays) = mesh_cpu::render(&m);

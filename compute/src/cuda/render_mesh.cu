@@ -33,6 +33,13 @@ struct TMesh {
     const float* node_box;
     const unsigned int* node_meta;
     const float* camera;
+    // the environment (render::environment::CompiledEnv::device_buffer)
+    const float* env_rgb;
+    const float* env_row;
+    const float* env_col;
+    const float* env_pdf;
+    unsigned int env_w, env_h;
+    float env_select;
     unsigned int n_tri, n_lights, has_normals, has_uvs;
     float ray_eps;
     unsigned int width, height, spp, max_bounces, seed;
@@ -240,6 +247,80 @@ __device__ __forceinline__ float m_power_weight(float a, float b) {
     return __fdiv_rn(a2, __fadd_rn(a2, __fmul_rn(b, b)));
 }
 
+// ---- spec 3: the environment (render::environment, math::atan2) ----
+
+#define M_HALF_PI RF(0x3fc90fdbu)
+#define M_INV_TWO_PI RF(0x3e22f983u)
+
+__device__ float m_atan2(float y, float x) {
+    float ax = f_abs(x);
+    float ay = f_abs(y);
+    float mx, mn;
+    if (ay > ax) { mx = ay; mn = ax; } else { mx = ax; mn = ay; }
+    if (!(mx > 0.0f)) return 0.0f;
+    float a = __fdiv_rn(mn, mx);
+    float t = __fmul_rn(a, a);
+    float p = RF(0xbb84dc1bu);
+    p = __fadd_rn(__fmul_rn(p, t), RF(0x3cb319e3u));
+    p = __fadd_rn(__fmul_rn(p, t), RF(0xbd650449u));
+    p = __fadd_rn(__fmul_rn(p, t), RF(0x3dc578dfu));
+    p = __fadd_rn(__fmul_rn(p, t), RF(0xbe0e6ca3u));
+    p = __fadd_rn(__fmul_rn(p, t), RF(0x3e4c40bau));
+    p = __fadd_rn(__fmul_rn(p, t), RF(0xbeaaa61du));
+    p = __fadd_rn(__fmul_rn(p, t), RF(0x3f7ffff5u));
+    float r = __fmul_rn(a, p);
+    if (ay > ax) r = __fsub_rn(M_HALF_PI, r);
+    if (x < 0.0f) r = __fsub_rn(M_PI_F, r);
+    return y < 0.0f ? -r : r;
+}
+
+__device__ __forceinline__ unsigned int m_clamp_index(float x, unsigned int n) {
+    unsigned int i = x > 0.0f ? __float2uint_rz(x) : 0u;
+    return i < n ? i : n - 1u;
+}
+
+__device__ __forceinline__ unsigned int m_search(const float* cdf, unsigned int n, float u) {
+    unsigned int lo = 0u, hi = n - 1u;
+    while (lo < hi) {
+        unsigned int mid = (lo + hi) / 2u;
+        if (u < cdf[mid]) hi = mid;
+        else lo = mid + 1u;
+    }
+    return lo;
+}
+
+__device__ __forceinline__ unsigned int m_env_texel(const TMesh& m, TV3 d) {
+    float u = __fadd_rn(0.5f, __fmul_rn(m_atan2(d.z, d.x), M_INV_TWO_PI));
+    float s = __fsqrt_rn(__fadd_rn(__fmul_rn(d.x, d.x), __fmul_rn(d.z, d.z)));
+    float v = __fsub_rn(0.5f, __fmul_rn(m_atan2(d.y, s), M_INV_PI));
+    unsigned int col = m_clamp_index(__fmul_rn(u, __uint2float_rn(m.env_w)), m.env_w);
+    unsigned int row = m_clamp_index(__fmul_rn(v, __uint2float_rn(m.env_h)), m.env_h);
+    return row * m.env_w + col;
+}
+
+__device__ __forceinline__ float m_env_density(const TMesh& m, unsigned int i, TV3 d) {
+    float s = __fsqrt_rn(__fadd_rn(__fmul_rn(d.x, d.x), __fmul_rn(d.z, d.z)));
+    return s > 0.0f ? __fdiv_rn(m.env_pdf[i], s) : 0.0f;
+}
+
+__device__ __forceinline__ TV3 m_env_radiance(const TMesh& m, unsigned int i) {
+    return tv3_load(m.env_rgb + 3ull * i);
+}
+
+__device__ __forceinline__ TV3 m_env_sample(const TMesh& m, float u0, float u1, float j1, float j2,
+                                            unsigned int* idx) {
+    unsigned int w = m.env_w;
+    unsigned int row = m_search(m.env_row, m.env_h, u0);
+    unsigned int col = m_search(m.env_col + (unsigned long long)row * w, w, u1);
+    float u = __fdiv_rn(__fadd_rn(__uint2float_rn(col), j1), __uint2float_rn(w));
+    float v = __fdiv_rn(__fadd_rn(__uint2float_rn(row), j2), __uint2float_rn(m.env_h));
+    float s2, c2, st, ct;
+    t_sincos_turns(u, &s2, &c2);
+    t_sincos_turns(__fmul_rn(v, 0.5f), &st, &ct);
+    *idx = row * w + col;
+    return tv3(-__fmul_rn(st, c2), ct, -__fmul_rn(st, s2));
+}
+
 // ---- spec 3: the Principled BSDF (render::principled) ----
 
 __device__ __forceinline__ float m_p_fresnel(float cosi, float eta) {
@@ -424,6 +505,24 @@ __device__ bool m_light_sample(const TMesh& m, TV3 p, TV3 ns, TV3 ng, float eps,
     return true;
 }
 
+// Next-event estimation's environment direction (mesh_cpu::env_sample).
+__device__ bool m_env_light(const TMesh& m, TV3 ns, TV3 ng, float u0, float u1, float j1, float j2, TLight* l) {
+    unsigned int k;
+    TV3 wn = m_env_sample(m, u0, u1, j1, j2, &k);
+    float cos_x = v_dot(ns, wn);
+    float cos_g = v_dot(ng, wn);
+    if (!(cos_x > 0.0f && cos_g > 0.0f)) return false;
+    float pl = m_env_density(m, k, wn);
+    if (!(pl > 0.0f)) return false;
+    l->tri = M_NONE;
+    l->wn = wn;
+    l->dist = M_T_FAR;
+    l->cos_x = cos_x;
+    l->pl = pl;
+    l->le = m_env_radiance(m, k);
+    return true;
+}
+
 __device__ TV3 m_trace(const TMesh& m, unsigned int pixel, unsigned int sample, TV3 o, TV3 d, unsigned int* segs) {
     TV3 bg = tv3_load(m.camera + 12);
     float eps = m.ray_eps;
@@ -437,7 +536,13 @@ __device__ TV3 m_trace(const TMesh& m, unsigned int pixel, unsigned int sample, 
         unsigned int ti;
         float t, bu, bv;
         if (!m_closest(m, o, d, eps, from, &ti, &t, &bu, &bv)) {
-            radiance = v_add(radiance, v_had(throughput, bg));
+            if (m.env_w > 0u) {
+                unsigned int k = m_env_texel(m, d);
+                float w = bsdf_pdf > 0.0f ? m_power_weight(bsdf_pdf, m_env_density(m, k, d)) : 1.0f;
+                radiance = v_add(radiance, v_scale(v_had(throughput, m_env_radiance(m, k)), w));
+            } else {
+                radiance = v_add(radiance, v_had(throughput, bg));
+            }
             break;
         }
         const float* td = m.tri + (unsigned long long)ti * M_TRI_STRIDE;
@@ -520,8 +625,16 @@ __device__ TV3 m_trace(const TMesh& m, unsigned int pixel, unsigned int sample, 
         } else if (kind == 3u) {
             TSurface sf = m_p_surface(md, albedo);
             TV3 wo = v_neg(d);
-            if (m_light_sample(m, p, ns, ng, eps, t_rand01(m.seed, pixel, sample, stage, 3u),
-                               t_rand01(m.seed, pixel, sample, stage, 4u), t_rand01(m.seed, pixel, sample, stage, 5u), &l)) {
+            bool lit;
+            if (m.env_select > 0.0f && t_rand01(m.seed, pixel, sample, stage, 7u) < m.env_select) {
+                lit = m_env_light(m, ns, ng, t_rand01(m.seed, pixel, sample, stage, 3u),
+                                  t_rand01(m.seed, pixel, sample, stage, 4u), t_rand01(m.seed, pixel, sample, stage, 8u),
+                                  t_rand01(m.seed, pixel, sample, stage, 9u), &l);
+            } else {
+                lit = m_light_sample(m, p, ns, ng, eps, t_rand01(m.seed, pixel, sample, stage, 3u),
+                                     t_rand01(m.seed, pixel, sample, stage, 4u), t_rand01(m.seed, pixel, sample, stage, 5u), &l);
+            }
+            if (lit) {
                 *segs += 1u;
                 if (!m_occluded(m, p, l.wn, eps, l.dist, ti, l.tri)) {
                     TV3 fv;
@@ -586,7 +699,8 @@ extern "C" __global__ void tessera_render_mesh(
     const float* __restrict__ mat, const unsigned int* __restrict__ tex_info, const unsigned char* __restrict__ texels,
     const unsigned int* __restrict__ light_tri, const float* __restrict__ light_cdf,
     const float* __restrict__ light_pdf, const float* __restrict__ node_box, const unsigned int* __restrict__ node_meta,
-    const float* __restrict__ camera, unsigned int n_tri, unsigned int n_lights, unsigned int has_normals,
+    const float* __restrict__ camera, const float* __restrict__ env, unsigned int n_tri, unsigned int n_lights,
+    unsigned int has_normals,
     unsigned int has_uvs, float ray_eps, unsigned int width, unsigned int height, unsigned int x0, unsigned int y0,
     unsigned int tw, unsigned int th, unsigned int spp, unsigned int max_bounces, unsigned int seed,
     unsigned int row0, unsigned int rows, float* __restrict__ out, unsigned int* __restrict__ rays)
@@ -601,6 +715,14 @@ extern "C" __global__ void tessera_render_mesh(
     m.camera = camera; m.n_tri = n_tri; m.n_lights = n_lights; m.has_normals = has_normals;
     m.has_uvs = has_uvs; m.ray_eps = ray_eps; m.width = width; m.height = height; m.spp = spp;
     m.max_bounces = max_bounces; m.seed = seed;
+    m.env_select = env[0];
+    m.env_w = __float2uint_rz(env[1]);
+    m.env_h = __float2uint_rz(env[2]);
+    unsigned long long env_n = (unsigned long long)m.env_w * m.env_h;
+    m.env_rgb = env + 3;
+    m.env_row = m.env_rgb + 3ull * env_n;
+    m.env_col = m.env_row + m.env_h;
+    m.env_pdf = m.env_col + env_n;
     unsigned int px = x0 + cx, py = y0 + cy;
     TV3 origin = tv3_load(camera);
     unsigned int pixel = py * width + px;

@@ -56,6 +56,7 @@ pub(crate) struct MeshBuffers {
     pub node_box: Vec<f32>,
     pub node_meta: Vec<u32>,
     pub camera: Vec<f32>,
+    pub env: Vec<f32>,
 }
 
 /// The kernel's scalar arguments: `n_tri, n_lights, has_normals, has_uvs`, then `ray_eps`,
@@ -90,6 +91,7 @@ impl MeshBuffers {
             node_box: pad(&m.node_box),
             node_meta: pad(&m.node_meta),
             camera: m.camera.to_vec(),
+            env: m.env.device_buffer(),
         }
     }
 
@@ -108,7 +110,8 @@ impl MeshBuffers {
             + self.light_pdf.len()
             + self.node_box.len()
             + self.node_meta.len()
-            + self.camera.len())
+            + self.camera.len()
+            + self.env.len())
             + self.texels.len()
     }
 
@@ -164,6 +167,7 @@ impl CudaDevice {
             let d_node_box = s.clone_htod(&b.node_box[..])?;
             let d_node_meta = s.clone_htod(&b.node_meta[..])?;
             let d_camera = s.clone_htod(&b.camera[..])?;
+            let d_env = s.clone_htod(&b.env[..])?;
             let mut d_out = s.alloc_zeros::<f32>(pixels * 3)?;
             let mut d_rays = s.alloc_zeros::<u32>(pixels)?;
             let per_launch = mesh_rows_per_launch(m);
@@ -186,7 +190,8 @@ impl CudaDevice {
                     .arg(&d_light_pdf)
                     .arg(&d_node_box)
                     .arg(&d_node_meta)
-                    .arg(&d_camera);
+                    .arg(&d_camera)
+                    .arg(&d_env);
                 for v in &sc.u32s[..4] {
                     l.arg(v);
                 }

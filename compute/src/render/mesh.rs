@@ -47,6 +47,35 @@ pub struct MeshScene {
     pub uvs: Vec<[f32; 2]>,
     /// Triangles.
     pub triangles: Vec<Triangle>,
+    /// The world around the scene (spec 3): an equirectangular map of radiance that rays
+    /// leaving the scene see and that lights it; `None`: the background colour, unsampled.
+    pub environment: Option<EnvMap>,
+}
+
+/// Largest accepted environment map, in texels (8192 × 4096).
+pub const MAX_ENV_TEXELS: u64 = 8192 * 4096;
+
+/// An equirectangular environment map (Blender's "Environment Texture" convention), linear
+/// RGB radiance, rows top (zenith) to bottom ([`super::environment`] has the mapping).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvMap {
+    /// Width in texels.
+    pub width: u32,
+    /// Height in texels.
+    pub height: u32,
+    /// `width × height × 3` finite, non-negative values.
+    pub rgb: Vec<f32>,
+}
+
+impl EnvMap {
+    /// A constant colour (one texel): Blender's world colour.
+    pub fn constant(rgb: [f32; 3]) -> Self {
+        EnvMap {
+            width: 1,
+            height: 1,
+            rgb: rgb.to_vec(),
+        }
+    }
 }
 
 /// One triangle: three vertex indices (into positions, and normals/uvs when present) and a

@@ -13,10 +13,11 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 use super::bvh::{self, Node};
+use super::environment::CompiledEnv;
 use super::math::{sincos_turns, V3};
 use super::mesh::{
-    MeshMaterial, MeshScene, Texture, Triangle, MAX_MATERIALS, MAX_TEXTURES, MAX_TEXTURE_SIDE,
-    MAX_TRIANGLES, MAX_VERTICES,
+    EnvMap, MeshMaterial, MeshScene, Texture, Triangle, MAX_ENV_TEXELS, MAX_MATERIALS,
+    MAX_TEXTURES, MAX_TEXTURE_SIDE, MAX_TRIANGLES, MAX_VERTICES,
 };
 use super::scene::{CameraSpec, MAX_BOUNCES, MAX_IMAGE_SIDE, MAX_SPP};
 use crate::error::{ComputeError, Result};
@@ -147,6 +148,8 @@ pub struct CompiledMesh {
     /// Per triangle: probability density (per unit area) with which light sampling picks a
     /// point on it (0 for non-emitters).
     pub light_pdf: Vec<f32>,
+    /// The environment (spec 3; none: the background colour).
+    pub env: CompiledEnv,
     /// BVH nodes: box min xyz, max xyz.
     pub node_box: Vec<f32>,
     /// BVH nodes: `a`, `meta` (see [`Node`]).
@@ -288,7 +291,46 @@ pub fn encode_spec(scene: &MeshScene, tile: Tile, spec: u16) -> Result<Vec<u8>> 
         put(&n.a.to_le_bytes());
         put(&n.meta.to_le_bytes());
     }
+    match (&scene.environment, spec >= SPEC) {
+        (None, false) => {}
+        (None, true) => put(&[0u8; 8]),
+        (Some(e), true) => {
+            put(&e.width.to_le_bytes());
+            put(&e.height.to_le_bytes());
+            for v in &e.rgb {
+                put(&v.to_le_bytes());
+            }
+        }
+        (Some(_), false) => {
+            return scene_err(format!(
+                "render spec {spec} has no environment (spec {SPEC} does)"
+            ))
+        }
+    }
     Ok(out)
+}
+
+fn check_env(w: u32, h: u32) -> Result<()> {
+    if w == 0 || h == 0 {
+        return scene_err(format!("environment map {w}x{h} (each side at least 1)"));
+    }
+    if w as u64 * h as u64 > MAX_ENV_TEXELS {
+        return Err(ComputeError::TooLarge(format!(
+            "environment map {w}x{h} (at most {MAX_ENV_TEXELS} texels)"
+        )));
+    }
+    Ok(())
+}
+
+fn check_env_values(rgb: &[f32]) -> Result<()> {
+    if let Some(i) = rgb.iter().position(|v| !(*v >= 0.0 && v.is_finite())) {
+        return scene_err(format!(
+            "environment texel {} has {} (finite, ≥ 0)",
+            i / 3,
+            rgb[i]
+        ));
+    }
+    Ok(())
 }
 
 /// Copies `blob` (spec 2) with another tile of the same frame: the scene section is unchanged.
@@ -412,6 +454,18 @@ pub fn check_scene(s: &MeshScene) -> Result<()> {
     }
     for (i, m) in s.materials.iter().enumerate() {
         check_material(i, m, s.textures.len())?;
+    }
+    if let Some(e) = &s.environment {
+        check_env(e.width, e.height)?;
+        if e.rgb.len() as u64 != e.width as u64 * e.height as u64 * 3 {
+            return scene_err(format!(
+                "environment: {} values for {}x{}",
+                e.rgb.len(),
+                e.width,
+                e.height
+            ));
+        }
+        check_env_values(&e.rgb)?;
     }
     let nv = s.positions.len();
     if nv > MAX_VERTICES {
@@ -644,7 +698,36 @@ pub fn parse_spec(payload: &[u8], spec: u16, max_host_bytes: u64) -> Result<Comp
             }
         })
         .collect();
-    r.finish("BVH nodes")?;
+    let environment = if spec >= SPEC {
+        let (w, h) = (r.u32("environment width")?, r.u32("environment height")?);
+        if (w, h) == (0, 0) {
+            None
+        } else {
+            check_env(w, h)?;
+            let n = w as u64 * h as u64 * 3;
+            budget(n, 4 * 3, "environment values")?;
+            let b = r.bytes(n * 4, "environment")?;
+            let rgb: Vec<f32> = b
+                .as_chunks::<4>()
+                .0
+                .iter()
+                .map(|c| f32::from_le_bytes(*c))
+                .collect();
+            check_env_values(&rgb)?;
+            Some(EnvMap {
+                width: w,
+                height: h,
+                rgb,
+            })
+        }
+    } else {
+        None
+    };
+    r.finish(if spec >= SPEC {
+        "environment"
+    } else {
+        "BVH nodes"
+    })?;
     let corner = |t: usize, k: usize| {
         let v = tris[t].v[k] as usize;
         [pos[3 * v], pos[3 * v + 1], pos[3 * v + 2]]
@@ -656,6 +739,7 @@ pub fn parse_spec(payload: &[u8], spec: u16, max_host_bytes: u64) -> Result<Comp
     }
     Ok(compile(Parsed {
         spec,
+        environment,
         width,
         height,
         tile,
@@ -676,6 +760,7 @@ pub fn parse_spec(payload: &[u8], spec: u16, max_host_bytes: u64) -> Result<Comp
 
 struct Parsed {
     spec: u16,
+    environment: Option<EnvMap>,
     width: u32,
     height: u32,
     tile: Tile,
@@ -806,10 +891,13 @@ fn compile(p: Parsed) -> CompiledMesh {
     if let Some(last) = light_cdf.last_mut() {
         *last = 1.0;
     }
+    let env = CompiledEnv::compile(p.environment.as_ref(), !light_tri.is_empty());
+    // the probability of sampling the triangles rather than the environment (1 without one)
+    let p_tri = 1.0 - env.select;
     let mut light_pdf = vec![0.0f32; ntri];
     for (k, &t) in light_tri.iter().enumerate() {
         let prev = if k == 0 { 0.0 } else { light_cdf[k - 1] };
-        light_pdf[t as usize] = (light_cdf[k] - prev) / areas[t as usize];
+        light_pdf[t as usize] = (light_cdf[k] - prev) / areas[t as usize] * p_tri;
     }
     // scene extent for the ray offset
     let mut lo = [f32::INFINITY; 3];
@@ -856,6 +944,7 @@ fn compile(p: Parsed) -> CompiledMesh {
         light_tri,
         light_cdf,
         light_pdf,
+        env,
         node_box,
         node_meta,
     }

@@ -468,6 +468,38 @@ fn light_sample(
     })
 }
 
+/// A direction sampled on the environment for next-event estimation (row `u0`, column
+/// `u1`, the point in the texel `(j1, j2)`), when it lies above both normals and has density.
+#[inline(always)]
+fn env_sample(
+    m: &CompiledMesh,
+    ns: V3,
+    ng: V3,
+    u0: f32,
+    u1: f32,
+    j1: f32,
+    j2: f32,
+) -> Option<LightSample> {
+    let (wn, k) = m.env.sample(u0, u1, j1, j2);
+    let cos_x = ns.dot(wn);
+    let cos_g = ng.dot(wn);
+    if !(cos_x > 0.0 && cos_g > 0.0) {
+        return None;
+    }
+    let pl = m.env.density(k, wn);
+    if !(pl > 0.0) {
+        return None;
+    }
+    Some(LightSample {
+        tri: NONE,
+        wn,
+        dist: T_FAR,
+        cos_x,
+        pl,
+        le: m.env.radiance(k),
+    })
+}
+
 /// Radiance along one camera path and the ray segments traced.
 pub fn trace(m: &CompiledMesh, pixel: u32, sample: u32, mut o: V3, mut d: V3) -> (V3, u32) {
     let bg = V3::from_slice(&m.camera[12..15]);
@@ -483,7 +515,17 @@ pub fn trace(m: &CompiledMesh, pixel: u32, sample: u32, mut o: V3, mut d: V3) ->
     loop {
         segments += 1;
         let Some((ti, t, bu, bv)) = closest(m, o, d, eps, from) else {
-            radiance = radiance + throughput.hadamard(bg);
+            if m.env.present() {
+                let k = m.env.texel_of(d);
+                let w = if bsdf_pdf > 0.0 {
+                    power_weight(bsdf_pdf, m.env.density(k, d))
+                } else {
+                    1.0
+                };
+                radiance = radiance + throughput.hadamard(m.env.radiance(k)) * w;
+            } else {
+                radiance = radiance + throughput.hadamard(bg);
+            }
             break;
         };
         let i = ti as usize;
@@ -565,7 +607,12 @@ pub fn trace(m: &CompiledMesh, pixel: u32, sample: u32, mut o: V3, mut d: V3) ->
             mat_kind::PRINCIPLED => {
                 let s = Surface::new(md, albedo);
                 let wo = -d;
-                if let Some(l) = light_sample(m, p, ns, ng, eps, r(3), r(4), r(5)) {
+                let l = if m.env.select > 0.0 && r(7) < m.env.select {
+                    env_sample(m, ns, ng, r(3), r(4), r(8), r(9))
+                } else {
+                    light_sample(m, p, ns, ng, eps, r(3), r(4), r(5))
+                };
+                if let Some(l) = l {
                     segments += 1; // the shadow ray
                     if !occluded(m, p, l.wn, eps, l.dist, ti, l.tri) {
                         let (f, pb) = s.eval(ns, wo, l.wn);

@@ -2,7 +2,7 @@
 //! light, a textured back wall, a metal and a glass block and smooth-shaded normals on one
 //! block), and random triangle soups for the property tests. Used by the tests, the emulator
 //! checks, `tests/gpu.rs` and the benchmark.
-use super::mesh::{MeshMaterial, MeshScene, Texture, Triangle};
+use super::mesh::{EnvMap, MeshMaterial, MeshScene, Texture, Triangle};
 use super::scene::CameraSpec;
 use crate::rng::SplitMix64;
 
@@ -138,6 +138,57 @@ pub fn checker(n: u32, cells: u32, a: [u8; 3], b: [u8; 3]) -> Texture {
     }
 }
 
+/// A 16 × 8 sky for the environment tests: a blue gradient from the zenith to a pale horizon,
+/// a dark ground half and one bright "sun" texel above the horizon.
+pub fn sky_map() -> EnvMap {
+    let (w, h) = (16u32, 8u32);
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for r in 0..h {
+        for c in 0..w {
+            let t = (r as f32 + 0.5) / h as f32;
+            let px = if (r, c) == (2, 11) {
+                [400.0, 380.0, 330.0]
+            } else if t < 0.5 {
+                [0.3 + 0.8 * t, 0.45 + 0.7 * t, 0.9]
+            } else {
+                [0.12, 0.1, 0.08]
+            };
+            rgb.extend_from_slice(&px);
+        }
+    }
+    EnvMap {
+        width: w,
+        height: h,
+        rgb,
+    }
+}
+
+/// [`principled_mix`] opened to the sky: the box without its ceiling light (so the
+/// environment is the only light) or with it (`lights`: both are sampled), under
+/// [`sky_map`].
+pub fn sky_lit(width: u32, height: u32, spp: u32, lights: bool) -> MeshScene {
+    let mut s = principled_mix(width, height, spp);
+    if !lights {
+        for m in s.materials.iter_mut() {
+            m.emission = [0.0; 3];
+        }
+    }
+    // drop the back wall and the ceiling so that paths leave the box
+    let keep: Vec<Triangle> = s
+        .triangles
+        .iter()
+        .filter(|t| {
+            let c = |k: usize, a: usize| s.positions[t.v[k] as usize][a];
+            let flat = |a: usize, at: f32| (0..3).all(|k| c(k, a) == at);
+            !(flat(2, -1.0) || flat(1, 2.0))
+        })
+        .copied()
+        .collect();
+    s.triangles = keep;
+    s.environment = Some(sky_map());
+    s
+}
+
 /// The Cornell box with spec 3's Principled lobes over their range: half metals, a
 /// mirror-smooth one (α at its floor), rough and glossy dielectrics, tinted glass. The GPU
 /// and emulator tests render it under both mesh specs.
@@ -209,6 +260,7 @@ pub fn cornell(width: u32, height: u32, spp: u32) -> MeshScene {
             normals: vec![],
             uvs: vec![],
             triangles: vec![],
+            environment: None,
         },
     };
     let (l, r, f, bk, top) = (-1.0f32, 1.0f32, 1.5f32, -1.0f32, 2.0f32);

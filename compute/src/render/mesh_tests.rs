@@ -199,7 +199,8 @@ fn hostile_blobs_give_named_errors_never_panics() {
         s
     };
     let empty = mesh_blob::encode(&huge(cornell(4, 4, 1)), Tile::full(4, 4)).unwrap();
-    let tri_count_at = empty.len() - 4 - 32 - 4; // ... triangle count, 0 triangles, 1 node
+    // ... triangle count, 0 triangles, 1 node, no environment (8 bytes of zero)
+    let tri_count_at = empty.len() - 8 - 4 - 32 - 4;
     assert_eq!(&empty[tri_count_at..tri_count_at + 4], &0u32.to_le_bytes());
     let mut e2 = empty.clone();
     e2[tri_count_at..tri_count_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
@@ -212,6 +213,30 @@ fn hostile_blobs_give_named_errors_never_panics() {
         Job::parse(&e2, &limits),
         Err(ComputeError::Truncated { .. })
     ));
+    // the environment (spec 3): sides over the limit refused before any allocation, a
+    // missing map truncated, a NaN texel by name; spec 2 blobs carry none
+    let env_at = empty.len() - 8;
+    let mut e3 = empty.clone();
+    e3[env_at..].copy_from_slice(&[0xff; 8]);
+    assert!(matches!(
+        Job::parse(&e3, &limits),
+        Err(ComputeError::TooLarge(_))
+    ));
+    e3[env_at..].copy_from_slice(&[2, 0, 0, 0, 1, 0, 0, 0]);
+    assert!(matches!(
+        Job::parse(&e3, &limits),
+        Err(ComputeError::Truncated { .. })
+    ));
+    e3.extend(std::iter::repeat_n(0u8, 24));
+    assert!(Job::parse(&e3, &limits).is_ok());
+    e3[env_at + 8..env_at + 12].copy_from_slice(&f32::NAN.to_le_bytes());
+    match Job::parse(&e3, &limits) {
+        Err(ComputeError::Scene(m)) => assert!(m.contains("environment texel 0"), "{m}"),
+        other => panic!("NaN environment: {other:?}"),
+    }
+    let mut lit = cornell(4, 4, 1);
+    lit.environment = Some(super::mesh::EnvMap::constant([0.5; 3]));
+    assert!(mesh_blob::encode_spec(&lit, Tile::full(4, 4), mesh_blob::SPEC_LEGACY).is_err());
     // values a worker must refuse, each by name
     let bad = |f: &dyn Fn(&mut MeshScene), want: &str| {
         let mut s = cornell(8, 8, 1);

@@ -13,6 +13,7 @@
 pub mod bvh;
 pub mod cpu;
 pub mod cuda;
+pub mod environment;
 pub mod math;
 pub mod mesh;
 pub mod mesh_blob;

@@ -171,12 +171,12 @@ static void k_render_mesh(void** args) {
                         ARG(const float*, 6), ARG(const unsigned int*, 7), ARG(const unsigned char*, 8),
                         ARG(const unsigned int*, 9), ARG(const float*, 10), ARG(const float*, 11),
                         ARG(const float*, 12), ARG(const unsigned int*, 13), ARG(const float*, 14),
-                        ARG(unsigned int, 15), ARG(unsigned int, 16), ARG(unsigned int, 17),
-                        ARG(unsigned int, 18), ARG(float, 19), ARG(unsigned int, 20), ARG(unsigned int, 21),
+                        ARG(const float*, 15), ARG(unsigned int, 16), ARG(unsigned int, 17),
+                        ARG(unsigned int, 18), ARG(unsigned int, 19), ARG(float, 20), ARG(unsigned int, 21),
                         ARG(unsigned int, 22), ARG(unsigned int, 23), ARG(unsigned int, 24),
                         ARG(unsigned int, 25), ARG(unsigned int, 26), ARG(unsigned int, 27),
-                        ARG(unsigned int, 28), ARG(unsigned int, 29), ARG(unsigned int, 30), ARG(float*, 31),
-                        ARG(unsigned int*, 32));
+                        ARG(unsigned int, 28), ARG(unsigned int, 29), ARG(unsigned int, 30),
+                        ARG(unsigned int, 31), ARG(float*, 32), ARG(unsigned int*, 33));
 }
 
 static void k_embed_tokens(void** args) {
