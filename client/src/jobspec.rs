@@ -103,6 +103,8 @@ pub struct InputSpec {
     pub fps: Option<f32>,
     /// Render (a glTF/OBJ scene): maximum scattering events per path (default 6).
     pub bounces: Option<u32>,
+    /// Render (a glTF/OBJ scene): the world, `r,g,b` or an equirectangular `.hdr` file.
+    pub environment: Option<String>,
 }
 
 impl InputSpec {
@@ -132,6 +134,11 @@ impl InputSpec {
             },
             camera: None,
             background: None,
+            environment: self
+                .environment
+                .as_deref()
+                .map(crate::scene_import::environment::Environment::parse)
+                .transpose()?,
         })
     }
 }
@@ -369,6 +376,25 @@ mod tests {
                 .market,
             MarketType::Auction
         );
+    }
+
+    #[test]
+    fn render_job_files_carry_the_environment() {
+        use crate::scene_import::environment::Environment;
+        let r = parse(
+            "kernel = \"render\"\nprice = 1\n[input]\nscene = \"shot.glb\"\nenvironment = \"0.2,0.3,0.4\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            r.input.render_options().unwrap().environment,
+            Some(Environment::Color([0.2, 0.3, 0.4]))
+        );
+        let r = parse(
+            "kernel = \"render\"\nprice = 1\n[input]\nscene = \"shot.glb\"\nenvironment = \"sky.exr\"\n",
+        )
+        .unwrap();
+        let e = r.input.render_options().unwrap_err();
+        assert!(format!("{e:#}").contains("--environment sky.exr"), "{e:#}");
     }
 
     #[test]

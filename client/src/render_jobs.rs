@@ -18,6 +18,7 @@ use tessera_compute::render::{self as kernel, scene::CameraSpec};
 use crate::blobs::BlobTarget;
 use crate::jobs::{self, Posted, Poster};
 use crate::jobspec::JobSpec;
+use crate::scene_import::environment::Environment;
 use crate::scene_import::{self, ImportOptions};
 
 /// Most tiles per frame.
@@ -43,6 +44,9 @@ pub struct RenderOptions {
     /// Radiance of the sky (escaping rays). Default: black when the scene has emitters, else
     /// a white sky, so that a scene without lights is still seen.
     pub background: Option<[f32; 3]>,
+    /// The world around the scene (`--environment r,g,b` or `sky.hdr`): seen by escaping rays
+    /// and sampled as a light; replaces the background.
+    pub environment: Option<Environment>,
 }
 
 impl RenderOptions {
@@ -60,6 +64,7 @@ impl RenderOptions {
             fps: 24.0,
             camera: None,
             background: None,
+            environment: None,
         }
     }
 }
@@ -117,6 +122,10 @@ pub struct RenderPlan {
 /// its BVH and cuts it into tiles.
 pub fn plan(path: &Path, o: &RenderOptions) -> Result<RenderPlan> {
     let grid = Tile::grid(o.width, o.height, o.tiles.0, o.tiles.1)?;
+    let env = match &o.environment {
+        Some(e) => Some(e.load().context("loading the environment")?),
+        None => None,
+    };
     let mut frames = Vec::new();
     let (mut warnings, mut triangles) = (Vec::new(), 0);
     for f in o.frames.clone() {
@@ -137,16 +146,18 @@ pub fn plan(path: &Path, o: &RenderOptions) -> Result<RenderPlan> {
             .materials
             .iter()
             .any(|m| m.emission.iter().any(|&e| e > 0.0));
-        imported.scene.background = match o.background {
-            Some(b) => b,
-            None if lit => [0.0; 3],
-            None => {
+        imported.scene.background = match (o.background, &env) {
+            (_, Some(_)) => [0.0; 3],
+            (Some(b), None) => b,
+            (None, None) if lit => [0.0; 3],
+            (None, None) => {
                 imported
                     .warnings
                     .push("the scene has no emissive material: it is lit by a white sky".into());
                 [1.0; 3]
             }
         };
+        imported.scene.environment = env.clone();
         if frames.is_empty() {
             warnings = imported.warnings;
             triangles = imported.scene.triangles.len();

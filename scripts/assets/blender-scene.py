@@ -51,7 +51,12 @@ import bpy
 SCRIPT_VERSION = 1
 # Meshes shaded smooth: their exported normals are replaced by reproducible ones computed with
 # Blender's formula (smooth_vertex_normals) and their vertices put in a canonical order.
-SMOOTH_MESHES = ("Suzanne", "GoldSphere", "GlassSphere")
+SMOOTH_MESHES = {
+    "studio": ("Suzanne", "GoldSphere", "GlassSphere"),
+    "materials": ("CopperSphere", "BlueSphere", "Torus"),
+    "sky": ("Suzanne", "GoldSphere"),
+}
+SCENES = {"studio": "build_scene", "materials": "build_materials_scene", "sky": "build_sky_scene"}
 
 
 def parse_args():
@@ -65,6 +70,9 @@ def parse_args():
     p.add_argument("--max-bounces", type=int, default=8)
     p.add_argument("--threads", type=int, default=0, help="Cycles CPU threads (0 = all)")
     p.add_argument("--no-render", action="store_true", help="only export scene.glb")
+    p.add_argument("--scene", choices=sorted(SCENES), default="studio",
+                   help="studio: the original scene; materials: Principled lobes under the "
+                        "area light; sky: lit by the world alone (a colour, then an HDRI)")
     return p.parse_args(argv)
 
 
@@ -139,22 +147,155 @@ def add_object(op, name, mat, location=(0, 0, 0), smooth=False, **kw):
     return ob
 
 
-def build_scene(args):
-    # Start empty: --factory-startup gives the default cube, light and camera; remove them all.
+def clear_scene():
+    """Starts empty: --factory-startup gives the default cube, light and camera."""
     bpy.ops.object.select_all(action="SELECT")
     bpy.ops.object.delete()
-    scene = bpy.context.scene
+    return bpy.context.scene
 
-    # World: black, so all light comes from the emissive mesh.
+
+def set_world(scene, color=(0.0, 0.0, 0.0), strength=0.0, hdr=None):
+    """The world: a constant colour, or (hdr) an equirectangular image, 'Closest' interpolation
+    so that the texels Tessera reads are the texels Cycles reads."""
     world = bpy.data.worlds.new("World") if scene.world is None else scene.world
     scene.world = world
     world.use_nodes = True
-    bg = world.node_tree.nodes["Background"]
-    bg.inputs["Color"].default_value = (0.0, 0.0, 0.0, 1.0)
-    bg.inputs["Strength"].default_value = 0.0
+    nodes = world.node_tree.nodes
+    bg = nodes["Background"]
+    for n in [n for n in nodes if n.type == "TEX_ENVIRONMENT"]:
+        nodes.remove(n)
+    bg.inputs["Color"].default_value = (*color, 1.0)
+    bg.inputs["Strength"].default_value = strength
+    if hdr is not None:
+        env = nodes.new("ShaderNodeTexEnvironment")
+        env.image = bpy.data.images.load(hdr)
+        env.interpolation = "Closest"
+        env.projection = "EQUIRECTANGULAR"
+        world.node_tree.links.new(env.outputs["Color"], bg.inputs["Color"])
+        bg.inputs["Strength"].default_value = 1.0
 
-    ground_mat, _ = principled("Ground", base=(0.5, 0.5, 0.5), roughness=1.0)
+
+def add_ground(base=(0.5, 0.5, 0.5)):
+    ground_mat, _ = principled("Ground", base=base, roughness=1.0)
     add_object(bpy.ops.mesh.primitive_plane_add, "Ground", ground_mat, size=12.0)
+
+
+def add_area_light():
+    """Emissive area light: a mesh, not a Blender light (export_lights=False)."""
+    light_mat, light_bsdf = principled("AreaLight", base=(0.0, 0.0, 0.0), roughness=1.0,
+                                       emission=(1.0, 1.0, 1.0), strength=8.0)
+    set_input(light_bsdf, ["Specular", "Specular IOR Level"], 0.0)
+    light = add_object(bpy.ops.mesh.primitive_plane_add, "AreaLight", light_mat,
+                       location=(0.0, 0.3, 3.5), size=2.0)
+    light.rotation_euler = (math.pi, 0.0, 0.0)  # normal points down (-Z)
+
+
+def add_camera(scene):
+    bpy.ops.object.camera_add(location=(0.0, -6.5, 2.6))
+    cam = bpy.context.active_object
+    cam.name = "Camera"
+    cam.data.name = "Camera"
+    cam.data.lens = 40.0
+    cam.data.sensor_width = 36.0
+    cam.data.sensor_fit = "AUTO"
+    cam.data.clip_start = 0.05
+    cam.data.clip_end = 100.0
+    # Look at a point slightly above the ground centre.
+    target = (0.0, 0.3, 0.55)
+    d = [t - c for t, c in zip(target, cam.location)]
+    cam.rotation_euler = (math.atan2(math.hypot(d[0], d[1]), -d[2]), 0.0,
+                          math.atan2(d[1], d[0]) - math.pi / 2)
+    scene.camera = cam
+
+
+def build_materials_scene(args):
+    """Principled lobes the studio lacks, under the same area light: a rough copper metal, a
+    glossy blue dielectric, a half-metal torus, a tinted glass cylinder and a mid-rough cube."""
+    scene = clear_scene()
+    set_world(scene)
+    add_ground(base=(0.45, 0.42, 0.38))
+    copper, _ = principled("Copper", base=(0.95, 0.64, 0.54), metallic=1.0, roughness=0.4)
+    add_object(bpy.ops.mesh.primitive_uv_sphere_add, "CopperSphere", copper,
+               location=(-1.7, 0.7, 0.55), smooth=True, radius=0.55, segments=48, ring_count=24)
+    blue, _ = principled("BlueGloss", base=(0.1, 0.25, 0.8), roughness=0.15)
+    add_object(bpy.ops.mesh.primitive_uv_sphere_add, "BlueSphere", blue,
+               location=(-0.2, 1.5, 0.6), smooth=True, radius=0.6, segments=48, ring_count=24)
+    half, _ = principled("HalfMetal", base=(0.8, 0.75, 0.2), metallic=0.5, roughness=0.3)
+    torus = add_object(bpy.ops.mesh.primitive_torus_add, "Torus", half,
+                       location=(1.5, 0.9, 0.45), smooth=True, major_radius=0.55, minor_radius=0.2)
+    torus.rotation_euler = (math.radians(60), 0.0, math.radians(30))
+    green, _ = principled("GreenGlass", base=(0.6, 0.95, 0.7), roughness=0.0, transmission=1.0)
+    gltf_thickness(green, 1.0)
+    green.use_backface_culling = True
+    add_object(bpy.ops.mesh.primitive_cylinder_add, "GlassCylinder", green,
+               location=(0.3, -0.7, 0.56), radius=0.4, depth=1.0, vertices=32)
+    grey, _ = principled("MidRough", base=(0.7, 0.7, 0.7), roughness=0.5)
+    cube = add_object(bpy.ops.mesh.primitive_cube_add, "Cube", grey,
+                      location=(1.9, -0.6, 0.35), size=0.7)
+    cube.rotation_euler = (0.0, 0.0, math.radians(25))
+    add_area_light()
+    add_camera(scene)
+    scene.frame_set(args.frame)
+    return scene
+
+
+def write_sky_hdr(path, width=64, height=32):
+    """An equirectangular sky written as Radiance HDR: a blue gradient from the zenith to a
+    pale horizon, a dark ground below it and a 2 x 2 texel "sun" about 22 degrees up."""
+    img = bpy.data.images.new("sky", width=width, height=height, alpha=False, float_buffer=True)
+    px = []
+    for y in range(height):  # Blender's rows run bottom to top
+        t = (y + 0.5) / height  # 0 at the nadir, 1 at the zenith
+        for x in range(width):
+            if y in (height * 39 // 64, height * 39 // 64 + 1) and x in (40, 41):
+                c = (60.0, 56.0, 48.0)
+            elif t > 0.5:
+                e = (t - 0.5) * 2.0
+                c = (0.9 - 0.6 * e, 1.0 - 0.5 * e, 1.2 - 0.2 * e)
+            else:
+                c = (0.12, 0.1, 0.08)
+            px.extend((*c, 1.0))
+    img.pixels[:] = px
+    img.filepath_raw = path
+    img.file_format = "HDR"
+    img.save()
+    return path
+
+
+def build_sky_scene(args):
+    """Lit by the world alone (no emissive mesh): a red Suzanne, a gold sphere and a white
+    cube on the ground; rendered under a constant world colour, then under an HDRI."""
+    scene = clear_scene()
+    set_world(scene, color=SKY_RGB, strength=1.0)
+    add_ground()
+    red, _ = principled("RedDiffuse", base=(0.8, 0.1, 0.08), roughness=0.9)
+    monkey = add_object(bpy.ops.mesh.primitive_monkey_add, "Suzanne", red,
+                        location=(-1.3, 0.4, 0.75), smooth=True, size=1.2)
+    monkey.rotation_euler = (math.radians(-20), 0.0, math.radians(-20))
+    sub = monkey.modifiers.new("Subdivision", "SUBSURF")
+    sub.levels = 2
+    sub.render_levels = 2
+    gold, _ = principled("Gold", base=(1.0, 0.766, 0.336), metallic=1.0, roughness=0.25)
+    add_object(bpy.ops.mesh.primitive_uv_sphere_add, "GoldSphere", gold,
+               location=(0.4, 1.0, 0.6), smooth=True, radius=0.6, segments=48, ring_count=24)
+    white, _ = principled("White", base=(0.8, 0.8, 0.8), roughness=0.7)
+    cube = add_object(bpy.ops.mesh.primitive_cube_add, "Cube", white,
+                      location=(1.6, -0.3, 0.5), size=1.0)
+    cube.rotation_euler = (0.0, 0.0, math.radians(20))
+    add_camera(scene)
+    scene.frame_set(args.frame)
+    return scene
+
+
+# The sky scene's constant world colour (linear RGB, strength 1).
+SKY_RGB = (0.35, 0.45, 0.6)
+
+
+def build_scene(args):
+    scene = clear_scene()
+    # World: black, so all light comes from the emissive mesh.
+    set_world(scene)
+    add_ground()
 
     red, _ = principled("RedDiffuse", base=(0.8, 0.1, 0.08), roughness=0.9)
     monkey = add_object(bpy.ops.mesh.primitive_monkey_add, "Suzanne", red,
@@ -202,29 +343,8 @@ def build_scene(args):
     scene.frame_start, scene.frame_end = 1, 24
     scene.render.fps = 24
 
-    # Emissive area light: a mesh, not a Blender light (export_lights=False).
-    light_mat, light_bsdf = principled("AreaLight", base=(0.0, 0.0, 0.0), roughness=1.0,
-                                       emission=(1.0, 1.0, 1.0), strength=8.0)
-    set_input(light_bsdf, ["Specular", "Specular IOR Level"], 0.0)
-    light = add_object(bpy.ops.mesh.primitive_plane_add, "AreaLight", light_mat,
-                       location=(0.0, 0.3, 3.5), size=2.0)
-    light.rotation_euler = (math.pi, 0.0, 0.0)  # normal points down (-Z)
-
-    bpy.ops.object.camera_add(location=(0.0, -6.5, 2.6))
-    cam = bpy.context.active_object
-    cam.name = "Camera"
-    cam.data.name = "Camera"
-    cam.data.lens = 40.0
-    cam.data.sensor_width = 36.0
-    cam.data.sensor_fit = "AUTO"
-    cam.data.clip_start = 0.05
-    cam.data.clip_end = 100.0
-    # Look at a point slightly above the ground centre.
-    target = (0.0, 0.3, 0.55)
-    d = [t - c for t, c in zip(target, cam.location)]
-    cam.rotation_euler = (math.atan2(math.hypot(d[0], d[1]), -d[2]), 0.0,
-                          math.atan2(d[1], d[0]) - math.pi / 2)
-    scene.camera = cam
+    add_area_light()
+    add_camera(scene)
     scene.frame_set(args.frame)
     return scene
 
@@ -493,31 +613,47 @@ def canonicalize_glb(path, smooth_normals):
         f.write(struct.pack("<II", len(out), 0x004E4942) + bytes(out))
 
 
+def render_png(scene, path):
+    scene.render.filepath = path
+    t1 = time.time()
+    bpy.ops.render.render(write_still=True)
+    if not os.path.exists(path):
+        raise RuntimeError(f"Cycles did not write {path}")
+    strip_png_text(path)
+    return time.time() - t1
+
+
 def main():
     args = parse_args()
     os.makedirs(args.out, exist_ok=True)
     args.out = os.path.abspath(args.out)
     t0 = time.time()
-    scene = build_scene(args)
+    scene = globals()[SCENES[args.scene]](args)
     configure_render(scene, args)  # before export: the camera's aspect ratio comes from it
     glb = os.path.join(args.out, "scene.glb")
-    smooth = {n: smooth_vertex_normals(bpy.data.objects[n]) for n in SMOOTH_MESHES}
+    smooth = {n: smooth_vertex_normals(bpy.data.objects[n]) for n in SMOOTH_MESHES[args.scene]}
     export_glb(glb)
     canonicalize_glb(glb, smooth)
     t_export = time.time() - t0
     t_render = None
+    written = []
+    world = {"world_color": [0.0, 0.0, 0.0], "world_strength": 0.0}
     if not args.no_render:
-        png = os.path.join(args.out, "cycles.png")
-        scene.render.filepath = png
-        t1 = time.time()
-        bpy.ops.render.render(write_still=True)
-        t_render = time.time() - t1
-        if not os.path.exists(png):
-            raise RuntimeError(f"Cycles did not write {png}")
-        strip_png_text(png)
+        if args.scene == "sky":
+            # the same scene under a constant world colour, then under an HDRI
+            t_render = render_png(scene, os.path.join(args.out, "cycles-rgb.png"))
+            hdr = write_sky_hdr(os.path.join(args.out, "sky.hdr"))
+            set_world(scene, hdr=hdr)
+            t_render += render_png(scene, os.path.join(args.out, "cycles-hdr.png"))
+            written = ["cycles-rgb.png", "sky.hdr", "cycles-hdr.png"]
+            world = {"world_color": list(SKY_RGB), "world_strength": 1.0, "world_hdr": "sky.hdr"}
+        else:
+            t_render = render_png(scene, os.path.join(args.out, "cycles.png"))
+            written = ["cycles.png"]
     c = scene.cycles
     meta = {
         "script_version": SCRIPT_VERSION,
+        "scene": args.scene,
         "blender_version": bpy.app.version_string,
         "gltf_exporter_version": ".".join(map(str, __import__("io_scene_gltf2").bl_info["version"])),
         "width": args.width, "height": args.height, "spp": args.spp, "frame": args.frame,
@@ -528,14 +664,14 @@ def main():
         "pixel_filter": c.pixel_filter_type, "filter_width": c.filter_width,
         "view_transform": scene.view_settings.view_transform, "look": scene.view_settings.look,
         "exposure": scene.view_settings.exposure, "display_device": scene.display_settings.display_device,
-        "dither": scene.render.dither_intensity, "world_color": [0.0, 0.0, 0.0], "world_strength": 0.0,
+        "dither": scene.render.dither_intensity, **world,
         "seconds_build_and_export": round(t_export, 3),
         "seconds_render": None if t_render is None else round(t_render, 3),
     }
     with open(os.path.join(args.out, "render-settings.json"), "w") as f:
         json.dump(meta, f, indent=2)
-    print(f"blender-scene: wrote {glb}" + ("" if args.no_render else f" and {png}") +
-          f" (export {t_export:.1f} s" + ("" if t_render is None else f", render {t_render:.1f} s") + ")")
+    print(f"blender-scene ({args.scene}): wrote {glb} {' '.join(written)} (export {t_export:.1f} s"
+          + ("" if t_render is None else f", render {t_render:.1f} s") + ")")
 
 
 try:

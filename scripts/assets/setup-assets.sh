@@ -152,7 +152,8 @@ tessera_setup_assets() (
       local bver key
       bver=$(blender --version 2>/dev/null | sed -n 's/^Blender \([0-9.]*\).*/\1/p' | head -n1)
       key="script_version=$sver script_sha256=$(sha256sum "$script" | cut -d' ' -f1) blender=$bver width=$width height=$height spp=$spp"
-      if [[ -f "$sdir/.complete" && "$(cat "$sdir/.complete")" == "$key" && -f "$sdir/scene.glb" && -f "$sdir/cycles.png" ]]; then
+      if [[ -f "$sdir/.complete" && "$(cat "$sdir/.complete")" == "$key" && -f "$sdir/scene.glb" && -f "$sdir/cycles.png" \
+            && -f "$sdir/materials/cycles.png" && -f "$sdir/sky/cycles-hdr.png" ]]; then
         say "blender scene: present ($sdir)"
       else
         blender -b --factory-startup --python-expr 'import numpy' >/dev/null 2>&1 \
@@ -163,14 +164,29 @@ tessera_setup_assets() (
         blender -b --factory-startup --python "$script" -- --out "$tmp/out" \
           --width "$width" --height "$height" --spp "$spp" >"$tmp/blender.log" 2>&1 \
           || { tail -n 30 "$tmp/blender.log" >&2; fail "blender-scene.py failed (log above)"; }
-        [[ -s "$tmp/out/scene.glb" && "$(head -c4 "$tmp/out/scene.glb")" == glTF ]] || fail "no valid scene.glb written"
-        [[ -s "$tmp/out/cycles.png" && "$(head -c4 "$tmp/out/cycles.png" | tail -c3)" == PNG ]] || fail "no valid cycles.png written"
+        # the Principled lobes the studio lacks, and a scene lit by its world alone (a
+        # colour, then an HDRI): what the tests compare Tessera's renders with
+        local sc
+        for sc in materials sky; do
+          blender -b --factory-startup --python "$script" -- --out "$tmp/out/$sc" --scene "$sc" \
+            --width "$width" --height "$height" --spp "$spp" >"$tmp/blender-$sc.log" 2>&1 \
+            || { tail -n 30 "$tmp/blender-$sc.log" >&2; fail "blender-scene.py --scene $sc failed (log above)"; }
+          cp "$tmp/blender-$sc.log" "$tmp/out/$sc/blender.log"
+        done
+        local f
+        for f in scene.glb materials/scene.glb sky/scene.glb; do
+          [[ -s "$tmp/out/$f" && "$(head -c4 "$tmp/out/$f")" == glTF ]] || fail "no valid $f written"
+        done
+        for f in cycles.png materials/cycles.png sky/cycles-rgb.png sky/cycles-hdr.png; do
+          [[ -s "$tmp/out/$f" && "$(head -c4 "$tmp/out/$f" | tail -c3)" == PNG ]] || fail "no valid $f written"
+        done
+        [[ -s "$tmp/out/sky/sky.hdr" ]] || fail "no sky/sky.hdr written"
         cp "$tmp/blender.log" "$tmp/out/blender.log"
         echo "$key" >"$tmp/out/.complete"
         rm -rf "$sdir" && mv "$tmp/out" "$sdir"
         rm -rf "$tmp"; tmp=""
         did+=("blender-scene")
-        say "blender scene: wrote $sdir/scene.glb and cycles.png in $((SECONDS - t0)) s"
+        say "blender scene: wrote $sdir/{scene.glb,cycles.png}, materials/ and sky/ in $((SECONDS - t0)) s"
       fi
     fi
   fi

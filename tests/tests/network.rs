@@ -130,7 +130,7 @@ fn network_of_worker_processes_end_to_end() {
     assert_eq!(embed_jobs_posted.len(), 2, "two shard jobs");
     let manifest_path = dir.join("corpus.manifest.json");
     manifest.write(&manifest_path).unwrap();
-    // render: the Blender scene in 2x2 tiles (spec 2), two replicas each
+    // render: the Blender scene in 2x2 tiles (spec 3), two replicas each
     let glb = tessera_tests::render_asset("blender-scene-1", "scene.glb").unwrap();
     let render_opts = render_jobs::RenderOptions {
         max_bounces: 4,
@@ -264,7 +264,7 @@ fn network_of_worker_processes_end_to_end() {
                         .join("\n---\n")
                 )
             });
-        assert_eq!(job.spec_version, 2, "a mesh render is spec 2");
+        assert_eq!(job.spec_version, 3, "a mesh render is spec 3");
         assert_eq!(
             job.winning_hash,
             expected_hash(&job),
@@ -528,7 +528,7 @@ fn network_on_an_s3_compatible_store_gives_the_same_results() {
         .unwrap();
     posted.push(("gemm-f32 (CLI)".to_string(), job));
     // embed on all-MiniLM-L6-v2 (the model uploaded to the store in parts) and a glTF scene
-    // (render spec 2), one job each
+    // (render spec 3), one job each
     let sentences: Vec<&str> = include_str!("../data/sentences.txt")
         .lines()
         .filter(|l| !l.trim().is_empty())

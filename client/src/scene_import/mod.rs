@@ -96,6 +96,7 @@ use tessera_compute::render::mesh::{
 };
 use tessera_compute::render::scene::CameraSpec;
 
+pub mod environment;
 pub mod gltf;
 pub mod obj;
 
@@ -408,6 +409,7 @@ impl SceneBuilder {
             normals,
             uvs,
             triangles,
+            environment: None,
         })
     }
 }

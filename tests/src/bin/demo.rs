@@ -161,7 +161,7 @@ fn run(args: &Args) -> Result<()> {
     let (embed_posted, manifest) = net
         .post_embed(&client, &minilm, &corpus_path, "2", 2, 2)
         .context("posting the embed corpus")?;
-    // render: a glTF scene exported by Blender, 2x2 tile jobs of one frame (render spec 2)
+    // render: a glTF scene exported by Blender, 2x2 tile jobs of one frame (render spec 3)
     let glb = tessera_tests::render_asset("blender-scene-1", "scene.glb")?;
     let shot = RenderOptions {
         tiles: (2, 2),

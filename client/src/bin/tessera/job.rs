@@ -144,6 +144,11 @@ pub struct PostArgs {
     /// Render: maximum scattering events per path of a glTF/OBJ scene (default 6).
     #[arg(long)]
     bounces: Option<u32>,
+    /// Render: the world around a glTF/OBJ scene, as Blender's world lights it: a constant
+    /// colour `r,g,b` (linear) or an equirectangular Radiance `.hdr` image. Seen by rays that
+    /// leave the scene and sampled as a light.
+    #[arg(long, value_name = "RGB|FILE.hdr")]
+    environment: Option<String>,
     /// Tokens per replica (the maximum in an auction).
     #[arg(long)]
     price: Option<String>,
@@ -429,8 +434,23 @@ fn spec_from(a: &PostArgs) -> Result<JobSpec> {
         ($($f:ident),*) => { $( if a.$f.is_some() { i.$f = a.$f.clone(); } )* };
     }
     opt!(
-        m, n, k, seed, scene, width, height, spp, batch, model, texts, max_tokens, tiles, frames,
-        fps, bounces
+        m,
+        n,
+        k,
+        seed,
+        scene,
+        width,
+        height,
+        spp,
+        batch,
+        model,
+        texts,
+        max_tokens,
+        tiles,
+        frames,
+        fps,
+        bounces,
+        environment
     );
     if a.shard.is_some() {
         i.shards = a.shard;
