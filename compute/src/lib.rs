@@ -24,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+pub mod calibration;
 pub mod cuda;
 pub mod device;
 pub mod embed;
@@ -232,21 +233,22 @@ impl Job {
                 .saturating_mul(j.scene.num_objects() as u64 + 1)
                 .saturating_mul(40),
             Job::RenderMesh(j) => {
-                // per segment: about 100 per BVH level, or per unit of the BVH's expected work
-                // (node visits plus triangle tests) when that is more: overlapping boxes
-                // (coincident triangles) cost every ray far more than the depth says
+                // per segment: 100 per expected node visit and 300 per expected triangle test
+                // (the BVH's SAH measure: overlapping boxes of coincident triangles cost every
+                // ray far more than the depth says), at least 100 per BVH level, plus 40 for
+                // the shading; weights fitted to the tracer's run times (docs/KERNELS.md)
                 let levels = (j.scene.num_triangles() as u64 + 1).ilog2() as u64 + 1;
-                let work = (j.scene.bvh_work().ceil() as u64).max(levels);
+                let (visits, tests) = j.scene.bvh_visits();
+                let traversal = ((100.0 * visits + 300.0 * tests).ceil() as u64).max(100 * levels);
                 j.scene
                     .max_segments()
-                    .saturating_mul(work.saturating_mul(100).saturating_add(40))
+                    .saturating_mul(traversal.saturating_add(40))
             }
             Job::Embed(j) => j.model.as_ref().map_or(0, |m| {
                 j.seqs
                     .iter()
-                    .map(|s| m.config.macs(s.len() as u64))
+                    .map(|s| m.config.work(s.len() as u64))
                     .fold(0u64, u64::saturating_add)
-                    .saturating_mul(2)
             }),
         }
     }

@@ -132,6 +132,19 @@ pub struct EmbedShape {
 }
 
 impl EmbedShape {
+    /// A BERT-like shape: 512 positions, a 1 000-token vocabulary, weights of scale 0.4.
+    pub fn bert(hidden: usize, heads: usize, layers: usize, inter: usize) -> Self {
+        EmbedShape {
+            hidden,
+            heads,
+            layers,
+            inter,
+            positions: 512,
+            vocab: 1000,
+            scale: 0.4,
+        }
+    }
+
     /// Its `config.json`.
     pub fn config_json(&self) -> String {
         format!(

@@ -3,14 +3,16 @@
 //! construction) instead of failing the claim.
 //!
 //! The cost model: every job has an operation count ([`tessera_compute::Job::flops`]: for an
-//! embed job, from the model's config and the token counts); with this node's throughput
-//! (`capacity.gflops`, or measured at start) it gives the seconds a job takes, which decide
-//! whether it can be finished before its commit deadline, and its price per GFLOP.
+//! embed job, from the model's config and the token counts); with this node's rate for the
+//! job's kernel (`capacity.gflops` for all, or each kernel timed at start on its own
+//! calibration jobs, [`tessera_compute::calibration`]) it gives the seconds a job takes, which
+//! decide whether it can be finished before its commit deadline, and its price per GFLOP.
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{anyhow, Result};
+use tessera_compute::calibration::{self, Family};
 use tessera_compute::{Backend, BackendKind, Job, Output};
 use tokio::sync::Semaphore;
 use tracing::warn;
@@ -19,8 +21,9 @@ pub struct Compute {
     pub backend: Backend,
     slots: Arc<Semaphore>,
     threads: usize,
-    /// Sustained operations per second of the backend.
-    flops_per_sec: f64,
+    /// Sustained operations per second of the backend, per kernel family
+    /// ([`Family::index`]).
+    rates: [f64; 4],
     /// Estimated milliseconds of the work claimed and not computed yet ([`WorkTicket`]).
     queued_ms: Arc<AtomicU64>,
 }
@@ -64,20 +67,26 @@ pub fn fits_in_time(
 const EFFICIENCY: f64 = 0.5;
 
 impl Compute {
-    /// `gflops` 0: measured now with a short f32 GEMM on the backend.
+    /// `gflops` 0: each kernel family timed now on its calibration jobs, else `gflops` for
+    /// every kernel (the operator's figure).
     pub fn new(backend: Backend, threads: usize, gflops: f64) -> Compute {
-        let flops_per_sec = if gflops > 0.0 {
-            gflops * 1e9
+        let rates = if gflops > 0.0 {
+            [gflops * 1e9; 4]
         } else {
-            measure_flops(&backend) * EFFICIENCY
+            Family::ALL.map(|f| measure_rate(&backend, f) * EFFICIENCY)
         };
         Compute {
             backend,
             slots: Arc::new(Semaphore::new(threads)),
             threads: threads.max(1),
-            flops_per_sec,
+            rates,
             queued_ms: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Operations per second this node counts on for `family`.
+    pub fn rate(&self, family: Family) -> f64 {
+        self.rates[family.index()]
     }
 
     /// Counts `secs` of claimed work as queued until the ticket is dropped.
@@ -131,7 +140,7 @@ impl Compute {
 
     /// Seconds `job` should take on this node.
     pub fn estimate_secs(&self, job: &Job) -> f64 {
-        job.flops() as f64 / self.flops_per_sec.max(1.0)
+        job.flops() as f64 / self.rate(Family::of(job.kernel())).max(1.0)
     }
 
     /// Runs a parsed (and, for embed, bound) job; returns the output and the kernel seconds.
@@ -155,25 +164,30 @@ impl Compute {
     }
 }
 
-/// Operations per second of an f32 GEMM of 384³ (the embed kernel's projections are of this
-/// size) on `backend`, best of three runs.
-fn measure_flops(backend: &Backend) -> f64 {
-    const N: u32 = 384;
-    let Ok(input) = tessera_compute::gemm::build_f32_input(N, N, N, 1) else {
-        return 1e9;
+/// Operations per second (in [`Job::flops`] units) of `family`'s kernels on `backend`: each
+/// calibration job run twice, the faster run counted, the slowest job's rate taken.
+fn measure_rate(backend: &Backend, family: Family) -> f64 {
+    let fallback = 1e9;
+    let Ok(jobs) = calibration::jobs(family, backend.limits()) else {
+        return fallback;
     };
-    let Ok(job) = Job::parse(&input, backend.limits()) else {
-        return 1e9;
-    };
-    let mut best = f64::MAX;
-    for _ in 0..3 {
-        let t = Instant::now();
-        if job.run(backend).is_err() {
-            return 1e9;
+    let mut rate = f64::MAX;
+    for job in jobs {
+        let mut best = f64::MAX;
+        for _ in 0..2 {
+            let t = Instant::now();
+            if job.run(backend).is_err() {
+                return fallback;
+            }
+            best = best.min(t.elapsed().as_secs_f64());
         }
-        best = best.min(t.elapsed().as_secs_f64());
+        rate = rate.min(job.flops() as f64 / best.max(1e-6));
     }
-    2.0 * (N as f64).powi(3) / best.max(1e-6)
+    if rate.is_finite() && rate > 0.0 {
+        rate
+    } else {
+        fallback
+    }
 }
 
 #[cfg(test)]
@@ -191,9 +205,66 @@ mod tests {
         assert!((b / s - 8.0).abs() < 1e-9);
         let faster = Compute::new(Backend::cpu(), 1, 20.0);
         assert!((faster.estimate_secs(&big) * 2.0 - b).abs() < 1e-12);
-        // measured: a positive, finite rate
+        // measured: a positive, finite rate per kernel family
         let measured = Compute::new(Backend::cpu(), 1, 0.0);
-        assert!(measured.flops_per_sec.is_finite() && measured.flops_per_sec > 1e6);
+        for f in Family::ALL {
+            assert!(
+                measured.rate(f).is_finite() && measured.rate(f) > 1e6,
+                "{f:?}"
+            );
+        }
+    }
+
+    /// Issue 29: one GEMM-based speed figure for every kernel underestimated honest renders
+    /// 2-8×, and an embed job of one-wide heads over 8 192 one-token sequences ran 139-144×
+    /// its estimate. Each kernel is now timed on its own (honest and hardest shapes), and the
+    /// estimate of each shape, including the hostile one, is not below its run time here.
+    #[test]
+    fn estimates_are_calibrated_on_each_kernel_and_cover_hostile_shapes() {
+        use tessera_compute::testcases::{random_embed_model, random_token_seqs, EmbedShape};
+        let c = Compute::new(Backend::cpu(), 1, 0.0);
+        let limits = c.backend.limits().clone();
+        let model = Arc::new(random_embed_model(&EmbedShape::bert(64, 64, 6, 64), 3));
+        let seqs = random_token_seqs(1000, &[1; 8192], 4);
+        let blob = tessera_compute::embed::encode_input(&[0; 32], "x", &seqs).unwrap();
+        let hostile = Job::parse(&blob, &limits)
+            .unwrap()
+            .bind_model(model, &limits)
+            .unwrap();
+        let mut soup = tessera_compute::render::mesh_scenes::random_soup(20_000, 3).0;
+        (soup.width, soup.height, soup.samples_per_pixel) = (48, 36, 8);
+        let tile = tessera_compute::render::mesh_blob::Tile::full(48, 36);
+        let render = Job::parse(
+            &tessera_compute::render::mesh_blob::encode(&soup, tile).unwrap(),
+            &limits,
+        )
+        .unwrap();
+        let honest = Job::parse(
+            &tessera_compute::render::mesh_blob::encode(
+                &tessera_compute::render::mesh_scenes::principled_mix(64, 48, 16),
+                tessera_compute::render::mesh_blob::Tile::full(64, 48),
+            )
+            .unwrap(),
+            &limits,
+        )
+        .unwrap();
+        for (name, job) in [
+            ("one-wide heads", hostile),
+            ("soup", render),
+            ("principled", honest),
+        ] {
+            let t = Instant::now();
+            job.run(&c.backend).unwrap();
+            let took = t.elapsed().as_secs_f64();
+            let est = c.estimate_secs(&job);
+            println!("{name}: estimate {est:.3} s, ran {took:.3} s");
+            assert!(est >= took, "{name}: estimated {est:.3} s, ran {took:.3} s");
+            // and not absurdly above it either (a worker would turn honest jobs down)
+            assert!(
+                est < 20.0 * took,
+                "{name}: estimated {est:.3} s, ran {took:.3} s"
+            );
+        }
     }
 
     /// Issue 29: an honest GEMM was claimed while a hostile render held the only compute

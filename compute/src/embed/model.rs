@@ -141,6 +141,34 @@ impl BertConfig {
             .saturating_add(len.saturating_mul(len).saturating_mul(2 * h));
         per_layer.saturating_mul(self.num_hidden_layers as u64)
     }
+
+    /// The work of one sequence of `len` tokens, in the units of `Job::flops`: `2·macs` plus
+    /// what no multiply-accumulate counts, each term fitted to the kernel's own run times
+    /// (12 shapes from MiniLM's to one-wide heads over one-token sequences, all within ±12 %;
+    /// `docs/KERNELS.md`, "Embed, cost"): per token and layer 256 per hidden and intermediate
+    /// unit (LayerNorms, GELU, residuals), per layer and head 300 per attention score (the
+    /// softmax's exponential) and 26 000 per sequence (its setup), and 540 000 per token
+    /// (embedding, pooling). Issue 29's one-wide heads over 8 192 one-token sequences ran
+    /// 139-144× their `2·macs`.
+    pub fn work(&self, len: u64) -> u64 {
+        let h = self.hidden_size as u64;
+        let i = self.intermediate_size as u64;
+        let heads = self.num_attention_heads as u64;
+        let layers = self.num_hidden_layers as u64;
+        let per_layer = len
+            .saturating_mul(h + i)
+            .saturating_mul(256)
+            .saturating_add(
+                heads
+                    .saturating_mul(len.saturating_mul(len))
+                    .saturating_mul(300),
+            )
+            .saturating_add(heads.saturating_mul(26_000));
+        self.macs(len)
+            .saturating_mul(2)
+            .saturating_add(per_layer.saturating_mul(layers))
+            .saturating_add(len.saturating_mul(540_000))
+    }
 }
 
 /// One encoder layer's weights (linear weights transposed: `[in, out]`).

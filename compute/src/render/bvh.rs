@@ -361,22 +361,32 @@ pub fn validate(
 /// probability area(node) / area(root)), which sees what depth alone does not: boxes that
 /// overlap (coincident or stacked triangles, which no split separates) and big leaves.
 pub fn expected_work(nodes: &[Node]) -> f64 {
+    let (visits, tests) = expected_visits(nodes);
+    visits + tests
+}
+
+/// [`expected_work`] in its two parts: expected node visits and triangle tests per ray (the
+/// render estimate weighs a test three times a visit, as the tracer's run times do).
+pub fn expected_visits(nodes: &[Node]) -> (f64, f64) {
     let area = |n: &Node| {
         let d = [0, 1, 2].map(|k| f64::from(n.max[k]) - f64::from(n.min[k]));
         (d[0] * d[1] + d[1] * d[2] + d[2] * d[0]).max(0.0)
     };
     let Some(root) = nodes.first() else {
-        return 0.0;
+        return (0.0, 0.0);
     };
     let root_area = area(root);
-    if root_area <= 0.0 {
-        // a flat or point-like scene: every ray that reaches it visits everything
-        return nodes.iter().map(|n| 1.0 + f64::from(n.count())).sum();
-    }
-    nodes
-        .iter()
-        .map(|n| (area(n) / root_area).min(1.0) * (1.0 + f64::from(n.count())))
-        .sum()
+    // a flat or point-like scene: every ray that reaches it visits everything
+    let p = |n: &Node| {
+        if root_area <= 0.0 {
+            1.0
+        } else {
+            (area(n) / root_area).min(1.0)
+        }
+    };
+    nodes.iter().fold((0.0, 0.0), |(v, t), n| {
+        (v + p(n), t + p(n) * f64::from(n.count()))
+    })
 }
 
 #[cfg(test)]

@@ -18,6 +18,9 @@
 //! Kernel arithmetic as the tracer's: binary32 `+ − × ÷ √`, [`atan2`] and `sincos_turns`.
 //! `m_env_*` in `cuda/render_mesh.cu` transliterates it.
 
+// `!(a > b)` is deliberate: it is also true for NaN, and the CUDA kernel uses the same tests.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 use super::math::{atan2, sincos_turns, V3};
 use super::mesh::EnvMap;
 

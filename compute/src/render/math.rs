@@ -151,6 +151,7 @@ pub const PI_F: f32 = f(0x40490fdb);
 /// `a = min/max ∈ [0, 1]`, the polynomial [`ATAN`] by Horner (no fused operations), then
 /// `π/2 − r`, `π − r` and the sign by comparisons. Error below 3e-7 rad.
 #[inline(always)]
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // NaN reads as the origin, as in the CUDA kernel
 pub fn atan2(y: f32, x: f32) -> f32 {
     let ax = abs(x);
     let ay = abs(y);

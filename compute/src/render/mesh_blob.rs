@@ -160,6 +160,12 @@ impl CompiledMesh {
     /// The expected node visits plus triangle tests of one ray through this scene's BVH
     /// ([`bvh::expected_work`]).
     pub fn bvh_work(&self) -> f64 {
+        let (v, t) = self.bvh_visits();
+        v + t
+    }
+
+    /// Expected node visits and triangle tests per ray ([`bvh::expected_visits`]).
+    pub fn bvh_visits(&self) -> (f64, f64) {
         let nodes: Vec<Node> = self
             .node_box
             .chunks_exact(6)
@@ -171,7 +177,7 @@ impl CompiledMesh {
                 meta: m[1],
             })
             .collect();
-        bvh::expected_work(&nodes)
+        bvh::expected_visits(&nodes)
     }
 
     /// Triangles.

@@ -159,7 +159,7 @@ impl Surface {
                 let c0 = V3::new(self.f0, self.f0, self.f0) * (1.0 - m) + self.base * m;
                 let fc = c0 * (1.0 - fh) + V3::new(fh, fh, fh);
                 value = value + fc * ((g1o * g1i) * common);
-                pdf = pdf + (1.0 - pd) * (g1o * common);
+                pdf += (1.0 - pd) * (g1o * common);
             }
         }
         (value, pdf)

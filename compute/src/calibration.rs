@@ -1,0 +1,113 @@
+//! Calibration: the jobs a worker runs at start to learn how fast each kernel runs here, in
+//! the units of [`crate::Job::flops`]. One figure for every kernel (a GEMM's) misjudged the
+//! others: the path tracer and the encoder's non-GEMM work ran 2-8× (and hostile shapes over
+//! 100×) slower than a GEMM-based figure promised. Each kernel family is measured on its own
+//! kernel, with an honest shape and the shape its cost model finds hardest (one-wide attention
+//! heads over one-token sequences; a soup of overlapping triangles), and the slower of the two
+//! is its rate, so an estimate errs on the slow side.
+use std::sync::Arc;
+
+use crate::embed::{self, EmbedModel};
+use crate::render::mesh_blob::{self, Tile};
+use crate::render::mesh_scenes;
+use crate::testcases::{random_embed_model, random_token_seqs, EmbedShape};
+use crate::{gemm, inference, Job, KernelId, Limits, Result};
+
+/// Kernel families with their own rate (GEMM i8 and f32 share one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// `gemm-i8`, `gemm-f32`.
+    Gemm,
+    /// `render`, every spec.
+    Render,
+    /// `inference`.
+    Inference,
+    /// `embed`.
+    Embed,
+}
+
+impl Family {
+    /// Every family, in a fixed order.
+    pub const ALL: [Family; 4] = [
+        Family::Gemm,
+        Family::Render,
+        Family::Inference,
+        Family::Embed,
+    ];
+
+    /// The family of a kernel.
+    pub fn of(kernel: KernelId) -> Family {
+        match kernel {
+            KernelId::GemmI8 | KernelId::GemmF32 => Family::Gemm,
+            KernelId::Render => Family::Render,
+            KernelId::Inference => Family::Inference,
+            KernelId::Embed => Family::Embed,
+        }
+    }
+
+    /// Its index in [`Family::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The calibration jobs of `family`, parsed against `limits`: an honest shape, then the
+/// hardest one for its cost model.
+pub fn jobs(family: Family, limits: &Limits) -> Result<Vec<Job>> {
+    let parse = |blob: Vec<u8>| Job::parse(&blob, limits);
+    match family {
+        Family::Gemm => Ok(vec![
+            parse(gemm::build_f32_input(384, 384, 384, 1)?)?,
+            parse(gemm::build_i8_input(384, 384, 384, 1)?)?,
+        ]),
+        Family::Render => {
+            let honest = mesh_scenes::principled_mix(48, 36, 8);
+            let mut soup = mesh_scenes::random_soup(5000, 2).0;
+            (soup.width, soup.height, soup.samples_per_pixel) = (48, 36, 8);
+            [honest, soup]
+                .iter()
+                .map(|s| parse(mesh_blob::encode(s, Tile::full(s.width, s.height))?))
+                .collect()
+        }
+        Family::Inference => Ok(vec![parse(inference::build_builtin_input(4096, 1)?)?]),
+        Family::Embed => {
+            // all-MiniLM-L6-v2's widths, two layers; then one-wide heads, one token each
+            let cases = [
+                (EmbedShape::bert(384, 12, 2, 1536), vec![64usize; 8]),
+                (EmbedShape::bert(64, 64, 2, 64), vec![1usize; 1024]),
+            ];
+            cases
+                .iter()
+                .map(|(shape, lens)| {
+                    let model: Arc<EmbedModel> = Arc::new(random_embed_model(shape, 7));
+                    let seqs = random_token_seqs(shape.vocab, lens, 8);
+                    let blob = embed::encode_input(&[0; 32], "calibration", &seqs)?;
+                    parse(blob)?.bind_model(model, limits)
+                })
+                .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Backend;
+
+    #[test]
+    fn every_family_has_jobs_of_its_own_kernels() {
+        let limits = Limits::default();
+        for f in Family::ALL {
+            let jobs = jobs(f, &limits).unwrap();
+            assert!(!jobs.is_empty());
+            for j in &jobs {
+                assert_eq!(Family::of(j.kernel()), f);
+                assert!(j.flops() > 0);
+            }
+        }
+        // they run (the worker times them at start)
+        for j in jobs(Family::Embed, &limits).unwrap() {
+            j.run(&Backend::cpu()).unwrap();
+        }
+    }
+}
