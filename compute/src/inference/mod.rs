@@ -13,7 +13,7 @@ pub mod model;
 
 use crate::device::{Backend, Limits};
 use crate::error::{ComputeError, Result};
-use crate::format::{checked_add, checked_mul, expect_header, write_header, Reader};
+use crate::format::{checked_mul, expect_header, write_header, Reader};
 use crate::KernelId;
 pub use model::{builtin_model, QuantModel};
 
@@ -53,6 +53,21 @@ impl InferenceJob {
         })
     }
 
+    /// Peak bytes per row of a run, output and result blob included (issue 29: the working
+    /// set alone was counted, and a run peaked at 1.35× the limit): the input twice (the blob
+    /// and the job's copy), the widest layer's int8 activations in, int32 accumulators and
+    /// int8 activations out, and at the end the int32 logits, the output bytes, the result
+    /// blob and the predictions (`4·classes + 4` each).
+    pub fn peak_bytes_per_row(model: &QuantModel) -> u64 {
+        let layer = model
+            .layers
+            .iter()
+            .map(|l| l.in_dim as u64 + 5 * l.out_dim as u64)
+            .max()
+            .unwrap_or(0);
+        2 * model.input_dim as u64 + layer + 3 * (4 * model.output_dim() as u64 + 4) + 4
+    }
+
     fn check_limits(model: &QuantModel, batch: u32, limits: &Limits) -> Result<()> {
         let b = batch as u64;
         let macs = checked_mul(b, model.macs_per_row(), "inference MACs")?;
@@ -62,10 +77,7 @@ impl InferenceJob {
                 limits.max_macs
             )));
         }
-        // Working set: int8 activations in and out plus int32 accumulators of the widest layer.
-        let w = model.max_width() as u64;
-        let per_row = checked_add(2 * w, 4 * w, "row bytes")?;
-        let total = checked_mul(b, per_row, "inference bytes")?;
+        let total = checked_mul(b, Self::peak_bytes_per_row(model), "inference bytes")?;
         if total > limits.max_host_bytes {
             return Err(ComputeError::TooLarge(format!(
                 "inference needs {total} bytes, limit is {}",
