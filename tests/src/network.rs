@@ -513,6 +513,30 @@ impl Network {
         jobs::post(&self.rpc, client, &spec, &self.blob_target(client)?)
     }
 
+    /// Posts a job from a job-file text with `blob` as its input, uploaded as it is (only its
+    /// header is read): a hash-correct input of the client's own making, hostile or not.
+    pub fn post_blob(
+        &self,
+        client: &Keypair,
+        spec_toml: &str,
+        blob: Vec<u8>,
+    ) -> Result<jobs::Posted> {
+        let spec: JobSpec = toml::from_str(spec_toml).context("job spec")?;
+        let mut poster = jobs::Poster::new(&self.rpc, client)?;
+        let sent = poster.send_input(&spec, blob, &self.blob_target(client)?)?;
+        poster
+            .confirm(vec![sent], Duration::from_secs(60))
+            .pop()
+            .expect("one job sent, one verdict")
+            .1
+    }
+
+    /// Worker `i`'s directory (its config, keypair, `state/` with the journal and the input
+    /// cache `state/blobs`).
+    pub fn worker_dir(&self, i: usize) -> PathBuf {
+        self.workers[i].dir.clone()
+    }
+
     /// Posts an embed corpus: the model in `model_dir` put into the blob store (once), the
     /// texts of `corpus` (`.jsonl`) tokenised and split into `shards` jobs of `replicas` each,
     /// as `tessera job post --kernel embed` does. Returns the jobs and the manifest that joins

@@ -7,6 +7,13 @@
 //! Worker `h0` runs the default fetch policy: it refuses every hostile URI before connecting.
 //! Worker `h1` allow-lists the two hostile loopback servers with an 8 MiB cap, a 3 s idle and
 //! a 10 s overall deadline, so its downloads really start and must be cut off.
+//!
+//! The second test posts hash-correct inputs whose *content* is hostile (issue 29): a render
+//! whose triangles no BVH split separates, with a 10 s commit window (it cost a worker 5 % of
+//! its stake); a 20-byte GEMM of zero work asking for gigabytes; a 200-byte empty scene of a
+//! 16384² tile; 16 MiB of junk; and an honest GEMM right behind them. The worker takes none it
+//! cannot commit in time, is never slashed, stays within its memory, keeps no junk on disk,
+//! and completes the honest job.
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -196,5 +203,152 @@ fn workers_refuse_hostile_inputs_and_stay_up() {
     for p in procs.iter_mut() {
         let _ = p.stop();
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Total size of the files under `dir`.
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+                    _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn hash_correct_hostile_jobs_never_get_an_honest_worker_slashed() {
+    use tessera_compute::render::mesh_blob::{self, Tile};
+    use tessera_compute::render::mesh_scenes;
+    let Some(url) = localnet::provider_url() else {
+        eprintln!("SKIPPED: ANCHOR_PROVIDER_URL is not set; this test runs under `anchor test` (scripts/test.sh)");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("tessera-content-{}", std::process::id()));
+    let mut net = Network::attach(&url, localnet::wallet(), &dir).unwrap();
+    net.start_blob_server().unwrap();
+    net.add_worker("c0", 200).unwrap();
+    let stake_before = net.node(0).unwrap().bonded();
+    let mut proc = net.start_worker(0, &[]).unwrap();
+    let client = net.client(1_000).unwrap();
+
+    // 1. coincident triangles: every ray tests all of them, whatever the BVH
+    let mut scene = mesh_scenes::cornell(64, 48, 4);
+    let base = scene.positions.len() as u32;
+    scene
+        .positions
+        .extend([[-0.9, 0.1, -0.9], [0.9, 0.1, -0.9], [0.0, 1.9, -0.9]]);
+    if !scene.normals.is_empty() {
+        scene.normals.extend([[0.0, 0.0, 1.0]; 3]);
+    }
+    if !scene.uvs.is_empty() {
+        scene.uvs.extend([[0.0, 0.0]; 3]);
+    }
+    let mut t = scene.triangles[0];
+    t.v = [base, base + 1, base + 2];
+    scene.triangles.extend(std::iter::repeat_n(t, 20_000));
+    let slow = mesh_blob::encode(&scene, Tile::full(64, 48)).unwrap();
+    let render_spec =
+        "kernel = \"render\"\nprice = \"2\"\nreplicas = 1\nmax_escalations = 0\nexec_secs = 10\n";
+    let slow_job = net.post_blob(&client, render_spec, slow).unwrap().job;
+    // 2. an honest GEMM right behind it
+    let honest = net
+        .post(
+            &client,
+            "kernel = \"gemm-i8\"\nprice = \"2\"\nreplicas = 1\nmax_escalations = 0\n[input]\nm = 32\n",
+        )
+        .unwrap()
+        .job;
+    // 3. zero work, gigabytes of output: 20 bytes
+    let gemm_spec = "kernel = \"gemm-i8\"\nprice = \"2\"\nreplicas = 1\nmax_escalations = 0\n";
+    // (the encoder refuses it; a hostile client writes the header and dimensions itself)
+    let mut zero = tessera_compute::gemm::build_i8_input(1, 1, 1, 1).unwrap()[..8].to_vec();
+    for v in [65_536u32, 65_536, 0] {
+        zero.extend_from_slice(&v.to_le_bytes());
+    }
+    assert!(zero.len() < 32);
+    let zero_job = net.post_blob(&client, gemm_spec, zero).unwrap().job;
+    // 4. an empty scene of a 16384² tile: about 9 GiB of radiance from a few hundred bytes
+    let mut empty = mesh_scenes::cornell(16_384, 16_384, 1);
+    empty.triangles.clear();
+    empty.positions.clear();
+    empty.normals.clear();
+    empty.uvs.clear();
+    empty.textures.clear();
+    for m in empty.materials.iter_mut() {
+        m.base_color_texture = None;
+    }
+    let huge = mesh_blob::encode(&empty, Tile::full(16_384, 16_384)).unwrap();
+    assert!(huge.len() < 1024, "{}", huge.len());
+    let huge_job = net.post_blob(&client, render_spec, huge).unwrap().job;
+    // 5. 16 MiB of junk behind a valid header
+    let mut junk = tessera_compute::gemm::build_i8_input(8, 8, 8, 1).unwrap()[..8].to_vec();
+    junk.extend((0..16u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    let junk_job = net.post_blob(&client, gemm_spec, junk).unwrap().job;
+
+    let done = net
+        .wait_settled(&honest, Duration::from_secs(180), |_| {})
+        .unwrap_or_else(|e| panic!("the honest job: {e:#}\n{}", proc.log_tail(60)));
+    assert_eq!(done.state, JobState::Completed, "{}", proc.log_tail(60));
+    // long enough for a claim of the slow render to have expired (10 s) and been slashed
+    let start = Instant::now();
+    let mut peak = 0u64;
+    while start.elapsed() < Duration::from_secs(20) {
+        assert!(proc.is_running(), "the worker died:\n{}", proc.log_tail(40));
+        peak = peak.max(memory_mib(&proc).0);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let log = proc.log_tail(400);
+    for (name, job) in [
+        ("coincident triangles", slow_job),
+        ("zero-work GEMM", zero_job),
+        ("16384² empty tile", huge_job),
+        ("junk", junk_job),
+    ] {
+        let j = net.job(&job).unwrap();
+        // taken and committed in time, or not taken: never a claim left to expire
+        assert!(
+            j.state == JobState::Completed || (j.state, j.active_claims) == (JobState::Open, 0),
+            "{name}: {:?} with {} active claims\n{log}",
+            j.state,
+            j.active_claims
+        );
+    }
+    let node = net.node(0).unwrap();
+    assert_eq!(
+        node.bonded(),
+        stake_before,
+        "the worker was slashed:\n{log}"
+    );
+    // each refused for its reason before a claim: the slow render by the cost model, the
+    // zero-work GEMM, the huge tile and the junk as inputs this node cannot run
+    let refused = |reason: &str| {
+        net.worker_metrics(0)
+            .lines()
+            .filter(|l| {
+                l.starts_with("tessera_worker_inputs_refused_total")
+                    && l.contains(&format!("reason=\"{reason}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let slow = net.job(&slow_job).unwrap();
+    assert!(
+        slow.state == JobState::Completed || refused("too_slow") >= 1.0,
+        "the coincident triangles were neither computed nor refused as too slow\n{log}"
+    );
+    assert!(refused("invalid_input") >= 3.0, "{log}");
+    println!("worker c0: peak resident memory {peak} MiB");
+    assert!(peak < 1024, "the worker peaked at {peak} MiB");
+    // the junk (and the render refused as too slow) were downloaded, refused and evicted:
+    // nothing of them is left in the input cache
+    let cached = dir_bytes(&net.worker_dir(0).join("state/blobs"));
+    println!("worker c0: {cached} bytes left in its input cache");
+    assert!(cached < 64 << 10, "{cached} bytes left in the input cache");
+    let _ = proc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -71,6 +71,11 @@ impl Worker {
             }
         };
         if let Err(r) = self.affordable(&job, &ready) {
+            // nor an input this node will never take (too slow for the job's window, or
+            // underpriced): a client posting many must not fill the disk
+            if r.permanent {
+                self.storage.evict(&job.spec_hash);
+            }
             self.skip_input(k, r.kind, r.permanent, &r.why);
             return;
         }
