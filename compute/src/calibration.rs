@@ -105,6 +105,14 @@ mod tests {
                 assert!(j.flops() > 0);
             }
         }
+        // a client's own model as a blob loads as the model it was made from
+        let shape = EmbedShape::bert(16, 4, 1, 32);
+        let blob = crate::testcases::random_embed_model_blob(&shape, 5);
+        let loaded = EmbedModel::parse(&blob).unwrap();
+        assert_eq!(
+            loaded.layers[0].q_w,
+            random_embed_model(&shape, 5).layers[0].q_w
+        );
         // they run (the worker times them at start)
         for j in jobs(Family::Embed, &limits).unwrap() {
             j.run(&Backend::cpu()).unwrap();

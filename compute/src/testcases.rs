@@ -195,6 +195,91 @@ pub fn random_embed_model(s: &EmbedShape, seed: u64) -> EmbedModel {
     }
 }
 
+/// The model blob (`config.json` + `model.safetensors` with BERT's tensor names and `[out, in]`
+/// linear weights) of [`random_embed_model`]`(s, seed)`: what a client's own encoder looks
+/// like to a worker.
+pub fn random_embed_model_blob(s: &EmbedShape, seed: u64) -> Vec<u8> {
+    use safetensors::tensor::{Dtype, TensorView};
+    let m = random_embed_model(s, seed);
+    let (h, i) = (s.hidden, s.inter);
+    let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    // loaded as `[in, out]`: stored transposed
+    let t = |w: &[f32], inp: usize, out: usize| {
+        let mut o = vec![0f32; w.len()];
+        for r in 0..inp {
+            for c in 0..out {
+                o[c * inp + r] = w[r * out + c];
+            }
+        }
+        o
+    };
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = vec![
+        (
+            "embeddings.word_embeddings.weight".into(),
+            vec![s.vocab, h],
+            bytes(&m.word),
+        ),
+        (
+            "embeddings.position_embeddings.weight".into(),
+            vec![s.positions, h],
+            bytes(&m.position),
+        ),
+        (
+            "embeddings.token_type_embeddings.weight".into(),
+            vec![2, h],
+            bytes(&m.token_type),
+        ),
+        (
+            "embeddings.LayerNorm.weight".into(),
+            vec![h],
+            bytes(&m.emb_ln_w),
+        ),
+        (
+            "embeddings.LayerNorm.bias".into(),
+            vec![h],
+            bytes(&m.emb_ln_b),
+        ),
+    ];
+    for (l, y) in m.layers.iter().enumerate() {
+        let p = format!("encoder.layer.{l}");
+        let lin = [
+            ("attention.self.query", &y.q_w, &y.q_b, h, h),
+            ("attention.self.key", &y.k_w, &y.k_b, h, h),
+            ("attention.self.value", &y.v_w, &y.v_b, h, h),
+            ("attention.output.dense", &y.o_w, &y.o_b, h, h),
+            ("intermediate.dense", &y.i_w, &y.i_b, h, i),
+            ("output.dense", &y.out_w, &y.out_b, i, h),
+        ];
+        for (name, w, b, inp, out) in lin {
+            tensors.push((
+                format!("{p}.{name}.weight"),
+                vec![out, inp],
+                bytes(&t(w, inp, out)),
+            ));
+            tensors.push((format!("{p}.{name}.bias"), vec![out], bytes(b)));
+        }
+        for (name, v) in [
+            ("attention.output.LayerNorm.weight", &y.ln1_w),
+            ("attention.output.LayerNorm.bias", &y.ln1_b),
+            ("output.LayerNorm.weight", &y.ln2_w),
+            ("output.LayerNorm.bias", &y.ln2_b),
+        ] {
+            tensors.push((format!("{p}.{name}"), vec![h], bytes(v)));
+        }
+    }
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(n, shape, data)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F32, shape.clone(), data).expect("tensor"),
+            )
+        })
+        .collect();
+    let st = safetensors::serialize(views, None).expect("safetensors");
+    crate::embed::encode_model(s.config_json().as_bytes(), None, &st).expect("a valid model")
+}
+
 /// Random token ids below `vocab`, one sequence per entry of `lens`.
 pub fn random_token_seqs(vocab: usize, lens: &[usize], seed: u64) -> Vec<Vec<u32>> {
     let mut r = SplitMix64::new(seed);

@@ -11,7 +11,8 @@
 //! The second test posts hash-correct inputs whose *content* is hostile (issue 29): a render
 //! whose triangles no BVH split separates, with a 10 s commit window (it cost a worker 5 % of
 //! its stake); a 20-byte GEMM of zero work asking for gigabytes; a 200-byte empty scene of a
-//! 16384² tile; 16 MiB of junk; and an honest GEMM right behind them. The worker takes none it
+//! 16384² tile; 16 MiB of junk; an encoder of one-wide heads over 8 192 one-token sequences with
+//! a 3 s window; and an honest GEMM right behind them. The worker takes none it
 //! cannot commit in time, is never slashed, stays within its memory, keeps no junk on disk,
 //! and completes the honest job.
 use std::io::{Read, Write};
@@ -290,6 +291,20 @@ fn hash_correct_hostile_jobs_never_get_an_honest_worker_slashed() {
     junk.extend((0..16u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
     let junk_job = net.post_blob(&client, gemm_spec, junk).unwrap().job;
 
+    // 6. a client's own encoder of one-wide heads over 8 192 one-token sequences (139-144x
+    // its old estimate), with a 3 s window
+    let shape = tessera_compute::testcases::EmbedShape::bert(64, 64, 6, 64);
+    let model = tessera_compute::testcases::random_embed_model_blob(&shape, 3);
+    let target = net.blob_target(&client).unwrap();
+    let (_, model_uri) = tessera_client::blobs::block_on(target.put(&model)).unwrap();
+    let model_len = model.len() as u64;
+    let seqs = tessera_compute::testcases::random_token_seqs(shape.vocab, &[1; 8192], 4);
+    let model_hash = tessera_client::blobs::hash(&model);
+    let embed = tessera_compute::embed::encode_input(&model_hash, &model_uri, &seqs).unwrap();
+    let embed_spec =
+        "kernel = \"embed\"\nprice = \"2\"\nreplicas = 1\nmax_escalations = 0\nexec_secs = 3\n";
+    let embed_job = net.post_blob(&client, embed_spec, embed).unwrap().job;
+
     let done = net
         .wait_settled(&honest, Duration::from_secs(180), |_| {})
         .unwrap_or_else(|e| panic!("the honest job: {e:#}\n{}", proc.log_tail(60)));
@@ -308,6 +323,7 @@ fn hash_correct_hostile_jobs_never_get_an_honest_worker_slashed() {
         ("zero-work GEMM", zero_job),
         ("16384² empty tile", huge_job),
         ("junk", junk_job),
+        ("one-wide heads", embed_job),
     ] {
         let j = net.job(&job).unwrap();
         // taken and committed in time, or not taken: never a claim left to expire
@@ -341,14 +357,23 @@ fn hash_correct_hostile_jobs_never_get_an_honest_worker_slashed() {
         slow.state == JobState::Completed || refused("too_slow") >= 1.0,
         "the coincident triangles were neither computed nor refused as too slow\n{log}"
     );
+    println!(
+        "worker c0 refused: {} as too slow, {} as invalid inputs",
+        refused("too_slow"),
+        refused("invalid_input")
+    );
     assert!(refused("invalid_input") >= 3.0, "{log}");
     println!("worker c0: peak resident memory {peak} MiB");
     assert!(peak < 1024, "the worker peaked at {peak} MiB");
     // the junk (and the render refused as too slow) were downloaded, refused and evicted:
-    // nothing of them is left in the input cache
+    // nothing of them is left in the input cache (the encoder stays, as models do, within
+    // the cache's cap)
     let cached = dir_bytes(&net.worker_dir(0).join("state/blobs"));
     println!("worker c0: {cached} bytes left in its input cache");
-    assert!(cached < 64 << 10, "{cached} bytes left in the input cache");
+    assert!(
+        cached < model_len + (64 << 10),
+        "{cached} bytes left in the input cache"
+    );
     let _ = proc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

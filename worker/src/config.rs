@@ -198,6 +198,14 @@ pub struct Fetch {
     /// allowed, too large, wrong hash, invalid) are left alone for a day.
     #[serde(default = "default_retry_secs")]
     pub retry_secs: u64,
+    /// Most bytes the local blob cache (inputs, models, results) holds; the least recently
+    /// written go first. At least `max_input_bytes`.
+    #[serde(default = "default_max_cache_bytes")]
+    pub max_cache_bytes: u64,
+}
+
+fn default_max_cache_bytes() -> u64 {
+    crate::storage::DEFAULT_MAX_CACHE_BYTES
 }
 
 impl Default for Fetch {
@@ -212,6 +220,7 @@ impl Default for Fetch {
             idle_timeout_secs: default_idle_timeout_secs(),
             max_downloads: default_max_downloads(),
             retry_secs: default_retry_secs(),
+            max_cache_bytes: default_max_cache_bytes(),
         }
     }
 }
@@ -243,6 +252,9 @@ impl Fetch {
             // the cap keeps every fetched input cacheable, so a claimed job never downloads
             // its input again
             bail!("fetch.max_input_bytes must be between 1 and {MAX_BLOB_BYTES}");
+        }
+        if self.max_cache_bytes < self.max_input_bytes {
+            bail!("fetch.max_cache_bytes must be at least fetch.max_input_bytes (a fetched input is cached)");
         }
         if self.fetch_timeout_secs == 0 || self.idle_timeout_secs == 0 {
             bail!("fetch.fetch_timeout_secs and fetch.idle_timeout_secs must be at least 1");
@@ -717,6 +729,10 @@ max_downloads = 2
 # skipped this long (seconds), doubling with each failure; a refused input (not allowed, too
 # large, wrong hash, invalid) is skipped for a day.
 retry_secs = 60
+# Most bytes the local blob cache (inputs, models, results) holds; beyond it the least
+# recently written go first (8 GiB; at least max_input_bytes). Inputs refused for good are
+# removed at once.
+max_cache_bytes = 8589934592
 
 [ops]
 # Below this SOL balance the worker logs a warning, /health says "degraded" and `status` says

@@ -540,7 +540,8 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
         policy.with_max_bytes(cap),
         cfg.fetch.max_downloads,
         op.clone(),
-    )?;
+    )?
+    .with_max_cache_bytes(cfg.fetch.max_cache_bytes);
     tracing::info!(
         schemes = ?cfg.fetch.schemes,
         hosts = ?storage.policy().allowed_hosts(),

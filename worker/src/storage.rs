@@ -20,7 +20,13 @@ pub struct Storage {
     pub publish: BlobTarget,
     fetcher: Fetcher,
     downloads: Arc<Semaphore>,
+    /// The cache's size cap (`fetch.max_cache_bytes`): beyond it the least recently written
+    /// blobs go first.
+    max_cache_bytes: u64,
 }
+
+/// Default `fetch.max_cache_bytes`: 8 GiB.
+pub const DEFAULT_MAX_CACHE_BYTES: u64 = 8 << 30;
 
 /// Why an input could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +62,59 @@ impl Storage {
             publish,
             fetcher: Fetcher::new(policy)?,
             downloads: Arc::new(Semaphore::new(max_downloads.max(1))),
+            max_cache_bytes: DEFAULT_MAX_CACHE_BYTES,
         })
+    }
+
+    /// The cache's size cap (at least the largest input: a fetched input is always cached).
+    pub fn with_max_cache_bytes(mut self, max: u64) -> Self {
+        self.max_cache_bytes = max;
+        self
+    }
+
+    /// Removes the least recently written blobs of the cache (never `keep`) until it holds
+    /// at most `max_cache_bytes`: valid inputs a node never runs, results and models would
+    /// otherwise pile up until the disk is full. A removed input a claim still needs is
+    /// fetched again by its hash.
+    pub fn trim(&self, keep: &[u8; 32]) {
+        let dir = self.cache.path(keep);
+        let Some(dir) = dir.parent() else { return };
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let kept = dir.join(blobs::hex(keep));
+        let mut files: Vec<(std::time::SystemTime, u64, std::path::PathBuf)> = rd
+            .flatten()
+            // blobs only (64 hex digits), not a download being written
+            .filter(|e| {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit())
+            })
+            .filter_map(|e| {
+                let m = e.metadata().ok()?;
+                if !m.is_file() {
+                    return None;
+                }
+                Some((m.modified().ok()?, m.len(), e.path()))
+            })
+            .collect();
+        let mut total: u64 = files.iter().map(|f| f.1).sum();
+        if total <= self.max_cache_bytes {
+            return;
+        }
+        files.sort();
+        for (_, len, path) in files {
+            if total <= self.max_cache_bytes {
+                break;
+            }
+            if path == kept {
+                continue;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                total = total.saturating_sub(len);
+            }
+        }
     }
 
     pub fn policy(&self) -> &FetchPolicy {
@@ -97,8 +155,9 @@ impl Storage {
     /// Downloads and verifies an input (the caller holds a download slot) and caches it.
     pub async fn download(&self, uri: &str, spec_hash: &[u8; 32]) -> Result<Vec<u8>, FetchError> {
         let bytes = self.fetcher.fetch(uri, spec_hash).await?;
-        if let Err(e) = self.cache.put(&bytes) {
-            warn!("could not cache input {}: {e:#}", blobs::hex(spec_hash));
+        match self.cache.put(&bytes) {
+            Ok(h) => self.trim(&h),
+            Err(e) => warn!("could not cache input {}: {e:#}", blobs::hex(spec_hash)),
         }
         Ok(bytes)
     }
@@ -123,6 +182,7 @@ impl Storage {
     /// unreachable the result is still revealed, pointing at the local copy.
     pub async fn publish(&self, blob: &[u8]) -> Result<String> {
         let h = self.cache.put(blob).context("storing the result locally")?;
+        self.trim(&h);
         for attempt in 0..3u32 {
             match self.publish.put(blob).await {
                 Ok((_, uri)) => return Ok(uri),
@@ -137,5 +197,49 @@ impl Storage {
             }
         }
         Ok(self.cache.uri(&h))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 29 ("disk"): valid inputs a node refuses, models and results stayed in the cache
+    /// for good. The cache keeps within its cap, the oldest blobs going first, never the one
+    /// just written, and leaves files that are not blobs alone.
+    #[test]
+    fn the_cache_stays_within_its_cap_oldest_first() {
+        let dir = std::env::temp_dir().join(format!("tessera-trim-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let s = Storage::new(
+            &dir.join("cache"),
+            dir.join("publish").to_str().unwrap(),
+            FetchPolicy::default(),
+            1,
+            Arc::new(Keypair::new()),
+        )
+        .unwrap()
+        .with_max_cache_bytes(3000);
+        let mut hashes = Vec::new();
+        for i in 0..5u8 {
+            let h = s.cache.put(&vec![i; 1000]).unwrap();
+            // distinct modification times, oldest first
+            let t = std::time::SystemTime::UNIX_EPOCH
+                + std::time::Duration::from_secs(1_000 + i as u64);
+            std::fs::File::options()
+                .write(true)
+                .open(s.cache.path(&h))
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+            hashes.push(h);
+        }
+        std::fs::write(dir.join("cache").join("partial.tmp"), vec![0u8; 5000]).unwrap();
+        // the oldest is the one just written: it stays, the next oldest go
+        s.trim(&hashes[0]);
+        let present: Vec<bool> = hashes.iter().map(|h| s.cache.path(h).exists()).collect();
+        assert_eq!(present, [true, false, false, true, true]);
+        assert!(dir.join("cache").join("partial.tmp").exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
