@@ -37,8 +37,9 @@ fn kernel_ids_round_trip() {
     for k in KernelId::ALL {
         assert_eq!(KernelId::from_u16(k.as_u16()), Some(k));
         assert_eq!(KernelId::from_name(k.name()), Some(k));
-        // the newest spec: render has two (1: JSON scenes, 2: mesh scenes), the others one
-        let newest = if k == KernelId::Render { 2 } else { 1 };
+        // the newest spec: render has three (1: JSON scenes, 2: mesh scenes, 3: mesh scenes
+        // with the Principled BSDF and an environment), the others one
+        let newest = if k == KernelId::Render { 3 } else { 1 };
         assert_eq!(k.spec_version(), newest, "{k}");
         assert!((1..=newest).all(|v| k.supports(v)) && !k.supports(0) && !k.supports(newest + 1));
     }
