@@ -97,6 +97,13 @@ ensure_toolchain "$TESSERA_SBF_NIGHTLY" -c rust-src
 if ! ((CHECK_ONLY)) && ! rustup component list --toolchain "$TESSERA_SBF_NIGHTLY" --installed | grep -q rust-src; then
   rustup component add rust-src --toolchain "$TESSERA_SBF_NIGHTLY" >/dev/null 2>&1 || die "could not add rust-src to $TESSERA_SBF_NIGHTLY"
 fi
+# The SDK builds for the browser: the test command checks it for wasm32-unknown-unknown.
+if ! rustup target list --toolchain "$TESSERA_HOST_TOOLCHAIN" --installed | grep -q '^wasm32-unknown-unknown$'; then
+  if ((CHECK_ONLY)); then MISSING+=("rust target wasm32-unknown-unknown"); else
+    rustup target add wasm32-unknown-unknown --toolchain "$TESSERA_HOST_TOOLCHAIN" >/dev/null 2>&1 \
+      || die "could not add the wasm32-unknown-unknown target to $TESSERA_HOST_TOOLCHAIN"
+  fi
+fi
 
 # ---------------------------------------------------------------- patched nightly for SBF
 # A copy of the dated nightly's sysroot (hard links) whose library/ sources carry

@@ -31,8 +31,9 @@ cargo test --workspace --locked --no-run
 step "cargo test --workspace (unit, kernels, LiteSVM against the built .so, CLI behaviour)"
 cargo test --workspace --locked
 
-step "the SDK alone: tessera-client without default features (instruction builders only) builds"
-cargo check -p tessera-client --no-default-features --locked
+step "the SDK alone (instruction builders, no I/O) builds, for the host and the browser (wasm32)"
+cargo check -p tessera-sdk --locked
+cargo check -p tessera-sdk --locked --target wasm32-unknown-unknown
 cargo check -p tessera-client --no-default-features --features blobs --locked
 cargo check -p tessera-client --no-default-features --features rpc,blobs --locked
 

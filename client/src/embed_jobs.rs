@@ -17,7 +17,7 @@ use crate::blobs::{self, BlobTarget, DirStore};
 use crate::embedding::{self, Manifest, ManifestShard};
 use crate::jobs::{self, Posted, Poster};
 use crate::jobspec::JobSpec;
-use crate::rpc;
+use tessera_rpc as rpc;
 
 /// A model the network can name: its blob's hash, where the blob is, and the blob.
 pub struct ResolvedModel {
@@ -209,7 +209,7 @@ pub fn recompute(rpc: &RpcClient, job_key: &Pubkey) -> Result<Recomputed> {
     if !job.has_winner {
         bail!(
             "job {job_key} has no agreed result yet (state: {})",
-            jobs::state_name(job.state)
+            tessera_sdk::accounts::state_name(job.state)
         );
     }
     let input = blobs::block_on(blobs::fetch(&job.input_uri, &job.spec_hash))

@@ -5,13 +5,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use solana_client::rpc_client::RpcClient;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signature::Signature, signer::Signer};
-use tessera::state::{Claim, ClaimState, Config, Job, JobState};
+use tessera::state::{Claim, ClaimState, Config, Job};
 use tessera_compute::{KernelId, Limits, Output, OutputMeta};
 
 use crate::blobs::{self, BlobTarget};
 use crate::jobspec::JobSpec;
-use crate::units::format_amount;
-use crate::{ix, pda, rpc, token};
+use tessera_rpc as rpc;
+use tessera_sdk::accounts::{claim_state_name, state_name};
+use tessera_sdk::units::format_amount;
+use tessera_sdk::{ix, pda};
 
 /// A posted job.
 #[derive(Clone, Debug)]
@@ -22,30 +24,6 @@ pub struct Posted {
     pub input_uri: String,
     pub spec_hash: [u8; 32],
     pub slot: u64,
-}
-
-/// Decimals of the network token.
-pub fn decimals(rpc: &RpcClient, config: &Config) -> Result<u8> {
-    let mint = rpc
-        .get_account(&config.mint)
-        .with_context(|| format!("fetching the network mint {}", config.mint))?;
-    token::decimals_of(&mint.data).context("the config's mint is not a token mint")
-}
-
-/// A job id not used by `client` yet whose job and escrow PDAs have bump 255 (cheapest).
-pub fn next_job_id(rpc: &RpcClient, client: &Pubkey) -> Result<u64> {
-    let start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_micros() as u64;
-    let mut id = pda::fast_job_id(client, start);
-    while rpc
-        .get_account_with_commitment(&pda::job(client, id).0, rpc.commitment())?
-        .value
-        .is_some()
-    {
-        id = pda::fast_job_id(client, id + 1);
-    }
-    Ok(id)
 }
 
 /// Builds the input, uploads it to `blobs`, checks the client can pay, and posts the job
@@ -110,11 +88,11 @@ impl<'a> Poster<'a> {
         if config.paused {
             bail!("the network is paused by its authority; no jobs can be posted now");
         }
-        let decimals = decimals(rpc, &config)?;
+        let decimals = rpc::decimals(rpc, &config)?;
         let tctx = ix::TokenCtx::from_config(&config);
         let available = rpc::token_balance(rpc, &tctx.ata(&client.pubkey())).unwrap_or(0);
-        let cluster_now = cluster_time(rpc)?;
-        let next_id = next_job_id(rpc, &client.pubkey())?;
+        let cluster_now = rpc::cluster_time(rpc)?;
+        let next_id = rpc::next_job_id(rpc, &client.pubkey())?;
         let blockhash = rpc.get_latest_blockhash().context("get_latest_blockhash")?;
         Ok(Poster {
             rpc,
@@ -274,37 +252,6 @@ impl<'a> Poster<'a> {
                 (s, v)
             })
             .collect()
-    }
-}
-
-/// The cluster's clock (unix seconds), from the Clock sysvar.
-pub fn cluster_time(rpc: &RpcClient) -> Result<i64> {
-    let acc = rpc
-        .get_account(&solana_sdk::sysvar::clock::ID)
-        .context("reading the cluster clock")?;
-    crate::accounts::clock_unix_timestamp(&acc.data).context("decoding the Clock sysvar")
-}
-
-/// Name of a job state.
-pub fn state_name(s: JobState) -> &'static str {
-    match s {
-        JobState::Bidding => "bidding",
-        JobState::Open => "open",
-        JobState::Revealing => "revealing",
-        JobState::Challenge => "challenge window",
-        JobState::Completed => "completed",
-        JobState::Cancelled => "cancelled",
-        JobState::Expired => "expired",
-        JobState::Failed => "failed",
-    }
-}
-
-pub fn claim_state_name(s: ClaimState) -> &'static str {
-    match s {
-        ClaimState::Claimed => "claimed",
-        ClaimState::Committed => "committed",
-        ClaimState::Revealed => "revealed",
-        ClaimState::TimedOut => "timed out",
     }
 }
 

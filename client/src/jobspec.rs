@@ -23,7 +23,7 @@ use tessera::instructions::PostJobArgs;
 use tessera::state::{MarketType, Requirements};
 use tessera_compute::{gemm, inference, render, KernelId};
 
-use crate::units::parse_amount;
+use tessera_sdk::units::parse_amount;
 
 /// A job as a client describes it.
 #[derive(Clone, Debug, Deserialize)]

@@ -13,10 +13,13 @@ use solana_commitment_config::CommitmentConfig;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::state::{Config, Job, JobState, Node};
 use tessera_client::embedding::Manifest;
-use tessera_client::ix::{self, TokenCtx};
 use tessera_client::jobspec::JobSpec;
 use tessera_client::render_jobs::{self, RenderManifest, RenderOptions};
-use tessera_client::{blobs::BlobTarget, embed_jobs, jobs, network, pda, rpc, token};
+use tessera_client::{blobs::BlobTarget, embed_jobs, jobs};
+use tessera_rpc as rpc;
+use tessera_rpc::network;
+use tessera_sdk::ix::{self, TokenCtx};
+use tessera_sdk::{pda, token};
 
 /// Where the `tessera` and `tessera-worker` binaries are (`TESSERA_BIN_DIR`, default
 /// `target/debug`).
@@ -178,7 +181,7 @@ impl Network {
                 network::init_config(&rpc, &authority, &mint, params)?
             }
         };
-        let decimals = jobs::decimals(&rpc, &config)?;
+        let decimals = rpc::decimals(&rpc, &config)?;
         let port: u16 = url
             .rsplit(':')
             .next()
@@ -459,8 +462,8 @@ impl Network {
         let spec: JobSpec = toml::from_str(&format!(
             "kernel = \"gemm-i8\"\nprice = \"1\"\nreplicas = {replicas}\nmax_escalations = 0\ndeadline_secs = 600\n[input]\nm = 8\n"
         ))?;
-        let job_id = jobs::next_job_id(&self.rpc, &client.pubkey())?;
-        let now = jobs::cluster_time(&self.rpc)?;
+        let job_id = rpc::next_job_id(&self.rpc, &client.pubkey())?;
+        let now = rpc::cluster_time(&self.rpc)?;
         let args = spec.post_args(
             job_id,
             [0x5E; 32],

@@ -16,7 +16,7 @@ use solana_sdk::{
     transaction::{Transaction, TransactionError},
 };
 use tessera::errors::TesseraError;
-use tessera_client::{ix, pda, token};
+use tessera_sdk::{ix, pda, token};
 
 pub type TxResult = Result<TransactionMetadata, FailedTransactionMetadata>;
 
@@ -217,13 +217,13 @@ impl Svm {
         &self,
         job: &Pubkey,
         operator: &Pubkey,
-    ) -> tessera_client::sortition::Eligibility {
+    ) -> tessera_sdk::sortition::Eligibility {
         let j: tessera::state::Job = self.account(job);
         let c: tessera::state::Config = self.account(&pda::config().0);
         let node = pda::node(operator).0;
         let n: tessera::state::Node = self.account(&node);
         let data = self.svm.get_account(&ix::SLOT_HASHES).unwrap().data;
-        tessera_client::sortition::eligibility(job, &j, &node, &n, &c, &data, self.slot())
+        tessera_sdk::sortition::eligibility(job, &j, &node, &n, &c, &data, self.slot())
     }
 
     /// Send one instruction and, when it succeeds, record its compute units under `name`.
@@ -292,7 +292,7 @@ impl Svm {
 
     pub fn account<T: anchor_lang::AccountDeserialize>(&self, address: &Pubkey) -> T {
         let acc = self.svm.get_account(address).expect("account exists");
-        tessera_client::accounts::decode_owned("account", &acc.owner, &acc.data).unwrap()
+        tessera_sdk::accounts::decode_owned("account", &acc.owner, &acc.data).unwrap()
     }
 
     pub fn exists(&self, address: &Pubkey) -> bool {

@@ -3,7 +3,7 @@
 #![allow(clippy::result_large_err)]
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::state::{Claim, ClaimState, Job, Node};
-use tessera_client::{ix, pda};
+use tessera_sdk::{ix, pda};
 
 use crate::svm::*;
 

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use solana_sdk::{signature::Keypair, signer::Signer};
 use tessera::state::{ConfigParams, JobState};
-use tessera_client::{ix, pda, rpc};
+use tessera_rpc as rpc;
+use tessera_sdk::{ix, pda};
 use tessera_tests::faultproxy::FaultProxy;
 use tessera_tests::network::{free_port, Network, Proc, Validator};
 

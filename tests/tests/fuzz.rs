@@ -53,7 +53,7 @@ fn tally(kind: &'static str, ok: bool) {
 use proptest::prelude::*;
 use solana_sdk::{instruction::Instruction, pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::state::{Claim, ClaimState, Job, JobState, MarketType, Node, Reputation};
-use tessera_client::{ix, pda};
+use tessera_sdk::{ix, pda};
 use tessera_tests::svm::*;
 
 const NODES: usize = 5;
@@ -280,7 +280,7 @@ impl World {
         self.s
             .svm
             .get_account(key)
-            .and_then(|a| tessera_client::accounts::decode::<Job>("Job", &a.data).ok())
+            .and_then(|a| tessera_sdk::accounts::decode::<Job>("Job", &a.data).ok())
     }
 
     /// (round, commit deadline, stale claims holding a slot) of every live job.
@@ -332,7 +332,7 @@ impl World {
                 let (Some(js), Some(acc)) = (self.job_state(&j), self.s.svm.get_account(&c)) else {
                     return;
                 };
-                if let Ok(cl) = tessera_client::accounts::decode::<Claim>("Claim", &acc.data) {
+                if let Ok(cl) = tessera_sdk::accounts::decode::<Claim>("Claim", &acc.data) {
                     if cl.state == ClaimState::TimedOut
                         && cl.round < js.round
                         && before.get(&j).is_some_and(|b| b.2 > 0)
@@ -349,7 +349,7 @@ impl World {
     fn drawn(&self, job: &Pubkey, operator: &Pubkey) -> bool {
         let live = self.s.svm.get_account(&pda::node(operator).0).is_some()
             && self.s.svm.get_account(job).is_some();
-        live && self.s.eligibility(job, operator) == tessera_client::sortition::Eligibility::Now
+        live && self.s.eligibility(job, operator) == tessera_sdk::sortition::Eligibility::Now
     }
 
     /// Whether `bid` is a win that can still be claimed (only its operator may close it).
@@ -357,8 +357,7 @@ impl World {
         let (Some(js), Some(acc)) = (self.job_state(job), self.s.svm.get_account(bid)) else {
             return false;
         };
-        let Ok(b) = tessera_client::accounts::decode::<tessera::state::Bid>("Bid", &acc.data)
-        else {
+        let Ok(b) = tessera_sdk::accounts::decode::<tessera::state::Bid>("Bid", &acc.data) else {
             return false;
         };
         b.won && js.state == JobState::Open && js.reserved_at(self.s.now()) > 0
@@ -373,7 +372,7 @@ impl World {
                     .s
                     .svm
                     .get_account(&pda::claim(job, &pda::node(&n.pubkey()).0).0)?;
-                tessera_client::accounts::decode::<Claim>("Claim", &a.data).ok()
+                tessera_sdk::accounts::decode::<Claim>("Claim", &a.data).ok()
             })
             .collect()
     }
@@ -550,10 +549,11 @@ impl World {
                 };
                 let op = self.node(node).pubkey();
                 let key = pda::node(&op).0;
-                let before =
-                    self.s.svm.get_account(&key).and_then(|a| {
-                        tessera_client::accounts::decode::<Node>("Node", &a.data).ok()
-                    });
+                let before = self
+                    .s
+                    .svm
+                    .get_account(&key)
+                    .and_then(|a| tessera_sdk::accounts::decode::<Node>("Node", &a.data).ok());
                 let undecided = self.job_state(&j).is_some_and(|js| js.audit_undecided);
                 if self.send(&[ix::settle_claim(&t, &cr.pubkey(), &j, &op)], &cr) && undecided {
                     tally("seen:settled-in-undecided-audit", true);
@@ -660,7 +660,7 @@ impl World {
                 let timed_out = self.claims.iter().find_map(|&(j, i)| {
                     let c = pda::claim(&j, &pda::node(&self.node(i).pubkey()).0).0;
                     let acc = self.s.svm.get_account(&c)?;
-                    let cl = tessera_client::accounts::decode::<Claim>("Claim", &acc.data).ok()?;
+                    let cl = tessera_sdk::accounts::decode::<Claim>("Claim", &acc.data).ok()?;
                     (cl.state == ClaimState::TimedOut).then_some(i)
                 });
                 // (other nodes leave rarely: the audits and escalations need nodes)
@@ -672,10 +672,11 @@ impl World {
                 let op = self.node(node).insecure_clone();
                 let key = pda::node(&op.pubkey()).0;
                 let vault = pda::stake_vault(&key).0;
-                let Some(n) =
-                    self.s.svm.get_account(&key).and_then(|a| {
-                        tessera_client::accounts::decode::<Node>("Node", &a.data).ok()
-                    })
+                let Some(n) = self
+                    .s
+                    .svm
+                    .get_account(&key)
+                    .and_then(|a| tessera_sdk::accounts::decode::<Node>("Node", &a.data).ok())
                 else {
                     return;
                 };
@@ -931,7 +932,7 @@ impl World {
             let Some(acc) = self.s.svm.get_account(&key) else {
                 continue;
             };
-            let node: Node = tessera_client::accounts::decode("Node", &acc.data).unwrap();
+            let node: Node = tessera_sdk::accounts::decode("Node", &acc.data).unwrap();
             let v = self.s.balance(&node.stake_vault);
             // `stake` is everything in the vault but outsiders' donations; `unbonding` is the
             // part of it on its way out
@@ -980,7 +981,7 @@ impl World {
             .nodes
             .iter()
             .filter_map(|n| self.s.svm.get_account(&pda::node(&n.pubkey()).0))
-            .filter_map(|a| tessera_client::accounts::decode::<Node>("Node", &a.data).ok())
+            .filter_map(|a| tessera_sdk::accounts::decode::<Node>("Node", &a.data).ok())
             .map(|n| n.bonded())
             .sum();
         let config: tessera::state::Config = self.s.account(&pda::config().0);

@@ -7,7 +7,9 @@ use solana_client::rpc_client::RpcClient;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::errors::TesseraError;
 use tessera::state::{Config, Job, JobState, Node};
-use tessera_client::{ix, network, pda, rpc, token};
+use tessera_rpc as rpc;
+use tessera_rpc::network;
+use tessera_sdk::{ix, pda, token};
 use tessera_tests::localnet;
 
 const TOKEN: u64 = 1_000_000;
@@ -55,7 +57,7 @@ fn program_on_a_real_validator() {
     let cfg = network::init_config(&client, &wallet, &mint, ix::localnet_params()).unwrap();
     let raw = client.get_account(&pda::config().0).unwrap();
     assert_eq!(raw.owner, tessera::ID);
-    let c: Config = tessera_client::accounts::decode("Config", &raw.data).unwrap();
+    let c: Config = tessera_sdk::accounts::decode("Config", &raw.data).unwrap();
     assert_eq!(c.authority, wallet.pubkey());
     assert_eq!(c.mint, mint);
     assert_eq!(c.treasury, token::ata(&wallet.pubkey(), &mint));

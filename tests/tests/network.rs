@@ -81,12 +81,12 @@ fn network_of_worker_processes_end_to_end() {
     let mut parties = vec![net.tctx.ata(&client.pubkey()), treasury];
     for w in &net.workers {
         parties.push(net.tctx.ata(&w.keypair.pubkey()));
-        parties.push(tessera_client::pda::stake_vault(&w.node()).0);
+        parties.push(tessera_sdk::pda::stake_vault(&w.node()).0);
     }
     let sum_parties = |net: &Network| -> u64 {
         parties
             .iter()
-            .map(|a| tessera_client::rpc::token_balance(&net.rpc, a).unwrap_or(0))
+            .map(|a| tessera_rpc::token_balance(&net.rpc, a).unwrap_or(0))
             .sum()
     };
     let before = sum_parties(&net);
@@ -387,7 +387,7 @@ fn network_of_worker_processes_end_to_end() {
             "kernel = \"render\"\nprice = \"3\"\nreplicas = 2\n[input]\nscene = \"cornell\"\nwidth = 192\nheight = 192\nspp = 64\n",
         )
         .unwrap();
-    let crashed_claim = tessera_client::pda::claim(&p.job, &net.workers[2].node()).0;
+    let crashed_claim = tessera_sdk::pda::claim(&p.job, &net.workers[2].node()).0;
     let start = std::time::Instant::now();
     while net.rpc.get_account(&crashed_claim).is_err() {
         assert!(
@@ -398,8 +398,7 @@ fn network_of_worker_processes_end_to_end() {
         std::thread::sleep(Duration::from_millis(20));
     }
     crashing.kill9();
-    let c: tessera::state::Claim =
-        tessera_client::rpc::fetch(&net.rpc, "Claim", &crashed_claim).unwrap();
+    let c: tessera::state::Claim = tessera_rpc::fetch(&net.rpc, "Claim", &crashed_claim).unwrap();
     println!("worker w2 killed with SIGKILL; its claim was {:?}", c.state);
     assert_ne!(
         c.state,
@@ -435,7 +434,7 @@ fn network_of_worker_processes_end_to_end() {
     );
     for i in 0..4 {
         let n = net.node(i).unwrap();
-        let vault = tessera_client::rpc::token_balance(&net.rpc, &n.stake_vault).unwrap();
+        let vault = tessera_rpc::token_balance(&net.rpc, &n.stake_vault).unwrap();
         assert_eq!(vault, n.stake, "stake vault {i} matches its node");
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use solana_sdk::{pubkey::Pubkey, signer::Signer};
 use tessera::state::JobState;
-use tessera_client::{ix, rpc};
+use tessera_rpc as rpc;
+use tessera_sdk::ix;
 use tessera_tests::localnet;
 use tessera_tests::network::{Network, Proc};
 

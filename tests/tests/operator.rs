@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use solana_sdk::{signature::Keypair, signer::Signer};
 use tessera::state::{ConfigParams, JobState};
-use tessera_client::ix;
+use tessera_sdk::ix;
 use tessera_tests::network::{bin_dir, free_port, Network, Proc, Validator, WorkerSpec};
 
 const GEMM: &str =
@@ -264,7 +264,7 @@ fn status_health_drain_and_deregister_on_a_live_node() {
     refused(w, &["drain"], &["no daemon is running", "nothing to drain"]);
     // A `drain --exit` that ended drained is over: a restarted daemon would take the late
     // job and lock collateral, so its client cancels it first (it has no claim).
-    tessera_client::rpc::send(
+    tessera_rpc::send(
         &net.rpc,
         &[ix::cancel_job(&net.tctx, &client.pubkey(), &late)],
         &client,

@@ -4,7 +4,7 @@
 use anchor_lang::error::ErrorCode as AnchorError;
 use solana_sdk::{instruction::Instruction, pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::errors::TesseraError;
-use tessera_client::{ix, pda, token};
+use tessera_sdk::{ix, pda, token};
 use tessera_tests::svm::*;
 
 const STAKE: u64 = 1_000 * TOKEN;

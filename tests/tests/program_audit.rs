@@ -7,7 +7,7 @@
 use solana_sdk::{signature::Keypair, signer::Signer};
 use tessera::errors::TesseraError;
 use tessera::state::{ConfigParams, JobState};
-use tessera_client::{ix, pda};
+use tessera_sdk::{ix, pda};
 use tessera_tests::svm::*;
 use tessera_tests::world::*;
 
@@ -138,7 +138,7 @@ fn audit_slots_are_drawn_by_the_sortition() {
     .unwrap();
     let (mut got, mut refused) = (0, 0);
     for op in &sybils {
-        let now = s.eligibility(&job, &op.pubkey()) == tessera_client::sortition::Eligibility::Now;
+        let now = s.eligibility(&job, &op.pubkey()) == tessera_sdk::sortition::Eligibility::Now;
         let payer = s.authority.insecure_clone();
         let res = s.send_in_slot(&payer, &[ix::claim_job(&op.pubkey(), &job, false)], &[op]);
         if now {

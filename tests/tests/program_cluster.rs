@@ -1,13 +1,13 @@
 //! Cluster profiles against the real program (LiteSVM): the devnet and mainnet profiles
 //! initialise the config as they are, and the client's parameter bounds
-//! (`tessera_client::cluster`) give the program's verdict, with the program's error, at every
+//! (`tessera_sdk::cluster`) give the program's verdict, with the program's error, at every
 //! bound's edge — so `tessera config init|update` refuses exactly what the chain would.
 #![allow(clippy::result_large_err)]
 use solana_sdk::signer::Signer;
 use tessera::errors::TesseraError;
 use tessera::state::{Config, ConfigParams};
-use tessera_client::cluster::{self, Cluster, ParamError, FIELDS};
-use tessera_client::{ix, pda, token};
+use tessera_sdk::cluster::{self, Cluster, ParamError, FIELDS};
+use tessera_sdk::{ix, pda, token};
 use tessera_tests::svm::*;
 
 #[test]

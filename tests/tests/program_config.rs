@@ -5,7 +5,7 @@ use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::constants::*;
 use tessera::errors::TesseraError;
 use tessera::state::Config;
-use tessera_client::{ix, pda, token};
+use tessera_sdk::{ix, pda, token};
 use tessera_tests::svm::*;
 
 #[test]

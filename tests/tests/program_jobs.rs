@@ -6,7 +6,7 @@ use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::constants::*;
 use tessera::errors::TesseraError;
 use tessera::state::{Claim, ClaimState, JobState};
-use tessera_client::{ix, pda};
+use tessera_sdk::{ix, pda};
 use tessera_tests::svm::*;
 use tessera_tests::world::*;
 
@@ -1055,7 +1055,7 @@ fn bump_search_sweep() {
 #[test]
 fn k1_lifecycle_compute_budget() {
     // post -> claim -> commit -> reveal -> finalize -> (challenge window) settle -> close, with
-    // a job id chosen by the SDK (tessera_client::pda::fast_job_id).
+    // a job id chosen by the SDK (tessera_sdk::pda::fast_job_id).
     // fixed keys: the claim PDA's bump search (about 1 500 CU a step) depends on them
     let mut w = World::new(0);
     let fixed = w.s.node_with_key([7; 32], STAKE);

@@ -5,7 +5,7 @@ use solana_sdk::{instruction::Instruction, signature::Keypair, signer::Signer};
 use tessera::constants::*;
 use tessera::errors::TesseraError;
 use tessera::state::Node;
-use tessera_client::{ix, pda};
+use tessera_sdk::{ix, pda};
 use tessera_tests::svm::*;
 
 #[test]

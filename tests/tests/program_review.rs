@@ -4,7 +4,7 @@
 use solana_sdk::{pubkey::Pubkey, signer::Signer};
 use tessera::errors::TesseraError;
 use tessera::state::{JobState, MarketType};
-use tessera_client::{ix, pda};
+use tessera_sdk::{ix, pda};
 use tessera_tests::svm::*;
 use tessera_tests::world::*;
 

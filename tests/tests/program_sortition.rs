@@ -5,8 +5,8 @@
 use solana_sdk::{clock::Clock, pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::errors::TesseraError;
 use tessera::state::{Config, Job, Node};
-use tessera_client::sortition::Eligibility;
-use tessera_client::{ix, pda};
+use tessera_sdk::sortition::Eligibility;
+use tessera_sdk::{ix, pda};
 use tessera_tests::svm::*;
 
 const PRICE: u64 = 10 * TOKEN;

@@ -12,8 +12,8 @@ use solana_sdk::{signature::Keypair, signer::Signer};
 use tessera::errors::TesseraError;
 use tessera::sortition::{age_slots, eligible_for, slot_hash};
 use tessera::state::{ClaimState, Config, Job, JobState};
-use tessera_client::sortition::Eligibility;
-use tessera_client::{ix, pda};
+use tessera_sdk::sortition::Eligibility;
+use tessera_sdk::{ix, pda};
 use tessera_tests::svm::*;
 use tessera_tests::world::*;
 

@@ -2,7 +2,7 @@
 //! token interface (`transfer_checked`), so a network can run on either token program.
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::state::{Config, JobState, Node};
-use tessera_client::{ix, pda, token};
+use tessera_sdk::{ix, pda, token};
 use tessera_tests::svm::*;
 
 const STAKE: u64 = 1_000 * TOKEN;

@@ -4,7 +4,7 @@
 use solana_sdk::signer::Signer;
 use tessera::constants::INITIAL_REPUTATION_BPS;
 use tessera::errors::TesseraError;
-use tessera_client::{ix, pda};
+use tessera_sdk::{ix, pda};
 use tessera_tests::svm::*;
 use tessera_tests::world::*;
 

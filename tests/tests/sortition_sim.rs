@@ -1,6 +1,6 @@
 //! Capture simulation: the chance that an attacker holding a share of the stake takes every
 //! replica of a job, under first-come claims (before sortition) and under the program's
-//! stake-weighted sortition (`tessera_client::sortition`, the same functions `claim_job` runs),
+//! stake-weighted sortition (`tessera_sdk::sortition`, the same functions `claim_job` runs),
 //! with the attacker's stake in one key or split across 100.
 //!
 //! Model (worst case for the defence): 100 honest nodes share the rest of the stake equally,
@@ -19,7 +19,7 @@
 //! from `TESSERA_SIM_TRIALS=20000 cargo test --release -p tessera-tests --test sortition_sim
 //! -- --nocapture`.
 use solana_sdk::pubkey::Pubkey;
-use tessera_client::sortition::{eligible_for, first_eligible_age};
+use tessera_sdk::sortition::{eligible_for, first_eligible_age};
 
 const HONEST: usize = 100;
 /// Price per replica of the job being attacked (tokens, 6 decimals), for the audit's cost.
@@ -84,7 +84,7 @@ fn trials() -> u32 {
 #[test]
 fn sortition_makes_capture_cost_stake_not_keys() {
     let t = trials();
-    let p = tessera_client::ix::localnet_params();
+    let p = tessera_sdk::ix::localnet_params();
     let (pct, widen) = (p.sortition_expected_pct, p.sortition_widen_slots);
     println!(
         "\n| attacker stake | keys | k | first come: P(all replicas) | sortition: P(all replicas) | stake-weighted sample (share^k) | audit of k+1 captured | expected bonds lost per overturn (tokens) |\n|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -148,7 +148,7 @@ fn sortition_makes_capture_cost_stake_not_keys() {
 #[test]
 fn stake_moved_in_after_the_seed_buys_nothing() {
     let t = trials();
-    let p = tessera_client::ix::localnet_params();
+    let p = tessera_sdk::ix::localnet_params();
     let (pct, widen) = (p.sortition_expected_pct, p.sortition_widen_slots);
     const EMPTY_KEYS: usize = 300;
     println!(

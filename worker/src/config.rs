@@ -82,14 +82,12 @@ const SOL_DECIMALS: u8 = 9;
 impl Ops {
     /// `min_sol_balance` in lamports.
     pub fn min_lamports(&self) -> Result<u64> {
-        tessera_client::units::parse_amount(&self.min_sol_balance, SOL_DECIMALS).with_context(
-            || {
-                format!(
-                    "ops.min_sol_balance `{}` must be an amount of SOL such as \"0.05\"",
-                    self.min_sol_balance
-                )
-            },
-        )
+        tessera_sdk::units::parse_amount(&self.min_sol_balance, SOL_DECIMALS).with_context(|| {
+            format!(
+                "ops.min_sol_balance `{}` must be an amount of SOL such as \"0.05\"",
+                self.min_sol_balance
+            )
+        })
     }
 
     fn check(&self) -> Result<()> {
@@ -587,7 +585,7 @@ impl Config {
             bail!("rpc_url `{}` must be an http(s):// URL", self.rpc_url);
         }
         // a public cluster only with a build for it (its program id): TESSERA_CLUSTER=<cluster>
-        tessera_client::cluster::check_url(&self.rpc_url)?;
+        tessera_sdk::cluster::check_url(&self.rpc_url)?;
         if !self.ws_url.starts_with("ws") {
             bail!("ws_url `{}` must be a ws(s):// URL", self.ws_url);
         }

@@ -11,9 +11,10 @@ use solana_sdk::{signature::Keypair, signer::Signer};
 use tessera::constants::{CAP_CPU, CAP_CUDA, MAX_GPU_MODEL_LEN};
 use tessera::state::{Hardware, Node};
 use tessera_client::cli_util;
-use tessera_client::units::{format_amount, parse_amount};
-use tessera_client::{ix, jobs, pda, rpc};
 use tessera_compute::{Backend, BackendKind, DevicePreference};
+use tessera_rpc as rpc;
+use tessera_sdk::units::{format_amount, parse_amount};
+use tessera_sdk::{ix, pda};
 
 mod chain;
 mod cmd;
@@ -57,7 +58,7 @@ enum Cmd {
         /// binary is built for one cluster (`TESSERA_CLUSTER`, docs/DEPLOY.md); another is
         /// refused.
         #[arg(long)]
-        cluster: Option<tessera_client::cluster::Cluster>,
+        cluster: Option<tessera_sdk::cluster::Cluster>,
         /// RPC URL of the cluster (default: the cluster's, else http://127.0.0.1:8899).
         #[arg(long)]
         rpc_url: Option<String>,
@@ -183,7 +184,7 @@ fn backend(cfg: &Config) -> Result<Backend> {
 fn run_cmd(cli: &Cli, cfg: Option<Config>) -> Result<()> {
     match &cli.cmd {
         Cmd::Version => {
-            println!("{}", tessera_client::version_string("tessera-worker"));
+            println!("{}", tessera_sdk::version_string("tessera-worker"));
             let b = Backend::from_env()?;
             let info = b.info();
             println!("device: {} ({:?})", info.name, info.kind);
@@ -299,11 +300,11 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 /// `init`'s RPC and websocket URLs: given ones first, else the cluster's defaults, else
 /// localnet's. The cluster must be one this binary is built for, and the URL must agree.
 fn init_urls(
-    cluster: Option<tessera_client::cluster::Cluster>,
+    cluster: Option<tessera_sdk::cluster::Cluster>,
     rpc_url: Option<&str>,
     ws_url: Option<&str>,
 ) -> Result<(String, String)> {
-    use tessera_client::cluster::{check_target, check_url, Cluster};
+    use tessera_sdk::cluster::{check_target, check_url, Cluster};
     let rpc = rpc_url
         .map(str::to_owned)
         .unwrap_or_else(|| cluster.unwrap_or(Cluster::Localnet).rpc_url().to_owned());
@@ -394,7 +395,7 @@ fn register(cfg: &Config, endpoint: &str) -> Result<()> {
         vec![ix::update_node(&op.pubkey(), hw)]
     } else {
         vec![
-            tessera_client::token::create_ata_for(
+            tessera_sdk::token::create_ata_for(
                 &t.token_program,
                 &op.pubkey(),
                 &op.pubkey(),
@@ -414,7 +415,7 @@ fn register(cfg: &Config, endpoint: &str) -> Result<()> {
     );
     println!(
         "next      tessera-worker stake <amount> (minimum {} tokens)",
-        format_amount(c.min_stake, jobs::decimals(&rpc, &c)?)
+        format_amount(c.min_stake, rpc::decimals(&rpc, &c)?)
     );
     Ok(())
 }
@@ -429,7 +430,7 @@ fn stake_cmd(cfg: &Config, amount: &str, op_kind: StakeOp) -> Result<()> {
     let op = keypair(cfg)?;
     let rpc = rpc_client(cfg);
     let c = rpc::fetch_config(&rpc)?;
-    let d = jobs::decimals(&rpc, &c)?;
+    let d = rpc::decimals(&rpc, &c)?;
     let t = ix::TokenCtx::from_config(&c);
     let node_key = pda::node(&op.pubkey()).0;
     let node: Node = rpc::fetch(&rpc, "Node", &node_key).with_context(|| {
@@ -504,7 +505,7 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
             ),
             Ok(r) => {
                 let acc = r.value.expect("checked");
-                break tessera_client::accounts::decode_owned::<tessera::state::Config>(
+                break tessera_sdk::accounts::decode_owned::<tessera::state::Config>(
                     "Config", &acc.owner, &acc.data,
                 )?;
             }
@@ -524,7 +525,7 @@ async fn daemon(cfg: Config, dishonest: bool, crash_after: Option<Stage>) -> Res
             }
         }
     };
-    let decimals = tessera_client::token::decimals_of(&mint.data).context("config mint")?;
+    let decimals = tessera_sdk::token::decimals_of(&mint.data).context("config mint")?;
     let b = backend(&cfg)?;
     tracing::info!(device = %b.info().name, kind = ?b.kind(), "compute backend ready");
     if let Some(w) = control::private_dir(&cfg.storage_dir)? {

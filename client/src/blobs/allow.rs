@@ -15,7 +15,7 @@ use solana_commitment_config::CommitmentConfig;
 use solana_sdk::pubkey::Pubkey;
 
 use super::refusal::Refusal;
-use crate::pda;
+use tessera_sdk::pda;
 
 /// Whether a key runs a registered node.
 pub trait NodeRegistry: Send + Sync {

@@ -46,8 +46,8 @@ impl ChainReferences {
 
 impl ReferenceSource for ChainReferences {
     fn referenced(&self) -> Result<HashSet<[u8; 32]>> {
-        let jobs = crate::rpc::list::<Job>(&self.rpc, vec![]).context("listing jobs")?;
-        let claims = crate::rpc::list::<Claim>(&self.rpc, vec![]).context("listing claims")?;
+        let jobs = tessera_rpc::list::<Job>(&self.rpc, vec![]).context("listing jobs")?;
+        let claims = tessera_rpc::list::<Claim>(&self.rpc, vec![]).context("listing claims")?;
         let mut set = HashSet::new();
         for (_, j) in &jobs {
             set.insert(j.spec_hash);

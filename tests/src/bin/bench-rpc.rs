@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use solana_sdk::{signature::Keypair, signer::Signer};
-use tessera_client::ix;
+use tessera_sdk::ix;
 use tessera_tests::faultproxy::{Counts, FaultProxy};
 use tessera_tests::network::{bin_dir, free_port, Network, Proc, Validator};
 

@@ -18,8 +18,9 @@ use clap::Parser;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::{signature::Keypair, signer::Signer};
 use tessera::state::{Job, JobState};
+use tessera_client::cli_util;
 use tessera_client::jobs;
-use tessera_client::{accounts, cli_util};
+use tessera_sdk::accounts;
 use tessera_tests::network::{Network, Proc};
 
 #[derive(Parser)]
@@ -574,9 +575,9 @@ fn run(args: &Args) -> Result<()> {
                     for chunk in jobs.chunks(CLOSES_PER_TX) {
                         let ixs: Vec<_> = chunk
                             .iter()
-                            .map(|j| tessera_client::ix::close_job(&net.tctx, &c.pubkey(), j))
+                            .map(|j| tessera_sdk::ix::close_job(&net.tctx, &c.pubkey(), j))
                             .collect();
-                        tessera_client::rpc::send(&net.rpc, &ixs, c, &[])?;
+                        tessera_rpc::send(&net.rpc, &ixs, c, &[])?;
                     }
                     Ok(())
                 })

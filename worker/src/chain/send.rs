@@ -25,7 +25,8 @@ use solana_sdk::{
     account::Account, hash::Hash, instruction::Instruction, pubkey::Pubkey, signature::Keypair,
     signature::Signature, signer::Signer, transaction::Transaction, transaction::TransactionError,
 };
-use tessera_client::{accounts, rpc as sdk_rpc};
+use tessera_rpc as sdk_rpc;
+use tessera_sdk::accounts;
 
 use super::batch::{Confirmer, Reader};
 use super::budget::{Bucket, BudgetSender, Priority};
@@ -359,9 +360,9 @@ impl Chain {
     ) -> Result<Option<SortitionView>> {
         let keys = [
             *job,
-            tessera_client::pda::config().0,
+            tessera_sdk::pda::config().0,
             *node,
-            tessera_client::ix::SLOT_HASHES,
+            tessera_sdk::ix::SLOT_HASHES,
             solana_sdk::sysvar::clock::ID,
         ];
         let accs = self.reader.read(&keys).await?;

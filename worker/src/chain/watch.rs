@@ -17,7 +17,8 @@ use solana_account_decoder_client_types::UiDataSliceConfig;
 use solana_client::nonblocking::pubsub_client::PubsubClient;
 use solana_sdk::pubkey::Pubkey;
 use tessera::state::{Job, JobState};
-use tessera_client::{accounts, rpc as sdk_rpc};
+use tessera_rpc as sdk_rpc;
+use tessera_sdk::accounts;
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::{debug, info, warn};
 

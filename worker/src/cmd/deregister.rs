@@ -6,8 +6,9 @@
 use anyhow::{bail, Context, Result};
 use solana_sdk::signer::Signer;
 use tessera::state::Node;
-use tessera_client::units::format_amount;
-use tessera_client::{ix, jobs, pda, rpc};
+use tessera_rpc as rpc;
+use tessera_sdk::units::format_amount;
+use tessera_sdk::{ix, pda};
 
 use crate::config::Config;
 use crate::control::client;
@@ -66,11 +67,11 @@ pub fn run(cfg: &Config, yes: bool) -> Result<()> {
     }
     let rpc = crate::rpc_client(cfg);
     let c = rpc::fetch_config(&rpc)?;
-    let d = jobs::decimals(&rpc, &c)?;
+    let d = rpc::decimals(&rpc, &c)?;
     let node_key = pda::node(&op.pubkey()).0;
     let node: Node = rpc::fetch(&rpc, "Node", &node_key)
         .with_context(|| format!("node {node_key} is not registered (nothing to deregister)"))?;
-    let now = jobs::cluster_time(&rpc)?;
+    let now = rpc::cluster_time(&rpc)?;
     let why = blockers(&node, c.unbonding_secs, now, d);
     if !why.is_empty() {
         bail!("cannot deregister node {node_key} yet: {}", why.join("; "));

@@ -8,8 +8,9 @@
 use anyhow::Result;
 use solana_sdk::signer::Signer;
 use tessera::state::{Claim, Node};
-use tessera_client::units::format_amount;
-use tessera_client::{ix, jobs, pda, rpc};
+use tessera_rpc as rpc;
+use tessera_sdk::units::format_amount;
+use tessera_sdk::{ix, pda};
 
 use crate::config::Config;
 use crate::control::health::sol;
@@ -76,7 +77,7 @@ pub fn local_lines(cfg: &Config, operator: &str) -> Result<Vec<String>> {
 fn chain(cfg: &Config, op: &solana_sdk::signature::Keypair) -> Result<()> {
     let rpc = crate::rpc_client(cfg);
     let c = rpc::fetch_config(&rpc)?;
-    let d = jobs::decimals(&rpc, &c)?;
+    let d = rpc::decimals(&rpc, &c)?;
     let t = ix::TokenCtx::from_config(&c);
     let node_key = pda::node(&op.pubkey()).0;
     let lamports = rpc.get_balance(&op.pubkey())?;
@@ -122,7 +123,11 @@ fn chain(cfg: &Config, op: &solana_sdk::signature::Keypair) -> Result<()> {
             let claims = rpc::list::<Claim>(&rpc, vec![rpc::of_node_filter(&node_key)])?;
             println!("open claims  {}", claims.len());
             for (_, cl) in claims {
-                println!("  job {} · {}", cl.job, jobs::claim_state_name(cl.state));
+                println!(
+                    "  job {} · {}",
+                    cl.job,
+                    tessera_sdk::accounts::claim_state_name(cl.state)
+                );
             }
         }
     }

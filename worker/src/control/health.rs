@@ -42,7 +42,7 @@ pub struct Health {
 
 /// Lamports as SOL, e.g. `0.05 SOL`.
 pub fn sol(lamports: u64) -> String {
-    format!("{} SOL", tessera_client::units::format_amount(lamports, 9))
+    format!("{} SOL", tessera_sdk::units::format_amount(lamports, 9))
 }
 
 /// The health at `now_ms`.

@@ -22,7 +22,7 @@ impl Daemon for Fake {
         self.operator
     }
     fn node(&self) -> Pubkey {
-        tessera_client::pda::node(&self.operator).0
+        tessera_sdk::pda::node(&self.operator).0
     }
     fn journal(&self) -> Result<Vec<Entry>> {
         self.journal.all()

@@ -11,8 +11,10 @@ use anyhow::{Context, Result};
 use solana_sdk::pubkey::Pubkey;
 use tessera::errors::TesseraError;
 use tessera::state::{commitment, Bid, Claim, ClaimState, Job, JobState};
-use tessera_client::sortition::{self, Eligibility};
-use tessera_client::{blobs, ix, pda, rpc as sdk_rpc};
+use tessera_client::blobs;
+use tessera_rpc as sdk_rpc;
+use tessera_sdk::sortition::{self, Eligibility};
+use tessera_sdk::{ix, pda};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tracing::{debug, info, warn};
 

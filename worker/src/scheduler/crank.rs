@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use solana_sdk::pubkey::Pubkey;
 use tessera::state::{Claim, ClaimState, Job, JobState};
-use tessera_client::{ix, rpc as sdk_rpc};
+use tessera_rpc as sdk_rpc;
+use tessera_sdk::ix;
 use tracing::{debug, info};
 
 use super::Worker;

@@ -26,8 +26,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use solana_sdk::pubkey::Pubkey;
 use tessera::state::Node;
-use tessera_client::ix::TokenCtx;
-use tessera_client::pda;
+use tessera_sdk::ix::TokenCtx;
+use tessera_sdk::pda;
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
@@ -322,7 +322,7 @@ impl Worker {
 
     async fn refresh_node(&self) -> Result<()> {
         // read together: the batch reader merges them into one getMultipleAccounts
-        let config_key = tessera_client::pda::config().0;
+        let config_key = tessera_sdk::pda::config().0;
         let (node, config) = tokio::join!(
             self.chain.fetch::<Node>("Node", &self.node),
             self.chain

@@ -180,8 +180,8 @@ async fn a_timed_out_claim_of_this_node_is_not_taken_for_a_live_one() {
     let dir = temp("timedout");
     let job = Pubkey::new_unique();
     let operator = Keypair::new();
-    let node = tessera_client::pda::node(&operator.pubkey()).0;
-    let claim_key = tessera_client::pda::claim(&job, &node).0;
+    let node = tessera_sdk::pda::node(&operator.pubkey()).0;
+    let claim_key = tessera_sdk::pda::claim(&job, &node).0;
     let claim = tessera::state::Claim {
         job,
         node,

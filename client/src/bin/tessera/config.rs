@@ -1,16 +1,18 @@
 //! `tessera config`: the network's on-chain configuration — show it, initialise it with a
 //! cluster's parameter profile, update it (authority only). Every parameter is checked against
 //! the program's bounds and the cluster's rules before anything is sent
-//! (`tessera_client::cluster`).
+//! (`tessera_sdk::cluster`).
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use solana_client::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::state::{Config, ConfigParams};
-use tessera_client::cluster::{self, Cluster, Kind, FIELDS};
-use tessera_client::units::format_amount;
-use tessera_client::{ix, jobs, network, pda, rpc};
+use tessera_rpc as rpc;
+use tessera_rpc::network;
+use tessera_sdk::cluster::{self, Cluster, Kind, FIELDS};
+use tessera_sdk::units::format_amount;
+use tessera_sdk::{ix, pda};
 
 #[derive(Subcommand)]
 pub enum ConfigCmd {
@@ -104,7 +106,7 @@ pub fn config_cmd(
             let authority = keypair()?;
             let rpc = client(url);
             let current = rpc::fetch_config(&rpc)?;
-            let decimals = jobs::decimals(&rpc, &current)?;
+            let decimals = rpc::decimals(&rpc, &current)?;
             let p = cluster::plan_update(&current, &authority.pubkey(), cluster, params, decimals)?;
             print_changes(&current.params(), &p, decimals);
             if *dry_run {
@@ -128,7 +130,7 @@ fn mint_decimals(rpc: &RpcClient, mint: &Pubkey) -> Result<u8> {
     let acc = rpc
         .get_account(mint)
         .with_context(|| format!("fetching the mint {mint}"))?;
-    tessera_client::token::decimals_of(&acc.data)
+    tessera_sdk::token::decimals_of(&acc.data)
         .with_context(|| format!("{mint} is not a token mint"))
 }
 

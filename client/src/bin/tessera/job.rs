@@ -11,8 +11,10 @@ use tessera_client::blobs::{self, BlobTarget};
 use tessera_client::embedding::{self, Manifest};
 use tessera_client::jobspec::{InputSpec, JobSpec, RequirementsSpec};
 use tessera_client::render_jobs::RenderManifest;
-use tessera_client::units::format_amount;
-use tessera_client::{embed_jobs, ix, jobs, rpc};
+use tessera_client::{embed_jobs, jobs};
+use tessera_rpc as rpc;
+use tessera_sdk::ix;
+use tessera_sdk::units::format_amount;
 
 #[derive(Subcommand)]
 pub enum JobCmd {
@@ -208,7 +210,7 @@ pub fn job_cmd(
             }
             let posted = jobs::post(rpc, &client, &spec, &target)?;
             let c = rpc::fetch_config(rpc)?;
-            let d = jobs::decimals(rpc, &c)?;
+            let d = rpc::decimals(rpc, &c)?;
             println!("job       {}", posted.job);
             println!("job id    {}", posted.job_id);
             println!("kernel    {}", spec.kernel);
@@ -232,7 +234,7 @@ pub fn job_cmd(
             } else {
                 let j: Job = rpc::fetch(rpc, "Job", job)?;
                 let claims = rpc::claims_of(rpc, job)?;
-                let d = jobs::decimals(rpc, &rpc::fetch_config(rpc)?)?;
+                let d = rpc::decimals(rpc, &rpc::fetch_config(rpc)?)?;
                 print!("{}", jobs::describe(job, &j, &claims, d));
             }
         }
@@ -350,7 +352,7 @@ pub fn job_cmd(
                 filters.push(rpc::job_state_filter(parse_state(s)?));
             }
             let list = rpc::list::<Job>(rpc, filters)?;
-            let d = jobs::decimals(rpc, &rpc::fetch_config(rpc)?)?;
+            let d = rpc::decimals(rpc, &rpc::fetch_config(rpc)?)?;
             println!(
                 "{:<44} {:<10} {:>10} {:>3}  state",
                 "job", "kernel", "price", "k"
@@ -488,7 +490,7 @@ pub(crate) fn watch(rpc: &RpcClient, job: &Pubkey, timeout: Duration) -> Result<
         if j.state.is_terminal() {
             bar.finish_with_message(last.clone());
             let claims = rpc::claims_of(rpc, job)?;
-            let d = jobs::decimals(rpc, &rpc::fetch_config(rpc)?)?;
+            let d = rpc::decimals(rpc, &rpc::fetch_config(rpc)?)?;
             print!("{}", jobs::describe(job, &j, &claims, d));
             return Ok(());
         }
@@ -550,7 +552,7 @@ fn post_embed(
         }
     );
     let (posted, manifest) = embed_jobs::post(rpc, client, spec, &plan, target)?;
-    let d = jobs::decimals(rpc, &rpc::fetch_config(rpc)?)?;
+    let d = rpc::decimals(rpc, &rpc::fetch_config(rpc)?)?;
     let deposit: u64 = posted.iter().map(|p| p.deposit).sum();
     for (p, s) in posted.iter().zip(&manifest.shards) {
         println!("job       {} ({} texts)", p.job, s.ids.len());

@@ -12,8 +12,10 @@ use solana_client::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::state::{Job, JobState, Node};
-use tessera_client::units::{format_amount, parse_amount};
-use tessera_client::{cli_util, ix, jobs, rpc, token};
+use tessera_client::cli_util;
+use tessera_rpc as rpc;
+use tessera_sdk::units::{format_amount, parse_amount};
+use tessera_sdk::{ix, token};
 
 use blobs::{blobs_cmd, BlobsCmd};
 use config::{config_cmd, ConfigCmd};
@@ -37,7 +39,7 @@ struct Cli {
         short = 'u',
         global = true,
         env = "TESSERA_RPC_URL",
-        default_value = tessera_client::cluster::Cluster::built_for().rpc_url()
+        default_value = tessera_sdk::cluster::Cluster::built_for().rpc_url()
     )]
     url: String,
     /// Keypair file (Solana CLI JSON format) that signs and pays.
@@ -130,9 +132,9 @@ fn run(cli: &Cli, url_given: bool) -> Result<()> {
     let client = || RpcClient::new_with_commitment(cli.url.clone(), CommitmentConfig::confirmed());
     let keypair = || cli_util::load_keypair(&cli.keypair);
     match &cli.cmd {
-        Cmd::Version { program_id: true } => println!("{}", tessera_client::PROGRAM_ID),
+        Cmd::Version { program_id: true } => println!("{}", tessera_sdk::PROGRAM_ID),
         Cmd::Version { program_id: false } => {
-            println!("{}", tessera_client::version_string("tessera"))
+            println!("{}", tessera_sdk::version_string("tessera"))
         }
         Cmd::Address => println!("{}", keypair()?.pubkey()),
         Cmd::Config { cmd } => config_cmd(&cli.url, url_given, cmd, keypair)?,
@@ -148,7 +150,7 @@ fn run(cli: &Cli, url_given: bool) -> Result<()> {
 
 fn node_list(rpc: &RpcClient) -> Result<()> {
     let nodes = rpc::list::<Node>(rpc, vec![])?;
-    let d = jobs::decimals(rpc, &rpc::fetch_config(rpc)?)?;
+    let d = rpc::decimals(rpc, &rpc::fetch_config(rpc)?)?;
     println!(
         "{:<44} {:<24} {:>7} {:>5} {:>12} {:>6} {:>5} {:>5}",
         "node", "gpu", "vram MB", "cc", "stake", "rep %", "done", "open"
@@ -171,7 +173,7 @@ fn node_list(rpc: &RpcClient) -> Result<()> {
 }
 
 fn market(rpc: &RpcClient) -> Result<()> {
-    let d = jobs::decimals(rpc, &rpc::fetch_config(rpc)?)?;
+    let d = rpc::decimals(rpc, &rpc::fetch_config(rpc)?)?;
     let mut open = rpc::list::<Job>(rpc, vec![rpc::job_state_filter(JobState::Open)])?;
     open.extend(rpc::list::<Job>(
         rpc,
@@ -207,7 +209,7 @@ fn market(rpc: &RpcClient) -> Result<()> {
 
 fn token_cmd(rpc: &RpcClient, cmd: &TokenCmd, keypair: impl Fn() -> Result<Keypair>) -> Result<()> {
     let c = rpc::fetch_config(rpc)?;
-    let d = jobs::decimals(rpc, &c)?;
+    let d = rpc::decimals(rpc, &c)?;
     let t = ix::TokenCtx::from_config(&c);
     match cmd {
         TokenCmd::Balance { owner } => {

@@ -10,8 +10,8 @@ use solana_sdk::signature::Keypair;
 use tessera_client::blobs::BlobTarget;
 use tessera_client::jobspec::JobSpec;
 use tessera_client::render_jobs::{self, RenderManifest};
-use tessera_client::units::format_amount;
-use tessera_client::{jobs, rpc};
+use tessera_rpc as rpc;
+use tessera_sdk::units::format_amount;
 
 use crate::job::watch;
 
@@ -40,7 +40,7 @@ pub fn post_render(
         plan.frames.len()
     );
     let (posted, m) = render_jobs::post(rpc, client, spec, &plan, target)?;
-    let d = jobs::decimals(rpc, &rpc::fetch_config(rpc)?)?;
+    let d = rpc::decimals(rpc, &rpc::fetch_config(rpc)?)?;
     let deposit: u64 = posted.iter().map(|p| p.deposit).sum();
     println!("escrowed  {} tokens", format_amount(deposit, d));
     let path = manifest

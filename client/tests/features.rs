@@ -1,6 +1,5 @@
-//! The SDK's feature split: a program that only builds instructions and reads accounts
-//! (`default-features = false`) must not pull in the CLI's, the blob server's or the kernels'
-//! dependencies. Checked on the resolved dependency graph (`cargo tree`, offline, from the
+//! The client crate's feature split: each feature pulls in what it names and no more (the
+//! instruction builders alone are `tessera-sdk`, checked by `crates/sdk/tests/no_io.rs`). Checked on the resolved dependency graph (`cargo tree`, offline, from the
 //! lock file), so a dependency moved out of its feature fails here.
 use std::process::Command;
 
@@ -44,21 +43,6 @@ const HEAVY: [&str; 6] = [
     "tokenizers",
     "gltf",
 ];
-
-#[test]
-fn instruction_builders_alone_pull_no_cli_server_or_kernels() {
-    let core = normal_deps(&[]);
-    assert!(
-        has(&core, "anchor-lang"),
-        "sanity: the tree lists crates\n{core}"
-    );
-    assert!(has(&core, "solana-sdk"), "{core}");
-    for k in HEAVY {
-        assert!(!has(&core, k), "`{k}` is pulled in without features");
-    }
-    assert!(!has(&core, "reqwest"), "the blob client is a feature too");
-    assert!(!has(&core, "solana-client"), "RPC is a feature too");
-}
 
 #[test]
 fn each_feature_pulls_in_what_it_names_and_no_more() {

@@ -1,5 +1,6 @@
 //! Decoding Tessera accounts (Anchor discriminator + Borsh) from raw account data.
 use anchor_lang::AccountDeserialize;
+use tessera::state::{ClaimState, JobState};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -38,4 +39,28 @@ pub fn decode_owned<T: AccountDeserialize>(
 /// epoch, leader schedule epoch, unix timestamp; little endian).
 pub fn clock_unix_timestamp(data: &[u8]) -> Option<i64> {
     Some(i64::from_le_bytes(data.get(32..40)?.try_into().ok()?))
+}
+
+/// Name of a job state.
+pub fn state_name(s: JobState) -> &'static str {
+    match s {
+        JobState::Bidding => "bidding",
+        JobState::Open => "open",
+        JobState::Revealing => "revealing",
+        JobState::Challenge => "challenge window",
+        JobState::Completed => "completed",
+        JobState::Cancelled => "cancelled",
+        JobState::Expired => "expired",
+        JobState::Failed => "failed",
+    }
+}
+
+/// Name of a claim state.
+pub fn claim_state_name(s: ClaimState) -> &'static str {
+    match s {
+        ClaimState::Claimed => "claimed",
+        ClaimState::Committed => "committed",
+        ClaimState::Revealed => "revealed",
+        ClaimState::TimedOut => "timed out",
+    }
 }

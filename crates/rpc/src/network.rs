@@ -5,7 +5,8 @@ use solana_client::rpc_client::RpcClient;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::state::{Config, ConfigParams};
 
-use crate::{ix, pda, rpc, token};
+use crate as rpc;
+use tessera_sdk::{ix, pda, token};
 
 /// Is the program deployed through the upgradeable loader (so `initialize_config` needs the
 /// ProgramData account)?

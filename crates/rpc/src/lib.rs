@@ -1,5 +1,6 @@
-//! RPC helpers over `solana-client`: send-and-confirm with fresh blockhashes, account fetch
-//! and decode.
+//! Tessera over Solana RPC (`solana-client`): send-and-confirm with fresh blockhashes,
+//! account fetch and decode, program-account listing, the cluster clock, the token's decimals
+//! and fresh job ids; [`network`] brings a Tessera network up on a cluster.
 use anyhow::{Context, Result};
 use solana_account_decoder_client_types::UiAccountEncoding;
 use solana_client::rpc_client::RpcClient;
@@ -12,7 +13,9 @@ use solana_sdk::{
 };
 use tessera::state::{Claim, Config, Job, JobState};
 
-use crate::{accounts, pda};
+use tessera_sdk::{accounts, pda, token};
+
+pub mod network;
 
 /// Sign with `payer` + `signers`, send, and wait for confirmation.
 pub fn send(
@@ -62,7 +65,7 @@ pub fn token_balance(rpc: &RpcClient, account: &Pubkey) -> Result<u64> {
     let acc = rpc
         .get_account(account)
         .with_context(|| format!("fetching token account {account}"))?;
-    crate::token::balance_of(&acc.data).context("not a token account")
+    token::balance_of(&acc.data).context("not a token account")
 }
 
 /// Filters that select accounts of type `T` (its 8-byte Anchor discriminator at offset 0).
@@ -132,4 +135,36 @@ pub fn of_node_filter(node: &Pubkey) -> RpcFilterType {
 /// Claims (all states) on `job`.
 pub fn claims_of(rpc: &RpcClient, job: &Pubkey) -> Result<Vec<(Pubkey, Claim)>> {
     list::<Claim>(rpc, vec![of_job_filter(job)])
+}
+
+/// Decimals of the network token.
+pub fn decimals(rpc: &RpcClient, config: &Config) -> Result<u8> {
+    let mint = rpc
+        .get_account(&config.mint)
+        .with_context(|| format!("fetching the network mint {}", config.mint))?;
+    token::decimals_of(&mint.data).context("the config's mint is not a token mint")
+}
+
+/// A job id not used by `client` yet whose job and escrow PDAs have bump 255 (cheapest).
+pub fn next_job_id(rpc: &RpcClient, client: &Pubkey) -> Result<u64> {
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_micros() as u64;
+    let mut id = pda::fast_job_id(client, start);
+    while rpc
+        .get_account_with_commitment(&pda::job(client, id).0, rpc.commitment())?
+        .value
+        .is_some()
+    {
+        id = pda::fast_job_id(client, id + 1);
+    }
+    Ok(id)
+}
+
+/// The cluster's clock (unix seconds), from the Clock sysvar.
+pub fn cluster_time(rpc: &RpcClient) -> Result<i64> {
+    let acc = rpc
+        .get_account(&solana_sdk::sysvar::clock::ID)
+        .context("reading the cluster clock")?;
+    accounts::clock_unix_timestamp(&acc.data).context("decoding the Clock sysvar")
 }
