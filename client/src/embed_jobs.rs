@@ -13,10 +13,11 @@ use tessera::state::Job;
 use tessera_compute::embed::{self, EmbedModel};
 use tessera_compute::{Backend, Limits};
 
-use crate::blobs::{self, BlobTarget, DirStore};
 use crate::embedding::{self, Manifest, ManifestShard};
 use crate::jobs::{self, Posted, Poster};
 use crate::jobspec::JobSpec;
+use tessera_blobs as blobs;
+use tessera_blobs::{BlobTarget, DirStore};
 use tessera_rpc as rpc;
 
 /// A model the network can name: its blob's hash, where the blob is, and the blob.

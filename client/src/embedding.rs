@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use tessera_compute::embed::{self, model::split_model, BertConfig};
 
-use crate::blobs;
+use tessera_blobs as blobs;
 
 /// Reads a model directory into a model blob (config + tokenizer + weights), checked the way
 /// a worker checks it.

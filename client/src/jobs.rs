@@ -8,8 +8,9 @@ use solana_sdk::{pubkey::Pubkey, signature::Keypair, signature::Signature, signe
 use tessera::state::{Claim, ClaimState, Config, Job};
 use tessera_compute::{KernelId, Limits, Output, OutputMeta};
 
-use crate::blobs::{self, BlobTarget};
 use crate::jobspec::JobSpec;
+use tessera_blobs as blobs;
+use tessera_blobs::BlobTarget;
 use tessera_rpc as rpc;
 use tessera_sdk::accounts::{claim_state_name, state_name};
 use tessera_sdk::units::format_amount;

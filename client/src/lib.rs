@@ -1,15 +1,10 @@
-//! Tessera's blob store, jobs and the `tessera` CLI (to be split further, one crate per job,
-//! by issue 30): the seeds, PDAs, account decoding and instruction builders are in
-//! `tessera-sdk` (`crates/sdk`), the RPC helpers in `tessera-rpc` (`crates/rpc`).
+//! Tessera's jobs and the `tessera` CLI (to be split further, one crate per job, by issue 30):
+//! the seeds, PDAs, account decoding and instruction builders are in `tessera-sdk`
+//! (`crates/sdk`), the RPC helpers in `tessera-rpc` (`crates/rpc`), the blob store in
+//! `tessera-blobs` (`crates/blobs`).
 //!
 //! Cargo features choose how much of it a program pulls in (see `Cargo.toml`).
 pub mod cli_util;
-
-// `blobs`: the blob store client and the worker's fetch policy.
-#[cfg(feature = "blobs")]
-pub mod blobs;
-#[cfg(feature = "blobs")]
-pub mod fetch_policy;
 
 // `jobs`: job specs, posting and results for every kernel.
 #[cfg(feature = "jobs")]

@@ -15,11 +15,11 @@ use solana_sdk::{pubkey::Pubkey, signature::Keypair};
 use tessera_compute::render::mesh_blob::{self, Tile};
 use tessera_compute::render::{self as kernel, scene::CameraSpec};
 
-use crate::blobs::BlobTarget;
 use crate::jobs::{self, Posted, Poster};
 use crate::jobspec::JobSpec;
 use crate::scene_import::environment::Environment;
 use crate::scene_import::{self, ImportOptions};
+use tessera_blobs::BlobTarget;
 
 /// Most tiles per frame.
 pub const MAX_TILES: u32 = 1024;

@@ -100,7 +100,7 @@ impl S3Server {
         ]
     }
 
-    /// The same as `object_store` options (`tessera_client::blobs::ObjectTarget::open`).
+    /// The same as `object_store` options (`tessera_blobs::ObjectTarget::open`).
     pub fn options(&self) -> Vec<(&'static str, String)> {
         self.env()
             .into_iter()

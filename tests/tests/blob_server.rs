@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use solana_sdk::{signature::Keypair, signer::Signer};
-use tessera_client::blobs::{self, http, BlobTarget, UploadRefused};
+use tessera_blobs as blobs;
+use tessera_blobs::{http, BlobTarget, UploadRefused};
 use tessera_tests::network::{bin_dir, free_port, Proc};
 
 fn start(dir: &Path, args: &[String]) -> (Proc, String) {

@@ -111,7 +111,7 @@ fn faults_on_a_live_network() {
             deadline_secs: 46,
             ..spec
         },
-        &tessera_client::blobs::BlobTarget::parse(tampered_dir.to_str().unwrap()).unwrap(),
+        &tessera_blobs::BlobTarget::parse(tampered_dir.to_str().unwrap()).unwrap(),
     )
     .unwrap();
     let path = bad.input_uri.strip_prefix("file://").unwrap().to_string();

@@ -21,11 +21,8 @@ use tessera_tests::network::{Network, Proc};
 const STAKE: u64 = 200;
 
 fn expected_hash(job: &tessera::state::Job) -> [u8; 32] {
-    let input = tessera_client::blobs::block_on(tessera_client::blobs::fetch(
-        &job.input_uri,
-        &job.spec_hash,
-    ))
-    .unwrap();
+    let input =
+        tessera_blobs::block_on(tessera_blobs::fetch(&job.input_uri, &job.spec_hash)).unwrap();
     tessera_compute::run(&input, &tessera_compute::Backend::cpu())
         .unwrap()
         .hash()
@@ -462,7 +459,7 @@ fn network_on_an_s3_compatible_store_gives_the_same_results() {
     // environment, as an operator's daemon would
     let opts = s3.options();
     let opts: Vec<(&str, &str)> = opts.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    tessera_client::blobs::ObjectTarget::open(store, &opts).unwrap();
+    tessera_blobs::ObjectTarget::open(store, &opts).unwrap();
     let mut net = Network::attach(&url, localnet::wallet(), &dir).unwrap();
     net.blobs_url = store.to_string();
     net.env = s3
@@ -583,7 +580,7 @@ fn network_on_an_s3_compatible_store_gives_the_same_results() {
         // the workers published the result to the store, under its hash
         let published = s3.object_file(
             "tessera",
-            &format!("net/{}", tessera_client::blobs::hex(&job.winning_hash)),
+            &format!("net/{}", tessera_blobs::hex(&job.winning_hash)),
         );
         assert!(
             published.is_file(),
@@ -594,7 +591,7 @@ fn network_on_an_s3_compatible_store_gives_the_same_results() {
         assert_eq!(r.output.hash(), job.winning_hash, "{name}");
         println!(
             "{name} on S3: result {}",
-            tessera_client::blobs::hex(&job.winning_hash)
+            tessera_blobs::hex(&job.winning_hash)
         );
     }
     let (_, ids) = embed_jobs::fetch_all(&net.rpc, &manifest, Some(store)).unwrap();

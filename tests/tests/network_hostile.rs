@@ -297,10 +297,10 @@ fn hash_correct_hostile_jobs_never_get_an_honest_worker_slashed() {
     let shape = tessera_compute::testcases::EmbedShape::bert(64, 64, 6, 64);
     let model = tessera_compute::testcases::random_embed_model_blob(&shape, 3);
     let target = net.blob_target(&client).unwrap();
-    let (_, model_uri) = tessera_client::blobs::block_on(target.put(&model)).unwrap();
+    let (_, model_uri) = tessera_blobs::block_on(target.put(&model)).unwrap();
     let model_len = model.len() as u64;
     let seqs = tessera_compute::testcases::random_token_seqs(shape.vocab, &[1; 8192], 4);
-    let model_hash = tessera_client::blobs::hash(&model);
+    let model_hash = tessera_blobs::hash(&model);
     let embed = tessera_compute::embed::encode_input(&model_hash, &model_uri, &seqs).unwrap();
     let embed_spec =
         "kernel = \"embed\"\nprice = \"2\"\nreplicas = 1\nmax_escalations = 0\nexec_secs = 3\n";

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tessera_client::blobs::{self, BlobTarget, ObjectTarget, StoreError};
-use tessera_client::fetch_policy::{FetchError, FetchPolicy, Fetcher};
+use tessera_blobs as blobs;
+use tessera_blobs::fetch_policy::{FetchError, FetchPolicy, Fetcher};
+use tessera_blobs::{BlobTarget, ObjectTarget, StoreError};
 use tessera_tests::s3::S3Server;
 
 /// A scratch directory of this test.

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
-use tessera_client::blobs::MAX_BLOB_BYTES;
-use tessera_client::fetch_policy::FetchPolicy;
+use tessera_blobs::fetch_policy::FetchPolicy;
+use tessera_blobs::MAX_BLOB_BYTES;
 
 /// `worker.toml`.
 #[derive(Clone, Debug, Deserialize)]
@@ -559,9 +559,9 @@ impl Config {
         for d in &mut c.fetch.allowed_dirs {
             *d = resolve(base, d);
         }
-        let object = tessera_client::blobs::object::is_object_url(&c.blobs);
+        let object = tessera_blobs::object::is_object_url(&c.blobs);
         if object {
-            tessera_client::blobs::ObjectTarget::validate(&c.blobs).context("config `blobs`")?;
+            tessera_blobs::ObjectTarget::validate(&c.blobs).context("config `blobs`")?;
         } else if let Some((scheme, _)) = c.blobs.split_once("://") {
             if !matches!(scheme, "http" | "https" | "file") {
                 bail!(
@@ -919,7 +919,7 @@ mod tests {
         let c = Config::load(&p).unwrap();
         assert_eq!(c.blobs, "s3://results/node-1");
         assert!(c.fetch.allowed_stores.is_empty());
-        let h = tessera_client::blobs::hex(&[7; 32]);
+        let h = tessera_blobs::hex(&[7; 32]);
         // other stores only when listed
         assert_eq!(
             c.fetch

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use tessera_client::blobs;
+use tessera_blobs as blobs;
 use tessera_compute::embed::EmbedModel;
 
 use crate::storage::{InputError, Storage};
@@ -136,7 +136,7 @@ impl Models {
 
 #[cfg(test)]
 mod tests {
-    use tessera_client::fetch_policy::FetchPolicy;
+    use tessera_blobs::fetch_policy::FetchPolicy;
 
     use super::*;
 

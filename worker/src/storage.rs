@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use solana_sdk::signature::Keypair;
-use tessera_client::blobs::{self, BlobTarget, DirStore};
-use tessera_client::fetch_policy::{FetchError, FetchPolicy, Fetcher};
+use tessera_blobs as blobs;
+use tessera_blobs::fetch_policy::{FetchError, FetchPolicy, Fetcher};
+use tessera_blobs::{BlobTarget, DirStore};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::warn;
 

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use solana_sdk::{signature::Keypair, signer::Signer};
-use tessera_client::blobs::{self, http};
+use tessera_blobs as blobs;
+use tessera_blobs::http;
 use tessera_tests::blobbench::{proc_status, write_source, KillOnDrop};
 
 fn main() -> Result<()> {

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use tessera_client::blobs::{self, BlobTarget, ObjectTarget};
+use tessera_blobs as blobs;
+use tessera_blobs::{BlobTarget, ObjectTarget};
 use tessera_tests::blobbench::{proc_status, write_source, KillOnDrop};
 use tessera_tests::s3::S3Server;
 

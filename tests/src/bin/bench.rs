@@ -363,7 +363,7 @@ fn run(args: &Args) -> Result<()> {
                 url,
                 solana_commitment_config::CommitmentConfig::confirmed(),
             );
-            let target = tessera_client::blobs::BlobTarget::parse(&blobs)
+            let target = tessera_blobs::BlobTarget::parse(&blobs)
                 .expect("blobs")
                 .signed_by(std::sync::Arc::new(client.insecure_clone()));
             let mut poster = match jobs::Poster::new(&rpc, &client) {

@@ -12,8 +12,9 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use solana_sdk::signer::Signer;
+use tessera_blobs as blobs;
 use tessera_client::render_jobs::{self, RenderOptions};
-use tessera_client::{blobs, cli_util, embed_jobs, embedding, jobs};
+use tessera_client::{cli_util, embed_jobs, embedding, jobs};
 use tessera_sdk::units::format_amount;
 use tessera_tests::network::{Network, Proc};
 

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use solana_sdk::pubkey::Pubkey;
 use tessera::errors::TesseraError;
 use tessera::state::{commitment, Bid, Claim, ClaimState, Job, JobState};
-use tessera_client::blobs;
+use tessera_blobs as blobs;
 use tessera_rpc as sdk_rpc;
 use tessera_sdk::sortition::{self, Eligibility};
 use tessera_sdk::{ix, pda};

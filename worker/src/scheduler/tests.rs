@@ -8,7 +8,7 @@ use serde_json::json;
 use solana_client::rpc_request::RpcRequest;
 use solana_sdk::signature::Keypair;
 use solana_sdk::signer::Signer;
-use tessera_client::fetch_policy::FetchPolicy;
+use tessera_blobs::fetch_policy::FetchPolicy;
 use tokio::time::Instant;
 
 use super::claim::{MISSING_LOOKS, MISSING_WAIT};

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Subcommand;
 use solana_sdk::signature::Keypair;
-use tessera_client::blobs::{self, BlobTarget};
+use tessera_blobs as blobs;
+use tessera_blobs::BlobTarget;
 
 #[derive(Subcommand)]
 pub enum BlobsCmd {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Subcommand;
 use solana_sdk::signature::Keypair;
-use tessera_client::blobs;
+use tessera_blobs as blobs;
 use tessera_client::{embed_jobs, embedding};
 
 #[derive(Subcommand)]

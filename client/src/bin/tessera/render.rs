@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use solana_client::rpc_client::RpcClient;
 use solana_sdk::signature::Keypair;
-use tessera_client::blobs::BlobTarget;
+use tessera_blobs::BlobTarget;
 use tessera_client::jobspec::JobSpec;
 use tessera_client::render_jobs::{self, RenderManifest};
 use tessera_rpc as rpc;

@@ -7,9 +7,10 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::Args;
 use solana_sdk::pubkey::Pubkey;
-use tessera_client::blobs::allow::{AllowList, NodeCachePolicy, RpcNodeRegistry};
-use tessera_client::blobs::gc::ChainReferences;
-use tessera_client::blobs::{self, DirStore, GcConfig, ServerConfig};
+use tessera_blobs as blobs;
+use tessera_blobs::allow::{AllowList, NodeCachePolicy, RpcNodeRegistry};
+use tessera_blobs::gc::ChainReferences;
+use tessera_blobs::{DirStore, GcConfig, ServerConfig};
 
 /// Serve a blob directory over HTTP (GET/HEAD/PUT /blobs/<blake3 hex>).
 ///

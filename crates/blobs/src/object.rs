@@ -473,12 +473,12 @@ impl ObjectTarget {
         let u = StoreUrl::parse(url)?;
         let target = Self::url_of(&u);
         let longest = target.len() + 1 + 64;
-        if longest > tessera::constants::MAX_URI_LEN {
+        if longest > tessera_sdk::constants::MAX_URI_LEN {
             return Err(StoreError::bad(
                 url,
                 format!(
                     "blob URIs here would be {longest} bytes; a job's URIs hold at most {} (use a shorter bucket or prefix)",
-                    tessera::constants::MAX_URI_LEN
+                    tessera_sdk::constants::MAX_URI_LEN
                 ),
             ));
         }

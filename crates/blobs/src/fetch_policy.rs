@@ -37,8 +37,8 @@ use anyhow::{bail, Context};
 use reqwest::Url;
 use tokio::io::AsyncReadExt;
 
-use crate::blobs::object::{self, StoreError};
-use crate::blobs::{BlobTarget, MAX_BLOB_BYTES};
+use crate::object::{self, StoreError};
+use crate::{BlobTarget, MAX_BLOB_BYTES};
 
 #[path = "fetch_sink.rs"]
 mod sink;

@@ -344,14 +344,14 @@ fn files_stream_up_and_down() {
             .await
             .unwrap();
         let out = srv.dir.with_extension("out");
-        let n = crate::blobs::files::fetch_to_file(&uri, &h, &out, 1 << 30)
+        let n = crate::files::fetch_to_file(&uri, &h, &out, 1 << 30)
             .await
             .unwrap();
         assert_eq!(n, body.len() as u64);
         assert_eq!(std::fs::read(&out).unwrap(), body);
         // a wrong expected hash leaves no file behind
         let out2 = srv.dir.with_extension("out2");
-        let err = crate::blobs::files::fetch_to_file(&uri, &hash(b"x"), &out2, 1 << 30)
+        let err = crate::files::fetch_to_file(&uri, &hash(b"x"), &out2, 1 << 30)
             .await
             .unwrap_err();
         assert!(
@@ -359,7 +359,7 @@ fn files_stream_up_and_down() {
             "{err}"
         );
         assert!(!out2.exists());
-        let err = crate::blobs::files::fetch_to_file(&uri, &h, &out2, 1000)
+        let err = crate::files::fetch_to_file(&uri, &h, &out2, 1000)
             .await
             .unwrap_err();
         assert!(

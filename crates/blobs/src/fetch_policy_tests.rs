@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
-use crate::blobs::{hash, hex, DirStore};
+use crate::{hash, hex, DirStore};
 
 const HONEST: &[u8] = b"an honest job input";
 

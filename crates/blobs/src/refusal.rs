@@ -76,7 +76,7 @@ impl Refusal {
     }
 }
 
-#[cfg(feature = "blob-server")]
+#[cfg(feature = "server")]
 impl axum::response::IntoResponse for Refusal {
     fn into_response(self) -> axum::response::Response {
         (self.status(), self.to_string()).into_response()

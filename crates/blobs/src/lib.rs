@@ -16,22 +16,24 @@ use solana_sdk::signature::Keypair;
 
 use crate::fetch_policy::{FetchPolicy, Fetcher};
 
-#[cfg(feature = "blob-server")]
+pub mod fetch_policy;
+
+#[cfg(feature = "server")]
 pub mod allow;
 pub mod auth;
 pub mod files;
-#[cfg(feature = "blob-server")]
+#[cfg(feature = "server")]
 pub mod gc;
 pub mod http;
 pub mod object;
-#[cfg(feature = "blob-server")]
+#[cfg(feature = "server")]
 pub mod quota;
 pub mod refusal;
-#[cfg(feature = "blob-server")]
+#[cfg(feature = "server")]
 pub mod server;
 
 pub use refusal::{Refusal, UploadRefused};
-#[cfg(feature = "blob-server")]
+#[cfg(feature = "server")]
 pub use server::{router, serve, GcConfig, ServerConfig, Uploads};
 
 pub use files::DEFAULT_MAX_FILE_BYTES;

@@ -139,7 +139,7 @@ pub fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blobs::hash;
+    use crate::hash;
 
     #[test]
     fn signature_binds_hash_size_and_expiry() {

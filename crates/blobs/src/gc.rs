@@ -184,7 +184,7 @@ fn blob_name(name: &str) -> Option<[u8; 32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blobs::hash;
+    use crate::hash;
 
     /// A fixed referenced set, or a failure.
     struct Fixed(Option<HashSet<[u8; 32]>>);
