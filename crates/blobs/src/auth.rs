@@ -15,8 +15,8 @@ use std::str::FromStr;
 
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signature::Signature, signer::Signer};
 
-use super::hex;
 use super::refusal::Refusal;
+use crate::id::hex;
 
 /// The uploader's public key (base58).
 pub const SIGNER_HEADER: &str = "x-tessera-signer";
@@ -139,7 +139,7 @@ pub fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash;
+    use crate::id::hash;
 
     #[test]
     fn signature_binds_hash_size_and_expiry() {

@@ -37,8 +37,8 @@ use anyhow::{bail, Context};
 use reqwest::Url;
 use tokio::io::AsyncReadExt;
 
+use crate::id::MAX_BLOB_BYTES;
 use crate::object::{self, StoreError};
-use crate::{BlobTarget, MAX_BLOB_BYTES};
 
 #[path = "fetch_sink.rs"]
 mod sink;
@@ -550,16 +550,6 @@ impl FetchPolicy {
             self.stores.push(s);
         }
         Ok(self)
-    }
-
-    /// Allows the blob store a node publishes to: a blob server's exact host and port, a
-    /// blob directory, or an object store's bucket and prefix.
-    pub fn allow_blob_store(self, target: &BlobTarget) -> anyhow::Result<Self> {
-        match target {
-            BlobTarget::Http { base, .. } => self.allow_host(base),
-            BlobTarget::Dir(d) => self.allow_dir(d.root()),
-            BlobTarget::Object(o) => self.allow_store(o.url()),
-        }
     }
 
     /// Resolves `name` to `addrs` instead of asking DNS (like curl's `--resolve`). The

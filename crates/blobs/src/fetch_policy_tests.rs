@@ -10,7 +10,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
-use crate::{hash, hex, DirStore};
+use crate::dir::DirStore;
+use crate::id::{hash, hex};
+use crate::target::BlobTarget;
 
 const HONEST: &[u8] = b"an honest job input";
 

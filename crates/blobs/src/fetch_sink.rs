@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use tokio::io::AsyncWriteExt;
 
 use super::FetchError;
-use crate::hex;
+use crate::id::hex;
 
 /// The bytes' destination.
 pub(crate) trait Collect: Send {

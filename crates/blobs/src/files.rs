@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use tokio::io::AsyncWriteExt;
 
-use super::DirStore;
+use crate::dir::DirStore;
 use crate::fetch_policy::{FetchError, FetchPolicy, Fetcher};
 
 /// Default cap of a streamed download to a file (`tessera blobs get --max-bytes`): 16 GiB.

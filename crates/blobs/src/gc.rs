@@ -20,7 +20,8 @@ use tessera_compute::format::{read_header, HEADER_LEN};
 use tessera_compute::KernelId;
 
 use super::quota::Ledger;
-use super::{hex, DirStore};
+use crate::dir::DirStore;
+use crate::id::hex;
 
 /// The blob hashes that must be kept.
 pub trait ReferenceSource: Send + Sync {
@@ -177,14 +178,14 @@ fn blob_name(name: &str) -> Option<[u8; 32]> {
     {
         return None;
     }
-    let h = super::parse_hash(name).ok()?;
+    let h = crate::id::parse_hash(name).ok()?;
     (hex(&h) == name).then_some(h)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash;
+    use crate::id::hash;
 
     /// A fixed referenced set, or a failure.
     struct Fixed(Option<HashSet<[u8; 32]>>);

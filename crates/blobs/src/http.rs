@@ -10,8 +10,8 @@ use anyhow::{bail, Context, Result};
 use solana_sdk::signature::Keypair;
 
 use super::auth::UploadAuth;
-use super::hex;
 use super::refusal::UploadRefused;
+use crate::id::hex;
 
 /// Uploads `bytes` (whose hash is `h`) to the blob server at `base`, signed by `signer` when
 /// given (a server that is not `--open` refuses unsigned uploads); returns the blob's URI.

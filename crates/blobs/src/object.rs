@@ -40,7 +40,7 @@ use object_store::{
 use reqwest::Url;
 use tokio::io::AsyncReadExt;
 
-use super::{hash, hex};
+use crate::id::{hash, hex};
 
 /// URL schemes of object stores.
 pub const SCHEMES: [&str; 7] = ["s3", "s3a", "gs", "az", "azure", "abfs", "abfss"];

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use solana_sdk::pubkey::Pubkey;
 
 use super::refusal::Refusal;
-use super::{hex, parse_hash};
+use crate::id::{hex, parse_hash};
 
 /// The per-signer byte counts (stored plus uploads in flight) and their records.
 pub struct Ledger {

@@ -37,7 +37,8 @@ use super::auth::{unix_now, UploadAuth};
 use super::gc::{self, ReferenceSource};
 use super::quota::Ledger;
 use super::refusal::Refusal;
-use super::{hex, parse_hash, DirStore, MAX_BLOB_BYTES};
+use crate::dir::DirStore;
+use crate::id::{hex, parse_hash, MAX_BLOB_BYTES};
 
 /// Who may upload.
 pub enum Uploads {

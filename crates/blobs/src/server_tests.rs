@@ -7,8 +7,11 @@ use solana_sdk::{signature::Keypair, signer::Signer};
 
 use super::super::allow::AllowList;
 use super::super::auth::{unix_now, UploadAuth};
-use super::super::{block_on, fetch, hash, hex, http, BlobTarget, UploadRefused};
 use super::*;
+use crate::http;
+use crate::id::{hash, hex};
+use crate::refusal::UploadRefused;
+use crate::target::{block_on, fetch, BlobTarget};
 
 struct Server {
     addr: SocketAddr,

@@ -6,6 +6,7 @@
 //! the worker built in that environment all use that same `tessera::ID`. A binary therefore
 //! knows the one cluster it is built for ([`Cluster::built_for`]); [`check_target`] refuses
 //! to send it to another public cluster, where its id would be someone else's program.
+mod minimums;
 mod params;
 mod profile;
 mod update;
@@ -15,12 +16,12 @@ use std::str::FromStr;
 
 use solana_sdk::pubkey::Pubkey;
 
+pub use minimums::Minimums;
 pub use params::{
-    apply_override, check_for_cluster, field, precheck_overrides, validate_bounds, Field, Kind,
-    ParamError, FIELDS,
+    apply_override, check_for_cluster, field, validate_bounds, Field, Kind, ParamError, FIELDS,
 };
-pub use profile::{params_for, profile, Minimums, PROFILE_DECIMALS};
-pub use update::{plan_update, UpdateError};
+pub use profile::{params_for, profile, PROFILE_DECIMALS};
+pub use update::{plan_update, precheck_overrides, UpdateError};
 
 /// Public key of the committed program keypair (keys/tessera-program-keypair.json), the id of
 /// a localnet build. Its secret key is public, so anyone could deploy at this address on a

@@ -8,7 +8,7 @@ use tessera::constants::*;
 use tessera::errors::TesseraError;
 use tessera::state::ConfigParams;
 
-use super::{profile::Minimums, Cluster};
+use super::{minimums::Minimums, Cluster};
 use crate::units::parse_amount;
 
 /// What a field counts, which decides how `--param` values are written.
@@ -211,7 +211,7 @@ pub fn check_for_cluster(cluster: Cluster, p: &ConfigParams) -> Result<(), Param
 }
 
 /// Each window at least the cluster's minimum.
-fn check_windows(cluster: Cluster, p: &ConfigParams) -> Result<(), ParamError> {
+pub(super) fn check_windows(cluster: Cluster, p: &ConfigParams) -> Result<(), ParamError> {
     let Some(m) = Minimums::of(cluster) else {
         return Ok(());
     };
@@ -291,22 +291,6 @@ fn parse_secs(s: &str) -> Result<i128, String> {
         .parse()
         .map_err(|_| "expected seconds, or a number with s, m, h or d (e.g. 15m)".to_string())?;
     Ok(n * mult)
-}
-
-/// The checks on `KEY=VALUE` overrides that need no chain, so bad input is refused before any
-/// RPC: syntax, the program's bounds, and `cluster`'s minimum windows. (Token amounts need the
-/// mint's decimals, so for them only the key is checked; the unbonding rule needs the other
-/// values: both are checked again on the full parameters.)
-pub fn precheck_overrides(cluster: Cluster, overrides: &[String]) -> Result<(), ParamError> {
-    let mut scratch = super::profile(cluster);
-    for kv in overrides {
-        let key = kv.split_once('=').map(|(k, _)| k.trim());
-        match key.and_then(field) {
-            Some(f) if f.kind == Kind::Tokens => {}
-            _ => apply_override(&mut scratch, kv, super::PROFILE_DECIMALS)?,
-        }
-    }
-    check_windows(cluster, &scratch)
 }
 
 #[cfg(test)]

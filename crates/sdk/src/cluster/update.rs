@@ -4,6 +4,8 @@
 use solana_sdk::pubkey::Pubkey;
 use tessera::state::{Config, ConfigParams};
 
+use super::params::{check_windows, field, Kind};
+use super::profile::{profile, PROFILE_DECIMALS};
 use super::{apply_override, check_for_cluster, Cluster, ParamError};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -42,6 +44,22 @@ pub fn plan_update(
         return Err(UpdateError::NothingToChange);
     }
     Ok(p)
+}
+
+/// The checks on `KEY=VALUE` overrides that need no chain, so bad input is refused before any
+/// RPC: syntax, the program's bounds, and `cluster`'s minimum windows. (Token amounts need the
+/// mint's decimals, so for them only the key is checked; the unbonding rule needs the other
+/// values: both are checked again on the full parameters.)
+pub fn precheck_overrides(cluster: Cluster, overrides: &[String]) -> Result<(), ParamError> {
+    let mut scratch = profile(cluster);
+    for kv in overrides {
+        let key = kv.split_once('=').map(|(k, _)| k.trim());
+        match key.and_then(field) {
+            Some(f) if f.kind == Kind::Tokens => {}
+            _ => apply_override(&mut scratch, kv, PROFILE_DECIMALS)?,
+        }
+    }
+    check_windows(cluster, &scratch)
 }
 
 #[cfg(test)]
