@@ -407,7 +407,7 @@ pub fn save_result(out: &Output, dir: &Path, stem: &str) -> Result<(Vec<PathBuf>
         }
         OutputMeta::Radiance { width, height } => {
             let rgb = tessera_compute::render::decode_radiance(&out.bytes, width, height)?;
-            let files = crate::render_jobs::write_frame(dir, stem, width, height, &rgb)?;
+            let files = crate::render_plan::write_frame(dir, stem, width, height, &rgb)?;
             Ok((
                 files,
                 format!("{width}×{height} render: PNG, 16-bit PNG and linear float PFM"),

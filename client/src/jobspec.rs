@@ -116,10 +116,10 @@ impl InputSpec {
     }
 
     /// The render options of a mesh scene.
-    pub fn render_options(&self) -> Result<crate::render_jobs::RenderOptions> {
-        use crate::render_jobs::{parse_frames, parse_tiles};
+    pub fn render_options(&self) -> Result<crate::render_plan::RenderOptions> {
+        use crate::render_plan::{parse_frames, parse_tiles};
         let width = self.width.unwrap_or(640);
-        Ok(crate::render_jobs::RenderOptions {
+        Ok(crate::render_plan::RenderOptions {
             width,
             height: self.height.unwrap_or(width * 3 / 4),
             spp: self.spp.unwrap_or(64),
@@ -239,7 +239,7 @@ impl JobSpec {
                 o.tiles = (1, 1);
                 o.frames = *o.frames.start()..=*o.frames.start();
                 let path = std::path::Path::new(i.scene.as_deref().unwrap_or_default());
-                let mut plan = crate::render_jobs::plan(path, &o)?;
+                let mut plan = crate::render_plan::plan(path, &o)?;
                 plan.frames.remove(0).1.remove(0).1
             }
             KernelId::Render => {

@@ -18,4 +18,6 @@ pub mod jobspec;
 #[cfg(feature = "jobs")]
 pub mod render_jobs;
 #[cfg(feature = "jobs")]
+pub mod render_plan;
+#[cfg(feature = "jobs")]
 pub mod scene_import;

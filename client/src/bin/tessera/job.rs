@@ -1,6 +1,6 @@
 //! `tessera job …`: post, follow, fetch, verify, cancel, close and list jobs.
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -13,6 +13,8 @@ use tessera_client::embedding::{self, Manifest};
 use tessera_client::jobspec::{InputSpec, JobSpec, RequirementsSpec};
 use tessera_client::render_jobs::RenderManifest;
 use tessera_client::{embed_jobs, jobs};
+
+use crate::watch::watch;
 use tessera_rpc as rpc;
 use tessera_sdk::ix;
 use tessera_sdk::units::format_amount;
@@ -459,48 +461,6 @@ fn spec_from(a: &PostArgs) -> Result<JobSpec> {
         i.shards = a.shard;
     }
     Ok(spec)
-}
-
-/// Follows a job with a progress display until it reaches a final state.
-pub(crate) fn watch(rpc: &RpcClient, job: &Pubkey, timeout: Duration) -> Result<()> {
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
-            .expect("template"),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
-    let start = Instant::now();
-    let mut last = String::new();
-    loop {
-        let j: Job = match rpc::fetch(rpc, "Job", job) {
-            Ok(j) => j,
-            Err(e) if last.is_empty() => return Err(e),
-            Err(_) => {
-                bar.finish_with_message("job account closed (settled and closed)");
-                return Ok(());
-            }
-        };
-        let line = jobs::progress_line(&j);
-        if line != last {
-            if !last.is_empty() {
-                bar.println(format!("  {last}"));
-            }
-            bar.set_message(line.clone());
-            last = line;
-        }
-        if j.state.is_terminal() {
-            bar.finish_with_message(last.clone());
-            let claims = rpc::claims_of(rpc, job)?;
-            let d = rpc::decimals(rpc, &rpc::fetch_config(rpc)?)?;
-            print!("{}", jobs::describe(job, &j, &claims, d));
-            return Ok(());
-        }
-        if start.elapsed() > timeout {
-            bar.abandon_with_message(format!("{last} (still running after {timeout:?})"));
-            bail!("job {job} did not finish within {timeout:?}; keep watching with `tessera job status {job} --watch`");
-        }
-        std::thread::sleep(Duration::from_millis(400));
-    }
 }
 
 /// A job address, an embed manifest or a render manifest.

@@ -5,6 +5,7 @@ mod config;
 mod job;
 mod model;
 mod render;
+mod watch;
 
 use anyhow::{Context, Result};
 use clap::{parser::ValueSource, CommandFactory, FromArgMatches, Parser, Subcommand};

@@ -13,7 +13,7 @@ use tessera_client::render_jobs::{self, RenderManifest};
 use tessera_rpc as rpc;
 use tessera_sdk::units::format_amount;
 
-use crate::job::watch;
+use crate::watch::watch;
 
 pub fn post_render(
     url: &str,
