@@ -1,88 +1,11 @@
-//! Backend selection (`TESSERA_DEVICE=cuda|cpu|auto`), device reporting and resource limits.
+//! The compute backend the kernels run on: the CPU reference or an opened CUDA device, with
+//! its description and limits. Choosing and opening one (`TESSERA_DEVICE`, the self-test) is
+//! [`crate::select`], above the kernels.
 
 use std::sync::Arc;
 
-use serde::Serialize;
-
 use crate::cuda::CudaDevice;
-use crate::error::{ComputeError, Result};
-
-/// Which implementation runs the kernels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    /// NVIDIA GPU through CUDA (driver API + NVRTC, loaded dynamically).
-    Cuda,
-    /// CPU reference (rayon).
-    Cpu,
-}
-
-/// What the caller asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DevicePreference {
-    /// CUDA if a driver and a device are present (and pass the self-test), else CPU.
-    Auto,
-    /// CUDA or an error.
-    Cuda,
-    /// CPU only.
-    Cpu,
-}
-
-impl std::str::FromStr for DevicePreference {
-    type Err = ComputeError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "" | "auto" => Ok(DevicePreference::Auto),
-            "cuda" | "gpu" => Ok(DevicePreference::Cuda),
-            "cpu" => Ok(DevicePreference::Cpu),
-            other => Err(ComputeError::InvalidInput(format!(
-                "TESSERA_DEVICE={other:?}: expected cuda, cpu or auto"
-            ))),
-        }
-    }
-}
-
-/// Device description for node registration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeviceInfo {
-    /// Marketing name (GPU) or CPU model name.
-    pub name: String,
-    /// Total device memory in bytes (0 for the CPU backend).
-    pub vram_bytes: u64,
-    /// CUDA compute capability `(major, minor)`; `(0, 0)` for the CPU backend.
-    pub compute_capability: (u32, u32),
-    /// Backend kind.
-    pub kind: BackendKind,
-    /// Rayon worker threads used by the CPU paths.
-    pub cpu_threads: usize,
-}
-
-/// Resource limits checked (with checked arithmetic) before anything is allocated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest accepted input blob.
-    pub max_input_bytes: u64,
-    /// Largest host working set of one job (inputs + outputs + scratch).
-    pub max_host_bytes: u64,
-    /// Largest GEMM / inference work in multiply-accumulates.
-    pub max_macs: u64,
-    /// Largest render work in ray segments (`w·h·spp·(max_bounces+1)`).
-    pub max_render_segments: u64,
-    /// Device memory kept free on top of a job's own needs.
-    pub vram_headroom_bytes: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_input_bytes: 1 << 30,
-            max_host_bytes: 4 << 30,
-            max_macs: 1 << 44,
-            max_render_segments: 1 << 36,
-            vram_headroom_bytes: 256 << 20,
-        }
-    }
-}
+pub use crate::limits::{BackendKind, DeviceInfo, DevicePreference, Limits};
 
 /// A compute backend: the CPU reference or a CUDA device. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -122,56 +45,21 @@ impl Backend {
         }
     }
 
-    /// CUDA device `ordinal`. Loads the driver and NVRTC dynamically, compiles the kernels and
-    /// runs a GPU-vs-CPU self-test. Never panics when CUDA is absent: returns
-    /// [`ComputeError::CudaUnavailable`].
-    pub fn cuda(ordinal: usize) -> Result<Backend> {
-        let dev = CudaDevice::new(ordinal)?;
+    /// A CUDA backend on an opened, self-tested device ([`crate::select`] opens it).
+    pub(crate) fn on_device(dev: Arc<CudaDevice>) -> Backend {
         let info = dev.info().clone();
-        Ok(Backend {
+        Backend {
             cuda: Some(dev),
             info,
             limits: Limits::default(),
             fallback_reason: None,
-        })
-    }
-
-    /// Selects a backend. `Auto` never fails: without a usable GPU it returns the CPU backend,
-    /// logs the reason at `warn` level and keeps it in [`Backend::fallback_reason`].
-    pub fn select(pref: DevicePreference) -> Result<Backend> {
-        match pref {
-            DevicePreference::Cpu => {
-                tracing::info!("compute backend: CPU (requested)");
-                Ok(Backend::cpu())
-            }
-            DevicePreference::Cuda => {
-                let b = Backend::cuda(0)?;
-                tracing::info!(device = %b.info.name, "compute backend: CUDA");
-                Ok(b)
-            }
-            DevicePreference::Auto => match Backend::cuda(0) {
-                Ok(b) => {
-                    tracing::info!(device = %b.info.name, "compute backend: CUDA (auto)");
-                    Ok(b)
-                }
-                Err(e) => {
-                    let reason = e.to_string();
-                    tracing::warn!(%reason, "no usable CUDA device, falling back to the CPU reference");
-                    let mut b = Backend::cpu();
-                    b.fallback_reason = Some(reason);
-                    Ok(b)
-                }
-            },
         }
     }
 
-    /// Reads `TESSERA_DEVICE` (`cuda`, `cpu`, `auto`; unset = `auto`) and selects.
-    pub fn from_env() -> Result<Backend> {
-        let pref = match std::env::var("TESSERA_DEVICE") {
-            Ok(v) => v.parse()?,
-            Err(_) => DevicePreference::Auto,
-        };
-        Backend::select(pref)
+    /// Records why `Auto` fell back to the CPU.
+    pub(crate) fn with_fallback_reason(mut self, reason: String) -> Backend {
+        self.fallback_reason = Some(reason);
+        self
     }
 
     /// Replaces the limits.

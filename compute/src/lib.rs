@@ -33,13 +33,17 @@ pub mod format;
 pub mod gemm;
 pub mod hash;
 pub mod inference;
+pub mod limits;
 pub mod render;
 pub mod rng;
+pub mod select;
+pub mod selftest;
 pub mod testcases;
 
-pub use device::{Backend, BackendKind, DeviceInfo, DevicePreference, Limits};
+pub use device::Backend;
 pub use error::{ComputeError, Result};
 pub use hash::{parse_result_blob, result_blob, result_hash};
+pub use limits::{BackendKind, DeviceInfo, DevicePreference, Limits};
 
 /// Identifies a kernel. The numeric value is the `kernel id` field of input blobs and of the
 /// hashed result encoding; it never changes once assigned.

@@ -16,7 +16,7 @@ use tessera_compute::testcases::{
 use tessera_compute::{run, Backend, ComputeError, DevicePreference, Job, Limits};
 
 fn device() -> Option<Arc<CudaDevice>> {
-    match CudaDevice::new(0) {
+    match tessera_compute::selftest::open_checked(0) {
         Ok(d) => {
             eprintln!(
                 "CUDA device: {} ({}), tensor cores: {}",

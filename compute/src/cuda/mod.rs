@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, DriverError};
 use cudarc::nvrtc::{CompileOptions, Ptx};
 
-use crate::device::{BackendKind, DeviceInfo, Limits};
 use crate::error::{ComputeError, Result};
+use crate::limits::{BackendKind, DeviceInfo, Limits};
 
 /// GEMM kernel sources.
 pub const GEMM_CU: &str = include_str!("gemm.cu");
@@ -238,13 +238,12 @@ fn compile(arch: &str) -> Result<Ptx> {
 }
 
 impl CudaDevice {
-    /// Opens device `ordinal`, compiles the kernels and runs the self-test.
+    /// Opens device `ordinal` and compiles the kernels. The GPU-vs-CPU self-test is
+    /// [`crate::selftest::open_checked`], above the kernels.
     pub fn new(ordinal: usize) -> Result<Arc<CudaDevice>> {
         probe_libraries()?;
         let dev = guard("CUDA initialisation", || Self::open(ordinal))?;
-        let dev = Arc::new(dev);
-        crate::cuda::selftest::run(&dev)?;
-        Ok(dev)
+        Ok(Arc::new(dev))
     }
 
     fn open(ordinal: usize) -> Result<CudaDevice> {
@@ -403,7 +402,6 @@ pub(crate) fn bytes(n: usize, size: usize) -> Result<u64> {
 }
 
 pub mod libs;
-pub mod selftest;
 
 #[cfg(test)]
 mod emu;

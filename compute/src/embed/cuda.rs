@@ -24,10 +24,10 @@ use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 use super::model::{BertConfig, EmbedModel, Layer};
 use crate::cuda::{guard, CudaDevice};
-use crate::device::Limits;
 use crate::error::{ComputeError, Result};
 use crate::gemm::cuda::f32_config;
 use crate::inference::cuda::elementwise_cfg;
+use crate::limits::Limits;
 
 /// Threads of a row-kernel block (`EMB_ROW_THREADS` in `embed.cu`): one warp per row.
 pub(crate) const ROW_THREADS: u32 = 128;

@@ -19,9 +19,10 @@
 use std::sync::Arc;
 
 use super::model::EmbedModel;
-use crate::device::{Backend, Limits};
+use crate::device::Backend;
 use crate::error::{ComputeError, Result};
 use crate::format::{checked_mul, expect_header, write_header, Reader};
+use crate::limits::Limits;
 use crate::KernelId;
 
 /// Longest model URI.

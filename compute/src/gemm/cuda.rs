@@ -6,8 +6,8 @@ use std::time::Instant;
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
 use crate::cuda::{bytes, guard, round_up, CudaDevice};
-use crate::device::Limits;
 use crate::error::{ComputeError, Result};
+use crate::limits::Limits;
 
 fn grid_dim(v: usize, what: &str) -> Result<u32> {
     if v == 0 || v > i32::MAX as usize {

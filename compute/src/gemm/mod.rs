@@ -14,9 +14,10 @@
 pub mod cpu;
 pub mod cuda;
 
-use crate::device::{Backend, Limits};
+use crate::device::Backend;
 use crate::error::{ComputeError, Result};
 use crate::format::{checked_add, checked_mul, expect_header, write_header, Reader};
+use crate::limits::Limits;
 use crate::rng::SplitMix64;
 use crate::KernelId;
 

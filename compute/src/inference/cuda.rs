@@ -5,8 +5,8 @@ use cudarc::driver::{LaunchConfig, PushKernelArg};
 
 use super::model::QuantModel;
 use crate::cuda::{guard, CudaDevice};
-use crate::device::Limits;
 use crate::error::{ComputeError, Result};
+use crate::limits::Limits;
 
 /// Launch shape of the elementwise epilogue kernels (256 threads, one per element).
 pub(crate) fn elementwise_cfg(n: usize) -> Result<LaunchConfig> {

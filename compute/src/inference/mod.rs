@@ -11,9 +11,10 @@ pub mod cpu;
 pub mod cuda;
 pub mod model;
 
-use crate::device::{Backend, Limits};
+use crate::device::Backend;
 use crate::error::{ComputeError, Result};
 use crate::format::{checked_mul, expect_header, write_header, Reader};
+use crate::limits::Limits;
 use crate::KernelId;
 pub use model::{builtin_model, QuantModel};
 

@@ -6,8 +6,8 @@ use super::mesh_blob::CompiledMesh;
 use super::scene::CompiledScene;
 use super::{MeshOutput, RenderOutput};
 use crate::cuda::{bytes, guard, CudaDevice};
-use crate::device::Limits;
 use crate::error::Result;
+use crate::limits::Limits;
 
 /// Ray segments per launch (bounds the run time of a single kernel launch).
 const SEGMENTS_PER_LAUNCH: u64 = 1 << 27;

@@ -6,8 +6,8 @@ use super::mesh::{MeshMaterial, MeshScene, Triangle};
 use super::mesh_blob::{self, CompiledMesh, Tile, MAT_STRIDE};
 use super::mesh_cpu::{self, closest, closest_brute};
 use super::mesh_scenes::{cornell, random_soup};
-use crate::device::Limits;
 use crate::error::ComputeError;
+use crate::limits::Limits;
 use crate::{Backend, Job, KernelId};
 
 fn compile(s: &MeshScene, tile: Tile) -> CompiledMesh {

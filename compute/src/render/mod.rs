@@ -26,9 +26,10 @@ pub mod scene;
 
 use std::path::Path;
 
-use crate::device::{Backend, Limits};
+use crate::device::Backend;
 use crate::error::{ComputeError, Result};
 use crate::format::{expect_header, write_header_version, Reader};
+use crate::limits::Limits;
 use crate::KernelId;
 pub use scene::{CompiledScene, SceneFile};
 

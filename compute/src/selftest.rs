@@ -1,14 +1,15 @@
 //! Start-up self-test: every GPU kernel is run on small random inputs with odd sizes and
-//! compared byte for byte with the CPU reference. A tensor-core int8 mismatch disables the
+//! compared byte for byte with the CPU reference (above the kernels it runs; the CUDA layer
+//! below them only opens the device). A tensor-core int8 mismatch disables the
 //! `mma.sync` path (dp4a is used instead); any other mismatch refuses the device, so a
 //! worker never posts a hash its GPU cannot reproduce.
 
 use std::sync::Arc;
 
-use super::CudaDevice;
-use crate::device::Limits;
+use crate::cuda::CudaDevice;
 use crate::error::{ComputeError, Result};
 use crate::gemm::{self, cpu};
+use crate::limits::Limits;
 
 const SIZES: [(usize, usize, usize); 4] = [(1, 1, 1), (37, 53, 71), (130, 129, 67), (5, 200, 300)];
 
@@ -66,4 +67,12 @@ pub fn run(dev: &Arc<CudaDevice>) -> Result<()> {
         "CUDA self-test passed (GEMM f32/int8, render)"
     );
     Ok(())
+}
+
+/// Opens CUDA device `ordinal` (driver and NVRTC loaded dynamically, kernels compiled) and runs
+/// the self-test on it: what a backend is made of.
+pub fn open_checked(ordinal: usize) -> Result<Arc<CudaDevice>> {
+    let dev = CudaDevice::new(ordinal)?;
+    run(&dev)?;
+    Ok(dev)
 }
