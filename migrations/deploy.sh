@@ -58,7 +58,7 @@ KEYPAIR=${KEYPAIR/#\~/$HOME}
 
 # The localnet CLI: enough for `address` and for checking parameters offline.
 TESSERA=${TESSERA_BIN_DIR:-$ROOT/target/debug}/tessera
-[[ -x "$TESSERA" ]] || cargo build -q --locked -p tessera-client --bin tessera
+[[ -x "$TESSERA" ]] || cargo build -q --locked -p tessera-cli --bin tessera
 LOCALNET_KEY=keys/tessera-program-keypair.json
 LOCALNET_ID=$("$TESSERA" -k "$LOCALNET_KEY" address)
 
@@ -135,7 +135,7 @@ dry run: deploy Tessera to $CLUSTER ($URL)
   deployer          $DEPLOYER (pays; upgrade and config authority)
   1. record         Anchor.toml [programs.$CLUSTER] tessera = "$PROGRAM_ID"
   2. build          ${BUILD_ENV[*]} cargo build-sbf --manifest-path programs/tessera/Cargo.toml --sbf-out-dir $OUT/deploy
-                    ${BUILD_ENV[*]} cargo build --release --locked -p tessera-client --bin tessera --target-dir $OUT
+                    ${BUILD_ENV[*]} cargo build --release --locked -p tessera-cli --bin tessera --target-dir $OUT
   3. deploy         anchor program deploy $OUT/deploy/tessera.so --program-keypair $PROGRAM_KEYPAIR --upgrade-authority $KEYPAIR --provider.cluster $URL --provider.wallet $KEYPAIR --no-idl
   4. initialise     $CLI --url $URL --keypair $KEYPAIR config init --cluster $CLUSTER${INIT_ARGS[*]:+ ${INIT_ARGS[*]}}
 EOF
@@ -150,7 +150,7 @@ echo "building the program and the CLI for $PROGRAM_ID into $OUT/"
 env "${BUILD_ENV[@]}" CARGO_TARGET_DIR="$OUT" cargo build-sbf \
   --manifest-path programs/tessera/Cargo.toml --sbf-out-dir "$OUT/deploy"
 rm -f "$OUT/deploy/tessera-keypair.json" # cargo-build-sbf copies the localnet key: not ours
-env "${BUILD_ENV[@]}" cargo build --release --locked -q -p tessera-client --bin tessera --target-dir "$OUT"
+env "${BUILD_ENV[@]}" cargo build --release --locked -q -p tessera-cli --bin tessera --target-dir "$OUT"
 [[ "$("$CLI" version --program-id)" == "$PROGRAM_ID" ]] \
   || die cli-built-for-other-program "$CLI does not carry $PROGRAM_ID"
 python3 - "$OUT/deploy/tessera.so" "$PROGRAM_ID" <<'EOF' || die so-built-for-other-program "$OUT/deploy/tessera.so does not carry $PROGRAM_ID"

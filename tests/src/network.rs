@@ -34,7 +34,7 @@ fn bin(name: &str) -> Result<PathBuf> {
     let p = bin_dir().join(name);
     if !p.exists() {
         bail!(
-            "{} is missing: build it with `cargo build -p tessera-worker -p tessera-client --bins` (or set TESSERA_BIN_DIR)",
+            "{} is missing: build it with `cargo build -p tessera-worker -p tessera-cli --bins` (or set TESSERA_BIN_DIR)",
             p.display()
         );
     }

@@ -25,7 +25,7 @@ fn start(dir: &Path, args: &[String]) -> (Proc, String) {
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .spawn()
-        .expect("tessera blobs serve (cargo build -p tessera-client --bin tessera)");
+        .expect("tessera blobs serve (cargo build -p tessera-cli --bin tessera)");
     let p = Proc {
         name: "blob server".into(),
         child,

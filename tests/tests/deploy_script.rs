@@ -3,7 +3,7 @@
 //! keys/ is public), mainnet needs --yes, and parameters are checked against the program's
 //! bounds and the cluster's rules first. `--dry-run` shows the plan: build for the key's id,
 //! deploy, `config init --cluster`. (Needs the `tessera` binary: `cargo build -p
-//! tessera-client --bins`.)
+//! tessera-cli --bins`.)
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -4,7 +4,7 @@
 //! downloads to a file, and each failure named: a tampered object (hash mismatch), an
 //! oversized one (refused from its metadata, before its body), wrong credentials, an
 //! unreachable store, a missing blob or bucket, bad URLs, and the worker's allow-list.
-//! The CLI round trip needs the binaries (`cargo build -p tessera-client --bins`).
+//! The CLI round trip needs the binaries (`cargo build -p tessera-cli --bins`).
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -371,7 +371,7 @@ fn the_cli_puts_and_gets_through_s3_with_the_environment() {
     let tessera = tessera_tests::network::bin_dir().join("tessera");
     assert!(
         tessera.exists(),
-        "{} missing: run `cargo build -p tessera-client --bins` first",
+        "{} missing: run `cargo build -p tessera-cli --bins` first",
         tessera.display()
     );
     let dir = scratch("cli");

@@ -4,7 +4,7 @@
 //! server never holds a blob.
 //!
 //! ```text
-//! cargo build --release -p tessera-client --bin tessera && cargo build --release -p tessera-tests --bin bench-blobs
+//! cargo build --release -p tessera-cli --bin tessera && cargo build --release -p tessera-tests --bin bench-blobs
 //! target/release/bench-blobs [--mib 1024] [--dir /tmp/tessera-bench-blobs]
 //! ```
 //! The `tessera` binary is taken from beside this one (`target/<profile>/`), or from
@@ -120,7 +120,7 @@ fn tessera_bin() -> Result<PathBuf> {
         .context("locating the tessera binary")?;
     if !p.exists() {
         bail!(
-            "{} is missing: cargo build --release -p tessera-client --bin tessera (or set TESSERA_BIN)",
+            "{} is missing: cargo build --release -p tessera-cli --bin tessera (or set TESSERA_BIN)",
             p.display()
         );
     }
