@@ -9,9 +9,9 @@ mod common;
 use std::sync::Arc;
 
 use common::candle_bert::CandleBert;
-use tessera_client::embedding::{self, Tokenizer};
 use tessera_compute::embed::{self, EmbedModel};
 use tessera_compute::{Backend, Job, Limits};
+use tessera_jobs::embedding::{self, Tokenizer};
 
 struct Fixture {
     model: Arc<EmbedModel>,

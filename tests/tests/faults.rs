@@ -101,13 +101,13 @@ fn faults_on_a_live_network() {
     let tampered_dir = dir.join("tampered");
     // (its own seed: workers keep verified inputs in a content-addressed cache, so an input
     // identical to another job's would be served from there, correctly, without the bad copy)
-    let spec: tessera_client::jobspec::JobSpec =
+    let spec: tessera_jobs::jobspec::JobSpec =
         toml::from_str(&format!("{GEMM}seed = 4242\n")).unwrap();
     let client_before = net.balance(&client.pubkey());
-    let bad = tessera_client::jobs::post(
+    let bad = tessera_jobs::jobs::post(
         &net.rpc,
         &client,
-        &tessera_client::jobspec::JobSpec {
+        &tessera_jobs::jobspec::JobSpec {
             deadline_secs: 46,
             ..spec
         },

@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use solana_sdk::signer::Signer;
-use tessera_client::{embed_jobs, embedding, jobs, render_jobs};
+use tessera_jobs::{embed_jobs, embedding, jobs, render_jobs};
 use tessera_tests::localnet;
 use tessera_tests::network::{Network, Proc};
 

@@ -10,11 +10,11 @@
 //! `TESSERA_WRITE_DOCS=1` also writes the renders into `docs/` (the images in the README).
 use std::path::PathBuf;
 
-use tessera_client::render_jobs::{self, RenderOptions};
-use tessera_client::scene_import::environment::Environment;
 use tessera_compute::render::mesh_blob::{self, Tile};
 use tessera_compute::render::{self, mesh_cpu};
 use tessera_compute::{Backend, Job, Limits};
+use tessera_jobs::render_jobs::{self, RenderOptions};
+use tessera_jobs::scene_import::environment::Environment;
 
 fn data(dir: &str, file: &str) -> PathBuf {
     tessera_tests::render_asset(dir, file).unwrap()
@@ -47,8 +47,8 @@ fn write_docs(name: &str, w: u32, h: u32, rgb: &[f32]) {
 
 /// The bunny on a floor under an area light (both added here around the imported mesh).
 fn bunny_studio(width: u32, height: u32, spp: u32) -> tessera_compute::render::mesh::MeshScene {
-    use tessera_client::scene_import::{self, ImportOptions};
     use tessera_compute::render::mesh::{MeshMaterial, Triangle};
+    use tessera_jobs::scene_import::{self, ImportOptions};
     let obj = data("bunny-1.0.1", "bunny.obj");
     let mut s = scene_import::import(
         &obj,

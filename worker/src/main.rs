@@ -10,8 +10,8 @@ use solana_commitment_config::CommitmentConfig;
 use solana_sdk::{signature::Keypair, signer::Signer};
 use tessera::constants::{CAP_CPU, CAP_CUDA, MAX_GPU_MODEL_LEN};
 use tessera::state::{Hardware, Node};
-use tessera_client::cli_util;
 use tessera_compute::{Backend, BackendKind, DevicePreference};
+use tessera_jobs::cli_util;
 use tessera_rpc as rpc;
 use tessera_sdk::units::{format_amount, parse_amount};
 use tessera_sdk::{ix, pda};
@@ -224,7 +224,7 @@ fn run_cmd(cli: &Cli, cfg: Option<Config>) -> Result<()> {
             };
             if !kp_path.exists() {
                 let kp = Keypair::new();
-                tessera_client::cli_util::write_new_keypair(&kp_path, &kp)?;
+                tessera_jobs::cli_util::write_new_keypair(&kp_path, &kp)?;
                 println!(
                     "new operator keypair {} at {}",
                     kp.pubkey(),

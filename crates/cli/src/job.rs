@@ -9,10 +9,10 @@ use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::state::{Job, JobState};
 use tessera_blobs as blobs;
 use tessera_blobs::BlobTarget;
-use tessera_client::embedding::{self, Manifest};
-use tessera_client::jobspec::{InputSpec, JobSpec, RequirementsSpec};
-use tessera_client::render_jobs::RenderManifest;
-use tessera_client::{embed_jobs, jobs};
+use tessera_jobs::embedding::{self, Manifest};
+use tessera_jobs::jobspec::{InputSpec, JobSpec, RequirementsSpec};
+use tessera_jobs::render_jobs::RenderManifest;
+use tessera_jobs::{embed_jobs, jobs};
 
 use crate::watch::watch;
 use tessera_rpc as rpc;
@@ -82,7 +82,7 @@ pub enum JobCmd {
 
 #[derive(Args)]
 pub struct PostArgs {
-    /// Job file (TOML; see `tessera_client::jobspec`). Flags override its fields.
+    /// Job file (TOML; see `tessera_jobs::jobspec`). Flags override its fields.
     #[arg(long, short = 'f')]
     file: Option<PathBuf>,
     /// Kernel: gemm-i8, gemm-f32, render, inference or embed.

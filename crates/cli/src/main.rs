@@ -13,7 +13,7 @@ use solana_client::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::state::{Job, JobState, Node};
-use tessera_client::cli_util;
+use tessera_jobs::cli_util;
 use tessera_rpc as rpc;
 use tessera_sdk::units::{format_amount, parse_amount};
 use tessera_sdk::{ix, token};

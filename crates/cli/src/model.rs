@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::Subcommand;
 use solana_sdk::signature::Keypair;
 use tessera_blobs as blobs;
-use tessera_client::{embed_jobs, embedding};
+use tessera_jobs::{embed_jobs, embedding};
 
 #[derive(Subcommand)]
 pub enum ModelCmd {

@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use solana_client::rpc_client::RpcClient;
 use solana_sdk::signature::Keypair;
 use tessera_blobs::BlobTarget;
-use tessera_client::jobspec::JobSpec;
-use tessera_client::render_jobs::{self, RenderManifest};
+use tessera_jobs::jobspec::JobSpec;
+use tessera_jobs::render_jobs::{self, RenderManifest};
 use tessera_rpc as rpc;
 use tessera_sdk::units::format_amount;
 

@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use solana_client::rpc_client::RpcClient;
 use solana_sdk::pubkey::Pubkey;
 use tessera::state::Job;
-use tessera_client::jobs;
+use tessera_jobs::jobs;
 use tessera_rpc as rpc;
 
 /// Follows a job with a progress display until it reaches a final state.

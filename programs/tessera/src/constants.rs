@@ -1,5 +1,5 @@
 //! Seeds and protocol-wide limits. Every PDA seed lives here, and the client crate
-//! (`tessera-client`) re-exports these so that nothing off-chain spells a seed again.
+//! (`tessera-sdk`) re-exports these so that nothing off-chain spells a seed again.
 
 /// `["config"]` -> [`crate::state::Config`]
 pub const CONFIG_SEED: &[u8] = b"config";

@@ -18,8 +18,8 @@ use clap::Parser;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::{signature::Keypair, signer::Signer};
 use tessera::state::{Job, JobState};
-use tessera_client::cli_util;
-use tessera_client::jobs;
+use tessera_jobs::cli_util;
+use tessera_jobs::jobs;
 use tessera_sdk::accounts;
 use tessera_tests::network::{Network, Proc};
 
@@ -387,7 +387,7 @@ fn run(args: &Args) -> Result<()> {
                     }
                     let r = spec(k, replicas)
                         .and_then(|text| {
-                            Ok(toml::from_str::<tessera_client::jobspec::JobSpec>(&text)?)
+                            Ok(toml::from_str::<tessera_jobs::jobspec::JobSpec>(&text)?)
                         })
                         .and_then(|sp| poster.send(&sp, &target));
                     match r {

@@ -13,8 +13,8 @@ use clap::Parser;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use solana_sdk::signer::Signer;
 use tessera_blobs as blobs;
-use tessera_client::render_jobs::{self, RenderOptions};
-use tessera_client::{cli_util, embed_jobs, embedding, jobs};
+use tessera_jobs::render_jobs::{self, RenderOptions};
+use tessera_jobs::{cli_util, embed_jobs, embedding, jobs};
 use tessera_sdk::units::format_amount;
 use tessera_tests::network::{Network, Proc};
 

@@ -11,7 +11,7 @@ fn normal_deps(features: &[&str]) -> String {
         "--offline",
         "--locked",
         "-p",
-        "tessera-client",
+        "tessera-jobs",
         "-e",
         "normal",
         "--prefix",

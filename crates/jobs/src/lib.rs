@@ -1,7 +1,7 @@
-//! Tessera's jobs and the `tessera` CLI (to be split further, one crate per job, by issue 30):
-//! the seeds, PDAs, account decoding and instruction builders are in `tessera-sdk`
-//! (`crates/sdk`), the RPC helpers in `tessera-rpc` (`crates/rpc`), the blob store in
-//! `tessera-blobs` (`crates/blobs`).
+//! Tessera's jobs: job files, input builders, posting, following and verified results for
+//! every kernel, render plans and tiles, scene import, embeddings. It builds on `tessera-sdk`
+//! (instructions, PDAs, accounts), `tessera-rpc` and `tessera-blobs`; the `tessera` binary is
+//! `tessera-cli`.
 //!
 //! Cargo features choose how much of it a program pulls in (see `Cargo.toml`).
 pub mod cli_util;
