@@ -27,6 +27,12 @@ file_info=$(head -c 4 target/deploy/tessera.so | od -An -c | tr -d ' ')
 # anchor test (Anchor.toml [scripts]) selects the same way (--workspace, test mode).
 step "cargo test --workspace --no-run (every binary and test, built once)"
 cargo test --workspace --locked --no-run
+# The network, storage and deploy suites (tests/) run the binaries of other crates; cargo builds
+# a binary in a test run only for its own crate's integration tests (crates/cli/tests and
+# worker/tests do that), so say it plainly here if one is ever missing.
+for b in tessera tessera-worker tessera-demo; do
+  [[ -x target/debug/$b ]] || { echo "target/debug/$b was not built by cargo test --no-run" >&2; exit 1; }
+done
 
 step "cargo test --workspace (unit, kernels, LiteSVM against the built .so, CLI behaviour)"
 cargo test --workspace --locked

@@ -7,7 +7,9 @@
 //!   (started by `anchor test`).
 //! * [`s3`]: an S3-compatible server in this process, for the storage tests.
 //! * [`blobbench`]: what the blob benchmarks share.
+//! * [`cli`]: running a built binary as a user does, for the command-line tests.
 pub mod blobbench;
+pub mod cli;
 pub mod faultproxy;
 pub mod localnet;
 pub mod network;

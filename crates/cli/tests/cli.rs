@@ -1,55 +1,16 @@
-//! The binaries' user interface: every subcommand explains itself with `--help`, and the
-//! common mistakes each give one clear line saying what is wrong and what to do.
-//! (Needs the binaries: `cargo build --workspace --bins`, which scripts/test.sh does first.)
+//! The `tessera` command line as a user meets it: every subcommand explains itself with
+//! `--help`, and the common mistakes each give one clear line saying what is wrong and what to
+//! do. (An integration test of this crate, so `cargo test` builds the binary it runs.)
 use std::path::Path;
-use std::process::Command;
 
-use tessera_tests::network::bin_dir;
+use tessera_tests::cli::{
+    every_subcommand_has_help as help, one_line_error as expect_error, run, tmp, write_keypair,
+};
 
-fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
-    let path = bin_dir().join(bin);
-    assert!(
-        path.exists(),
-        "{} missing: run `cargo build --workspace --bins` first",
-        path.display()
-    );
-    let out = Command::new(path)
-        .args(args)
-        .env_remove("TESSERA_RPC_URL")
-        .env_remove("TESSERA_KEYPAIR")
-        .env_remove("TESSERA_BLOBS")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+const TESSERA: &str = env!("CARGO_BIN_EXE_tessera");
 
-/// Fails with exactly one `error: …` line containing every `needle`.
-fn one_line_error(bin: &str, args: &[&str], needles: &[&str]) {
-    let (code, _, err) = run(bin, args);
-    assert_eq!(code, 1, "{bin} {args:?} should fail: {err}");
-    let lines: Vec<&str> = err.trim().lines().collect();
-    assert_eq!(lines.len(), 1, "one line expected, got:\n{err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    for n in needles {
-        assert!(err.contains(n), "`{n}` missing from: {err}");
-    }
-}
-
-fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("tessera-cli-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn write_keypair(dir: &Path) -> String {
-    let kp = solana_sdk::signature::Keypair::new();
-    let p = dir.join("id.json");
-    std::fs::write(&p, serde_json::to_string(&kp.to_bytes().to_vec()).unwrap()).unwrap();
-    p.display().to_string()
+fn one_line_error(args: &[&str], needles: &[&str]) {
+    expect_error(Path::new(TESSERA), args, needles)
 }
 
 #[test]
@@ -80,41 +41,12 @@ fn every_subcommand_has_help() {
         &["token", "balance"],
         &["token", "mint"],
     ];
-    for sub in tessera {
-        let mut args = sub.to_vec();
-        args.push("--help");
-        let (code, out, err) = run("tessera", &args);
-        assert_eq!(code, 0, "tessera {sub:?} --help: {err}");
-        assert!(
-            out.contains("Usage:") && out.lines().next().unwrap().len() > 10,
-            "tessera {sub:?}: {out}"
-        );
-    }
-    for sub in [
-        "init",
-        "register",
-        "stake",
-        "unstake",
-        "withdraw",
-        "status",
-        "drain",
-        "deregister",
-        "run",
-        "version",
-    ] {
-        let (code, out, err) = run("tessera-worker", &[sub, "--help"]);
-        assert_eq!(code, 0, "tessera-worker {sub} --help: {err}");
-        assert!(
-            out.contains("Usage:") && out.lines().next().unwrap().len() > 10,
-            "{sub}: {out}"
-        );
-    }
+    help(Path::new(TESSERA), tessera);
 }
 
 #[test]
 fn keypair_mistakes() {
     one_line_error(
-        "tessera",
         &["--keypair", "/nonexistent/id.json", "address"],
         &["does not exist", "solana-keygen new"],
     );
@@ -122,7 +54,6 @@ fn keypair_mistakes() {
     let bad = d.join("bad.json");
     std::fs::write(&bad, "[1, 2, 3]").unwrap();
     one_line_error(
-        "tessera",
         &["--keypair", bad.to_str().unwrap(), "address"],
         &["is not a keypair file"],
     );
@@ -132,7 +63,6 @@ fn keypair_mistakes() {
 #[test]
 fn unreachable_rpc() {
     one_line_error(
-        "tessera",
         &["--url", "http://127.0.0.1:1", "config", "show"],
         &["cannot reach the RPC at http://127.0.0.1:1", "--url"],
     );
@@ -145,7 +75,6 @@ fn job_files_that_do_not_parse() {
     let f = d.join("job.toml");
     std::fs::write(&f, "kernel = \"render\"\nprice = \"1\"\nreplica = 3\n").unwrap();
     one_line_error(
-        "tessera",
         &[
             "--keypair",
             &kp,
@@ -158,7 +87,6 @@ fn job_files_that_do_not_parse() {
     );
     std::fs::write(&f, "kernel = [1]\n").unwrap();
     one_line_error(
-        "tessera",
         &[
             "--keypair",
             &kp,
@@ -171,7 +99,6 @@ fn job_files_that_do_not_parse() {
     );
     std::fs::write(&f, "kernel = \"fft\"\nprice = \"1\"\n").unwrap();
     one_line_error(
-        "tessera",
         &[
             "--keypair",
             &kp,
@@ -186,11 +113,7 @@ fn job_files_that_do_not_parse() {
         ],
         &["unknown kernel `fft`"],
     );
-    one_line_error(
-        "tessera",
-        &["--keypair", &kp, "job", "post"],
-        &["--file", "--kernel"],
-    );
+    one_line_error(&["--keypair", &kp, "job", "post"], &["--file", "--kernel"]);
     std::fs::remove_dir_all(d).unwrap();
 }
 
@@ -202,7 +125,7 @@ fn blobs_that_do_not_match_their_hash() {
         let f = d.join("input.bin");
         std::fs::write(&f, b"some input").unwrap();
         run(
-            "tessera",
+            Path::new(TESSERA),
             &[
                 "blobs",
                 "put",
@@ -218,49 +141,8 @@ fn blobs_that_do_not_match_their_hash() {
     std::fs::write(path, b"tampered!!").unwrap();
     let o = d.join("out.bin");
     one_line_error(
-        "tessera",
         &["blobs", "get", &uri, "-o", o.to_str().unwrap()],
         &["does not match its hash", "tampered"],
-    );
-    std::fs::remove_dir_all(d).unwrap();
-}
-
-#[test]
-fn worker_config_mistakes() {
-    one_line_error(
-        "tessera-worker",
-        &["--config", "/nonexistent/worker.toml", "status"],
-        &["tessera-worker init"],
-    );
-    let d = tmp("wcfg");
-    let c = d.join("worker.toml");
-    std::fs::write(&c, "rpc_url = 8899\n").unwrap();
-    one_line_error(
-        "tessera-worker",
-        &["--config", c.to_str().unwrap(), "status"],
-        &["is invalid"],
-    );
-    // init writes a config that loads, and refuses to overwrite it
-    std::fs::remove_file(&c).unwrap();
-    let (code, _, err) = run("tessera-worker", &["--config", c.to_str().unwrap(), "init"]);
-    assert_eq!(code, 0, "{err}");
-    {
-        // the config and the new key are the operator's alone
-        use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&c), 0o600, "worker.toml");
-        assert_eq!(mode(&d.join("id.json")), 0o600, "id.json");
-    }
-    one_line_error(
-        "tessera-worker",
-        &["--config", c.to_str().unwrap(), "init"],
-        &["already exists", "--force"],
-    );
-    // status against a cluster that is not there
-    one_line_error(
-        "tessera-worker",
-        &["--config", c.to_str().unwrap(), "status"],
-        &["cannot reach the RPC"],
     );
     std::fs::remove_dir_all(d).unwrap();
 }
@@ -271,22 +153,18 @@ fn config_init_cluster_mistakes() {
     let off = ["--url", "http://127.0.0.1:1", "config", "init"];
     let with = |extra: &[&'static str]| [&off[..], extra].concat();
     one_line_error(
-        "tessera",
         &with(&["--cluster", "testnet"]),
         &["unknown cluster `testnet`", "localnet, devnet or mainnet"],
     );
     one_line_error(
-        "tessera",
         &with(&["--cluster", "devnet", "--param", "fee=1"]),
         &["unknown parameter `fee`", "protocol_fee_bps"],
     );
     one_line_error(
-        "tessera",
         &with(&["--cluster", "devnet", "--param", "commit_window_secs"]),
         &["is not KEY=VALUE"],
     );
     one_line_error(
-        "tessera",
         &with(&["--cluster", "devnet", "--param", "max_replicas=8"]),
         &[
             "max_replicas = 8 is outside the program's bounds [1, 7]",
@@ -294,13 +172,11 @@ fn config_init_cluster_mistakes() {
         ],
     );
     one_line_error(
-        "tessera",
         &with(&["--cluster", "devnet", "--param", "protocol_fee_bps=lots"]),
         &["protocol_fee_bps = `lots`", "whole number"],
     );
     // seconds-long windows are for localnet only
     one_line_error(
-        "tessera",
         &with(&["--cluster", "mainnet", "--param", "commit_window_secs=60"]),
         &[
             "commit_window_secs = 60 s is too short for mainnet",
@@ -308,14 +184,12 @@ fn config_init_cluster_mistakes() {
         ],
     );
     one_line_error(
-        "tessera",
         &with(&["--cluster", "devnet", "--param", "unbonding_secs=30m"]),
         &["unbonding_secs = 1800 is shorter than the 3600 s devnet requires"],
     );
     // a localnet build never sends to a public cluster (its program id is the public key in
     // keys/), and --cluster must agree with the URL
     one_line_error(
-        "tessera",
         &["config", "init", "--cluster", "devnet", "--dry-run"],
         &[
             "built for localnet",
@@ -324,7 +198,6 @@ fn config_init_cluster_mistakes() {
         ],
     );
     one_line_error(
-        "tessera",
         &[
             "--url",
             "https://api.devnet.solana.com",
@@ -341,7 +214,7 @@ fn config_init_cluster_mistakes() {
 fn config_init_dry_run_prints_the_profile() {
     // a rehearsal of the devnet profile on a local URL: windows of minutes, nothing sent
     let (code, out, err) = run(
-        "tessera",
+        Path::new(TESSERA),
         &[
             "--url",
             "http://127.0.0.1:1",
@@ -384,7 +257,7 @@ fn config_update_refusals() {
     };
     let call = |args: Vec<String>, needles: &[&str]| {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        one_line_error("tessera", &a, needles)
+        one_line_error(&a, needles)
     };
     // checked before the RPC is asked anything
     call(
@@ -406,74 +279,8 @@ fn config_update_refusals() {
         &["cannot reach the RPC at http://127.0.0.1:1"],
     );
     // --param is required
-    let (code, _, err) = run("tessera", &["config", "update"]);
+    let (code, _, err) = run(Path::new(TESSERA), &["config", "update"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--param <KEY=VALUE>"), "{err}");
-    std::fs::remove_dir_all(d).unwrap();
-}
-
-#[test]
-fn worker_refuses_a_public_cluster_it_is_not_built_for() {
-    // a localnet build's program id is the public key in keys/: never on devnet or mainnet
-    let d = tmp("wpublic");
-    let c = d.join("worker.toml");
-    let c = c.to_str().unwrap();
-    let refused = ["built for localnet", "TESSERA_CLUSTER=devnet"];
-    one_line_error(
-        "tessera-worker",
-        &["--config", c, "init", "--cluster", "devnet"],
-        &refused,
-    );
-    one_line_error(
-        "tessera-worker",
-        &[
-            "--config",
-            c,
-            "init",
-            "--rpc-url",
-            "https://api.devnet.solana.com",
-        ],
-        &refused,
-    );
-    one_line_error(
-        "tessera-worker",
-        &[
-            "--config",
-            c,
-            "init",
-            "--cluster",
-            "devnet",
-            "--rpc-url",
-            "https://api.mainnet-beta.solana.com",
-        ],
-        &["--cluster devnet but --url https://api.mainnet-beta.solana.com is mainnet"],
-    );
-    let (code, _, err) = run(
-        "tessera-worker",
-        &["--config", c, "init", "--cluster", "testnet"],
-    );
-    assert!(
-        code == 2 && err.contains("unknown cluster `testnet`"),
-        "{code}: {err}"
-    );
-    assert!(!Path::new(c).exists(), "nothing written by a refused init");
-    // the cluster's defaults fill the URLs
-    let (code, _, err) = run(
-        "tessera-worker",
-        &["--config", c, "init", "--cluster", "localnet"],
-    );
-    assert_eq!(code, 0, "{err}");
-    let text = std::fs::read_to_string(c).unwrap();
-    assert!(
-        text.contains("rpc_url = \"http://127.0.0.1:8899\"")
-            && text.contains("ws_url = \"ws://127.0.0.1:8900\""),
-        "{text}"
-    );
-    // a config edited to point at devnet is refused when used
-    let edited = text
-        .replace("http://127.0.0.1:8899", "https://api.devnet.solana.com")
-        .replace("ws://127.0.0.1:8900", "wss://api.devnet.solana.com");
-    std::fs::write(c, edited).unwrap();
-    one_line_error("tessera-worker", &["--config", c, "status"], &refused);
     std::fs::remove_dir_all(d).unwrap();
 }
