@@ -40,8 +40,9 @@ cargo test --workspace --locked
 step "the SDK alone (instruction builders, no I/O) builds, for the host and the browser (wasm32)"
 cargo check -p tessera-sdk --locked
 cargo check -p tessera-sdk --locked --target wasm32-unknown-unknown
-cargo check -p tessera-jobs --no-default-features --features blobs --locked
-cargo check -p tessera-jobs --no-default-features --features rpc,blobs --locked
+step "the jobs crate's offline parts (job files, input builders, scene import, decoding) build for the browser (wasm32)"
+cargo check -p tessera-jobs --no-default-features --features offline --locked
+cargo check -p tessera-jobs --no-default-features --features offline --locked --target wasm32-unknown-unknown
 
 step "CUDA 13 NVRTC + ptxas on the kernels (the run above used CUDA 12)"
 if [[ -n "${TESSERA_NVRTC13_DIR:-}" ]]; then

@@ -2,14 +2,17 @@
 //! its description and limits. Choosing and opening one (`TESSERA_DEVICE`, the self-test) is
 //! [`crate::select`], above the kernels.
 
+#[cfg(feature = "cuda")]
 use std::sync::Arc;
 
+#[cfg(feature = "cuda")]
 use crate::cuda::CudaDevice;
 pub use crate::limits::{BackendKind, DeviceInfo, DevicePreference, Limits};
 
 /// A compute backend: the CPU reference or a CUDA device. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Backend {
+    #[cfg(feature = "cuda")]
     cuda: Option<Arc<CudaDevice>>,
     info: DeviceInfo,
     limits: Limits,
@@ -32,6 +35,7 @@ impl Backend {
     /// The CPU reference backend.
     pub fn cpu() -> Backend {
         Backend {
+            #[cfg(feature = "cuda")]
             cuda: None,
             info: DeviceInfo {
                 name: cpu_name(),
@@ -46,6 +50,7 @@ impl Backend {
     }
 
     /// A CUDA backend on an opened, self-tested device ([`crate::select`] opens it).
+    #[cfg(feature = "cuda")]
     pub(crate) fn on_device(dev: Arc<CudaDevice>) -> Backend {
         let info = dev.info().clone();
         Backend {
@@ -89,6 +94,7 @@ impl Backend {
     }
 
     /// The CUDA device, when this is a CUDA backend.
+    #[cfg(feature = "cuda")]
     pub fn cuda_device(&self) -> Option<&Arc<CudaDevice>> {
         self.cuda.as_ref()
     }

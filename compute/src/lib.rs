@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod calibration;
+#[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod device;
 pub mod embed;
@@ -37,6 +38,7 @@ pub mod limits;
 pub mod render;
 pub mod rng;
 pub mod select;
+#[cfg(feature = "cuda")]
 pub mod selftest;
 pub mod testcases;
 

@@ -10,7 +10,12 @@ impl Backend {
     /// runs a GPU-vs-CPU self-test. Never panics when CUDA is absent: returns
     /// [`ComputeError::CudaUnavailable`].
     pub fn cuda(ordinal: usize) -> Result<Backend> {
-        Ok(Backend::on_device(crate::selftest::open_checked(ordinal)?))
+        #[cfg(feature = "cuda")]
+        return Ok(Backend::on_device(crate::selftest::open_checked(ordinal)?));
+        #[cfg(not(feature = "cuda"))]
+        Err(crate::error::ComputeError::CudaUnavailable(format!(
+            "device {ordinal}: this build of tessera-compute has no CUDA backend (the `cuda` feature is off)"
+        )))
     }
 
     /// Selects a backend. `Auto` never fails: without a usable GPU it returns the CPU backend,

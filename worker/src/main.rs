@@ -10,8 +10,8 @@ use solana_commitment_config::CommitmentConfig;
 use solana_sdk::{signature::Keypair, signer::Signer};
 use tessera::constants::{CAP_CPU, CAP_CUDA, MAX_GPU_MODEL_LEN};
 use tessera::state::{Hardware, Node};
+use tessera_cmdline as cmdline;
 use tessera_compute::{Backend, BackendKind, DevicePreference};
-use tessera_jobs::cli_util;
 use tessera_rpc as rpc;
 use tessera_sdk::units::{format_amount, parse_amount};
 use tessera_sdk::{ix, pda};
@@ -143,14 +143,14 @@ fn main() {
     let mut url = "the configured rpc_url".to_string();
     let res = match &cli.cmd {
         Cmd::Init { .. } | Cmd::Version => run_cmd(&cli, None),
-        _ => Config::load(&cli_util::expand(&cli.config)).and_then(|c| {
+        _ => Config::load(&cmdline::expand(&cli.config)).and_then(|c| {
             url = c.rpc_url.clone();
             run_cmd(&cli, Some(c))
         }),
     };
     if let Err(e) = res {
         let fix = format!("set rpc_url in {}", cli.config);
-        eprintln!("error: {}", cli_util::one_line(&e, &url, &fix));
+        eprintln!("error: {}", cmdline::one_line(&e, &url, &fix));
         std::process::exit(1);
     }
 }
@@ -170,7 +170,7 @@ fn init_logging(cfg: &Config) {
 }
 
 fn keypair(cfg: &Config) -> Result<Keypair> {
-    cli_util::load_keypair(&cfg.keypair.display().to_string())
+    cmdline::load_keypair(&cfg.keypair.display().to_string())
 }
 
 fn backend(cfg: &Config) -> Result<Backend> {
@@ -202,7 +202,7 @@ fn run_cmd(cli: &Cli, cfg: Option<Config>) -> Result<()> {
             metrics_addr,
             force,
         } => {
-            let path = cli_util::expand(&cli.config);
+            let path = cmdline::expand(&cli.config);
             if path.exists() && !force {
                 bail!(
                     "{} already exists (pass --force to overwrite)",
@@ -224,7 +224,7 @@ fn run_cmd(cli: &Cli, cfg: Option<Config>) -> Result<()> {
             };
             if !kp_path.exists() {
                 let kp = Keypair::new();
-                tessera_jobs::cli_util::write_new_keypair(&kp_path, &kp)?;
+                cmdline::write_new_keypair(&kp_path, &kp)?;
                 println!(
                     "new operator keypair {} at {}",
                     kp.pubkey(),

@@ -12,6 +12,7 @@
 //! Output: C row-major, `m·n` i32 LE or f32 LE.
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
 pub mod cuda;
 
 use crate::device::Backend;
@@ -145,12 +146,14 @@ impl GemmI8Job {
     }
 
     /// Computes C.
+    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
     pub fn compute(&self, backend: &Backend) -> Result<Vec<i32>> {
         let (m, n, k) = (self.m as usize, self.n as usize, self.k as usize);
-        match backend.cuda_device() {
-            Some(dev) => dev.gemm_i8(m, n, k, &self.a, &self.b, backend.limits()),
-            None => Ok(cpu::gemm_i8(m, n, k, &self.a, &self.b)),
+        #[cfg(feature = "cuda")]
+        if let Some(dev) = backend.cuda_device() {
+            return dev.gemm_i8(m, n, k, &self.a, &self.b, backend.limits());
         }
+        Ok(cpu::gemm_i8(m, n, k, &self.a, &self.b))
     }
 }
 
@@ -187,13 +190,20 @@ impl GemmF32Job {
         Ok(crate::format::f32s_to_le(&self.compute(backend)?))
     }
 
+    /// `A·B` on `backend`, before canonicalisation.
+    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
+    fn product(&self, backend: &Backend) -> Result<Vec<f32>> {
+        let (m, n, k) = (self.m as usize, self.n as usize, self.k as usize);
+        #[cfg(feature = "cuda")]
+        if let Some(dev) = backend.cuda_device() {
+            return dev.gemm_f32(m, n, k, &self.a, &self.b, backend.limits());
+        }
+        Ok(cpu::gemm_f32(m, n, k, &self.a, &self.b))
+    }
+
     /// Computes C (NaNs canonicalized).
     pub fn compute(&self, backend: &Backend) -> Result<Vec<f32>> {
-        let (m, n, k) = (self.m as usize, self.n as usize, self.k as usize);
-        let mut c = match backend.cuda_device() {
-            Some(dev) => dev.gemm_f32(m, n, k, &self.a, &self.b, backend.limits())?,
-            None => cpu::gemm_f32(m, n, k, &self.a, &self.b),
-        };
+        let mut c = self.product(backend)?;
         for x in c.iter_mut() {
             *x = canonicalize_f32(*x);
         }

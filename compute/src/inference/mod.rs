@@ -8,6 +8,7 @@
 //! predicted classes (index of the first maximum logit).
 
 pub mod cpu;
+#[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod model;
 
@@ -89,12 +90,14 @@ impl InferenceJob {
     }
 
     /// Int32 logits, row-major `batch × classes`.
+    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
     pub fn logits(&self, backend: &Backend) -> Result<Vec<i32>> {
         let batch = self.batch as usize;
-        match backend.cuda_device() {
-            Some(dev) => dev.mlp_forward(&self.model, batch, &self.inputs, backend.limits()),
-            None => Ok(cpu::forward(&self.model, batch, &self.inputs)),
+        #[cfg(feature = "cuda")]
+        if let Some(dev) = backend.cuda_device() {
+            return dev.mlp_forward(&self.model, batch, &self.inputs, backend.limits());
         }
+        Ok(cpu::forward(&self.model, batch, &self.inputs))
     }
 
     /// Canonical output bytes: logits then predictions.

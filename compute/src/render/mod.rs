@@ -12,6 +12,7 @@
 
 pub mod bvh;
 pub mod cpu;
+#[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod environment;
 pub mod math;
@@ -81,11 +82,13 @@ impl RenderJob {
     }
 
     /// Renders on `backend`.
+    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
     pub fn run(&self, backend: &Backend) -> Result<RenderOutput> {
-        match backend.cuda_device() {
-            Some(dev) => dev.render(&self.scene),
-            None => Ok(self.run_cpu()),
+        #[cfg(feature = "cuda")]
+        if let Some(dev) = backend.cuda_device() {
+            return dev.render(&self.scene);
         }
+        Ok(self.run_cpu())
     }
 
     /// Renders with the CPU reference.
@@ -139,11 +142,13 @@ impl MeshJob {
     }
 
     /// Renders on `backend`.
+    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
     pub fn run(&self, backend: &Backend) -> Result<MeshOutput> {
-        match backend.cuda_device() {
-            Some(dev) => dev.render_mesh(&self.scene),
-            None => Ok(self.run_cpu()),
+        #[cfg(feature = "cuda")]
+        if let Some(dev) = backend.cuda_device() {
+            return dev.render_mesh(&self.scene);
         }
+        Ok(self.run_cpu())
     }
 
     /// Renders with the CPU reference.

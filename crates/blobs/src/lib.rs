@@ -25,8 +25,10 @@ pub mod refusal;
 pub mod server;
 
 mod dir;
-mod id;
 mod target;
+
+// Blob names are the SDK's (the browser names blobs too); re-exported here as before.
+use tessera_sdk::blob_id as id;
 
 pub use dir::DirStore;
 pub use id::{hash, hex, parse_hash, MAX_BLOB_BYTES};

@@ -13,7 +13,7 @@ use solana_client::rpc_client::RpcClient;
 use solana_commitment_config::CommitmentConfig;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::state::{Job, JobState, Node};
-use tessera_jobs::cli_util;
+use tessera_cmdline as cmdline;
 use tessera_rpc as rpc;
 use tessera_sdk::units::{format_amount, parse_amount};
 use tessera_sdk::{ix, token};
@@ -124,14 +124,14 @@ fn main() {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let url_given = matches.value_source("url") != Some(ValueSource::DefaultValue);
     if let Err(e) = run(&cli, url_given) {
-        eprintln!("error: {}", cli_util::one_line(&e, &cli.url, "pass --url"));
+        eprintln!("error: {}", cmdline::one_line(&e, &cli.url, "pass --url"));
         std::process::exit(1);
     }
 }
 
 fn run(cli: &Cli, url_given: bool) -> Result<()> {
     let client = || RpcClient::new_with_commitment(cli.url.clone(), CommitmentConfig::confirmed());
-    let keypair = || cli_util::load_keypair(&cli.keypair);
+    let keypair = || cmdline::load_keypair(&cli.keypair);
     match &cli.cmd {
         Cmd::Version { program_id: true } => println!("{}", tessera_sdk::PROGRAM_ID),
         Cmd::Version { program_id: false } => {

@@ -33,7 +33,9 @@ pub fn model_cache() -> Result<DirStore> {
     let base = std::env::var_os("TESSERA_CACHE")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| crate::cli_util::expand("~/.cache/tessera"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/tessera")
+        });
     DirStore::open(base.join("client-models"))
 }
 

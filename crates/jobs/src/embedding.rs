@@ -15,8 +15,6 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use tessera_compute::embed::{self, model::split_model, BertConfig};
 
-use tessera_blobs as blobs;
-
 /// Reads a model directory into a model blob (config + tokenizer + weights), checked the way
 /// a worker checks it.
 pub fn model_blob(dir: &Path) -> Result<Vec<u8>> {
@@ -220,7 +218,7 @@ impl Manifest {
 
     /// Model hash as bytes.
     pub fn model_hash(&self) -> Result<[u8; 32]> {
-        blobs::parse_hash(&self.model)
+        tessera_sdk::blob_id::parse_hash(&self.model)
     }
 }
 

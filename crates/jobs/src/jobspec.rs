@@ -182,7 +182,7 @@ impl JobSpec {
             spec.input.texts = Some(base.join(t));
         }
         if let Some(m) = &spec.input.model {
-            if tessera_blobs::parse_hash(m).is_err() {
+            if tessera_sdk::blob_id::parse_hash(m).is_err() {
                 spec.input.model = Some(base.join(m).display().to_string());
             }
         }

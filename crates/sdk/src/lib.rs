@@ -1,8 +1,9 @@
 //! Tessera's SDK: the one place off-chain code gets seeds, PDAs, account decoding, instruction
-//! builders, the sortition draw, token and unit helpers and cluster profiles from. No I/O: it
+//! builders, the sortition draw, token and unit helpers, cluster profiles and blob names from. No I/O: it
 //! builds for `wasm32-unknown-unknown` (the browser), and the RPC, blob store, jobs and CLI
 //! crates build on it.
 pub mod accounts;
+pub mod blob_id;
 pub mod cluster;
 pub mod ix;
 pub mod pda;

@@ -18,7 +18,7 @@ use clap::Parser;
 use solana_sdk::pubkey::Pubkey;
 use solana_sdk::{signature::Keypair, signer::Signer};
 use tessera::state::{Job, JobState};
-use tessera_jobs::cli_util;
+use tessera_cmdline as cmdline;
 use tessera_jobs::jobs;
 use tessera_sdk::accounts;
 use tessera_tests::network::{Network, Proc};
@@ -89,7 +89,7 @@ struct Sample {
 fn main() {
     let args = Args::parse();
     if let Err(e) = run(&args) {
-        eprintln!("error: {}", cli_util::one_line(&e, &args.url, "pass --url"));
+        eprintln!("error: {}", cmdline::one_line(&e, &args.url, "pass --url"));
         std::process::exit(1);
     }
 }
@@ -294,7 +294,7 @@ fn transfer_ceiling(net: &Network, n: usize, threads: usize) -> Result<()> {
 }
 
 fn run(args: &Args) -> Result<()> {
-    let wallet = cli_util::load_keypair(&args.keypair)?;
+    let wallet = cmdline::load_keypair(&args.keypair)?;
     let _ = std::fs::remove_dir_all(&args.dir);
     let mut net = Network::attach(&args.url, wallet, &args.dir)?;
     if let Some(n) = args.transfers {

@@ -13,8 +13,9 @@ use clap::Parser;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use solana_sdk::signer::Signer;
 use tessera_blobs as blobs;
+use tessera_cmdline as cmdline;
 use tessera_jobs::render_jobs::{self, RenderOptions};
-use tessera_jobs::{cli_util, embed_jobs, embedding, jobs};
+use tessera_jobs::{embed_jobs, embedding, jobs};
 use tessera_sdk::units::format_amount;
 use tessera_tests::network::{Network, Proc};
 
@@ -100,13 +101,13 @@ fn nearest_sentences(
 fn main() {
     let args = Args::parse();
     if let Err(e) = run(&args) {
-        eprintln!("error: {}", cli_util::one_line(&e, &args.url, "pass --url"));
+        eprintln!("error: {}", cmdline::one_line(&e, &args.url, "pass --url"));
         std::process::exit(1);
     }
 }
 
 fn run(args: &Args) -> Result<()> {
-    let wallet = cli_util::load_keypair(&args.keypair)?;
+    let wallet = cmdline::load_keypair(&args.keypair)?;
     let _ = std::fs::remove_dir_all(&args.dir);
     let mut net = Network::attach(&args.url, wallet, &args.dir)?;
     let d = net.decimals;

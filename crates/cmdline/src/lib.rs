@@ -1,4 +1,4 @@
-//! What both binaries share at the command line: keypair loading with a useful error, and
+//! What both binaries (`tessera`, `tessera-worker`) share at the command line: keypair loading with a useful error, and
 //! turning an error chain into one line that says what is wrong and what to do.
 use std::path::PathBuf;
 

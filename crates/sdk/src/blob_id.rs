@@ -1,5 +1,6 @@
-//! Blob identity: a blob is named by the BLAKE3 hash of its bytes, written as 64 lower-case hex
-//! digits; and the largest blob anything here accepts.
+//! Blob identity: a blob (a job's input, model or result) is named by the BLAKE3 hash of its
+//! bytes, written as 64 lower-case hex digits — the hash a job account records on chain; and
+//! the largest blob anything accepts. Pure, so the browser names blobs as the blob store does.
 use anyhow::{anyhow, Result};
 
 /// Largest blob accepted or downloaded (512 MiB).
