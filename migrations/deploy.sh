@@ -174,6 +174,6 @@ fi
 cat <<EOF
 Tessera is on $CLUSTER: program $PROGRAM_ID. Next:
   git add Anchor.toml && git commit -m "Tessera on $CLUSTER: $PROGRAM_ID"
-  clients:   TESSERA_CLUSTER=$CLUSTER cargo install --path client   (or use $CLI)
+  clients:   TESSERA_CLUSTER=$CLUSTER cargo install --path crates/cli   (or use $CLI)
   operators: TESSERA_CLUSTER=$CLUSTER cargo install --path worker
 EOF

@@ -13,6 +13,9 @@ DEMO_DIR="$ROOT/.demo"
 source scripts/lib/localnet.sh
 
 localnet_up "$DEMO_DIR" "${TESSERA_DEMO_RPC_PORT:-8899}"
+
+step "the web page (web/build.sh), served by the demo's blob server"
+bash web/build.sh
 cleanup() { if ((KEEP == 0)); then localnet_down; fi; }
 trap cleanup EXIT
 

@@ -64,7 +64,8 @@ run_long() {
 
 # ---------------------------------------------------------------- Debian packages
 # systemd: `systemd-analyze verify` checks the worker's unit (worker/tests/systemd_unit.rs).
-APT_PKGS=(clang libclang-dev protobuf-compiler cmake pkg-config libssl-dev make g++ patch systemd)
+# chromium: the browser the web page's tests drive (playwright-core; no browser download).
+APT_PKGS=(clang libclang-dev protobuf-compiler cmake pkg-config libssl-dev make g++ patch systemd chromium)
 need_apt=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$p")
@@ -291,6 +292,18 @@ if [[ -f "$ROOT/tests/node/package.json" ]]; then
       step "npm: installing tests/node packages (about 30 s)"
       (cd "$ROOT/tests/node" && npm ci --no-audit --no-fund --loglevel=error >"$CACHE/logs/npm.log" 2>&1) \
         || { tail -20 "$CACHE/logs/npm.log"; die "npm ci failed in tests/node"; }
+    fi
+  fi
+fi
+
+# ---------------------------------------------------------------- npm (the web page)
+if [[ -f "$ROOT/web/package.json" ]]; then
+  if [[ ! -d "$ROOT/web/node_modules/vite" || ! -d "$ROOT/web/node_modules/playwright-core" \
+     || "$ROOT/web/package-lock.json" -nt "$ROOT/web/node_modules/.package-lock.json" ]]; then
+    if ((CHECK_ONLY)); then MISSING+=("npm packages in web"); else
+      step "npm: installing web packages (about 20 s)"
+      (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error >"$CACHE/logs/npm-web.log" 2>&1) \
+        || { tail -20 "$CACHE/logs/npm-web.log"; die "npm ci failed in web"; }
     fi
   fi
 fi

@@ -37,17 +37,18 @@ done
 step "cargo test --workspace (unit, kernels, LiteSVM against the built .so, CLI behaviour)"
 cargo test --workspace --locked
 
-step "the SDK alone (instruction builders, no I/O) builds, for the host and the browser (wasm32)"
-cargo check -p tessera-sdk --locked
-cargo check -p tessera-sdk --locked --target wasm32-unknown-unknown
-step "the jobs crate's offline parts (job files, input builders, scene import, decoding) build for the browser (wasm32)"
-cargo check -p tessera-jobs --no-default-features --features offline --locked
-cargo check -p tessera-jobs --no-default-features --features offline --locked --target wasm32-unknown-unknown
+# The browser's crates alone, for wasm32: web/build.sh compiles tessera-wasm, and with it
+# tessera-sdk and tessera-jobs `offline` with only their own features (no tokio, reqwest,
+# axum, clap or CUDA: tests/tests/dependency_tree.rs), so a dependency that breaks the
+# browser build fails here.
+step "the web page (web/build.sh): tessera-sdk and tessera-jobs (offline) in tessera-wasm for wasm32, its bindings, the Codama client checked against the IDL, TypeScript, vite build"
+bash web/build.sh
 
+# --workspace: the same feature set as the build above, so nothing is compiled again
 step "CUDA 13 NVRTC + ptxas on the kernels (the run above used CUDA 12)"
 if [[ -n "${TESSERA_NVRTC13_DIR:-}" ]]; then
   TESSERA_NVRTC_DIR=$TESSERA_NVRTC13_DIR TESSERA_PTXAS=$TESSERA_PTXAS13 \
-    cargo test -p tessera-compute --test nvrtc --locked
+    cargo test --workspace --test nvrtc --locked
 else
   echo "SKIPPED: CUDA 13 NVRTC not installed (scripts/setup.sh could not download it)"
 fi
@@ -55,7 +56,7 @@ fi
 step "kernel memory check: the CUDA kernels in the host emulator under AddressSanitizer"
 bash scripts/kernel-memcheck.sh
 
-step "anchor test (real solana-test-validator on 127.0.0.1, program preloaded): tests/tests/localnet.rs, then tests/node (@coral-xyz/anchor)"
+step "anchor test (real solana-test-validator on 127.0.0.1, program preloaded): tests/tests/localnet.rs, network.rs, network_hostile.rs, web.rs (the page in chromium), then tests/node (@coral-xyz/anchor)"
 anchor test --skip-build --validator legacy
 
 step "all tests passed in $(( $(date +%s) - T0 )) s"

@@ -157,6 +157,8 @@ pub struct Network {
     /// Environment of every process the network starts (e.g. the `AWS_*` variables of an
     /// S3-compatible store), as an operator would set it for the daemon.
     pub env: Vec<(String, String)>,
+    /// A built web page the blob server also serves at `/` (`tessera blobs serve --web`).
+    pub web_root: Option<PathBuf>,
 }
 
 impl Network {
@@ -201,6 +203,7 @@ impl Network {
             blob_server: None,
             workers: vec![],
             env: vec![],
+            web_root: None,
         })
     }
 
@@ -250,6 +253,9 @@ impl Network {
                 .args(["--allow", &self.authority.pubkey().to_string()])
                 .arg("--allow-file")
                 .arg(&allow);
+        }
+        if let Some(web) = &self.web_root {
+            cmd.arg("--web").arg(web);
         }
         let p = spawn("blob server", &mut cmd, self.dir.join("blobs.log"))?;
         self.blobs_url = format!("http://127.0.0.1:{port}");

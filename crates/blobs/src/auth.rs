@@ -18,21 +18,10 @@ use solana_sdk::{pubkey::Pubkey, signature::Keypair, signature::Signature, signe
 use super::refusal::Refusal;
 use crate::id::hex;
 
-/// The uploader's public key (base58).
-pub const SIGNER_HEADER: &str = "x-tessera-signer";
-/// Unix seconds after which the signature is void.
-pub const EXPIRY_HEADER: &str = "x-tessera-expiry";
-/// The ed25519 signature of [`message`] (base58).
-pub const SIGNATURE_HEADER: &str = "x-tessera-signature";
-
-/// How long a signature made by [`UploadAuth::sign`] stays valid (the server checks it when the
-/// request arrives, so a long upload does not need more).
-pub const DEFAULT_VALIDITY_SECS: u64 = 600;
-
-/// The message an uploader signs.
-pub fn message(hash: &[u8; 32], size: u64, expiry: u64) -> String {
-    format!("tessera-blob-upload-v1:{}:{size}:{expiry}", hex(hash))
-}
+// The signed message and its headers are the SDK's (a browser wallet signs the same message).
+pub use tessera_sdk::blob_auth::{
+    message, DEFAULT_VALIDITY_SECS, EXPIRY_HEADER, SIGNATURE_HEADER, SIGNER_HEADER,
+};
 
 /// A signed permission to upload one blob.
 #[derive(Clone, Debug, PartialEq, Eq)]

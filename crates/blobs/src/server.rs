@@ -57,6 +57,9 @@ pub struct ServerConfig {
     pub quota_bytes: Option<u64>,
     /// How far ahead an upload signature's expiry may lie, in seconds.
     pub max_expiry_ahead_secs: u64,
+    /// A built web page (`web/dist`) served at `/` beside the blobs, so the page uploads to
+    /// its own origin (`tessera blobs serve --web`); unknown paths get its `index.html`.
+    pub web_root: Option<std::path::PathBuf>,
 }
 
 impl ServerConfig {
@@ -68,6 +71,7 @@ impl ServerConfig {
             max_blob_bytes: MAX_BLOB_BYTES as u64,
             quota_bytes: None,
             max_expiry_ahead_secs: 3600,
+            web_root: None,
         }
     }
 
@@ -110,11 +114,19 @@ fn app_state(store: DirStore, cfg: ServerConfig) -> Result<AppState> {
 }
 
 fn router_with(state: Arc<AppState>) -> Router {
-    Router::new()
+    let web = state.cfg.web_root.clone();
+    let router = Router::new()
         .route("/blobs/{hash}", get(get_blob).put(put_blob))
         .route("/health", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::disable())
-        .with_state(state)
+        .with_state(state);
+    match web {
+        Some(dir) => router.fallback_service(
+            tower_http::services::ServeDir::new(&dir)
+                .fallback(ServeFile::new(dir.join("index.html"))),
+        ),
+        None => router,
+    }
 }
 
 async fn get_blob(

@@ -98,33 +98,21 @@ pub fn plan(spec: &JobSpec, target: &BlobTarget) -> Result<EmbedPlan> {
         .as_deref()
         .context("an embed job needs --texts <corpus.jsonl>")?;
     let model = resolve_model(model, target)?;
-    let (config, tokenizer) = embedding::model_parts(&model.blob)?;
-    let max = config.max_position_embeddings;
-    let max_len = match i.max_tokens {
-        None => max,
-        Some(m) if (3..=max as u32).contains(&m) => m as usize,
-        Some(m) => bail!("--max-tokens {m}: the model takes 3 ..= {max} tokens per text"),
-    };
     let corpus = embedding::read_corpus(texts)?;
-    let strings: Vec<String> = corpus.iter().map(|t| t.text.clone()).collect();
-    let untruncated = tokenizer.encode_all(&strings, usize::MAX >> 1)?;
-    let truncated = untruncated.iter().filter(|s| s.len() > max_len).count();
-    drop(untruncated);
-    let seqs = tokenizer.encode_all(&strings, max_len)?;
-    let tokens = seqs.iter().map(Vec::len).sum();
-    let n = i.shards.unwrap_or(1).max(1) as usize;
-    let mut shards = Vec::new();
-    for r in embedding::shard(&seqs, n) {
-        let blob = embed::encode_input(&model.hash, &model.uri, &seqs[r.clone()])?;
-        let ids = corpus[r].iter().map(|t| t.id.clone()).collect();
-        shards.push((blob, ids));
-    }
+    let p = embedding::plan_shards(
+        &model.blob,
+        &model.hash,
+        &model.uri,
+        &corpus,
+        i.max_tokens,
+        i.shards.unwrap_or(1),
+    )?;
     Ok(EmbedPlan {
         model,
-        dim: config.hidden_size,
-        shards,
-        truncated,
-        tokens,
+        dim: p.dim,
+        shards: p.shards,
+        truncated: p.truncated,
+        tokens: p.tokens,
     })
 }
 

@@ -46,6 +46,57 @@ pub fn model_parts(blob: &[u8]) -> Result<(BertConfig, Tokenizer)> {
     Ok((config, Tokenizer::from_json(tokenizer)?))
 }
 
+/// A corpus cut into embed jobs: one input blob per shard with the ids of its texts.
+pub struct ShardPlan {
+    /// Width of each embedding.
+    pub dim: usize,
+    /// One input blob per shard, with the ids of its texts.
+    pub shards: Vec<(Vec<u8>, Vec<String>)>,
+    /// Texts cut to the maximum length.
+    pub truncated: usize,
+    /// Tokens in all.
+    pub tokens: usize,
+}
+
+/// Tokenises `corpus` with the model blob's own tokenizer (each text cut to `max_tokens`, by
+/// default the model's maximum) and splits it into `shards` jobs of about equal work, each
+/// naming the model by `model_hash` and `model_uri`. What `tessera job post --kernel embed`
+/// and the web page both post.
+pub fn plan_shards(
+    model_blob: &[u8],
+    model_hash: &[u8; 32],
+    model_uri: &str,
+    corpus: &[Text],
+    max_tokens: Option<u32>,
+    shards: u32,
+) -> Result<ShardPlan> {
+    let (config, tokenizer) = model_parts(model_blob)?;
+    let max = config.max_position_embeddings;
+    let max_len = match max_tokens {
+        None => max,
+        Some(m) if (3..=max as u32).contains(&m) => m as usize,
+        Some(m) => bail!("--max-tokens {m}: the model takes 3 ..= {max} tokens per text"),
+    };
+    let strings: Vec<String> = corpus.iter().map(|t| t.text.clone()).collect();
+    let untruncated = tokenizer.encode_all(&strings, usize::MAX >> 1)?;
+    let truncated = untruncated.iter().filter(|s| s.len() > max_len).count();
+    drop(untruncated);
+    let seqs = tokenizer.encode_all(&strings, max_len)?;
+    let tokens = seqs.iter().map(Vec::len).sum();
+    let mut out = Vec::new();
+    for r in shard(&seqs, shards.max(1) as usize) {
+        let blob = embed::encode_input(model_hash, model_uri, &seqs[r.clone()])?;
+        let ids = corpus[r].iter().map(|t| t.id.clone()).collect();
+        out.push((blob, ids));
+    }
+    Ok(ShardPlan {
+        dim: config.hidden_size,
+        shards: out,
+        truncated,
+        tokens,
+    })
+}
+
 /// A model's tokenizer (Hugging Face `tokenizer.json`), without padding: each text becomes
 /// its real tokens, `[CLS] … [SEP]`, truncated to a maximum length as the model's own
 /// truncation does (the last token kept is `[SEP]`).

@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use solana_client::rpc_client::RpcClient;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair, signature::Signature, signer::Signer};
 use tessera::state::{Claim, ClaimState, Config, Job};
-use tessera_compute::{KernelId, Limits, Output, OutputMeta};
+use tessera_compute::{KernelId, Output, OutputMeta};
 
 use crate::jobspec::JobSpec;
 use tessera_blobs as blobs;
@@ -373,24 +373,10 @@ pub fn fetch_result(
             .unwrap()
             .context("no copy of the result could be fetched"));
     };
-    let (kernel, version, bytes) = tessera_compute::parse_result_blob(&blob)?;
-    if kernel.as_u16() != job.kernel_id || version != job.spec_version {
-        bail!(
-            "result blob is for {kernel} v{version}, the job is kernel {} v{}",
-            job.kernel_id,
-            job.spec_version
-        );
-    }
     let input = blobs::block_on(blobs::fetch(&job.input_uri, &job.spec_hash))
         .context("fetching the job's input (needed for the output's shape)")?;
-    let parsed = tessera_compute::Job::parse(&input, &Limits::default())?;
     Ok(VerifiedResult {
-        output: Output {
-            kernel,
-            spec_version: version,
-            bytes: bytes.to_vec(),
-            meta: parsed.output_meta(),
-        },
+        output: crate::verify::verify_result(&job, &blob, &input)?,
         source,
     })
 }

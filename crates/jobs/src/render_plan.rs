@@ -115,6 +115,16 @@ pub struct RenderPlan {
 /// Imports `path` once per frame (sampling its animation), compiles each frame's scene with
 /// its BVH and cuts it into tiles.
 pub fn plan(path: &Path, o: &RenderOptions) -> Result<RenderPlan> {
+    plan_from(&scene_import::Disk, path, o)
+}
+
+/// [`plan`], reading the scene and what it references from `files` (a web page's dropped
+/// files: [`scene_import::InMemory`]).
+pub fn plan_from(
+    files: &dyn scene_import::SceneFiles,
+    path: &Path,
+    o: &RenderOptions,
+) -> Result<RenderPlan> {
     let grid = Tile::grid(o.width, o.height, o.tiles.0, o.tiles.1)?;
     let env = match &o.environment {
         Some(e) => Some(e.load().context("loading the environment")?),
@@ -133,7 +143,7 @@ pub fn plan(path: &Path, o: &RenderOptions) -> Result<RenderPlan> {
             time: f as f32 / o.fps,
             camera: o.camera.clone(),
         };
-        let mut imported = scene_import::import(path, &opts)
+        let mut imported = scene_import::import_from(files, path, &opts)
             .with_context(|| format!("importing {} (frame {f})", path.display()))?;
         let lit = imported
             .scene

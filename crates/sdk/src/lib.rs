@@ -3,6 +3,7 @@
 //! builds for `wasm32-unknown-unknown` (the browser), and the RPC, blob store, jobs and CLI
 //! crates build on it.
 pub mod accounts;
+pub mod blob_auth;
 pub mod blob_id;
 pub mod cluster;
 pub mod ix;

@@ -111,8 +111,16 @@ fn run(args: &Args) -> Result<()> {
     let _ = std::fs::remove_dir_all(&args.dir);
     let mut net = Network::attach(&args.url, wallet, &args.dir)?;
     let d = net.decimals;
+    // the web page (web/build.sh) is served beside the blobs when it has been built
+    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/dist");
+    if web.join("index.html").is_file() {
+        net.web_root = Some(web);
+    }
     net.start_blob_server()?;
     println!("blob server    {}", net.blobs_url);
+    if net.web_root.is_some() {
+        println!("web page       {}/?rpc={}", net.blobs_url, net.url);
+    }
 
     let names = ["alice", "bob", "carol"];
     for n in names {
@@ -318,6 +326,12 @@ fn run(args: &Args) -> Result<()> {
             "\nthe network stays up: validator {}, blob server {}, workers:",
             net.url, net.blobs_url
         );
+        if net.web_root.is_some() {
+            println!(
+                "open the web page: {}/?rpc={} (a Wallet Standard wallet on localnet)",
+                net.blobs_url, net.url
+            );
+        }
         for p in procs.drain(..) {
             println!(
                 "  {} (pid {}, log {})",

@@ -62,6 +62,10 @@ pub struct ServeArgs {
     /// Log what garbage collection would delete, and delete nothing.
     #[arg(long)]
     gc_dry_run: bool,
+    /// Also serve the built web page (`web/dist`, `web/build.sh`) at `/`: the page then
+    /// uploads to this server as its own origin.
+    #[arg(long, value_name = "DIR")]
+    web: Option<PathBuf>,
 }
 
 pub fn serve(a: &ServeArgs) -> Result<()> {
@@ -89,6 +93,15 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
     cfg.max_blob_bytes = a.max_blob_bytes;
     cfg.quota_bytes = a.quota_bytes;
     cfg.max_expiry_ahead_secs = a.max_expiry_secs;
+    if let Some(dir) = &a.web {
+        if !dir.join("index.html").is_file() {
+            bail!(
+                "--web {}: no index.html there (build the page with `bash web/build.sh`)",
+                dir.display()
+            );
+        }
+        cfg.web_root = Some(dir.clone());
+    }
     let gc = match (a.gc_every, &a.rpc_url) {
         (Some(every), Some(url)) => Some(GcConfig {
             every,
@@ -113,6 +126,9 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
             if g.dry_run { ", dry run" } else { "" }
         )),
     );
+    if let Some(dir) = &a.web {
+        println!("web page: http://{}/ (from {})", a.addr, dir.display());
+    }
     tokio::runtime::Runtime::new()?.block_on(blobs::serve(store, cfg, gc, a.addr, async {
         let _ = tokio::signal::ctrl_c().await;
     }))

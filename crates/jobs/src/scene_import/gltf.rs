@@ -16,7 +16,7 @@ use tessera_compute::render::scene::CameraSpec;
 use super::{
     decode_texture, det3, mat_from_trs, mat_mul, normal_matrix, normalize, read_file,
     transform_dir, transform_point, Chunk, ImportError, ImportOptions, Imported, Mat4,
-    SceneBuilder, Warnings, IDENTITY,
+    SceneBuilder, SceneFiles, Warnings, IDENTITY,
 };
 
 /// Extensions the importer implements (and so accepts in `extensionsRequired`).
@@ -32,11 +32,15 @@ pub const LIGHTS_WARNING: &str =
     "KHR_lights_punctual: punctual lights are ignored; use emissive meshes";
 
 /// Imports a `.gltf` or `.glb` file.
-pub(super) fn import_gltf(path: &Path, opts: &ImportOptions) -> Result<Imported, ImportError> {
+pub(super) fn import_gltf(
+    files: &dyn SceneFiles,
+    path: &Path,
+    opts: &ImportOptions,
+) -> Result<Imported, ImportError> {
     if opts.time.is_nan() {
         return Err(ImportError::NonFinite("ImportOptions::time is NaN".into()));
     }
-    let bytes = read_file(path)?;
+    let bytes = read_file(files, path)?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let file = path.display().to_string();
     let gl::Gltf { document, blob } = gl::Gltf::from_slice_without_validation(&bytes)
@@ -65,7 +69,7 @@ pub(super) fn import_gltf(path: &Path, opts: &ImportOptions) -> Result<Imported,
     root.extensions_required.clear();
     let document = validate(root, &file, &mut warnings)?;
 
-    let buffers = load_buffers(&document, blob, &base, &file)?;
+    let buffers = load_buffers(files, &document, blob, &base, &file)?;
     check_layout(&document, &buffers, &file)?;
     let (animated, animation) = sample_animations(&document, &buffers, opts.time, &mut warnings)?;
 
@@ -75,6 +79,7 @@ pub(super) fn import_gltf(path: &Path, opts: &ImportOptions) -> Result<Imported,
         .ok_or_else(|| ImportError::Empty(format!("{file} has no scene")))?;
 
     let mut ctx = Ctx {
+        files,
         buffers: &buffers,
         base: &base,
         builder: SceneBuilder::default(),
@@ -250,6 +255,7 @@ fn camera_from_world(world: &Mat4, yfov: f32) -> Option<CameraSpec> {
 
 /// Import state while walking the nodes.
 struct Ctx<'a> {
+    files: &'a dyn SceneFiles,
     buffers: &'a [Vec<u8>],
     base: &'a Path,
     builder: SceneBuilder,
@@ -557,7 +563,7 @@ impl Ctx<'_> {
                 Cow::Borrowed(&b[view.offset()..view.offset() + view.length()])
             }
             gl::image::Source::Uri { uri, .. } => {
-                Cow::Owned(load_uri(uri, self.base).map_err(|e| match e {
+                Cow::Owned(load_uri(self.files, uri, self.base).map_err(|e| match e {
                     UriError::Missing => ImportError::MissingTexture(uri.to_string()),
                     UriError::Bad(m) => ImportError::Malformed(format!("{what}: {m}")),
                     UriError::Io(path, source) => ImportError::Io { path, source },
@@ -618,7 +624,7 @@ fn percent_decode(s: &str) -> Vec<u8> {
 
 /// The bytes a buffer or image URI names: a `data:` URI, or a relative path (percent-encoded)
 /// from the glTF file's directory.
-fn load_uri(uri: &str, base: &Path) -> Result<Vec<u8>, UriError> {
+fn load_uri(files: &dyn SceneFiles, uri: &str, base: &Path) -> Result<Vec<u8>, UriError> {
     if let Some(rest) = uri.strip_prefix("data:") {
         let (header, data) = rest
             .split_once(',')
@@ -650,18 +656,19 @@ fn load_uri(uri: &str, base: &Path) -> Result<Vec<u8>, UriError> {
             "URI {uri:?}: absolute paths are not supported"
         )));
     }
-    let mut path = base.join(&decoded);
-    if !path.exists() && base.join(uri).exists() {
-        path = base.join(uri);
+    // the percent-decoded path, else the URI as written (some exporters do not encode)
+    for path in [base.join(&decoded), base.join(uri)] {
+        match files.read(&path) {
+            Ok(Some(b)) => return Ok(b),
+            Ok(None) => {}
+            Err(e) => return Err(UriError::Io(path, e)),
+        }
     }
-    match std::fs::read(&path) {
-        Ok(b) => Ok(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(UriError::Missing),
-        Err(e) => Err(UriError::Io(path, e)),
-    }
+    Err(UriError::Missing)
 }
 
 fn load_buffers(
+    files: &dyn SceneFiles,
     doc: &gl::Document,
     mut blob: Option<Vec<u8>>,
     base: &Path,
@@ -676,7 +683,7 @@ fn load_buffers(
                     b.index()
                 ))
             })?,
-            gl::buffer::Source::Uri(uri) => load_uri(uri, base).map_err(|e| match e {
+            gl::buffer::Source::Uri(uri) => load_uri(files, uri, base).map_err(|e| match e {
                 UriError::Missing => ImportError::MissingBuffer(uri.to_string()),
                 UriError::Bad(m) => {
                     ImportError::Malformed(format!("{file}: buffer {}: {m}", b.index()))
@@ -1441,6 +1448,26 @@ mod tests {
         assert!(w.contains("orthographic"), "{w}");
         assert!(w.contains("metallicRoughnessTexture"), "{w}");
         assert!(w.contains("TEXCOORD_1"), "{w}");
+
+        // The same files dropped on a web page (in memory, no disk): the same scene; without
+        // the texture, the importer names it.
+        let mut files = crate::scene_import::InMemory::default();
+        for name in ["quad.gltf", "quad.bin", "checker tex.png"] {
+            files.insert(
+                format!("drop/{name}"),
+                std::fs::read(dir.join(name)).unwrap(),
+            );
+        }
+        let from_memory =
+            crate::scene_import::import_from(&files, Path::new("drop/quad.gltf"), &opts()).unwrap();
+        assert_eq!(from_memory, im);
+        files.0.remove(Path::new("drop/checker tex.png"));
+        let e = crate::scene_import::import_from(&files, Path::new("drop/quad.gltf"), &opts())
+            .unwrap_err();
+        assert!(
+            matches!(&e, ImportError::MissingTexture(t) if t == "checker%20tex.png"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -86,7 +86,7 @@
 //!
 //! The import uses ordinary f32/f64 arithmetic: it runs once on the client, and the kernel's
 //! determinism starts from the `MeshScene` it produces. Outputs never depend on hash order.
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
@@ -184,12 +184,74 @@ pub enum ImportError {
     Empty(String),
 }
 
+/// Where a scene file and the files it references (glTF buffers and images, MTL files,
+/// textures) are read from: the disk ([`Disk`]), or files held in memory ([`InMemory`]: those
+/// a user dropped on a web page).
+pub trait SceneFiles {
+    /// The bytes of `path`; `Ok(None)` when there is no such file.
+    fn read(&self, path: &Path) -> std::io::Result<Option<Vec<u8>>>;
+}
+
+/// The file system.
+pub struct Disk;
+
+impl SceneFiles for Disk {
+    fn read(&self, path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+        match std::fs::read(path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Files in memory, by relative path (`scene.gltf`, `scene.bin`, `textures/wood.png`).
+#[derive(Debug, Default, Clone)]
+pub struct InMemory(pub BTreeMap<PathBuf, Vec<u8>>);
+
+impl InMemory {
+    /// Adds a file.
+    pub fn insert(&mut self, path: impl Into<PathBuf>, bytes: Vec<u8>) {
+        self.0.insert(normalise(&path.into()), bytes);
+    }
+}
+
+impl SceneFiles for InMemory {
+    fn read(&self, path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+        Ok(self.0.get(&normalise(path)).cloned())
+    }
+}
+
+/// `a/./b/../c` → `a/c` (references are relative to the scene's folder, which may be empty).
+fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Imports `path` by its extension (case-insensitive): `.gltf` and `.glb` as glTF 2.0 (either
 /// container is recognised by its content), `.obj` as Wavefront OBJ with its MTL files.
 pub fn import(path: &Path, opts: &ImportOptions) -> Result<Imported, ImportError> {
+    import_from(&Disk, path, opts)
+}
+
+/// [`import`], reading `path` and what it references from `files`.
+pub fn import_from(
+    files: &dyn SceneFiles,
+    path: &Path,
+    opts: &ImportOptions,
+) -> Result<Imported, ImportError> {
     match extension(path).as_deref() {
-        Some("gltf") | Some("glb") => gltf::import_gltf(path, opts),
-        Some("obj") => obj::import_obj(path, opts),
+        Some("gltf") | Some("glb") => gltf::import_gltf(files, path, opts),
+        Some("obj") => obj::import_obj(files, path, opts),
         _ => Err(ImportError::UnsupportedFormat(path.display().to_string())),
     }
 }
@@ -210,10 +272,16 @@ fn extension(path: &Path) -> Option<String> {
 }
 
 /// Reads a whole file, naming it in the error.
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, ImportError> {
-    std::fs::read(path).map_err(|source| ImportError::Io {
+pub(crate) fn read_file(files: &dyn SceneFiles, path: &Path) -> Result<Vec<u8>, ImportError> {
+    let io = |source| ImportError::Io {
         path: path.to_path_buf(),
         source,
+    };
+    files.read(path).map_err(io)?.ok_or_else(|| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "No such file or directory",
+        ))
     })
 }
 

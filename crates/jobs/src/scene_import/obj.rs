@@ -7,12 +7,17 @@ use std::path::{Path, PathBuf};
 use tessera_compute::render::mesh::MeshMaterial;
 
 use super::{
-    decode_texture, read_file, Chunk, ImportError, ImportOptions, Imported, SceneBuilder, Warnings,
+    decode_texture, read_file, Chunk, ImportError, ImportOptions, Imported, SceneBuilder,
+    SceneFiles, Warnings,
 };
 
 /// Imports an `.obj` file and the MTL files it names (`mtllib`, relative to its directory).
-pub(super) fn import_obj(path: &Path, opts: &ImportOptions) -> Result<Imported, ImportError> {
-    let bytes = read_file(path)?;
+pub(super) fn import_obj(
+    files: &dyn SceneFiles,
+    path: &Path,
+    opts: &ImportOptions,
+) -> Result<Imported, ImportError> {
+    let bytes = read_file(files, path)?;
     let file = path.display().to_string();
     prescan_finite(&bytes, &file)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -34,7 +39,11 @@ pub(super) fn import_obj(path: &Path, opts: &ImportOptions) -> Result<Imported, 
     let (models, materials) =
         tobj::load_obj_buf(&mut Cursor::new(&bytes[..]), &load_options, |p: &Path| {
             let full = dir.join(p);
-            let r = tobj::load_mtl(&full);
+            let r = match files.read(&full) {
+                Ok(Some(b)) => tobj::load_mtl_buf(&mut Cursor::new(b)),
+                Ok(None) => Err(tobj::LoadError::OpenFileFailed),
+                Err(_) => Err(tobj::LoadError::ReadError),
+            };
             match &r {
                 Ok((m, _)) => mtls.borrow_mut().push((
                     full.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -123,6 +132,7 @@ pub(super) fn import_obj(path: &Path, opts: &ImportOptions) -> Result<Imported, 
                 let mm = match id {
                     None => MeshMaterial::default(),
                     Some(i) => convert_material(
+                        files,
                         &materials[i],
                         &mtl_dir(i),
                         &mut builder,
@@ -201,6 +211,7 @@ fn texture_file(value: &str) -> String {
 }
 
 fn convert_material(
+    files: &dyn SceneFiles,
     mat: &tobj::Material,
     mtl_dir: &Path,
     builder: &mut SceneBuilder,
@@ -265,9 +276,9 @@ fn convert_material(
             match tex_map.get(&path) {
                 Some(&t) => Some(t),
                 None => {
-                    let bytes = match std::fs::read(&path) {
-                        Ok(b) => b,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let bytes = match files.read(&path) {
+                        Ok(Some(b)) => b,
+                        Ok(None) => {
                             return Err(ImportError::MissingTexture(path.display().to_string()))
                         }
                         Err(source) => return Err(ImportError::Io { path, source }),

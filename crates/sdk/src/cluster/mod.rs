@@ -43,7 +43,7 @@ pub enum ClusterError {
     Unknown(String),
     #[error(
         "this binary is built for {built} (program {program}), not for {wanted}: rebuild it for \
-         {wanted}, e.g. `TESSERA_CLUSTER={wanted} cargo install --path client` (the program id \
+         {wanted}, e.g. `TESSERA_CLUSTER={wanted} cargo install --path crates/cli` (the program id \
          comes from Anchor.toml [programs.{wanted}])"
     )]
     BuiltForAnotherCluster {
