@@ -119,6 +119,7 @@ fn the_web_page_posts_verifies_cancels_and_stakes_in_a_real_browser() {
     let mut answer = node.stdin.take().unwrap();
     let mut workers: Vec<Proc> = vec![];
     let mut result: Option<Value> = None;
+    let mut tampered: Vec<(PathBuf, Vec<u8>)> = vec![];
     for line in BufReader::new(node.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
         if line == "NEED workers" {
@@ -129,10 +130,12 @@ fn the_web_page_posts_verifies_cancels_and_stakes_in_a_real_browser() {
             // the stored copy of that job's result now differs from what the chain agreed on
             let j = net.job(&job.parse().unwrap()).unwrap();
             let path = dir.join("blobs").join(tessera_blobs::hex(&j.winning_hash));
-            let mut bytes = std::fs::read(&path).unwrap();
+            let good = std::fs::read(&path).unwrap();
+            let mut bytes = good.clone();
             let last = bytes.len() - 1;
             bytes[last] ^= 0xff;
             std::fs::write(&path, bytes).unwrap();
+            tampered.push((path, good));
         } else if let Some(r) = line.strip_prefix("RESULT ") {
             result = Some(serde_json::from_str(r).unwrap());
             continue;
@@ -143,6 +146,10 @@ fn the_web_page_posts_verifies_cancels_and_stakes_in_a_real_browser() {
         writeln!(answer, "ok").unwrap();
     }
     let status = node.wait().unwrap();
+    // the good copy back, for the CLI below
+    for (path, good) in tampered {
+        std::fs::write(path, good).unwrap();
+    }
     for w in workers.iter_mut() {
         let _ = w.stop();
     }
@@ -178,19 +185,14 @@ fn the_web_page_posts_verifies_cancels_and_stakes_in_a_real_browser() {
             let j = net.job(&job.parse().unwrap()).unwrap();
             assert!(j.has_winner, "{job}");
             assert_eq!(hash.as_str().unwrap(), tessera_blobs::hex(&j.winning_hash));
+            let out = dir.join("cli");
             let cli = tessera_cli(
                 &url,
-                &[
-                    "job",
-                    "result",
-                    job,
-                    "-o",
-                    dir.join("cli").to_str().unwrap(),
-                ],
+                &["job", "result", job, "--out", out.to_str().unwrap()],
             );
             assert!(
-                cli.contains(&tessera_blobs::hex(&j.winning_hash)[..16]),
-                "{cli}"
+                cli.contains(&format!("result    {} (verified", hash.as_str().unwrap())),
+                "the CLI verified another hash than the page: {cli}"
             );
         }
     }

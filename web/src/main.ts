@@ -20,7 +20,7 @@ function route() {
   const signal = pageAbort.signal;
   const [, page = 'network', arg = ''] = location.hash.split('/');
   document.querySelectorAll('nav a').forEach((a) => a.classList.toggle('active', (a as HTMLElement).dataset.page === page));
-  say(null);
+  say(app.chainError);
   switch (page) {
     case 'post':
       return postPage(signal);
@@ -80,6 +80,7 @@ async function onWalletClick() {
 
 async function main() {
   await wasmReady;
+  document.getElementById('app')!.replaceChildren();
   app.refresh = route;
   const clusters = tw.clusters() as ClusterInfo[];
   const sel = document.getElementById('cluster') as HTMLSelectElement;

@@ -177,12 +177,14 @@ try {
   // -------- a result that does not match the chain is never shown as the result
   const tile = Object.keys(result.render)[0];
   await need(`tamper ${tile}`);
-  await page.goto(`${cfg.page}#/job/${tile}`);
-  await page.reload();
-  await page.waitForSelector('#result-error', { timeout: 60000 });
-  result.failures.mismatch = (await page.textContent('#result-error')).trim();
-  result.mismatchShowsImage = (await page.$('canvas#frame')) !== null;
-  await page.screenshot({ path: join(shots, 'job-mismatch.png'), fullPage: true });
+  // a fresh browser (no cached copy of the good blob), as another buyer would open the job
+  const fresh = await open(cfg.client);
+  await fresh.goto(`${cfg.page}#/job/${tile}`);
+  await fresh.waitForSelector('#result-error', { timeout: 60000 });
+  result.failures.mismatch = (await fresh.textContent('#result-error')).trim();
+  result.mismatchShowsImage = (await fresh.$('canvas#frame')) !== null;
+  await fresh.screenshot({ path: join(shots, 'job-mismatch.png'), fullPage: true });
+  await fresh.context().close();
 
   // -------- an operator stakes
   const op = await open(cfg.operator);

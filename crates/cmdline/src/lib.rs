@@ -60,7 +60,10 @@ pub fn write_new_keypair(path: &std::path::Path, kp: &Keypair) -> Result<()> {
 pub fn one_line(e: &anyhow::Error, url: &str, url_fix: &str) -> String {
     let msg = format!("{e:#}").replace('\n', " ");
     let lower = msg.to_lowercase();
-    let hint = if lower.contains("connection refused")
+    let hint = if lower.contains("downloading http") || lower.contains("uploading") {
+        // a blob store, not the RPC, is what could not be reached: the message names it
+        String::new()
+    } else if lower.contains("connection refused")
         || lower.contains("error sending request")
         || lower.contains("tcp connect error")
         || lower.contains("dns error")
@@ -84,6 +87,21 @@ pub fn one_line(e: &anyhow::Error, url: &str, url_fix: &str) -> String {
 mod tests {
     use super::*;
     use solana_sdk::signer::Signer;
+
+    #[test]
+    fn an_unreachable_blob_store_is_not_blamed_on_the_rpc() {
+        let e = anyhow!("tcp connect error: Connection refused")
+            .context("downloading http://127.0.0.1:9/blobs/ab")
+            .context("no copy of the result could be fetched");
+        let line = one_line(&e, "http://127.0.0.1:8899", "pass --url");
+        assert!(!line.contains("cannot reach the RPC"), "{line}");
+        let e = anyhow!("tcp connect error: Connection refused").context("fetching config");
+        let line = one_line(&e, "http://127.0.0.1:8899", "pass --url");
+        assert!(
+            line.contains("cannot reach the RPC at http://127.0.0.1:8899"),
+            "{line}"
+        );
+    }
 
     #[test]
     fn new_keypair_files_are_private_and_never_overwritten() {

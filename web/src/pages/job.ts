@@ -143,7 +143,7 @@ function view(m: Manifest, parts: Part[]): TemplateResult {
               <td><a href="#/job/${p.address}" class="mono">${short(p.address)}</a></td>
               <td>${p.job ? html`<span class="state s${p.job.state}">${stateName(p.job.state)}</span>` : p.seen.length ? 'closed' : '…'}</td>
               <td class="mono">${c ? short(c.data.node) : ''}</td>
-              <td>${c ? claimStateName(c.data.state) : html`<span class="muted">no claim yet</span>`}</td>
+              <td>${c ? claimStateName(c.data.state) : html`<span class="muted">${p.job && SETTLED.includes(p.job.state) ? 'claims settled and closed' : 'no claim yet'}</span>`}</td>
               <td class="mono">${c && c.data.state >= 2 ? hex(c.data.resultHash).slice(0, 12) : ''}</td>
               <td class="num">${c ? chain.tokens(c.data.collateral) : ''}</td>
             </tr>`,
@@ -162,8 +162,8 @@ function actions(parts: Part[]) {
       const chain = needChain();
       const w = needWallet();
       for (const p of ps) await chain.send(w.signer, [toKit(build(w.account.address, p.address))]);
+      // the page follows the accounts: the change arrives over the websocket
       say(`${what}: ${ps.length} job${ps.length > 1 ? 's' : ''} done`, 'ok');
-      app.refresh();
     });
   return html`<p class="actions">
     ${cancellable.length ? html`<button id="cancel" @click=${() => run('cancelled, escrow refunded', cancellable, (c, j) => app.chain!.network.cancelJob(c, j))}>Cancel (${cancellable.length})</button>` : ''}
