@@ -41,6 +41,21 @@ fn bin(name: &str) -> Result<PathBuf> {
     Ok(p)
 }
 
+/// Runs the `tessera` CLI against the validator at `url`; its stdout (panics on failure).
+pub fn tessera_cli(url: &str, args: &[&str]) -> String {
+    let out = Command::new(bin_dir().join("tessera"))
+        .args(["--url", url])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tessera {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

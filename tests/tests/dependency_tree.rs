@@ -80,7 +80,11 @@ fn offline_job_building_pulls_no_io_cli_server_or_cuda() {
             );
         }
     }
-    // and the full crate does post over RPC: the check above is not vacuous
+    // and the full crate does post over RPC and the blob store (the check above is not
+    // vacuous), still without the CLI or the server
     let full = normal_deps("tessera-jobs", None, None);
     assert!(has(&full, "solana-client") && has(&full, "tessera-blobs"));
+    for k in ["clap", "axum", "cudarc"] {
+        assert!(!has(&full, k), "tessera-jobs pulls in `{k}`");
+    }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use solana_sdk::signer::Signer;
 use tessera_jobs::{embed_jobs, embedding, jobs, render_jobs};
 use tessera_tests::localnet;
-use tessera_tests::network::{Network, Proc};
+use tessera_tests::network::{tessera_cli, Network, Proc};
 
 const STAKE: u64 = 200;
 
@@ -26,21 +26,6 @@ fn expected_hash(job: &tessera::state::Job) -> [u8; 32] {
     tessera_compute::run(&input, &tessera_compute::Backend::cpu())
         .unwrap()
         .hash()
-}
-
-/// Runs the `tessera` CLI against the validator; its stdout (panics on failure).
-fn tessera_cli(url: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(tessera_tests::network::bin_dir().join("tessera"))
-        .args(["--url", url])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tessera {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn stop_all(procs: &mut Vec<Proc>) {

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use solana_sdk::signer::Signer;
 use tessera_jobs::embed_jobs;
 use tessera_tests::localnet;
-use tessera_tests::network::{Network, Proc};
+use tessera_tests::network::{tessera_cli, Network, Proc};
 
 const STAKE: u64 = 200;
 
@@ -22,20 +22,6 @@ fn repo() -> PathBuf {
 
 fn secret(kp: &solana_sdk::signature::Keypair) -> Value {
     json!({ "secret": kp.to_bytes().to_vec(), "address": kp.pubkey().to_string() })
-}
-
-fn tessera_cli(url: &str, args: &[&str]) -> String {
-    let out = Command::new(tessera_tests::network::bin_dir().join("tessera"))
-        .args(["--url", url])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tessera {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
