@@ -141,6 +141,8 @@ pub fn plan_render_js(
 #[derive(Serialize, Debug)]
 pub struct EmbedJobs {
     pub dim: usize,
+    /// The corpus's texts in job order (shard after shard), for showing search hits.
+    pub texts: Vec<String>,
     pub truncated: usize,
     pub tokens: usize,
     pub shards: Vec<EmbedShard>,
@@ -168,6 +170,7 @@ pub fn plan_embed(
     let p = embedding::plan_shards(model_blob, &hash, model_uri, &corpus, max_tokens, shards)?;
     Ok(EmbedJobs {
         dim: p.dim,
+        texts: corpus.into_iter().map(|t| t.text).collect(),
         truncated: p.truncated,
         tokens: p.tokens,
         shards: p
@@ -178,7 +181,7 @@ pub fn plan_embed(
     })
 }
 
-/// [`plan_embed`] from the page: `{dim, truncated, tokens, shards: [{input, ids}]}`.
+/// [`plan_embed`] from the page: `{dim, texts, truncated, tokens, shards: [{input, ids}]}`.
 #[wasm_bindgen(js_name = planEmbed)]
 pub fn plan_embed_js(
     model_blob: &[u8],

@@ -140,11 +140,8 @@ async function plan() {
         throw new Error(`the model ${hash.slice(0, 12)}… is not in the blob store at ${app.blobs.base}: ${e.message}`);
       });
       const text = await corpus.text();
-      const p = tw.planEmbed(model, uri, text, Number(val('shards')), undefined) as { dim: number; tokens: number; truncated: number; shards: { input: Uint8Array; ids: string[] }[] };
-      const texts = text.split('\n').filter((l) => l.trim()).map((l) => {
-        const v = JSON.parse(l);
-        return typeof v === 'string' ? v : String(v.text);
-      });
+      const p = tw.planEmbed(model, uri, text, Number(val('shards')), undefined) as { dim: number; texts: string[]; tokens: number; truncated: number; shards: { input: Uint8Array; ids: string[] }[] };
+      const texts = p.texts;
       planned = {
         kernel: 'embed',
         inputs: p.shards.map((s) => s.input),
