@@ -158,6 +158,10 @@ fn the_web_page_posts_verifies_cancels_and_stakes_in_a_real_browser() {
     said("tooFewTokens", "too few tokens");
     said("wrongCluster", "built for localnet");
     said("mismatch", "does not match the on-chain hash");
+    said(
+        "rejectedTransaction",
+        "the wallet did not sign: User rejected the request",
+    );
     assert_eq!(
         r["mismatchShowsImage"], false,
         "a mismatching result is never drawn"
@@ -196,6 +200,10 @@ fn the_web_page_posts_verifies_cancels_and_stakes_in_a_real_browser() {
         (0..=1).contains(&lag),
         "state change shown {lag} slots late"
     );
+    // the GEMM was downloaded, then closed with the wallet: its account is gone
+    assert_eq!(r["gemmDownload"], "result-gemm-f32.bin");
+    let gemm: solana_sdk::pubkey::Pubkey = r["gemm"].as_str().unwrap().parse().unwrap();
+    assert!(net.job(&gemm).is_err(), "the closed job's account is gone");
     // the operator's stake grew by 5 tokens
     let node0 = net.node(0).unwrap();
     assert_eq!(node0.stake, stake0 + net.tokens(5), "{r:#}");

@@ -174,6 +174,31 @@ try {
   await page.screenshot({ path: join(shots, 'job-embed.png'), fullPage: true });
   log(`nearest to "${cfg.query}": ${result.hits[0]}`);
 
+  // -------- a GEMM: a rejected transaction posts nothing; then posted, verified, downloaded
+  // and, once settled, closed with the wallet
+  const gemm = async () =>
+    post(page, 'gemm', async (p) => {
+      await p.fill('#m', '24');
+      await p.fill('#replicas', '3');
+      await p.fill('#escalations', '1');
+    });
+  await gemm();
+  await page.evaluate(() => (window.__tesseraWallet.rejectTransaction = true));
+  await sign(page);
+  result.failures.rejectedTransaction = await message(page);
+  log(`rejected transaction: ${result.failures.rejectedTransaction}`);
+  await gemm();
+  await sign(page);
+  await page.waitForURL(/#\/job\//, { timeout: 60000 });
+  result.gemm = page.url().split('#/job/')[1];
+  await page.waitForSelector('#download', { timeout: cfg.timeoutMs });
+  result.gemmDownload = await page.getAttribute('#download', 'download');
+  await page.waitForFunction(() => document.querySelector('#state')?.dataset.state === 'completed', null, { timeout: 120000 });
+  await page.screenshot({ path: join(shots, 'job-gemm.png'), fullPage: true });
+  await page.click('#close');
+  await page.waitForSelector('#message.ok:has-text("closed")', { timeout: 60000 });
+  log(`gemm ${result.gemm} verified, downloaded as ${result.gemmDownload}, closed`);
+
   // -------- a result that does not match the chain is never shown as the result
   const tile = Object.keys(result.render)[0];
   await need(`tamper ${tile}`);

@@ -4,7 +4,7 @@
 // makes it refuse the next signature, as a user pressing "Reject" does.
 // Plain JavaScript, no imports: it is a string the test hands to the browser.
 ((cfg) => {
-  const state = (window.__tesseraWallet = { reject: false });
+  const state = (window.__tesseraWallet = { reject: false, rejectTransaction: false });
   const secret = new Uint8Array(cfg.secret);
   const publicKey = secret.slice(32, 64);
   const pkcs8 = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20, ...secret.slice(0, 32)]);
@@ -59,6 +59,10 @@
         supportedTransactionVersions: ['legacy', 0],
         signTransaction: async (...inputs) => {
           refuse();
+          if (state.rejectTransaction) {
+            state.rejectTransaction = false;
+            throw new Error('User rejected the request.');
+          }
           return Promise.all(
             inputs.map(async ({ transaction }) => {
               const tx = new Uint8Array(transaction);

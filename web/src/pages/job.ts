@@ -128,6 +128,8 @@ function view(m: Manifest, parts: Part[]): TemplateResult {
           <dt>state</dt><dd id="state" data-state=${states.join(',')}>${[...new Set(states)].join(', ')}</dd>
           <dt>price</dt><dd>${chain.tokens(first.pricePerReplica)} per replica × ${first.replicas}</dd>
           <dt>escrow</dt><dd>${chain.tokens(parts.reduce((s, p) => s + (p.job?.deposit ?? 0n), 0n))} deposited, ${chain.tokens(parts.reduce((s, p) => s + (p.job?.paidOut ?? 0n), 0n))} paid, ${chain.tokens(parts.reduce((s, p) => s + (p.job?.refunded ?? 0n), 0n))} refunded</dd>
+          <dt>slashes</dt><dd id="slashes">${chain.tokens(parts.reduce((s, p) => s + (p.job?.slashedToClient ?? 0n), 0n))} of slashed collateral and stake credited to the client, ${chain.tokens(parts.reduce((s, p) => s + (p.job?.challengerPool ?? 0n), 0n))} held for a successful challenger</dd>
+          <dt>challenges</dt><dd id="audits">${parts.reduce((n, p) => n + (p.job?.openChallenges ?? 0), 0)} open${parts.some((p) => p.job?.auditUndecided) ? ' — an audit ended undecided' : ''}; round ${Math.max(...parts.map((p) => p.job?.round ?? 0))}</dd>
           <dt>client</dt><dd class="mono">${first.client}</dd>
         </dl>`
       : html`<p class="muted">Reading the job…</p>`}
