@@ -15,7 +15,8 @@ fi
 # The test binary is run directly, so only it (not cargo or rustc) gets the ASan runtime.
 # shellcheck source=lib/cargo-test-binary.sh
 source scripts/lib/cargo-test-binary.sh
-bin=$(cargo_test_binary tessera_compute --locked -p tessera-compute --lib)
+# --workspace: the feature set of the test command's build, so nothing is compiled again
+bin=$(cargo_test_binary tessera_compute --locked --workspace --lib)
 [[ -x "$bin" ]] || { echo "compute unit-test binary not found" >&2; exit 1; }
 TESSERA_EMU_CXXFLAGS="-fsanitize=address -fno-omit-frame-pointer -g" \
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 LD_PRELOAD="$asan" \

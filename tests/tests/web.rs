@@ -207,6 +207,7 @@ fn the_web_page_posts_verifies_cancels_and_stakes_in_a_real_browser() {
     // the operator's stake grew by 5 tokens
     let node0 = net.node(0).unwrap();
     assert_eq!(node0.stake, stake0 + net.tokens(5), "{r:#}");
+    assert_eq!(node0.unbonding, net.tokens(3), "{r:#}");
     println!(
         "web: client spent {} base units; state shown {lag} slot(s) after the change; nearest: {top}",
         before - net.balance(&client.pubkey())

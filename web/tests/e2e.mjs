@@ -221,6 +221,11 @@ try {
   await op.click('#do-stake');
   await op.waitForFunction((b) => document.querySelector('#stake')?.textContent.trim() !== b, result.stakeBefore, { timeout: 60000 });
   result.stakeAfter = (await op.textContent('#stake')).trim();
+  // and asks for 3 of it back: it starts unbonding (withdrawn after the unbonding period)
+  await op.fill('#amount', '3');
+  await op.click('#do-unstake');
+  await op.waitForFunction(() => /^3\b/.test(document.querySelector('#unbonding')?.textContent.trim() ?? ''), null, { timeout: 60000 });
+  result.unbonding = (await op.textContent('#unbonding')).trim();
   await op.screenshot({ path: join(shots, 'operator.png'), fullPage: true });
   await op.context().close();
 } catch (e) {

@@ -36,7 +36,7 @@ export async function operatorPage(signal: AbortSignal) {
             <dt>hardware</dt><dd>${node.hardware.gpuModel || 'CPU'} ${node.hardware.vramMb ? `${node.hardware.vramMb} MiB` : ''}</dd>
             <dt>stake</dt><dd id="stake">${t(node.stake)}</dd>
             <dt>locked as collateral</dt><dd>${t(node.locked)}</dd>
-            <dt>unbonding</dt><dd>${t(node.unbonding)}${node.unbonding ? ` since ${new Date(Number(node.unbondingSince) * 1000).toLocaleString()}` : ''}</dd>
+            <dt>unbonding</dt><dd id="unbonding">${t(node.unbonding)}${node.unbonding ? ` since ${new Date(Number(node.unbondingSince) * 1000).toLocaleString()}` : ''}</dd>
             <dt>claims in flight</dt><dd>${node.openClaims} open, ${node.unsettledClaims} unsettled</dd>
             <dt>earned</dt><dd>${t(node.reputation.earnedTotal)} (slashed ${t(node.reputation.slashedTotal)})</dd>
             <dt>reputation</dt><dd>${(node.reputation.scoreBps / 100).toFixed(1)} % — ${node.reputation.completed} completed, ${node.reputation.disagreed} disagreed, ${node.reputation.timedOut} timed out</dd>
