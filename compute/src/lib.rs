@@ -41,6 +41,7 @@ pub mod select;
 #[cfg(feature = "cuda")]
 pub mod selftest;
 pub mod testcases;
+pub mod train;
 
 pub use device::Backend;
 pub use error::{ComputeError, Result};

@@ -1,0 +1,285 @@
+//! The encoder's forward pass for training: the same operations in the same order as the
+//! `embed` kernel (`crate::embed::cpu`), keeping what the backward pass needs (every layer's
+//! input, projections, attention probabilities, normalised LayerNorm rows and their
+//! denominators, the feed-forward pre-activations). Its embeddings are the `embed` kernel's
+//! bits (test).
+use rayon::prelude::*;
+
+use super::Path;
+use crate::embed::math::{dot, gelu, softmax, sum};
+use crate::embed::model::EmbedModel;
+use crate::gemm::canonicalize_f32;
+use crate::render::math::fma;
+
+/// A batch of sequences flattened into rows: `spans[s] = (first row, length)`, `tokens[r] =
+/// (id, position)`.
+#[derive(Debug, Clone)]
+pub struct Rows {
+    /// First row and length of each sequence.
+    pub spans: Vec<(usize, usize)>,
+    /// Token id and position of each row.
+    pub tokens: Vec<(u32, usize)>,
+}
+
+impl Rows {
+    /// Flattens `seqs` (each already checked against the model).
+    pub fn new(seqs: &[&[u32]]) -> Self {
+        let mut spans = Vec::with_capacity(seqs.len());
+        let mut tokens = Vec::new();
+        for s in seqs {
+            spans.push((tokens.len(), s.len()));
+            tokens.extend(s.iter().enumerate().map(|(t, &id)| (id, t)));
+        }
+        Self { spans, tokens }
+    }
+
+    /// Rows in the batch.
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Whether the batch has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+}
+
+/// What a LayerNorm keeps for its backward pass: the normalised rows `x̂ = (x − mean) /
+/// denom` and each row's `denom = sqrt(var + eps)`.
+#[derive(Debug, Clone, Default)]
+pub struct LnCache {
+    /// `x̂`, rows × width.
+    pub xhat: Vec<f32>,
+    /// One denominator per row.
+    pub denom: Vec<f32>,
+}
+
+/// LayerNorm of every row of `x` in place (bits of `embed::math::layer_norm`), keeping `x̂`
+/// and the denominators.
+pub fn ln_rows(x: &mut [f32], w: &[f32], b: &[f32], eps: f32) -> LnCache {
+    let h = w.len();
+    let rows = x.len() / h;
+    let mut c = LnCache {
+        xhat: vec![0.0; x.len()],
+        denom: vec![0.0; rows],
+    };
+    for (r, row) in x.chunks_exact_mut(h).enumerate() {
+        let n = h as f32;
+        let mean = sum(row) / n;
+        let mut var = 0.0f32;
+        for &v in row.iter() {
+            let d = v - mean;
+            var = fma(d, d, var);
+        }
+        let denom = (var / n + eps).sqrt();
+        c.denom[r] = denom;
+        let xh = &mut c.xhat[r * h..(r + 1) * h];
+        for j in 0..h {
+            xh[j] = (row[j] - mean) / denom;
+            row[j] = fma(xh[j], w[j], b[j]);
+        }
+    }
+    c
+}
+
+/// One layer's saved activations.
+#[derive(Debug, Clone, Default)]
+pub struct LayerCache {
+    /// The layer's input, rows × h.
+    pub x: Vec<f32>,
+    /// Query, key and value projections, rows × h each.
+    pub q: Vec<f32>,
+    /// Keys.
+    pub k: Vec<f32>,
+    /// Values.
+    pub v: Vec<f32>,
+    /// Attention probabilities of each (sequence, head), `len × len`, sequence-major.
+    pub probs: Vec<Vec<f32>>,
+    /// Attention context, rows × h.
+    pub ctx: Vec<f32>,
+    /// The post-attention LayerNorm.
+    pub ln1: LnCache,
+    /// Its output (the feed-forward's input), rows × h.
+    pub a: Vec<f32>,
+    /// Feed-forward pre-activations, rows × intermediate.
+    pub ipre: Vec<f32>,
+    /// GELU of them.
+    pub g: Vec<f32>,
+    /// The output LayerNorm.
+    pub ln2: LnCache,
+}
+
+/// The forward pass of a batch with everything the backward pass reads.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    /// The embedding LayerNorm.
+    pub emb_ln: LnCache,
+    /// Each layer, in order.
+    pub layers: Vec<LayerCache>,
+    /// The embeddings: one mean-pooled, L2-normalised row of `h` per sequence.
+    pub emb: Vec<f32>,
+    /// Each sequence's pooled norm as divided by (clamped to at least 1e-12), and whether it
+    /// was clamped.
+    pub norms: Vec<(f32, bool)>,
+}
+
+/// `x[rows × in] · w[in × out] + b`, the bias added after the product (the embed kernel's
+/// order).
+pub fn linear(path: Path, x: &[f32], rows: usize, w: &[f32], b: &[f32]) -> Vec<f32> {
+    let out = b.len();
+    let mut y = path.mm(rows, out, w.len() / out, x, w);
+    for row in y.chunks_exact_mut(out) {
+        for (v, bias) in row.iter_mut().zip(b) {
+            *v += *bias;
+        }
+    }
+    y
+}
+
+/// One (sequence, head)'s rows of `x` (`len × d`), copied out of the `rows × h` matrix.
+pub fn head_rows(
+    x: &[f32],
+    h: usize,
+    d: usize,
+    (start, len): (usize, usize),
+    hd: usize,
+) -> Vec<f32> {
+    let mut out = vec![0.0f32; len * d];
+    for i in 0..len {
+        let r = (start + i) * h + hd * d;
+        out[i * d..(i + 1) * d].copy_from_slice(&x[r..r + d]);
+    }
+    out
+}
+
+/// Writes a (sequence, head)'s `len × d` block back into the `rows × h` matrix.
+pub fn put_head_rows(
+    x: &mut [f32],
+    part: &[f32],
+    h: usize,
+    d: usize,
+    (start, len): (usize, usize),
+    hd: usize,
+) {
+    for i in 0..len {
+        let r = (start + i) * h + hd * d;
+        x[r..r + d].copy_from_slice(&part[i * d..(i + 1) * d]);
+    }
+}
+
+/// `[rows × cols]` into `[cols × rows]`.
+pub fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0f32; a.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = a[r * cols + c];
+        }
+    }
+    t
+}
+
+/// Runs each (sequence, head) task of `n` on `path` (in parallel on the fast path; the
+/// results are the same and come back in task order).
+pub fn per_head<T: Send>(path: Path, n: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
+    match path {
+        Path::Plain => (0..n).map(f).collect(),
+        Path::Fast => (0..n).into_par_iter().map(f).collect(),
+    }
+}
+
+/// The forward pass of `rows` through `m`.
+pub fn forward(path: Path, m: &EmbedModel, rows: &Rows) -> Forward {
+    let c = &m.config;
+    let (h, heads, d) = (c.hidden_size, c.num_attention_heads, c.head_dim());
+    let eps = c.layer_norm_eps as f32;
+    let scale = (d as f32).sqrt();
+    let n = rows.len();
+    let mut x = vec![0.0f32; n * h];
+    for (row, &(id, t)) in x.chunks_exact_mut(h).zip(&rows.tokens) {
+        let w = &m.word[id as usize * h..(id as usize + 1) * h];
+        let p = &m.position[t * h..(t + 1) * h];
+        let ty = &m.token_type[..h];
+        for j in 0..h {
+            row[j] = (w[j] + ty[j]) + p[j];
+        }
+    }
+    let emb_ln = ln_rows(&mut x, &m.emb_ln_w, &m.emb_ln_b, eps);
+    let spans = &rows.spans;
+    let mut layers = Vec::with_capacity(m.layers.len());
+    for l in &m.layers {
+        let q = linear(path, &x, n, &l.q_w, &l.q_b);
+        let k = linear(path, &x, n, &l.k_w, &l.k_b);
+        let v = linear(path, &x, n, &l.v_w, &l.v_b);
+        let parts = per_head(path, spans.len() * heads, |t| {
+            let (span, hd) = (spans[t / heads], t % heads);
+            let len = span.1;
+            let qh = head_rows(&q, h, d, span, hd);
+            let kt = transpose(&head_rows(&k, h, d, span, hd), len, d);
+            let vh = head_rows(&v, h, d, span, hd);
+            let mut p = path.mm(len, len, d, &qh, &kt);
+            for row in p.chunks_exact_mut(len) {
+                for s in row.iter_mut() {
+                    *s /= scale;
+                }
+                softmax(row);
+            }
+            let ctx = path.mm(len, d, len, &p, &vh);
+            (p, ctx)
+        });
+        let mut ctx = vec![0.0f32; n * h];
+        let mut probs = Vec::with_capacity(parts.len());
+        for (t, (p, part)) in parts.into_iter().enumerate() {
+            put_head_rows(&mut ctx, &part, h, d, spans[t / heads], t % heads);
+            probs.push(p);
+        }
+        let mut a = linear(path, &ctx, n, &l.o_w, &l.o_b);
+        for (av, xv) in a.iter_mut().zip(&x) {
+            *av += *xv;
+        }
+        let ln1 = ln_rows(&mut a, &l.ln1_w, &l.ln1_b, eps);
+        let ipre = linear(path, &a, n, &l.i_w, &l.i_b);
+        let g: Vec<f32> = ipre.iter().map(|&v| gelu(v)).collect();
+        let mut o = linear(path, &g, n, &l.out_w, &l.out_b);
+        for (ov, av) in o.iter_mut().zip(&a) {
+            *ov += *av;
+        }
+        let ln2 = ln_rows(&mut o, &l.ln2_w, &l.ln2_b, eps);
+        layers.push(LayerCache {
+            x: std::mem::replace(&mut x, o),
+            q,
+            k,
+            v,
+            probs,
+            ctx,
+            ln1,
+            a,
+            ipre,
+            g,
+            ln2,
+        });
+    }
+    let mut emb = Vec::with_capacity(spans.len() * h);
+    let mut norms = Vec::with_capacity(spans.len());
+    for &(start, len) in spans {
+        let mut pooled = vec![0.0f32; h];
+        for t in 0..len {
+            for j in 0..h {
+                pooled[j] += x[(start + t) * h + j];
+            }
+        }
+        for p in pooled.iter_mut() {
+            *p /= len as f32;
+        }
+        let norm = dot(&pooled, &pooled).sqrt();
+        let clamped = !(norm > 1e-12); // NaN too, as the embed kernel
+        let norm = if clamped { 1e-12 } else { norm };
+        emb.extend(pooled.iter().map(|&p| canonicalize_f32(p / norm)));
+        norms.push((norm, clamped));
+    }
+    Forward {
+        emb_ln,
+        layers,
+        emb,
+        norms,
+    }
+}
