@@ -10,8 +10,10 @@ use std::sync::Arc;
 use crate::embed::{self, EmbedModel};
 use crate::render::mesh_blob::{self, Tile};
 use crate::render::mesh_scenes;
-use crate::testcases::{random_embed_model, random_token_seqs, EmbedShape};
-use crate::{gemm, inference, Job, KernelId, Limits, Result};
+use crate::testcases::{
+    random_embed_model, random_embed_model_blob, random_token_seqs, EmbedShape,
+};
+use crate::{gemm, inference, train, Job, KernelId, Limits, Result};
 
 /// Kernel families with their own rate (GEMM i8 and f32 share one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,15 +26,18 @@ pub enum Family {
     Inference,
     /// `embed`.
     Embed,
+    /// `train`.
+    Train,
 }
 
 impl Family {
     /// Every family, in a fixed order.
-    pub const ALL: [Family; 4] = [
+    pub const ALL: [Family; 5] = [
         Family::Gemm,
         Family::Render,
         Family::Inference,
         Family::Embed,
+        Family::Train,
     ];
 
     /// The family of a kernel.
@@ -42,6 +47,7 @@ impl Family {
             KernelId::Render => Family::Render,
             KernelId::Inference => Family::Inference,
             KernelId::Embed => Family::Embed,
+            KernelId::Train => Family::Train,
         }
     }
 
@@ -86,6 +92,26 @@ pub fn jobs(family: Family, limits: &Limits) -> Result<Vec<Job>> {
                 })
                 .collect()
         }
+        Family::Train => {
+            // one step at all-MiniLM-L6-v2's widths (two layers); then one-wide heads over
+            // one-token sequences
+            let cases = [
+                (EmbedShape::bert(384, 12, 2, 1536), 4u32, 32usize),
+                (EmbedShape::bert(64, 64, 2, 64), 128, 1),
+            ];
+            cases
+                .iter()
+                .map(|(shape, batch, len)| {
+                    let base = random_embed_model_blob(shape, 7);
+                    let base = Arc::new(train::Checkpoint::from_model_blob(&base)?);
+                    let step = random_token_seqs(shape.vocab, &vec![*len; 2 * *batch as usize], 8);
+                    let hyper = train::Hyper::defaults(1);
+                    let blob =
+                        train::encode_input(&[0; 32], "calibration", 0, &hyper, *batch, &[step])?;
+                    parse(blob)?.bind_base(base, limits)
+                })
+                .collect()
+        }
     }
 }
 
@@ -114,7 +140,11 @@ mod tests {
             random_embed_model(&shape, 5).layers[0].q_w
         );
         // they run (the worker times them at start)
-        for j in jobs(Family::Embed, &limits).unwrap() {
+        for j in jobs(Family::Embed, &limits)
+            .unwrap()
+            .into_iter()
+            .chain(jobs(Family::Train, &limits).unwrap())
+        {
             j.run(&Backend::cpu()).unwrap();
         }
     }

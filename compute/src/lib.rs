@@ -10,7 +10,8 @@
 //! - [`KernelId::GemmF32`]: `C = A·B` in f32 with one FMA accumulator per element, k ascending;
 //! - [`KernelId::Render`]: a path tracer over a JSON scene, RGBA8 output;
 //! - [`KernelId::Inference`]: a quantized int8 MLP over a batch, built on the int8 GEMM;
-//! - [`KernelId::Embed`]: sentence embeddings with a pretrained BERT-family encoder (f32).
+//! - [`KernelId::Embed`]: sentence embeddings with a pretrained BERT-family encoder (f32);
+//! - [`KernelId::Train`]: fine-tuning such an encoder (backward pass and AdamW, f32).
 //!
 //! Typical worker use:
 //!
@@ -63,16 +64,19 @@ pub enum KernelId {
     Inference = 4,
     /// Sentence embeddings with a BERT-family encoder.
     Embed = 5,
+    /// Fine-tuning a BERT-family encoder (one link of a training run).
+    Train = 6,
 }
 
 impl KernelId {
     /// All kernels, in id order.
-    pub const ALL: [KernelId; 5] = [
+    pub const ALL: [KernelId; 6] = [
         KernelId::GemmI8,
         KernelId::GemmF32,
         KernelId::Render,
         KernelId::Inference,
         KernelId::Embed,
+        KernelId::Train,
     ];
 
     /// Numeric id.
@@ -88,6 +92,7 @@ impl KernelId {
             3 => Some(KernelId::Render),
             4 => Some(KernelId::Inference),
             5 => Some(KernelId::Embed),
+            6 => Some(KernelId::Train),
             _ => None,
         }
     }
@@ -101,6 +106,7 @@ impl KernelId {
             KernelId::Render => render::mesh_blob::SPEC,
             KernelId::Inference => 1,
             KernelId::Embed => 1,
+            KernelId::Train => 1,
         }
     }
 
@@ -110,7 +116,7 @@ impl KernelId {
         (1..=self.spec_version()).contains(&version)
     }
 
-    /// Stable short name (`gemm-i8`, `gemm-f32`, `render`, `inference`, `embed`).
+    /// Stable short name (`gemm-i8`, `gemm-f32`, `render`, `inference`, `embed`, `train`).
     pub fn name(self) -> &'static str {
         match self {
             KernelId::GemmI8 => "gemm-i8",
@@ -118,6 +124,7 @@ impl KernelId {
             KernelId::Render => "render",
             KernelId::Inference => "inference",
             KernelId::Embed => "embed",
+            KernelId::Train => "train",
         }
     }
 
@@ -161,6 +168,8 @@ pub enum Job {
     Inference(inference::InferenceJob),
     /// Sentence embeddings (its model bound with [`Job::bind_model`]).
     Embed(embed::EmbedJob),
+    /// One link of a training run (its base bound with [`Job::bind_base`]).
+    Train(train::TrainJob),
 }
 
 impl Job {
@@ -183,6 +192,7 @@ impl Job {
             KernelId::Render => Job::Render(render::RenderJob::parse(input, limits)?),
             KernelId::Inference => Job::Inference(inference::InferenceJob::parse(input, limits)?),
             KernelId::Embed => Job::Embed(embed::EmbedJob::parse(input, limits)?),
+            KernelId::Train => Job::Train(train::TrainJob::parse(input, limits)?),
         })
     }
 
@@ -194,6 +204,7 @@ impl Job {
             Job::Render(_) | Job::RenderMesh(_) => KernelId::Render,
             Job::Inference(_) => KernelId::Inference,
             Job::Embed(_) => KernelId::Embed,
+            Job::Train(_) => KernelId::Train,
         }
     }
 
@@ -202,6 +213,31 @@ impl Job {
         match self {
             Job::Embed(j) => Some((j.model_hash, j.model_uri.as_str())),
             _ => None,
+        }
+    }
+
+    /// The base checkpoint a train job needs fetched before it can run: `(hash, uri)` of its
+    /// blob (a model blob, or the result blob of the link before).
+    pub fn base_ref(&self) -> Option<([u8; 32], &str)> {
+        match self {
+            Job::Train(j) => Some((j.base_hash, j.base_uri.as_str())),
+            _ => None,
+        }
+    }
+
+    /// Binds the base named by [`Job::base_ref`] (its blob already checked against the hash)
+    /// and checks the link against it and `limits`.
+    pub fn bind_base(
+        self,
+        base: std::sync::Arc<train::Checkpoint>,
+        limits: &Limits,
+    ) -> Result<Job> {
+        match self {
+            Job::Train(j) => Ok(Job::Train(j.with_base(base, limits)?)),
+            other => Err(ComputeError::InvalidInput(format!(
+                "{} jobs take no training base",
+                other.kernel()
+            ))),
         }
     }
 
@@ -257,6 +293,7 @@ impl Job {
                     .map(|s| m.config.work(s.len() as u64))
                     .fold(0u64, u64::saturating_add)
             }),
+            Job::Train(j) => j.work(),
         }
     }
 
@@ -287,6 +324,7 @@ impl Job {
                 rows: j.seqs.len() as u32,
                 dim: j.model.as_ref().map_or(0, |m| m.config.hidden_size as u32),
             },
+            Job::Train(j) => OutputMeta::Checkpoint { steps: j.steps },
         }
     }
 
@@ -301,6 +339,7 @@ impl Job {
             Job::RenderMesh(j) => j.run(backend)?.bytes,
             Job::Inference(j) => j.run(backend)?,
             Job::Embed(j) => j.run(backend)?,
+            Job::Train(j) => j.run(backend)?,
         };
         Ok(Output {
             kernel,
@@ -357,6 +396,11 @@ pub enum OutputMeta {
         rows: u32,
         /// Width of each embedding (0 until the model is bound).
         dim: u32,
+    },
+    /// A training checkpoint: the steps' losses, the model, the optimizer state.
+    Checkpoint {
+        /// Steps the link ran.
+        steps: u32,
     },
 }
 

@@ -23,7 +23,7 @@ pub struct Compute {
     threads: usize,
     /// Sustained operations per second of the backend, per kernel family
     /// ([`Family::index`]).
-    rates: [f64; 4],
+    rates: [f64; Family::ALL.len()],
     /// Estimated milliseconds of the work claimed and not computed yet ([`WorkTicket`]).
     queued_ms: Arc<AtomicU64>,
 }
@@ -71,7 +71,7 @@ impl Compute {
     /// every kernel (the operator's figure).
     pub fn new(backend: Backend, threads: usize, gflops: f64) -> Compute {
         let rates = if gflops > 0.0 {
-            [gflops * 1e9; 4]
+            [gflops * 1e9; Family::ALL.len()]
         } else {
             Family::ALL.map(|f| measure_rate(&backend, f) * EFFICIENCY)
         };
@@ -136,6 +136,17 @@ impl Compute {
             }
         }
         Ok(job)
+    }
+
+    /// Binds a fetched training base to a parsed train job, checking the link against it
+    /// and the node's limits.
+    pub fn bind_base(
+        &self,
+        job: Job,
+        base: Arc<tessera_compute::train::Checkpoint>,
+    ) -> Result<Job> {
+        job.bind_base(base, self.backend.limits())
+            .map_err(|e| anyhow!(e))
     }
 
     /// Seconds `job` should take on this node.

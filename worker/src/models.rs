@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tessera_blobs as blobs;
 use tessera_compute::embed::EmbedModel;
+use tessera_compute::train::Checkpoint;
 
 use crate::storage::{InputError, Storage};
 
@@ -121,6 +122,36 @@ impl Models {
         }
         tracing::info!(model = %&hex[..16], in_memory = loaded.len(), "model loaded");
         Ok(m)
+    }
+
+    /// A training link's base (a model blob or the result blob of the link before), from the
+    /// blob cache or `uri`, checked against `hash` and parsed off the async runtime. Not kept
+    /// in memory: each link of a run starts from a new checkpoint.
+    pub async fn training_base(
+        &self,
+        storage: &Storage,
+        hash: [u8; 32],
+        uri: &str,
+    ) -> Result<Arc<Checkpoint>, ModelError> {
+        let hex = blobs::hex(&hash);
+        let blob = storage
+            .input(uri, &hash)
+            .await
+            .map_err(|source| ModelError::Fetch {
+                hash: hex.clone(),
+                source,
+            })?;
+        let parsed = tokio::task::spawn_blocking(move || Checkpoint::from_base_blob(&blob))
+            .await
+            .map_err(|e| ModelError::Invalid {
+                hash: hex.clone(),
+                why: format!("parser task failed: {e}"),
+            })?
+            .map_err(|e| ModelError::Invalid {
+                hash: hex.clone(),
+                why: e.to_string(),
+            })?;
+        Ok(Arc::new(parsed))
     }
 
     /// A loaded model, marked most recently used.

@@ -10,7 +10,9 @@
 //! bit-identical, the heads independent).
 pub mod adamw;
 pub mod backward;
+pub mod checkpoint;
 pub mod forward;
+pub mod job;
 pub mod loss;
 pub mod params;
 
@@ -18,6 +20,8 @@ use crate::embed::model::EmbedModel;
 use crate::error::{ComputeError, Result};
 use crate::gemm::cpu::{gemm_f32, gemm_f32_naive};
 pub use adamw::AdamState;
+pub use checkpoint::{decode_output, encode_output, Checkpoint, LinkOutput};
+pub use job::{encode_input, TrainJob};
 
 /// Which CPU path runs the products (the same bits either way).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -354,3 +354,214 @@ fn hyperparameters_no_run_could_use_are_refused_by_name() {
         assert!(e.contains(needle), "{e} (wanted `{needle}`)");
     }
 }
+
+mod links {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::testcases::random_embed_model_blob;
+    use crate::{Backend, Job, KernelId, Limits};
+
+    fn steps(vocab: usize, b: usize, n: usize, seed: u64) -> Vec<Vec<Vec<u32>>> {
+        (0..n).map(|s| batch(vocab, b, seed + s as u64)).collect()
+    }
+
+    fn run_link(base_blob: &[u8], first: u64, h: &Hyper, steps: &[Vec<Vec<u32>>]) -> crate::Output {
+        let limits = Limits::default();
+        let base = Arc::new(Checkpoint::from_base_blob(base_blob).unwrap());
+        let input = encode_input(
+            &[7; 32],
+            "mem://base",
+            first,
+            h,
+            (steps[0].len() / 2) as u32,
+            steps,
+        )
+        .unwrap();
+        Job::parse(&input, &limits)
+            .unwrap()
+            .bind_base(base, &limits)
+            .unwrap()
+            .run(&Backend::cpu())
+            .unwrap()
+    }
+
+    /// A run cut into links gives the bits of the same run in one link: each link starts from
+    /// the checkpoint (weights, moments, step) the one before left.
+    #[test]
+    fn links_of_a_run_give_the_bits_of_the_whole_run() {
+        let s = shape(16, 4, 2, 32, 40);
+        let base = random_embed_model_blob(&s, 3);
+        let h = Hyper {
+            lr: 1e-3,
+            warmup: 1,
+            ..Hyper::defaults(4)
+        };
+        let all = steps(40, 3, 4, 20);
+        let whole = run_link(&base, 0, &h, &all);
+        assert_eq!(whole.kernel, KernelId::Train);
+        let first = run_link(&base, 0, &h, &all[..2]);
+        let second = run_link(&first.blob(), 2, &h, &all[2..]);
+        let w = decode_output(&whole.bytes).unwrap();
+        let b = decode_output(&second.bytes).unwrap();
+        assert_eq!(b.first_step, 2);
+        assert_eq!(b.checkpoint.step, 4);
+        assert_eq!(bits(&w.checkpoint.model), bits(&b.checkpoint.model));
+        assert_eq!(bits(&w.checkpoint.state.v), bits(&b.checkpoint.state.v));
+        let a = decode_output(&first.bytes).unwrap();
+        assert_eq!([a.losses.clone(), b.losses].concat(), w.losses);
+        assert!(
+            w.losses.iter().all(|l| l.is_finite() && *l > 0.0),
+            "{:?}",
+            w.losses
+        );
+        // the checkpoint's model blob is an embed model: the embed kernel loads it as trained
+        let m = EmbedModel::parse(&w.checkpoint.model_blob().unwrap()).unwrap();
+        assert_eq!(bits(&m), bits(&w.checkpoint.model));
+        assert_ne!(bits(&m), bits(&EmbedModel::parse(&base).unwrap()));
+    }
+
+    /// Tensors the encoder does not read (a pooler, `position_ids`) come out as they went in.
+    #[test]
+    fn tensors_the_encoder_does_not_read_are_carried() {
+        use safetensors::tensor::{Dtype, TensorView};
+        let s = shape(8, 2, 1, 16, 20);
+        let base = random_embed_model_blob(&s, 3);
+        let (config, _, weights) = crate::embed::model::split_model(&base).unwrap();
+        let st = safetensors::SafeTensors::deserialize(weights).unwrap();
+        let pos: Vec<u8> = (0..32i64).flat_map(|v| v.to_le_bytes()).collect();
+        let mut views: Vec<(String, TensorView)> = st.tensors().into_iter().collect();
+        views.push((
+            "embeddings.position_ids".into(),
+            TensorView::new(Dtype::I64, vec![1, 32], &pos).unwrap(),
+        ));
+        let file = safetensors::serialize(views, None).unwrap();
+        let base = crate::embed::encode_model(config, Some(b"{}"), &file).unwrap();
+        let c = Checkpoint::from_model_blob(&base).unwrap();
+        assert_eq!(c.extra.len(), 1);
+        let out = c.model_blob().unwrap();
+        let (_, tok, w) = crate::embed::model::split_model(&out).unwrap();
+        assert_eq!(tok, Some(&b"{}"[..]));
+        let st = safetensors::SafeTensors::deserialize(w).unwrap();
+        let t = st.tensor("embeddings.position_ids").unwrap();
+        assert_eq!(
+            (t.dtype(), t.shape(), t.data()),
+            (Dtype::I64, &[1usize, 32][..], &pos[..])
+        );
+        // and the file is the same bytes however often it is written
+        assert_eq!(out, c.model_blob().unwrap());
+    }
+
+    #[test]
+    fn malformed_links_are_refused_by_name() {
+        let limits = Limits::default();
+        let s = shape(8, 2, 1, 16, 20);
+        let base_blob = random_embed_model_blob(&s, 3);
+        let base = Arc::new(Checkpoint::from_model_blob(&base_blob).unwrap());
+        let h = Hyper {
+            lr: 1e-3,
+            ..Hyper::defaults(10)
+        };
+        let good = steps(20, 2, 2, 1);
+        // the client refuses before posting
+        for (first, hh, b, st, needle) in [
+            (
+                0,
+                Hyper { lr: f32::NAN, ..h },
+                2,
+                good.clone(),
+                "learning rate NaN",
+            ),
+            (
+                0,
+                Hyper { lr: -1e-3, ..h },
+                2,
+                good.clone(),
+                "learning rate -0.001",
+            ),
+            (0, h, 1, steps(20, 1, 2, 1), "1 pairs per step"),
+            (
+                9,
+                h,
+                2,
+                good.clone(),
+                "steps 10 ..= 11 run past the run's 10 total steps",
+            ),
+            (0, h, 2, vec![], "0 steps in a link"),
+            (
+                0,
+                h,
+                3,
+                good.clone(),
+                "step 0 has 4 sequences, a step of 3 pairs has 6",
+            ),
+        ] {
+            let e = encode_input(&[0; 32], "x", first, &hh, b, &st)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{e} (wanted `{needle}`)");
+        }
+        // and the worker before claiming
+        let blob = encode_input(&[0; 32], "x", 0, &h, 2, &good).unwrap();
+        let lr_at = 8 + 32 + 2 + 1 + 8 + 1;
+        let mut nan = blob.clone();
+        nan[lr_at..lr_at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        let mut loss = blob.clone();
+        loss[lr_at - 1] = 2;
+        let mut trailing = blob.clone();
+        trailing.push(0);
+        for (b, needle) in [
+            (nan, "learning rate NaN"),
+            (loss, "loss 2 is not supported"),
+            (trailing, "196 bytes), the blob holds 197 bytes of ids"),
+            (
+                blob[..blob.len() - 4].to_vec(),
+                "196 bytes), the blob holds 192 bytes of ids",
+            ),
+        ] {
+            let e = Job::parse(&b, &limits).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e} (wanted `{needle}`)");
+        }
+        let bind = |first: u64, st: &[Vec<Vec<u32>>]| {
+            let b = encode_input(&[0; 32], "x", first, &h, 2, st).unwrap();
+            Job::parse(&b, &limits)
+                .unwrap()
+                .bind_base(base.clone(), &limits)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bind(3, &good).contains("the link starts at step 3, its base has taken 0 steps"));
+        let mut bad = good.clone();
+        bad[1][2] = vec![1, 25, 3];
+        assert!(bind(0, &bad).contains("token id 25 is outside the vocabulary (20)"));
+        bad[1][2] = vec![1; 33];
+        assert!(bind(0, &bad).contains("sequence 6 has 33 tokens (1 ..= 32"));
+        // a base that is neither a model nor a train result
+        let gemm = crate::run(
+            &crate::gemm::build_f32_input(2, 2, 2, 1).unwrap(),
+            &Backend::cpu(),
+        )
+        .unwrap();
+        let e = Checkpoint::from_base_blob(&gemm.blob())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a gemm-f32 result"), "{e}");
+        // a link too big for the host limit
+        let small = Limits {
+            max_host_bytes: 16 << 10,
+            ..Limits::default()
+        };
+        let b = encode_input(&[0; 32], "x", 0, &h, 2, &good).unwrap();
+        let e = Job::parse(&b, &small)
+            .unwrap()
+            .bind_base(base.clone(), &small)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("training needs") && e.contains("bytes of working memory, limit is 16384"),
+            "{e}"
+        );
+    }
+}

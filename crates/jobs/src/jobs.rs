@@ -427,6 +427,20 @@ pub fn save_result(out: &Output, dir: &Path, stem: &str) -> Result<(Vec<PathBuf>
                 format!("{rows} embeddings of {dim} f32 (ids: their order in the job)"),
             ))
         }
+        OutputMeta::Checkpoint { steps } => {
+            let link = tessera_compute::train::decode_output(&out.bytes)?;
+            let model_dir = dir.join(stem);
+            let files = crate::training::write_checkpoint(&model_dir, &link)?;
+            let last = link.losses.last().copied().unwrap_or(f32::NAN);
+            Ok((
+                files,
+                format!(
+                    "a checkpoint after steps {} ..= {} ({steps} steps, last loss {last:.4}): a Hugging Face model directory",
+                    link.first_step + 1,
+                    link.checkpoint.step
+                ),
+            ))
+        }
         OutputMeta::Logits { batch, classes } => {
             let preds = tessera_compute::inference::decode_predictions(&out.bytes, batch as usize)?;
             let p = dir.join(format!("{stem}.predictions.json"));

@@ -197,7 +197,7 @@ impl JobSpec {
     pub fn kernel_id(&self) -> Result<KernelId> {
         KernelId::from_name(&self.kernel).with_context(|| {
             format!(
-                "unknown kernel `{}`: use gemm-i8, gemm-f32, render, inference or embed",
+                "unknown kernel `{}`: use gemm-i8, gemm-f32, render, inference, embed or train",
                 self.kernel
             )
         })
@@ -267,6 +267,9 @@ impl JobSpec {
             }
             KernelId::Embed => bail!(
                 "embed inputs reference a model in the blob store and may be sharded: they are built by `embedding::plan` (`tessera job post --kernel embed --model … --texts …`)"
+            ),
+            KernelId::Train => bail!(
+                "train inputs are links of a run, each starting from the checkpoint the link before agreed on: they are posted by `tessera train post --model … --pairs …`"
             ),
         };
         Ok(blob)

@@ -16,6 +16,8 @@ pub mod render_plan;
 #[cfg(feature = "offline")]
 pub mod scene_import;
 #[cfg(feature = "offline")]
+pub mod training;
+#[cfg(feature = "offline")]
 pub mod verify;
 
 // `jobs`: posting, following and verified results, over RPC and the blob store.

@@ -38,7 +38,8 @@ pub fn verify_js(job_data: &[u8], result: &[u8], input: &[u8]) -> Result<Verifie
 struct Shape {
     kernel: &'static str,
     spec_version: u16,
-    /// `image` (RGBA8 or radiance: use `rgba()`), `matrix`, `logits` or `embeddings`.
+    /// `image` (RGBA8 or radiance: use `rgba()`), `matrix`, `logits`, `embeddings` or
+    /// `checkpoint` (a training link: `rows` is its steps).
     kind: &'static str,
     width: u32,
     height: u32,
@@ -61,6 +62,7 @@ impl Verified {
                 let dim = (self.output.bytes.len() / 4).checked_div(rows as usize);
                 ("embeddings", 0, 0, rows, dim.unwrap_or(0) as u32)
             }
+            OutputMeta::Checkpoint { steps } => ("checkpoint", 0, 0, steps, 0),
         };
         to_js(&Shape {
             kernel: self.output.kernel.name(),

@@ -194,6 +194,23 @@ impl Worker {
                 permanent: true,
                 why: format!("its input is not a valid kernel input: {e:#}"),
             })?;
+        if let Some((hash, uri)) = job.base_ref() {
+            let uri = uri.to_string();
+            let base = self
+                .models
+                .training_base(&self.storage, hash, &uri)
+                .await
+                .map_err(|e| Refusal {
+                    kind: e.kind(),
+                    permanent: e.is_permanent(),
+                    why: e.to_string(),
+                })?;
+            return self.compute.bind_base(job, base).map_err(|e| Refusal {
+                kind: "invalid_input",
+                permanent: true,
+                why: format!("it cannot run on this node: {e:#}"),
+            });
+        }
         let Some((hash, uri)) = job.model_ref() else {
             return Ok(job);
         };
