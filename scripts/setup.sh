@@ -259,6 +259,27 @@ PY
   fi
 fi
 
+# ---------------------------------------------------------------- training pairs (train kernel)
+# WordNet 3.0 from Debian's wordnet-base (apt-get download: the .deb is unpacked, not
+# installed), turned into (usage example, definition) pairs by scripts/lib/wordnet_pairs.py:
+# train.jsonl and heldout.jsonl (1 000 held-out synsets), with the licence beside them.
+WORDNET_DIR="$CACHE/data/wordnet-pairs-1"
+if [[ ! -f "$WORDNET_DIR/train.jsonl" || ! -f "$WORDNET_DIR/heldout.jsonl" ]]; then
+  if ((CHECK_ONLY)); then MISSING+=("WordNet training pairs ($WORDNET_DIR)"); else
+    step "WordNet 3.0 pairs (Debian wordnet-base, 6.5 MB)"
+    dl="$CACHE/build/wordnet"
+    rm -rf "$dl" && mkdir -p "$dl"
+    (cd "$dl" && apt-get download wordnet-base >"$CACHE/logs/wordnet.log" 2>&1) \
+      || { tail -5 "$CACHE/logs/wordnet.log"; die "could not download wordnet-base (log: $CACHE/logs/wordnet.log)"; }
+    dpkg-deb -x "$dl"/wordnet-base_*.deb "$dl/x"
+    rm -rf "$WORDNET_DIR.tmp"
+    python3 "$ROOT/scripts/lib/wordnet_pairs.py" "$dl/x/usr/share/wordnet" "$WORDNET_DIR.tmp" >>"$CACHE/logs/wordnet.log" \
+      || die "could not build the WordNet pairs (log: $CACHE/logs/wordnet.log)"
+    cp "$dl/x/usr/share/doc/wordnet-base/copyright" "$WORDNET_DIR.tmp/LICENSE"
+    rm -rf "$WORDNET_DIR" && mv "$WORDNET_DIR.tmp" "$WORDNET_DIR" && rm -rf "$dl"
+  fi
+fi
+
 # ---------------------------------------------------------------- local wallet
 # anchor test and the demo sign with the Solana CLI's default wallet; make one if missing.
 if [[ ! -f "$HOME/.config/solana/id.json" ]]; then

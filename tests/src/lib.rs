@@ -17,20 +17,36 @@ pub mod s3;
 pub mod svm;
 pub mod world;
 
+/// The tool cache (`TESSERA_CACHE`, else `~/.cache/tessera`).
+fn tool_cache() -> std::path::PathBuf {
+    std::env::var_os("TESSERA_CACHE")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/tessera")
+        })
+}
+
+/// The WordNet (usage example, definition) pairs set-up makes (`train.jsonl`,
+/// `heldout.jsonl`); an error that says to run set-up when they are missing.
+pub fn wordnet_pairs_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = tool_cache().join("data/wordnet-pairs-1");
+    if !dir.join("train.jsonl").is_file() || !dir.join("heldout.jsonl").is_file() {
+        anyhow::bail!(
+            "the WordNet pairs are not at {} (made from Debian's wordnet-base): run scripts/setup.sh",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
 /// The all-MiniLM-L6-v2 directory set-up unpacks into the tool cache (`TESSERA_MINILM_DIR`,
 /// else its default place); an error that says to run set-up when it is missing.
 pub fn minilm_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = match std::env::var_os("TESSERA_MINILM_DIR").filter(|v| !v.is_empty()) {
         Some(d) => std::path::PathBuf::from(d),
-        None => {
-            let cache = std::env::var_os("TESSERA_CACHE")
-                .map(std::path::PathBuf::from)
-                .unwrap_or_else(|| {
-                    std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                        .join(".cache/tessera")
-                });
-            cache.join("data/all-MiniLM-L6-v2-0.1.0")
-        }
+        None => tool_cache().join("data/all-MiniLM-L6-v2-0.1.0"),
     };
     if !dir.join("model.safetensors").is_file() || !dir.join("tokenizer.json").is_file() {
         anyhow::bail!(
@@ -44,14 +60,7 @@ pub fn minilm_dir() -> anyhow::Result<std::path::PathBuf> {
 /// A render test asset set-up installed into the tool cache (`$TESSERA_CACHE/data/<dir>/<file>`,
 /// scripts/assets/README.md); an error that says to run set-up when it is missing.
 pub fn render_asset(dir: &str, file: &str) -> anyhow::Result<std::path::PathBuf> {
-    let cache = std::env::var_os("TESSERA_CACHE")
-        .filter(|v| !v.is_empty())
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/tessera")
-        });
-    let p = cache.join("data").join(dir).join(file);
+    let p = tool_cache().join("data").join(dir).join(file);
     if !p.is_file() {
         anyhow::bail!("{} is missing: run scripts/setup.sh", p.display());
     }

@@ -176,3 +176,37 @@ pub fn write_checkpoint(dir: &Path, link: &LinkOutput) -> Result<Vec<PathBuf>> {
     }
     Ok(files.into_iter().map(|f| f.0).collect())
 }
+
+/// Retrieval on held-out pairs: each anchor's positive ranked among every positive by cosine
+/// (the embeddings are unit rows, so the dot product); ties rank against the anchor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Retrieval {
+    /// Mean reciprocal rank of the right positive within the top 10 (0 beyond).
+    pub mrr10: f64,
+    /// Share of anchors whose nearest positive is the right one.
+    pub recall1: f64,
+}
+
+/// [`Retrieval`] of `anchors[i]` against `positives` (row `i` the right one).
+pub fn retrieval(anchors: &[Vec<f32>], positives: &[Vec<f32>]) -> Retrieval {
+    let n = anchors.len().min(positives.len());
+    let (mut mrr, mut hits) = (0.0f64, 0usize);
+    for (i, a) in anchors.iter().take(n).enumerate() {
+        let own = crate::embedding::cosine(a, &positives[i]);
+        let rank = 1 + positives[..n]
+            .iter()
+            .enumerate()
+            .filter(|&(j, p)| j != i && crate::embedding::cosine(a, p) >= own)
+            .count();
+        if rank == 1 {
+            hits += 1;
+        }
+        if rank <= 10 {
+            mrr += 1.0 / rank as f64;
+        }
+    }
+    Retrieval {
+        mrr10: mrr / n.max(1) as f64,
+        recall1: hits as f64 / n.max(1) as f64,
+    }
+}
