@@ -93,21 +93,29 @@ pub fn jobs(family: Family, limits: &Limits) -> Result<Vec<Job>> {
                 .collect()
         }
         Family::Train => {
-            // one step at all-MiniLM-L6-v2's widths (two layers); then one-wide heads over
-            // one-token sequences
+            // two steps at all-MiniLM-L6-v2's widths (two layers, a vocabulary of 8 000);
+            // then one-wide heads over one-token sequences
+            let minilm = EmbedShape {
+                vocab: 8000,
+                ..EmbedShape::bert(384, 12, 2, 1536)
+            };
             let cases = [
-                (EmbedShape::bert(384, 12, 2, 1536), 4u32, 32usize),
-                (EmbedShape::bert(64, 64, 2, 64), 128, 1),
+                (minilm, 8u32, 24usize, 2usize),
+                (EmbedShape::bert(64, 64, 2, 64), 128, 1, 1),
             ];
             cases
                 .iter()
-                .map(|(shape, batch, len)| {
+                .map(|(shape, batch, len, steps)| {
                     let base = random_embed_model_blob(shape, 7);
                     let base = Arc::new(train::Checkpoint::from_model_blob(&base)?);
-                    let step = random_token_seqs(shape.vocab, &vec![*len; 2 * *batch as usize], 8);
-                    let hyper = train::Hyper::defaults(1);
+                    let steps: Vec<Vec<Vec<u32>>> = (0..*steps as u64)
+                        .map(|s| {
+                            random_token_seqs(shape.vocab, &vec![*len; 2 * *batch as usize], 8 + s)
+                        })
+                        .collect();
+                    let hyper = train::Hyper::defaults(steps.len() as u32);
                     let blob =
-                        train::encode_input(&[0; 32], "calibration", 0, &hyper, *batch, &[step])?;
+                        train::encode_input(&[0; 32], "calibration", 0, &hyper, *batch, &steps)?;
                     parse(blob)?.bind_base(base, limits)
                 })
                 .collect()

@@ -226,7 +226,9 @@ impl TrainJob {
 
     /// The work of the link in [`crate::Job::flops`] units: per step three times the
     /// encoder's forward work over its sequences (forward, and a backward of about twice
-    /// it) plus 24 per parameter (the optimizer and the gradients' bookkeeping).
+    /// it) plus 60 per parameter (gradients zeroed and transposed, the optimizer's pass), and
+    /// per link 200 per parameter (the working copy, the output's model blob and optimizer
+    /// file, the result blob).
     pub fn work(&self) -> u64 {
         let Some(b) = &self.base else { return 0 };
         let c = &b.model.config;
@@ -235,8 +237,9 @@ impl TrainJob {
             .iter()
             .map(|s| c.work(s.len() as u64))
             .fold(0u64, u64::saturating_add);
+        let p = params::count(&b.model);
         fwd.saturating_mul(3)
-            .saturating_add(params::count(&b.model).saturating_mul(24 * self.steps as u64))
+            .saturating_add(p.saturating_mul(60 * self.steps as u64 + 200))
     }
 
     /// Runs the link: the canonical output bytes (the CPU's fast path on every backend; a

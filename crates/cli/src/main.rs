@@ -5,6 +5,7 @@ mod config;
 mod job;
 mod model;
 mod render;
+mod train;
 mod watch;
 
 use anyhow::{Context, Result};
@@ -22,6 +23,7 @@ use blobs::{blobs_cmd, BlobsCmd};
 use config::{config_cmd, ConfigCmd};
 use job::{job_cmd, kernel_name, JobCmd};
 use model::{model_cmd, ModelCmd};
+use train::{train_cmd, TrainCmd};
 
 #[derive(Parser)]
 #[command(
@@ -75,6 +77,12 @@ enum Cmd {
     Job {
         #[command(subcommand)]
         cmd: Box<JobCmd>,
+    },
+    /// Fine-tune an encoder across the network: a chain of train jobs, every checkpoint
+    /// agreed by k replicas.
+    Train {
+        #[command(subcommand)]
+        cmd: TrainCmd,
     },
     /// Models as content: upload an encoder for embed jobs.
     Model {
@@ -141,6 +149,7 @@ fn run(cli: &Cli, url_given: bool) -> Result<()> {
         Cmd::Config { cmd } => config_cmd(&cli.url, url_given, cmd, keypair)?,
         Cmd::Job { cmd } => job_cmd(&cli.url, &client(), cmd, keypair)?,
         Cmd::Model { cmd } => model_cmd(cmd, keypair)?,
+        Cmd::Train { cmd } => train_cmd(&cli.url, &client(), cmd, keypair)?,
         Cmd::Node { cmd: NodeCmd::List } => node_list(&client())?,
         Cmd::Market => market(&client())?,
         Cmd::Blobs { cmd } => blobs_cmd(cmd, keypair)?,

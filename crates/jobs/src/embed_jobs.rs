@@ -193,7 +193,8 @@ impl Recomputed {
 }
 
 /// Reruns `job` (any kernel) on the local CPU reference: its input fetched and checked
-/// against the job's spec hash, an embed job's model fetched by hash (cached), and the
+/// against the job's spec hash, an embed job's model fetched by hash (cached), a train link's
+/// base fetched by hash, and the
 /// result hash compared with the one the network agreed on.
 pub fn recompute(rpc: &RpcClient, job_key: &Pubkey) -> Result<Recomputed> {
     let job: Job = rpc::fetch(rpc, "Job", job_key)?;
@@ -220,6 +221,11 @@ pub fn recompute(rpc: &RpcClient, job_key: &Pubkey) -> Result<Recomputed> {
         };
         let model = std::sync::Arc::new(EmbedModel::parse(&blob)?);
         parsed = parsed.bind_model(model, &limits)?;
+    }
+    if let Some((hash, uri)) = parsed.base_ref() {
+        let blob = blobs::block_on(blobs::fetch(uri, &hash)).context("fetching the link's base")?;
+        let base = std::sync::Arc::new(tessera_compute::train::Checkpoint::from_base_blob(&blob)?);
+        parsed = parsed.bind_base(base, &limits)?;
     }
     let t = std::time::Instant::now();
     let out = parsed.run(&Backend::cpu())?;

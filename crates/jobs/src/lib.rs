@@ -12,6 +12,8 @@ pub mod embedding;
 #[cfg(feature = "offline")]
 pub mod jobspec;
 #[cfg(feature = "offline")]
+pub mod loss_plot;
+#[cfg(feature = "offline")]
 pub mod render_plan;
 #[cfg(feature = "offline")]
 pub mod scene_import;
@@ -27,3 +29,5 @@ pub mod embed_jobs;
 pub mod jobs;
 #[cfg(feature = "jobs")]
 pub mod render_jobs;
+#[cfg(feature = "jobs")]
+pub mod train_jobs;
