@@ -317,3 +317,43 @@ fn embed_batches_that_do_not_fit_are_refused_cleanly() {
         canonical_bits(&embed::cpu::embed_batch(&m, small))
     );
 }
+
+/// The train kernel with its products on the device: the CPU's bits (losses, weights, Adam's
+/// moments: the whole output).
+#[test]
+fn train_gpu_equals_cpu() {
+    if device().is_none() {
+        return;
+    }
+    use tessera_compute::testcases::{random_embed_model_blob, EmbedShape};
+    use tessera_compute::train::{self, Checkpoint, Hyper};
+    let limits = Limits::default();
+    let shape = EmbedShape {
+        vocab: 500,
+        ..EmbedShape::bert(64, 4, 2, 128)
+    };
+    let base = random_embed_model_blob(&shape, 3);
+    let base = Arc::new(Checkpoint::from_model_blob(&base).unwrap());
+    let steps: Vec<Vec<Vec<u32>>> = (0..3)
+        .map(|s| random_token_seqs(500, &[3, 9, 17, 33, 5, 12, 40, 7], 10 + s))
+        .collect();
+    let h = Hyper {
+        lr: 1e-3,
+        warmup: 1,
+        ..Hyper::defaults(3)
+    };
+    let blob = train::encode_input(&[0; 32], "x", 0, &h, 4, &steps).unwrap();
+    let job = tessera_compute::Job::parse(&blob, &limits)
+        .unwrap()
+        .bind_base(base, &limits)
+        .unwrap();
+    let cpu = job.run(&Backend::cpu()).unwrap();
+    let gpu = job
+        .run(&Backend::select(DevicePreference::Cuda).unwrap())
+        .unwrap();
+    assert!(
+        cpu.bytes == gpu.bytes,
+        "train: the device's checkpoint differs from the CPU's"
+    );
+    assert_eq!(cpu.hash(), gpu.hash());
+}

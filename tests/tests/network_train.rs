@@ -243,4 +243,7 @@ fn a_training_run_is_a_chain_of_agreed_checkpoints() {
     for p in procs.iter_mut() {
         let _ = p.stop();
     }
+    net.stop_blob_server();
+    // the links' results (model and moments, ~270 MB each) fill gigabytes of /tmp
+    let _ = std::fs::remove_dir_all(&dir);
 }

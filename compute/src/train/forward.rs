@@ -180,10 +180,11 @@ pub fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 
 /// Runs each (sequence, head) task of `n` on `path` (in parallel on the fast path; the
 /// results are the same and come back in task order).
-pub fn per_head<T: Send>(path: Path, n: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
-    match path {
-        Path::Plain => (0..n).map(f).collect(),
-        Path::Fast => (0..n).into_par_iter().map(f).collect(),
+pub fn per_head<T: Send>(path: Path<'_>, n: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
+    if path.parallel() {
+        (0..n).into_par_iter().map(f).collect()
+    } else {
+        (0..n).map(f).collect()
     }
 }
 

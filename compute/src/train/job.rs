@@ -242,9 +242,17 @@ impl TrainJob {
             .saturating_add(p.saturating_mul(60 * self.steps as u64 + 200))
     }
 
-    /// Runs the link: the canonical output bytes (the CPU's fast path on every backend; a
-    /// CUDA path is not built yet).
-    pub fn run(&self, _backend: &Backend) -> Result<Vec<u8>> {
+    /// Runs the link: the canonical output bytes. On a CUDA backend the products run on the
+    /// device ([`Path::Device`]), the rest on the CPU; the bits are the CPU's.
+    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
+    pub fn run(&self, backend: &Backend) -> Result<Vec<u8>> {
+        #[cfg(feature = "cuda")]
+        let path = match backend.cuda_device() {
+            Some(dev) => Path::Device(dev, backend.limits()),
+            None => Path::Fast,
+        };
+        #[cfg(not(feature = "cuda"))]
+        let path = Path::Fast;
         let base = self.base()?;
         let mut c = (**base).clone();
         let mut losses = Vec::with_capacity(self.steps as usize);
@@ -252,7 +260,7 @@ impl TrainJob {
             let seqs: Vec<&[u32]> = self.step_seqs(s).iter().map(Vec::as_slice).collect();
             let t = self.first_step + s as u64 + 1;
             losses.push(train_step(
-                Path::Fast,
+                path,
                 &mut c.model,
                 &mut c.state,
                 &self.hyper,

@@ -23,23 +23,54 @@ pub use adamw::AdamState;
 pub use checkpoint::{decode_output, encode_output, Checkpoint, LinkOutput};
 pub use job::{encode_input, TrainJob};
 
-/// Which CPU path runs the products (the same bits either way).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
+/// Which path runs the products (the same bits on each).
+#[derive(Clone, Copy)]
+pub enum Path<'a> {
     /// The plain reference: the naive GEMM, one thread.
     Plain,
     /// The fast path: the blocked, parallel GEMM; attention heads in parallel.
     Fast,
+    /// The products on a CUDA device (the `gemm-f32` kernel, bit-identical to the CPU's GEMM),
+    /// the element-wise work on the CPU; a product the device cannot run falls back to the
+    /// CPU's GEMM (the same bits).
+    #[cfg(feature = "cuda")]
+    Device(&'a crate::cuda::CudaDevice, &'a crate::limits::Limits),
+    #[doc(hidden)]
+    #[cfg(not(feature = "cuda"))]
+    _Unused(std::marker::PhantomData<&'a ()>),
 }
 
-impl Path {
+impl std::fmt::Debug for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Path::Plain => "plain",
+            Path::Fast => "fast",
+            #[cfg(feature = "cuda")]
+            Path::Device(..) => "device",
+            #[cfg(not(feature = "cuda"))]
+            Path::_Unused(_) => "unused",
+        })
+    }
+}
+
+impl Path<'_> {
     /// `a[m × k] · b[k × n]`: one fused multiply-add chain per element, k ascending from
-    /// `+0.0` (either path).
+    /// `+0.0` (every path).
     pub fn mm(self, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
         match self {
             Path::Plain => gemm_f32_naive(m, n, k, a, b),
-            Path::Fast => gemm_f32(m, n, k, a, b),
+            #[cfg(feature = "cuda")]
+            Path::Device(dev, limits) => dev.gemm_f32(m, n, k, a, b, limits).unwrap_or_else(|e| {
+                tracing::warn!("train: a {m}x{n}x{k} product fell back to the CPU: {e}");
+                gemm_f32(m, n, k, a, b)
+            }),
+            _ => gemm_f32(m, n, k, a, b),
         }
+    }
+
+    /// Whether independent (sequence, head) tasks run in parallel.
+    pub fn parallel(self) -> bool {
+        matches!(self, Path::Fast)
     }
 }
 
@@ -139,7 +170,7 @@ impl Hyper {
 /// forward, loss, backward, AdamW step `t` (1-based). Returns the batch's loss (before the
 /// update).
 pub fn train_step(
-    path: Path,
+    path: Path<'_>,
     model: &mut EmbedModel,
     state: &mut AdamState,
     h: &Hyper,

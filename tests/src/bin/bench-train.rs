@@ -32,6 +32,13 @@ struct Args {
     eval: usize,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Write the run for the PyTorch comparison (scripts/bench/train-torch.sh): the steps'
+    /// token ids and hyperparameters, this run's losses, step times and final weights.
+    #[arg(long)]
+    dump: Option<std::path::PathBuf>,
+    /// Skip the held-out evaluation.
+    #[arg(long)]
+    no_eval: bool,
 }
 
 fn eval(m: &EmbedModel, held: &[(Vec<u32>, Vec<u32>)]) -> training::Retrieval {
