@@ -43,6 +43,7 @@ pub mod select;
 pub mod selftest;
 pub mod testcases;
 pub mod train;
+mod with_fma;
 
 pub use device::Backend;
 pub use error::{ComputeError, Result};

@@ -19,7 +19,10 @@ import time
 
 import torch
 from safetensors.torch import load_file
-from sentence_transformers import SentenceTransformer, losses, models
+import warnings
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+from sentence_transformers import SentenceTransformer, losses, models  # noqa: E402
 from transformers import get_linear_schedule_with_warmup
 
 model_dir, dump = sys.argv[1], sys.argv[2]
@@ -31,8 +34,8 @@ steps = json.load(open(f"{dump}/steps.json"))
 h = json.load(open(f"{dump}/hyper.json"))
 ours = json.load(open(f"{dump}/tessera.json"))
 
-word = models.Transformer(model_dir, config_args={"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0})
-st = SentenceTransformer(modules=[word, models.Pooling(word.get_word_embedding_dimension(), "mean"), models.Normalize()])
+word = models.Transformer(model_dir, config_kwargs={"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0})
+st = SentenceTransformer(modules=[word, models.Pooling(word.get_embedding_dimension(), "mean"), models.Normalize()])
 st.train()
 bert = word.auto_model
 loss_fn = losses.MultipleNegativesRankingLoss(st, scale=h["scale"])
@@ -80,6 +83,8 @@ worst = min(cos, key=cos.get)
 base = load_file(f"{model_dir}/model.safetensors")
 dcos = {}
 for n, p in named:
+    if n.endswith("attention.self.key.bias"):
+        continue  # its gradient is zero in exact arithmetic: both runs move it by rounding noise
     da = (tess[n].double() - base[n].double()).flatten()
     db = (p.detach().double() - base[n].double()).flatten()
     if db.norm() > 0:
@@ -90,7 +95,7 @@ print(f"| steps | {len(steps)} of {len(steps[0]['anchors'])} pairs |")
 print(f"| per-step loss, worst relative difference | {max(rel):.2e} (step {rel.index(max(rel)) + 1}; median {med(rel):.2e}) |")
 print(f"| loss, first / last step | Tessera {ours['losses'][0]:.5f} / {ours['losses'][-1]:.5f}; PyTorch {theirs[0]:.5f} / {theirs[-1]:.5f} |")
 print(f"| weights after the run, worst cosine per tensor | {cos[worst]:.8f} ({worst}) |")
-print(f"| the runs' changes to the weights, worst cosine per tensor | {dcos[dworst]:.6f} ({dworst}); median {med(list(dcos.values())):.6f} |")
+print(f"| the runs' changes to the weights, worst cosine per tensor (key biases aside) | {dcos[dworst]:.6f} ({dworst}); median {med(list(dcos.values())):.6f} |")
 ts, tt = med(ours["step_secs"]), med(times)
 print(f"| seconds a step (median), {threads} threads | Tessera {ts:.3f} · PyTorch {torch.__version__} {tt:.3f} · ratio {ts / tt:.2f} |")
 json.dump({"losses": theirs, "step_secs": times}, open(f"{dump}/torch.json", "w"))

@@ -18,6 +18,7 @@ use super::model::EmbedModel;
 use crate::gemm::canonicalize_f32;
 use crate::gemm::cpu::{gemm_f32, gemm_f32_naive};
 use crate::render::math::fma;
+use crate::with_fma::with_fma;
 
 /// `x[len × in] · w[in × out] + b` with the naive GEMM, the bias added after the product.
 fn linear_naive(x: &[f32], len: usize, w: &[f32], b: &[f32]) -> Vec<f32> {
@@ -150,31 +151,6 @@ pub fn embed_one(m: &EmbedModel, ids: &[u32]) -> Vec<f32> {
         x = o;
     }
     pool(&x, h)
-}
-
-/// Declares `$name(args)`: the body compiled with FMA instructions when the CPU has them,
-/// else as is. Both compute the same bits (`mul_add` is a fused multiply-add either way; with
-/// the feature it is an instruction instead of a call into libm).
-macro_rules! with_fma {
-    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
-        $(#[$doc])*
-        fn $name($($arg: $ty),*) {
-            #[inline(always)]
-            fn body($($arg: $ty),*) $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "fma")]
-                unsafe fn fused($($arg: $ty),*) {
-                    body($($arg),*)
-                }
-                if std::is_x86_feature_detected!("fma") {
-                    // SAFETY: the CPU supports FMA (checked just above).
-                    return unsafe { fused($($arg),*) };
-                }
-            }
-            body($($arg),*)
-        }
-    };
 }
 
 with_fma! {

@@ -19,6 +19,7 @@ use super::params;
 use super::Hyper;
 use crate::embed::model::EmbedModel;
 use crate::render::math::fma;
+use crate::with_fma::with_fma;
 
 /// `b^e` in f64 by square-and-multiply (IEEE operations only: the same bits everywhere).
 fn powu(b: f64, mut e: u64) -> f64 {
@@ -78,6 +79,24 @@ pub struct AdamState {
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 14;
 
+with_fma! {
+    /// The update of one chunk of a tensor.
+    #[allow(clippy::too_many_arguments)]
+    fn adam_chunk(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], decay: bool, sc: StepScalars, b1: f32, b2: f32, eps: f32) {
+        for i in 0..p.len() {
+            let mut x = p[i];
+            if decay {
+                x *= sc.decay;
+            }
+            let gi = g[i];
+            m[i] = fma(b1, m[i], sc.one_b1 * gi);
+            v[i] = fma(b2, v[i], (sc.one_b2 * gi) * gi);
+            let denom = v[i].sqrt() / sc.bc2 + eps;
+            p[i] = fma(-sc.step, m[i] / denom, x);
+        }
+    }
+}
+
 /// Applies optimizer step `t` (1-based) with gradients `g` to `model` and `state`.
 pub fn step(model: &mut EmbedModel, g: &EmbedModel, state: &mut AdamState, h: &Hyper, t: u64) {
     let sc = scalars(h, t);
@@ -93,18 +112,6 @@ pub fn step(model: &mut EmbedModel, g: &EmbedModel, state: &mut AdamState, h: &H
             .zip(g.par_chunks(CHUNK))
             .zip(m.par_chunks_mut(CHUNK))
             .zip(v.par_chunks_mut(CHUNK))
-            .for_each(|(((p, g), m), v)| {
-                for i in 0..p.len() {
-                    let mut x = p[i];
-                    if decay {
-                        x *= sc.decay;
-                    }
-                    let gi = g[i];
-                    m[i] = fma(b1, m[i], sc.one_b1 * gi);
-                    v[i] = fma(b2, v[i], (sc.one_b2 * gi) * gi);
-                    let denom = v[i].sqrt() / sc.bc2 + eps;
-                    p[i] = fma(-sc.step, m[i] / denom, x);
-                }
-            });
+            .for_each(|(((p, g), m), v)| adam_chunk(p, g, m, v, decay, sc, b1, b2, eps));
     }
 }

@@ -15,11 +15,31 @@
 //!   `da = dres + di·Wiᵀ`.
 //! - The embeddings: word, position and token-type rows receive the gradient of every token,
 //!   added in row order (a scatter-add in a fixed order).
-use super::forward::{head_rows, per_head, put_head_rows, transpose, Forward, LnCache, Rows};
+use rayon::prelude::*;
+
+use super::forward::{head_rows, per_head, put_head_rows, transpose, Forward, LnCache, Rows, ROWS};
 use super::Path;
 use crate::embed::math::{dot, erf, sum};
 use crate::embed::model::{EmbedModel, Layer};
 use crate::render::math::{exp, fma};
+use crate::with_fma::with_fma;
+
+/// `f(src, dst)` over chunks (in parallel on the fast path).
+fn elementwise_mut(
+    path: Path<'_>,
+    src: &[f32],
+    dst: &mut [f32],
+    chunk: usize,
+    f: fn(&[f32], &mut [f32]),
+) {
+    if path.parallel() {
+        dst.par_chunks_mut(chunk)
+            .zip(src.par_chunks(chunk))
+            .for_each(|(d, s)| f(s, d));
+    } else {
+        f(src, dst);
+    }
+}
 
 /// 1/√(2π).
 const INV_SQRT_2PI: f32 = 0.398_942_3;
@@ -51,29 +71,82 @@ fn linear_back(
     (dw, db, dx)
 }
 
-/// LayerNorm backward over rows: `(dx, dw, db)`.
-fn ln_back(dy: &[f32], c: &LnCache, w: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let h = w.len();
-    let n = h as f32;
-    let mut dx = vec![0.0f32; dy.len()];
-    let mut dw = vec![0.0f32; h];
-    let mut db = vec![0.0f32; h];
-    let mut g = vec![0.0f32; h];
-    for (r, (dyr, dxr)) in dy.chunks_exact(h).zip(dx.chunks_exact_mut(h)).enumerate() {
-        let xh = &c.xhat[r * h..(r + 1) * h];
-        for j in 0..h {
-            g[j] = dyr[j] * w[j];
-            dw[j] = fma(dyr[j], xh[j], dw[j]);
-            db[j] += dyr[j];
-        }
-        let mean_g = sum(&g) / n;
-        let mean_gx = dot(&g, xh) / n;
-        let denom = c.denom[r];
-        for j in 0..h {
-            dxr[j] = fma(-xh[j], mean_gx, g[j] - mean_g) / denom;
+with_fma! {
+    /// LayerNorm backward, `dx` of the rows of `dy` (`x̂` and the denominators of the same rows).
+    fn ln_back_dx(dy: &[f32], xhat: &[f32], denom: &[f32], w: &[f32], dx: &mut [f32]) {
+        let h = w.len();
+        let n = h as f32;
+        let mut g = vec![0.0f32; h];
+        for (((dyr, xh), den), dxr) in dy
+            .chunks_exact(h)
+            .zip(xhat.chunks_exact(h))
+            .zip(denom)
+            .zip(dx.chunks_exact_mut(h))
+        {
+            for j in 0..h {
+                g[j] = dyr[j] * w[j];
+            }
+            let mean_g = sum(&g) / n;
+            let mean_gx = dot(&g, xh) / n;
+            for j in 0..h {
+                dxr[j] = fma(-xh[j], mean_gx, g[j] - mean_g) / *den;
+            }
         }
     }
+}
+
+with_fma! {
+    /// LayerNorm backward, the parameters' gradients: `dw += fma(dy, x̂)`, `db += dy`, rows in
+    /// order.
+    fn ln_back_params(dy: &[f32], xhat: &[f32], dw: &mut [f32], db: &mut [f32]) {
+        let h = dw.len();
+        for (dyr, xh) in dy.chunks_exact(h).zip(xhat.chunks_exact(h)) {
+            for j in 0..h {
+                dw[j] = fma(dyr[j], xh[j], dw[j]);
+                db[j] += dyr[j];
+            }
+        }
+    }
+}
+
+/// LayerNorm backward over rows: `(dx, dw, db)` (rows of `dx` in parallel on the fast path;
+/// `dw` and `db` in row order).
+fn ln_back(path: Path<'_>, dy: &[f32], c: &LnCache, w: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let h = w.len();
+    let mut dx = vec![0.0f32; dy.len()];
+    if path.parallel() {
+        dx.par_chunks_mut(ROWS * h)
+            .zip(dy.par_chunks(ROWS * h))
+            .zip(c.xhat.par_chunks(ROWS * h))
+            .zip(c.denom.par_chunks(ROWS))
+            .for_each(|(((dx, dy), xh), den)| ln_back_dx(dy, xh, den, w, dx));
+    } else {
+        ln_back_dx(dy, &c.xhat, &c.denom, w, &mut dx);
+    }
+    let (mut dw, mut db) = (vec![0.0f32; h], vec![0.0f32; h]);
+    ln_back_params(dy, &c.xhat, &mut dw, &mut db);
     (dx, dw, db)
+}
+
+with_fma! {
+    /// `out = dy · GELU'(x)` element by element.
+    fn gelu_back(x: &[f32], dy: &mut [f32]) {
+        for (d, &v) in dy.iter_mut().zip(x) {
+            *d *= gelu_grad(v);
+        }
+    }
+}
+
+with_fma! {
+    /// Softmax backward of a (sequence, head): `ds` holds `dP` and becomes `dS / scale`.
+    fn softmax_back(p: &[f32], ds: &mut [f32], len: usize, scale: f32) {
+        for (prow, dsrow) in p.chunks_exact(len).zip(ds.chunks_exact_mut(len)) {
+            let r = dot(prow, dsrow);
+            for (pv, dsv) in prow.iter().zip(dsrow.iter_mut()) {
+                *dsv = (*pv * (*dsv - r)) / scale;
+            }
+        }
+    }
 }
 
 /// `GELU'(x)`: `fma(x, φ(x), Φ(x))`.
@@ -128,7 +201,13 @@ pub fn zeros_like(m: &EmbedModel) -> EmbedModel {
 
 /// The gradient of every parameter of `m` given the gradient `d_emb` of the embeddings the
 /// forward pass `f` of `rows` produced (one row of `h` per sequence).
-pub fn backward(path: Path, m: &EmbedModel, rows: &Rows, f: &Forward, d_emb: &[f32]) -> EmbedModel {
+pub fn backward(
+    path: Path<'_>,
+    m: &EmbedModel,
+    rows: &Rows,
+    f: &Forward,
+    d_emb: &[f32],
+) -> EmbedModel {
     let c = &m.config;
     let (h, heads, d) = (c.hidden_size, c.num_attention_heads, c.head_dim());
     let scale = (d as f32).sqrt();
@@ -155,21 +234,24 @@ pub fn backward(path: Path, m: &EmbedModel, rows: &Rows, f: &Forward, d_emb: &[f
     for (li, (l, fc)) in m.layers.iter().zip(&f.layers).enumerate().rev() {
         let gl = &mut grad.layers[li];
         // output LayerNorm, then the feed-forward (residual: a)
-        let (d_opre, dw, db) = ln_back(&dx, &fc.ln2, &l.ln2_w);
+        let (d_opre, dw, db) = ln_back(path, &dx, &fc.ln2, &l.ln2_w);
         (gl.ln2_w, gl.ln2_b) = (dw, db);
         let (dw, db, dg) = linear_back(path, &fc.g, n, &l.out_w, &d_opre);
         (gl.out_w, gl.out_b) = (dw, db);
-        let d_ipre: Vec<f32> = dg
-            .iter()
-            .zip(&fc.ipre)
-            .map(|(&g, &x)| g * gelu_grad(x))
-            .collect();
+        let mut d_ipre = dg;
+        elementwise_mut(
+            path,
+            &fc.ipre,
+            &mut d_ipre,
+            ROWS * c.intermediate_size,
+            gelu_back,
+        );
         let (dw, db, da_ffn) = linear_back(path, &fc.a, n, &l.i_w, &d_ipre);
         (gl.i_w, gl.i_b) = (dw, db);
         let mut da = d_opre;
         add_into(&mut da, &da_ffn);
         // post-attention LayerNorm, then the attention output (residual: x)
-        let (d_apre, dw, db) = ln_back(&da, &fc.ln1, &l.ln1_w);
+        let (d_apre, dw, db) = ln_back(path, &da, &fc.ln1, &l.ln1_w);
         (gl.ln1_w, gl.ln1_b) = (dw, db);
         let (dw, db, dctx) = linear_back(path, &fc.ctx, n, &l.o_w, &d_apre);
         (gl.o_w, gl.o_b) = (dw, db);
@@ -183,12 +265,7 @@ pub fn backward(path: Path, m: &EmbedModel, rows: &Rows, f: &Forward, d_emb: &[f
             let vh = head_rows(&fc.v, h, d, span, hd);
             let mut ds = path.mm(len, len, d, &dc, &transpose(&vh, len, d));
             let dv = path.mm(len, d, len, &transpose(p, len, len), &dc);
-            for (prow, dsrow) in p.chunks_exact(len).zip(ds.chunks_exact_mut(len)) {
-                let r = dot(prow, dsrow);
-                for (pv, dsv) in prow.iter().zip(dsrow.iter_mut()) {
-                    *dsv = (*pv * (*dsv - r)) / scale;
-                }
-            }
+            softmax_back(p, &mut ds, len, scale);
             let dq = path.mm(len, d, len, &ds, &kh);
             let dk = path.mm(len, d, len, &transpose(&ds, len, len), &qh);
             (dq, dk, dv)
@@ -217,7 +294,7 @@ pub fn backward(path: Path, m: &EmbedModel, rows: &Rows, f: &Forward, d_emb: &[f
     }
 
     // the embedding LayerNorm, then the tables (row order)
-    let (demb, dw, db) = ln_back(&dx, &f.emb_ln, &m.emb_ln_w);
+    let (demb, dw, db) = ln_back(path, &dx, &f.emb_ln, &m.emb_ln_w);
     (grad.emb_ln_w, grad.emb_ln_b) = (dw, db);
     for (r, &(id, t)) in rows.tokens.iter().enumerate() {
         let g = &demb[r * h..(r + 1) * h];

@@ -10,6 +10,7 @@ use crate::embed::math::{dot, gelu, softmax, sum};
 use crate::embed::model::EmbedModel;
 use crate::gemm::canonicalize_f32;
 use crate::render::math::fma;
+use crate::with_fma::with_fma;
 
 /// A batch of sequences flattened into rows: `spans[s] = (first row, length)`, `tokens[r] =
 /// (id, position)`.
@@ -54,32 +55,87 @@ pub struct LnCache {
     pub denom: Vec<f32>,
 }
 
+with_fma! {
+    /// LayerNorm of the rows of `x` in place (bits of `embed::math::layer_norm`), writing
+    /// `x̂` and each row's denominator.
+    fn ln_chunk(x: &mut [f32], w: &[f32], b: &[f32], eps: f32, xhat: &mut [f32], denom: &mut [f32]) {
+        let h = w.len();
+        let n = h as f32;
+        for ((row, xh), den) in x.chunks_exact_mut(h).zip(xhat.chunks_exact_mut(h)).zip(denom.iter_mut()) {
+            let mean = sum(row) / n;
+            let mut var = 0.0f32;
+            for &v in row.iter() {
+                let d = v - mean;
+                var = fma(d, d, var);
+            }
+            *den = (var / n + eps).sqrt();
+            for j in 0..h {
+                xh[j] = (row[j] - mean) / *den;
+                row[j] = fma(xh[j], w[j], b[j]);
+            }
+        }
+    }
+}
+
 /// LayerNorm of every row of `x` in place (bits of `embed::math::layer_norm`), keeping `x̂`
-/// and the denominators.
-pub fn ln_rows(x: &mut [f32], w: &[f32], b: &[f32], eps: f32) -> LnCache {
+/// and the denominators; rows in parallel on the fast path.
+pub fn ln_rows(path: Path<'_>, x: &mut [f32], w: &[f32], b: &[f32], eps: f32) -> LnCache {
     let h = w.len();
     let rows = x.len() / h;
     let mut c = LnCache {
         xhat: vec![0.0; x.len()],
         denom: vec![0.0; rows],
     };
-    for (r, row) in x.chunks_exact_mut(h).enumerate() {
-        let n = h as f32;
-        let mean = sum(row) / n;
-        let mut var = 0.0f32;
-        for &v in row.iter() {
-            let d = v - mean;
-            var = fma(d, d, var);
-        }
-        let denom = (var / n + eps).sqrt();
-        c.denom[r] = denom;
-        let xh = &mut c.xhat[r * h..(r + 1) * h];
-        for j in 0..h {
-            xh[j] = (row[j] - mean) / denom;
-            row[j] = fma(xh[j], w[j], b[j]);
-        }
+    if path.parallel() {
+        x.par_chunks_mut(ROWS * h)
+            .zip(c.xhat.par_chunks_mut(ROWS * h))
+            .zip(c.denom.par_chunks_mut(ROWS))
+            .for_each(|((x, xh), d)| ln_chunk(x, w, b, eps, xh, d));
+    } else {
+        ln_chunk(x, w, b, eps, &mut c.xhat, &mut c.denom);
     }
     c
+}
+
+/// Rows per parallel task of the row-wise passes.
+pub const ROWS: usize = 32;
+
+with_fma! {
+    /// `dst = gelu(src)` element by element.
+    fn gelu_chunk(src: &[f32], dst: &mut [f32]) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = gelu(s);
+        }
+    }
+}
+
+with_fma! {
+    /// Scores divided by `scale`, then softmax, row by row (`len` columns).
+    pub fn scaled_softmax(p: &mut [f32], len: usize, scale: f32) {
+        for row in p.chunks_exact_mut(len) {
+            for s in row.iter_mut() {
+                *s /= scale;
+            }
+            softmax(row);
+        }
+    }
+}
+
+/// Element-wise `f(src, dst)` over chunks, in parallel on the fast path.
+pub fn elementwise(
+    path: Path<'_>,
+    src: &[f32],
+    dst: &mut [f32],
+    chunk: usize,
+    f: fn(&[f32], &mut [f32]),
+) {
+    if path.parallel() {
+        dst.par_chunks_mut(chunk)
+            .zip(src.par_chunks(chunk))
+            .for_each(|(d, s)| f(s, d));
+    } else {
+        f(src, dst);
+    }
 }
 
 /// One layer's saved activations.
@@ -167,12 +223,17 @@ pub fn put_head_rows(
     }
 }
 
-/// `[rows × cols]` into `[cols × rows]`.
+/// `[rows × cols]` into `[cols × rows]` (in 32 × 32 tiles, for the caches).
 pub fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const T: usize = 32;
     let mut t = vec![0.0f32; a.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = a[r * cols + c];
+    for r0 in (0..rows).step_by(T) {
+        for c0 in (0..cols).step_by(T) {
+            for r in r0..(r0 + T).min(rows) {
+                for c in c0..(c0 + T).min(cols) {
+                    t[c * rows + r] = a[r * cols + c];
+                }
+            }
         }
     }
     t
@@ -204,7 +265,7 @@ pub fn forward(path: Path, m: &EmbedModel, rows: &Rows) -> Forward {
             row[j] = (w[j] + ty[j]) + p[j];
         }
     }
-    let emb_ln = ln_rows(&mut x, &m.emb_ln_w, &m.emb_ln_b, eps);
+    let emb_ln = ln_rows(path, &mut x, &m.emb_ln_w, &m.emb_ln_b, eps);
     let spans = &rows.spans;
     let mut layers = Vec::with_capacity(m.layers.len());
     for l in &m.layers {
@@ -218,12 +279,7 @@ pub fn forward(path: Path, m: &EmbedModel, rows: &Rows) -> Forward {
             let kt = transpose(&head_rows(&k, h, d, span, hd), len, d);
             let vh = head_rows(&v, h, d, span, hd);
             let mut p = path.mm(len, len, d, &qh, &kt);
-            for row in p.chunks_exact_mut(len) {
-                for s in row.iter_mut() {
-                    *s /= scale;
-                }
-                softmax(row);
-            }
+            scaled_softmax(&mut p, len, scale);
             let ctx = path.mm(len, d, len, &p, &vh);
             (p, ctx)
         });
@@ -237,14 +293,15 @@ pub fn forward(path: Path, m: &EmbedModel, rows: &Rows) -> Forward {
         for (av, xv) in a.iter_mut().zip(&x) {
             *av += *xv;
         }
-        let ln1 = ln_rows(&mut a, &l.ln1_w, &l.ln1_b, eps);
+        let ln1 = ln_rows(path, &mut a, &l.ln1_w, &l.ln1_b, eps);
         let ipre = linear(path, &a, n, &l.i_w, &l.i_b);
-        let g: Vec<f32> = ipre.iter().map(|&v| gelu(v)).collect();
+        let mut g = vec![0.0f32; ipre.len()];
+        elementwise(path, &ipre, &mut g, ROWS * c.intermediate_size, gelu_chunk);
         let mut o = linear(path, &g, n, &l.out_w, &l.out_b);
         for (ov, av) in o.iter_mut().zip(&a) {
             *ov += *av;
         }
-        let ln2 = ln_rows(&mut o, &l.ln2_w, &l.ln2_b, eps);
+        let ln2 = ln_rows(path, &mut o, &l.ln2_w, &l.ln2_b, eps);
         layers.push(LayerCache {
             x: std::mem::replace(&mut x, o),
             q,
