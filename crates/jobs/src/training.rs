@@ -79,6 +79,15 @@ pub fn tokenize_pairs(
     let positives: Vec<String> = pairs.iter().map(|p| p.positive.clone()).collect();
     let a = tokenizer.encode_all(&anchors, max_len)?;
     let p = tokenizer.encode_all(&positives, max_len)?;
+    // a tokenizer that is not the model's gives ids the model has no row for
+    for (i, seq) in a.iter().chain(&p).enumerate() {
+        if let Some(&bad) = seq.iter().find(|&&t| t as usize >= config.vocab_size) {
+            bail!(
+                "the tokenizer gives id {bad} (text {i}), the model's vocabulary has {}: tokenizer.json and the model do not match",
+                config.vocab_size
+            );
+        }
+    }
     Ok(a.into_iter().zip(p).collect())
 }
 
@@ -208,5 +217,86 @@ pub fn retrieval(anchors: &[Vec<f32>], positives: &[Vec<f32>]) -> Retrieval {
     Retrieval {
         mrr10: mrr / n.max(1) as f64,
         recall1: hits as f64 / n.max(1) as f64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_pairs_and_runs_are_refused_by_name() {
+        let ok = "{\"anchor\": \"a b c\", \"positive\": \"d e\"}\n\n{\"anchor\": \"x\", \"positive\": \"y\"}\n";
+        assert_eq!(parse_pairs(ok).unwrap().len(), 2);
+        for (data, needle) in [
+            ("{\"anchor\": \"a\", \"positive\": \"b\"}\nnot json\n", "line 2: expected"),
+            ("{\"anchor\": \"a\"}\n{\"anchor\": \"b\", \"positive\": \"c\"}", "line 1: expected"),
+            ("{\"anchor\": \"a\", \"positive\": \"  \"}\n{\"anchor\": \"b\", \"positive\": \"c\"}", "line 1: an empty anchor or positive"),
+            ("{\"anchor\": \"a\", \"positive\": \"b\"}\n", "1 pairs: the loss needs at least two"),
+        ] {
+            let e = format!("{:#}", parse_pairs(data).unwrap_err());
+            assert!(e.contains(needle), "{e} (wanted `{needle}`)");
+        }
+        let h = Hyper::defaults(100);
+        for (hh, batch, spl, pairs, needle) in [
+            (
+                Hyper { lr: f32::NAN, ..h },
+                16,
+                10,
+                100,
+                "learning rate NaN",
+            ),
+            (
+                Hyper { lr: -2e-5, ..h },
+                16,
+                10,
+                100,
+                "learning rate -0.00002",
+            ),
+            (h, 1, 10, 100, "--batch 1"),
+            (h, 16, 0, 100, "--steps-per-job 0"),
+            (h, 16, 20_000, 100, "--steps-per-job 20000"),
+            (h, 16, 10, 8, "8 pairs cannot fill one batch of 16"),
+            (
+                Hyper {
+                    total_steps: 0,
+                    warmup: 0,
+                    ..h
+                },
+                16,
+                10,
+                100,
+                "0 total steps",
+            ),
+        ] {
+            let e = check_run(&hh, batch, spl, pairs).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e} (wanted `{needle}`)");
+        }
+    }
+
+    #[test]
+    fn every_epoch_visits_every_pair_once_in_its_own_order() {
+        let pairs: Vec<(Vec<u32>, Vec<u32>)> =
+            (0..10u32).map(|i| (vec![i], vec![100 + i])).collect();
+        // 10 pairs, batches of 3: 3 steps an epoch (the 10th pair waits for the next epoch)
+        let steps = link_steps(&pairs, 3, 7, 0, 6).unwrap();
+        let epoch = |e: &[Vec<Vec<u32>>]| -> Vec<u32> {
+            let mut v: Vec<u32> = e.iter().flat_map(|s| s[..3].iter().map(|a| a[0])).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        assert_eq!(epoch(&steps[..3]).len(), 9);
+        assert_eq!(epoch(&steps[3..]).len(), 9);
+        assert_ne!(steps[..3], steps[3..], "each epoch has its own order");
+        // a step's positives are its anchors' pairs, in the same order
+        for s in &steps {
+            for i in 0..3 {
+                assert_eq!(s[3 + i][0], 100 + s[i][0]);
+            }
+        }
+        // a link starting at step 4 gets the same batches as the whole run's steps 5 and 6
+        assert_eq!(link_steps(&pairs, 3, 7, 4, 2).unwrap(), steps[4..].to_vec());
+        assert!(link_steps(&pairs[..1], 2, 7, 0, 1).is_err());
     }
 }
