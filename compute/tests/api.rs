@@ -45,7 +45,8 @@ fn kernel_ids_round_trip() {
     }
     assert_eq!(KernelId::from_u16(0), None);
     assert_eq!(KernelId::from_u16(5), Some(KernelId::Embed));
-    assert_eq!(KernelId::from_u16(6), None);
+    assert_eq!(KernelId::from_u16(6), Some(KernelId::Train));
+    assert_eq!(KernelId::from_u16(7), None);
 }
 
 #[test]

@@ -163,7 +163,8 @@ enum Action {
 fn action() -> impl Strategy<Value = Action> {
     let i = 0u8..16;
     prop_oneof![
-        2 => (0u8..4, 1u8..4, 1u16..500, 0u8..2, prop::bool::weighted(0.5)).prop_map(|(client, replicas, price, esc, auction)| Action::Post { client, replicas, price, esc, auction }),
+        // clients 4 and 5: a node's own operator posts (self-dealing, issue 29 item 4)
+        2 => (0u8..6, 1u8..4, 1u16..500, 0u8..2, prop::bool::weighted(0.5)).prop_map(|(client, replicas, price, esc, auction)| Action::Post { client, replicas, price, esc, auction }),
         6 => (i.clone(), i.clone()).prop_map(|(node, job)| Action::Claim { node, job }),
         3 => (i.clone(), i.clone(), 1u16..500).prop_map(|(node, job, price)| Action::Bid { node, job, price }),
         2 => i.clone().prop_map(|job| Action::CloseAuction { job }),
@@ -419,7 +420,12 @@ impl World {
                 esc,
                 auction,
             } => {
-                let c = self.clients[client as usize % CLIENTS].insecure_clone();
+                let self_dealt = client as usize >= CLIENTS;
+                let c = if self_dealt {
+                    self.node(client).insecure_clone()
+                } else {
+                    self.clients[client as usize % CLIENTS].insecure_clone()
+                };
                 let mut args =
                     self.s
                         .job_args(self.next_id, replicas, price as u64 * TOKEN / 10, esc);
@@ -435,7 +441,14 @@ impl World {
                 self.next_id += 1;
                 let job = pda::job(&c.pubkey(), args.job_id).0;
                 let ok = self.s.post(&c, args).is_ok();
-                tally("post", ok);
+                tally(
+                    if self_dealt {
+                        "post:self-dealt"
+                    } else {
+                        "post"
+                    },
+                    ok,
+                );
                 if ok {
                     self.jobs.push(job);
                     self.token_accounts.push(pda::escrow(&job).0);
@@ -555,7 +568,28 @@ impl World {
                     .get_account(&key)
                     .and_then(|a| tessera_sdk::accounts::decode::<Node>("Node", &a.data).ok());
                 let undecided = self.job_state(&j).is_some_and(|js| js.audit_undecided);
-                if self.send(&[ix::settle_claim(&t, &cr.pubkey(), &j, &op)], &cr) && undecided {
+                let job_before = self.job_state(&j);
+                let settled = self.send(&[ix::settle_claim(&t, &cr.pubkey(), &j, &op)], &cr);
+                // reputation is backed by the protocol fee the paid replica carried, whoever
+                // posted the job: a node posting jobs to itself gets the price back, never the
+                // fee (issue 29 item 4)
+                if let (true, Some(jb), Some(nb)) = (settled, &job_before, &before) {
+                    let after: Node = self.s.account(&key);
+                    let ja = self
+                        .job_state(&j)
+                        .expect("a settled job stays until closed");
+                    let fee = ja.treasury_owed.saturating_sub(jb.treasury_owed);
+                    let credit = after.reputation.credit.saturating_sub(nb.reputation.credit);
+                    let unit = jb.terms.reputation_unit;
+                    assert!(
+                        credit * unit <= 100 * fee,
+                        "credit {credit} for a fee of {fee} (a full unit of credit is a fee of {unit})"
+                    );
+                    if credit > 0 && jb.client == op {
+                        tally("seen:credit-from-self-dealt-job", true);
+                    }
+                }
+                if settled && undecided {
                     tally("seen:settled-in-undecided-audit", true);
                     let after: Node = self.s.account(&key);
                     assert_eq!(
