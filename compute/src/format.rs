@@ -119,6 +119,19 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    /// A length-prefixed (u16) UTF-8 URI of 1 ..= `max` bytes; `what` names it in errors.
+    pub fn uri(&mut self, what: &'static str, max: usize) -> Result<String> {
+        let len = self.u16(what)? as usize;
+        if len == 0 || len > max {
+            return Err(ComputeError::InvalidInput(format!(
+                "{what} of {len} bytes (1 ..= {max})"
+            )));
+        }
+        std::str::from_utf8(self.bytes(len as u64, what)?)
+            .map(str::to_string)
+            .map_err(|_| ComputeError::InvalidInput(format!("{what} is not UTF-8")))
+    }
+
     /// Takes a fixed-size array.
     pub fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N]> {
         let s = self.bytes(N as u64, what)?;

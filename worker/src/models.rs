@@ -69,6 +69,36 @@ fn resident_bytes(blob_len: usize) -> u64 {
     (blob_len as u64).saturating_mul(2)
 }
 
+/// The blob behind `hash` (from the blob cache or `uri`, checked against the hash), parsed by
+/// `parse` off the async runtime; with the blob's length.
+async fn fetch_parsed<T: Send + 'static>(
+    storage: &Storage,
+    hash: [u8; 32],
+    uri: &str,
+    parse: fn(&[u8]) -> tessera_compute::Result<T>,
+) -> Result<(T, usize), ModelError> {
+    let hex = blobs::hex(&hash);
+    let blob = storage
+        .input(uri, &hash)
+        .await
+        .map_err(|source| ModelError::Fetch {
+            hash: hex.clone(),
+            source,
+        })?;
+    let len = blob.len();
+    let parsed = tokio::task::spawn_blocking(move || parse(&blob))
+        .await
+        .map_err(|e| ModelError::Invalid {
+            hash: hex.clone(),
+            why: format!("parser task failed: {e}"),
+        })?
+        .map_err(|e| ModelError::Invalid {
+            hash: hex.clone(),
+            why: e.to_string(),
+        })?;
+    Ok((parsed, len))
+}
+
 impl Models {
     /// Models kept in memory up to `budget` bytes together (and [`MAX_LOADED`] of them): up
     /// to three 512 MiB models used to stay resident, counted against no limit.
@@ -90,24 +120,8 @@ impl Models {
             return Ok(m);
         }
         let hex = blobs::hex(&hash);
-        let blob = storage
-            .input(uri, &hash)
-            .await
-            .map_err(|source| ModelError::Fetch {
-                hash: hex.clone(),
-                source,
-            })?;
-        let bytes = resident_bytes(blob.len());
-        let parsed = tokio::task::spawn_blocking(move || EmbedModel::parse(&blob))
-            .await
-            .map_err(|e| ModelError::Invalid {
-                hash: hex.clone(),
-                why: format!("parser task failed: {e}"),
-            })?
-            .map_err(|e| ModelError::Invalid {
-                hash: hex.clone(),
-                why: e.to_string(),
-            })?;
+        let (parsed, len) = fetch_parsed(storage, hash, uri, EmbedModel::parse).await?;
+        let bytes = resident_bytes(len);
         let m = Arc::new(parsed);
         let mut loaded = self.loaded.lock().unwrap();
         if !loaded.iter().any(|(h, _, _)| *h == hash) {
@@ -133,24 +147,7 @@ impl Models {
         hash: [u8; 32],
         uri: &str,
     ) -> Result<Arc<Checkpoint>, ModelError> {
-        let hex = blobs::hex(&hash);
-        let blob = storage
-            .input(uri, &hash)
-            .await
-            .map_err(|source| ModelError::Fetch {
-                hash: hex.clone(),
-                source,
-            })?;
-        let parsed = tokio::task::spawn_blocking(move || Checkpoint::from_base_blob(&blob))
-            .await
-            .map_err(|e| ModelError::Invalid {
-                hash: hex.clone(),
-                why: format!("parser task failed: {e}"),
-            })?
-            .map_err(|e| ModelError::Invalid {
-                hash: hex.clone(),
-                why: e.to_string(),
-            })?;
+        let (parsed, _) = fetch_parsed(storage, hash, uri, Checkpoint::from_base_blob).await?;
         Ok(Arc::new(parsed))
     }
 

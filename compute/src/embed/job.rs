@@ -51,15 +51,7 @@ impl EmbedJob {
         let payload = expect_header(input, KernelId::Embed)?;
         let mut r = Reader::new(payload);
         let model_hash = r.array::<32>("model hash")?;
-        let ulen = r.u16("model URI length")? as usize;
-        if ulen == 0 || ulen > MAX_MODEL_URI {
-            return Err(ComputeError::InvalidInput(format!(
-                "model URI of {ulen} bytes (1 ..= {MAX_MODEL_URI})"
-            )));
-        }
-        let model_uri = std::str::from_utf8(r.bytes(ulen as u64, "model URI")?)
-            .map_err(|_| ComputeError::InvalidInput("model URI is not UTF-8".into()))?
-            .to_string();
+        let model_uri = r.uri("model URI", MAX_MODEL_URI)?;
         let n = r.u32("sequence count")? as usize;
         if n == 0 || n > MAX_SEQUENCES {
             return Err(ComputeError::InvalidInput(format!(

@@ -17,29 +17,14 @@
 //!   added in row order (a scatter-add in a fixed order).
 use rayon::prelude::*;
 
-use super::forward::{head_rows, per_head, put_head_rows, transpose, Forward, LnCache, Rows, ROWS};
+use super::forward::{
+    elementwise, head_rows, per_head, put_head_rows, transpose, Forward, LnCache, Rows, ROWS,
+};
 use super::Path;
 use crate::embed::math::{dot, erf, sum};
 use crate::embed::model::{EmbedModel, Layer};
 use crate::render::math::{exp, fma};
 use crate::with_fma::with_fma;
-
-/// `f(src, dst)` over chunks (in parallel on the fast path).
-fn elementwise_mut(
-    path: Path<'_>,
-    src: &[f32],
-    dst: &mut [f32],
-    chunk: usize,
-    f: fn(&[f32], &mut [f32]),
-) {
-    if path.parallel() {
-        dst.par_chunks_mut(chunk)
-            .zip(src.par_chunks(chunk))
-            .for_each(|(d, s)| f(s, d));
-    } else {
-        f(src, dst);
-    }
-}
 
 /// 1/√(2π).
 const INV_SQRT_2PI: f32 = 0.398_942_3;
@@ -239,7 +224,7 @@ pub fn backward(
         let (dw, db, dg) = linear_back(path, &fc.g, n, &l.out_w, &d_opre);
         (gl.out_w, gl.out_b) = (dw, db);
         let mut d_ipre = dg;
-        elementwise_mut(
+        elementwise(
             path,
             &fc.ipre,
             &mut d_ipre,

@@ -100,15 +100,7 @@ impl TrainJob {
         let payload = expect_header(input, KernelId::Train)?;
         let mut r = Reader::new(payload);
         let base_hash = r.array::<32>("base hash")?;
-        let ulen = r.u16("base URI length")? as usize;
-        if ulen == 0 || ulen > MAX_BASE_URI {
-            return Err(ComputeError::InvalidInput(format!(
-                "base URI of {ulen} bytes (1 ..= {MAX_BASE_URI})"
-            )));
-        }
-        let base_uri = std::str::from_utf8(r.bytes(ulen as u64, "base URI")?)
-            .map_err(|_| ComputeError::InvalidInput("base URI is not UTF-8".into()))?
-            .to_string();
+        let base_uri = r.uri("base URI", MAX_BASE_URI)?;
         let first_step = u64::from_le_bytes(r.array::<8>("first step")?);
         let loss = match r.u8("loss")? {
             1 => Loss::MultipleNegativesRanking,

@@ -200,16 +200,8 @@ impl Worker {
                 .models
                 .training_base(&self.storage, hash, &uri)
                 .await
-                .map_err(|e| Refusal {
-                    kind: e.kind(),
-                    permanent: e.is_permanent(),
-                    why: e.to_string(),
-                })?;
-            return self.compute.bind_base(job, base).map_err(|e| Refusal {
-                kind: "invalid_input",
-                permanent: true,
-                why: format!("it cannot run on this node: {e:#}"),
-            });
+                .map_err(model_refusal)?;
+            return self.compute.bind_base(job, base).map_err(unbindable);
         }
         let Some((hash, uri)) = job.model_ref() else {
             return Ok(job);
@@ -219,16 +211,8 @@ impl Worker {
             .models
             .get(&self.storage, hash, &uri)
             .await
-            .map_err(|e| Refusal {
-                kind: e.kind(),
-                permanent: e.is_permanent(),
-                why: e.to_string(),
-            })?;
-        self.compute.bind(job, model).map_err(|e| Refusal {
-            kind: "invalid_input",
-            permanent: true,
-            why: format!("it cannot run on this node: {e:#}"),
-        })
+            .map_err(model_refusal)?;
+        self.compute.bind(job, model).map_err(unbindable)
     }
 
     /// The cost model's verdict on a ready job: refused when it pays less than
@@ -336,5 +320,23 @@ mod tests {
         // less and less often
         let slot_time: Duration = (1..=10).map(|n| skip_for(false, n, r)).sum();
         assert!(slot_time > Duration::from_secs(3 * 3600));
+    }
+}
+
+/// A job whose model or training base could not be had.
+fn model_refusal(e: crate::models::ModelError) -> Refusal {
+    Refusal {
+        kind: e.kind(),
+        permanent: e.is_permanent(),
+        why: e.to_string(),
+    }
+}
+
+/// A job its model or base refuses (ids, lengths, limits).
+fn unbindable(e: anyhow::Error) -> Refusal {
+    Refusal {
+        kind: "invalid_input",
+        permanent: true,
+        why: format!("it cannot run on this node: {e:#}"),
     }
 }
