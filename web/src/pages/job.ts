@@ -158,7 +158,9 @@ function view(m: Manifest, parts: Part[]): TemplateResult {
 
 function actions(parts: Part[]) {
   const cancellable = parts.filter((p) => p.job && p.job.state === JobState.Open && p.job.activeClaims === 0 && p.job.unsettledClaims === 0);
-  const closable = parts.filter((p) => p.job && SETTLED.includes(p.job.state));
+  // the program closes a job only once every claim is settled (workers settle right after the
+  // reveal; a button shown before that would only fail with UnsettledClaims)
+  const closable = parts.filter((p) => p.job && SETTLED.includes(p.job.state) && p.job.unsettledClaims === 0);
   const run = (what: string, ps: Part[], build: (c: string, j: string) => unknown) =>
     attempt(async () => {
       const chain = needChain();
