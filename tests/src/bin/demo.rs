@@ -120,13 +120,13 @@ fn fine_tune(
         .map(serde_json::to_string)
         .collect::<Result<_, _>>()?;
     std::fs::write(&pairs_file, lines.join("\n"))?;
-    let steps = 9;
+    let steps = 12;
     let hyper = Hyper {
         lr: 1e-4,
         warmup: 1,
         ..Hyper::defaults(steps)
     };
-    let run = train_jobs::plan(&model, &pairs_file, 16, 3, 1, 32, hyper)?;
+    let run = train_jobs::plan(&model, &pairs_file, 16, 4, 1, 32, hyper)?;
     let spec: tessera_jobs::jobspec::JobSpec = toml::from_str(&format!(
         "kernel = \"train\"\nprice = \"3\"\nreplicas = 2\nexec_secs = {}\n",
         net.config.commit_window_secs
