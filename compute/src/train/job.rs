@@ -82,11 +82,12 @@ fn check_link(h: &Hyper, first_step: u64, batch: u32, steps: u32) -> Result<()> 
             "training: {steps} steps in a link (1 ..= {MAX_LINK_STEPS})"
         )));
     }
-    if first_step + steps as u64 > h.total_steps as u64 {
+    // saturating: a hostile first step near u64::MAX must be refused, not wrap to a small one
+    let last = first_step.saturating_add(steps as u64);
+    if last > h.total_steps as u64 {
         return Err(ComputeError::InvalidInput(format!(
-            "training: steps {} ..= {} run past the run's {} total steps",
-            first_step + 1,
-            first_step + steps as u64,
+            "training: steps {} ..= {last} run past the run's {} total steps",
+            first_step.saturating_add(1),
             h.total_steps
         )));
     }

@@ -508,12 +508,17 @@ mod links {
         nan[lr_at..lr_at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
         let mut loss = blob.clone();
         loss[lr_at - 1] = 2;
+        // a first step near u64::MAX does not wrap around to a small one
+        let mut huge = blob.clone();
+        let first_at = 8 + 32 + 2 + 1;
+        huge[first_at..first_at + 8].copy_from_slice(&(u64::MAX - 1).to_le_bytes());
         let mut trailing = blob.clone();
         trailing.push(0);
         for (b, needle) in [
             (nan, "learning rate NaN"),
             (loss, "loss 2 is not supported"),
             (trailing, "196 bytes), the blob holds 197 bytes of ids"),
+            (huge, "run past the run's 10 total steps"),
             (
                 blob[..blob.len() - 4].to_vec(),
                 "196 bytes), the blob holds 192 bytes of ids",
