@@ -318,8 +318,8 @@ fn embed_batches_that_do_not_fit_are_refused_cleanly() {
     );
 }
 
-/// The train kernel with its products on the device: the CPU's bits (losses, weights, Adam's
-/// moments: the whole output).
+/// The train kernel on the device (every pass but the pooling and the loss, none falling back
+/// to the CPU): the CPU's bits (losses, weights, Adam's moments: the whole output).
 #[test]
 fn train_gpu_equals_cpu() {
     if device().is_none() {
@@ -348,9 +348,15 @@ fn train_gpu_equals_cpu() {
         .bind_base(base, &limits)
         .unwrap();
     let cpu = job.run(&Backend::cpu()).unwrap();
+    let before = train::device_fallbacks();
     let gpu = job
         .run(&Backend::select(DevicePreference::Cuda).unwrap())
         .unwrap();
+    assert_eq!(
+        train::device_fallbacks(),
+        before,
+        "train: a pass fell back to the CPU (see the log)"
+    );
     assert!(
         cpu.bytes == gpu.bytes,
         "train: the device's checkpoint differs from the CPU's"

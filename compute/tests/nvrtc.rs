@@ -24,7 +24,7 @@ use tessera_compute::cuda;
 const ARCHS: [u32; 7] = [61, 70, 75, 80, 86, 89, 90];
 
 /// The kernels the device module loads (see `cuda::Funcs`).
-const ENTRIES: [&str; 15] = [
+const ENTRIES: [&str; 26] = [
     "tessera_gemm_f32",
     "tessera_pad_i8",
     "tessera_transpose_pad_i8",
@@ -40,6 +40,17 @@ const ENTRIES: [&str; 15] = [
     "tessera_embed_bias_gelu",
     "tessera_embed_attention",
     "tessera_embed_pool",
+    "tessera_train_ln",
+    "tessera_train_ln_back",
+    "tessera_train_ln_params",
+    "tessera_train_col_sums",
+    "tessera_train_add",
+    "tessera_train_gelu",
+    "tessera_train_gelu_back",
+    "tessera_train_softmax",
+    "tessera_train_softmax_back",
+    "tessera_train_embed_back",
+    "tessera_train_adamw",
 ];
 
 fn skip(why: &str) {

@@ -4,12 +4,14 @@
 //!
 //! ```text
 //! cargo run --release -p tessera-compute --bin bench-kernels -- [--sizes 256,512,1024]
-//!     [--quick] [--render 128x128x16] [--batch 65536] [--embed 32x128] [--cpu-only]
+//!     [--quick] [--render 128x128x16] [--batch 65536] [--embed 32x128] [--train 16x32]
+//!     [--cpu-only]
 //! ```
 //!
 //! The embed rows run a random encoder of all-MiniLM-L6-v2's shape (hidden 384, 6 layers, 12
 //! heads, intermediate 1536, vocabulary 30 522, 512 positions) on `batch` sequences of
-//! `tokens` random ids.
+//! `tokens` random ids. The train rows run optimizer steps of the same encoder on `pairs`
+//! (anchor, positive) pairs of `tokens` ids each (MultipleNegativesRankingLoss, AdamW).
 
 use std::time::Instant;
 
@@ -37,6 +39,7 @@ struct Args {
     render: Vec<(u32, u32, u32)>,
     batches: Vec<usize>,
     embed: Vec<(usize, usize)>,
+    train: Vec<(usize, usize)>,
     cpu_only: bool,
     quick: bool,
 }
@@ -47,6 +50,7 @@ fn parse_args() -> Result<Args, String> {
         render: vec![(128, 128, 16), (256, 256, 32)],
         batches: vec![4096, 65536],
         embed: vec![(32, 128)],
+        train: vec![(16, 32)],
         cpu_only: false,
         quick: false,
     };
@@ -108,12 +112,31 @@ fn parse_args() -> Result<Args, String> {
                     })
                     .collect::<Result<_, _>>()?;
             }
+            "--train" => {
+                a.train = val("--train")?
+                    .split(',')
+                    .map(
+                        |s| match s.split_once('x').map(|(p, t)| (p.parse(), t.parse())) {
+                            Some((Ok(p), Ok(t)))
+                                if (2..=512).contains(&p)
+                                    && (1..=MINILM.positions).contains(&t) =>
+                            {
+                                Ok((p, t))
+                            }
+                            _ => Err(format!(
+                            "--train expects PAIRSxTOKENS (pairs 2 ..= 512, tokens 1 ..= 512): {s}"
+                        )),
+                        },
+                    )
+                    .collect::<Result<_, _>>()?;
+            }
             "--quick" => a.quick = true,
             "--cpu-only" => a.cpu_only = true,
             "-h" | "--help" => {
                 println!(
                     "bench-kernels [--sizes 256,512,1024] [--quick] [--render WxHxSPP,...] \
-                     [--batch N,...] [--embed BATCHxTOKENS,...] [--cpu-only]"
+                     [--batch N,...] [--embed BATCHxTOKENS,...] [--train PAIRSxTOKENS,...] \
+                     [--cpu-only]"
                 );
                 std::process::exit(0);
             }
@@ -576,6 +599,86 @@ fn main() {
         println!("Embed: GPU ms is a whole `embed_forward` call (weights and tokens uploaded, embeddings downloaded); resident ms is one forward pass with everything on the device (mean of 10), GEMM ms its `tessera_gemm_f32` launches alone, cuBLAS the same GEMM shapes × layers.");
     }
 
+    if !args.train.is_empty() {
+        bench_train(&args.train, dev, &limits, reps.min(2));
+    }
+
     println!();
     println!("GPU times exclude host↔device copies for GEMM (inputs resident, mean of repeated launches); render and inference GPU times include uploads and downloads. CPU times are the best of {reps} runs after a warm-up.");
+}
+
+/// Optimizer steps of a MiniLM-shaped encoder on the CPU's fast path and on the device: time
+/// per step, steps/s, and whether the two give the same bits (losses, weights, moments).
+fn bench_train(cases: &[(usize, usize)], dev: Option<&CudaDevice>, limits: &Limits, reps: usize) {
+    use tessera_compute::cuda::launch::DeviceLaunch;
+    use tessera_compute::train::{device_fallbacks, fresh_state, params, train_step, Hyper, Path};
+    let base = random_embed_model(&MINILM, 11);
+    let h = Hyper {
+        lr: 1e-4,
+        warmup: 1,
+        ..Hyper::defaults(10)
+    };
+    let bits = |m: &embed::model::EmbedModel| -> Vec<u32> {
+        params::tensors(m)
+            .iter()
+            .flat_map(|t| t.iter().map(|v| v.to_bits()))
+            .collect()
+    };
+    // Two steps from the same start; the time of the second (the first warms up).
+    let run = |path: Path<'_>, seqs: &[Vec<u32>]| {
+        let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
+        let (mut m, mut st) = (base.clone(), fresh_state(&base));
+        let l1 = train_step(path, &mut m, &mut st, &h, 1, &refs);
+        let t = Instant::now();
+        let l2 = train_step(path, &mut m, &mut st, &h, 2, &refs);
+        let secs = t.elapsed().as_secs_f64();
+        (
+            secs,
+            [l1.to_bits(), l2.to_bits()],
+            bits(&m),
+            bits(&st.m),
+            bits(&st.v),
+        )
+    };
+    println!();
+    println!(
+        "## Train (random MiniLM-shaped encoder, MultipleNegativesRankingLoss + AdamW, one optimizer step)"
+    );
+    println!();
+    println!("| pairs × tokens | CPU s/step | CPU steps/s | GPU s/step | GPU steps/s | GPU / CPU speed | passes fallen back to the CPU | bits match |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for &(pairs, tokens) in cases {
+        let seqs = random_token_seqs(MINILM.vocab, &vec![tokens; 2 * pairs], 21);
+        let mut cpu_s = f64::INFINITY;
+        let mut cpu = None;
+        for _ in 0..reps.max(1) {
+            let r = run(Path::Fast, &seqs);
+            cpu_s = cpu_s.min(r.0);
+            cpu = Some(r);
+        }
+        let cpu = cpu.expect("one run");
+        let mut row = vec![
+            format!("{pairs} × {tokens}"),
+            format!("{cpu_s:.3}"),
+            format!("{:.2}", 1.0 / cpu_s),
+        ];
+        match dev {
+            Some(d) => {
+                let l = DeviceLaunch { dev: d, limits };
+                let before = device_fallbacks();
+                let g = run(Path::Device(&l), &seqs);
+                let fell = device_fallbacks() - before;
+                let same = g.1 == cpu.1 && g.2 == cpu.2 && g.3 == cpu.3 && g.4 == cpu.4;
+                row.push(format!("{:.3}", g.0));
+                row.push(format!("{:.2}", 1.0 / g.0));
+                row.push(format!("{:.2}×", cpu_s / g.0));
+                row.push(fell.to_string());
+                row.push(if same { "yes" } else { "NO" }.into());
+            }
+            None => row.extend([na(), na(), na(), na(), "n/a (no GPU)".into()]),
+        }
+        println!("| {} |", row.join(" | "));
+    }
+    println!();
+    println!("Train: one optimizer step (forward, loss, backward, AdamW) after a warm-up step; the GPU row runs every pass on the device through host buffers (uploaded and downloaded per launch), the pooling and the loss on the CPU. A pass the device fails runs on the CPU instead (counted in the fallback column: the GPU time is the device's only where it is 0).");
 }

@@ -27,6 +27,7 @@ use crate::render::mesh_blob::CompiledMesh;
 use crate::render::scene::CompiledScene;
 
 mod embed;
+mod train;
 
 const EMU_H: &str = include_str!("emu/host_emu.h");
 const EMU_CPP: &str = include_str!("emu/host_emu.cpp");
@@ -67,6 +68,7 @@ fn build() -> Result<Emu, String> {
         super::RENDER_CU,
         super::RENDER_MESH_CU,
         super::EMBED_CU,
+        super::TRAIN_CU,
     ] {
         h.update(part.as_bytes());
     }
@@ -85,6 +87,7 @@ fn build() -> Result<Emu, String> {
             (src.join("render.cu"), super::RENDER_CU),
             (src.join("render_mesh.cu"), super::RENDER_MESH_CU),
             (src.join("embed.cu"), super::EMBED_CU),
+            (src.join("train.cu"), super::TRAIN_CU),
         ] {
             std::fs::write(path, text).map_err(|e| e.to_string())?;
         }

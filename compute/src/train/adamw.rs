@@ -15,8 +15,9 @@
 //! gives the same bits.
 use rayon::prelude::*;
 
-use super::params;
-use super::Hyper;
+#[cfg(feature = "cuda")]
+use super::kernels;
+use super::{on_device, params, Hyper, Path};
 use crate::embed::model::EmbedModel;
 use crate::render::math::fma;
 use crate::with_fma::with_fma;
@@ -97,8 +98,52 @@ with_fma! {
     }
 }
 
+/// The update of one tensor (chunks in parallel on the CPU; one launch on a device).
+#[allow(clippy::too_many_arguments)]
+fn tensor_step(
+    path: Path<'_>,
+    p: &mut [f32],
+    g: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    decay: bool,
+    sc: StepScalars,
+    (b1, b2, eps): (f32, f32, f32),
+) {
+    on_device!(path, "AdamW", |l| kernels::adamw(
+        l,
+        p,
+        g,
+        m,
+        v,
+        decay,
+        kernels::AdamArgs {
+            decay: sc.decay,
+            step: sc.step,
+            bc2: sc.bc2,
+            one_b1: sc.one_b1,
+            one_b2: sc.one_b2,
+            b1,
+            b2,
+            eps,
+        }
+    ));
+    p.par_chunks_mut(CHUNK)
+        .zip(g.par_chunks(CHUNK))
+        .zip(m.par_chunks_mut(CHUNK))
+        .zip(v.par_chunks_mut(CHUNK))
+        .for_each(|(((p, g), m), v)| adam_chunk(p, g, m, v, decay, sc, b1, b2, eps));
+}
+
 /// Applies optimizer step `t` (1-based) with gradients `g` to `model` and `state`.
-pub fn step(model: &mut EmbedModel, g: &EmbedModel, state: &mut AdamState, h: &Hyper, t: u64) {
+pub fn step(
+    path: Path<'_>,
+    model: &mut EmbedModel,
+    g: &EmbedModel,
+    state: &mut AdamState,
+    h: &Hyper,
+    t: u64,
+) {
     let sc = scalars(h, t);
     let specs = params::specs(&model.config);
     let (b1, b2, eps) = (h.beta1, h.beta2, h.eps);
@@ -107,11 +152,6 @@ pub fn step(model: &mut EmbedModel, g: &EmbedModel, state: &mut AdamState, h: &H
     let ms = params::tensors_mut(&mut state.m);
     let vs = params::tensors_mut(&mut state.v);
     for ((((p, g), m), v), spec) in ps.into_iter().zip(gs).zip(ms).zip(vs).zip(&specs) {
-        let decay = spec.decay;
-        p.par_chunks_mut(CHUNK)
-            .zip(g.par_chunks(CHUNK))
-            .zip(m.par_chunks_mut(CHUNK))
-            .zip(v.par_chunks_mut(CHUNK))
-            .for_each(|(((p, g), m), v)| adam_chunk(p, g, m, v, decay, sc, b1, b2, eps));
+        tensor_step(path, p, g, m, v, spec.decay, sc, (b1, b2, eps));
     }
 }

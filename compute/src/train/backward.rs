@@ -18,9 +18,11 @@
 use rayon::prelude::*;
 
 use super::forward::{
-    elementwise, head_rows, per_head, put_head_rows, transpose, Forward, LnCache, Rows, ROWS,
+    add, elementwise, head_rows, per_head, put_head_rows, transpose, Forward, LnCache, Rows, ROWS,
 };
-use super::Path;
+#[cfg(feature = "cuda")]
+use super::kernels;
+use super::{on_device, Path};
 use crate::embed::math::{dot, erf, sum};
 use crate::embed::model::{EmbedModel, Layer};
 use crate::render::math::{exp, fma};
@@ -30,7 +32,8 @@ use crate::with_fma::with_fma;
 const INV_SQRT_2PI: f32 = 0.398_942_3;
 
 /// `Σ_r dy[r][j]` for each column, rows in order from `+0.0`.
-fn col_sums(dy: &[f32], cols: usize) -> Vec<f32> {
+fn col_sums(path: Path<'_>, dy: &[f32], cols: usize) -> Vec<f32> {
+    on_device!(path, "a bias gradient", |l| kernels::col_sums(l, dy, cols));
     let mut s = vec![0.0f32; cols];
     for row in dy.chunks_exact(cols) {
         for (a, v) in s.iter_mut().zip(row) {
@@ -51,7 +54,7 @@ fn linear_back(
     let out = dy.len() / rows;
     let inp = w.len() / out;
     let dw = path.mm(inp, out, rows, &transpose(x, rows, inp), dy);
-    let db = col_sums(dy, out);
+    let db = col_sums(path, dy, out);
     let dx = path.mm(rows, inp, out, dy, &transpose(w, inp, out));
     (dw, db, dx)
 }
@@ -97,6 +100,9 @@ with_fma! {
 /// LayerNorm backward over rows: `(dx, dw, db)` (rows of `dx` in parallel on the fast path;
 /// `dw` and `db` in row order).
 fn ln_back(path: Path<'_>, dy: &[f32], c: &LnCache, w: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    on_device!(path, "a LayerNorm gradient", |l| kernels::ln_back(
+        l, dy, c, w
+    ));
     let h = w.len();
     let mut dx = vec![0.0f32; dy.len()];
     if path.parallel() {
@@ -122,6 +128,42 @@ with_fma! {
     }
 }
 
+/// `dy *= GELU'(x)` (rows in parallel on the fast path).
+fn gelu_back_rows(path: Path<'_>, x: &[f32], dy: &mut [f32], chunk: usize) {
+    on_device!(path, "the GELU gradient", |l| kernels::gelu_back(l, x, dy));
+    elementwise(path, x, dy, chunk, gelu_back);
+}
+
+/// Softmax backward of every (sequence, head): `ds[t]` holds `dP` and becomes `dS / scale`
+/// (blocks in parallel on the fast path).
+fn softmax_back_blocks(path: Path<'_>, probs: &[Vec<f32>], ds: &mut [Vec<f32>], scale: f32) {
+    on_device!(path, "the softmax gradient", |l| {
+        kernels::softmax_back_blocks(l, probs, ds, scale)
+    });
+    let one = |(p, d): (&Vec<f32>, &mut Vec<f32>)| softmax_back(p, d, p.len().isqrt(), scale);
+    if path.parallel() {
+        probs.par_iter().zip(ds.par_iter_mut()).for_each(one);
+    } else {
+        probs.iter().zip(ds.iter_mut()).for_each(one);
+    }
+}
+
+/// The embedding tables' gradients: every token row's gradient added to its word, position
+/// and token-type rows, rows in order.
+fn embed_back(path: Path<'_>, demb: &[f32], tokens: &[(u32, usize)], grad: &mut EmbedModel) {
+    let h = grad.emb_ln_w.len();
+    let (word, position) = (&mut grad.word, &mut grad.position);
+    let type0 = &mut grad.token_type[..h];
+    on_device!(path, "the embedding gradients", |l| kernels::embed_back(
+        l, demb, tokens, word, position, type0
+    ));
+    for (r, &(id, t)) in tokens.iter().enumerate() {
+        let g = &demb[r * h..(r + 1) * h];
+        add_into(&mut word[id as usize * h..(id as usize + 1) * h], g);
+        add_into(&mut position[t * h..(t + 1) * h], g);
+        add_into(type0, g);
+    }
+}
 with_fma! {
     /// Softmax backward of a (sequence, head): `ds` holds `dP` and becomes `dS / scale`.
     fn softmax_back(p: &[f32], ds: &mut [f32], len: usize, scale: f32) {
@@ -224,43 +266,44 @@ pub fn backward(
         let (dw, db, dg) = linear_back(path, &fc.g, n, &l.out_w, &d_opre);
         (gl.out_w, gl.out_b) = (dw, db);
         let mut d_ipre = dg;
-        elementwise(
-            path,
-            &fc.ipre,
-            &mut d_ipre,
-            ROWS * c.intermediate_size,
-            gelu_back,
-        );
+        gelu_back_rows(path, &fc.ipre, &mut d_ipre, ROWS * c.intermediate_size);
         let (dw, db, da_ffn) = linear_back(path, &fc.a, n, &l.i_w, &d_ipre);
         (gl.i_w, gl.i_b) = (dw, db);
         let mut da = d_opre;
-        add_into(&mut da, &da_ffn);
+        add(path, &mut da, &da_ffn);
         // post-attention LayerNorm, then the attention output (residual: x)
         let (d_apre, dw, db) = ln_back(path, &da, &fc.ln1, &l.ln1_w);
         (gl.ln1_w, gl.ln1_b) = (dw, db);
         let (dw, db, dctx) = linear_back(path, &fc.ctx, n, &l.o_w, &d_apre);
         (gl.o_w, gl.o_b) = (dw, db);
-        let parts = per_head(path, spans.len() * heads, |t| {
-            let (span, hd) = (spans[t / heads], t % heads);
-            let len = span.1;
-            let p = &fc.probs[t];
-            let dc = head_rows(&dctx, h, d, span, hd);
-            let qh = head_rows(&fc.q, h, d, span, hd);
-            let kh = head_rows(&fc.k, h, d, span, hd);
-            let vh = head_rows(&fc.v, h, d, span, hd);
-            let mut ds = path.mm(len, len, d, &dc, &transpose(&vh, len, d));
-            let dv = path.mm(len, d, len, &transpose(p, len, len), &dc);
-            softmax_back(p, &mut ds, len, scale);
-            let dq = path.mm(len, d, len, &ds, &kh);
-            let dk = path.mm(len, d, len, &transpose(&ds, len, len), &qh);
-            (dq, dk, dv)
-        });
+        let tasks = spans.len() * heads;
         let (mut dq, mut dk, mut dv) = (
             vec![0.0f32; n * h],
             vec![0.0f32; n * h],
             vec![0.0f32; n * h],
         );
-        for (t, (pq, pk, pv)) in parts.iter().enumerate() {
+        let (mut ds, pv): (Vec<_>, Vec<_>) = per_head(path, tasks, |t| {
+            let (span, hd) = (spans[t / heads], t % heads);
+            let len = span.1;
+            let dc = head_rows(&dctx, h, d, span, hd);
+            let vh = head_rows(&fc.v, h, d, span, hd);
+            let dp = path.mm(len, len, d, &dc, &transpose(&vh, len, d));
+            let dv = path.mm(len, d, len, &transpose(&fc.probs[t], len, len), &dc);
+            (dp, dv)
+        })
+        .into_iter()
+        .unzip();
+        softmax_back_blocks(path, &fc.probs, &mut ds, scale);
+        let parts = per_head(path, tasks, |t| {
+            let (span, hd) = (spans[t / heads], t % heads);
+            let len = span.1;
+            let qh = head_rows(&fc.q, h, d, span, hd);
+            let kh = head_rows(&fc.k, h, d, span, hd);
+            let dq = path.mm(len, d, len, &ds[t], &kh);
+            let dk = path.mm(len, d, len, &transpose(&ds[t], len, len), &qh);
+            (dq, dk)
+        });
+        for (t, ((pq, pk), pv)) in parts.iter().zip(&pv).enumerate() {
             let (span, hd) = (spans[t / heads], t % heads);
             put_head_rows(&mut dq, pq, h, d, span, hd);
             put_head_rows(&mut dk, pk, h, d, span, hd);
@@ -273,19 +316,14 @@ pub fn backward(
         let (dw, db, dxv) = linear_back(path, &fc.x, n, &l.v_w, &dv);
         (gl.v_w, gl.v_b) = (dw, db);
         dx = d_apre;
-        add_into(&mut dx, &dxq);
-        add_into(&mut dx, &dxk);
-        add_into(&mut dx, &dxv);
+        add(path, &mut dx, &dxq);
+        add(path, &mut dx, &dxk);
+        add(path, &mut dx, &dxv);
     }
 
     // the embedding LayerNorm, then the tables (row order)
     let (demb, dw, db) = ln_back(path, &dx, &f.emb_ln, &m.emb_ln_w);
     (grad.emb_ln_w, grad.emb_ln_b) = (dw, db);
-    for (r, &(id, t)) in rows.tokens.iter().enumerate() {
-        let g = &demb[r * h..(r + 1) * h];
-        add_into(&mut grad.word[id as usize * h..(id as usize + 1) * h], g);
-        add_into(&mut grad.position[t * h..(t + 1) * h], g);
-        add_into(&mut grad.token_type[..h], g);
-    }
+    embed_back(path, &demb, &rows.tokens, &mut grad);
     grad
 }

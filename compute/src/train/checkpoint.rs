@@ -12,6 +12,7 @@
 //! steps `first + 1 ..= last`), the model blob's length (u64) and the model blob, the
 //! optimizer's safetensors length (u64) and the file (`exp_avg.<name>` and `exp_avg_sq.<name>`
 //! for every trainable tensor, in the file's layout).
+use crate::gemm::canonicalize_f32;
 use std::collections::HashSet;
 
 use safetensors::tensor::{Dtype, TensorView};
@@ -64,8 +65,13 @@ pub struct LinkOutput {
     pub checkpoint: Checkpoint,
 }
 
+/// Little-endian f32s, every NaN the canonical one (`0x7FC00000`): a run that diverges
+/// leaves NaNs whose payloads differ between a CPU and a GPU (x86 keeps an operand's, CUDA
+/// gives its own), and the hash of an honest result must not.
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    v.iter()
+        .flat_map(|x| canonicalize_f32(*x).to_le_bytes())
+        .collect()
 }
 
 /// A trainable tensor in the file's layout.

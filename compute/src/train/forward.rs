@@ -5,7 +5,9 @@
 //! bits (test).
 use rayon::prelude::*;
 
-use super::Path;
+#[cfg(feature = "cuda")]
+use super::kernels;
+use super::{on_device, Path};
 use crate::embed::math::{dot, gelu, softmax, sum};
 use crate::embed::model::EmbedModel;
 use crate::gemm::canonicalize_f32;
@@ -80,6 +82,7 @@ with_fma! {
 /// LayerNorm of every row of `x` in place (bits of `embed::math::layer_norm`), keeping `x̂`
 /// and the denominators; rows in parallel on the fast path.
 pub fn ln_rows(path: Path<'_>, x: &mut [f32], w: &[f32], b: &[f32], eps: f32) -> LnCache {
+    on_device!(path, "a LayerNorm", |l| kernels::ln(l, x, w, b, eps));
     let h = w.len();
     let rows = x.len() / h;
     let mut c = LnCache {
@@ -117,6 +120,47 @@ with_fma! {
                 *s /= scale;
             }
             softmax(row);
+        }
+    }
+}
+
+/// Every (sequence, head)'s `len × len` scores to probabilities ([`scaled_softmax`]; blocks
+/// in parallel on the fast path).
+pub fn softmax_blocks(path: Path<'_>, blocks: &mut [Vec<f32>], scale: f32) {
+    on_device!(path, "the attention softmax", |l| kernels::softmax_blocks(
+        l, blocks, scale
+    ));
+    let one = |p: &mut Vec<f32>| {
+        let len = p.len().isqrt();
+        scaled_softmax(p, len, scale)
+    };
+    if path.parallel() {
+        blocks.par_iter_mut().for_each(one);
+    } else {
+        blocks.iter_mut().for_each(one);
+    }
+}
+
+/// `dst = gelu(src)` (rows in parallel on the fast path).
+pub fn gelu_rows(path: Path<'_>, src: &[f32], dst: &mut [f32], chunk: usize) {
+    on_device!(path, "GELU", |l| kernels::gelu(l, src, dst));
+    elementwise(path, src, dst, chunk, gelu_chunk);
+}
+
+/// `a += b` element-wise (residuals; the gradients of two paths).
+pub fn add(path: Path<'_>, a: &mut [f32], b: &[f32]) {
+    on_device!(path, "a sum", |l| kernels::add(l, a, b));
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += *y;
+    }
+}
+
+/// `y[r][c] += bias[c]`.
+pub fn add_bias(path: Path<'_>, y: &mut [f32], bias: &[f32]) {
+    on_device!(path, "a bias", |l| kernels::add_bias(l, y, bias));
+    for row in y.chunks_exact_mut(bias.len()) {
+        for (v, b) in row.iter_mut().zip(bias) {
+            *v += *b;
         }
     }
 }
@@ -184,11 +228,7 @@ pub struct Forward {
 pub fn linear(path: Path, x: &[f32], rows: usize, w: &[f32], b: &[f32]) -> Vec<f32> {
     let out = b.len();
     let mut y = path.mm(rows, out, w.len() / out, x, w);
-    for row in y.chunks_exact_mut(out) {
-        for (v, bias) in row.iter_mut().zip(b) {
-            *v += *bias;
-        }
-    }
+    add_bias(path, &mut y, b);
     y
 }
 
@@ -272,35 +312,31 @@ pub fn forward(path: Path, m: &EmbedModel, rows: &Rows) -> Forward {
         let q = linear(path, &x, n, &l.q_w, &l.q_b);
         let k = linear(path, &x, n, &l.k_w, &l.k_b);
         let v = linear(path, &x, n, &l.v_w, &l.v_b);
-        let parts = per_head(path, spans.len() * heads, |t| {
+        let tasks = spans.len() * heads;
+        let mut probs = per_head(path, tasks, |t| {
             let (span, hd) = (spans[t / heads], t % heads);
-            let len = span.1;
             let qh = head_rows(&q, h, d, span, hd);
-            let kt = transpose(&head_rows(&k, h, d, span, hd), len, d);
+            let kt = transpose(&head_rows(&k, h, d, span, hd), span.1, d);
+            path.mm(span.1, span.1, d, &qh, &kt)
+        });
+        softmax_blocks(path, &mut probs, scale);
+        let parts = per_head(path, tasks, |t| {
+            let (span, hd) = (spans[t / heads], t % heads);
             let vh = head_rows(&v, h, d, span, hd);
-            let mut p = path.mm(len, len, d, &qh, &kt);
-            scaled_softmax(&mut p, len, scale);
-            let ctx = path.mm(len, d, len, &p, &vh);
-            (p, ctx)
+            path.mm(span.1, d, span.1, &probs[t], &vh)
         });
         let mut ctx = vec![0.0f32; n * h];
-        let mut probs = Vec::with_capacity(parts.len());
-        for (t, (p, part)) in parts.into_iter().enumerate() {
-            put_head_rows(&mut ctx, &part, h, d, spans[t / heads], t % heads);
-            probs.push(p);
+        for (t, part) in parts.iter().enumerate() {
+            put_head_rows(&mut ctx, part, h, d, spans[t / heads], t % heads);
         }
         let mut a = linear(path, &ctx, n, &l.o_w, &l.o_b);
-        for (av, xv) in a.iter_mut().zip(&x) {
-            *av += *xv;
-        }
+        add(path, &mut a, &x);
         let ln1 = ln_rows(path, &mut a, &l.ln1_w, &l.ln1_b, eps);
         let ipre = linear(path, &a, n, &l.i_w, &l.i_b);
         let mut g = vec![0.0f32; ipre.len()];
-        elementwise(path, &ipre, &mut g, ROWS * c.intermediate_size, gelu_chunk);
+        gelu_rows(path, &ipre, &mut g, ROWS * c.intermediate_size);
         let mut o = linear(path, &g, n, &l.out_w, &l.out_b);
-        for (ov, av) in o.iter_mut().zip(&a) {
-            *ov += *av;
-        }
+        add(path, &mut o, &a);
         let ln2 = ln_rows(path, &mut o, &l.ln2_w, &l.ln2_b, eps);
         layers.push(LayerCache {
             x: std::mem::replace(&mut x, o),

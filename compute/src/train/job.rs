@@ -235,13 +235,20 @@ impl TrainJob {
             .saturating_add(p.saturating_mul(60 * self.steps as u64 + 200))
     }
 
-    /// Runs the link: the canonical output bytes. On a CUDA backend the products run on the
-    /// device ([`Path::Device`]), the rest on the CPU; the bits are the CPU's.
+    /// Runs the link: the canonical output bytes. On a CUDA backend the step runs on the
+    /// device ([`Path::Device`]) but for the pooling and the loss; the bits are the CPU's.
     #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
     pub fn run(&self, backend: &Backend) -> Result<Vec<u8>> {
         #[cfg(feature = "cuda")]
-        let path = match backend.cuda_device() {
-            Some(dev) => Path::Device(dev, backend.limits()),
+        let launch = backend
+            .cuda_device()
+            .map(|dev| crate::cuda::launch::DeviceLaunch {
+                dev: dev.as_ref(),
+                limits: backend.limits(),
+            });
+        #[cfg(feature = "cuda")]
+        let path = match &launch {
+            Some(l) => Path::Device(l),
             None => Path::Fast,
         };
         #[cfg(not(feature = "cuda"))]

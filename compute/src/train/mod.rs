@@ -13,6 +13,8 @@ pub mod backward;
 pub mod checkpoint;
 pub mod forward;
 pub mod job;
+#[cfg(feature = "cuda")]
+pub mod kernels;
 pub mod loss;
 pub mod params;
 
@@ -23,18 +25,19 @@ pub use adamw::AdamState;
 pub use checkpoint::{decode_output, encode_output, Checkpoint, LinkOutput};
 pub use job::{encode_input, TrainJob};
 
-/// Which path runs the products (the same bits on each).
+/// Which path runs a step (the same bits on each).
 #[derive(Clone, Copy)]
 pub enum Path<'a> {
     /// The plain reference: the naive GEMM, one thread.
     Plain,
-    /// The fast path: the blocked, parallel GEMM; attention heads in parallel.
+    /// The fast path: the blocked, parallel GEMM; attention heads and row blocks in parallel.
     Fast,
-    /// The products on a CUDA device (the `gemm-f32` kernel, bit-identical to the CPU's GEMM),
-    /// the element-wise work on the CPU; a product the device cannot run falls back to the
-    /// CPU's GEMM (the same bits).
+    /// A CUDA device (or, in tests, the host emulator of the same kernels): the products
+    /// (`tessera_gemm_f32`) and the element-wise and reduction passes (`train.cu`, through
+    /// [`kernels`]); the pooling and the loss (a few rows per sequence) on the CPU. A pass the
+    /// device fails runs on the CPU instead (the same bits).
     #[cfg(feature = "cuda")]
-    Device(&'a crate::cuda::CudaDevice, &'a crate::limits::Limits),
+    Device(&'a dyn crate::cuda::launch::Launch),
     #[doc(hidden)]
     #[cfg(not(feature = "cuda"))]
     _Unused(std::marker::PhantomData<&'a ()>),
@@ -53,22 +56,46 @@ impl std::fmt::Debug for Path<'_> {
     }
 }
 
+/// On [`Path::Device`], returns what `$e` (a `Result` of the pass on the device, `$l` the
+/// launcher) gives, or logs its error and goes on to the CPU's code that follows.
+macro_rules! on_device {
+    ($path:expr, $what:literal, |$l:ident| $e:expr) => {
+        #[cfg(feature = "cuda")]
+        if let $crate::train::Path::Device($l) = $path {
+            match $e {
+                Ok(v) => return v,
+                Err(e) => {
+                    $crate::train::FALLBACKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!("train: {} fell back to the CPU: {e}", $what)
+                }
+            }
+        }
+    };
+}
+pub(crate) use on_device;
+
+/// Passes a device failed that ran on the CPU instead, since the process started.
+#[doc(hidden)]
+pub static FALLBACKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many passes of [`Path::Device`] steps fell back to the CPU so far (the same bits, but
+/// not the device's time): benchmarks and the GPU tests check it stays 0.
+pub fn device_fallbacks() -> u64 {
+    FALLBACKS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 impl Path<'_> {
     /// `a[m × k] · b[k × n]`: one fused multiply-add chain per element, k ascending from
     /// `+0.0` (every path).
     pub fn mm(self, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
+        on_device!(self, "a product", |l| kernels::mm(l, m, n, k, a, b));
         match self {
             Path::Plain => gemm_f32_naive(m, n, k, a, b),
-            #[cfg(feature = "cuda")]
-            Path::Device(dev, limits) => dev.gemm_f32(m, n, k, a, b, limits).unwrap_or_else(|e| {
-                tracing::warn!("train: a {m}x{n}x{k} product fell back to the CPU: {e}");
-                gemm_f32(m, n, k, a, b)
-            }),
             _ => gemm_f32(m, n, k, a, b),
         }
     }
 
-    /// Whether independent (sequence, head) tasks run in parallel.
+    /// Whether independent (sequence, head) tasks and row blocks run in parallel on the CPU.
     pub fn parallel(self) -> bool {
         matches!(self, Path::Fast)
     }
@@ -183,7 +210,7 @@ pub fn train_step(
     let f = forward::forward(path, model, &rows);
     let lg = loss::mnrl(path, &f.emb, b, hid, h.scale);
     let grads = backward::backward(path, model, &rows, &f, &lg.d_emb);
-    adamw::step(model, &grads, state, h, t);
+    adamw::step(path, model, &grads, state, h, t);
     lg.loss
 }
 
@@ -196,4 +223,4 @@ pub fn fresh_state(m: &EmbedModel) -> AdamState {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

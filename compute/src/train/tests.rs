@@ -2,7 +2,13 @@ use super::*;
 use crate::embed::model::EmbedModel;
 use crate::testcases::{random_embed_model, random_token_seqs, EmbedShape};
 
-fn shape(hidden: usize, heads: usize, layers: usize, inter: usize, vocab: usize) -> EmbedShape {
+pub(crate) fn shape(
+    hidden: usize,
+    heads: usize,
+    layers: usize,
+    inter: usize,
+    vocab: usize,
+) -> EmbedShape {
     EmbedShape {
         positions: 32,
         vocab,
@@ -10,21 +16,21 @@ fn shape(hidden: usize, heads: usize, layers: usize, inter: usize, vocab: usize)
     }
 }
 
-fn bits(m: &EmbedModel) -> Vec<u32> {
+pub(crate) fn bits(m: &EmbedModel) -> Vec<u32> {
     params::tensors(m)
         .iter()
         .flat_map(|t| t.iter().map(|v| v.to_bits()))
         .collect()
 }
 
-fn batch(vocab: usize, b: usize, seed: u64) -> Vec<Vec<u32>> {
+pub(crate) fn batch(vocab: usize, b: usize, seed: u64) -> Vec<Vec<u32>> {
     let lens: Vec<usize> = (0..2 * b)
         .map(|i| 2 + (i * 7 + seed as usize) % 9)
         .collect();
     random_token_seqs(vocab, &lens, seed)
 }
 
-fn refs(v: &[Vec<u32>]) -> Vec<&[u32]> {
+pub(crate) fn refs(v: &[Vec<u32>]) -> Vec<&[u32]> {
     v.iter().map(|s| s.as_slice()).collect()
 }
 
@@ -265,7 +271,7 @@ fn adamw_decays_only_weights_and_follows_the_schedule() {
     let mut m = m0.clone();
     let mut st = fresh_state(&m);
     let zero = backward::zeros_like(&m);
-    adamw::step(&mut m, &zero, &mut st, &h, 3); // lr 0.1: decay 0.95, no gradient
+    adamw::step(Path::Plain, &mut m, &zero, &mut st, &h, 3); // lr 0.1: decay 0.95, no gradient
     for ((spec, a), b) in params::specs(&m.config)
         .iter()
         .zip(params::tensors(&m0))
@@ -290,7 +296,7 @@ fn adamw_decays_only_weights_and_follows_the_schedule() {
     assert_eq!(adamw::lr_at(&h1, 1), 0.1);
     let mut m = m0.clone();
     let mut st = fresh_state(&m);
-    adamw::step(&mut m, &g, &mut st, &h1, 1);
+    adamw::step(Path::Plain, &mut m, &g, &mut st, &h1, 1);
     assert!((m.emb_ln_b[0] - (m0.emb_ln_b[0] - 0.1)).abs() < 1e-6);
     assert!((m.emb_ln_b[1] - (m0.emb_ln_b[1] + 0.1)).abs() < 1e-4);
     assert_eq!(m.emb_ln_b[2], m0.emb_ln_b[2]);
@@ -569,4 +575,34 @@ mod links {
             "{e}"
         );
     }
+}
+
+/// A diverged run's NaNs reach the output with whatever payload the hardware gave them (x86
+/// keeps an operand's, CUDA makes its own): the output bytes carry the canonical NaN, so an
+/// honest CPU and an honest GPU hash the same result.
+#[test]
+fn nans_in_a_links_output_are_canonical() {
+    let s = shape(32, 4, 1, 64, 60);
+    let mut m = random_embed_model(&s, 5);
+    let payload = f32::from_bits(0xffc0_0001);
+    m.layers[0].q_w[7] = payload;
+    m.word[3] = f32::from_bits(0x7fa0_0000); // a signalling NaN
+    let mut state = fresh_state(&m);
+    state.v.emb_ln_b[0] = payload;
+    let c = Checkpoint {
+        model: m,
+        state,
+        step: 2,
+        ..Checkpoint::from_model_blob(&crate::testcases::random_embed_model_blob(&s, 5)).unwrap()
+    };
+    let out = encode_output(&[payload, 0.5], 0, &c).unwrap();
+    let back = decode_output(&out).unwrap();
+    assert_eq!(back.losses[0].to_bits(), 0x7fc0_0000);
+    assert_eq!(back.losses[1], 0.5);
+    let cp = back.checkpoint;
+    assert_eq!(cp.model.layers[0].q_w[7].to_bits(), 0x7fc0_0000);
+    assert_eq!(cp.model.word[3].to_bits(), 0x7fc0_0000);
+    assert_eq!(cp.state.v.emb_ln_b[0].to_bits(), 0x7fc0_0000);
+    // nothing else moved
+    assert_eq!(cp.model.layers[0].q_w[6], c.model.layers[0].q_w[6]);
 }

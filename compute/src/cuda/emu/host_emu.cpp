@@ -16,6 +16,7 @@ dim3 threadIdx, blockIdx, blockDim, gridDim;
 #include "../render.cu"
 #include "../render_mesh.cu"
 #include "../embed.cu"
+#include "../train.cu"
 
 namespace {
 
@@ -203,6 +204,44 @@ static void k_embed_pool(void** args) {
                        ARG(float*, 3), ARG(int, 4));
 }
 
+static void k_train_ln(void** args) {
+    tessera_train_ln(ARG(float*, 0), ARG(const float*, 1), ARG(const float*, 2), ARG(float*, 3), ARG(float*, 4),
+                     ARG(int, 5), ARG(int, 6), ARG(float, 7));
+}
+static void k_train_ln_back(void** args) {
+    tessera_train_ln_back(ARG(const float*, 0), ARG(const float*, 1), ARG(const float*, 2), ARG(const float*, 3),
+                          ARG(float*, 4), ARG(int, 5), ARG(int, 6));
+}
+static void k_train_ln_params(void** args) {
+    tessera_train_ln_params(ARG(const float*, 0), ARG(const float*, 1), ARG(float*, 2), ARG(float*, 3),
+                            ARG(int, 4), ARG(int, 5));
+}
+static void k_train_col_sums(void** args) {
+    tessera_train_col_sums(ARG(const float*, 0), ARG(float*, 1), ARG(int, 2), ARG(int, 3));
+}
+static void k_train_add(void** args) { tessera_train_add(ARG(float*, 0), ARG(const float*, 1), ARG(int, 2)); }
+static void k_train_gelu(void** args) { tessera_train_gelu(ARG(const float*, 0), ARG(float*, 1), ARG(int, 2)); }
+static void k_train_gelu_back(void** args) {
+    tessera_train_gelu_back(ARG(const float*, 0), ARG(float*, 1), ARG(int, 2));
+}
+static void k_train_softmax(void** args) {
+    tessera_train_softmax(ARG(float*, 0), ARG(const unsigned long long*, 1), ARG(const unsigned int*, 2),
+                          ARG(int, 3), ARG(float, 4));
+}
+static void k_train_softmax_back(void** args) {
+    tessera_train_softmax_back(ARG(const float*, 0), ARG(float*, 1), ARG(const unsigned long long*, 2),
+                               ARG(const unsigned int*, 3), ARG(int, 4), ARG(float, 5));
+}
+static void k_train_embed_back(void** args) {
+    tessera_train_embed_back(ARG(const float*, 0), ARG(const unsigned int*, 1), ARG(const unsigned int*, 2),
+                             ARG(float*, 3), ARG(float*, 4), ARG(float*, 5), ARG(int, 6), ARG(int, 7));
+}
+static void k_train_adamw(void** args) {
+    tessera_train_adamw(ARG(float*, 0), ARG(const float*, 1), ARG(float*, 2), ARG(float*, 3), ARG(int, 4),
+                        ARG(int, 5), ARG(float, 6), ARG(float, 7), ARG(float, 8), ARG(float, 9), ARG(float, 10),
+                        ARG(float, 11), ARG(float, 12), ARG(float, 13));
+}
+
 struct Entry {
     const char* name;
     void (*body)(void**);
@@ -224,6 +263,17 @@ static const Entry ENTRIES[] = {
     {"tessera_embed_bias_gelu", k_embed_bias_gelu, false},
     {"tessera_embed_attention", k_embed_attention, true},
     {"tessera_embed_pool", k_embed_pool, true},
+    {"tessera_train_ln", k_train_ln, true},
+    {"tessera_train_ln_back", k_train_ln_back, true},
+    {"tessera_train_ln_params", k_train_ln_params, false},
+    {"tessera_train_col_sums", k_train_col_sums, false},
+    {"tessera_train_add", k_train_add, false},
+    {"tessera_train_gelu", k_train_gelu, false},
+    {"tessera_train_gelu_back", k_train_gelu_back, false},
+    {"tessera_train_softmax", k_train_softmax, false},
+    {"tessera_train_softmax_back", k_train_softmax_back, false},
+    {"tessera_train_embed_back", k_train_embed_back, false},
+    {"tessera_train_adamw", k_train_adamw, false},
 };
 
 // Launches `name` over grid x block with CUDA-style argument pointers. Returns 0 on success,
