@@ -62,10 +62,65 @@ pub fn run(dev: &Arc<CudaDevice>) -> Result<()> {
             "path tracer differs from the CPU reference".into(),
         ));
     }
+    check_encoder(dev, &limits)?;
     tracing::info!(
         tensor_cores = dev.uses_tensor_cores(),
-        "CUDA self-test passed (GEMM f32/int8, render)"
+        "CUDA self-test passed (GEMM f32/int8, render, embed, train)"
     );
+    Ok(())
+}
+
+/// A small encoder (width 40: ragged warps) embeds and takes a training step on the device
+/// with the CPU's bits, no pass falling back.
+fn check_encoder(dev: &CudaDevice, limits: &Limits) -> Result<()> {
+    use crate::testcases::{random_embed_model, random_token_seqs, EmbedShape};
+    use crate::train::{self, Hyper, Path};
+    let shape = EmbedShape {
+        positions: 16,
+        vocab: 40,
+        ..EmbedShape::bert(40, 4, 1, 72)
+    };
+    let m = random_embed_model(&shape, 31);
+    let seqs = random_token_seqs(40, &[3, 7, 1, 12], 32);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    if bits(&dev.embed_forward(&m, &seqs, limits)?)
+        != bits(&crate::embed::cpu::embed_batch(&m, &seqs))
+    {
+        return Err(ComputeError::SelfTest(
+            "the encoder (embed) differs from the CPU reference".into(),
+        ));
+    }
+    let refs: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
+    let h = Hyper {
+        lr: 1e-3,
+        warmup: 0,
+        ..Hyper::defaults(2)
+    };
+    let step = |path: Path<'_>| {
+        let (mut m, mut st) = (m.clone(), train::fresh_state(&m));
+        let loss = train::train_step(path, &mut m, &mut st, &h, 1, &refs);
+        let mut all = vec![loss.to_bits()];
+        for t in train::params::tensors(&m)
+            .into_iter()
+            .chain(train::params::tensors(&st.v))
+        {
+            all.extend(bits(t));
+        }
+        all
+    };
+    let launch = crate::cuda::launch::DeviceLaunch { dev, limits };
+    let before = train::device_fallbacks();
+    let got = step(Path::Device(&launch));
+    if train::device_fallbacks() != before {
+        return Err(ComputeError::SelfTest(
+            "a training pass failed on the device (see the log)".into(),
+        ));
+    }
+    if got != step(Path::Plain) {
+        return Err(ComputeError::SelfTest(
+            "a training step differs from the CPU reference".into(),
+        ));
+    }
     Ok(())
 }
 
