@@ -28,16 +28,19 @@ pub enum Family {
     Embed,
     /// `train`.
     Train,
+    /// `generate`.
+    Generate,
 }
 
 impl Family {
     /// Every family, in a fixed order.
-    pub const ALL: [Family; 5] = [
+    pub const ALL: [Family; 6] = [
         Family::Gemm,
         Family::Render,
         Family::Inference,
         Family::Embed,
         Family::Train,
+        Family::Generate,
     ];
 
     /// The family of a kernel.
@@ -48,6 +51,7 @@ impl Family {
             KernelId::Inference => Family::Inference,
             KernelId::Embed => Family::Embed,
             KernelId::Train => Family::Train,
+            KernelId::Generate => Family::Generate,
         }
     }
 
@@ -121,6 +125,48 @@ pub fn jobs(family: Family, limits: &Limits) -> Result<Vec<Job>> {
                 })
                 .collect()
         }
+        Family::Generate => {
+            // a 256-wide, four-layer decoder over four prompts; then a tiny one decoding 256
+            // tokens one at a time (per-step overhead, not products)
+            use crate::generate::{self, Arch, DecoderModel, Sampling};
+            use crate::testcases::decoder::{random_decoder_blob, DecoderShape};
+            let honest = DecoderShape {
+                hidden: 256,
+                inter: 768,
+                layers: 4,
+                heads: 8,
+                kv_heads: 2,
+                vocab: 4096,
+                ..DecoderShape::small(Arch::Llama, 4096)
+            };
+            let tiny = DecoderShape {
+                hidden: 32,
+                inter: 64,
+                layers: 1,
+                heads: 4,
+                kv_heads: 1,
+                positions: 512,
+                ..DecoderShape::small(Arch::Llama, 64)
+            };
+            [(honest, vec![24usize; 4], 8u32), (tiny, vec![1], 256)]
+                .iter()
+                .map(|(shape, lens, new)| {
+                    let blob = random_decoder_blob(shape, 7, safetensors::Dtype::F32);
+                    let model = Arc::new(DecoderModel::parse(&blob)?);
+                    let prompts = random_token_seqs(shape.vocab, lens, 8);
+                    let input = generate::encode_input(
+                        &[0; 32],
+                        "calibration",
+                        *new,
+                        &Sampling::greedy(),
+                        &[],
+                        0,
+                        &prompts,
+                    )?;
+                    parse(input)?.bind_decoder(model, limits)
+                })
+                .collect()
+        }
     }
 }
 
@@ -153,6 +199,7 @@ mod tests {
             .unwrap()
             .into_iter()
             .chain(jobs(Family::Train, &limits).unwrap())
+            .chain(jobs(Family::Generate, &limits).unwrap())
         {
             j.run(&Backend::cpu()).unwrap();
         }

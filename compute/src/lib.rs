@@ -11,7 +11,8 @@
 //! - [`KernelId::Render`]: a path tracer over a JSON scene, RGBA8 output;
 //! - [`KernelId::Inference`]: a quantized int8 MLP over a batch, built on the int8 GEMM;
 //! - [`KernelId::Embed`]: sentence embeddings with a pretrained BERT-family encoder (f32);
-//! - [`KernelId::Train`]: fine-tuning such an encoder (backward pass and AdamW, f32).
+//! - [`KernelId::Train`]: fine-tuning such an encoder (backward pass and AdamW, f32);
+//! - [`KernelId::Generate`]: text generation with a Llama-family decoder (f32, KV cache).
 //!
 //! Typical worker use:
 //!
@@ -33,6 +34,7 @@ pub mod embed;
 pub mod error;
 pub mod format;
 pub mod gemm;
+pub mod generate;
 pub mod hash;
 pub mod inference;
 pub mod limits;
@@ -67,17 +69,20 @@ pub enum KernelId {
     Embed = 5,
     /// Fine-tuning a BERT-family encoder (one link of a training run).
     Train = 6,
+    /// Text generation with a Llama-family decoder.
+    Generate = 7,
 }
 
 impl KernelId {
     /// All kernels, in id order.
-    pub const ALL: [KernelId; 6] = [
+    pub const ALL: [KernelId; 7] = [
         KernelId::GemmI8,
         KernelId::GemmF32,
         KernelId::Render,
         KernelId::Inference,
         KernelId::Embed,
         KernelId::Train,
+        KernelId::Generate,
     ];
 
     /// Numeric id.
@@ -94,6 +99,7 @@ impl KernelId {
             4 => Some(KernelId::Inference),
             5 => Some(KernelId::Embed),
             6 => Some(KernelId::Train),
+            7 => Some(KernelId::Generate),
             _ => None,
         }
     }
@@ -108,6 +114,7 @@ impl KernelId {
             KernelId::Inference => 1,
             KernelId::Embed => 1,
             KernelId::Train => 1,
+            KernelId::Generate => 1,
         }
     }
 
@@ -117,7 +124,8 @@ impl KernelId {
         (1..=self.spec_version()).contains(&version)
     }
 
-    /// Stable short name (`gemm-i8`, `gemm-f32`, `render`, `inference`, `embed`, `train`).
+    /// Stable short name (`gemm-i8`, `gemm-f32`, `render`, `inference`, `embed`, `train`,
+    /// `generate`).
     pub fn name(self) -> &'static str {
         match self {
             KernelId::GemmI8 => "gemm-i8",
@@ -126,6 +134,7 @@ impl KernelId {
             KernelId::Inference => "inference",
             KernelId::Embed => "embed",
             KernelId::Train => "train",
+            KernelId::Generate => "generate",
         }
     }
 
@@ -171,6 +180,8 @@ pub enum Job {
     Embed(embed::EmbedJob),
     /// One link of a training run (its base bound with [`Job::bind_base`]).
     Train(train::TrainJob),
+    /// Text generation (its decoder bound with [`Job::bind_decoder`]).
+    Generate(generate::GenerateJob),
 }
 
 impl Job {
@@ -194,6 +205,7 @@ impl Job {
             KernelId::Inference => Job::Inference(inference::InferenceJob::parse(input, limits)?),
             KernelId::Embed => Job::Embed(embed::EmbedJob::parse(input, limits)?),
             KernelId::Train => Job::Train(train::TrainJob::parse(input, limits)?),
+            KernelId::Generate => Job::Generate(generate::GenerateJob::parse(input, limits)?),
         })
     }
 
@@ -206,6 +218,7 @@ impl Job {
             Job::Inference(_) => KernelId::Inference,
             Job::Embed(_) => KernelId::Embed,
             Job::Train(_) => KernelId::Train,
+            Job::Generate(_) => KernelId::Generate,
         }
     }
 
@@ -214,6 +227,31 @@ impl Job {
         match self {
             Job::Embed(j) => Some((j.model_hash, j.model_uri.as_str())),
             _ => None,
+        }
+    }
+
+    /// The decoder a generate job needs fetched before it can run: `(hash, uri)` of its
+    /// `TSLM` blob.
+    pub fn decoder_ref(&self) -> Option<([u8; 32], &str)> {
+        match self {
+            Job::Generate(j) => Some((j.model_hash, j.model_uri.as_str())),
+            _ => None,
+        }
+    }
+
+    /// Binds the decoder named by [`Job::decoder_ref`] (its blob already checked against the
+    /// hash) and checks the job against it and `limits`.
+    pub fn bind_decoder(
+        self,
+        model: std::sync::Arc<generate::DecoderModel>,
+        limits: &Limits,
+    ) -> Result<Job> {
+        match self {
+            Job::Generate(j) => Ok(Job::Generate(j.with_model(model, limits)?)),
+            other => Err(ComputeError::InvalidInput(format!(
+                "{} jobs take no decoder",
+                other.kernel()
+            ))),
         }
     }
 
@@ -295,6 +333,10 @@ impl Job {
                     .fold(0u64, u64::saturating_add)
             }),
             Job::Train(j) => j.work(),
+            Job::Generate(j) => j
+                .model
+                .as_ref()
+                .map_or(0, |m| j.macs(&m.config).saturating_mul(2)),
         }
     }
 
@@ -326,6 +368,9 @@ impl Job {
                 dim: j.model.as_ref().map_or(0, |m| m.config.hidden_size as u32),
             },
             Job::Train(j) => OutputMeta::Checkpoint { steps: j.steps },
+            Job::Generate(j) => OutputMeta::Completions {
+                prompts: j.prompts.len() as u32,
+            },
         }
     }
 
@@ -341,6 +386,7 @@ impl Job {
             Job::Inference(j) => j.run(backend)?,
             Job::Embed(j) => j.run(backend)?,
             Job::Train(j) => j.run(backend)?,
+            Job::Generate(j) => j.run()?,
         };
         Ok(Output {
             kernel,
@@ -402,6 +448,11 @@ pub enum OutputMeta {
     Checkpoint {
         /// Steps the link ran.
         steps: u32,
+    },
+    /// Completions (token ids), one per prompt.
+    Completions {
+        /// Prompts.
+        prompts: u32,
     },
 }
 

@@ -8,6 +8,8 @@ use crate::inference::model::{QuantLayer, QuantModel};
 use crate::render;
 use crate::rng::SplitMix64;
 
+pub mod decoder;
+
 /// GEMM shapes (M, N, K): 1×1, empty M / K, tile edges (127/128/129), K not a multiple of the
 /// K step, long and thin.
 pub const ODD_SIZES: [(usize, usize, usize); 12] = [

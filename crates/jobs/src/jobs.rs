@@ -441,6 +441,27 @@ pub fn save_result(out: &Output, dir: &Path, stem: &str) -> Result<(Vec<PathBuf>
                 ),
             ))
         }
+        OutputMeta::Completions { prompts } => {
+            let done = tessera_compute::generate::decode_output(&out.bytes)?;
+            let p = dir.join(format!("{stem}.completions.jsonl"));
+            let mut text = String::new();
+            for (i, c) in done.iter().enumerate() {
+                let finish = match c.finish {
+                    tessera_compute::generate::Finish::Stop => "stop",
+                    tessera_compute::generate::Finish::Length => "length",
+                };
+                text.push_str(&serde_json::to_string(&serde_json::json!({
+                    "prompt": i, "finish": finish, "token_ids": c.tokens,
+                }))?);
+                text.push('\n');
+            }
+            std::fs::write(&p, text)?;
+            let n: usize = done.iter().map(|c| c.tokens.len()).sum();
+            Ok((
+                vec![p],
+                format!("{prompts} completions, {n} new tokens (token ids: JSON lines)"),
+            ))
+        }
         OutputMeta::Logits { batch, classes } => {
             let preds = tessera_compute::inference::decode_predictions(&out.bytes, batch as usize)?;
             let p = dir.join(format!("{stem}.predictions.json"));

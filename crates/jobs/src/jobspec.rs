@@ -271,6 +271,9 @@ impl JobSpec {
             KernelId::Train => bail!(
                 "train inputs are links of a run, each starting from the checkpoint the link before agreed on: they are posted by `tessera train post --model … --pairs …`"
             ),
+            KernelId::Generate => bail!(
+                "generate inputs reference a decoder in the blob store and may be sharded: they are built from prompts (`tessera job post --kernel generate --model … --prompts …`)"
+            ),
         };
         Ok(blob)
     }

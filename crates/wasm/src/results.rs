@@ -63,6 +63,7 @@ impl Verified {
                 ("embeddings", 0, 0, rows, dim.unwrap_or(0) as u32)
             }
             OutputMeta::Checkpoint { steps } => ("checkpoint", 0, 0, steps, 0),
+            OutputMeta::Completions { prompts } => ("completions", 0, 0, prompts, 0),
         };
         to_js(&Shape {
             kernel: self.output.kernel.name(),
