@@ -3,7 +3,8 @@
 //! tests, the fidelity checks against candle and the worker's calibration: no pretrained
 //! decoder can be downloaded here, so checkpoints are made, at real shapes, and loaded through
 //! the code a real checkpoint goes through.
-use safetensors::tensor::{Dtype, TensorView};
+use safetensors::tensor::TensorView;
+pub use safetensors::Dtype;
 
 use crate::generate::{Arch, DecoderFiles};
 use crate::rng::SplitMix64;

@@ -90,7 +90,14 @@ fn main() -> Result<()> {
         let lg = loss::mnrl(Path::Fast, &f.emb, b, c.model.config.hidden_size, h.scale);
         let grads = backward::backward(Path::Fast, &c.model, &rows, &f, &lg.d_emb);
         let t_bwd = t.elapsed().as_secs_f64() - t_fwd;
-        adamw::step(Path::Fast, &mut c.model, &grads, &mut c.state, &h, s as u64 + 1);
+        adamw::step(
+            Path::Fast,
+            &mut c.model,
+            &grads,
+            &mut c.state,
+            &h,
+            s as u64 + 1,
+        );
         let t_opt = t.elapsed().as_secs_f64() - t_fwd - t_bwd;
         parts[0] += t_fwd;
         parts[1] += t_bwd;
