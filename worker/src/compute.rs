@@ -115,6 +115,17 @@ impl Compute {
             .await?
     }
 
+    /// Binds a fetched decoder to a parsed generate job, checking the job against it and the
+    /// node's limits (host memory: weights, every prompt's cache, activations).
+    pub fn bind_decoder(
+        &self,
+        job: Job,
+        model: Arc<tessera_compute::generate::DecoderModel>,
+    ) -> Result<Job> {
+        job.bind_decoder(model, self.backend.limits())
+            .map_err(|e| anyhow!(e))
+    }
+
     /// Binds a fetched model to a parsed job, checking the job against the model and the
     /// node's limits: host memory, and on a GPU the device memory it would need.
     pub fn bind(&self, job: Job, model: Arc<tessera_compute::embed::EmbedModel>) -> Result<Job> {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tessera_blobs as blobs;
 use tessera_compute::embed::EmbedModel;
+use tessera_compute::generate::DecoderModel;
 use tessera_compute::train::Checkpoint;
 
 use crate::storage::{InputError, Storage};
@@ -26,7 +27,7 @@ pub enum ModelError {
         source: InputError,
     },
     /// Fetched and verified, but not a model this build runs.
-    #[error("model {hash} is not a usable encoder: {why}")]
+    #[error("model {hash} is not a usable model: {why}")]
     Invalid { hash: String, why: String },
 }
 
@@ -56,11 +57,54 @@ impl ModelError {
     }
 }
 
-pub struct Models {
-    /// (hash, model, bytes it is counted for), least recently used first.
-    loaded: Mutex<VecDeque<([u8; 32], Arc<EmbedModel>, u64)>>,
-    /// Most bytes the resident models may take together.
+/// Parsed models of one kind kept in memory, least recently used first.
+struct Resident<T> {
+    /// (hash, model, bytes it is counted for).
+    loaded: Mutex<VecDeque<([u8; 32], Arc<T>, u64)>>,
+    /// Most bytes they may take together.
     budget: u64,
+}
+
+impl<T> Resident<T> {
+    fn new(budget: u64) -> Self {
+        Self {
+            loaded: Mutex::new(VecDeque::new()),
+            budget,
+        }
+    }
+
+    /// A loaded model, marked most recently used.
+    fn lookup(&self, hash: &[u8; 32]) -> Option<Arc<T>> {
+        let mut loaded = self.loaded.lock().unwrap();
+        let i = loaded.iter().position(|(h, _, _)| h == hash)?;
+        let entry = loaded.remove(i)?;
+        let m = entry.1.clone();
+        loaded.push_back(entry);
+        Some(m)
+    }
+
+    /// Keeps `m`, dropping the least recently used to fit the budget (never `m`: a job needs
+    /// it now). Returns how many are in memory.
+    fn insert(&self, hash: [u8; 32], m: Arc<T>, bytes: u64) -> usize {
+        let mut loaded = self.loaded.lock().unwrap();
+        if !loaded.iter().any(|(h, _, _)| *h == hash) {
+            loaded.push_back((hash, m, bytes));
+            while loaded.len() > 1
+                && (loaded.len() > MAX_LOADED
+                    || loaded.iter().map(|e| e.2).sum::<u64>() > self.budget)
+            {
+                loaded.pop_front();
+            }
+        }
+        loaded.len()
+    }
+}
+
+/// The encoders (embed) and decoders (generate) this worker has parsed, each kind within
+/// its own byte budget.
+pub struct Models {
+    encoders: Resident<EmbedModel>,
+    decoders: Resident<DecoderModel>,
 }
 
 /// The memory a parsed model from a blob of `blob_len` bytes is counted for: its weights as
@@ -104,8 +148,8 @@ impl Models {
     /// to three 512 MiB models used to stay resident, counted against no limit.
     pub fn new(budget: u64) -> Models {
         Models {
-            loaded: Mutex::new(VecDeque::new()),
-            budget,
+            encoders: Resident::new(budget),
+            decoders: Resident::new(budget),
         }
     }
 
@@ -116,25 +160,33 @@ impl Models {
         hash: [u8; 32],
         uri: &str,
     ) -> Result<Arc<EmbedModel>, ModelError> {
-        if let Some(m) = self.lookup(&hash) {
+        if let Some(m) = self.encoders.lookup(&hash) {
             return Ok(m);
         }
         let hex = blobs::hex(&hash);
         let (parsed, len) = fetch_parsed(storage, hash, uri, EmbedModel::parse).await?;
-        let bytes = resident_bytes(len);
         let m = Arc::new(parsed);
-        let mut loaded = self.loaded.lock().unwrap();
-        if !loaded.iter().any(|(h, _, _)| *h == hash) {
-            loaded.push_back((hash, m.clone(), bytes));
-            // the least recently used go first, this one last (a job needs it now)
-            while loaded.len() > 1
-                && (loaded.len() > MAX_LOADED
-                    || loaded.iter().map(|e| e.2).sum::<u64>() > self.budget)
-            {
-                loaded.pop_front();
-            }
+        let n = self.encoders.insert(hash, m.clone(), resident_bytes(len));
+        tracing::info!(model = %&hex[..16], in_memory = n, "model loaded");
+        Ok(m)
+    }
+
+    /// The decoder whose `TSLM` blob hashes to `hash`, from memory, the blob cache or `uri`.
+    pub async fn decoder(
+        &self,
+        storage: &Storage,
+        hash: [u8; 32],
+        uri: &str,
+    ) -> Result<Arc<DecoderModel>, ModelError> {
+        if let Some(m) = self.decoders.lookup(&hash) {
+            return Ok(m);
         }
-        tracing::info!(model = %&hex[..16], in_memory = loaded.len(), "model loaded");
+        let hex = blobs::hex(&hash);
+        let (parsed, _) = fetch_parsed(storage, hash, uri, DecoderModel::parse).await?;
+        let bytes = DecoderModel::host_bytes(&parsed.config);
+        let m = Arc::new(parsed);
+        let n = self.decoders.insert(hash, m.clone(), bytes);
+        tracing::info!(decoder = %&hex[..16], in_memory = n, "decoder loaded");
         Ok(m)
     }
 
@@ -149,16 +201,6 @@ impl Models {
     ) -> Result<Arc<Checkpoint>, ModelError> {
         let (parsed, _) = fetch_parsed(storage, hash, uri, Checkpoint::from_base_blob).await?;
         Ok(Arc::new(parsed))
-    }
-
-    /// A loaded model, marked most recently used.
-    fn lookup(&self, hash: &[u8; 32]) -> Option<Arc<EmbedModel>> {
-        let mut loaded = self.loaded.lock().unwrap();
-        let i = loaded.iter().position(|(h, _, _)| h == hash)?;
-        let entry = loaded.remove(i)?;
-        let m = entry.1.clone();
-        loaded.push_back(entry);
-        Some(m)
     }
 }
 

@@ -192,9 +192,21 @@ impl Recomputed {
     }
 }
 
+/// A model blob by hash: from the local model cache, else fetched from `uri` (checked against
+/// the hash) and cached.
+fn cached_model_blob(hash: &[u8; 32], uri: &str) -> Result<Vec<u8>> {
+    let cache = model_cache()?;
+    if let Some(b) = cache.get(hash).ok().flatten() {
+        return Ok(b);
+    }
+    let b = blobs::block_on(blobs::fetch(uri, hash)).context("fetching the job's model")?;
+    let _ = cache.put(&b);
+    Ok(b)
+}
+
 /// Reruns `job` (any kernel) on the local CPU reference: its input fetched and checked
-/// against the job's spec hash, an embed job's model fetched by hash (cached), a train link's
-/// base fetched by hash, and the
+/// against the job's spec hash, an embed job's model or a generate job's decoder fetched by
+/// hash (cached), a train link's base fetched by hash, and the
 /// result hash compared with the one the network agreed on.
 pub fn recompute(rpc: &RpcClient, job_key: &Pubkey) -> Result<Recomputed> {
     let job: Job = rpc::fetch(rpc, "Job", job_key)?;
@@ -209,18 +221,14 @@ pub fn recompute(rpc: &RpcClient, job_key: &Pubkey) -> Result<Recomputed> {
     let limits = Limits::default();
     let mut parsed = tessera_compute::Job::parse(&input, &limits)?;
     if let Some((hash, uri)) = parsed.model_ref() {
-        let cache = model_cache()?;
-        let blob = match cache.get(&hash).ok().flatten() {
-            Some(b) => b,
-            None => {
-                let b = blobs::block_on(blobs::fetch(uri, &hash))
-                    .context("fetching the job's model")?;
-                let _ = cache.put(&b);
-                b
-            }
-        };
+        let blob = cached_model_blob(&hash, uri)?;
         let model = std::sync::Arc::new(EmbedModel::parse(&blob)?);
         parsed = parsed.bind_model(model, &limits)?;
+    }
+    if let Some((hash, uri)) = parsed.decoder_ref() {
+        let blob = cached_model_blob(&hash, uri)?;
+        let model = std::sync::Arc::new(tessera_compute::generate::DecoderModel::parse(&blob)?);
+        parsed = parsed.bind_decoder(model, &limits)?;
     }
     if let Some((hash, uri)) = parsed.base_ref() {
         let blob = blobs::block_on(blobs::fetch(uri, &hash)).context("fetching the link's base")?;

@@ -203,6 +203,15 @@ impl Worker {
                 .map_err(model_refusal)?;
             return self.compute.bind_base(job, base).map_err(unbindable);
         }
+        if let Some((hash, uri)) = job.decoder_ref() {
+            let uri = uri.to_string();
+            let model = self
+                .models
+                .decoder(&self.storage, hash, &uri)
+                .await
+                .map_err(model_refusal)?;
+            return self.compute.bind_decoder(job, model).map_err(unbindable);
+        }
         let Some((hash, uri)) = job.model_ref() else {
             return Ok(job);
         };
