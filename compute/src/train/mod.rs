@@ -60,6 +60,8 @@ impl std::fmt::Debug for Path<'_> {
 /// launcher) gives, or logs its error and goes on to the CPU's code that follows.
 macro_rules! on_device {
     ($path:expr, $what:literal, |$l:ident| $e:expr) => {
+        #[cfg(not(feature = "cuda"))]
+        let _ = $path;
         #[cfg(feature = "cuda")]
         if let $crate::train::Path::Device($l) = $path {
             match $e {

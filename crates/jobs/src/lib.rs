@@ -10,6 +10,8 @@
 #[cfg(feature = "offline")]
 pub mod embedding;
 #[cfg(feature = "offline")]
+pub mod generation;
+#[cfg(feature = "offline")]
 pub mod jobspec;
 #[cfg(feature = "offline")]
 pub mod loss_plot;
