@@ -85,7 +85,7 @@ pub struct PostArgs {
     /// Job file (TOML; see `tessera_jobs::jobspec`). Flags override its fields.
     #[arg(long, short = 'f')]
     file: Option<PathBuf>,
-    /// Kernel: gemm-i8, gemm-f32, render, inference or embed.
+    /// Kernel: gemm-i8, gemm-f32, render, inference, embed or generate.
     #[arg(long)]
     kernel: Option<String>,
     /// A prebuilt input blob instead of generated input.
@@ -129,9 +129,27 @@ pub struct PostArgs {
     /// Embed: split the corpus into this many jobs, run in parallel by different workers.
     #[arg(long)]
     shard: Option<u32>,
-    /// Embed: truncate texts to this many tokens (default: the model's maximum).
+    /// Embed: truncate texts to this many tokens (default: the model's maximum); generate:
+    /// new tokens at most per prompt (default 128).
     #[arg(long)]
     max_tokens: Option<u32>,
+    /// Generate: the prompts, .jsonl with a JSON string, {"id", "prompt"},
+    /// {"id", "messages": [{"role", "content"}, …]} (the model's chat template is applied) or
+    /// {"id", "token_ids"} per line.
+    #[arg(long)]
+    prompts: Option<PathBuf>,
+    /// Generate: sampling temperature (0, the default: greedy).
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Generate: sample from the k most likely tokens (0: all).
+    #[arg(long)]
+    top_k: Option<u32>,
+    /// Generate: sample from the most likely tokens up to this probability (1: all).
+    #[arg(long)]
+    top_p: Option<f32>,
+    /// Generate: Hugging Face's repetition penalty (1: none).
+    #[arg(long)]
+    repetition_penalty: Option<f32>,
     /// Embed: where to write the manifest that joins the shards' results
     /// (default: embed-<first job>.json); render: the manifest of its tiles and frames
     /// (default: render-<first job>.json).
@@ -181,7 +199,7 @@ pub struct PostArgs {
     blobs: String,
     /// After posting, follow the job like `job status --watch`.
     #[arg(long)]
-    watch: bool,
+    pub(crate) watch: bool,
 }
 
 pub fn job_cmd(
@@ -199,6 +217,9 @@ pub fn job_cmd(
                 .signed_by(std::sync::Arc::new(client.insecure_clone()));
             if spec.kernel == "embed" {
                 return post_embed(url, rpc, &client, &spec, &target, a);
+            }
+            if spec.kernel == "generate" {
+                return crate::generate::post(url, rpc, &client, &spec, &target, a);
             }
             if spec.kernel == "render" && spec.input.is_mesh_scene() {
                 return crate::render::post_render(
@@ -258,6 +279,9 @@ pub fn job_cmd(
             Target::Render(path, m) => {
                 crate::render::result(rpc, &path, &m, out, blobs.as_deref())?
             }
+            Target::Generate(path, m) => {
+                crate::generate::result(rpc, &path, &m, out, blobs.as_deref())?
+            }
             Target::Manifest(path, m) => {
                 let (rows, ids) = embed_jobs::fetch_all(rpc, &m, blobs.as_deref())?;
                 let stem = path
@@ -293,6 +317,11 @@ pub fn job_cmd(
                     .map(|s| s.job.parse().context("manifest job address"))
                     .collect::<Result<_>>()?,
                 Target::Render(_, m) => m.jobs()?,
+                Target::Generate(_, m) => m
+                    .shards
+                    .iter()
+                    .map(|s| s.job.parse().context("manifest job address"))
+                    .collect::<Result<_>>()?,
             };
             let mut bad = 0;
             for k in keys {
@@ -451,6 +480,11 @@ fn spec_from(a: &PostArgs) -> Result<JobSpec> {
         model,
         texts,
         max_tokens,
+        prompts,
+        temperature,
+        top_k,
+        top_p,
+        repetition_penalty,
         tiles,
         frames,
         fps,
@@ -463,11 +497,12 @@ fn spec_from(a: &PostArgs) -> Result<JobSpec> {
     Ok(spec)
 }
 
-/// A job address, an embed manifest or a render manifest.
+/// A job address, an embed, render or generate manifest.
 enum Target {
     Job(Pubkey),
     Manifest(PathBuf, Manifest),
     Render(PathBuf, RenderManifest),
+    Generate(PathBuf, tessera_jobs::generation::Manifest),
 }
 
 impl Target {
@@ -480,9 +515,12 @@ impl Target {
             if let Ok(m) = RenderManifest::read(&p) {
                 return Ok(Target::Render(p, m));
             }
+            if let Some(m) = tessera_jobs::generation::Manifest::read(&p)? {
+                return Ok(Target::Generate(p, m));
+            }
             return Ok(Target::Manifest(p.clone(), Manifest::read(&p)?));
         }
-        bail!("`{s}` is neither a job address nor a manifest file (embed or render)")
+        bail!("`{s}` is neither a job address nor a manifest file (embed, render or generate)")
     }
 }
 

@@ -2,6 +2,7 @@
 //! `blobs`, `config`; the network-wide views (nodes, market, token) stay here.
 mod blobs;
 mod config;
+mod generate;
 mod job;
 mod model;
 mod render;

@@ -399,8 +399,31 @@ pub struct Manifest {
     pub kernel: String,
     /// The decoder blob's hash.
     pub model: String,
+    /// Where the decoder blob is (its tokenizer decodes the completions).
+    pub model_uri: String,
     /// The shards in prompt order.
     pub shards: Vec<ManifestShard>,
+}
+
+impl Manifest {
+    /// Reads a generate manifest (`None` when the file is another kind of manifest).
+    pub fn read(path: &Path) -> Result<Option<Manifest>> {
+        let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let v: Value = serde_json::from_slice(&data)
+            .with_context(|| format!("{} is not a manifest", path.display()))?;
+        if v.get("kernel").and_then(Value::as_str) != Some("generate") {
+            return Ok(None);
+        }
+        Ok(Some(serde_json::from_value(v).with_context(|| {
+            format!("{} is not a generate manifest", path.display())
+        })?))
+    }
+
+    /// Writes it.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, serde_json::to_vec_pretty(self)?)
+            .with_context(|| format!("writing {}", path.display()))
+    }
 }
 
 /// One shard of a manifest.

@@ -93,8 +93,21 @@ pub struct InputSpec {
     pub texts: Option<PathBuf>,
     /// Embed: split the corpus into this many jobs (default 1).
     pub shards: Option<u32>,
-    /// Embed: truncate each text to this many tokens (default: the model's maximum).
+    /// Embed: truncate each text to this many tokens (default: the model's maximum);
+    /// generate: new tokens at most per prompt (default 128).
     pub max_tokens: Option<u32>,
+    /// Generate: the prompts, `.jsonl` (a JSON string, `{"id"?, "prompt"}`,
+    /// `{"id"?, "messages": [{"role", "content"}, …]}` through the model's chat template, or
+    /// `{"id"?, "token_ids"}` per line).
+    pub prompts: Option<PathBuf>,
+    /// Generate: 0 (default) is greedy; otherwise the sampling temperature.
+    pub temperature: Option<f32>,
+    /// Generate: keep the k most likely tokens (0: all).
+    pub top_k: Option<u32>,
+    /// Generate: keep the most likely tokens up to this probability (1: all).
+    pub top_p: Option<f32>,
+    /// Generate: Hugging Face's repetition penalty (1: none).
+    pub repetition_penalty: Option<f32>,
     /// Render (a glTF/OBJ scene): split each frame into COLSxROWS tile jobs (default 1x1).
     pub tiles: Option<String>,
     /// Render (a glTF/OBJ scene): the frames, `N` or `A..B` (default 0).

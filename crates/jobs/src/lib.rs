@@ -28,6 +28,8 @@ pub mod verify;
 #[cfg(feature = "jobs")]
 pub mod embed_jobs;
 #[cfg(feature = "jobs")]
+pub mod generate_jobs;
+#[cfg(feature = "jobs")]
 pub mod jobs;
 #[cfg(feature = "jobs")]
 pub mod render_jobs;
