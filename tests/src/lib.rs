@@ -8,8 +8,10 @@
 //! * [`s3`]: an S3-compatible server in this process, for the storage tests.
 //! * [`blobbench`]: what the blob benchmarks share.
 //! * [`cli`]: running a built binary as a user does, for the command-line tests.
+//! * [`decoder_dir`]: Hugging Face decoder directories made here, with a trained tokenizer.
 pub mod blobbench;
 pub mod cli;
+pub mod decoder_dir;
 pub mod faultproxy;
 pub mod localnet;
 pub mod network;

@@ -340,6 +340,14 @@ pub fn plan_shards(
     opts: &GenerateOptions,
 ) -> Result<GeneratePlan> {
     let c = &info.config;
+    let max = generate::job::MAX_NEW_TOKENS;
+    if opts.max_new_tokens == 0 || opts.max_new_tokens > max {
+        bail!(
+            "a limit of {} new tokens (1 ..= {max})",
+            opts.max_new_tokens
+        );
+    }
+    opts.sampling.check()?;
     let mut ids = Vec::with_capacity(prompts.len());
     for p in prompts {
         let t = info.encode(p)?;
