@@ -266,7 +266,7 @@ fn gradients_and_one_adamw_step_match_candles_autograd_on_minilm() {
     assert_eq!(train::adamw::lr_at(&h, 1), 1e-4);
     let mut ours = model.clone();
     let mut state = train::fresh_state(&model);
-    train::adamw::step(&mut ours, &grads, &mut state, &h, 1);
+    train::adamw::step(Path::Plain, &mut ours, &grads, &mut state, &h, 1);
     let group = |decay: bool| -> Vec<Var> {
         specs
             .iter()

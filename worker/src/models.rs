@@ -318,7 +318,7 @@ mod tests {
             "{e}"
         );
         // at most MAX_LOADED parsed models stay in memory
-        assert_eq!(models.loaded.lock().unwrap().len(), 1);
+        assert_eq!(models.encoders.loaded.lock().unwrap().len(), 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -342,7 +342,14 @@ mod tests {
         let models = Models::new(one + one / 2);
         models.get(&storage, a, "http://10.0.0.1/a").await.unwrap();
         models.get(&storage, b, "http://10.0.0.1/b").await.unwrap();
-        let held: Vec<[u8; 32]> = models.loaded.lock().unwrap().iter().map(|e| e.0).collect();
+        let held: Vec<[u8; 32]> = models
+            .encoders
+            .loaded
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.0)
+            .collect();
         assert_eq!(
             held,
             vec![b],
@@ -352,7 +359,7 @@ mod tests {
         let roomy = Models::new(2 * one);
         roomy.get(&storage, a, "http://10.0.0.1/a").await.unwrap();
         roomy.get(&storage, b, "http://10.0.0.1/b").await.unwrap();
-        assert_eq!(roomy.loaded.lock().unwrap().len(), 2);
+        assert_eq!(roomy.encoders.loaded.lock().unwrap().len(), 2);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
