@@ -587,6 +587,35 @@ impl Network {
         embed_jobs::post(&self.rpc, client, &spec, &plan, &target)
     }
 
+    /// Posts prompts for a decoder (a directory, put once, or a model hash) as
+    /// `tessera job post --kernel generate` does: `shards` jobs of `replicas` each, `max_tokens`
+    /// new tokens per prompt, sampled at `temperature` (0: greedy) from the top 40 with `seed`.
+    /// Returns the jobs and the manifest that joins their completions.
+    #[allow(clippy::too_many_arguments)]
+    pub fn post_generate(
+        &self,
+        client: &Keypair,
+        model: &str,
+        prompts: &Path,
+        max_tokens: u32,
+        temperature: f32,
+        seed: u64,
+        price: &str,
+        replicas: u8,
+        shards: u32,
+    ) -> Result<(Vec<jobs::Posted>, tessera_jobs::generation::Manifest)> {
+        let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+        let spec: JobSpec = toml::from_str(&format!(
+            "kernel = \"generate\"\nprice = \"{price}\"\nreplicas = {replicas}\n[input]\nmodel = {}\nprompts = {}\nmax_tokens = {max_tokens}\ntemperature = {temperature}\ntop_k = 40\nseed = {seed}\nshards = {shards}\n",
+            quote(model),
+            quote(&prompts.display().to_string())
+        ))
+        .context("generate job spec")?;
+        let target = self.blob_target(client)?;
+        let plan = tessera_jobs::generate_jobs::plan(&spec, &target)?;
+        tessera_jobs::generate_jobs::post(&self.rpc, client, &spec, &plan, &target)
+    }
+
     /// Posts a render of an artist's scene file (glTF, OBJ) as tile jobs per frame, as
     /// `tessera job post --kernel render --scene … --tiles …` does. Returns the jobs and the
     /// manifest that assembles their results.

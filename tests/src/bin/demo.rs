@@ -180,6 +180,65 @@ fn fine_tune(
     Ok(())
 }
 
+/// Text generation: a Llama-family decoder (random weights at a small shape, with a byte-level
+/// BPE tokenizer trained on WordNet's English and SmolLM2's chat template: no pretrained
+/// decoder can be downloaded here) put into the blob store, four prompts (text and a chat)
+/// sampled in two shard jobs of two replicas, the verified completions printed.
+fn generate_text(
+    net: &Network,
+    client: &solana_sdk::signature::Keypair,
+    dir: &std::path::Path,
+) -> Result<()> {
+    use tessera_jobs::{generate_jobs, generation};
+    let model_dir = dir.join("decoder");
+    tessera_tests::decoder_dir::small_decoder_dir(
+        &model_dir,
+        tessera_compute::generate::Arch::Llama,
+    )?;
+    let prompts = [
+        r#"{"id": "dog", "prompt": "the dog barked at"}"#,
+        r#"{"id": "chat", "messages": [{"role": "user", "content": "What is a shadow?"}]}"#,
+        r#"{"id": "lard", "prompt": "lard was also used"}"#,
+        r#"{"id": "part", "prompt": "how big is that part"}"#,
+    ];
+    let prompts_file = dir.join("prompts.jsonl");
+    std::fs::write(&prompts_file, prompts.join("\n"))?;
+    println!("\ntext generation: a Llama-family decoder (random weights, 3 layers, a BPE tokenizer trained on WordNet), 4 prompts in 2 generate jobs (k = 2 each), sampled at temperature 1.2");
+    let (posted, manifest) = net.post_generate(
+        client,
+        &model_dir.display().to_string(),
+        &prompts_file,
+        12,
+        1.2,
+        11,
+        "3",
+        2,
+        2,
+    )?;
+    for p in &posted {
+        let j = net.wait_settled(&p.job, Duration::from_secs(300), |_| {})?;
+        println!("  {:<22} {}", p.job.to_string(), jobs::progress_line(&j));
+    }
+    let (done, ids) = generate_jobs::fetch_all(&net.rpc, &manifest, Some(&net.blobs_url))?;
+    let info = generate_jobs::manifest_decoder(&manifest)?;
+    for (id, c) in ids.iter().zip(&done) {
+        println!("  {id:<6} -> {:?}", info.decode(&c.tokens)?);
+    }
+    let out = dir.join("results/completions.jsonl");
+    std::fs::write(
+        &out,
+        generation::completions_jsonl(&ids, &done, Some(&info))?,
+    )?;
+    println!(
+        "  completions {} (token ids and text, each shard verified against its on-chain hash)",
+        std::fs::canonicalize(&out).unwrap_or(out).display()
+    );
+    for p in &posted {
+        net.close_job(client, &p.job)?;
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Args::parse();
     if let Err(e) = run(&args) {
@@ -379,6 +438,7 @@ fn run(args: &Args) -> Result<()> {
     }
 
     fine_tune(&net, &client, &args.dir)?;
+    generate_text(&net, &client, &args.dir)?;
 
     println!("\npayouts:");
     for (i, w) in net.workers.iter().enumerate() {
