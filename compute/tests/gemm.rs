@@ -50,6 +50,20 @@ fn blocked_kernels_cross_block_boundaries() {
         bits(&cpu::gemm_f32(m, n, k, &a, &b)),
         bits(&cpu::gemm_f32_naive(m, n, k, &a, &b))
     );
+    // the portable kernel at both strip widths (the AVX2 and AVX-512 kernels' layouts), on
+    // more rows than one task takes
+    let (m2, n2, k2) = (203usize, 70usize, 301usize);
+    let (a2, b2) = gemm::random_f32(m2 as u32, n2 as u32, k2 as u32, 11);
+    let naive = bits(&cpu::gemm_f32_naive(m2, n2, k2, &a2, &b2));
+    assert_eq!(bits(&cpu::gemm_f32(m2, n2, k2, &a2, &b2)), naive);
+    assert_eq!(
+        bits(&cpu::gemm_f32_portable::<16>(m2, n2, k2, &a2, &b2)),
+        naive
+    );
+    assert_eq!(
+        bits(&cpu::gemm_f32_portable::<32>(m2, n2, k2, &a2, &b2)),
+        naive
+    );
     let (a, b) = gemm::random_i8(m as u32, n as u32, k as u32, 10);
     assert_eq!(
         cpu::gemm_i8(m, n, k, &a, &b),

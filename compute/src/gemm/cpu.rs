@@ -63,30 +63,50 @@ fn has_avx2_fma() -> bool {
     false
 }
 
-/// Packs `B[pc..pc+kc][jc..jc+nc]` into strips of `NR` columns (zero padded), each strip
-/// `kc × NR` contiguous.
-fn pack_b_f32(b: &[f32], n: usize, pc: usize, kc: usize, jc: usize, nc: usize, out: &mut [f32]) {
-    let strips = nc.div_ceil(NR);
-    for s in 0..strips {
-        let j0 = jc + s * NR;
-        let cols = NR.min(jc + nc - j0);
-        let dst = &mut out[s * kc * NR..(s + 1) * kc * NR];
-        for kk in 0..kc {
-            let row = &b[(pc + kk) * n + j0..(pc + kk) * n + j0 + cols];
-            let d = &mut dst[kk * NR..kk * NR + NR];
-            d[..cols].copy_from_slice(row);
-            d[cols..].fill(0.0);
-        }
-    }
+/// Packs `B[pc..pc+kc][jc..jc+nc]` into strips of `W` columns (zero padded), each strip
+/// `kc × W` contiguous.
+fn pack_b_f32<const W: usize>(
+    b: &[f32],
+    n: usize,
+    pc: usize,
+    kc: usize,
+    jc: usize,
+    nc: usize,
+    out: &mut [f32],
+) {
+    out[..nc.div_ceil(W) * kc * W]
+        .par_chunks_mut(kc * W)
+        .enumerate()
+        .for_each(|(s, dst)| {
+            let j0 = jc + s * W;
+            let cols = W.min(jc + nc - j0);
+            for kk in 0..kc {
+                let row = &b[(pc + kk) * n + j0..(pc + kk) * n + j0 + cols];
+                let d = &mut dst[kk * W..kk * W + W];
+                d[..cols].copy_from_slice(row);
+                d[cols..].fill(0.0);
+            }
+        });
 }
 
-/// Portable micro-kernel: `acc[r][c] = fma(a_r[kk], bp[kk][c], acc[r][c])`, kk ascending.
-fn micro_f32_portable(acc: &mut [[f32; NR]; MR], a_rows: &[&[f32]; MR], bp: &[f32], kc: usize) {
+/// A micro-kernel: `acc[r][c] = fma(a_r[kk], bp[kk][c], acc[r][c])`, kk ascending.
+type MicroF32<const W: usize> = unsafe fn(&mut [[f32; W]; MR], &[&[f32]; MR], &[f32], usize);
+
+/// Portable micro-kernel.
+///
+/// # Safety
+/// None needed (safe code); `unsafe` only to share [`MicroF32`]'s type.
+unsafe fn micro_f32_portable<const W: usize>(
+    acc: &mut [[f32; W]; MR],
+    a_rows: &[&[f32]; MR],
+    bp: &[f32],
+    kc: usize,
+) {
     for kk in 0..kc {
-        let bk = &bp[kk * NR..kk * NR + NR];
+        let bk = &bp[kk * W..kk * W + W];
         for r in 0..MR {
             let av = a_rows[r][kk];
-            for c in 0..NR {
+            for c in 0..W {
                 acc[r][c] = av.mul_add(bk[c], acc[r][c]);
             }
         }
@@ -97,9 +117,9 @@ fn micro_f32_portable(acc: &mut [[f32; NR]; MR], a_rows: &[&[f32]; MR], bp: &[f3
 /// with one rounding, identical to `f32::mul_add`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn micro_f32_avx2(acc: &mut [[f32; NR]; MR], a_rows: &[&[f32]; MR], bp: &[f32], kc: usize) {
+unsafe fn micro_f32_avx2(acc: &mut [[f32; 16]; MR], a_rows: &[&[f32]; MR], bp: &[f32], kc: usize) {
     use std::arch::x86_64::*;
-    debug_assert!(bp.len() >= kc * NR);
+    debug_assert!(bp.len() >= kc * 16);
     for r in a_rows.iter() {
         debug_assert!(r.len() >= kc);
     }
@@ -125,7 +145,7 @@ unsafe fn micro_f32_avx2(acc: &mut [[f32; NR]; MR], a_rows: &[&[f32]; MR], bp: &
     for kk in 0..kc {
         let b0 = _mm256_loadu_ps(pb);
         let b1 = _mm256_loadu_ps(pb.add(8));
-        pb = pb.add(NR);
+        pb = pb.add(16);
         let a0 = _mm256_set1_ps(*p0.add(kk));
         c00 = _mm256_fmadd_ps(a0, b0, c00);
         c01 = _mm256_fmadd_ps(a0, b1, c01);
@@ -159,55 +179,134 @@ unsafe fn micro_f32_avx2(acc: &mut [[f32; NR]; MR], a_rows: &[&[f32]; MR], bp: &
     _mm256_storeu_ps(acc[5].as_mut_ptr().add(8), c51);
 }
 
-/// Blocked, parallel f32 GEMM (bit-identical to [`gemm_f32_naive`]).
+/// AVX-512 micro-kernel (6×32, 12 accumulators of 16 lanes). `_mm512_fmadd_ps` is a fused
+/// multiply-add with one rounding (no flush to zero: MXCSR is left as Rust sets it), identical
+/// to `f32::mul_add`.
+///
+/// # Safety
+/// The CPU has AVX-512F; `bp` holds `kc × 32` values and every row of `a_rows` `kc`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn micro_f32_avx512(
+    acc: &mut [[f32; 32]; MR],
+    a_rows: &[&[f32]; MR],
+    bp: &[f32],
+    kc: usize,
+) {
+    use std::arch::x86_64::*;
+    debug_assert!(bp.len() >= kc * 32);
+    let p: [*const f32; MR] = std::array::from_fn(|r| a_rows[r].as_ptr());
+    let mut c0: [__m512; MR] = std::array::from_fn(|r| _mm512_loadu_ps(acc[r].as_ptr()));
+    let mut c1: [__m512; MR] = std::array::from_fn(|r| _mm512_loadu_ps(acc[r].as_ptr().add(16)));
+    let mut pb = bp.as_ptr();
+    for kk in 0..kc {
+        let b0 = _mm512_loadu_ps(pb);
+        let b1 = _mm512_loadu_ps(pb.add(16));
+        pb = pb.add(32);
+        for r in 0..MR {
+            let a = _mm512_set1_ps(*p[r].add(kk));
+            c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
+            c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
+        }
+    }
+    for r in 0..MR {
+        _mm512_storeu_ps(acc[r].as_mut_ptr(), c0[r]);
+        _mm512_storeu_ps(acc[r].as_mut_ptr().add(16), c1[r]);
+    }
+}
+
+/// Rows of A a task takes at most (its `kc` columns stay in L2 while every strip of the
+/// packed B panel passes through L1 once).
+const MC_MAX: usize = 96;
+
+/// Rows per task for `m` rows: about two tasks per thread, a multiple of [`MR`].
+fn mc_for(m: usize) -> usize {
+    let tasks = 2 * rayon::current_num_threads().max(1);
+    (m.div_ceil(tasks).div_ceil(MR) * MR).clamp(MR, MC_MAX)
+}
+
+/// Blocked, parallel f32 GEMM (bit-identical to [`gemm_f32_naive`]) with the widest
+/// micro-kernel the CPU runs: AVX-512 (strips of 32 columns), AVX2 + FMA (16), or portable.
 pub fn gemm_f32(m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            return gemm_f32_with::<32>(m, n, k, a, b, micro_f32_avx512);
+        }
+        if has_avx2_fma() {
+            return gemm_f32_with::<16>(m, n, k, a, b, micro_f32_avx2);
+        }
+    }
+    gemm_f32_with::<16>(m, n, k, a, b, micro_f32_portable::<16>)
+}
+
+/// [`gemm_f32`] on the portable micro-kernel of width `W` (tests: every kernel gives the
+/// naive reference's bits).
+pub fn gemm_f32_portable<const W: usize>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+) -> Vec<f32> {
+    gemm_f32_with::<W>(m, n, k, a, b, micro_f32_portable::<W>)
+}
+
+/// The blocked GEMM on `micro`: B packed per `kc × NC` panel (`kc` = 256 · 16 / `W`) (strips of `W` columns),
+/// then tasks of up to [`MC_MAX`] rows each run every strip over all their `MR`-row blocks,
+/// so a strip is loaded once per task and reused from L1. Each element's chain still runs k
+/// ascending from +0.0: the k blocks are taken in order and the accumulators stored and
+/// reloaded between them.
+fn gemm_f32_with<const W: usize>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    micro: MicroF32<W>,
+) -> Vec<f32> {
     assert_eq!(a.len(), m * k);
     assert_eq!(b.len(), k * n);
     let mut c = vec![0.0f32; m * n];
     if m == 0 || n == 0 || k == 0 {
         return c;
     }
-    let simd = has_avx2_fma();
-    let mut packed = vec![0.0f32; KC_F32 * NC.min(n.div_ceil(NR) * NR)];
+    let mc = mc_for(m);
+    // a strip of kc × W values fits L1 with the A rows it meets: 16 KiB
+    let kc_max = KC_F32 * 16 / W;
+    let mut packed = vec![0.0f32; kc_max * NC.min(n.div_ceil(W) * W)];
     for jc in (0..n).step_by(NC) {
         let nc = NC.min(n - jc);
-        for pc in (0..k).step_by(KC_F32) {
-            let kc = KC_F32.min(k - pc);
-            pack_b_f32(b, n, pc, kc, jc, nc, &mut packed);
+        for pc in (0..k).step_by(kc_max) {
+            let kc = kc_max.min(k - pc);
+            pack_b_f32::<W>(b, n, pc, kc, jc, nc, &mut packed);
             let packed = &packed[..];
-            c.par_chunks_mut(MR * n).enumerate().for_each(|(bi, cb)| {
-                let i0 = bi * MR;
-                let rows = cb.len() / n;
-                // Rows past the end reuse the last valid row; their results are discarded.
-                let a_rows: [&[f32]; MR] = std::array::from_fn(|r| {
-                    let i = i0 + r.min(rows - 1);
-                    &a[i * k + pc..i * k + pc + kc]
-                });
-                for s in 0..nc.div_ceil(NR) {
-                    let j0 = jc + s * NR;
-                    let cols = NR.min(jc + nc - j0);
-                    let mut acc = [[0.0f32; NR]; MR];
-                    for r in 0..rows {
-                        acc[r][..cols].copy_from_slice(&cb[r * n + j0..r * n + j0 + cols]);
-                    }
-                    let bp = &packed[s * kc * NR..(s + 1) * kc * NR];
-                    #[cfg(target_arch = "x86_64")]
-                    {
-                        if simd {
-                            // SAFETY: AVX2 and FMA were detected at run time; slice lengths
-                            // (kc per A row, kc*NR for the strip) are guaranteed above.
-                            unsafe { micro_f32_avx2(&mut acc, &a_rows, bp, kc) };
-                        } else {
-                            micro_f32_portable(&mut acc, &a_rows, bp, kc);
+            c.par_chunks_mut(mc * n).enumerate().for_each(|(ti, ct)| {
+                let t0 = ti * mc;
+                let task_rows = ct.len() / n;
+                for s in 0..nc.div_ceil(W) {
+                    let j0 = jc + s * W;
+                    let cols = W.min(jc + nc - j0);
+                    let bp = &packed[s * kc * W..(s + 1) * kc * W];
+                    for r0 in (0..task_rows).step_by(MR) {
+                        let rows = MR.min(task_rows - r0);
+                        let cb = &mut ct[r0 * n..(r0 + rows) * n];
+                        // Rows past the end reuse the last valid row; their results are
+                        // discarded.
+                        let a_rows: [&[f32]; MR] = std::array::from_fn(|r| {
+                            let i = t0 + r0 + r.min(rows - 1);
+                            &a[i * k + pc..i * k + pc + kc]
+                        });
+                        let mut acc = [[0.0f32; W]; MR];
+                        for r in 0..rows {
+                            acc[r][..cols].copy_from_slice(&cb[r * n + j0..r * n + j0 + cols]);
                         }
-                    }
-                    #[cfg(not(target_arch = "x86_64"))]
-                    {
-                        let _ = simd;
-                        micro_f32_portable(&mut acc, &a_rows, bp, kc);
-                    }
-                    for r in 0..rows {
-                        cb[r * n + j0..r * n + j0 + cols].copy_from_slice(&acc[r][..cols]);
+                        // SAFETY: `micro` is the kernel `gemm_f32` chose for this CPU's
+                        // features; the strip holds kc × W values and each A row kc.
+                        unsafe { micro(&mut acc, &a_rows, bp, kc) };
+                        for r in 0..rows {
+                            cb[r * n + j0..r * n + j0 + cols].copy_from_slice(&acc[r][..cols]);
+                        }
                     }
                 }
             });
