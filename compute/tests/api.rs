@@ -46,7 +46,8 @@ fn kernel_ids_round_trip() {
     assert_eq!(KernelId::from_u16(0), None);
     assert_eq!(KernelId::from_u16(5), Some(KernelId::Embed));
     assert_eq!(KernelId::from_u16(6), Some(KernelId::Train));
-    assert_eq!(KernelId::from_u16(7), None);
+    assert_eq!(KernelId::from_u16(7), Some(KernelId::Generate));
+    assert_eq!(KernelId::from_u16(8), None);
 }
 
 #[test]
