@@ -99,3 +99,35 @@ impl Backend {
         self.cuda.as_ref()
     }
 }
+
+/// Passes of a device path (training, generation) that a device failed and the CPU ran instead
+/// (the same bits, not the device's time), since the process started.
+#[doc(hidden)]
+pub static DEVICE_FALLBACKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many device passes fell back to the CPU so far: benchmarks and the GPU tests check it
+/// stays 0.
+pub fn device_fallbacks() -> u64 {
+    DEVICE_FALLBACKS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// On a device path, returns what `$e` (a `Result` of the pass on the device, `$l` the
+/// launcher) gives, or logs its error, counts it and goes on to the CPU's code that follows.
+macro_rules! on_device {
+    ($path:expr, $variant:path, $what:literal, |$l:ident| $e:expr) => {
+        #[cfg(not(feature = "cuda"))]
+        let _ = $path;
+        #[cfg(feature = "cuda")]
+        if let $variant($l) = $path {
+            match $e {
+                Ok(v) => return v,
+                Err(e) => {
+                    $crate::device::DEVICE_FALLBACKS
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!("{} fell back to the CPU: {e}", $what)
+                }
+            }
+        }
+    };
+}
+pub(crate) use on_device;

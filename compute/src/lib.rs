@@ -386,7 +386,7 @@ impl Job {
             Job::Inference(j) => j.run(backend)?,
             Job::Embed(j) => j.run(backend)?,
             Job::Train(j) => j.run(backend)?,
-            Job::Generate(j) => j.run()?,
+            Job::Generate(j) => j.run(backend)?,
         };
         Ok(Output {
             kernel,

@@ -63,10 +63,51 @@ pub fn run(dev: &Arc<CudaDevice>) -> Result<()> {
         ));
     }
     check_encoder(dev, &limits)?;
+    check_decoder(dev, &limits)?;
     tracing::info!(
         tensor_cores = dev.uses_tensor_cores(),
-        "CUDA self-test passed (GEMM f32/int8, render, embed, train)"
+        "CUDA self-test passed (GEMM f32/int8, render, embed, train, generate)"
     );
+    Ok(())
+}
+
+/// A small decoder (grouped-query attention, q/k/v biases) prefills two prompts and decodes a
+/// token each on the device with the CPU's logits bits, no pass falling back.
+fn check_decoder(dev: &CudaDevice, limits: &Limits) -> Result<()> {
+    use crate::generate::forward::{forward, KvCache, Logits, Path};
+    use crate::generate::{Arch, DecoderModel};
+    use crate::testcases::decoder::{random_decoder_blob, DecoderShape, Dtype};
+    let s = DecoderShape::small(Arch::Qwen2, 40);
+    let m = DecoderModel::parse(&random_decoder_blob(&s, 2, Dtype::F32))?;
+    let run = |path: Path<'_>| {
+        let mut c = vec![KvCache::new(s.layers); 2];
+        let (a, b) = ([3u32, 9, 1, 30, 7], [5u32]);
+        let mut out = forward(path, &m, &mut c, &[(0, &a[..]), (1, &b[..])], Logits::All);
+        out.extend(forward(
+            path,
+            &m,
+            &mut c,
+            &[(0, &[4][..]), (1, &[6][..])],
+            Logits::All,
+        ));
+        out.concat()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<u32>>()
+    };
+    let launch = crate::cuda::launch::DeviceLaunch { dev, limits };
+    let before = crate::device::device_fallbacks();
+    let got = run(Path::Device(&launch));
+    if crate::device::device_fallbacks() != before {
+        return Err(ComputeError::SelfTest(
+            "a decoder pass failed on the device (see the log)".into(),
+        ));
+    }
+    if got != run(Path::Plain) {
+        return Err(ComputeError::SelfTest(
+            "the decoder differs from the CPU reference".into(),
+        ));
+    }
     Ok(())
 }
 

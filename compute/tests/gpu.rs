@@ -363,3 +363,48 @@ fn train_gpu_equals_cpu() {
     );
     assert_eq!(cpu.hash(), gpu.hash());
 }
+
+/// The generate kernel on the device (every pass but the gather and the choice of a token,
+/// none falling back to the CPU): the CPU's completions, prefilled and decoded, sampled.
+#[test]
+fn generate_gpu_equals_cpu() {
+    if device().is_none() {
+        return;
+    }
+    use tessera_compute::generate::{self, Arch, DecoderModel, Sampling};
+    use tessera_compute::testcases::decoder::{random_decoder_blob, DecoderShape, Dtype};
+    let limits = Limits::default();
+    let mut prompts = random_token_seqs(97, &[3, 17, 1, 40], 5);
+    prompts.push(vec![1]);
+    for arch in [Arch::Llama, Arch::Qwen2, Arch::Mistral] {
+        let blob = random_decoder_blob(&DecoderShape::small(arch, 97), 6, Dtype::BF16);
+        let model = Arc::new(DecoderModel::parse(&blob).unwrap());
+        let sampling = Sampling {
+            temperature: 0.8,
+            top_k: 30,
+            top_p: 0.9,
+            repetition_penalty: 1.1,
+            seed: 9,
+        };
+        let input = generate::encode_input(&[0; 32], "x", 24, &sampling, &[], 0, &prompts).unwrap();
+        let job = tessera_compute::Job::parse(&input, &limits)
+            .unwrap()
+            .bind_decoder(model, &limits)
+            .unwrap();
+        let cpu = job.run(&Backend::cpu()).unwrap();
+        let before = tessera_compute::device::device_fallbacks();
+        let gpu = job
+            .run(&Backend::select(DevicePreference::Cuda).unwrap())
+            .unwrap();
+        assert_eq!(
+            tessera_compute::device::device_fallbacks(),
+            before,
+            "generate: a pass fell back to the CPU (see the log)"
+        );
+        assert!(
+            cpu.bytes == gpu.bytes,
+            "{arch:?}: the device's completions differ"
+        );
+        assert_eq!(cpu.hash(), gpu.hash());
+    }
+}

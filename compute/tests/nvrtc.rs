@@ -24,7 +24,7 @@ use tessera_compute::cuda;
 const ARCHS: [u32; 7] = [61, 70, 75, 80, 86, 89, 90];
 
 /// The kernels the device module loads (see `cuda::Funcs`).
-const ENTRIES: [&str; 26] = [
+const ENTRIES: [&str; 30] = [
     "tessera_gemm_f32",
     "tessera_pad_i8",
     "tessera_transpose_pad_i8",
@@ -51,6 +51,10 @@ const ENTRIES: [&str; 26] = [
     "tessera_train_softmax_back",
     "tessera_train_embed_back",
     "tessera_train_adamw",
+    "tessera_gen_rmsnorm",
+    "tessera_gen_rope",
+    "tessera_gen_attention",
+    "tessera_gen_swiglu",
 ];
 
 fn skip(why: &str) {

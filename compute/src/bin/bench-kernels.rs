@@ -602,6 +602,9 @@ fn main() {
     if !args.train.is_empty() {
         bench_train(&args.train, dev, &limits, reps.min(2));
     }
+    if !args.quick {
+        bench_generate(dev, &limits);
+    }
 
     println!();
     println!("GPU times exclude host↔device copies for GEMM (inputs resident, mean of repeated launches); render and inference GPU times include uploads and downloads. CPU times are the best of {reps} runs after a warm-up.");
@@ -681,4 +684,62 @@ fn bench_train(cases: &[(usize, usize)], dev: Option<&CudaDevice>, limits: &Limi
     }
     println!();
     println!("Train: one optimizer step (forward, loss, backward, AdamW) after a warm-up step; the GPU row runs every pass on the device through host buffers (uploaded and downloaded per launch), the pooling and the loss on the CPU. A pass the device fails runs on the CPU instead (counted in the fallback column: the GPU time is the device's only where it is 0).");
+}
+
+/// SmolLM2-135M's shape (random bf16 weights): a 128-token prompt prefilled, then 16 tokens
+/// decoded greedily, on the CPU's fast path and on the device; tokens/s and whether the
+/// logits are the same bits.
+fn bench_generate(dev: Option<&CudaDevice>, limits: &Limits) {
+    use tessera_compute::cuda::launch::DeviceLaunch;
+    use tessera_compute::device::device_fallbacks;
+    use tessera_compute::generate::forward::{forward, KvCache, Logits, Path};
+    use tessera_compute::generate::{sample::argmax, DecoderModel};
+    use tessera_compute::testcases::decoder::{random_decoder_blob, DecoderShape, Dtype};
+    let s = DecoderShape::SMOLLM2_135M;
+    let m = DecoderModel::parse(&random_decoder_blob(&s, 1, Dtype::BF16)).expect("model");
+    let prompt = random_token_seqs(s.vocab, &[128], 4).remove(0);
+    let run = |path: Path<'_>| {
+        let mut c = vec![KvCache::new(s.layers)];
+        let t = Instant::now();
+        let mut l = forward(path, &m, &mut c, &[(0, &prompt)], Logits::Last).remove(0);
+        let pre = t.elapsed().as_secs_f64();
+        let mut all = l.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+        let t = Instant::now();
+        for _ in 0..16 {
+            let tok = argmax(&l).unwrap_or(0);
+            l = forward(path, &m, &mut c, &[(0, &[tok])], Logits::Last).remove(0);
+            all.extend(l.iter().map(|v| v.to_bits()));
+        }
+        (pre, t.elapsed().as_secs_f64(), all)
+    };
+    println!();
+    println!(
+        "## Generate (random SmolLM2-135M-shaped decoder: 128-token prompt, then 16 greedy tokens)"
+    );
+    println!();
+    println!("| path | prefill tok/s | decode tok/s | passes fallen back to the CPU | logits bits match |");
+    println!("|---|---|---|---|---|");
+    let (cp, cd, cbits) = run(Path::Fast);
+    println!(
+        "| CPU (fast) | {:.0} | {:.1} | n/a | reference |",
+        128.0 / cp,
+        16.0 / cd
+    );
+    match dev {
+        Some(d) => {
+            let l = DeviceLaunch { dev: d, limits };
+            let before = device_fallbacks();
+            let (gp, gd, gbits) = run(Path::Device(&l));
+            println!(
+                "| GPU | {:.0} | {:.1} | {} | {} |",
+                128.0 / gp,
+                16.0 / gd,
+                device_fallbacks() - before,
+                if gbits == cbits { "yes" } else { "NO" }
+            );
+        }
+        None => println!("| GPU | n/a | n/a | n/a | n/a (no GPU) |"),
+    }
+    println!();
+    println!("Generate: every launch moves its buffers between host and device (the weights too), so the GPU row is the correctness path's speed, not a resident decoder's.");
 }

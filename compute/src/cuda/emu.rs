@@ -27,7 +27,8 @@ use crate::render::mesh_blob::CompiledMesh;
 use crate::render::scene::CompiledScene;
 
 mod embed;
-mod train;
+mod generate;
+pub(crate) mod train;
 
 const EMU_H: &str = include_str!("emu/host_emu.h");
 const EMU_CPP: &str = include_str!("emu/host_emu.cpp");
@@ -69,6 +70,7 @@ fn build() -> Result<Emu, String> {
         super::RENDER_MESH_CU,
         super::EMBED_CU,
         super::TRAIN_CU,
+        super::GENERATE_CU,
     ] {
         h.update(part.as_bytes());
     }
@@ -88,6 +90,7 @@ fn build() -> Result<Emu, String> {
             (src.join("render_mesh.cu"), super::RENDER_MESH_CU),
             (src.join("embed.cu"), super::EMBED_CU),
             (src.join("train.cu"), super::TRAIN_CU),
+            (src.join("generate.cu"), super::GENERATE_CU),
         ] {
             std::fs::write(path, text).map_err(|e| e.to_string())?;
         }

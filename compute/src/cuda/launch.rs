@@ -5,7 +5,7 @@
 //! one the device runs.
 use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
 
-use super::{bytes, guard, CudaDevice, TRAIN_KERNELS};
+use super::{bytes, guard, CudaDevice, GENERATE_KERNELS, TRAIN_KERNELS};
 use crate::error::{ComputeError, Result};
 use crate::limits::Limits;
 
@@ -59,6 +59,12 @@ impl Launch for DeviceLaunch<'_> {
                 .iter()
                 .position(|n| *n == kernel)
                 .map(|i| &self.dev.funcs.train[i])
+                .or_else(|| {
+                    GENERATE_KERNELS
+                        .iter()
+                        .position(|n| *n == kernel)
+                        .map(|i| &self.dev.funcs.generate[i])
+                })
                 .ok_or_else(|| ComputeError::Cuda(format!("no kernel named {kernel}")))?,
         };
         let mut need = 0u64;

@@ -16,19 +16,43 @@
 //! - SwiGLU: `(g / (1 + exp(−g))) · u`; residuals added after each block.
 use rayon::prelude::*;
 
+#[cfg(feature = "cuda")]
+use super::kernels;
 use super::model::DecoderModel;
+use crate::device::on_device;
 use crate::gemm::cpu::{gemm_f32, gemm_f32_naive};
 use crate::render::math::{exp, fma};
 use crate::with_fma::with_fma;
 
 /// Which path runs the pass (the same bits on each).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
+#[derive(Clone, Copy)]
+pub enum Path<'a> {
     /// The plain reference: the naive GEMM, one thread.
     Plain,
     /// Parallel: the blocked GEMM (a row-streaming product for a few rows), rows and heads
     /// in parallel.
     Fast,
+    /// A CUDA device (or, in tests, the host emulator of the same kernels): every pass
+    /// through [`kernels`] but the embedding gather and the choice of a token. A pass the
+    /// device fails runs on the CPU instead (the same bits).
+    #[cfg(feature = "cuda")]
+    Device(&'a dyn crate::cuda::launch::Launch),
+    #[doc(hidden)]
+    #[cfg(not(feature = "cuda"))]
+    _Unused(std::marker::PhantomData<&'a ()>),
+}
+
+impl std::fmt::Debug for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Path::Plain => "plain",
+            Path::Fast => "fast",
+            #[cfg(feature = "cuda")]
+            Path::Device(..) => "device",
+            #[cfg(not(feature = "cuda"))]
+            Path::_Unused(_) => "unused",
+        })
+    }
 }
 
 /// Rows up to which the fast path streams the weights once for all rows instead of packing
@@ -56,9 +80,12 @@ with_fma! {
     }
 }
 
-impl Path {
+impl Path<'_> {
     /// `a[m × k] · w[k × n]`.
     pub fn mm(self, m: usize, n: usize, k: usize, a: &[f32], w: &[f32]) -> Vec<f32> {
+        on_device!(self, Path::Device, "generate: a product", |l| kernels::mm(
+            l, m, n, k, a, w
+        ));
         match self {
             Path::Plain => gemm_f32_naive(m, n, k, a, w),
             Path::Fast if m <= STREAM_ROWS && m > 0 && k > 0 => {
@@ -82,14 +109,14 @@ impl Path {
                 }
                 c
             }
-            Path::Fast => gemm_f32(m, n, k, a, w),
+            _ => gemm_f32(m, n, k, a, w),
         }
     }
 
     fn rows<T: Send>(self, n: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
         match self {
-            Path::Plain => (0..n).map(f).collect(),
             Path::Fast => (0..n).into_par_iter().map(f).collect(),
+            _ => (0..n).map(f).collect(),
         }
     }
 }
@@ -136,16 +163,46 @@ with_fma! {
 
 /// RMSNorm of every row (rows in parallel on the fast path).
 fn rms_norm(path: Path, x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
+    on_device!(path, Path::Device, "generate: an RMSNorm", |l| {
+        kernels::rms_norm(l, x, w, eps)
+    });
     let h = w.len();
     let mut y = vec![0.0f32; x.len()];
     match path {
-        Path::Plain => rms_rows(x, w, eps, &mut y),
         Path::Fast => y
             .par_chunks_mut(32 * h)
             .zip(x.par_chunks(32 * h))
             .for_each(|(y, x)| rms_rows(x, w, eps, y)),
+        _ => rms_rows(x, w, eps, &mut y),
     }
     y
+}
+
+/// `g ← (g / (1 + exp(−g))) · u`.
+fn swiglu_rows(path: Path, g: &mut [f32], u: &[f32]) {
+    on_device!(path, Path::Device, "generate: SwiGLU", |l| kernels::swiglu(
+        l, g, u
+    ));
+    swiglu(g, u);
+}
+
+/// RoPE on every head of every row of `x` (`width` per row), row `r` at `pos[r]`.
+fn rope_rows(path: Path, m: &DecoderModel, x: &mut [f32], pos: &[u32], width: usize) {
+    let d = m.config.head_dim;
+    on_device!(path, Path::Device, "generate: RoPE", |l| kernels::rope(
+        l,
+        x,
+        &m.rope.cos,
+        &m.rope.sin,
+        pos,
+        width,
+        d / 2
+    ));
+    for (row, &p) in x.chunks_exact_mut(width).zip(pos) {
+        for head in row.chunks_exact_mut(d) {
+            m.rope.rotate(head, p as usize);
+        }
+    }
 }
 
 with_fma! {
@@ -198,7 +255,10 @@ with_fma! {
 }
 
 /// `y[r] += b` for every row.
-fn add_bias(y: &mut [f32], b: &[f32]) {
+fn add_bias(path: Path, y: &mut [f32], b: &[f32]) {
+    on_device!(path, Path::Device, "generate: a bias", |l| {
+        kernels::add_bias(l, y, b)
+    });
     for row in y.chunks_exact_mut(b.len()) {
         for (v, bv) in row.iter_mut().zip(b) {
             *v += *bv;
@@ -207,10 +267,75 @@ fn add_bias(y: &mut [f32], b: &[f32]) {
 }
 
 /// `a += b`.
-fn add(a: &mut [f32], b: &[f32]) {
+fn add(path: Path, a: &mut [f32], b: &[f32]) {
+    on_device!(
+        path,
+        Path::Device,
+        "generate: a residual",
+        |l| kernels::add(l, a, b)
+    );
     for (x, y) in a.iter_mut().zip(b) {
         *x += *y;
     }
+}
+
+/// The attention of every new row over its sequence's cache at layer `li`: the context
+/// rows, `q_dim` each. `rows[r] = (batch item, position)`.
+fn attention_rows(
+    path: Path,
+    m: &DecoderModel,
+    caches: &[KvCache],
+    batch: &[(usize, &[u32])],
+    rows: &[(usize, usize)],
+    li: usize,
+    q: &[f32],
+) -> Vec<f32> {
+    let c = &m.config;
+    let (d, q_dim, kv_dim) = (c.head_dim, c.q_dim(), c.kv_dim());
+    let group = c.num_attention_heads / c.num_key_value_heads;
+    let scale = (1.0 / (d as f64).sqrt()) as f32;
+    let lo_of = |p: usize| c.sliding_window.map_or(0, |w| (p + 1).saturating_sub(w));
+    on_device!(path, Path::Device, "generate: attention", |l| {
+        // the caches of the batch's sequences side by side, each row's span in them
+        let (mut keys, mut values, mut first) = (Vec::new(), Vec::new(), Vec::new());
+        for &(ci, _) in batch {
+            first.push(keys.len() / kv_dim);
+            keys.extend_from_slice(&caches[ci].k[li]);
+            values.extend_from_slice(&caches[ci].v[li]);
+        }
+        let items: Vec<(usize, usize, usize)> =
+            rows.iter().map(|&(b, p)| (first[b], lo_of(p), p)).collect();
+        kernels::attention(
+            l,
+            q,
+            &keys,
+            &values,
+            &items,
+            (q_dim, kv_dim, d, c.num_attention_heads, group),
+            scale,
+        )
+    });
+    path.rows(rows.len(), |r| {
+        let (b, p) = rows[r];
+        let cache = &caches[batch[b].0];
+        let mut out = vec![0.0f32; q_dim];
+        for hd in 0..c.num_attention_heads {
+            let off = (hd / group) * d;
+            attend(
+                &q[r * q_dim + hd * d..r * q_dim + (hd + 1) * d],
+                &cache.k[li],
+                &cache.v[li],
+                kv_dim,
+                off,
+                lo_of(p),
+                p,
+                scale,
+                &mut out[hd * d..(hd + 1) * d],
+            );
+        }
+        out
+    })
+    .concat()
 }
 
 /// Which rows' logits to compute.
@@ -234,10 +359,8 @@ pub fn forward(
     which: Logits,
 ) -> Vec<Vec<f32>> {
     let c = &m.config;
-    let (h, d) = (c.hidden_size, c.head_dim);
+    let h = c.hidden_size;
     let (q_dim, kv_dim, inter) = (c.q_dim(), c.kv_dim(), c.intermediate_size);
-    let group = c.num_attention_heads / c.num_key_value_heads;
-    let scale = (1.0 / (d as f64).sqrt()) as f32;
     let eps = c.rms_norm_eps;
     // rows: (batch item, position)
     let mut rows: Vec<(usize, usize)> = Vec::new();
@@ -246,6 +369,7 @@ pub fn forward(
         rows.extend((0..toks.len()).map(|t| (b, start + t)));
     }
     let n = rows.len();
+    let pos: Vec<u32> = rows.iter().map(|&(_, p)| p as u32).collect();
     let mut x = Vec::with_capacity(n * h);
     for &(_, toks) in batch {
         for &t in toks {
@@ -258,18 +382,12 @@ pub fn forward(
         let mut k = path.mm(n, kv_dim, h, &xn, &l.k_w);
         let mut v = path.mm(n, kv_dim, h, &xn, &l.v_w);
         if let Some([qb, kb, vb]) = &l.qkv_b {
-            add_bias(&mut q, qb);
-            add_bias(&mut k, kb);
-            add_bias(&mut v, vb);
+            add_bias(path, &mut q, qb);
+            add_bias(path, &mut k, kb);
+            add_bias(path, &mut v, vb);
         }
-        for (r, &(_, p)) in rows.iter().enumerate() {
-            for head in q[r * q_dim..(r + 1) * q_dim].chunks_exact_mut(d) {
-                m.rope.rotate(head, p);
-            }
-            for head in k[r * kv_dim..(r + 1) * kv_dim].chunks_exact_mut(d) {
-                m.rope.rotate(head, p);
-            }
-        }
+        rope_rows(path, m, &mut q, &pos, q_dim);
+        rope_rows(path, m, &mut k, &pos, kv_dim);
         // the new keys and values join their caches, in row order
         let mut r = 0;
         for &(ci, toks) in batch {
@@ -279,40 +397,18 @@ pub fn forward(
             cache.v[li].extend_from_slice(&v[span]);
             r += toks.len();
         }
-        let caches_ref: &[KvCache] = caches;
-        let ctx_rows = path.rows(n, |r| {
-            let (b, p) = rows[r];
-            let cache = &caches_ref[batch[b].0];
-            let lo = c.sliding_window.map_or(0, |w| (p + 1).saturating_sub(w));
-            let mut out = vec![0.0f32; q_dim];
-            for hd in 0..c.num_attention_heads {
-                let off = (hd / group) * d;
-                attend(
-                    &q[r * q_dim + hd * d..r * q_dim + (hd + 1) * d],
-                    &cache.k[li],
-                    &cache.v[li],
-                    kv_dim,
-                    off,
-                    lo,
-                    p,
-                    scale,
-                    &mut out[hd * d..(hd + 1) * d],
-                );
-            }
-            out
-        });
-        let ctx = ctx_rows.concat();
+        let ctx = attention_rows(path, m, caches, batch, &rows, li, &q);
         let mut o = path.mm(n, h, q_dim, &ctx, &l.o_w);
         if let Some(ob) = &l.o_b {
-            add_bias(&mut o, ob);
+            add_bias(path, &mut o, ob);
         }
-        add(&mut x, &o);
+        add(path, &mut x, &o);
         let xn = rms_norm(path, &x, &l.mlp_norm, eps);
         let mut g = path.mm(n, inter, h, &xn, &l.gate_w);
         let u = path.mm(n, inter, h, &xn, &l.up_w);
-        swiglu(&mut g, &u);
+        swiglu_rows(path, &mut g, &u);
         let dn = path.mm(n, h, inter, &g, &l.down_w);
-        add(&mut x, &dn);
+        add(path, &mut x, &dn);
     }
     for &(ci, toks) in batch {
         caches[ci].len += toks.len();

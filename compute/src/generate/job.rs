@@ -397,8 +397,18 @@ impl GenerateJob {
         Ok(())
     }
 
-    /// Runs the job: the canonical output bytes.
-    pub fn run(&self) -> Result<Vec<u8>> {
+    /// Runs the job: the canonical output bytes. On a CUDA backend the passes run on the
+    /// device ([`Path::Device`]); the bits are the CPU's.
+    #[cfg_attr(not(feature = "cuda"), allow(unused_variables))]
+    pub fn run(&self, backend: &crate::device::Backend) -> Result<Vec<u8>> {
+        #[cfg(feature = "cuda")]
+        if let Some(dev) = backend.cuda_device() {
+            let l = crate::cuda::launch::DeviceLaunch {
+                dev: dev.as_ref(),
+                limits: backend.limits(),
+            };
+            return Ok(encode_output(&self.completions(Path::Device(&l))?));
+        }
         Ok(encode_output(&self.completions(Path::Fast)?))
     }
 }

@@ -9,6 +9,8 @@ pub mod blob;
 pub mod config;
 pub mod forward;
 pub mod job;
+#[cfg(feature = "cuda")]
+pub mod kernels;
 pub mod model;
 pub mod rope;
 pub mod sample;

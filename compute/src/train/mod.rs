@@ -56,35 +56,15 @@ impl std::fmt::Debug for Path<'_> {
     }
 }
 
-/// On [`Path::Device`], returns what `$e` (a `Result` of the pass on the device, `$l` the
-/// launcher) gives, or logs its error and goes on to the CPU's code that follows.
+/// [`crate::device::on_device`] for a training [`Path`].
 macro_rules! on_device {
     ($path:expr, $what:literal, |$l:ident| $e:expr) => {
-        #[cfg(not(feature = "cuda"))]
-        let _ = $path;
-        #[cfg(feature = "cuda")]
-        if let $crate::train::Path::Device($l) = $path {
-            match $e {
-                Ok(v) => return v,
-                Err(e) => {
-                    $crate::train::FALLBACKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::warn!("train: {} fell back to the CPU: {e}", $what)
-                }
-            }
-        }
+        $crate::device::on_device!($path, $crate::train::Path::Device, $what, |$l| $e)
     };
 }
 pub(crate) use on_device;
 
-/// Passes a device failed that ran on the CPU instead, since the process started.
-#[doc(hidden)]
-pub static FALLBACKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// How many passes of [`Path::Device`] steps fell back to the CPU so far (the same bits, but
-/// not the device's time): benchmarks and the GPU tests check it stays 0.
-pub fn device_fallbacks() -> u64 {
-    FALLBACKS.load(std::sync::atomic::Ordering::Relaxed)
-}
+pub use crate::device::device_fallbacks;
 
 impl Path<'_> {
     /// `a[m × k] · b[k × n]`: one fused multiply-add chain per element, k ascending from

@@ -17,6 +17,7 @@ dim3 threadIdx, blockIdx, blockDim, gridDim;
 #include "../render_mesh.cu"
 #include "../embed.cu"
 #include "../train.cu"
+#include "../generate.cu"
 
 namespace {
 
@@ -242,6 +243,21 @@ static void k_train_adamw(void** args) {
                         ARG(float, 11), ARG(float, 12), ARG(float, 13));
 }
 
+static void k_gen_rmsnorm(void** args) {
+    tessera_gen_rmsnorm(ARG(const float*, 0), ARG(const float*, 1), ARG(float*, 2), ARG(int, 3), ARG(int, 4),
+                        ARG(float, 5));
+}
+static void k_gen_rope(void** args) {
+    tessera_gen_rope(ARG(float*, 0), ARG(const float*, 1), ARG(const float*, 2), ARG(const unsigned int*, 3),
+                     ARG(int, 4), ARG(int, 5), ARG(int, 6));
+}
+static void k_gen_attention(void** args) {
+    tessera_gen_attention(ARG(const float*, 0), ARG(const float*, 1), ARG(const float*, 2),
+                          ARG(const unsigned int*, 3), ARG(float*, 4), ARG(int, 5), ARG(int, 6), ARG(int, 7),
+                          ARG(int, 8), ARG(float, 9));
+}
+static void k_gen_swiglu(void** args) { tessera_gen_swiglu(ARG(float*, 0), ARG(const float*, 1), ARG(int, 2)); }
+
 struct Entry {
     const char* name;
     void (*body)(void**);
@@ -274,6 +290,10 @@ static const Entry ENTRIES[] = {
     {"tessera_train_softmax_back", k_train_softmax_back, false},
     {"tessera_train_embed_back", k_train_embed_back, false},
     {"tessera_train_adamw", k_train_adamw, false},
+    {"tessera_gen_rmsnorm", k_gen_rmsnorm, true},
+    {"tessera_gen_rope", k_gen_rope, false},
+    {"tessera_gen_attention", k_gen_attention, true},
+    {"tessera_gen_swiglu", k_gen_swiglu, false},
 };
 
 // Launches `name` over grid x block with CUDA-style argument pointers. Returns 0 on success,
