@@ -14,75 +14,17 @@
 //! products alone on the same shapes, timed apart).
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::{llama, qwen2};
+#[path = "../../tests/tests/common/candle_decoder.rs"]
+mod candle_decoder;
+
+use candle_decoder::Candle;
 use tessera_compute::generate::forward::{forward, KvCache, Logits, Path};
 use tessera_compute::generate::sample::argmax;
-use tessera_compute::generate::{Arch, DecoderFiles, DecoderModel};
+use tessera_compute::generate::DecoderModel;
 use tessera_compute::rng::SplitMix64;
-use tessera_compute::testcases::decoder::{random_decoder_safetensors, DecoderShape, Dtype};
-
-enum Candle {
-    Llama(llama::Llama, llama::Cache, llama::Config),
-    Qwen2(qwen2::ModelForCausalLM),
-}
-
-impl Candle {
-    fn load(s: &DecoderShape, weights: &[u8]) -> Candle {
-        let dev = Device::Cpu;
-        let vb = VarBuilder::from_slice_safetensors(weights, DType::F32, &dev).unwrap();
-        match s.arch {
-            Arch::Qwen2 => {
-                let cfg = qwen2::Config {
-                    vocab_size: s.vocab,
-                    hidden_size: s.hidden,
-                    intermediate_size: s.inter,
-                    num_hidden_layers: s.layers,
-                    num_attention_heads: s.heads,
-                    num_key_value_heads: s.kv_heads,
-                    max_position_embeddings: s.positions,
-                    sliding_window: s.positions,
-                    max_window_layers: s.layers,
-                    tie_word_embeddings: s.tie,
-                    rope_theta: s.theta,
-                    rms_norm_eps: 1e-5,
-                    use_sliding_window: false,
-                    hidden_act: candle_nn::Activation::Silu,
-                };
-                Candle::Qwen2(qwen2::ModelForCausalLM::new(&cfg, vb).unwrap())
-            }
-            _ => {
-                let cfg: llama::LlamaConfig = serde_json::from_str(&s.config_json()).unwrap();
-                let cfg = cfg.into_config(false);
-                let m = llama::Llama::load(vb, &cfg).unwrap();
-                let cache = llama::Cache::new(true, DType::F32, &cfg, &dev).unwrap();
-                Candle::Llama(m, cache, cfg)
-            }
-        }
-    }
-
-    fn reset(&mut self) {
-        match self {
-            Candle::Llama(_, c, cfg) => {
-                *c = llama::Cache::new(true, DType::F32, cfg, &Device::Cpu).unwrap()
-            }
-            Candle::Qwen2(m) => m.clear_kv_cache(),
-        }
-    }
-
-    fn step(&mut self, tokens: &[u32], pos: usize) -> Vec<f32> {
-        let x = Tensor::new(tokens, &Device::Cpu)
-            .unwrap()
-            .unsqueeze(0)
-            .unwrap();
-        let l = match self {
-            Candle::Llama(m, c, _) => m.forward(&x, pos, c).unwrap(),
-            Candle::Qwen2(m) => m.forward(&x, pos).unwrap(),
-        };
-        l.flatten_all().unwrap().to_vec1::<f32>().unwrap()
-    }
-}
+use tessera_compute::testcases::decoder::{
+    decoder_blob, random_decoder_safetensors, DecoderShape, Dtype,
+};
 
 struct Row {
     name: &'static str,
@@ -99,16 +41,7 @@ fn bench(name: &'static str, s: &DecoderShape, prompt: usize, new: usize) -> Row
         s.layers, s.hidden
     );
     let weights = random_decoder_safetensors(s, 1, Dtype::BF16);
-    let config = s.config_json();
-    let blob = DecoderFiles {
-        config: config.as_bytes(),
-        tokenizer: None,
-        tokenizer_config: None,
-        generation_config: None,
-        weights: &weights,
-    }
-    .encode()
-    .unwrap();
+    let blob = decoder_blob(s, &weights);
     let ours = DecoderModel::parse(&blob).unwrap();
     let mut candle = Candle::load(s, &weights);
     drop(blob);

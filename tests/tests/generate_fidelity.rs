@@ -10,82 +10,18 @@
 //! shape (bf16 weights, as it ships) runs 6 prompts × 16 tokens.
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::{llama, qwen2};
+#[path = "common/candle_decoder.rs"]
+mod candle_decoder;
+
+use candle_decoder::Candle;
 
 use tessera_compute::generate::forward::{forward, KvCache, Logits, Path};
-use tessera_compute::generate::{
-    encode_input, Arch, DecoderFiles, DecoderModel, GenerateJob, Sampling,
-};
+use tessera_compute::generate::{encode_input, Arch, DecoderModel, GenerateJob, Sampling};
 use tessera_compute::rng::SplitMix64;
-use tessera_compute::testcases::decoder::{random_decoder_safetensors, DecoderShape, Dtype};
+use tessera_compute::testcases::decoder::{
+    decoder_blob, random_decoder_safetensors, DecoderShape, Dtype,
+};
 use tessera_compute::Limits;
-
-/// candle's model of either architecture, decoding one token at a time.
-enum Candle {
-    Llama(llama::Llama, llama::Cache, llama::Config),
-    Qwen2(qwen2::ModelForCausalLM),
-}
-
-impl Candle {
-    fn load(s: &DecoderShape, weights: &[u8]) -> Candle {
-        let dev = Device::Cpu;
-        let vb = VarBuilder::from_slice_safetensors(weights, DType::F32, &dev).unwrap();
-        match s.arch {
-            Arch::Llama => {
-                let cfg: llama::LlamaConfig = serde_json::from_str(&s.config_json()).unwrap();
-                let cfg = cfg.into_config(false);
-                let m = llama::Llama::load(vb, &cfg).unwrap();
-                let cache = llama::Cache::new(true, DType::F32, &cfg, &dev).unwrap();
-                Candle::Llama(m, cache, cfg)
-            }
-            Arch::Qwen2 => {
-                let cfg = qwen2::Config {
-                    vocab_size: s.vocab,
-                    hidden_size: s.hidden,
-                    intermediate_size: s.inter,
-                    num_hidden_layers: s.layers,
-                    num_attention_heads: s.heads,
-                    num_key_value_heads: s.kv_heads,
-                    max_position_embeddings: s.positions,
-                    sliding_window: s.positions,
-                    max_window_layers: s.layers,
-                    tie_word_embeddings: s.tie,
-                    rope_theta: s.theta,
-                    rms_norm_eps: 1e-5,
-                    use_sliding_window: false,
-                    hidden_act: candle_nn::Activation::Silu,
-                };
-                Candle::Qwen2(qwen2::ModelForCausalLM::new(&cfg, vb).unwrap())
-            }
-            Arch::Mistral => unreachable!("candle's llama and qwen2 are the anchors"),
-        }
-    }
-
-    /// A fresh sequence.
-    fn reset(&mut self) {
-        match self {
-            Candle::Llama(_, cache, cfg) => {
-                *cache = llama::Cache::new(true, DType::F32, cfg, &Device::Cpu).unwrap()
-            }
-            Candle::Qwen2(m) => m.clear_kv_cache(),
-        }
-    }
-
-    /// The logits after `tokens`, which continue the sequence from position `pos`.
-    fn step(&mut self, tokens: &[u32], pos: usize) -> Vec<f32> {
-        let x = Tensor::new(tokens, &Device::Cpu)
-            .unwrap()
-            .unsqueeze(0)
-            .unwrap();
-        let l = match self {
-            Candle::Llama(m, cache, _) => m.forward(&x, pos, cache).unwrap(),
-            Candle::Qwen2(m) => m.forward(&x, pos).unwrap(),
-        };
-        l.flatten_all().unwrap().to_vec1::<f32>().unwrap()
-    }
-}
 
 fn cos(a: &[f32], b: &[f32]) -> f64 {
     let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
@@ -106,16 +42,7 @@ fn argmax(l: &[f32]) -> u32 {
 /// logits cosine and the number of tokens compared.
 fn compare(s: &DecoderShape, dtype: Dtype, n_prompts: usize, new: u32, seed: u64) -> (f64, usize) {
     let weights = random_decoder_safetensors(s, seed, dtype);
-    let config = s.config_json();
-    let blob = DecoderFiles {
-        config: config.as_bytes(),
-        tokenizer: None,
-        tokenizer_config: None,
-        generation_config: None,
-        weights: &weights,
-    }
-    .encode()
-    .unwrap();
+    let blob = decoder_blob(s, &weights);
     let ours = Arc::new(DecoderModel::parse(&blob).unwrap());
     let mut r = SplitMix64::new(seed + 1);
     let prompts: Vec<Vec<u32>> = (0..n_prompts)

@@ -57,10 +57,12 @@ impl ModelError {
     }
 }
 
+/// A model in memory: (hash, model, bytes it is counted for).
+type Entry<T> = ([u8; 32], Arc<T>, u64);
+
 /// Parsed models of one kind kept in memory, least recently used first.
 struct Resident<T> {
-    /// (hash, model, bytes it is counted for).
-    loaded: Mutex<VecDeque<([u8; 32], Arc<T>, u64)>>,
+    loaded: Mutex<VecDeque<Entry<T>>>,
     /// Most bytes they may take together.
     budget: u64,
 }

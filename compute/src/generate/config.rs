@@ -187,7 +187,8 @@ fn rope_scaling(v: &Value) -> Result<RopeScaling> {
     }
 }
 
-fn token_ids(v: Option<&Value>) -> Vec<u32> {
+/// Token ids given as a number or a list of numbers (`eos_token_id`), else none.
+pub fn token_ids(v: Option<&Value>) -> Vec<u32> {
     match v {
         Some(Value::Number(n)) => n.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
         Some(Value::Array(a)) => a

@@ -294,7 +294,8 @@ fn weights_that_do_not_fit_the_config_are_refused_by_name() {
     let good = random_decoder_safetensors(&s, 1, Dtype::F32);
     let st = safetensors::SafeTensors::deserialize(&good).unwrap();
     // rebuild the file with one tensor changed
-    let edit = |name: &str, f: &dyn Fn(&[u8]) -> (Dtype, Vec<usize>, Vec<u8>)| -> String {
+    type Tensor = (Dtype, Vec<usize>, Vec<u8>);
+    let edit = |name: &str, f: &dyn Fn(&[u8]) -> Tensor| -> String {
         let owned: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = st
             .tensors()
             .into_iter()

@@ -193,14 +193,18 @@ pub fn random_decoder_safetensors(s: &DecoderShape, seed: u64, dtype: Dtype) -> 
 
 /// The `TSLM` blob of a random decoder (no tokenizer).
 pub fn random_decoder_blob(s: &DecoderShape, seed: u64, dtype: Dtype) -> Vec<u8> {
+    decoder_blob(s, &random_decoder_safetensors(s, seed, dtype))
+}
+
+/// The `TSLM` blob of shape `s` with `weights` (a `model.safetensors`; no tokenizer).
+pub fn decoder_blob(s: &DecoderShape, weights: &[u8]) -> Vec<u8> {
     let config = s.config_json();
-    let weights = random_decoder_safetensors(s, seed, dtype);
     DecoderFiles {
         config: config.as_bytes(),
         tokenizer: None,
         tokenizer_config: None,
         generation_config: None,
-        weights: &weights,
+        weights,
     }
     .encode()
     .expect("small files")

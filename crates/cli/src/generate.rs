@@ -1,7 +1,6 @@
 //! `tessera job post --kernel generate` and `tessera job result <generate manifest>`: prompts
 //! to sharded generate jobs, verified completions back to text.
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Result;
 use solana_client::rpc_client::RpcClient;
@@ -11,11 +10,8 @@ use tessera_blobs::BlobTarget;
 use tessera_jobs::generate_jobs;
 use tessera_jobs::generation::{self, Manifest};
 use tessera_jobs::jobspec::JobSpec;
-use tessera_rpc as rpc;
-use tessera_sdk::units::format_amount;
 
 use crate::job::PostArgs;
-use crate::watch::watch;
 
 /// Posts the prompts as one job per shard and writes the manifest.
 pub fn post(
@@ -44,29 +40,17 @@ pub fn post(
         plan.info.eos
     );
     let (posted, manifest) = generate_jobs::post(rpc, client, spec, &plan, target)?;
-    let d = rpc::decimals(rpc, &rpc::fetch_config(rpc)?)?;
-    let deposit: u64 = posted.iter().map(|p| p.deposit).sum();
-    for (p, s) in posted.iter().zip(&manifest.shards) {
-        println!("job       {} ({} prompts)", p.job, s.ids.len());
-    }
-    println!("escrowed  {} tokens", format_amount(deposit, d));
+    let labels: Vec<String> = manifest
+        .shards
+        .iter()
+        .map(|s| format!("{} prompts", s.ids.len()))
+        .collect();
     let path = a
         .manifest
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("generate-{}.json", posted[0].job)));
     manifest.write(&path)?;
-    println!("manifest  {}", path.display());
-    println!(
-        "result    tessera job result {} --url {url}  (verify: tessera job verify {} --recompute)",
-        path.display(),
-        path.display()
-    );
-    if a.watch {
-        for p in &posted {
-            watch(rpc, &p.job, Duration::from_secs(600))?;
-        }
-    }
-    Ok(())
+    crate::job::report_posted(url, rpc, &posted, &labels, &path, a)
 }
 
 /// Fetches every shard's verified completions and writes them, decoded, as JSON lines.

@@ -551,17 +551,35 @@ fn post_embed(
         }
     );
     let (posted, manifest) = embed_jobs::post(rpc, client, spec, &plan, target)?;
-    let d = rpc::decimals(rpc, &rpc::fetch_config(rpc)?)?;
-    let deposit: u64 = posted.iter().map(|p| p.deposit).sum();
-    for (p, s) in posted.iter().zip(&manifest.shards) {
-        println!("job       {} ({} texts)", p.job, s.ids.len());
-    }
-    println!("escrowed  {} tokens", format_amount(deposit, d));
+    let labels: Vec<String> = manifest
+        .shards
+        .iter()
+        .map(|s| format!("{} texts", s.ids.len()))
+        .collect();
     let path = a
         .manifest
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("embed-{}.json", posted[0].job)));
     manifest.write(&path)?;
+    report_posted(url, rpc, &posted, &labels, &path, a)
+}
+
+/// Prints the shard jobs of a post (`labels`: what each holds), the escrow and the manifest
+/// written at `path`, and follows the jobs with `--watch`.
+pub(crate) fn report_posted(
+    url: &str,
+    rpc: &RpcClient,
+    posted: &[jobs::Posted],
+    labels: &[String],
+    path: &std::path::Path,
+    a: &PostArgs,
+) -> Result<()> {
+    let d = rpc::decimals(rpc, &rpc::fetch_config(rpc)?)?;
+    let deposit: u64 = posted.iter().map(|p| p.deposit).sum();
+    for (p, label) in posted.iter().zip(labels) {
+        println!("job       {} ({label})", p.job);
+    }
+    println!("escrowed  {} tokens", format_amount(deposit, d));
     println!("manifest  {}", path.display());
     println!(
         "result    tessera job result {} --url {url}  (verify: tessera job verify {} --recompute)",
@@ -569,7 +587,7 @@ fn post_embed(
         path.display()
     );
     if a.watch {
-        for p in &posted {
+        for p in posted {
             watch(rpc, &p.job, Duration::from_secs(600))?;
         }
     }

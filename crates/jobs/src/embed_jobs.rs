@@ -42,7 +42,12 @@ pub fn model_cache() -> Result<DirStore> {
 /// Uploads the model in `dir` to `target` (a no-op for a blob already there): `tessera model
 /// put`.
 pub fn put_model(dir: &Path, target: &BlobTarget) -> Result<ResolvedModel> {
-    let blob = embedding::model_blob(dir)?;
+    put_blob(dir, target, embedding::model_blob(dir)?)
+}
+
+/// Uploads `blob`, made from the model in `dir`, to `target` (a no-op for a blob already
+/// there) and keeps it in the client's cache.
+pub fn put_blob(dir: &Path, target: &BlobTarget, blob: Vec<u8>) -> Result<ResolvedModel> {
     let (hash, uri) = blobs::block_on(target.put(&blob))
         .with_context(|| format!("uploading the model in {}", dir.display()))?;
     if let Ok(cache) = model_cache() {
@@ -54,6 +59,15 @@ pub fn put_model(dir: &Path, target: &BlobTarget) -> Result<ResolvedModel> {
 /// `--model <dir | hash>`: a directory is put (see [`put_model`]); a hash names a blob
 /// already in `target`, fetched (once, then cached) and checked against the hash.
 pub fn resolve_model(model: &str, target: &BlobTarget) -> Result<ResolvedModel> {
+    resolve_with(model, target, put_model)
+}
+
+/// [`resolve_model`] with `put` making and uploading a directory's blob.
+pub fn resolve_with(
+    model: &str,
+    target: &BlobTarget,
+    put: fn(&Path, &BlobTarget) -> Result<ResolvedModel>,
+) -> Result<ResolvedModel> {
     if let Ok(hash) = blobs::parse_hash(model) {
         let uri = target.uri_of(&hash);
         let cache = model_cache()?;
@@ -70,7 +84,7 @@ pub fn resolve_model(model: &str, target: &BlobTarget) -> Result<ResolvedModel> 
     if !dir.is_dir() {
         bail!("--model {model}: neither a model directory nor a 64-hex-digit model hash");
     }
-    put_model(dir, target)
+    put(dir, target)
 }
 
 /// The jobs an embed post becomes, before anything is sent.

@@ -11,7 +11,7 @@ use solana_client::rpc_client::RpcClient;
 use solana_sdk::{pubkey::Pubkey, signature::Keypair};
 use tessera_compute::generate::{self, Completion, Sampling};
 
-use crate::embed_jobs::{model_cache, ResolvedModel};
+use crate::embed_jobs::{self, model_cache, ResolvedModel};
 use crate::generation::{
     self, DecoderInfo, GenerateOptions, GeneratePlan, Manifest, ManifestShard,
 };
@@ -22,35 +22,13 @@ use tessera_blobs::BlobTarget;
 
 /// Uploads the decoder in `dir` to `target` (a no-op for a blob already there).
 pub fn put_decoder(dir: &Path, target: &BlobTarget) -> Result<ResolvedModel> {
-    let blob = generation::decoder_blob(dir)?;
-    let (hash, uri) = blobs::block_on(target.put(&blob))
-        .with_context(|| format!("uploading the decoder in {}", dir.display()))?;
-    if let Ok(cache) = model_cache() {
-        let _ = cache.put(&blob);
-    }
-    Ok(ResolvedModel { hash, uri, blob })
+    embed_jobs::put_blob(dir, target, generation::decoder_blob(dir)?)
 }
 
 /// `--model <dir | hash>` for a generate job: a directory is put, a hash names a decoder
 /// blob already in `target` (fetched once, then cached).
 pub fn resolve_decoder(model: &str, target: &BlobTarget) -> Result<ResolvedModel> {
-    if let Ok(hash) = blobs::parse_hash(model) {
-        let uri = target.uri_of(&hash);
-        let cache = model_cache()?;
-        if let Some(blob) = cache.get(&hash).ok().flatten() {
-            return Ok(ResolvedModel { hash, uri, blob });
-        }
-        let blob = blobs::block_on(blobs::fetch(&uri, &hash)).with_context(|| {
-            format!("model {model} is not in the blob store at {uri}: put it with `tessera model put <dir>`")
-        })?;
-        let _ = cache.put(&blob);
-        return Ok(ResolvedModel { hash, uri, blob });
-    }
-    let dir = Path::new(model);
-    if !dir.is_dir() {
-        bail!("--model {model}: neither a decoder directory nor a 64-hex-digit model hash");
-    }
-    put_decoder(dir, target)
+    embed_jobs::resolve_with(model, target, put_decoder)
 }
 
 /// The jobs a generate post becomes, before anything is sent.

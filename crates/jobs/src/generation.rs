@@ -98,18 +98,6 @@ pub struct DecoderInfo {
     pub eos: Vec<u32>,
 }
 
-fn ids_of(v: Option<&Value>) -> Vec<u32> {
-    match v {
-        Some(Value::Number(n)) => n.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_u64)
-            .map(|x| x as u32)
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 impl DecoderInfo {
     /// Reads the parts of a `TSLM` blob the client uses.
     pub fn from_blob(blob: &[u8]) -> Result<Self> {
@@ -129,7 +117,7 @@ impl DecoderInfo {
             .map(serde_json::from_slice::<Value>)
             .transpose()
             .context("generation_config.json")?;
-        let mut eos = ids_of(gen.as_ref().and_then(|g| g.get("eos_token_id")));
+        let mut eos = generate::config::token_ids(gen.as_ref().and_then(|g| g.get("eos_token_id")));
         if eos.is_empty() {
             eos = config.eos_token_ids.clone();
         }
