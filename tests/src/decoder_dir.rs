@@ -101,6 +101,8 @@ pub fn small_decoder_dir(dir: &Path, arch: tessera_compute::generate::Arch) -> R
         kv_heads: 2,
         layers: 3,
         positions: 512,
+        // small embeddings: logits spread enough that sampling shows more than the last token
+        embed_scale: 0.05,
         ..DecoderShape::small(arch, 2048)
     };
     write_decoder_dir(dir, &s, 5, Dtype::BF16, &tok)

@@ -32,6 +32,9 @@ pub struct DecoderShape {
     pub tie: bool,
     /// RoPE θ.
     pub theta: f64,
+    /// Half-width of the embeddings' uniform distribution (√3: unit variance, which makes
+    /// a tied model's logits peak hard on the last token; 0.05 spreads them).
+    pub embed_scale: f32,
 }
 
 impl DecoderShape {
@@ -47,6 +50,7 @@ impl DecoderShape {
         positions: 8192,
         tie: true,
         theta: 100_000.0,
+        embed_scale: 1.732_050_8,
     };
 
     /// Qwen2.5-0.5B's shape (`Qwen/Qwen2.5-0.5B-Instruct`'s config; context cut to 4096).
@@ -61,6 +65,7 @@ impl DecoderShape {
         positions: 4096,
         tie: true,
         theta: 1_000_000.0,
+        embed_scale: 1.732_050_8,
     };
 
     /// A small decoder of `arch` (grouped-query attention, head width 16).
@@ -76,6 +81,7 @@ impl DecoderShape {
             positions: 256,
             tie: arch != Arch::Mistral,
             theta: 10_000.0,
+            embed_scale: 1.732_050_8,
         }
     }
 
@@ -112,7 +118,7 @@ pub fn to_bf16(x: f32) -> u16 {
 }
 
 /// The `model.safetensors` of a random decoder of shape `s` in `dtype` (F32 or BF16): the
-/// projections `U(±√(3/in))` (unit-variance outputs), the embeddings `U(±√3)`, the norms
+/// projections `U(±√(3/in))` (unit-variance outputs), the embeddings `U(±embed_scale)`, the norms
 /// `1 ± 0.05`, the biases `U(±0.1)`.
 pub fn random_decoder_safetensors(s: &DecoderShape, seed: u64, dtype: Dtype) -> Vec<u8> {
     let head_dim = s.hidden / s.heads;
@@ -124,7 +130,7 @@ pub fn random_decoder_safetensors(s: &DecoderShape, seed: u64, dtype: Dtype) -> 
     tensors.push((
         "model.embed_tokens.weight".into(),
         vec![s.vocab, s.hidden],
-        uniform(s.vocab * s.hidden, 3f32.sqrt()),
+        uniform(s.vocab * s.hidden, s.embed_scale),
     ));
     for i in 0..s.layers {
         let p = format!("model.layers.{i}");
