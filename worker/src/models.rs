@@ -103,7 +103,7 @@ impl<T> Resident<T> {
 }
 
 /// The encoders (embed) and decoders (generate) this worker has parsed, each kind within
-/// its own byte budget.
+/// half of the byte budget (together within all of it).
 pub struct Models {
     encoders: Resident<EmbedModel>,
     decoders: Resident<DecoderModel>,
@@ -150,8 +150,8 @@ impl Models {
     /// to three 512 MiB models used to stay resident, counted against no limit.
     pub fn new(budget: u64) -> Models {
         Models {
-            encoders: Resident::new(budget),
-            decoders: Resident::new(budget),
+            encoders: Resident::new(budget / 2),
+            decoders: Resident::new(budget / 2),
         }
     }
 
@@ -341,7 +341,9 @@ mod tests {
             storage.cache.put(&other).unwrap(),
         );
         let one = resident_bytes(blob.len());
-        let models = Models::new(one + one / 2);
+        // each kind has half the budget
+        let models = Models::new(2 * (one + one / 2));
+        assert!(models.encoders.budget + models.decoders.budget <= 2 * (one + one / 2));
         models.get(&storage, a, "http://10.0.0.1/a").await.unwrap();
         models.get(&storage, b, "http://10.0.0.1/b").await.unwrap();
         let held: Vec<[u8; 32]> = models
@@ -358,7 +360,7 @@ mod tests {
             "one fits the budget: the least recently used left"
         );
         // with room for both, both stay
-        let roomy = Models::new(2 * one);
+        let roomy = Models::new(4 * one);
         roomy.get(&storage, a, "http://10.0.0.1/a").await.unwrap();
         roomy.get(&storage, b, "http://10.0.0.1/b").await.unwrap();
         assert_eq!(roomy.encoders.loaded.lock().unwrap().len(), 2);

@@ -100,7 +100,7 @@ pub struct PostArgs {
     /// GEMM inner dimension.
     #[arg(long)]
     k: Option<u32>,
-    /// Seed of generated inputs.
+    /// Seed of generated inputs; generate: the key of the sampling draws (default 0).
     #[arg(long)]
     seed: Option<u64>,
     /// Render scene: cornell, spheres, a scene JSON file, or an artist's scene (.gltf, .glb,

@@ -78,6 +78,8 @@ pub struct InputSpec {
     pub m: Option<u32>,
     pub n: Option<u32>,
     pub k: Option<u32>,
+    /// GEMM and inference: the seed of generated inputs; generate: the key of the sampling
+    /// draws (default 0).
     pub seed: Option<u64>,
     /// Render: `cornell`, `spheres` or a scene JSON file.
     pub scene: Option<String>,
