@@ -30,12 +30,25 @@ import {
   decodeJob,
   decodeNode,
   getTesseraErrorMessage,
-  type Claim,
-  type Config,
-  type Job,
-  type Node,
+  type Claim as ClaimAccount,
+  type Config as ConfigAccount,
+  type Job as JobAccount,
+  type Node as NodeAccount,
   type TesseraError,
 } from './generated';
+
+/** An account with the fields of its fixed-size core (`programs/tessera/src/state/layout.rs`)
+ *  lifted beside the others: `job.state`, not `job.core.state`. */
+type Flat<T extends { core: object }> = Omit<T, 'core'> & T['core'];
+export type Job = Flat<JobAccount>;
+export type Claim = Flat<ClaimAccount>;
+export type Node = Flat<NodeAccount>;
+export type Config = Flat<ConfigAccount>;
+
+function flat<T extends { core: object }>(account: T): Flat<T> {
+  const { core, ...rest } = account;
+  return { ...core, ...rest } as Flat<T>;
+}
 import { tw } from './wasm';
 
 export interface ClusterInfo {
@@ -80,7 +93,7 @@ export class Chain {
     if (!configData) {
       throw new Error(`no Tessera config on ${cluster.name} (program ${tw.programId()}): deploy and initialise it first`);
     }
-    const config = decodeConfig(parseBase64RpcAccount(address(tw.configAddress()), fakeInfo(configData)) as never).data as Config;
+    const config = flat(decodeConfig(parseBase64RpcAccount(address(tw.configAddress()), fakeInfo(configData)) as never).data as ConfigAccount);
     const mintData = await raw(config.mint);
     if (!mintData) throw new Error(`the config's mint ${config.mint} is not on ${cluster.name}`);
     return new Chain(cluster, rpc, subs, new tw.Network(configData, mintData), config);
@@ -92,7 +105,7 @@ export class Chain {
     return value ? Buffer64.decode(value.data[0]) : null;
   }
 
-  private async all<T>(disc: Uint8Array, decode: (a: never) => { data: T }, extra: object[] = []): Promise<Decoded<T>[]> {
+  private async all<T extends { core: object }>(disc: Uint8Array, decode: (a: never) => { data: T }, extra: object[] = []): Promise<Decoded<Flat<T>>[]> {
     const res = await this.rpc
       .getProgramAccounts(TESSERA_PROGRAM_ADDRESS, {
         encoding: 'base64',
@@ -102,28 +115,28 @@ export class Chain {
         ],
       })
       .send();
-    return res.map(({ pubkey, account }) => ({ address: pubkey, data: decode(parseBase64RpcAccount(pubkey, account) as never).data }));
+    return res.map(({ pubkey, account }) => ({ address: pubkey, data: flat(decode(parseBase64RpcAccount(pubkey, account) as never).data) }));
   }
 
   jobs(): Promise<Decoded<Job>[]> {
-    return this.all(JOB_DISCRIMINATOR as Uint8Array, decodeJob as never);
+    return this.all<JobAccount>(JOB_DISCRIMINATOR as Uint8Array, decodeJob as never);
   }
   nodes(): Promise<Decoded<Node>[]> {
-    return this.all(NODE_DISCRIMINATOR as Uint8Array, decodeNode as never);
+    return this.all<NodeAccount>(NODE_DISCRIMINATOR as Uint8Array, decodeNode as never);
   }
   /** The claims of `job` (its address is the claim's second field, after the discriminator). */
   claimsOf(job: Address): Promise<Decoded<Claim>[]> {
-    return this.all(CLAIM_DISCRIMINATOR as Uint8Array, decodeClaim as never, [
+    return this.all<ClaimAccount>(CLAIM_DISCRIMINATOR as Uint8Array, decodeClaim as never, [
       { memcmp: { offset: 8n, encoding: 'base58', bytes: job } },
     ]);
   }
   async job(a: Address): Promise<Job | null> {
     const data = await this.raw(a);
-    return data ? decodeJob(parseBase64RpcAccount(a, fakeInfo(data)) as never).data : null;
+    return data ? flat(decodeJob(parseBase64RpcAccount(a, fakeInfo(data)) as never).data as JobAccount) : null;
   }
   async node(a: Address): Promise<Node | null> {
     const data = await this.raw(a);
-    return data ? decodeNode(parseBase64RpcAccount(a, fakeInfo(data)) as never).data : null;
+    return data ? flat(decodeNode(parseBase64RpcAccount(a, fakeInfo(data)) as never).data as NodeAccount) : null;
   }
   /** Token balance of `owner` (base units), 0 without a token account. */
   async balance(owner: string): Promise<bigint> {

@@ -14,6 +14,7 @@ use solana_compiler_builtins as _;
 use anchor_lang::prelude::*;
 
 pub mod constants;
+pub mod cu_trace;
 pub mod errors;
 pub mod events;
 pub mod instructions;

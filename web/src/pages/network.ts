@@ -2,8 +2,8 @@
 // their prices) and recent jobs, refreshed live as the program's accounts change.
 import { html } from 'lit-html';
 import { ago, app, link, needChain, say, short, show } from '../app';
-import type { Decoded } from '../chain';
-import { JobState, type Job, type Node } from '../generated';
+import type { Decoded, Job, Node } from '../chain';
+import { JobState } from '../generated';
 import { kernelName, stateName } from './names';
 
 export async function networkPage(signal: AbortSignal) {

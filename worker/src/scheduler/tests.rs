@@ -183,21 +183,24 @@ async fn a_timed_out_claim_of_this_node_is_not_taken_for_a_live_one() {
     let node = tessera_sdk::pda::node(&operator.pubkey()).0;
     let claim_key = tessera_sdk::pda::claim(&job, &node).0;
     let claim = tessera::state::Claim {
-        job,
-        node,
-        operator: operator.pubkey(),
-        price: 1,
-        round: 0,
-        claimed_at: 1,
-        deadline: 2,
-        commitment: [0; 32],
-        committed_at: 0,
-        result_hash: [0; 32],
+        core: tessera::state::ClaimCore {
+            job,
+            node,
+            operator: operator.pubkey(),
+            price: 1,
+            claimed_at: 1,
+            deadline: 2,
+            committed_at: 0,
+            revealed_at: 0,
+            collateral: 1,
+            commitment: [0; 32],
+            result_hash: [0; 32],
+            round: 0,
+            state: tessera::state::ClaimState::TimedOut,
+            bump: 255,
+            reserved: [0; 5],
+        },
         output_uri: String::new(),
-        revealed_at: 0,
-        state: tessera::state::ClaimState::TimedOut,
-        bump: 255,
-        collateral: 1,
     };
     let mut data = vec![];
     claim.try_serialize(&mut data).unwrap();

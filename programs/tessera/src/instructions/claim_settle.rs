@@ -57,6 +57,7 @@ pub struct SettleClaim<'info> {
 
 impl SettleClaim<'_> {
     pub fn validate(&self) -> Result<()> {
+        crate::cu_mark!("validate");
         token_ops::check_crank_account(&self.cranker_token, &self.cranker.key(), &self.config)?;
         let now = Clock::get()?.unix_timestamp;
         let job = &self.job;
@@ -68,6 +69,7 @@ impl SettleClaim<'_> {
         // records that itself, so no separate finalize_job crank is needed.
         let unchallenged = job.state == JobState::Challenge && now > job.challenge_deadline;
         require!(settled || unchallenged, TesseraError::JobNotSettled);
+        crate::cu_mark!("crank_account");
         Ok(())
     }
 }
@@ -78,6 +80,7 @@ impl SettleClaim<'_> {
 /// replicas are slashed; reputations update.
 #[access_control(ctx.accounts.validate())]
 pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
+    crate::cu_mark!("handler");
     let now = Clock::get()?.unix_timestamp;
     let a = &mut ctx.accounts;
     if a.job.state == JobState::Challenge {
@@ -130,6 +133,7 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
             &[seeds],
             paid,
         )?;
+        crate::cu_mark!("pay_transfer");
         a.job.paid_out = a
             .job
             .paid_out
@@ -151,7 +155,9 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
                 });
             }
             let unit = a.job.terms.reputation_unit;
+            crate::cu_mark!("result_uri");
             a.node.reputation.record_success(paid, fee, unit, now);
+            crate::cu_mark!("reputation");
         } else {
             a.node.reputation.earned_total = a.node.reputation.earned_total.saturating_add(paid);
         }
@@ -197,6 +203,7 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
         .checked_sub(1)
         .ok_or(TesseraError::MathOverflow)?;
     a.node.last_active = now;
+    crate::cu_mark!("counters");
     emit!(ClaimSettled {
         job: a.job.key(),
         claim: a.claim.key(),
@@ -206,6 +213,7 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
         fee,
         reputation_bps: a.node.reputation.score_bps,
     });
+    crate::cu_mark!("event");
     Ok(())
 }
 

@@ -4,7 +4,7 @@ use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::{BidClosed, JobClaimed};
 use crate::pda;
-use crate::state::{Bid, Claim, ClaimState, Config, Job, JobState, MarketType, Node};
+use crate::state::{Bid, Claim, ClaimCore, ClaimState, Config, Job, JobState, MarketType, Node};
 
 #[derive(Accounts)]
 pub struct ClaimJob<'info> {
@@ -40,6 +40,7 @@ pub struct ClaimJob<'info> {
 impl ClaimJob<'_> {
     /// Returns the price this replica will be paid and whether it takes a reserved auction slot.
     pub fn validate(&self) -> Result<(u64, bool)> {
+        crate::cu_mark!("validate");
         let clock = Clock::get()?;
         let now = clock.unix_timestamp;
         let job = &self.job;
@@ -48,6 +49,7 @@ impl ClaimJob<'_> {
         require!(job.state == JobState::Open, TesseraError::InvalidJobState);
         require!(now <= job.commit_deadline, TesseraError::WindowClosed);
         job.check_eligible(&self.config, &self.node, now)?;
+        crate::cu_mark!("eligible");
         let reserved = job.reserved_at(now);
         // An auction winner takes the slot held for it, at its bid, until `wins_until`.
         let (price, takes_reserved) = if let Some(bid) = self.bid.as_ref() {
@@ -73,6 +75,7 @@ impl ClaimJob<'_> {
                 &clock,
                 &self.slot_hashes.try_borrow_data()?,
             )?;
+            crate::cu_mark!("sortition");
             (job.price_per_replica, false)
         };
         // One stake cannot back unlimited concurrent claims: each locks collateral.
@@ -86,6 +89,7 @@ impl ClaimJob<'_> {
 
 pub fn handler(ctx: Context<ClaimJob>) -> Result<()> {
     let (price, takes_reserved) = ctx.accounts.validate()?;
+    crate::cu_mark!("validated");
     let now = Clock::get()?.unix_timestamp;
     let a = &ctx.accounts;
     let (job_key, node_key) = (a.job.key(), a.node.key());
@@ -100,24 +104,29 @@ pub fn handler(ctx: Context<ClaimJob>) -> Result<()> {
         &[CLAIM_SEED, job_key.as_ref(), node_key.as_ref()],
         8 + Claim::INIT_SPACE,
     )?;
+    crate::cu_mark!("claim_pda_create");
     let claim = Claim {
-        job: job_key,
-        node: node_key,
-        operator: a.node.operator,
-        price,
-        round: a.job.round,
-        claimed_at: now,
-        deadline,
-        commitment: [0; 32],
-        committed_at: 0,
-        result_hash: [0; 32],
+        core: ClaimCore {
+            job: job_key,
+            node: node_key,
+            operator: a.node.operator,
+            price,
+            claimed_at: now,
+            deadline,
+            committed_at: 0,
+            revealed_at: 0,
+            collateral: a.job.terms.collateral(price)?,
+            commitment: [0; 32],
+            result_hash: [0; 32],
+            round: a.job.round,
+            state: ClaimState::Claimed,
+            bump,
+            reserved: [0; 5],
+        },
         output_uri: String::new(),
-        revealed_at: 0,
-        state: ClaimState::Claimed,
-        bump,
-        collateral: a.job.terms.collateral(price)?,
     };
     pda::write_account(&a.claim, &claim)?;
+    crate::cu_mark!("claim_write");
 
     let job = &mut ctx.accounts.job;
     let node = &mut ctx.accounts.node;
@@ -150,6 +159,7 @@ pub fn handler(ctx: Context<ClaimJob>) -> Result<()> {
         .ok_or(TesseraError::MathOverflow)?;
     node.lock(claim.collateral)?;
     node.last_active = now;
+    crate::cu_mark!("counters");
     emit!(JobClaimed {
         job: job_key,
         claim: ctx.accounts.claim.key(),
@@ -159,6 +169,7 @@ pub fn handler(ctx: Context<ClaimJob>) -> Result<()> {
         deadline: claim.deadline,
         active_claims: job.active_claims,
     });
+    crate::cu_mark!("event");
     if takes_reserved {
         emit!(BidClosed {
             job: job_key,

@@ -39,6 +39,7 @@ pub struct CloseJob<'info> {
 
 impl CloseJob<'_> {
     pub fn validate(&self) -> Result<()> {
+        crate::cu_mark!("validate");
         let job = &self.job;
         require!(job.state.is_terminal(), TesseraError::JobNotSettled);
         require!(
@@ -54,11 +55,13 @@ impl CloseJob<'_> {
 /// the client's share of slashes) and all rent go to the client.
 #[access_control(ctx.accounts.validate())]
 pub fn handler(mut ctx: Context<CloseJob>) -> Result<()> {
+    crate::cu_mark!("handler");
     let a = &mut ctx.accounts;
     let expected = a.job.escrow_expected()?;
     let owed = a.job.treasury_owed;
     // Tokens sent to the escrow from outside are the client's too.
     let balance = token_ops::amount_of(&a.escrow)?;
+    crate::cu_mark!("escrow_balance");
     require!(balance >= expected, TesseraError::MathOverflow);
     let refund = balance
         .checked_sub(owed)
@@ -74,6 +77,7 @@ pub fn handler(mut ctx: Context<CloseJob>) -> Result<()> {
         &[seeds],
         owed,
     )?;
+    crate::cu_mark!("treasury_transfer");
     token_ops::transfer(
         &a.token_program,
         &a.mint,
@@ -83,6 +87,7 @@ pub fn handler(mut ctx: Context<CloseJob>) -> Result<()> {
         &[seeds],
         refund,
     )?;
+    crate::cu_mark!("refund_transfer");
     token_ops::close(
         &a.token_program,
         &a.escrow.to_account_info(),
@@ -90,6 +95,7 @@ pub fn handler(mut ctx: Context<CloseJob>) -> Result<()> {
         &job_info,
         &[seeds],
     )?;
+    crate::cu_mark!("escrow_close");
     let job = &mut a.job;
     job.refunded = job
         .refunded
@@ -104,5 +110,6 @@ pub fn handler(mut ctx: Context<CloseJob>) -> Result<()> {
         job: job.key(),
         refund
     });
+    crate::cu_mark!("event");
     Ok(())
 }

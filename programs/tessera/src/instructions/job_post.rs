@@ -6,7 +6,7 @@ use crate::pda;
 use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::JobPosted;
-use crate::state::{Config, Job, JobState, MarketType, Requirements, Tally};
+use crate::state::{Config, Job, JobCore, JobState, MarketType, Requirements, Tally};
 use crate::token_ops;
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
@@ -63,6 +63,7 @@ pub struct PostJob<'info> {
 
 impl PostJob<'_> {
     pub fn validate(&self, args: &PostJobArgs) -> Result<()> {
+        crate::cu_mark!("validate");
         let c = &self.config;
         let now = Clock::get()?.unix_timestamp;
         require!(!c.paused, TesseraError::Paused);
@@ -121,6 +122,7 @@ impl PostJob<'_> {
 
 #[access_control(ctx.accounts.validate(&args))]
 pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
+    crate::cu_mark!("handler");
     let now = Clock::get()?.unix_timestamp;
     let a = &ctx.accounts;
     let config = &a.config;
@@ -139,6 +141,7 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
     let job_key = a.job.key();
     let id_bytes = args.job_id.to_le_bytes();
     let escrow_bump = pda::expect(&a.escrow, &[ESCROW_SEED, job_key.as_ref()])?;
+    crate::cu_mark!("escrow_pda");
     pda::init_token_vault(
         &a.client,
         &a.escrow,
@@ -148,6 +151,7 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
         &a.system_program,
         &[ESCROW_SEED, job_key.as_ref(), &[escrow_bump]],
     )?;
+    crate::cu_mark!("escrow_init");
     token_ops::transfer(
         &a.token_program,
         &a.mint,
@@ -157,6 +161,7 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
         &[],
         deposit,
     )?;
+    crate::cu_mark!("deposit_transfer");
 
     let priority_until = if value >= config.priority_min_value {
         now.saturating_add(config.priority_window_secs)
@@ -170,60 +175,64 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
         &[JOB_SEED, client_key.as_ref(), &id_bytes],
         8 + Job::INIT_SPACE,
     )?;
+    crate::cu_mark!("job_pda_create");
     let mut job = Box::new(Job {
-        client: client_key,
-        job_id: args.job_id,
-        kernel_id: args.kernel_id,
-        spec_version: args.spec_version,
-        spec_hash: args.spec_hash,
-        input_uri: args.input_uri,
-        market: args.market,
-        price_per_replica: args.price_per_replica,
-        replicas: args.replicas,
-        max_escalations: args.max_escalations,
-        slots: args.replicas,
-        round: 0,
+        core: JobCore {
+            client: client_key,
+            state: JobState::Open,
+            market: args.market,
+            replicas: args.replicas,
+            max_escalations: args.max_escalations,
+            slots: args.replicas,
+            round: 0,
+            active_claims: 0,
+            round_claims: 0,
+            job_id: args.job_id,
+            price_per_replica: args.price_per_replica,
+            exec_secs: args.exec_secs,
+            created_at: now,
+            deadline: args.deadline,
+            priority_until,
+            bid_deadline: 0,
+            commit_deadline: 0,
+            reveal_deadline: 0,
+            challenge_deadline: 0,
+            wins_until: 0,
+            deposit,
+            paid_out: 0,
+            slashed_to_client: 0,
+            challenger_pool: 0,
+            bonds_held: 0,
+            refunded: 0,
+            treasury_owed: 0,
+            seed_slot: 0,
+            terms: config.terms(),
+            kernel_id: args.kernel_id,
+            spec_version: args.spec_version,
+            round_commits: 0,
+            round_reveals: 0,
+            unsettled_claims: 0,
+            bids: 0,
+            reserved_slots: 0,
+            open_challenges: 0,
+            tally_len: 0,
+            has_winner: false,
+            challenged: false,
+            round_size: args.replicas,
+            challenges: 0,
+            bump,
+            escrow_bump,
+            audit_undecided: false,
+            spec_hash: args.spec_hash,
+            tally: [Tally::default(); MAX_SLOTS],
+            winning_hash: [0; 32],
+            challenged_hash: [0; 32],
+            escrow: a.escrow.key(),
+            reserved: [0; 1],
+        },
         requirements: args.requirements,
-        exec_secs: args.exec_secs,
-        created_at: now,
-        deadline: args.deadline,
-        priority_until,
-        bid_deadline: 0,
-        commit_deadline: 0,
-        reveal_deadline: 0,
-        challenge_deadline: 0,
-        state: JobState::Open,
-        active_claims: 0,
-        round_claims: 0,
-        round_commits: 0,
-        round_reveals: 0,
-        unsettled_claims: 0,
-        bids: 0,
-        reserved_slots: 0,
-        wins_until: 0,
-        seed_slot: 0,
-        round_size: args.replicas,
-        challenges: 0,
-        open_challenges: 0,
-        tally: [Tally::default(); MAX_SLOTS],
-        tally_len: 0,
-        winning_hash: [0; 32],
-        has_winner: false,
-        deposit,
-        paid_out: 0,
-        slashed_to_client: 0,
-        challenger_pool: 0,
-        bonds_held: 0,
-        refunded: 0,
-        treasury_owed: 0,
-        challenged: false,
-        challenged_hash: [0; 32],
-        terms: config.terms(),
-        escrow: a.escrow.key(),
+        input_uri: args.input_uri,
         result_uri: String::new(),
-        audit_undecided: false,
-        bump,
-        escrow_bump,
     });
     match job.market {
         MarketType::Fixed => job.open_round(now, Clock::get()?.slot),
@@ -234,7 +243,9 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
             job.seed_slot = Clock::get()?.slot;
         }
     }
+    crate::cu_mark!("job_build");
     pda::write_account(&a.job, job.as_ref())?;
+    crate::cu_mark!("job_write");
 
     emit!(JobPosted {
         job: job_key,
@@ -252,5 +263,6 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
         deadline: job.deadline,
         terms: job.terms,
     });
+    crate::cu_mark!("event");
     Ok(())
 }

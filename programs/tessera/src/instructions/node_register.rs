@@ -5,7 +5,7 @@ use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::NodeRegistered;
 use crate::pda;
-use crate::state::{Config, Hardware, Node, Reputation, StakeHistory};
+use crate::state::{Config, Hardware, Node, NodeCore, Reputation, StakeHistory};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct RegisterNodeArgs {
@@ -65,21 +65,24 @@ pub fn handler(ctx: Context<RegisterNode>, args: RegisterNodeArgs) -> Result<()>
         8 + Node::INIT_SPACE,
     )?;
     let node = Node {
-        operator,
+        core: NodeCore {
+            operator,
+            stake_vault: a.stake_vault.key(),
+            stake: 0,
+            unbonding: 0,
+            unbonding_since: 0,
+            registered_at: now,
+            last_active: now,
+            locked: 0,
+            draw_stake: StakeHistory::default(),
+            reputation: Reputation::new(now),
+            open_claims: 0,
+            unsettled_claims: 0,
+            bump,
+            vault_bump,
+            reserved: [0; 6],
+        },
         hardware: args.hardware,
-        stake: 0,
-        unbonding: 0,
-        unbonding_since: 0,
-        open_claims: 0,
-        reputation: Reputation::new(now),
-        registered_at: now,
-        last_active: now,
-        stake_vault: a.stake_vault.key(),
-        bump,
-        vault_bump,
-        locked: 0,
-        draw_stake: StakeHistory::default(),
-        unsettled_claims: 0,
     };
     pda::write_account(&a.node, &node)?;
     emit!(NodeRegistered {

@@ -25,6 +25,7 @@ pub struct CommitResult<'info> {
 
 impl CommitResult<'_> {
     pub fn validate(&self) -> Result<()> {
+        crate::cu_mark!("validate");
         let now = Clock::get()?.unix_timestamp;
         require!(
             self.job.state == JobState::Open,
@@ -42,6 +43,7 @@ impl CommitResult<'_> {
 
 #[access_control(ctx.accounts.validate())]
 pub fn handler(ctx: Context<CommitResult>, args: CommitResultArgs) -> Result<()> {
+    crate::cu_mark!("handler");
     let now = Clock::get()?.unix_timestamp;
     let reveal_secs = ctx.accounts.job.terms.reveal_window_secs;
     let claim = &mut ctx.accounts.claim;
@@ -59,6 +61,7 @@ pub fn handler(ctx: Context<CommitResult>, args: CommitResultArgs) -> Result<()>
         node: claim.node,
         commitment: args.commitment,
     });
+    crate::cu_mark!("event");
     // Every slot is taken and every claim of this round has committed: reveal right away.
     if job.active_claims == job.slots && job.round_commits == job.round_claims {
         job.state = JobState::Revealing;
@@ -70,5 +73,6 @@ pub fn handler(ctx: Context<CommitResult>, args: CommitResultArgs) -> Result<()>
             reveal_deadline: job.reveal_deadline,
         });
     }
+    crate::cu_mark!("end");
     Ok(())
 }

@@ -50,6 +50,7 @@ impl RevealResult<'_> {
 }
 
 pub fn handler(ctx: Context<RevealResult>, args: RevealResultArgs) -> Result<()> {
+    crate::cu_mark!("handler");
     let now = Clock::get()?.unix_timestamp;
     // The commit window closed with some commitments: the reveal phase opens lazily.
     {
@@ -66,14 +67,18 @@ pub fn handler(ctx: Context<RevealResult>, args: RevealResultArgs) -> Result<()>
             });
         }
     }
+    crate::cu_mark!("lazy_open");
     ctx.accounts.validate(&args, now)?;
+    crate::cu_mark!("validate_commitment");
     let claim = &mut ctx.accounts.claim;
     claim.result_hash = args.result_hash;
     claim.output_uri = args.output_uri.clone();
     claim.revealed_at = now;
     claim.state = ClaimState::Revealed;
     let job = &mut ctx.accounts.job;
+    crate::cu_mark!("claim_update");
     job.tally_add(args.result_hash)?;
+    crate::cu_mark!("tally");
     job.round_reveals = job
         .round_reveals
         .checked_add(1)
@@ -85,6 +90,7 @@ pub fn handler(ctx: Context<RevealResult>, args: RevealResultArgs) -> Result<()>
         result_hash: args.result_hash,
         output_uri: args.output_uri,
     });
+    crate::cu_mark!("event");
     // The last reveal of the round with a strict majority opens the challenge window itself
     // (no finalize_job needed). Without a majority the round stays for finalize_job, which
     // escalates or fails it.
@@ -98,5 +104,6 @@ pub fn handler(ctx: Context<RevealResult>, args: RevealResultArgs) -> Result<()>
             super::job_finalize::open_challenge(job, key, hash, now);
         }
     }
+    crate::cu_mark!("verdict");
     Ok(())
 }

@@ -2,7 +2,19 @@ use anchor_lang::prelude::*;
 
 use crate::constants::*;
 
-#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+#[derive(
+    AnchorSerialize,
+    AnchorDeserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    InitSpace,
+    bytemuck::NoUninit,
+    bytemuck::CheckedBitPattern,
+)]
+#[repr(u8)]
 pub enum ClaimState {
     /// Holding a slot, computing.
     Claimed,
@@ -15,30 +27,78 @@ pub enum ClaimState {
 }
 
 /// One node's replica of one job. PDA `["claim", job, node]`: a node can hold at most one
-/// claim per job, by construction.
+/// claim per job, by construction. The fixed-size fields are in [`ClaimCore`] (one copy in and
+/// out, `state::layout`), reached through `Deref`.
 #[account]
-#[derive(InitSpace, Debug)]
+#[derive(Debug)]
 pub struct Claim {
+    // the IDL builder cannot read `serialize_with`; it describes the same bytes from the
+    // core's derived Borsh (`layout::tests` checks both encodings are equal)
+    #[cfg_attr(
+        not(feature = "idl-build"),
+        borsh(
+            serialize_with = "super::layout::write",
+            deserialize_with = "super::layout::read"
+        )
+    )]
+    pub core: ClaimCore,
+    /// At most `MAX_URI_LEN` bytes.
+    pub output_uri: String,
+}
+
+// `InitSpace` cannot be derived through `serialize_with`: the same sum, by hand.
+impl Space for Claim {
+    const INIT_SPACE: usize = ClaimCore::INIT_SPACE + (4 + MAX_URI_LEN);
+}
+
+impl core::ops::Deref for Claim {
+    type Target = ClaimCore;
+    fn deref(&self) -> &ClaimCore {
+        &self.core
+    }
+}
+
+impl core::ops::DerefMut for Claim {
+    fn deref_mut(&mut self) -> &mut ClaimCore {
+        &mut self.core
+    }
+}
+
+/// The fixed-size fields of a [`Claim`], `#[repr(C)]` in Borsh order with no padding (`job`
+/// first: clients filter a job's claims on it at offset 8).
+#[derive(
+    AnchorSerialize,
+    AnchorDeserialize,
+    Clone,
+    Copy,
+    Debug,
+    InitSpace,
+    bytemuck::NoUninit,
+    bytemuck::CheckedBitPattern,
+)]
+#[repr(C)]
+pub struct ClaimCore {
     pub job: Pubkey,
     pub node: Pubkey,
     pub operator: Pubkey,
     /// What this replica is paid if it wins (fixed price or its winning bid).
     pub price: u64,
-    pub round: u8,
     pub claimed_at: i64,
     /// Commit by this time or be expired.
     pub deadline: i64,
-    /// hash(result_hash || node || salt), see `commitment()`.
-    pub commitment: [u8; 32],
     pub committed_at: i64,
-    pub result_hash: [u8; 32],
-    #[max_len(MAX_URI_LEN)]
-    pub output_uri: String,
     pub revealed_at: i64,
-    pub state: ClaimState,
-    pub bump: u8,
     /// Bonded stake of the node this claim locks until it is expired or settled.
     pub collateral: u64,
+    /// hash(result_hash || node || salt), see `commitment()`.
+    pub commitment: [u8; 32],
+    pub result_hash: [u8; 32],
+    pub round: u8,
+    pub state: ClaimState,
+    pub bump: u8,
+    /// Explicit padding (always zero): no hidden padding bytes, so the core's memory is its
+    /// Borsh encoding.
+    pub reserved: [u8; 5],
 }
 
 /// The commitment a node posts: SHA-256 over result_hash || node PDA || salt. Binding the node

@@ -4,10 +4,56 @@ use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::state::{JobTerms, StakeHistory};
 
-/// Network-wide parameters. PDA `["config"]`; one per deployment.
+/// Network-wide parameters. PDA `["config"]`; one per deployment. Every field is fixed-size:
+/// all of them are in [`ConfigCore`] (one copy in and out, `state::layout`), reached through
+/// `Deref`.
 #[account]
-#[derive(InitSpace, Debug)]
+#[derive(Debug)]
 pub struct Config {
+    // the IDL builder cannot read `serialize_with`; it describes the same bytes from the
+    // core's derived Borsh (`layout::tests` checks both encodings are equal)
+    #[cfg_attr(
+        not(feature = "idl-build"),
+        borsh(
+            serialize_with = "super::layout::write",
+            deserialize_with = "super::layout::read"
+        )
+    )]
+    pub core: ConfigCore,
+}
+
+// `InitSpace` cannot be derived through `serialize_with`: the same size, by hand.
+impl Space for Config {
+    const INIT_SPACE: usize = ConfigCore::INIT_SPACE;
+}
+
+impl core::ops::Deref for Config {
+    type Target = ConfigCore;
+    fn deref(&self) -> &ConfigCore {
+        &self.core
+    }
+}
+
+impl core::ops::DerefMut for Config {
+    fn deref_mut(&mut self) -> &mut ConfigCore {
+        &mut self.core
+    }
+}
+
+/// The fields of [`Config`], `#[repr(C)]` in Borsh order with no padding (grouped by
+/// alignment).
+#[derive(
+    AnchorSerialize,
+    AnchorDeserialize,
+    Clone,
+    Copy,
+    Debug,
+    InitSpace,
+    bytemuck::NoUninit,
+    bytemuck::CheckedBitPattern,
+)]
+#[repr(C)]
+pub struct ConfigCore {
     /// May change parameters and pause the network.
     pub authority: Pubkey,
     /// The network token (SPL Token or Token-2022 mint) used for stakes, escrows and fees.
@@ -16,12 +62,45 @@ pub struct Config {
     pub token_program: Pubkey,
     /// Token account (of `mint`) that receives protocol fees and the treasury share of slashes.
     pub treasury: Pubkey,
-    /// Protocol fee on every replica payout, in bps of the replica price.
-    pub protocol_fee_bps: u16,
+    /// Proposed next authority (`update_config`); it takes over only when it signs
+    /// `accept_authority`. `Pubkey::default()` when none is proposed.
+    pub pending_authority: Pubkey,
     /// Minimum bonded stake (stake - unbonding) a node needs to claim any job.
     pub min_stake: u64,
     /// Seconds between `request_unstake` and `withdraw_stake`.
     pub unbonding_secs: i64,
+    /// Seconds after a round opens during which claims may commit.
+    pub commit_window_secs: i64,
+    /// Seconds the reveal phase stays open.
+    pub reveal_window_secs: i64,
+    /// Seconds after a majority is found during which anyone may challenge it.
+    pub challenge_window_secs: i64,
+    /// Bond a challenger deposits.
+    pub challenge_bond: u64,
+    /// Jobs whose total budget is at least this get a priority window.
+    pub priority_min_value: u64,
+    /// Length of the priority window, seconds from posting.
+    pub priority_window_secs: i64,
+    /// Bonded stake a node needs to claim inside the priority window.
+    pub priority_min_stake: u64,
+    /// Lowest price per replica (or auction maximum, or bid) a job may offer: no dust jobs.
+    pub min_price_per_replica: u64,
+    /// Protocol fee paid on one replica that counts as one full success for reputation; a
+    /// replica whose fee was less earns a proportional part (`Reputation::credit`).
+    pub reputation_unit: u64,
+    /// Sortition: the eligibility threshold doubles every this many chain slots of a round.
+    pub sortition_widen_slots: u64,
+    /// Σ bonded stake (stake − unbonding) of every node: the denominator of sortition.
+    /// Kept by stake, request_unstake and every slash.
+    pub total_bonded: u64,
+    /// Length of a stake epoch in slots (epoch `slot / stake_epoch_slots`): a draw counts the
+    /// stake bonded since its seed's epoch began. Fixed when the config is created.
+    pub stake_epoch_slots: u64,
+    /// `total_bonded` at the start of the last two epochs: the denominator of a draw is the
+    /// total of the same moment as the stake it counts ([`Config::draw_total`]).
+    pub draw_total: StakeHistory,
+    /// Protocol fee on every replica payout, in bps of the replica price.
+    pub protocol_fee_bps: u16,
     /// Slash for a claim that never committed before its deadline, bps of the node's stake.
     pub slash_timeout_bps: u16,
     /// Slash for revealing a result that lost the majority vote, bps of the node's stake.
@@ -32,53 +111,23 @@ pub struct Config {
     pub slash_client_share_bps: u16,
     /// Share of a slash paid to the permissionless crank that triggered it (taken first).
     pub crank_reward_bps: u16,
-    /// Seconds after a round opens during which claims may commit.
-    pub commit_window_secs: i64,
-    /// Seconds the reveal phase stays open.
-    pub reveal_window_secs: i64,
-    /// Seconds after a majority is found during which anyone may challenge it.
-    pub challenge_window_secs: i64,
-    /// Most replicas a job may ask for.
-    pub max_replicas: u8,
-    /// Most escalation rounds a job may budget for.
-    pub escalation_cap: u8,
-    /// Bond a challenger deposits.
-    pub challenge_bond: u64,
-    /// Jobs whose total budget is at least this get a priority window.
-    pub priority_min_value: u64,
-    /// Length of the priority window, seconds from posting.
-    pub priority_window_secs: i64,
-    /// Bonded stake a node needs to claim inside the priority window.
-    pub priority_min_stake: u64,
     /// Reputation a node needs to claim inside the priority window.
     pub priority_min_reputation_bps: u16,
-    /// When true, no new jobs, claims, stakes or registrations (exits stay open).
-    pub paused: bool,
-    /// Canonical bump of this PDA.
-    pub bump: u8,
-    /// Lowest price per replica (or auction maximum, or bid) a job may offer: no dust jobs.
-    pub min_price_per_replica: u64,
-    /// Protocol fee paid on one replica that counts as one full success for reputation; a
-    /// replica whose fee was less earns a proportional part (`Reputation::credit`).
-    pub reputation_unit: u64,
     /// Bonded stake locked per open claim, in bps of the claim's price (may exceed 10 000).
     pub collateral_bps: u16,
     /// Sortition: expected newly eligible nodes per free slot per chain slot, in percent.
     pub sortition_expected_pct: u16,
-    /// Sortition: the eligibility threshold doubles every this many chain slots of a round.
-    pub sortition_widen_slots: u64,
-    /// Σ bonded stake (stake − unbonding) of every node: the denominator of sortition.
-    /// Kept by stake, request_unstake and every slash.
-    pub total_bonded: u64,
-    /// Proposed next authority (`update_config`); it takes over only when it signs
-    /// `accept_authority`. `Pubkey::default()` when none is proposed.
-    pub pending_authority: Pubkey,
-    /// `total_bonded` at the start of the last two epochs: the denominator of a draw is the
-    /// total of the same moment as the stake it counts ([`Config::draw_total`]).
-    pub draw_total: StakeHistory,
-    /// Length of a stake epoch in slots (epoch `slot / stake_epoch_slots`): a draw counts the
-    /// stake bonded since its seed's epoch began. Fixed when the config is created.
-    pub stake_epoch_slots: u64,
+    /// Most replicas a job may ask for.
+    pub max_replicas: u8,
+    /// Most escalation rounds a job may budget for.
+    pub escalation_cap: u8,
+    /// When true, no new jobs, claims, stakes or registrations (exits stay open).
+    pub paused: bool,
+    /// Canonical bump of this PDA.
+    pub bump: u8,
+    /// Explicit padding (always zero): no hidden padding bytes, so the core's memory is its
+    /// Borsh encoding.
+    pub reserved: [u8; 2],
 }
 
 /// Every tunable parameter of [`Config`], validated as a whole.
@@ -176,7 +225,7 @@ impl ConfigParams {
     }
 }
 
-impl Config {
+impl ConfigCore {
     pub fn apply(&mut self, p: &ConfigParams) {
         self.protocol_fee_bps = p.protocol_fee_bps;
         self.min_stake = p.min_stake;

@@ -3,7 +3,19 @@ use anchor_lang::prelude::*;
 use crate::constants::*;
 use crate::errors::TesseraError;
 
-#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+#[derive(
+    AnchorSerialize,
+    AnchorDeserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    InitSpace,
+    bytemuck::NoUninit,
+    bytemuck::CheckedBitPattern,
+)]
+#[repr(u8)]
 pub enum MarketType {
     /// First eligible claimers take the slots at the posted price.
     Fixed,
@@ -11,7 +23,19 @@ pub enum MarketType {
     Auction,
 }
 
-#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+#[derive(
+    AnchorSerialize,
+    AnchorDeserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    InitSpace,
+    bytemuck::NoUninit,
+    bytemuck::CheckedBitPattern,
+)]
+#[repr(u8)]
 pub enum JobState {
     /// Auction jobs before `close_auction`.
     Bidding,
@@ -54,8 +78,19 @@ pub struct Requirements {
 
 /// One distinct revealed result hash and how many replicas revealed it.
 #[derive(
-    AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, Default, PartialEq, Eq, InitSpace,
+    AnchorSerialize,
+    AnchorDeserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    InitSpace,
+    bytemuck::Pod,
+    bytemuck::Zeroable,
 )]
+#[repr(C)]
 pub struct Tally {
     pub hash: [u8; 32],
     pub count: u8,
@@ -63,26 +98,38 @@ pub struct Tally {
 
 /// The economic terms a job runs under: copied from the config when the job is posted, so a
 /// later `update_config` never changes the fees, slashes, windows or bond of a job in flight.
-#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+#[derive(
+    AnchorSerialize,
+    AnchorDeserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    InitSpace,
+    bytemuck::Pod,
+    bytemuck::Zeroable,
+)]
+#[repr(C)]
 pub struct JobTerms {
+    pub commit_window_secs: i64,
+    pub reveal_window_secs: i64,
+    pub challenge_window_secs: i64,
+    pub challenge_bond: u64,
+    /// Protocol fee on a paid replica that counts as one full success for reputation.
+    pub reputation_unit: u64,
+    /// Sortition: threshold doubling period in chain slots (see `sortition_expected_pct`).
+    pub sortition_widen_slots: u64,
     pub protocol_fee_bps: u16,
     pub slash_timeout_bps: u16,
     pub slash_wrong_result_bps: u16,
     pub slash_no_reveal_bps: u16,
     pub slash_client_share_bps: u16,
     pub crank_reward_bps: u16,
-    pub commit_window_secs: i64,
-    pub reveal_window_secs: i64,
-    pub challenge_window_secs: i64,
-    pub challenge_bond: u64,
     /// Bonded stake each claim locks, bps of its price.
     pub collateral_bps: u16,
-    /// Protocol fee on a paid replica that counts as one full success for reputation.
-    pub reputation_unit: u64,
-    /// Sortition: newly eligible nodes per free slot per chain slot, percent; threshold
-    /// doubling period in chain slots.
+    /// Sortition: newly eligible nodes per free slot per chain slot, percent.
     pub sortition_expected_pct: u16,
-    pub sortition_widen_slots: u64,
 }
 
 impl JobTerms {
@@ -134,24 +181,71 @@ impl RoundDraw {
 }
 
 /// A compute job and its escrow accounting. PDA `["job", client, job_id u64 le]`.
+///
+/// The fixed-size fields are in [`JobCore`] (one copy in and out of the account, see
+/// `state::layout`), reached through `Deref` (`job.state` is `job.core.state`); the
+/// variable-size ones follow it.
 #[account]
-#[derive(InitSpace, Debug)]
+#[derive(Debug)]
 pub struct Job {
+    // the IDL builder cannot read `serialize_with`; it describes the same bytes from the
+    // core's derived Borsh (`layout::tests` checks both encodings are equal)
+    #[cfg_attr(
+        not(feature = "idl-build"),
+        borsh(
+            serialize_with = "super::layout::write",
+            deserialize_with = "super::layout::read"
+        )
+    )]
+    pub core: JobCore,
+    pub requirements: Requirements,
+    /// At most `MAX_URI_LEN` bytes.
+    pub input_uri: String,
+    /// Where the agreed result can be fetched: the `output_uri` of the first winning claim
+    /// settled, kept here because claims are closed at settlement. Empty until then. The
+    /// client checks what it downloads against `winning_hash`. At most `MAX_URI_LEN` bytes.
+    pub result_uri: String,
+}
+
+// `InitSpace` cannot be derived through `serialize_with`: the same sum, by hand.
+impl Space for Job {
+    const INIT_SPACE: usize =
+        JobCore::INIT_SPACE + Requirements::INIT_SPACE + (4 + MAX_URI_LEN) + (4 + MAX_URI_LEN);
+}
+
+impl core::ops::Deref for Job {
+    type Target = JobCore;
+    fn deref(&self) -> &JobCore {
+        &self.core
+    }
+}
+
+impl core::ops::DerefMut for Job {
+    fn deref_mut(&mut self) -> &mut JobCore {
+        &mut self.core
+    }
+}
+
+/// The fixed-size fields of a [`Job`], `#[repr(C)]` in Borsh order with no padding (fields
+/// grouped by alignment; `client` and `state` first so workers filter on them at fixed
+/// offsets).
+#[derive(
+    AnchorSerialize,
+    AnchorDeserialize,
+    Clone,
+    Copy,
+    Debug,
+    InitSpace,
+    bytemuck::NoUninit,
+    bytemuck::CheckedBitPattern,
+)]
+#[repr(C)]
+pub struct JobCore {
     pub client: Pubkey,
     /// Right after `client` so indexers and workers can filter on it (`memcmp` at offset 40,
     /// `Job::STATE_OFFSET`).
     pub state: JobState,
-    pub job_id: u64,
-    /// Kernel identifier and the version of its spec (see docs/KERNELS.md).
-    pub kernel_id: u16,
-    pub spec_version: u16,
-    /// BLAKE3 of the input blob; workers check the downloaded input against it.
-    pub spec_hash: [u8; 32],
-    #[max_len(MAX_URI_LEN)]
-    pub input_uri: String,
     pub market: MarketType,
-    /// Price per replica (fixed market) or the maximum price (auction).
-    pub price_per_replica: u64,
     /// Replicas asked for (k).
     pub replicas: u8,
     /// Escalation rounds the client budgeted for.
@@ -160,7 +254,13 @@ pub struct Job {
     pub slots: u8,
     /// Escalation round (0 = first).
     pub round: u8,
-    pub requirements: Requirements,
+    /// Claims holding a slot (not timed out), all rounds.
+    pub active_claims: u8,
+    /// Claims made in the current round that still hold a slot.
+    pub round_claims: u8,
+    pub job_id: u64,
+    /// Price per replica (fixed market) or the maximum price (auction).
+    pub price_per_replica: u64,
     /// Seconds a claimer has from claiming to commit.
     pub exec_secs: i64,
     pub created_at: i64,
@@ -172,31 +272,9 @@ pub struct Job {
     pub commit_deadline: i64,
     pub reveal_deadline: i64,
     pub challenge_deadline: i64,
-    /// Claims holding a slot (not timed out), all rounds.
-    pub active_claims: u8,
-    /// Claims made in the current round that still hold a slot.
-    pub round_claims: u8,
-    /// Commitments in the current round.
-    pub round_commits: u8,
-    /// Reveals in the current round.
-    pub round_reveals: u8,
-    /// Claims created and not yet settled (closed).
-    pub unsettled_claims: u8,
-    /// Open bids (auction).
-    pub bids: u8,
-    /// Auction: round-0 slots held for winners that have not claimed yet (until `wins_until`);
-    /// every other round-0 slot is open to fixed-price claims at the maximum price.
-    pub reserved_slots: u8,
     /// Auction: winners may claim their reserved slot until this time (the end of the first
     /// commit window after `close_auction`).
     pub wins_until: i64,
-    /// Challenges not yet settled.
-    pub open_challenges: u8,
-    /// Distinct revealed hashes, all rounds.
-    pub tally: [Tally; MAX_SLOTS],
-    pub tally_len: u8,
-    pub winning_hash: [u8; 32],
-    pub has_winner: bool,
     /// Tokens the client deposited.
     pub deposit: u64,
     /// Tokens paid out of escrow to nodes and the treasury (payouts + fees).
@@ -212,32 +290,53 @@ pub struct Job {
     /// Protocol fees and the treasury's share of slashes and forfeited bonds, held in escrow
     /// and paid to the treasury in one transfer by `close_job`.
     pub treasury_owed: u64,
-    /// A challenge forced an audit round; `challenged_hash` is the disputed majority.
-    pub challenged: bool,
-    pub challenged_hash: [u8; 32],
     /// Sortition seed of the current round (or of the bidding): the hash of this slot, the
     /// one the round opened in, which nobody knew then.
     pub seed_slot: u64,
+    /// Fees, slashes, windows and bond of this job, fixed at post time.
+    pub terms: JobTerms,
+    /// Kernel identifier and the version of its spec (see docs/KERNELS.md).
+    pub kernel_id: u16,
+    pub spec_version: u16,
+    /// Commitments in the current round.
+    pub round_commits: u8,
+    /// Reveals in the current round.
+    pub round_reveals: u8,
+    /// Claims created and not yet settled (closed).
+    pub unsettled_claims: u8,
+    /// Open bids (auction).
+    pub bids: u8,
+    /// Auction: round-0 slots held for winners that have not claimed yet (until `wins_until`);
+    /// every other round-0 slot is open to fixed-price claims at the maximum price.
+    pub reserved_slots: u8,
+    /// Challenges not yet settled.
+    pub open_challenges: u8,
+    pub tally_len: u8,
+    pub has_winner: bool,
+    /// A challenge forced an audit round; `challenged_hash` is the disputed majority.
+    pub challenged: bool,
     /// Slots the current round opened: k in round 0, ESCALATION_SLOTS in an escalation
     /// round, one more than the challenged majority's votes in an audit round.
     pub round_size: u8,
     /// Challenges made against this job (all dispute `challenged_hash`).
     pub challenges: u8,
-    /// Fees, slashes, windows and bond of this job, fixed at post time.
-    pub terms: JobTerms,
-    /// The job's escrow token account (PDA `["escrow", job]`).
-    pub escrow: Pubkey,
     pub bump: u8,
     pub escrow_bump: u8,
-    /// Where the agreed result can be fetched: the `output_uri` of the first winning claim
-    /// settled, kept here because claims are closed at settlement. Empty until then. The
-    /// client checks what it downloads against `winning_hash`.
-    #[max_len(MAX_URI_LEN)]
-    pub result_uri: String,
     /// The last audit could not finish (silent seats, no budget or time to draw them again):
     /// the challenged result stands, auditors who revealed another hash are paid unslashed,
     /// challengers lose the audit's cost.
     pub audit_undecided: bool,
+    /// BLAKE3 of the input blob; workers check the downloaded input against it.
+    pub spec_hash: [u8; 32],
+    /// Distinct revealed hashes, all rounds.
+    pub tally: [Tally; MAX_SLOTS],
+    pub winning_hash: [u8; 32],
+    pub challenged_hash: [u8; 32],
+    /// The job's escrow token account (PDA `["escrow", job]`).
+    pub escrow: Pubkey,
+    /// Explicit padding (always zero): the core's size is a multiple of its alignment, so it
+    /// has no hidden padding bytes and its memory is its Borsh encoding.
+    pub reserved: [u8; 1],
 }
 
 impl Job {

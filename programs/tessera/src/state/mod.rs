@@ -4,6 +4,7 @@ pub mod challenge;
 pub mod claim;
 pub mod config;
 pub mod job;
+pub mod layout;
 pub mod node;
 pub mod stake_history;
 

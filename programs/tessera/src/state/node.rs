@@ -34,9 +34,32 @@ impl Hardware {
     }
 }
 
-/// Outcome counters and the reputation score derived from them.
-#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, Default, PartialEq, Eq, InitSpace)]
+/// Outcome counters and the reputation score derived from them (`#[repr(C)]`, no padding: it
+/// is part of [`NodeCore`]).
+#[derive(
+    AnchorSerialize,
+    AnchorDeserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    InitSpace,
+    bytemuck::Pod,
+    bytemuck::Zeroable,
+)]
+#[repr(C)]
 pub struct Reputation {
+    /// Total tokens slashed from this node.
+    pub slashed_total: u64,
+    /// Total tokens earned (net of fees).
+    pub earned_total: u64,
+    /// When `penalty` was last decayed.
+    pub penalty_updated_at: i64,
+    /// Fee-backed successes, in hundredths: a paid replica whose protocol fee reached the
+    /// terms' `reputation_unit` adds 100, a cheaper one proportionally less (a dust job adds 0).
+    pub credit: u64,
     /// Replicas that were in the winning majority and got paid.
     pub completed: u32,
     /// Replicas whose revealed result lost the vote.
@@ -45,19 +68,12 @@ pub struct Reputation {
     pub timed_out: u32,
     /// Commitments never revealed.
     pub no_reveal: u32,
-    /// Total tokens slashed from this node.
-    pub slashed_total: u64,
-    /// Total tokens earned (net of fees).
-    pub earned_total: u64,
     /// Failure weight in hundredths; +300 per failure, halves every REPUTATION_HALF_LIFE_SECS.
     pub penalty: u32,
-    /// When `penalty` was last decayed.
-    pub penalty_updated_at: i64,
     /// Score in bps, see [`Reputation::recompute`].
     pub score_bps: u16,
-    /// Fee-backed successes, in hundredths: a paid replica whose protocol fee reached the
-    /// terms' `reputation_unit` adds 100, a cheaper one proportionally less (a dust job adds 0).
-    pub credit: u64,
+    /// Explicit padding (always zero).
+    pub reserved: [u8; 2],
 }
 
 /// Half-life of failure weight: failures fade over 30 days.
@@ -144,39 +160,87 @@ pub fn success_credit(fee: u64, unit: u64) -> u64 {
         .map_or(100, |c| c as u64)
 }
 
-/// A registered compute node. PDA `["node", operator]`.
+/// A registered compute node. PDA `["node", operator]`. The fixed-size fields are in
+/// [`NodeCore`] (one copy in and out, `state::layout`), reached through `Deref`.
 #[account]
-#[derive(InitSpace, Debug)]
+#[derive(Debug)]
 pub struct Node {
-    pub operator: Pubkey,
+    // the IDL builder cannot read `serialize_with`; it describes the same bytes from the
+    // core's derived Borsh (`layout::tests` checks both encodings are equal)
+    #[cfg_attr(
+        not(feature = "idl-build"),
+        borsh(
+            serialize_with = "super::layout::write",
+            deserialize_with = "super::layout::read"
+        )
+    )]
+    pub core: NodeCore,
     pub hardware: Hardware,
+}
+
+// `InitSpace` cannot be derived through `serialize_with`: the same sum, by hand.
+impl Space for Node {
+    const INIT_SPACE: usize = NodeCore::INIT_SPACE + Hardware::INIT_SPACE;
+}
+
+impl core::ops::Deref for Node {
+    type Target = NodeCore;
+    fn deref(&self) -> &NodeCore {
+        &self.core
+    }
+}
+
+impl core::ops::DerefMut for Node {
+    fn deref_mut(&mut self) -> &mut NodeCore {
+        &mut self.core
+    }
+}
+
+/// The fixed-size fields of a [`Node`], `#[repr(C)]` in Borsh order with no padding
+/// (`operator` first, at offset 8).
+#[derive(
+    AnchorSerialize,
+    AnchorDeserialize,
+    Clone,
+    Copy,
+    Debug,
+    InitSpace,
+    bytemuck::Pod,
+    bytemuck::Zeroable,
+)]
+#[repr(C)]
+pub struct NodeCore {
+    pub operator: Pubkey,
+    /// The node's stake vault token account (PDA `["stake_vault", node]`).
+    pub stake_vault: Pubkey,
     /// Tokens in the stake vault (bonded + unbonding).
     pub stake: u64,
     /// Part of `stake` that is unbonding (does not back new claims).
     pub unbonding: u64,
     /// When the current unbonding started.
     pub unbonding_since: i64,
-    /// Claims not yet settled. Stake cannot leave while this is non-zero.
-    pub open_claims: u32,
-    pub reputation: Reputation,
     pub registered_at: i64,
     pub last_active: i64,
-    /// The node's stake vault token account (PDA `["stake_vault", node]`).
-    pub stake_vault: Pubkey,
-    pub bump: u8,
-    pub vault_bump: u8,
     /// Collateral locked by open claims (Σ `Claim::collateral`); it cannot back another claim
     /// or be unbonded until the claim is expired or settled.
     pub locked: u64,
     /// Bonded stake at the start of the last two epochs: what sortition draws count
     /// ([`Node::draw_weight`]).
     pub draw_stake: StakeHistory,
+    pub reputation: Reputation,
+    /// Claims not yet settled. Stake cannot leave while this is non-zero.
+    pub open_claims: u32,
     /// Claims made and not yet settled (closed), timed-out ones included: the node cannot be
     /// deregistered before they are, since settling a claim needs the Node account.
     pub unsettled_claims: u32,
+    pub bump: u8,
+    pub vault_bump: u8,
+    /// Explicit padding (always zero): no hidden padding bytes, so the core's memory is its
+    /// Borsh encoding.
+    pub reserved: [u8; 6],
 }
 
-impl Node {
+impl NodeCore {
     /// Stake that backs new claims.
     pub fn bonded(&self) -> u64 {
         self.stake.saturating_sub(self.unbonding)

@@ -11,8 +11,19 @@ use anchor_lang::prelude::*;
 /// start of that same epoch. Updated lazily: every change of the tracked amount calls
 /// [`StakeHistory::roll`] before it and [`StakeHistory::note`] after it.
 #[derive(
-    AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, Default, PartialEq, Eq, InitSpace,
+    AnchorSerialize,
+    AnchorDeserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    InitSpace,
+    bytemuck::Pod,
+    bytemuck::Zeroable,
 )]
+#[repr(C)]
 pub struct StakeHistory {
     /// Epoch of the last change of the tracked amount (no change since).
     pub epoch: u64,

@@ -6,41 +6,29 @@
  * @see https://github.com/codama-idl/codama
  */
 
-import { addDecoderSizePrefix, addEncoderSizePrefix, assertAccountExists, assertAccountsExist, combineCodec, decodeAccount, fetchEncodedAccount, fetchEncodedAccounts, fixDecoderSize, fixEncoderSize, getAddressDecoder, getAddressEncoder, getBytesDecoder, getBytesEncoder, getI64Decoder, getI64Encoder, getStructDecoder, getStructEncoder, getU32Decoder, getU32Encoder, getU64Decoder, getU64Encoder, getU8Decoder, getU8Encoder, getUtf8Decoder, getUtf8Encoder, transformEncoder, type Account, type Address, type Codec, type Decoder, type EncodedAccount, type Encoder, type FetchAccountConfig, type FetchAccountsConfig, type MaybeAccount, type MaybeEncodedAccount, type ReadonlyUint8Array } from '@solana/kit';
-import { getClaimStateDecoder, getClaimStateEncoder, type ClaimState, type ClaimStateArgs } from '../types';
+import { addDecoderSizePrefix, addEncoderSizePrefix, assertAccountExists, assertAccountsExist, combineCodec, decodeAccount, fetchEncodedAccount, fetchEncodedAccounts, fixDecoderSize, fixEncoderSize, getBytesDecoder, getBytesEncoder, getStructDecoder, getStructEncoder, getU32Decoder, getU32Encoder, getUtf8Decoder, getUtf8Encoder, transformEncoder, type Account, type Address, type Codec, type Decoder, type EncodedAccount, type Encoder, type FetchAccountConfig, type FetchAccountsConfig, type MaybeAccount, type MaybeEncodedAccount, type ReadonlyUint8Array } from '@solana/kit';
+import { getClaimCoreDecoder, getClaimCoreEncoder, type ClaimCore, type ClaimCoreArgs } from '../types';
 
 export const CLAIM_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([155, 70, 22, 176, 123, 215, 246, 102]);
 
 export function getClaimDiscriminatorBytes(): ReadonlyUint8Array { return fixEncoderSize(getBytesEncoder(), 8).encode(CLAIM_DISCRIMINATOR); }
 
-export type Claim = { discriminator: ReadonlyUint8Array; job: Address; node: Address; operator: Address; 
-/** What this replica is paid if it wins (fixed price or its winning bid). */
-price: bigint; round: number; claimedAt: bigint; 
-/** Commit by this time or be expired. */
-deadline: bigint; 
-/** hash(result_hash || node || salt), see `commitment()`. */
-commitment: ReadonlyUint8Array; committedAt: bigint; resultHash: ReadonlyUint8Array; outputUri: string; revealedAt: bigint; state: ClaimState; bump: number; 
-/** Bonded stake of the node this claim locks until it is expired or settled. */
-collateral: bigint;  };
+export type Claim = { discriminator: ReadonlyUint8Array; core: ClaimCore; 
+/** At most `MAX_URI_LEN` bytes. */
+outputUri: string;  };
 
-export type ClaimArgs = { job: Address; node: Address; operator: Address; 
-/** What this replica is paid if it wins (fixed price or its winning bid). */
-price: number | bigint; round: number; claimedAt: number | bigint; 
-/** Commit by this time or be expired. */
-deadline: number | bigint; 
-/** hash(result_hash || node || salt), see `commitment()`. */
-commitment: ReadonlyUint8Array; committedAt: number | bigint; resultHash: ReadonlyUint8Array; outputUri: string; revealedAt: number | bigint; state: ClaimStateArgs; bump: number; 
-/** Bonded stake of the node this claim locks until it is expired or settled. */
-collateral: number | bigint;  };
+export type ClaimArgs = { core: ClaimCoreArgs; 
+/** At most `MAX_URI_LEN` bytes. */
+outputUri: string;  };
 
 /** Gets the encoder for {@link ClaimArgs} account data. */
 export function getClaimEncoder(): Encoder<ClaimArgs> {
-    return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)], ['job', getAddressEncoder()], ['node', getAddressEncoder()], ['operator', getAddressEncoder()], ['price', getU64Encoder()], ['round', getU8Encoder()], ['claimedAt', getI64Encoder()], ['deadline', getI64Encoder()], ['commitment', fixEncoderSize(getBytesEncoder(), 32)], ['committedAt', getI64Encoder()], ['resultHash', fixEncoderSize(getBytesEncoder(), 32)], ['outputUri', addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())], ['revealedAt', getI64Encoder()], ['state', getClaimStateEncoder()], ['bump', getU8Encoder()], ['collateral', getU64Encoder()]]), (value) => ({ ...value, discriminator: CLAIM_DISCRIMINATOR }));
+    return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)], ['core', getClaimCoreEncoder()], ['outputUri', addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())]]), (value) => ({ ...value, discriminator: CLAIM_DISCRIMINATOR }));
 }
 
 /** Gets the decoder for {@link Claim} account data. */
 export function getClaimDecoder(): Decoder<Claim> {
-    return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)], ['job', getAddressDecoder()], ['node', getAddressDecoder()], ['operator', getAddressDecoder()], ['price', getU64Decoder()], ['round', getU8Decoder()], ['claimedAt', getI64Decoder()], ['deadline', getI64Decoder()], ['commitment', fixDecoderSize(getBytesDecoder(), 32)], ['committedAt', getI64Decoder()], ['resultHash', fixDecoderSize(getBytesDecoder(), 32)], ['outputUri', addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())], ['revealedAt', getI64Decoder()], ['state', getClaimStateDecoder()], ['bump', getU8Decoder()], ['collateral', getU64Decoder()]]);
+    return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)], ['core', getClaimCoreDecoder()], ['outputUri', addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())]]);
 }
 
 /** Gets the codec for {@link Claim} account data. */

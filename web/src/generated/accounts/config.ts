@@ -6,187 +6,25 @@
  * @see https://github.com/codama-idl/codama
  */
 
-import { assertAccountExists, assertAccountsExist, combineCodec, decodeAccount, fetchEncodedAccount, fetchEncodedAccounts, fixDecoderSize, fixEncoderSize, getAddressDecoder, getAddressEncoder, getBooleanDecoder, getBooleanEncoder, getBytesDecoder, getBytesEncoder, getI64Decoder, getI64Encoder, getStructDecoder, getStructEncoder, getU16Decoder, getU16Encoder, getU64Decoder, getU64Encoder, getU8Decoder, getU8Encoder, transformEncoder, type Account, type Address, type EncodedAccount, type FetchAccountConfig, type FetchAccountsConfig, type FixedSizeCodec, type FixedSizeDecoder, type FixedSizeEncoder, type MaybeAccount, type MaybeEncodedAccount, type ReadonlyUint8Array } from '@solana/kit';
-import { getStakeHistoryDecoder, getStakeHistoryEncoder, type StakeHistory, type StakeHistoryArgs } from '../types';
+import { assertAccountExists, assertAccountsExist, combineCodec, decodeAccount, fetchEncodedAccount, fetchEncodedAccounts, fixDecoderSize, fixEncoderSize, getBytesDecoder, getBytesEncoder, getStructDecoder, getStructEncoder, transformEncoder, type Account, type Address, type EncodedAccount, type FetchAccountConfig, type FetchAccountsConfig, type FixedSizeCodec, type FixedSizeDecoder, type FixedSizeEncoder, type MaybeAccount, type MaybeEncodedAccount, type ReadonlyUint8Array } from '@solana/kit';
+import { getConfigCoreDecoder, getConfigCoreEncoder, type ConfigCore, type ConfigCoreArgs } from '../types';
 
 export const CONFIG_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([155, 12, 170, 224, 30, 250, 204, 130]);
 
 export function getConfigDiscriminatorBytes(): ReadonlyUint8Array { return fixEncoderSize(getBytesEncoder(), 8).encode(CONFIG_DISCRIMINATOR); }
 
-export type Config = { discriminator: ReadonlyUint8Array; 
-/** May change parameters and pause the network. */
-authority: Address; 
-/** The network token (SPL Token or Token-2022 mint) used for stakes, escrows and fees. */
-mint: Address; 
-/** Token program that owns `mint`. */
-tokenProgram: Address; 
-/** Token account (of `mint`) that receives protocol fees and the treasury share of slashes. */
-treasury: Address; 
-/** Protocol fee on every replica payout, in bps of the replica price. */
-protocolFeeBps: number; 
-/** Minimum bonded stake (stake - unbonding) a node needs to claim any job. */
-minStake: bigint; 
-/** Seconds between `request_unstake` and `withdraw_stake`. */
-unbondingSecs: bigint; 
-/** Slash for a claim that never committed before its deadline, bps of the node's stake. */
-slashTimeoutBps: number; 
-/** Slash for revealing a result that lost the majority vote, bps of the node's stake. */
-slashWrongResultBps: number; 
-/** Slash for committing but never revealing, bps of the node's stake. */
-slashNoRevealBps: number; 
-/** Share of every slash paid to the affected client; the rest goes to the treasury. */
-slashClientShareBps: number; 
-/** Share of a slash paid to the permissionless crank that triggered it (taken first). */
-crankRewardBps: number; 
-/** Seconds after a round opens during which claims may commit. */
-commitWindowSecs: bigint; 
-/** Seconds the reveal phase stays open. */
-revealWindowSecs: bigint; 
-/** Seconds after a majority is found during which anyone may challenge it. */
-challengeWindowSecs: bigint; 
-/** Most replicas a job may ask for. */
-maxReplicas: number; 
-/** Most escalation rounds a job may budget for. */
-escalationCap: number; 
-/** Bond a challenger deposits. */
-challengeBond: bigint; 
-/** Jobs whose total budget is at least this get a priority window. */
-priorityMinValue: bigint; 
-/** Length of the priority window, seconds from posting. */
-priorityWindowSecs: bigint; 
-/** Bonded stake a node needs to claim inside the priority window. */
-priorityMinStake: bigint; 
-/** Reputation a node needs to claim inside the priority window. */
-priorityMinReputationBps: number; 
-/** When true, no new jobs, claims, stakes or registrations (exits stay open). */
-paused: boolean; 
-/** Canonical bump of this PDA. */
-bump: number; 
-/** Lowest price per replica (or auction maximum, or bid) a job may offer: no dust jobs. */
-minPricePerReplica: bigint; 
-/**
- * Protocol fee paid on one replica that counts as one full success for reputation; a
- * replica whose fee was less earns a proportional part (`Reputation::credit`).
- */
-reputationUnit: bigint; 
-/** Bonded stake locked per open claim, in bps of the claim's price (may exceed 10 000). */
-collateralBps: number; 
-/** Sortition: expected newly eligible nodes per free slot per chain slot, in percent. */
-sortitionExpectedPct: number; 
-/** Sortition: the eligibility threshold doubles every this many chain slots of a round. */
-sortitionWidenSlots: bigint; 
-/**
- * Σ bonded stake (stake − unbonding) of every node: the denominator of sortition.
- * Kept by stake, request_unstake and every slash.
- */
-totalBonded: bigint; 
-/**
- * Proposed next authority (`update_config`); it takes over only when it signs
- * `accept_authority`. `Pubkey::default()` when none is proposed.
- */
-pendingAuthority: Address; 
-/**
- * `total_bonded` at the start of the last two epochs: the denominator of a draw is the
- * total of the same moment as the stake it counts ([`Config::draw_total`]).
- */
-drawTotal: StakeHistory; 
-/**
- * Length of a stake epoch in slots (epoch `slot / stake_epoch_slots`): a draw counts the
- * stake bonded since its seed's epoch began. Fixed when the config is created.
- */
-stakeEpochSlots: bigint;  };
+export type Config = { discriminator: ReadonlyUint8Array; core: ConfigCore;  };
 
-export type ConfigArgs = { 
-/** May change parameters and pause the network. */
-authority: Address; 
-/** The network token (SPL Token or Token-2022 mint) used for stakes, escrows and fees. */
-mint: Address; 
-/** Token program that owns `mint`. */
-tokenProgram: Address; 
-/** Token account (of `mint`) that receives protocol fees and the treasury share of slashes. */
-treasury: Address; 
-/** Protocol fee on every replica payout, in bps of the replica price. */
-protocolFeeBps: number; 
-/** Minimum bonded stake (stake - unbonding) a node needs to claim any job. */
-minStake: number | bigint; 
-/** Seconds between `request_unstake` and `withdraw_stake`. */
-unbondingSecs: number | bigint; 
-/** Slash for a claim that never committed before its deadline, bps of the node's stake. */
-slashTimeoutBps: number; 
-/** Slash for revealing a result that lost the majority vote, bps of the node's stake. */
-slashWrongResultBps: number; 
-/** Slash for committing but never revealing, bps of the node's stake. */
-slashNoRevealBps: number; 
-/** Share of every slash paid to the affected client; the rest goes to the treasury. */
-slashClientShareBps: number; 
-/** Share of a slash paid to the permissionless crank that triggered it (taken first). */
-crankRewardBps: number; 
-/** Seconds after a round opens during which claims may commit. */
-commitWindowSecs: number | bigint; 
-/** Seconds the reveal phase stays open. */
-revealWindowSecs: number | bigint; 
-/** Seconds after a majority is found during which anyone may challenge it. */
-challengeWindowSecs: number | bigint; 
-/** Most replicas a job may ask for. */
-maxReplicas: number; 
-/** Most escalation rounds a job may budget for. */
-escalationCap: number; 
-/** Bond a challenger deposits. */
-challengeBond: number | bigint; 
-/** Jobs whose total budget is at least this get a priority window. */
-priorityMinValue: number | bigint; 
-/** Length of the priority window, seconds from posting. */
-priorityWindowSecs: number | bigint; 
-/** Bonded stake a node needs to claim inside the priority window. */
-priorityMinStake: number | bigint; 
-/** Reputation a node needs to claim inside the priority window. */
-priorityMinReputationBps: number; 
-/** When true, no new jobs, claims, stakes or registrations (exits stay open). */
-paused: boolean; 
-/** Canonical bump of this PDA. */
-bump: number; 
-/** Lowest price per replica (or auction maximum, or bid) a job may offer: no dust jobs. */
-minPricePerReplica: number | bigint; 
-/**
- * Protocol fee paid on one replica that counts as one full success for reputation; a
- * replica whose fee was less earns a proportional part (`Reputation::credit`).
- */
-reputationUnit: number | bigint; 
-/** Bonded stake locked per open claim, in bps of the claim's price (may exceed 10 000). */
-collateralBps: number; 
-/** Sortition: expected newly eligible nodes per free slot per chain slot, in percent. */
-sortitionExpectedPct: number; 
-/** Sortition: the eligibility threshold doubles every this many chain slots of a round. */
-sortitionWidenSlots: number | bigint; 
-/**
- * Σ bonded stake (stake − unbonding) of every node: the denominator of sortition.
- * Kept by stake, request_unstake and every slash.
- */
-totalBonded: number | bigint; 
-/**
- * Proposed next authority (`update_config`); it takes over only when it signs
- * `accept_authority`. `Pubkey::default()` when none is proposed.
- */
-pendingAuthority: Address; 
-/**
- * `total_bonded` at the start of the last two epochs: the denominator of a draw is the
- * total of the same moment as the stake it counts ([`Config::draw_total`]).
- */
-drawTotal: StakeHistoryArgs; 
-/**
- * Length of a stake epoch in slots (epoch `slot / stake_epoch_slots`): a draw counts the
- * stake bonded since its seed's epoch began. Fixed when the config is created.
- */
-stakeEpochSlots: number | bigint;  };
+export type ConfigArgs = { core: ConfigCoreArgs;  };
 
 /** Gets the encoder for {@link ConfigArgs} account data. */
 export function getConfigEncoder(): FixedSizeEncoder<ConfigArgs> {
-    return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)], ['authority', getAddressEncoder()], ['mint', getAddressEncoder()], ['tokenProgram', getAddressEncoder()], ['treasury', getAddressEncoder()], ['protocolFeeBps', getU16Encoder()], ['minStake', getU64Encoder()], ['unbondingSecs', getI64Encoder()], ['slashTimeoutBps', getU16Encoder()], ['slashWrongResultBps', getU16Encoder()], ['slashNoRevealBps', getU16Encoder()], ['slashClientShareBps', getU16Encoder()], ['crankRewardBps', getU16Encoder()], ['commitWindowSecs', getI64Encoder()], ['revealWindowSecs', getI64Encoder()], ['challengeWindowSecs', getI64Encoder()], ['maxReplicas', getU8Encoder()], ['escalationCap', getU8Encoder()], ['challengeBond', getU64Encoder()], ['priorityMinValue', getU64Encoder()], ['priorityWindowSecs', getI64Encoder()], ['priorityMinStake', getU64Encoder()], ['priorityMinReputationBps', getU16Encoder()], ['paused', getBooleanEncoder()], ['bump', getU8Encoder()], ['minPricePerReplica', getU64Encoder()], ['reputationUnit', getU64Encoder()], ['collateralBps', getU16Encoder()], ['sortitionExpectedPct', getU16Encoder()], ['sortitionWidenSlots', getU64Encoder()], ['totalBonded', getU64Encoder()], ['pendingAuthority', getAddressEncoder()], ['drawTotal', getStakeHistoryEncoder()], ['stakeEpochSlots', getU64Encoder()]]), (value) => ({ ...value, discriminator: CONFIG_DISCRIMINATOR }));
+    return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)], ['core', getConfigCoreEncoder()]]), (value) => ({ ...value, discriminator: CONFIG_DISCRIMINATOR }));
 }
 
 /** Gets the decoder for {@link Config} account data. */
 export function getConfigDecoder(): FixedSizeDecoder<Config> {
-    return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)], ['authority', getAddressDecoder()], ['mint', getAddressDecoder()], ['tokenProgram', getAddressDecoder()], ['treasury', getAddressDecoder()], ['protocolFeeBps', getU16Decoder()], ['minStake', getU64Decoder()], ['unbondingSecs', getI64Decoder()], ['slashTimeoutBps', getU16Decoder()], ['slashWrongResultBps', getU16Decoder()], ['slashNoRevealBps', getU16Decoder()], ['slashClientShareBps', getU16Decoder()], ['crankRewardBps', getU16Decoder()], ['commitWindowSecs', getI64Decoder()], ['revealWindowSecs', getI64Decoder()], ['challengeWindowSecs', getI64Decoder()], ['maxReplicas', getU8Decoder()], ['escalationCap', getU8Decoder()], ['challengeBond', getU64Decoder()], ['priorityMinValue', getU64Decoder()], ['priorityWindowSecs', getI64Decoder()], ['priorityMinStake', getU64Decoder()], ['priorityMinReputationBps', getU16Decoder()], ['paused', getBooleanDecoder()], ['bump', getU8Decoder()], ['minPricePerReplica', getU64Decoder()], ['reputationUnit', getU64Decoder()], ['collateralBps', getU16Decoder()], ['sortitionExpectedPct', getU16Decoder()], ['sortitionWidenSlots', getU64Decoder()], ['totalBonded', getU64Decoder()], ['pendingAuthority', getAddressDecoder()], ['drawTotal', getStakeHistoryDecoder()], ['stakeEpochSlots', getU64Decoder()]]);
+    return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)], ['core', getConfigCoreDecoder()]]);
 }
 
 /** Gets the codec for {@link Config} account data. */
@@ -239,5 +77,5 @@ export async function fetchAllMaybeConfig(
 }
 
 export function getConfigSize(): number {
-  return 342;
+  return 344;
 }

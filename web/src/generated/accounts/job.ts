@@ -6,221 +6,41 @@
  * @see https://github.com/codama-idl/codama
  */
 
-import { addDecoderSizePrefix, addEncoderSizePrefix, assertAccountExists, assertAccountsExist, combineCodec, decodeAccount, fetchEncodedAccount, fetchEncodedAccounts, fixDecoderSize, fixEncoderSize, getAddressDecoder, getAddressEncoder, getArrayDecoder, getArrayEncoder, getBooleanDecoder, getBooleanEncoder, getBytesDecoder, getBytesEncoder, getI64Decoder, getI64Encoder, getStructDecoder, getStructEncoder, getU16Decoder, getU16Encoder, getU32Decoder, getU32Encoder, getU64Decoder, getU64Encoder, getU8Decoder, getU8Encoder, getUtf8Decoder, getUtf8Encoder, transformEncoder, type Account, type Address, type Codec, type Decoder, type EncodedAccount, type Encoder, type FetchAccountConfig, type FetchAccountsConfig, type MaybeAccount, type MaybeEncodedAccount, type ReadonlyUint8Array } from '@solana/kit';
-import { getJobStateDecoder, getJobStateEncoder, getJobTermsDecoder, getJobTermsEncoder, getMarketTypeDecoder, getMarketTypeEncoder, getRequirementsDecoder, getRequirementsEncoder, getTallyDecoder, getTallyEncoder, type JobState, type JobStateArgs, type JobTerms, type JobTermsArgs, type MarketType, type MarketTypeArgs, type Requirements, type RequirementsArgs, type Tally, type TallyArgs } from '../types';
+import { addDecoderSizePrefix, addEncoderSizePrefix, assertAccountExists, assertAccountsExist, combineCodec, decodeAccount, fetchEncodedAccount, fetchEncodedAccounts, fixDecoderSize, fixEncoderSize, getBytesDecoder, getBytesEncoder, getStructDecoder, getStructEncoder, getU32Decoder, getU32Encoder, getUtf8Decoder, getUtf8Encoder, transformEncoder, type Account, type Address, type Codec, type Decoder, type EncodedAccount, type Encoder, type FetchAccountConfig, type FetchAccountsConfig, type MaybeAccount, type MaybeEncodedAccount, type ReadonlyUint8Array } from '@solana/kit';
+import { getJobCoreDecoder, getJobCoreEncoder, getRequirementsDecoder, getRequirementsEncoder, type JobCore, type JobCoreArgs, type Requirements, type RequirementsArgs } from '../types';
 
 export const JOB_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([75, 124, 80, 203, 161, 180, 202, 80]);
 
 export function getJobDiscriminatorBytes(): ReadonlyUint8Array { return fixEncoderSize(getBytesEncoder(), 8).encode(JOB_DISCRIMINATOR); }
 
-export type Job = { discriminator: ReadonlyUint8Array; client: Address; 
-/**
- * Right after `client` so indexers and workers can filter on it (`memcmp` at offset 40,
- * `Job::STATE_OFFSET`).
- */
-state: JobState; jobId: bigint; 
-/** Kernel identifier and the version of its spec (see docs/KERNELS.md). */
-kernelId: number; specVersion: number; 
-/** BLAKE3 of the input blob; workers check the downloaded input against it. */
-specHash: ReadonlyUint8Array; inputUri: string; market: MarketType; 
-/** Price per replica (fixed market) or the maximum price (auction). */
-pricePerReplica: bigint; 
-/** Replicas asked for (k). */
-replicas: number; 
-/** Escalation rounds the client budgeted for. */
-maxEscalations: number; 
-/** Replica slots now: k plus every escalation and audit round's slots. */
-slots: number; 
-/** Escalation round (0 = first). */
-round: number; requirements: Requirements; 
-/** Seconds a claimer has from claiming to commit. */
-execSecs: bigint; createdAt: bigint; 
-/** Overall deadline: unspent escrow goes back to the client after it. */
-deadline: bigint; 
-/** Claims inside [created_at, priority_until) need the priority stake / reputation. */
-priorityUntil: bigint; bidDeadline: bigint; commitDeadline: bigint; revealDeadline: bigint; challengeDeadline: bigint; 
-/** Claims holding a slot (not timed out), all rounds. */
-activeClaims: number; 
-/** Claims made in the current round that still hold a slot. */
-roundClaims: number; 
-/** Commitments in the current round. */
-roundCommits: number; 
-/** Reveals in the current round. */
-roundReveals: number; 
-/** Claims created and not yet settled (closed). */
-unsettledClaims: number; 
-/** Open bids (auction). */
-bids: number; 
-/**
- * Auction: round-0 slots held for winners that have not claimed yet (until `wins_until`);
- * every other round-0 slot is open to fixed-price claims at the maximum price.
- */
-reservedSlots: number; 
-/**
- * Auction: winners may claim their reserved slot until this time (the end of the first
- * commit window after `close_auction`).
- */
-winsUntil: bigint; 
-/** Challenges not yet settled. */
-openChallenges: number; 
-/** Distinct revealed hashes, all rounds. */
-tally: Array<Tally>; tallyLen: number; winningHash: ReadonlyUint8Array; hasWinner: boolean; 
-/** Tokens the client deposited. */
-deposit: bigint; 
-/** Tokens paid out of escrow to nodes and the treasury (payouts + fees). */
-paidOut: bigint; 
-/** Slashed tokens credited to this job's client (held in escrow until close). */
-slashedToClient: bigint; 
-/** Slashed tokens set aside for a successful challenger (held in escrow). */
-challengerPool: bigint; 
-/** Challenge bonds held in escrow. */
-bondsHeld: bigint; 
-/** Tokens returned to the client (cancel / close). */
-refunded: bigint; 
-/**
- * Protocol fees and the treasury's share of slashes and forfeited bonds, held in escrow
- * and paid to the treasury in one transfer by `close_job`.
- */
-treasuryOwed: bigint; 
-/** A challenge forced an audit round; `challenged_hash` is the disputed majority. */
-challenged: boolean; challengedHash: ReadonlyUint8Array; 
-/**
- * Sortition seed of the current round (or of the bidding): the hash of this slot, the
- * one the round opened in, which nobody knew then.
- */
-seedSlot: bigint; 
-/**
- * Slots the current round opened: k in round 0, ESCALATION_SLOTS in an escalation
- * round, one more than the challenged majority's votes in an audit round.
- */
-roundSize: number; 
-/** Challenges made against this job (all dispute `challenged_hash`). */
-challenges: number; 
-/** Fees, slashes, windows and bond of this job, fixed at post time. */
-terms: JobTerms; 
-/** The job's escrow token account (PDA `["escrow", job]`). */
-escrow: Address; bump: number; escrowBump: number; 
+export type Job = { discriminator: ReadonlyUint8Array; core: JobCore; requirements: Requirements; 
+/** At most `MAX_URI_LEN` bytes. */
+inputUri: string; 
 /**
  * Where the agreed result can be fetched: the `output_uri` of the first winning claim
  * settled, kept here because claims are closed at settlement. Empty until then. The
- * client checks what it downloads against `winning_hash`.
+ * client checks what it downloads against `winning_hash`. At most `MAX_URI_LEN` bytes.
  */
-resultUri: string; 
-/**
- * The last audit could not finish (silent seats, no budget or time to draw them again):
- * the challenged result stands, auditors who revealed another hash are paid unslashed,
- * challengers lose the audit's cost.
- */
-auditUndecided: boolean;  };
+resultUri: string;  };
 
-export type JobArgs = { client: Address; 
-/**
- * Right after `client` so indexers and workers can filter on it (`memcmp` at offset 40,
- * `Job::STATE_OFFSET`).
- */
-state: JobStateArgs; jobId: number | bigint; 
-/** Kernel identifier and the version of its spec (see docs/KERNELS.md). */
-kernelId: number; specVersion: number; 
-/** BLAKE3 of the input blob; workers check the downloaded input against it. */
-specHash: ReadonlyUint8Array; inputUri: string; market: MarketTypeArgs; 
-/** Price per replica (fixed market) or the maximum price (auction). */
-pricePerReplica: number | bigint; 
-/** Replicas asked for (k). */
-replicas: number; 
-/** Escalation rounds the client budgeted for. */
-maxEscalations: number; 
-/** Replica slots now: k plus every escalation and audit round's slots. */
-slots: number; 
-/** Escalation round (0 = first). */
-round: number; requirements: RequirementsArgs; 
-/** Seconds a claimer has from claiming to commit. */
-execSecs: number | bigint; createdAt: number | bigint; 
-/** Overall deadline: unspent escrow goes back to the client after it. */
-deadline: number | bigint; 
-/** Claims inside [created_at, priority_until) need the priority stake / reputation. */
-priorityUntil: number | bigint; bidDeadline: number | bigint; commitDeadline: number | bigint; revealDeadline: number | bigint; challengeDeadline: number | bigint; 
-/** Claims holding a slot (not timed out), all rounds. */
-activeClaims: number; 
-/** Claims made in the current round that still hold a slot. */
-roundClaims: number; 
-/** Commitments in the current round. */
-roundCommits: number; 
-/** Reveals in the current round. */
-roundReveals: number; 
-/** Claims created and not yet settled (closed). */
-unsettledClaims: number; 
-/** Open bids (auction). */
-bids: number; 
-/**
- * Auction: round-0 slots held for winners that have not claimed yet (until `wins_until`);
- * every other round-0 slot is open to fixed-price claims at the maximum price.
- */
-reservedSlots: number; 
-/**
- * Auction: winners may claim their reserved slot until this time (the end of the first
- * commit window after `close_auction`).
- */
-winsUntil: number | bigint; 
-/** Challenges not yet settled. */
-openChallenges: number; 
-/** Distinct revealed hashes, all rounds. */
-tally: Array<TallyArgs>; tallyLen: number; winningHash: ReadonlyUint8Array; hasWinner: boolean; 
-/** Tokens the client deposited. */
-deposit: number | bigint; 
-/** Tokens paid out of escrow to nodes and the treasury (payouts + fees). */
-paidOut: number | bigint; 
-/** Slashed tokens credited to this job's client (held in escrow until close). */
-slashedToClient: number | bigint; 
-/** Slashed tokens set aside for a successful challenger (held in escrow). */
-challengerPool: number | bigint; 
-/** Challenge bonds held in escrow. */
-bondsHeld: number | bigint; 
-/** Tokens returned to the client (cancel / close). */
-refunded: number | bigint; 
-/**
- * Protocol fees and the treasury's share of slashes and forfeited bonds, held in escrow
- * and paid to the treasury in one transfer by `close_job`.
- */
-treasuryOwed: number | bigint; 
-/** A challenge forced an audit round; `challenged_hash` is the disputed majority. */
-challenged: boolean; challengedHash: ReadonlyUint8Array; 
-/**
- * Sortition seed of the current round (or of the bidding): the hash of this slot, the
- * one the round opened in, which nobody knew then.
- */
-seedSlot: number | bigint; 
-/**
- * Slots the current round opened: k in round 0, ESCALATION_SLOTS in an escalation
- * round, one more than the challenged majority's votes in an audit round.
- */
-roundSize: number; 
-/** Challenges made against this job (all dispute `challenged_hash`). */
-challenges: number; 
-/** Fees, slashes, windows and bond of this job, fixed at post time. */
-terms: JobTermsArgs; 
-/** The job's escrow token account (PDA `["escrow", job]`). */
-escrow: Address; bump: number; escrowBump: number; 
+export type JobArgs = { core: JobCoreArgs; requirements: RequirementsArgs; 
+/** At most `MAX_URI_LEN` bytes. */
+inputUri: string; 
 /**
  * Where the agreed result can be fetched: the `output_uri` of the first winning claim
  * settled, kept here because claims are closed at settlement. Empty until then. The
- * client checks what it downloads against `winning_hash`.
+ * client checks what it downloads against `winning_hash`. At most `MAX_URI_LEN` bytes.
  */
-resultUri: string; 
-/**
- * The last audit could not finish (silent seats, no budget or time to draw them again):
- * the challenged result stands, auditors who revealed another hash are paid unslashed,
- * challengers lose the audit's cost.
- */
-auditUndecided: boolean;  };
+resultUri: string;  };
 
 /** Gets the encoder for {@link JobArgs} account data. */
 export function getJobEncoder(): Encoder<JobArgs> {
-    return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)], ['client', getAddressEncoder()], ['state', getJobStateEncoder()], ['jobId', getU64Encoder()], ['kernelId', getU16Encoder()], ['specVersion', getU16Encoder()], ['specHash', fixEncoderSize(getBytesEncoder(), 32)], ['inputUri', addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())], ['market', getMarketTypeEncoder()], ['pricePerReplica', getU64Encoder()], ['replicas', getU8Encoder()], ['maxEscalations', getU8Encoder()], ['slots', getU8Encoder()], ['round', getU8Encoder()], ['requirements', getRequirementsEncoder()], ['execSecs', getI64Encoder()], ['createdAt', getI64Encoder()], ['deadline', getI64Encoder()], ['priorityUntil', getI64Encoder()], ['bidDeadline', getI64Encoder()], ['commitDeadline', getI64Encoder()], ['revealDeadline', getI64Encoder()], ['challengeDeadline', getI64Encoder()], ['activeClaims', getU8Encoder()], ['roundClaims', getU8Encoder()], ['roundCommits', getU8Encoder()], ['roundReveals', getU8Encoder()], ['unsettledClaims', getU8Encoder()], ['bids', getU8Encoder()], ['reservedSlots', getU8Encoder()], ['winsUntil', getI64Encoder()], ['openChallenges', getU8Encoder()], ['tally', getArrayEncoder(getTallyEncoder(), { size: 13 })], ['tallyLen', getU8Encoder()], ['winningHash', fixEncoderSize(getBytesEncoder(), 32)], ['hasWinner', getBooleanEncoder()], ['deposit', getU64Encoder()], ['paidOut', getU64Encoder()], ['slashedToClient', getU64Encoder()], ['challengerPool', getU64Encoder()], ['bondsHeld', getU64Encoder()], ['refunded', getU64Encoder()], ['treasuryOwed', getU64Encoder()], ['challenged', getBooleanEncoder()], ['challengedHash', fixEncoderSize(getBytesEncoder(), 32)], ['seedSlot', getU64Encoder()], ['roundSize', getU8Encoder()], ['challenges', getU8Encoder()], ['terms', getJobTermsEncoder()], ['escrow', getAddressEncoder()], ['bump', getU8Encoder()], ['escrowBump', getU8Encoder()], ['resultUri', addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())], ['auditUndecided', getBooleanEncoder()]]), (value) => ({ ...value, discriminator: JOB_DISCRIMINATOR }));
+    return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)], ['core', getJobCoreEncoder()], ['requirements', getRequirementsEncoder()], ['inputUri', addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())], ['resultUri', addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())]]), (value) => ({ ...value, discriminator: JOB_DISCRIMINATOR }));
 }
 
 /** Gets the decoder for {@link Job} account data. */
 export function getJobDecoder(): Decoder<Job> {
-    return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)], ['client', getAddressDecoder()], ['state', getJobStateDecoder()], ['jobId', getU64Decoder()], ['kernelId', getU16Decoder()], ['specVersion', getU16Decoder()], ['specHash', fixDecoderSize(getBytesDecoder(), 32)], ['inputUri', addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())], ['market', getMarketTypeDecoder()], ['pricePerReplica', getU64Decoder()], ['replicas', getU8Decoder()], ['maxEscalations', getU8Decoder()], ['slots', getU8Decoder()], ['round', getU8Decoder()], ['requirements', getRequirementsDecoder()], ['execSecs', getI64Decoder()], ['createdAt', getI64Decoder()], ['deadline', getI64Decoder()], ['priorityUntil', getI64Decoder()], ['bidDeadline', getI64Decoder()], ['commitDeadline', getI64Decoder()], ['revealDeadline', getI64Decoder()], ['challengeDeadline', getI64Decoder()], ['activeClaims', getU8Decoder()], ['roundClaims', getU8Decoder()], ['roundCommits', getU8Decoder()], ['roundReveals', getU8Decoder()], ['unsettledClaims', getU8Decoder()], ['bids', getU8Decoder()], ['reservedSlots', getU8Decoder()], ['winsUntil', getI64Decoder()], ['openChallenges', getU8Decoder()], ['tally', getArrayDecoder(getTallyDecoder(), { size: 13 })], ['tallyLen', getU8Decoder()], ['winningHash', fixDecoderSize(getBytesDecoder(), 32)], ['hasWinner', getBooleanDecoder()], ['deposit', getU64Decoder()], ['paidOut', getU64Decoder()], ['slashedToClient', getU64Decoder()], ['challengerPool', getU64Decoder()], ['bondsHeld', getU64Decoder()], ['refunded', getU64Decoder()], ['treasuryOwed', getU64Decoder()], ['challenged', getBooleanDecoder()], ['challengedHash', fixDecoderSize(getBytesDecoder(), 32)], ['seedSlot', getU64Decoder()], ['roundSize', getU8Decoder()], ['challenges', getU8Decoder()], ['terms', getJobTermsDecoder()], ['escrow', getAddressDecoder()], ['bump', getU8Decoder()], ['escrowBump', getU8Decoder()], ['resultUri', addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())], ['auditUndecided', getBooleanDecoder()]]);
+    return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)], ['core', getJobCoreDecoder()], ['requirements', getRequirementsDecoder()], ['inputUri', addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())], ['resultUri', addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())]]);
 }
 
 /** Gets the codec for {@link Job} account data. */

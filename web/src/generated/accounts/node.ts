@@ -6,75 +6,25 @@
  * @see https://github.com/codama-idl/codama
  */
 
-import { assertAccountExists, assertAccountsExist, combineCodec, decodeAccount, fetchEncodedAccount, fetchEncodedAccounts, fixDecoderSize, fixEncoderSize, getAddressDecoder, getAddressEncoder, getBytesDecoder, getBytesEncoder, getI64Decoder, getI64Encoder, getStructDecoder, getStructEncoder, getU32Decoder, getU32Encoder, getU64Decoder, getU64Encoder, getU8Decoder, getU8Encoder, transformEncoder, type Account, type Address, type Codec, type Decoder, type EncodedAccount, type Encoder, type FetchAccountConfig, type FetchAccountsConfig, type MaybeAccount, type MaybeEncodedAccount, type ReadonlyUint8Array } from '@solana/kit';
-import { getHardwareDecoder, getHardwareEncoder, getReputationDecoder, getReputationEncoder, getStakeHistoryDecoder, getStakeHistoryEncoder, type Hardware, type HardwareArgs, type Reputation, type ReputationArgs, type StakeHistory, type StakeHistoryArgs } from '../types';
+import { assertAccountExists, assertAccountsExist, combineCodec, decodeAccount, fetchEncodedAccount, fetchEncodedAccounts, fixDecoderSize, fixEncoderSize, getBytesDecoder, getBytesEncoder, getStructDecoder, getStructEncoder, transformEncoder, type Account, type Address, type Codec, type Decoder, type EncodedAccount, type Encoder, type FetchAccountConfig, type FetchAccountsConfig, type MaybeAccount, type MaybeEncodedAccount, type ReadonlyUint8Array } from '@solana/kit';
+import { getHardwareDecoder, getHardwareEncoder, getNodeCoreDecoder, getNodeCoreEncoder, type Hardware, type HardwareArgs, type NodeCore, type NodeCoreArgs } from '../types';
 
 export const NODE_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([208, 53, 1, 3, 49, 122, 180, 49]);
 
 export function getNodeDiscriminatorBytes(): ReadonlyUint8Array { return fixEncoderSize(getBytesEncoder(), 8).encode(NODE_DISCRIMINATOR); }
 
-export type Node = { discriminator: ReadonlyUint8Array; operator: Address; hardware: Hardware; 
-/** Tokens in the stake vault (bonded + unbonding). */
-stake: bigint; 
-/** Part of `stake` that is unbonding (does not back new claims). */
-unbonding: bigint; 
-/** When the current unbonding started. */
-unbondingSince: bigint; 
-/** Claims not yet settled. Stake cannot leave while this is non-zero. */
-openClaims: number; reputation: Reputation; registeredAt: bigint; lastActive: bigint; 
-/** The node's stake vault token account (PDA `["stake_vault", node]`). */
-stakeVault: Address; bump: number; vaultBump: number; 
-/**
- * Collateral locked by open claims (Σ `Claim::collateral`); it cannot back another claim
- * or be unbonded until the claim is expired or settled.
- */
-locked: bigint; 
-/**
- * Bonded stake at the start of the last two epochs: what sortition draws count
- * ([`Node::draw_weight`]).
- */
-drawStake: StakeHistory; 
-/**
- * Claims made and not yet settled (closed), timed-out ones included: the node cannot be
- * deregistered before they are, since settling a claim needs the Node account.
- */
-unsettledClaims: number;  };
+export type Node = { discriminator: ReadonlyUint8Array; core: NodeCore; hardware: Hardware;  };
 
-export type NodeArgs = { operator: Address; hardware: HardwareArgs; 
-/** Tokens in the stake vault (bonded + unbonding). */
-stake: number | bigint; 
-/** Part of `stake` that is unbonding (does not back new claims). */
-unbonding: number | bigint; 
-/** When the current unbonding started. */
-unbondingSince: number | bigint; 
-/** Claims not yet settled. Stake cannot leave while this is non-zero. */
-openClaims: number; reputation: ReputationArgs; registeredAt: number | bigint; lastActive: number | bigint; 
-/** The node's stake vault token account (PDA `["stake_vault", node]`). */
-stakeVault: Address; bump: number; vaultBump: number; 
-/**
- * Collateral locked by open claims (Σ `Claim::collateral`); it cannot back another claim
- * or be unbonded until the claim is expired or settled.
- */
-locked: number | bigint; 
-/**
- * Bonded stake at the start of the last two epochs: what sortition draws count
- * ([`Node::draw_weight`]).
- */
-drawStake: StakeHistoryArgs; 
-/**
- * Claims made and not yet settled (closed), timed-out ones included: the node cannot be
- * deregistered before they are, since settling a claim needs the Node account.
- */
-unsettledClaims: number;  };
+export type NodeArgs = { core: NodeCoreArgs; hardware: HardwareArgs;  };
 
 /** Gets the encoder for {@link NodeArgs} account data. */
 export function getNodeEncoder(): Encoder<NodeArgs> {
-    return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)], ['operator', getAddressEncoder()], ['hardware', getHardwareEncoder()], ['stake', getU64Encoder()], ['unbonding', getU64Encoder()], ['unbondingSince', getI64Encoder()], ['openClaims', getU32Encoder()], ['reputation', getReputationEncoder()], ['registeredAt', getI64Encoder()], ['lastActive', getI64Encoder()], ['stakeVault', getAddressEncoder()], ['bump', getU8Encoder()], ['vaultBump', getU8Encoder()], ['locked', getU64Encoder()], ['drawStake', getStakeHistoryEncoder()], ['unsettledClaims', getU32Encoder()]]), (value) => ({ ...value, discriminator: NODE_DISCRIMINATOR }));
+    return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)], ['core', getNodeCoreEncoder()], ['hardware', getHardwareEncoder()]]), (value) => ({ ...value, discriminator: NODE_DISCRIMINATOR }));
 }
 
 /** Gets the decoder for {@link Node} account data. */
 export function getNodeDecoder(): Decoder<Node> {
-    return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)], ['operator', getAddressDecoder()], ['hardware', getHardwareDecoder()], ['stake', getU64Decoder()], ['unbonding', getU64Decoder()], ['unbondingSince', getI64Decoder()], ['openClaims', getU32Decoder()], ['reputation', getReputationDecoder()], ['registeredAt', getI64Decoder()], ['lastActive', getI64Decoder()], ['stakeVault', getAddressDecoder()], ['bump', getU8Decoder()], ['vaultBump', getU8Decoder()], ['locked', getU64Decoder()], ['drawStake', getStakeHistoryDecoder()], ['unsettledClaims', getU32Decoder()]]);
+    return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)], ['core', getNodeCoreDecoder()], ['hardware', getHardwareDecoder()]]);
 }
 
 /** Gets the codec for {@link Node} account data. */

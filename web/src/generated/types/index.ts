@@ -6,13 +6,17 @@
  * @see https://github.com/codama-idl/codama
  */
 
+export * from './claimCore';
 export * from './claimOutcome';
 export * from './claimState';
+export * from './configCore';
 export * from './configParams';
 export * from './hardware';
+export * from './jobCore';
 export * from './jobState';
 export * from './jobTerms';
 export * from './marketType';
+export * from './nodeCore';
 export * from './reputation';
 export * from './requirements';
 export * from './slashReason';

@@ -12,34 +12,32 @@ import { combineCodec, getI64Decoder, getI64Encoder, getStructDecoder, getStruct
  * The economic terms a job runs under: copied from the config when the job is posted, so a
  * later `update_config` never changes the fees, slashes, windows or bond of a job in flight.
  */
-export type JobTerms = { protocolFeeBps: number; slashTimeoutBps: number; slashWrongResultBps: number; slashNoRevealBps: number; slashClientShareBps: number; crankRewardBps: number; commitWindowSecs: bigint; revealWindowSecs: bigint; challengeWindowSecs: bigint; challengeBond: bigint; 
-/** Bonded stake each claim locks, bps of its price. */
-collateralBps: number; 
+export type JobTerms = { commitWindowSecs: bigint; revealWindowSecs: bigint; challengeWindowSecs: bigint; challengeBond: bigint; 
 /** Protocol fee on a paid replica that counts as one full success for reputation. */
 reputationUnit: bigint; 
-/**
- * Sortition: newly eligible nodes per free slot per chain slot, percent; threshold
- * doubling period in chain slots.
- */
-sortitionExpectedPct: number; sortitionWidenSlots: bigint;  };
-
-export type JobTermsArgs = { protocolFeeBps: number; slashTimeoutBps: number; slashWrongResultBps: number; slashNoRevealBps: number; slashClientShareBps: number; crankRewardBps: number; commitWindowSecs: number | bigint; revealWindowSecs: number | bigint; challengeWindowSecs: number | bigint; challengeBond: number | bigint; 
+/** Sortition: threshold doubling period in chain slots (see `sortition_expected_pct`). */
+sortitionWidenSlots: bigint; protocolFeeBps: number; slashTimeoutBps: number; slashWrongResultBps: number; slashNoRevealBps: number; slashClientShareBps: number; crankRewardBps: number; 
 /** Bonded stake each claim locks, bps of its price. */
 collateralBps: number; 
+/** Sortition: newly eligible nodes per free slot per chain slot, percent. */
+sortitionExpectedPct: number;  };
+
+export type JobTermsArgs = { commitWindowSecs: number | bigint; revealWindowSecs: number | bigint; challengeWindowSecs: number | bigint; challengeBond: number | bigint; 
 /** Protocol fee on a paid replica that counts as one full success for reputation. */
 reputationUnit: number | bigint; 
-/**
- * Sortition: newly eligible nodes per free slot per chain slot, percent; threshold
- * doubling period in chain slots.
- */
-sortitionExpectedPct: number; sortitionWidenSlots: number | bigint;  };
+/** Sortition: threshold doubling period in chain slots (see `sortition_expected_pct`). */
+sortitionWidenSlots: number | bigint; protocolFeeBps: number; slashTimeoutBps: number; slashWrongResultBps: number; slashNoRevealBps: number; slashClientShareBps: number; crankRewardBps: number; 
+/** Bonded stake each claim locks, bps of its price. */
+collateralBps: number; 
+/** Sortition: newly eligible nodes per free slot per chain slot, percent. */
+sortitionExpectedPct: number;  };
 
 export function getJobTermsEncoder(): FixedSizeEncoder<JobTermsArgs> {
-    return getStructEncoder([['protocolFeeBps', getU16Encoder()], ['slashTimeoutBps', getU16Encoder()], ['slashWrongResultBps', getU16Encoder()], ['slashNoRevealBps', getU16Encoder()], ['slashClientShareBps', getU16Encoder()], ['crankRewardBps', getU16Encoder()], ['commitWindowSecs', getI64Encoder()], ['revealWindowSecs', getI64Encoder()], ['challengeWindowSecs', getI64Encoder()], ['challengeBond', getU64Encoder()], ['collateralBps', getU16Encoder()], ['reputationUnit', getU64Encoder()], ['sortitionExpectedPct', getU16Encoder()], ['sortitionWidenSlots', getU64Encoder()]]);
+    return getStructEncoder([['commitWindowSecs', getI64Encoder()], ['revealWindowSecs', getI64Encoder()], ['challengeWindowSecs', getI64Encoder()], ['challengeBond', getU64Encoder()], ['reputationUnit', getU64Encoder()], ['sortitionWidenSlots', getU64Encoder()], ['protocolFeeBps', getU16Encoder()], ['slashTimeoutBps', getU16Encoder()], ['slashWrongResultBps', getU16Encoder()], ['slashNoRevealBps', getU16Encoder()], ['slashClientShareBps', getU16Encoder()], ['crankRewardBps', getU16Encoder()], ['collateralBps', getU16Encoder()], ['sortitionExpectedPct', getU16Encoder()]]);
 }
 
 export function getJobTermsDecoder(): FixedSizeDecoder<JobTerms> {
-    return getStructDecoder([['protocolFeeBps', getU16Decoder()], ['slashTimeoutBps', getU16Decoder()], ['slashWrongResultBps', getU16Decoder()], ['slashNoRevealBps', getU16Decoder()], ['slashClientShareBps', getU16Decoder()], ['crankRewardBps', getU16Decoder()], ['commitWindowSecs', getI64Decoder()], ['revealWindowSecs', getI64Decoder()], ['challengeWindowSecs', getI64Decoder()], ['challengeBond', getU64Decoder()], ['collateralBps', getU16Decoder()], ['reputationUnit', getU64Decoder()], ['sortitionExpectedPct', getU16Decoder()], ['sortitionWidenSlots', getU64Decoder()]]);
+    return getStructDecoder([['commitWindowSecs', getI64Decoder()], ['revealWindowSecs', getI64Decoder()], ['challengeWindowSecs', getI64Decoder()], ['challengeBond', getU64Decoder()], ['reputationUnit', getU64Decoder()], ['sortitionWidenSlots', getU64Decoder()], ['protocolFeeBps', getU16Decoder()], ['slashTimeoutBps', getU16Decoder()], ['slashWrongResultBps', getU16Decoder()], ['slashNoRevealBps', getU16Decoder()], ['slashClientShareBps', getU16Decoder()], ['crankRewardBps', getU16Decoder()], ['collateralBps', getU16Decoder()], ['sortitionExpectedPct', getU16Decoder()]]);
 }
 
 export function getJobTermsCodec(): FixedSizeCodec<JobTermsArgs, JobTerms> {

@@ -6,35 +6,24 @@
  * @see https://github.com/codama-idl/codama
  */
 
-import { combineCodec, getI64Decoder, getI64Encoder, getStructDecoder, getStructEncoder, getU16Decoder, getU16Encoder, getU32Decoder, getU32Encoder, getU64Decoder, getU64Encoder, type FixedSizeCodec, type FixedSizeDecoder, type FixedSizeEncoder } from '@solana/kit';
+import { combineCodec, fixDecoderSize, fixEncoderSize, getBytesDecoder, getBytesEncoder, getI64Decoder, getI64Encoder, getStructDecoder, getStructEncoder, getU16Decoder, getU16Encoder, getU32Decoder, getU32Encoder, getU64Decoder, getU64Encoder, type FixedSizeCodec, type FixedSizeDecoder, type FixedSizeEncoder, type ReadonlyUint8Array } from '@solana/kit';
 
-/** Outcome counters and the reputation score derived from them. */
+/**
+ * Outcome counters and the reputation score derived from them (`#[repr(C)]`, no padding: it
+ * is part of [`NodeCore`]).
+ */
 export type Reputation = { 
-/** Replicas that were in the winning majority and got paid. */
-completed: number; 
-/** Replicas whose revealed result lost the vote. */
-disagreed: number; 
-/** Claims that never committed in time. */
-timedOut: number; 
-/** Commitments never revealed. */
-noReveal: number; 
 /** Total tokens slashed from this node. */
 slashedTotal: bigint; 
 /** Total tokens earned (net of fees). */
 earnedTotal: bigint; 
-/** Failure weight in hundredths; +300 per failure, halves every REPUTATION_HALF_LIFE_SECS. */
-penalty: number; 
 /** When `penalty` was last decayed. */
 penaltyUpdatedAt: bigint; 
-/** Score in bps, see [`Reputation::recompute`]. */
-scoreBps: number; 
 /**
  * Fee-backed successes, in hundredths: a paid replica whose protocol fee reached the
  * terms' `reputation_unit` adds 100, a cheaper one proportionally less (a dust job adds 0).
  */
-credit: bigint;  };
-
-export type ReputationArgs = { 
+credit: bigint; 
 /** Replicas that were in the winning majority and got paid. */
 completed: number; 
 /** Replicas whose revealed result lost the vote. */
@@ -43,28 +32,46 @@ disagreed: number;
 timedOut: number; 
 /** Commitments never revealed. */
 noReveal: number; 
+/** Failure weight in hundredths; +300 per failure, halves every REPUTATION_HALF_LIFE_SECS. */
+penalty: number; 
+/** Score in bps, see [`Reputation::recompute`]. */
+scoreBps: number; 
+/** Explicit padding (always zero). */
+reserved: ReadonlyUint8Array;  };
+
+export type ReputationArgs = { 
 /** Total tokens slashed from this node. */
 slashedTotal: number | bigint; 
 /** Total tokens earned (net of fees). */
 earnedTotal: number | bigint; 
-/** Failure weight in hundredths; +300 per failure, halves every REPUTATION_HALF_LIFE_SECS. */
-penalty: number; 
 /** When `penalty` was last decayed. */
 penaltyUpdatedAt: number | bigint; 
-/** Score in bps, see [`Reputation::recompute`]. */
-scoreBps: number; 
 /**
  * Fee-backed successes, in hundredths: a paid replica whose protocol fee reached the
  * terms' `reputation_unit` adds 100, a cheaper one proportionally less (a dust job adds 0).
  */
-credit: number | bigint;  };
+credit: number | bigint; 
+/** Replicas that were in the winning majority and got paid. */
+completed: number; 
+/** Replicas whose revealed result lost the vote. */
+disagreed: number; 
+/** Claims that never committed in time. */
+timedOut: number; 
+/** Commitments never revealed. */
+noReveal: number; 
+/** Failure weight in hundredths; +300 per failure, halves every REPUTATION_HALF_LIFE_SECS. */
+penalty: number; 
+/** Score in bps, see [`Reputation::recompute`]. */
+scoreBps: number; 
+/** Explicit padding (always zero). */
+reserved: ReadonlyUint8Array;  };
 
 export function getReputationEncoder(): FixedSizeEncoder<ReputationArgs> {
-    return getStructEncoder([['completed', getU32Encoder()], ['disagreed', getU32Encoder()], ['timedOut', getU32Encoder()], ['noReveal', getU32Encoder()], ['slashedTotal', getU64Encoder()], ['earnedTotal', getU64Encoder()], ['penalty', getU32Encoder()], ['penaltyUpdatedAt', getI64Encoder()], ['scoreBps', getU16Encoder()], ['credit', getU64Encoder()]]);
+    return getStructEncoder([['slashedTotal', getU64Encoder()], ['earnedTotal', getU64Encoder()], ['penaltyUpdatedAt', getI64Encoder()], ['credit', getU64Encoder()], ['completed', getU32Encoder()], ['disagreed', getU32Encoder()], ['timedOut', getU32Encoder()], ['noReveal', getU32Encoder()], ['penalty', getU32Encoder()], ['scoreBps', getU16Encoder()], ['reserved', fixEncoderSize(getBytesEncoder(), 2)]]);
 }
 
 export function getReputationDecoder(): FixedSizeDecoder<Reputation> {
-    return getStructDecoder([['completed', getU32Decoder()], ['disagreed', getU32Decoder()], ['timedOut', getU32Decoder()], ['noReveal', getU32Decoder()], ['slashedTotal', getU64Decoder()], ['earnedTotal', getU64Decoder()], ['penalty', getU32Decoder()], ['penaltyUpdatedAt', getI64Decoder()], ['scoreBps', getU16Decoder()], ['credit', getU64Decoder()]]);
+    return getStructDecoder([['slashedTotal', getU64Decoder()], ['earnedTotal', getU64Decoder()], ['penaltyUpdatedAt', getI64Decoder()], ['credit', getU64Decoder()], ['completed', getU32Decoder()], ['disagreed', getU32Decoder()], ['timedOut', getU32Decoder()], ['noReveal', getU32Decoder()], ['penalty', getU32Decoder()], ['scoreBps', getU16Decoder()], ['reserved', fixDecoderSize(getBytesDecoder(), 2)]]);
 }
 
 export function getReputationCodec(): FixedSizeCodec<ReputationArgs, Reputation> {
