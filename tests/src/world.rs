@@ -39,8 +39,9 @@ impl World {
         }
     }
 
-    /// Every token account this world knows: their sum never changes.
-    pub fn accounts(&self, jobs: &[Pubkey]) -> Vec<Pubkey> {
+    /// Every token account this world knows (the escrow vault holds every job's escrow):
+    /// their sum never changes.
+    pub fn accounts(&self) -> Vec<Pubkey> {
         let mut v = vec![
             self.s.ata(&self.client.pubkey()),
             self.s.treasury,
@@ -50,9 +51,7 @@ impl World {
             v.push(self.s.ata(&n.pubkey()));
             v.push(pda::stake_vault(&pda::node(&n.pubkey()).0).0);
         }
-        for j in jobs {
-            v.push(pda::escrow(j).0);
-        }
+        v.push(pda::escrow().0);
         v
     }
 
@@ -95,14 +94,22 @@ impl World {
             .send_named("finalize_job", ix::finalize_job(job), &[])
     }
 
+    /// The cranker settles node `i`'s claim on `job` (the job stays open for its client).
     pub fn settle(&mut self, i: usize, job: &Pubkey) -> TxResult {
-        let t = self.s.tctx();
         let cr = self.cranker.insecure_clone();
+        self.settle_as(&cr, i, job)
+    }
+
+    /// `settler` settles node `i`'s claim on `job`: the client settling the last claim closes
+    /// the job too.
+    pub fn settle_as(&mut self, settler: &Keypair, i: usize, job: &Pubkey) -> TxResult {
+        let t = self.s.tctx();
         let op = self.nodes[i].pubkey();
+        let client = self.job(job).client;
         self.s.send_named(
             "settle_claim",
-            ix::settle_claim(&t, &cr.pubkey(), job, &op),
-            &[&cr],
+            ix::settle_claim(&t, &settler.pubkey(), job, &client, &op),
+            &[settler],
         )
     }
 

@@ -2,8 +2,9 @@
 //! instruction from several actors (honest and lying nodes, clients, a cranker, an attacker
 //! who passes other people's accounts), with random clock warps. After **every** step:
 //!
-//! * each live job's escrow holds exactly what the job's accounting says
-//!   (`Job::escrow_expected`) plus what outsiders sent into it;
+//! * the escrow vault holds exactly what every live job's accounting says
+//!   (`Job::escrow_expected`), plus what closed jobs owe the treasury (`Config::treasury_owed`),
+//!   plus what outsiders sent into it;
 //! * each node's stake vault holds exactly its `stake` plus what outsiders sent into it (a
 //!   crank reward can never be paid into a vault, so the two never drift apart);
 //! * each node's locked collateral equals the collateral of its open claims, and the config's
@@ -222,6 +223,7 @@ impl World {
         let cranker = s.actor(0);
         let attacker = s.actor(0);
         let mut token_accounts = vec![
+            pda::escrow().0,
             s.treasury,
             s.ata(&cranker.pubkey()),
             s.ata(&attacker.pubkey()),
@@ -275,6 +277,16 @@ impl World {
         } else {
             Some(self.claims[i as usize % self.claims.len()])
         }
+    }
+
+    /// The keypair of `key` if it is one of this world's clients or node operators (a node's
+    /// operator posts self-dealt jobs).
+    fn keypair_of(&self, key: &Pubkey) -> Option<Keypair> {
+        self.clients
+            .iter()
+            .chain(&self.nodes)
+            .find(|k| k.pubkey() == *key)
+            .map(|k| k.insecure_clone())
     }
 
     fn job_state(&self, key: &Pubkey) -> Option<Job> {
@@ -451,7 +463,6 @@ impl World {
                 );
                 if ok {
                     self.jobs.push(job);
-                    self.token_accounts.push(pda::escrow(&job).0);
                 }
             }
             Action::Claim { node, job } => {
@@ -527,7 +538,18 @@ impl World {
                     return;
                 };
                 let op = self.node(node).insecure_clone();
-                let (c, _) = commit_for(&op.pubkey(), if honest { GOOD } else { BAD }, node);
+                let result = if honest { GOOD } else { BAD };
+                // half the time the commitment and its reveal in one (submit_result): taken
+                // only for the last commitment of a full round, refused by name otherwise
+                if claim & 0x80 != 0 {
+                    self.kind = "submit";
+                    let ix = ix::submit_result(&op.pubkey(), &j, result, String::new());
+                    if self.send(&[ix], &op) {
+                        return;
+                    }
+                    self.kind = "commit";
+                }
+                let (c, _) = commit_for(&op.pubkey(), result, node);
                 self.send(&[ix::commit_result(&op.pubkey(), &j, c)], &op);
             }
             Action::Reveal { claim } => {
@@ -569,7 +591,21 @@ impl World {
                     .and_then(|a| tessera_sdk::accounts::decode::<Node>("Node", &a.data).ok());
                 let undecided = self.job_state(&j).is_some_and(|js| js.audit_undecided);
                 let job_before = self.job_state(&j);
-                let settled = self.send(&[ix::settle_claim(&t, &cr.pubkey(), &j, &op)], &cr);
+                let Some(client) = job_before.as_ref().map(|js| js.client) else {
+                    return;
+                };
+                // half the time the job's client settles: its last settlement closes the job
+                let settler = match self.keypair_of(&client) {
+                    Some(k) if claim & 0x80 != 0 => k,
+                    _ => cr.insecure_clone(),
+                };
+                let settled = self.send(
+                    &[ix::settle_claim(&t, &settler.pubkey(), &j, &client, &op)],
+                    &settler,
+                );
+                if settled && settler.pubkey() == client && self.job_state(&j).is_none() {
+                    tally("seen:client-settlement-closed-the-job", true);
+                }
                 // reputation is backed by the protocol fee the paid replica carried, whoever
                 // posted the job: a node posting jobs to itself gets the price back, never the
                 // fee (issue 29 item 4)
@@ -747,9 +783,7 @@ impl World {
                 let to = if to_vault {
                     pda::stake_vault(&pda::node(&self.node(target).pubkey()).0).0
                 } else {
-                    let Some(j) = self.job(target) else { return };
-                    let Some(js) = self.job_state(&j) else { return };
-                    js.escrow
+                    pda::escrow().0
                 };
                 let amount = u64::from(amount) * TOKEN / 10;
                 let ok = self.s.donate(&c, &to, amount).is_ok();
@@ -791,7 +825,8 @@ impl World {
             // settle someone's claim but route the payment to the attacker
             3 => {
                 let Some(j) = self.job(b) else { return };
-                let mut i = ix::settle_claim(&t, &at.pubkey(), &j, &victim);
+                let Some(js) = self.job_state(&j) else { return };
+                let mut i = ix::settle_claim(&t, &at.pubkey(), &j, &js.client, &victim);
                 for m in i.accounts.iter_mut() {
                     if m.pubkey == t.ata(&victim) {
                         m.pubkey = t.ata(&at.pubkey());
@@ -816,27 +851,33 @@ impl World {
                 if j1 == j2 {
                     return;
                 }
-                let mut i = ix::settle_claim(&t, &at.pubkey(), &j1, &victim);
+                // the escrow vault swapped for another token account (the attacker's own)
+                let Some(js) = self.job_state(&j1) else {
+                    return;
+                };
+                let mut i = ix::settle_claim(&t, &at.pubkey(), &j1, &js.client, &victim);
                 for m in i.accounts.iter_mut() {
-                    if m.pubkey == pda::escrow(&j1).0 {
-                        m.pubkey = pda::escrow(&j2).0;
+                    if m.pubkey == pda::escrow().0 {
+                        m.pubkey = t.ata(&at.pubkey());
                     }
                 }
+                let _ = j2;
                 i
             }
             // the victim node's stake vault (8) or the job's escrow (9) as the crank reward
             // account of an expiry / settlement that may itself be due
             8 | 9 => {
                 let Some(j) = self.job(b) else { return };
+                let Some(js) = self.job_state(&j) else { return };
                 let mut i = if a % 2 == 0 {
                     ix::expire_claim(&t, &at.pubkey(), &j, &victim)
                 } else {
-                    ix::settle_claim(&t, &at.pubkey(), &j, &victim)
+                    ix::settle_claim(&t, &at.pubkey(), &j, &js.client, &victim)
                 };
                 i.accounts[1].pubkey = if kind == 8 {
                     pda::stake_vault(&victim_node).0
                 } else {
-                    pda::escrow(&j).0
+                    pda::escrow().0
                 };
                 i
             }
@@ -888,25 +929,27 @@ impl World {
         self.steps += 1;
         let ctx = |what: &str| format!("after step {} ({last:?}): {what}", self.steps);
         let broken = std::env::var_os("TESSERA_FUZZ_BREAK").is_some();
-        // escrows
+        // the escrow vault: every live job's share, what closed jobs owe the treasury, and
+        // donations
+        let config: tessera::state::Config = self.s.account(&pda::config().0);
+        let mut escrowed = config.treasury_owed;
+        for j in &self.jobs {
+            if let Some(js) = self.job_state(j) {
+                escrowed += js.escrow_expected().unwrap();
+            }
+        }
+        let vault = pda::escrow().0;
+        let donated = self.donated.get(&vault).copied().unwrap_or(0);
+        assert_eq!(
+            self.s.balance(&vault),
+            escrowed + donated + u64::from(broken),
+            "{}",
+            ctx("escrow vault")
+        );
         for j in &self.jobs {
             let Some(js) = self.job_state(j) else {
-                assert_eq!(
-                    self.s.balance(&pda::escrow(j).0),
-                    0,
-                    "{}",
-                    ctx("closed job's escrow not empty")
-                );
                 continue;
             };
-            let donated = self.donated.get(&js.escrow).copied().unwrap_or(0);
-            let expected = js.escrow_expected().unwrap() + donated + u64::from(broken);
-            assert_eq!(
-                self.s.balance(&js.escrow),
-                expected,
-                "{}",
-                ctx(&format!("escrow of {j}"))
-            );
             let now = self.s.now();
             assert!(
                 u16::from(js.active_claims) + u16::from(js.reserved_at(now)) <= u16::from(js.slots),
@@ -1060,7 +1103,10 @@ impl World {
                 for n in &self.nodes {
                     let op = n.pubkey();
                     ixs.push(("expire_claim", ix::expire_claim(&t, &cr.pubkey(), &j, &op)));
-                    ixs.push(("settle", ix::settle_claim(&t, &cr.pubkey(), &j, &op)));
+                    ixs.push((
+                        "settle",
+                        ix::settle_claim(&t, &cr.pubkey(), &j, &js.client, &op),
+                    ));
                     ixs.push((
                         "close_bid",
                         ix::close_bid(&cr.pubkey(), &j, &pda::node(&op).0, &op),
@@ -1085,14 +1131,32 @@ impl World {
         for j in &self.jobs {
             if let Some(js) = self.job_state(j) {
                 panic!(
-                    "job {j} is stuck after draining: state {:?}, escrow {}, unsettled {}, bids {}",
+                    "job {j} is stuck after draining: state {:?}, escrow share {}, unsettled {}, bids {}",
                     js.state,
-                    self.s.balance(&js.escrow),
+                    js.escrow_expected().unwrap(),
                     js.unsettled_claims,
                     js.bids
                 );
             }
         }
+        // every job closed: the vault holds what the closed jobs owe the treasury (one sweep
+        // pays it) and the donations, nothing else
+        let config: tessera::state::Config = self.s.account(&pda::config().0);
+        let treasury0 = self.s.balance(&self.s.treasury);
+        if config.treasury_owed > 0 {
+            self.kind = "sweep_fees";
+            assert!(self.send(&[ix::sweep_fees(&t)], &cr), "sweep_fees");
+        }
+        assert_eq!(
+            self.s.balance(&self.s.treasury) - treasury0,
+            config.treasury_owed
+        );
+        let vault = pda::escrow().0;
+        assert_eq!(
+            self.s.balance(&vault),
+            self.donated.get(&vault).copied().unwrap_or(0),
+            "the drained vault holds only donations"
+        );
         for n in self
             .nodes
             .iter()

@@ -198,7 +198,7 @@ fn program_on_a_real_validator() {
     .unwrap();
     let job = pda::job(&client_kp.pubkey(), 1).0;
     assert_eq!(
-        rpc::token_balance(&client, &pda::escrow(&job).0).unwrap(),
+        rpc::token_balance(&client, &pda::escrow().0).unwrap(),
         40 * TOKEN
     );
     let result = [0x5A; 32];
@@ -282,7 +282,13 @@ fn program_on_a_real_validator() {
     for op in &nodes {
         rpc::send(
             &client,
-            &[ix::settle_claim(&t, &cranker.pubkey(), &job, &op.pubkey())],
+            &[ix::settle_claim(
+                &t,
+                &cranker.pubkey(),
+                &job,
+                &client_kp.pubkey(),
+                &op.pubkey(),
+            )],
             cranker,
             &[],
         )

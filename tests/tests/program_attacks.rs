@@ -4,6 +4,7 @@
 use anchor_lang::error::ErrorCode as AnchorError;
 use solana_sdk::{instruction::Instruction, pubkey::Pubkey, signature::Keypair, signer::Signer};
 use tessera::errors::TesseraError;
+use tessera::state::JobState;
 use tessera_sdk::{ix, pda, token};
 use tessera_tests::svm::*;
 
@@ -87,7 +88,11 @@ fn signed_instructions(sc: &Scene) -> Vec<(&'static str, Instruction, Pubkey)> {
         ),
         ("accept_authority", ix::accept_authority(&cr), cr),
         ("expire_claim", ix::expire_claim(&t, &cr, &job, &op), cr),
-        ("settle_claim", ix::settle_claim(&t, &cr, &job, &op), cr),
+        (
+            "settle_claim",
+            ix::settle_claim(&t, &cr, &job, &client, &op),
+            cr,
+        ),
         (
             "challenge_result",
             ix::challenge_result(&t, &cr, &job, [1; 32]),
@@ -221,9 +226,13 @@ fn created_accounts_must_sit_at_their_canonical_pdas() {
     post.accounts[2].pubkey =
         non_canonical(&[b"job", client.pubkey().as_ref(), &7u64.to_le_bytes()]);
     assert_err(&sc.s.send(&[post], &[&client]), TesseraError::WrongPda);
+    // the escrow is the config's vault (created at its canonical PDA by initialize_config)
     let mut post = ix::post_job(&t, &client.pubkey(), args.clone());
-    post.accounts[3].pubkey = non_canonical(&[b"escrow", job.as_ref()]);
-    assert_err(&sc.s.send(&[post], &[&client]), TesseraError::WrongPda);
+    post.accounts[3].pubkey = non_canonical(&[b"escrow"]);
+    assert_err(&sc.s.send(&[post], &[&client]), TesseraError::VaultMismatch);
+    let config: tessera::state::Config = sc.s.account(&pda::config().0);
+    assert_eq!(config.vault, pda::escrow().0);
+    let _ = job;
     // another client's job PDA cannot be created by this client
     let mut post = ix::post_job(&t, &fresh.pubkey(), args.clone());
     post.accounts[2].pubkey = job;
@@ -241,7 +250,6 @@ fn created_accounts_must_sit_at_their_canonical_pdas() {
     assert!(sc.s.svm.get_account(&node).is_none());
     // an address pre-funded by a griefer is still created (topped up, not blocked)
     sc.s.fund(&job, 1_000_000);
-    sc.s.fund(&pda::escrow(&job).0, 1_000_000);
     sc.s.post(&client, args).unwrap();
     let acc = sc.s.svm.get_account(&job).unwrap();
     assert_eq!(acc.owner, tessera::ID);
@@ -336,16 +344,14 @@ fn duplicate_mutable_accounts_are_rejected() {
     assert_err(&sc.s.send(&[e], &[&cr]), TesseraError::CrankTokenNotCranker);
     // the escrow passed as the cranker's account
     let mut e = ix::expire_claim(&t, &cr.pubkey(), &sc.job, &op);
-    e.accounts[1].pubkey = pda::escrow(&sc.job).0;
+    e.accounts[1].pubkey = pda::escrow().0;
     assert_err(&sc.s.send(&[e], &[&cr]), TesseraError::CrankTokenNotCranker);
     // another operator's token account
     let mut e = ix::expire_claim(&t, &cr.pubkey(), &sc.job, &op);
     e.accounts[1].pubkey = sc.s.ata(&sc.client.pubkey());
     assert_err(&sc.s.send(&[e], &[&cr]), TesseraError::CrankTokenNotCranker);
-    // settle_claim refuses the same substitution
-    let mut e = ix::settle_claim(&t, &cr.pubkey(), &sc.job, &op);
-    e.accounts[1].pubkey = vault;
-    assert_err(&sc.s.send(&[e], &[&cr]), TesseraError::CrankTokenNotCranker);
+    // (settle_claim refuses the same substitution when its slash would pay the reward:
+    // a_slashing_settlement_pays_the_crank_reward_only_to_the_crankers_account)
     // with the cranker's own account the same expiry goes through, and the vault still holds
     // exactly the node's stake
     sc.s.send(&[ix::expire_claim(&t, &cr.pubkey(), &sc.job, &op)], &[&cr])
@@ -353,6 +359,32 @@ fn duplicate_mutable_accounts_are_rejected() {
     let node: tessera::state::Node = sc.s.account(&pda::node(&op).0);
     assert!(node.stake < STAKE);
     assert_eq!(sc.s.balance(&vault), node.stake);
+}
+
+#[test]
+fn a_slashing_settlement_pays_the_crank_reward_only_to_the_crankers_account() {
+    // a k = 1 job whose only replica commits and never reveals: the job fails, and settling
+    // that claim slashes it for the missing reveal
+    let mut w = tessera_tests::world::World::new(1);
+    let job = w.post(1, 1, 0);
+    w.claim(0, &job).unwrap();
+    w.commit(0, &job, [1; 32]).unwrap();
+    w.s.warp(ix::localnet_params().reveal_window_secs + 1);
+    w.finalize(&job).unwrap();
+    let j: tessera::state::Job = w.s.account(&job);
+    assert_eq!(j.state, JobState::Failed);
+    let t = w.s.tctx();
+    let cr = w.cranker.insecure_clone();
+    let op = w.nodes[0].pubkey();
+    let client = w.client.pubkey();
+    let vault = pda::stake_vault(&pda::node(&op).0).0;
+    for bad in [vault, pda::escrow().0, w.s.ata(&client)] {
+        let mut e = ix::settle_claim(&t, &cr.pubkey(), &job, &client, &op);
+        e.accounts[1].pubkey = bad;
+        assert_err(&w.s.send(&[e], &[&cr]), TesseraError::CrankTokenNotCranker);
+    }
+    w.settle(0, &job).unwrap();
+    assert!(w.token(&cr) > 0, "the crank reward");
 }
 
 #[test]
@@ -394,20 +426,38 @@ fn closed_accounts_cannot_be_reused() {
     sc.s.send(&[ix::finalize_job(&sc.job)], &[]).unwrap();
     let cr = sc.cranker.insecure_clone();
     sc.s.send(
-        &[ix::settle_claim(&t, &cr.pubkey(), &sc.job, &op.pubkey())],
+        &[ix::settle_claim(
+            &t,
+            &cr.pubkey(),
+            &sc.job,
+            &sc.client.pubkey(),
+            &op.pubkey(),
+        )],
         &[&cr],
     )
     .unwrap();
     // paying the same claim twice: the claim is closed
     assert_anchor_err(
         &sc.s.send(
-            &[ix::settle_claim(&t, &cr.pubkey(), &sc.job, &op.pubkey())],
+            &[ix::settle_claim(
+                &t,
+                &cr.pubkey(),
+                &sc.job,
+                &sc.client.pubkey(),
+                &op.pubkey(),
+            )],
             &[&cr],
         ),
         AnchorError::AccountNotInitialized,
     );
     sc.s.send(
-        &[ix::settle_claim(&t, &cr.pubkey(), &sc.job, &other.pubkey())],
+        &[ix::settle_claim(
+            &t,
+            &cr.pubkey(),
+            &sc.job,
+            &sc.client.pubkey(),
+            &other.pubkey(),
+        )],
         &[&cr],
     )
     .unwrap();

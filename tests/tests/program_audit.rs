@@ -21,7 +21,7 @@ fn a_challenger_cannot_pack_the_audit_to_slash_a_unanimous_honest_majority() {
     let mut w = World::new(7);
     let challenger = w.s.actor(100 * TOKEN);
     let job = w.post(1, 3, 2);
-    let mut all = w.accounts(&[job]);
+    let mut all = w.accounts();
     all.push(w.s.ata(&challenger.pubkey()));
     let total0 = w.s.total(&all);
     for i in 0..3 {
@@ -169,7 +169,7 @@ fn several_challenges_share_the_slashes_when_the_hash_falls() {
     let a = w.s.actor(100 * TOKEN);
     let b = w.s.actor(100 * TOKEN);
     let job = w.post(1, 1, 3);
-    let mut all = w.accounts(&[job]);
+    let mut all = w.accounts();
     all.push(w.s.ata(&a.pubkey()));
     all.push(w.s.ata(&b.pubkey()));
     let total0 = w.s.total(&all);

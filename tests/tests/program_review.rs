@@ -272,7 +272,7 @@ fn a_failed_split_pays_every_revealed_replica() {
     let mut w = World::new(3);
     let client0 = w.token(&w.client.insecure_clone());
     let job = w.post(21, 3, 0);
-    let all = w.accounts(&[job]);
+    let all = w.accounts();
     let total0 = w.s.total(&all);
     let results = [GOOD, BAD, [0x33; 32]];
     for i in 0..3 {
@@ -367,7 +367,13 @@ fn a_node_settles_its_own_claim_as_the_cranker() {
     w.s.warp(ix::localnet_params().challenge_window_secs + 1);
     let op = w.nodes[0].insecure_clone();
     w.s.send(
-        &[ix::settle_claim(&t, &op.pubkey(), &job, &op.pubkey())],
+        &[ix::settle_claim(
+            &t,
+            &op.pubkey(),
+            &job,
+            &w.client.pubkey(),
+            &op.pubkey(),
+        )],
         &[&op],
     )
     .unwrap();

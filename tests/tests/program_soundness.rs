@@ -131,7 +131,7 @@ fn a_timed_out_claimer_cannot_leave_before_its_claim_is_settled() {
     let mut w = World::new(2);
     let t = w.s.tctx();
     let job = w.post(1, 1, 0);
-    let all = w.accounts(&[job]);
+    let all = w.accounts();
     let total0 = w.s.total(&all);
     w.claim(0, &job).unwrap();
     w.s.warp(31);
@@ -262,10 +262,9 @@ fn a_silent_audit_seat_is_drawn_again_and_never_gets_the_honest_auditors_slashed
 fn an_audit_left_undecided_by_a_silent_seat_slashes_only_the_silent_seat() {
     let mut w = World::new(7);
     let challenger = w.s.actor(100 * TOKEN);
-    let mut all = w.accounts(&[]);
+    let mut all = w.accounts();
     all.push(w.s.ata(&challenger.pubkey()));
     let job = audit_with_a_silent_seat(&mut w, &challenger, 2);
-    all.push(pda::escrow(&job).0);
     let j = w.job(&job);
     assert_eq!(j.state, JobState::Completed);
     assert!(j.audit_undecided);

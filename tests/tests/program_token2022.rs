@@ -22,7 +22,7 @@ fn a_full_job_and_staking_on_token_2022() {
         s.ata(&client.pubkey()),
         s.treasury,
         s.ata(&cranker.pubkey()),
-        pda::escrow(&job).0,
+        pda::escrow().0,
     ];
     for n in &nodes {
         all.push(s.ata(&n.pubkey()));
@@ -32,7 +32,7 @@ fn a_full_job_and_staking_on_token_2022() {
 
     let args = s.job_args(1, 3, PRICE, 0);
     s.post(&client, args).unwrap();
-    assert_eq!(s.balance(&pda::escrow(&job).0), 3 * PRICE);
+    assert_eq!(s.balance(&pda::escrow().0), 3 * PRICE);
     let results = [[1u8; 32], [1; 32], [2; 32]];
     for (i, n) in nodes.iter().enumerate() {
         s.send(&[ix::claim_job(&n.pubkey(), &job, false)], &[n])
@@ -59,7 +59,13 @@ fn a_full_job_and_staking_on_token_2022() {
     s.warp(10);
     for n in &nodes {
         s.send(
-            &[ix::settle_claim(&t, &cranker.pubkey(), &job, &n.pubkey())],
+            &[ix::settle_claim(
+                &t,
+                &cranker.pubkey(),
+                &job,
+                &client.pubkey(),
+                &n.pubkey(),
+            )],
             &[&cranker],
         )
         .unwrap();

@@ -68,6 +68,7 @@ fn self_dealt_jobs_buy_reputation_only_for_the_fees_the_doc_names() {
     }
     assert!(id > 2, "one self-dealt job no longer crosses the threshold");
     // what it cost: the fees, nothing else (the price came back), and at least half a unit
+    w.s.send(&[ix::sweep_fees(&t)], &[]).unwrap();
     assert_eq!(w.s.balance(&w.s.treasury) - treasury0, fees);
     assert_eq!(tokens0 - w.token(&op), fees);
     assert!(

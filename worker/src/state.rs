@@ -62,6 +62,10 @@ pub struct Entry {
     /// Claim attempts so far.
     #[serde(default)]
     pub attempts: u32,
+    /// The job's agreed result was this node's (seen before settlement): a claim closed by the
+    /// client's settlement, with the job closed too, was paid.
+    #[serde(default)]
+    pub agreed: bool,
 }
 
 impl Entry {
@@ -79,6 +83,7 @@ impl Entry {
             kernel_secs: None,
             note: None,
             attempts: 0,
+            agreed: false,
         }
     }
 

@@ -372,7 +372,23 @@ pub fn job_cmd(
             let payer = keypair()?;
             let j: Job = rpc::fetch(rpc, "Job", job)?;
             let t = ix::TokenCtx::from_config(&rpc::fetch_config(rpc)?);
-            rpc::send(rpc, &[ix::close_job(&t, &j.client, job)], &payer, &[])?;
+            // The client settles the claims still open (paying the replicas); its settlement
+            // of the last one closes the job in the same transaction. Anyone else, or a job
+            // with nothing left to settle, closes it with close_job.
+            let open: Vec<_> = if j.client == payer.pubkey() && j.unsettled_claims > 0 {
+                rpc::claims_of(rpc, job)?
+            } else {
+                vec![]
+            };
+            if open.is_empty() {
+                rpc::send(rpc, &[ix::close_job(&t, &j.client, job)], &payer, &[])?;
+            } else {
+                for (_, c) in &open {
+                    let settle = ix::settle_claim(&t, &payer.pubkey(), job, &j.client, &c.operator);
+                    rpc::send(rpc, &[settle], &payer, &[])
+                        .with_context(|| format!("settling the claim of node {}", c.node))?;
+                }
+            }
             println!("closed {job}");
         }
         JobCmd::List { mine, state } => {

@@ -77,6 +77,7 @@ pub fn initialize_config(
             program_data: upgradeable.then(pda::program_data),
             token_program: *token_program,
             system_program: solana_system_interface::program::ID,
+            escrow: pda::escrow().0,
         },
         tessera::instruction::InitializeConfig {
             args: args::InitializeConfigArgs { params },
@@ -265,7 +266,7 @@ pub fn post_job(t: &TokenCtx, client: &Pubkey, a: args::PostJobArgs) -> Instruct
             client: *client,
             config: pda::config().0,
             job,
-            escrow: pda::escrow(&job).0,
+            escrow: pda::escrow().0,
             client_token: t.ata(client),
             mint: t.mint,
             token_program: t.token_program,
@@ -281,7 +282,7 @@ pub fn cancel_job(t: &TokenCtx, client: &Pubkey, job: &Pubkey) -> Instruction {
             client: *client,
             config: pda::config().0,
             job: *job,
-            escrow: pda::escrow(job).0,
+            escrow: pda::escrow().0,
             client_token: t.ata(client),
             mint: t.mint,
             token_program: t.token_program,
@@ -297,8 +298,7 @@ pub fn close_job(t: &TokenCtx, client: &Pubkey, job: &Pubkey) -> Instruction {
             job: *job,
             client: *client,
             client_token: t.ata(client),
-            escrow: pda::escrow(job).0,
-            treasury: t.treasury,
+            escrow: pda::escrow().0,
             mint: t.mint,
             token_program: t.token_program,
         },
@@ -411,6 +411,44 @@ pub fn reveal_result(
     )
 }
 
+/// `commit_result` and `reveal_result` in one: only for the last commitment of a full round
+/// (every slot claimed, every other claim of the round committed), e.g. a k = 1 job's replica.
+pub fn submit_result(
+    operator: &Pubkey,
+    job: &Pubkey,
+    result_hash: [u8; 32],
+    output_uri: String,
+) -> Instruction {
+    let node = pda::node(operator).0;
+    build(
+        tessera::accounts::SubmitResult {
+            operator: *operator,
+            job: *job,
+            claim: pda::claim(job, &node).0,
+        },
+        tessera::instruction::SubmitResult {
+            args: args::SubmitResultArgs {
+                result_hash,
+                output_uri,
+            },
+        },
+    )
+}
+
+/// Permissionless: pay what closed jobs owe the treasury from the escrow vault.
+pub fn sweep_fees(t: &TokenCtx) -> Instruction {
+    build(
+        tessera::accounts::SweepFees {
+            config: pda::config().0,
+            escrow: pda::escrow().0,
+            treasury: t.treasury,
+            mint: t.mint,
+            token_program: t.token_program,
+        },
+        tessera::instruction::SweepFees {},
+    )
+}
+
 /// Compute units a transaction asks for per Tessera instruction. The largest instruction uses
 /// about 21k (docs/CU.md, asserted under 25k by the test suite); without a limit the runtime
 /// assumes 200k per instruction, and the leader's scheduler budgets blocks and per-account
@@ -460,7 +498,7 @@ pub fn expire_claim(
             claim: pda::claim(job, &node).0,
             node,
             stake_vault: pda::stake_vault(&node).0,
-            escrow: pda::escrow(job).0,
+            escrow: pda::escrow().0,
             mint: t.mint,
             token_program: t.token_program,
         },
@@ -468,10 +506,13 @@ pub fn expire_claim(
     )
 }
 
+/// `client`: the job's client. When the client itself settles the job's last claim, the job
+/// closes in the same instruction (its refund to the client's token account).
 pub fn settle_claim(
     t: &TokenCtx,
     cranker: &Pubkey,
     job: &Pubkey,
+    client: &Pubkey,
     node_operator: &Pubkey,
 ) -> Instruction {
     let node = pda::node(node_operator).0;
@@ -486,7 +527,9 @@ pub fn settle_claim(
             operator: *node_operator,
             operator_token: t.ata(node_operator),
             stake_vault: pda::stake_vault(&node).0,
-            escrow: pda::escrow(job).0,
+            escrow: pda::escrow().0,
+            client: *client,
+            client_token: t.ata(client),
             mint: t.mint,
             token_program: t.token_program,
         },
@@ -507,7 +550,7 @@ pub fn challenge_result(
             config: pda::config().0,
             job: *job,
             challenge: pda::challenge(job, challenger).0,
-            escrow: pda::escrow(job).0,
+            escrow: pda::escrow().0,
             mint: t.mint,
             token_program: t.token_program,
             system_program: solana_system_interface::program::ID,
@@ -526,7 +569,7 @@ pub fn settle_challenge(t: &TokenCtx, challenger: &Pubkey, job: &Pubkey) -> Inst
             challenge: pda::challenge(job, challenger).0,
             challenger: *challenger,
             challenger_token: t.ata(challenger),
-            escrow: pda::escrow(job).0,
+            escrow: pda::escrow().0,
             mint: t.mint,
             token_program: t.token_program,
         },

@@ -9,7 +9,8 @@ pub const NODE_SEED: &[u8] = b"node";
 pub const STAKE_VAULT_SEED: &[u8] = b"stake_vault";
 /// `["job", client, job_id u64 le]` -> [`crate::state::Job`]
 pub const JOB_SEED: &[u8] = b"job";
-/// `["escrow", job]` -> the job's escrow token account (authority: the job PDA)
+/// `["escrow"]` -> the network's escrow vault: one token account holding every job's escrow
+/// (authority: the config PDA); each job's share is its own accounting (`Job::escrow_expected`)
 pub const ESCROW_SEED: &[u8] = b"escrow";
 /// `["claim", job, node]` -> [`crate::state::Claim`]
 pub const CLAIM_SEED: &[u8] = b"claim";

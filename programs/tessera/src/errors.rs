@@ -134,4 +134,8 @@ pub enum TesseraError {
     NodeHasUnsettledClaims,
     #[msg("the stake epoch length is fixed when the config is created (draw snapshots count in its epochs)")]
     StakeEpochFixed,
+    #[msg("the token account is not the expected wallet's account of the network mint")]
+    TokenAccountNotOwner,
+    #[msg("submit_result takes only the last commitment of a full round; use commit_result")]
+    RoundNotComplete,
 }

@@ -7,6 +7,8 @@ use crate::state::ConfigParams;
 #[event]
 pub struct ConfigInitialized {
     pub config: Pubkey,
+    /// The escrow vault the config created.
+    pub vault: Pubkey,
     pub authority: Pubkey,
     pub mint: Pubkey,
     pub token_program: Pubkey,
@@ -108,6 +110,14 @@ pub struct JobCancelled {
 pub struct JobClosed {
     pub job: Pubkey,
     pub refund: u64,
+    /// What the job owed the treasury, moved to `Config::treasury_owed`.
+    pub to_treasury: u64,
+}
+
+#[event]
+pub struct FeesSwept {
+    pub treasury: Pubkey,
+    pub amount: u64,
 }
 
 #[event]
@@ -162,6 +172,18 @@ pub struct ResultRevealed {
     pub job: Pubkey,
     pub claim: Pubkey,
     pub node: Pubkey,
+    pub result_hash: [u8; 32],
+    pub output_uri: String,
+}
+
+/// `submit_result`: the round's last commitment and its reveal in one (the reveal phase opened
+/// and this result revealed).
+#[event]
+pub struct ResultSubmitted {
+    pub job: Pubkey,
+    pub claim: Pubkey,
+    pub node: Pubkey,
+    pub round: u8,
     pub result_hash: [u8; 32],
     pub output_uri: String,
 }

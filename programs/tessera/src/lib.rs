@@ -1,8 +1,9 @@
 //! Tessera: a decentralized GPU compute marketplace.
 //!
 //! Node operators stake the network token and register hardware; clients post jobs whose
-//! payment sits in a per-job escrow; nodes claim replica slots, commit to a result hash, then
-//! reveal it; a strict majority of matching replicas releases the escrow, the rest are
+//! payment sits in escrow (the network's vault, each job's share kept by its own accounting);
+//! nodes claim replica slots, commit to a result hash, then reveal it (the last commitment of a
+//! round and its reveal in one); a strict majority of matching replicas releases the escrow, the rest are
 //! slashed, and every node carries an on-chain reputation. See `docs/PROTOCOL.md`.
 #![deny(arithmetic_overflow)]
 #![deny(clippy::arithmetic_side_effects)]
@@ -100,7 +101,7 @@ pub mod tessera {
 
     // ---------------------------------------------------------------- jobs and markets
 
-    /// Post a job; `price × (k + 2 × max_escalations)` moves into its escrow.
+    /// Post a job; `price × (k + 2 × max_escalations)` moves into escrow.
     pub fn post_job(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
         instructions::job_post::handler(ctx, args)
     }
@@ -110,9 +111,15 @@ pub mod tessera {
         instructions::job_cancel::handler(ctx)
     }
 
-    /// Permissionless: close a settled job; the rest of the escrow and all rent go to the client.
+    /// Permissionless: close a settled job; the rest of its escrow and all rent go to the
+    /// client, what it owes the treasury to `Config::treasury_owed`.
     pub fn close_job(ctx: Context<CloseJob>) -> Result<()> {
         instructions::job_close::handler(ctx)
+    }
+
+    /// Permissionless: pay `Config::treasury_owed` from the escrow vault to the treasury.
+    pub fn sweep_fees(ctx: Context<SweepFees>) -> Result<()> {
+        instructions::fees_sweep::handler(ctx)
     }
 
     /// Take a replica slot (fixed price, escalation slots, or an auction win).
@@ -146,6 +153,12 @@ pub mod tessera {
     /// Open the commitment once every claim committed or the commit window closed.
     pub fn reveal_result(ctx: Context<RevealResult>, args: RevealResultArgs) -> Result<()> {
         instructions::result_reveal::handler(ctx, args)
+    }
+
+    /// The last commitment of a full round and its reveal in one transaction (nobody is left
+    /// to copy it): a k = 1 job's only replica, or the last of a larger round.
+    pub fn submit_result(ctx: Context<SubmitResult>, args: SubmitResultArgs) -> Result<()> {
+        instructions::result_submit::handler(ctx, args)
     }
 
     /// Permissionless crank through the job's windows (see the handler's doc).

@@ -3,25 +3,19 @@
 use anchor_lang::prelude::*;
 use anchor_lang::solana_program::instruction::{AccountMeta, Instruction};
 use anchor_lang::solana_program::program::invoke_signed;
-use anchor_spl::token_interface::{close_account, CloseAccount, Mint, TokenInterface};
+use anchor_spl::token_interface::{close_account, CloseAccount, TokenInterface};
 
 use crate::constants::BPS_DENOMINATOR;
 use crate::errors::TesseraError;
 use crate::state::JobTerms;
 
-/// Binds `$seeds: &[&[u8]]` to the signer seeds of a job PDA (`["job", client, id, bump]`).
+/// Binds `$seeds: &[&[u8]]` to the signer seeds of the config PDA (`["config", bump]`), the
+/// authority of the escrow vault.
 #[macro_export]
-macro_rules! job_signer_seeds {
-    ($job:expr => $seeds:ident) => {
-        let job_client = $job.client;
-        let job_id = $job.job_id.to_le_bytes();
-        let job_bump = [$job.bump];
-        let $seeds: &[&[u8]] = &[
-            $crate::constants::JOB_SEED,
-            job_client.as_ref(),
-            &job_id,
-            &job_bump,
-        ];
+macro_rules! config_signer_seeds {
+    ($config:expr => $seeds:ident) => {
+        let config_bump = [$config.bump];
+        let $seeds: &[&[u8]] = &[$crate::constants::CONFIG_SEED, &config_bump];
     };
 }
 
@@ -40,9 +34,11 @@ macro_rules! node_signer_seeds {
 }
 
 /// Move `amount` from `from` to `to`, signed by `authority` (a PDA when `seeds` is non-empty).
+/// `mint` is the config's mint (callers pin its address); its decimals are read from the SPL
+/// layout, and the token program checks they and the mint match both accounts.
 pub fn transfer<'info>(
     token_program: &Interface<'info, TokenInterface>,
-    mint: &InterfaceAccount<'info, Mint>,
+    mint: &AccountInfo<'info>,
     from: &AccountInfo<'info>,
     to: &AccountInfo<'info>,
     authority: &AccountInfo<'info>,
@@ -57,7 +53,7 @@ pub fn transfer<'info>(
     let mut data = [0u8; 10];
     data[0] = 12;
     data[1..9].copy_from_slice(&amount.to_le_bytes());
-    data[9] = mint.decimals;
+    data[9] = decimals(mint)?;
     let ix = Instruction {
         program_id: token_program.key(),
         accounts: vec![
@@ -70,12 +66,7 @@ pub fn transfer<'info>(
     };
     invoke_signed(
         &ix,
-        &[
-            from.clone(),
-            mint.to_account_info(),
-            to.clone(),
-            authority.clone(),
-        ],
+        &[from.clone(), mint.clone(), to.clone(), authority.clone()],
         seeds,
     )
     .map_err(Into::into)
@@ -101,6 +92,15 @@ pub fn close<'info>(
     ))
 }
 
+/// Decimals of a mint, from the SPL layout (byte 44: after the mint authority option and the
+/// supply; the same in Token-2022).
+pub fn decimals(mint: &AccountInfo) -> Result<u8> {
+    let data = mint.try_borrow_data()?;
+    data.get(44)
+        .copied()
+        .ok_or_else(|| error!(TesseraError::MintMismatch))
+}
+
 /// Token balance of a token account whose address the caller already pinned (escrow, stake
 /// vault): read straight from the SPL layout (amount at bytes 64..72, same for Token-2022).
 pub fn amount_of(account: &AccountInfo) -> Result<u64> {
@@ -113,31 +113,49 @@ pub fn amount_of(account: &AccountInfo) -> Result<u64> {
 }
 
 /// Checks that `account` is a token account (owned by `token_program`) of `mint` whose owner is
-/// `owner`, reading the SPL layout (mint at bytes 0..32, owner at 32..64, same in Token-2022).
-/// A vault or escrow (owned by a program PDA) or anyone else's account fails with
-/// `CrankTokenNotCranker`; another mint with `MintMismatch`.
+/// `owner`, reading the SPL layout (mint at bytes 0..32, owner at 32..64, same in Token-2022):
+/// what Anchor's `token::` constraints check, without unpacking the whole account. Another
+/// program's account, a short one or someone else's (a program vault included) fails with
+/// `not_owner`; another mint with `MintMismatch`.
 pub fn check_token_account(
     account: &AccountInfo,
     owner: &Pubkey,
     mint: &Pubkey,
     token_program: &Pubkey,
+    not_owner: TesseraError,
 ) -> Result<()> {
-    require_keys_eq!(
-        *account.owner,
-        *token_program,
-        TesseraError::CrankTokenNotCranker
-    );
+    if account.owner != token_program {
+        return Err(error!(not_owner));
+    }
     let data = account.try_borrow_data()?;
     let field = |r: core::ops::Range<usize>| -> Result<Pubkey> {
         let b: [u8; 32] = data
             .get(r)
             .and_then(|b| b.try_into().ok())
-            .ok_or(TesseraError::CrankTokenNotCranker)?;
+            .ok_or_else(|| error!(not_owner))?;
         Ok(Pubkey::new_from_array(b))
     };
     require_keys_eq!(field(0..32)?, *mint, TesseraError::MintMismatch);
-    require_keys_eq!(field(32..64)?, *owner, TesseraError::CrankTokenNotCranker);
+    if field(32..64)? != *owner {
+        return Err(error!(not_owner));
+    }
     Ok(())
+}
+
+/// A wallet's own token account of the config's mint (where a payment or refund goes):
+/// `TokenAccountNotOwner` otherwise ([`check_token_account`]).
+pub fn check_wallet_account(
+    account: &AccountInfo,
+    wallet: &Pubkey,
+    config: &crate::state::ConfigCore,
+) -> Result<()> {
+    check_token_account(
+        account,
+        wallet,
+        &config.mint,
+        &config.token_program,
+        TesseraError::TokenAccountNotOwner,
+    )
 }
 
 /// The crank reward account of `expire_claim` / `settle_claim`: a token account of the
@@ -145,9 +163,15 @@ pub fn check_token_account(
 pub fn check_crank_account(
     account: &AccountInfo,
     cranker: &Pubkey,
-    config: &crate::state::Config,
+    config: &crate::state::ConfigCore,
 ) -> Result<()> {
-    check_token_account(account, cranker, &config.mint, &config.token_program)
+    check_token_account(
+        account,
+        cranker,
+        &config.mint,
+        &config.token_program,
+        TesseraError::CrankTokenNotCranker,
+    )
 }
 
 /// `amount * bps / 10000`, rounded down, checked.

@@ -18,7 +18,8 @@ struct Step {
 }
 
 /// Runs a fixed-price job with `k` replicas (all agreeing) through the whole lifecycle on the
-/// program at `so`, returning every transaction in order.
+/// program at `so` the way the worker and the client run it, returning every transaction in
+/// order.
 fn lifecycle(so: &str, k: u8) -> Vec<Step> {
     // SAFETY: single-threaded; the test library reads this when it loads the program.
     unsafe { std::env::set_var("TESSERA_PROGRAM_SO", so) };
@@ -36,19 +37,31 @@ fn lifecycle(so: &str, k: u8) -> Vec<Step> {
     for i in 0..usize::from(k) {
         push("claim_job", w.claim(i, &job));
     }
-    for i in 0..usize::from(k) {
+    // every replica but the last commits; the last commits and reveals at once
+    let last = usize::from(k) - 1;
+    for i in 0..last {
         push("commit_result", w.commit(i, &job, GOOD));
     }
-    for i in 0..usize::from(k) {
+    let op = w.nodes[last].insecure_clone();
+    let submit = tessera_sdk::ix::submit_result(
+        &op.pubkey(),
+        &job,
+        GOOD,
+        format!("http://127.0.0.1:7070/blobs/out{last}"),
+    );
+    push("submit_result", w.s.send(&[submit], &[&op]));
+    for i in 0..last {
         push("reveal_result", w.reveal(i, &job, GOOD));
     }
     w.s.warp(tessera_sdk::ix::localnet_params().challenge_window_secs + 1);
+    // the client settles every claim: the last settlement closes the job
     for i in 0..usize::from(k) {
-        push("settle_claim", w.settle(i, &job));
+        push("settle_claim", w.settle_as(&c, i, &job));
     }
-    if w.s.exists(&job) {
-        push("close_job", w.close(&job));
-    }
+    assert!(
+        !w.s.exists(&job),
+        "the client's last settlement closed the job"
+    );
     steps
 }
 

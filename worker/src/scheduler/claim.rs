@@ -19,7 +19,8 @@ use tokio::sync::{watch, OwnedSemaphorePermit};
 use tracing::{debug, info, warn};
 
 use super::{
-    slots_to_secs, Worker, CLAIM_MARGIN_SECS, MAX_DEADLINE_SLEEP, MIN_WAIT, SETTLE_GRACE, SLOT_TIME,
+    slots_to_secs, Worker, CLAIM_MARGIN_SECS, CLIENT_SETTLE_GRACE_SECS, MAX_DEADLINE_SLEEP,
+    MIN_WAIT, SETTLE_GRACE, SLOT_TIME,
 };
 use crate::chain::{backoff, watch::JobSeen, TxError};
 use crate::compute::{fits_in_time, WorkTicket};
@@ -469,7 +470,9 @@ impl Worker {
             }
             Stage::Claimed => self.step_compute(e).await,
             Stage::Computed => {
-                let Some(claim) = self.claim(&key).await? else {
+                let claim_key = pda::claim(&key, &self.node).0;
+                let (job, claim, _) = self.chain.snapshot(&key, &claim_key).await?;
+                let Some(claim) = claim else {
                     self.abandon(e, "claim account gone before commit");
                     return Ok(());
                 };
@@ -485,6 +488,35 @@ impl Worker {
                     ClaimState::Claimed => {}
                 }
                 let hash = e.result_hash.context("computed entry without a result")?;
+                // The round's last commitment, every slot taken, reveals at once: nobody is
+                // left to copy it (a k = 1 job always). One transaction instead of two.
+                let last = job.as_ref().is_some_and(|j| {
+                    j.state == JobState::Open
+                        && claim.round == j.round
+                        && j.active_claims == j.slots
+                        && j.round_commits.checked_add(1) == Some(j.round_claims)
+                });
+                if last {
+                    let uri = e.output_uri.clone().unwrap_or_default();
+                    match self
+                        .chain
+                        .send_checked(
+                            "submit_result",
+                            &[ix::submit_result(&self.operator, &key, hash, uri)],
+                        )
+                        .await
+                    {
+                        Ok(_) => {
+                            info!(job = %key, "submitted (committed and revealed)");
+                            return self.record(e, Stage::Revealed);
+                        }
+                        // another claim committed or expired meanwhile: commit as usual
+                        Err(TxError::Rejected { reason, .. }) => {
+                            debug!(job = %key, "submit_result refused ({reason}); committing")
+                        }
+                        Err(t) => return Err(t.into()),
+                    }
+                }
                 let c = commitment(&hash, &self.node, &e.salt);
                 match self
                     .chain
@@ -502,7 +534,7 @@ impl Worker {
                         // Re-read: it may have landed before a crash, or the window closed.
                         if matches!(
                             self.claim(&key).await?.map(|c| c.state),
-                            Some(ClaimState::Committed)
+                            Some(ClaimState::Committed | ClaimState::Revealed)
                         ) {
                             return self.record(e, Stage::Committed);
                         }
@@ -735,7 +767,7 @@ impl Worker {
                 tokio::time::sleep(SETTLE_GRACE).await;
                 let (job2, _, _) = self.chain.snapshot(&key, &claim_key).await?;
                 if job2.is_some_and(|j| j.unsettled_claims > 0) {
-                    self.settle_others(&key).await;
+                    self.settle_others(&key, &job.client).await;
                 }
             }
             return self.settled(e, Some(&job));
@@ -758,9 +790,32 @@ impl Worker {
             }
             return Ok(());
         }
+        if job.has_winner && e.result_hash == Some(job.winning_hash) && !e.agreed {
+            e.agreed = true;
+            self.record(e, e.stage)?;
+        }
         if self.settleable(&job, now) {
+            // A job with a result is left to its client for a while: the client's settlement
+            // of the last claim pays us and closes the job in one transaction.
+            let grace_end = job
+                .challenge_deadline
+                .saturating_add(CLIENT_SETTLE_GRACE_SECS);
+            if job.has_winner && job.client != self.operator && now <= grace_end {
+                let left = grace_end.saturating_sub(now).max(0) as u64;
+                tokio::time::sleep(
+                    Duration::from_millis(left * 1000 + 500).min(MAX_DEADLINE_SLEEP),
+                )
+                .await;
+                return Ok(());
+            }
             // Our own claim first: it pays us.
-            let ixn = ix::settle_claim(&self.tctx, &self.operator, &key, &self.operator);
+            let ixn = ix::settle_claim(
+                &self.tctx,
+                &self.operator,
+                &key,
+                &job.client,
+                &self.operator,
+            );
             match self.chain.send_checked("settle_claim", &[ixn]).await {
                 Ok(_) => info!(job = %key, "settled our claim"),
                 Err(err) => debug!("settle_claim: {err}"),
@@ -792,6 +847,8 @@ impl Worker {
         self.node_changed.notify_one();
         let paid = match (job, e.result_hash) {
             (Some(j), Some(h)) => j.has_winner && j.winning_hash == h,
+            // the client settled the last claim and closed the job
+            (None, Some(_)) => e.agreed,
             _ => false,
         };
         if paid {

@@ -66,7 +66,7 @@ impl Worker {
     }
 
     /// Settles every other open claim of a finished job (one `getProgramAccounts`).
-    pub(super) async fn settle_others(&self, key: &Pubkey) {
+    pub(super) async fn settle_others(&self, key: &Pubkey, client: &Pubkey) {
         let Ok(claims) = self
             .chain
             .list::<Claim>(vec![sdk_rpc::of_job_filter(key)])
@@ -75,7 +75,7 @@ impl Worker {
             return;
         };
         for (_, c) in claims {
-            let ixn = ix::settle_claim(&self.tctx, &self.operator, key, &c.operator);
+            let ixn = ix::settle_claim(&self.tctx, &self.operator, key, client, &c.operator);
             match self.chain.send("settle_claim", &[ixn]).await {
                 Ok(_) => info!(job = %key, node = %c.node, "settled another node's claim"),
                 Err(err) => debug!("settle_claim: {err}"),

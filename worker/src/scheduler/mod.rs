@@ -90,6 +90,10 @@ fn slots_to_secs(slots: u64) -> i64 {
 /// After its own claim is settled a node waits this long for the other replicas to settle
 /// theirs before it cranks the stragglers (saves duplicate, rejected settlements).
 const SETTLE_GRACE: Duration = Duration::from_secs(3);
+/// After a job's challenge window a node leaves its claim this long to the job's client, whose
+/// settlement of the last claim also closes the job (one transaction instead of two, the
+/// result read first), before it settles the claim itself.
+const CLIENT_SETTLE_GRACE_SECS: i64 = 10;
 /// Do not claim when the round's commit window closes in less than this (seconds, by the
 /// local clock, which tracks the cluster's on a healthy node).
 const CLAIM_MARGIN_SECS: i64 = 10;

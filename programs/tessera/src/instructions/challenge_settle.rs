@@ -28,8 +28,9 @@ pub struct SettleChallenge<'info> {
         token::token_program = token_program,
     )]
     pub challenger_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    /// CHECK: the job's escrow, pinned by address (the token program checks the rest).
-    #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
+    /// CHECK: the network's escrow vault, pinned by address (the token program checks the
+    /// rest).
+    #[account(mut, address = config.vault @ TesseraError::VaultMismatch)]
     pub escrow: UncheckedAccount<'info>,
     #[account(address = config.mint @ TesseraError::MintMismatch)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
@@ -89,14 +90,14 @@ pub fn handler(mut ctx: Context<SettleChallenge>) -> Result<()> {
     } else {
         (bond, 0, 0)
     };
-    crate::job_signer_seeds!(a.job => seeds);
-    let job_info = a.job.to_account_info();
+    crate::config_signer_seeds!(a.config => seeds);
+    let config_info = a.config.to_account_info();
     token_ops::transfer(
         &a.token_program,
-        &a.mint,
+        &a.mint.to_account_info(),
         &a.escrow.to_account_info(),
         &a.challenger_token.to_account_info(),
-        &job_info,
+        &config_info,
         &[seeds],
         returned,
     )?;

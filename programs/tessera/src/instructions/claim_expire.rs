@@ -35,8 +35,9 @@ pub struct ExpireClaim<'info> {
     /// CHECK: the node's stake vault, pinned by address (the token program checks the rest).
     #[account(mut, address = node.stake_vault @ TesseraError::VaultMismatch)]
     pub stake_vault: UncheckedAccount<'info>,
-    /// CHECK: the job's escrow, pinned by address (the token program checks the rest).
-    #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
+    /// CHECK: the network's escrow vault, pinned by address (the token program checks the
+    /// rest).
+    #[account(mut, address = config.vault @ TesseraError::VaultMismatch)]
     pub escrow: UncheckedAccount<'info>,
     #[account(address = config.mint @ TesseraError::MintMismatch)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
@@ -73,7 +74,7 @@ pub fn handler(mut ctx: Context<ExpireClaim>) -> Result<()> {
         stake_vault: a.stake_vault.to_account_info(),
         escrow: a.escrow.to_account_info(),
         cranker_token: a.cranker_token.to_account_info(),
-        mint: &a.mint,
+        mint: a.mint.to_account_info(),
         token_program: &a.token_program,
     };
     apply_slash(&mut slash, &mut a.job, SlashReason::Timeout, false, now)?;

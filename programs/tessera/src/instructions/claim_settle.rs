@@ -1,5 +1,5 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+use anchor_spl::token_interface::TokenInterface;
 
 use crate::errors::TesseraError;
 use crate::events::{ClaimSettled, JobCompleted, NodeSlashed, ResultRecorded};
@@ -11,13 +11,14 @@ pub struct SettleClaim<'info> {
     /// Anyone; receives the crank reward of any slash.
     pub cranker: Signer<'info>,
     /// The cranker's own token account of the network mint (never a program vault: a stake
-    /// vault or escrow passed here would turn the reward into a self-transfer). Checked in
-    /// `validate` (`token_ops::check_token_account`) rather than by Anchor, because an operator
-    /// settling its own claim passes the same account as `operator_token` too.
-    /// CHECK: token-program-owned, of the config mint, owned by `cranker`; checked in validate.
+    /// vault or escrow passed here would turn the reward into a self-transfer). Checked when a
+    /// slash pays it (`token_ops::check_crank_account`) rather than by Anchor, because an
+    /// operator settling its own claim passes the same account as `operator_token` too.
+    /// CHECK: token-program-owned, of the config mint, owned by `cranker`; checked on use.
     #[account(mut)]
     pub cranker_token: UncheckedAccount<'info>,
-    /// Writable: a slash lowers the network's bonded total (sortition).
+    /// Writable: a slash lowers the network's bonded total (sortition), and closing the job
+    /// moves what it owes the treasury into `treasury_owed`.
     #[account(mut)]
     pub config: Box<Account<'info, Config>>,
     #[account(mut)]
@@ -35,22 +36,28 @@ pub struct SettleClaim<'info> {
     /// CHECK: the claim's operator (checked by `has_one`); receives the claim's rent.
     #[account(mut)]
     pub operator: UncheckedAccount<'info>,
-    /// Where a winning replica is paid.
-    #[account(
-        mut,
-        token::mint = mint,
-        token::authority = operator,
-        token::token_program = token_program,
-    )]
-    pub operator_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// Where a winning replica is paid: the operator's token account of the network mint.
+    /// CHECK: checked when a payment goes to it (`token_ops::check_wallet_account`).
+    #[account(mut)]
+    pub operator_token: UncheckedAccount<'info>,
     /// CHECK: the node's stake vault, pinned by address (the token program checks the rest).
     #[account(mut, address = node.stake_vault @ TesseraError::VaultMismatch)]
     pub stake_vault: UncheckedAccount<'info>,
-    /// CHECK: the job's escrow, pinned by address (the token program checks the rest).
-    #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
+    /// CHECK: the network's escrow vault, pinned by address (the token program checks the
+    /// rest).
+    #[account(mut, address = config.vault @ TesseraError::VaultMismatch)]
     pub escrow: UncheckedAccount<'info>,
+    /// The job's client: when it settles the last claim the job closes, its rent goes here.
+    /// CHECK: pinned to the job's client.
+    #[account(mut, address = job.client @ TesseraError::NotClient)]
+    pub client: UncheckedAccount<'info>,
+    /// Where the job's unspent escrow goes when the client's last settlement closes it.
+    /// CHECK: checked when a refund goes to it (`token_ops::check_wallet_account`).
+    #[account(mut)]
+    pub client_token: UncheckedAccount<'info>,
+    /// CHECK: pinned to the config's mint by address.
     #[account(address = config.mint @ TesseraError::MintMismatch)]
-    pub mint: Box<InterfaceAccount<'info, Mint>>,
+    pub mint: UncheckedAccount<'info>,
     #[account(address = config.token_program @ TesseraError::MintMismatch)]
     pub token_program: Interface<'info, TokenInterface>,
 }
@@ -58,7 +65,6 @@ pub struct SettleClaim<'info> {
 impl SettleClaim<'_> {
     pub fn validate(&self) -> Result<()> {
         crate::cu_mark!("validate");
-        token_ops::check_crank_account(&self.cranker_token, &self.cranker.key(), &self.config)?;
         let now = Clock::get()?.unix_timestamp;
         let job = &self.job;
         let settled = matches!(
@@ -69,7 +75,6 @@ impl SettleClaim<'_> {
         // records that itself, so no separate finalize_job crank is needed.
         let unchallenged = job.state == JobState::Challenge && now > job.challenge_deadline;
         require!(settled || unchallenged, TesseraError::JobNotSettled);
-        crate::cu_mark!("crank_account");
         Ok(())
     }
 }
@@ -77,7 +82,9 @@ impl SettleClaim<'_> {
 /// Permissionless: settle one claim of a finished job (or of one whose challenge window has
 /// closed, which completes it) and close it (rent to the operator).
 /// Majority replicas are paid their price minus the protocol fee; losing, silent and late
-/// replicas are slashed; reputations update.
+/// replicas are slashed; reputations update. When the job's client settles its last claim (no
+/// claim, challenge or bid left), the job closes too (`job_close::close_settled`): no separate
+/// `close_job`.
 #[access_control(ctx.accounts.validate())]
 pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
     crate::cu_mark!("handler");
@@ -116,20 +123,21 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
     // which replica was honest, and its output is public (docs/PROTOCOL.md, "Split votes").
     if matches!(outcome, ClaimOutcome::Paid | ClaimOutcome::Unresolved) {
         let price = a.claim.price;
+        token_ops::check_wallet_account(&a.operator_token, &a.operator.key(), &a.config)?;
         fee = token_ops::bps_of(price, a.job.terms.protocol_fee_bps)?;
         paid = price.checked_sub(fee).ok_or(TesseraError::MathOverflow)?;
         require!(
             a.job.escrow_expected()? >= price,
             TesseraError::MathOverflow
         );
-        crate::job_signer_seeds!(a.job => seeds);
-        let job_info = a.job.to_account_info();
+        crate::config_signer_seeds!(a.config => seeds);
+        let config_info = a.config.to_account_info();
         token_ops::transfer(
             &a.token_program,
-            &a.mint,
+            &a.mint.to_account_info(),
             &a.escrow.to_account_info(),
             &a.operator_token.to_account_info(),
-            &job_info,
+            &config_info,
             &[seeds],
             paid,
         )?;
@@ -139,7 +147,8 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
             .paid_out
             .checked_add(price)
             .ok_or(TesseraError::MathOverflow)?;
-        // the fee stays in escrow and reaches the treasury at close_job
+        // the fee stays in escrow, owed to the treasury (moved to the config when the job
+        // closes, paid by sweep_fees)
         a.job.treasury_owed = a
             .job
             .treasury_owed
@@ -163,6 +172,7 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
         }
     }
     if let Some(reason) = slash_reason {
+        token_ops::check_crank_account(&a.cranker_token, &a.cranker.key(), &a.config)?;
         // A losing majority that a challenger disputed pays the challenger, not the client.
         let to_challenger = reason == SlashReason::WrongResult
             && a.job.challenged
@@ -173,7 +183,7 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
             stake_vault: a.stake_vault.to_account_info(),
             escrow: a.escrow.to_account_info(),
             cranker_token: a.cranker_token.to_account_info(),
-            mint: &a.mint,
+            mint: a.mint.to_account_info(),
             token_program: &a.token_program,
         };
         apply_slash(&mut s, &mut a.job, reason, to_challenger, now)?;
@@ -214,6 +224,20 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
         reputation_bps: a.node.reputation.score_bps,
     });
     crate::cu_mark!("event");
+    // The client settling the job's last claim has its result: the job closes at once. Anyone
+    // else's settlement leaves it open, its result readable, until the client closes it.
+    if a.cranker.key() == a.job.client && super::job_close::closable(&a.job) {
+        super::job_close::close_settled(
+            &mut a.config,
+            &mut a.job,
+            &a.client,
+            &a.client_token,
+            &a.escrow,
+            &a.mint,
+            &a.token_program,
+        )?;
+        crate::cu_mark!("job_closed");
+    }
     Ok(())
 }
 
@@ -224,7 +248,7 @@ pub struct SlashAccounts<'a, 'info> {
     pub stake_vault: AccountInfo<'info>,
     pub escrow: AccountInfo<'info>,
     pub cranker_token: AccountInfo<'info>,
-    pub mint: &'a InterfaceAccount<'info, Mint>,
+    pub mint: AccountInfo<'info>,
     pub token_program: &'a Interface<'info, TokenInterface>,
 }
 
@@ -249,7 +273,7 @@ pub fn apply_slash(
     let node_info = s.node.to_account_info();
     token_ops::transfer(
         s.token_program,
-        s.mint,
+        &s.mint,
         &s.stake_vault,
         &s.cranker_token,
         &node_info,
@@ -264,7 +288,7 @@ pub fn apply_slash(
         .ok_or(TesseraError::MathOverflow)?;
     token_ops::transfer(
         s.token_program,
-        s.mint,
+        &s.mint,
         &s.stake_vault,
         &s.escrow,
         &node_info,

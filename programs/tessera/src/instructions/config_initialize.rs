@@ -5,6 +5,7 @@ use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::ConfigInitialized;
+use crate::pda;
 use crate::state::{Config, ConfigParams};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
@@ -40,6 +41,11 @@ pub struct InitializeConfig<'info> {
     pub program_data: Option<Account<'info, ProgramData>>,
     pub token_program: Interface<'info, TokenInterface>,
     pub system_program: Program<'info, System>,
+    /// The escrow vault: the canonical PDA `["escrow"]` (its seeds in the IDL, so wallets
+    /// resolve it), made a token account of `mint` owned by the config by the handler.
+    /// CHECK: at its canonical PDA (seeds constraint); created empty by the handler.
+    #[account(mut, seeds = [ESCROW_SEED], bump)]
+    pub escrow: UncheckedAccount<'info>,
 }
 
 impl InitializeConfig<'_> {
@@ -73,7 +79,23 @@ impl InitializeConfig<'_> {
 
 #[access_control(ctx.accounts.validate(&args))]
 pub fn handler(ctx: Context<InitializeConfig>, args: InitializeConfigArgs) -> Result<()> {
+    let a = &ctx.accounts;
+    let config_key = a.config.key();
+    let vault_bump = ctx.bumps.escrow;
+    pda::init_token_vault(
+        &a.authority,
+        &a.escrow,
+        &a.mint.to_account_info(),
+        &config_key,
+        &a.token_program,
+        &a.system_program,
+        &[ESCROW_SEED, &[vault_bump]],
+    )?;
+    let vault = a.escrow.key();
     let config = &mut ctx.accounts.config;
+    config.vault = vault;
+    config.vault_bump = vault_bump;
+    config.treasury_owed = 0;
     config.authority = ctx.accounts.authority.key();
     config.mint = ctx.accounts.mint.key();
     config.token_program = ctx.accounts.token_program.key();
@@ -84,6 +106,7 @@ pub fn handler(ctx: Context<InitializeConfig>, args: InitializeConfigArgs) -> Re
     config.bump = ctx.bumps.config;
     emit!(ConfigInitialized {
         config: config.key(),
+        vault,
         authority: config.authority,
         mint: config.mint,
         token_program: config.token_program,

@@ -15,8 +15,9 @@ pub struct CancelJob<'info> {
         has_one = client @ TesseraError::NotClient,
     )]
     pub job: Box<Account<'info, Job>>,
-    /// CHECK: the job's escrow, pinned by address (the token program checks the rest).
-    #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
+    /// CHECK: the network's escrow vault, pinned by address (the token program checks the
+    /// rest).
+    #[account(mut, address = config.vault @ TesseraError::VaultMismatch)]
     pub escrow: UncheckedAccount<'info>,
     #[account(
         mut,
@@ -50,14 +51,14 @@ impl CancelJob<'_> {
 pub fn handler(mut ctx: Context<CancelJob>) -> Result<()> {
     let a = &mut ctx.accounts;
     let refund = a.job.escrow_expected()?;
-    crate::job_signer_seeds!(a.job => seeds);
-    let job_info = a.job.to_account_info();
+    crate::config_signer_seeds!(a.config => seeds);
+    let config_info = a.config.to_account_info();
     token_ops::transfer(
         &a.token_program,
-        &a.mint,
+        &a.mint.to_account_info(),
         &a.escrow.to_account_info(),
         &a.client_token.to_account_info(),
-        &job_info,
+        &config_info,
         &[seeds],
         refund,
     )?;

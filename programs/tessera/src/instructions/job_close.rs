@@ -1,5 +1,5 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+use anchor_spl::token_interface::TokenInterface;
 
 use crate::errors::TesseraError;
 use crate::events::JobClosed;
@@ -8,38 +8,31 @@ use crate::token_ops;
 
 #[derive(Accounts)]
 pub struct CloseJob<'info> {
+    /// Writable: what the job owes the treasury moves into `treasury_owed`.
+    #[account(mut)]
     pub config: Box<Account<'info, Config>>,
-    #[account(
-        mut,
-        close = client,
-        has_one = client @ TesseraError::NotClient,
-    )]
+    #[account(mut, has_one = client @ TesseraError::NotClient)]
     pub job: Box<Account<'info, Job>>,
     /// CHECK: the job's client (checked by `has_one`); receives rent and the refund.
     #[account(mut)]
     pub client: UncheckedAccount<'info>,
-    #[account(
-        mut,
-        token::mint = mint,
-        token::authority = client,
-        token::token_program = token_program,
-    )]
-    pub client_token: Box<InterfaceAccount<'info, TokenAccount>>,
-    /// CHECK: the job's escrow, pinned by address (the token program checks the rest).
-    #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
+    /// The client's token account of the network mint: the refund goes here.
+    /// CHECK: checked when a refund goes to it (`token_ops::check_wallet_account`).
+    #[account(mut)]
+    pub client_token: UncheckedAccount<'info>,
+    /// CHECK: the network's escrow vault, pinned by address (the token program checks the
+    /// rest).
+    #[account(mut, address = config.vault @ TesseraError::VaultMismatch)]
     pub escrow: UncheckedAccount<'info>,
-    /// CHECK: the config's treasury, pinned by address (the token program checks the rest).
-    #[account(mut, address = config.treasury @ TesseraError::VaultMismatch)]
-    pub treasury: UncheckedAccount<'info>,
+    /// CHECK: pinned to the config's mint by address.
     #[account(address = config.mint @ TesseraError::MintMismatch)]
-    pub mint: Box<InterfaceAccount<'info, Mint>>,
+    pub mint: UncheckedAccount<'info>,
     #[account(address = config.token_program @ TesseraError::MintMismatch)]
     pub token_program: Interface<'info, TokenInterface>,
 }
 
 impl CloseJob<'_> {
     pub fn validate(&self) -> Result<()> {
-        crate::cu_mark!("validate");
         let job = &self.job;
         require!(job.state.is_terminal(), TesseraError::JobNotSettled);
         require!(
@@ -50,66 +43,74 @@ impl CloseJob<'_> {
     }
 }
 
-/// Permissionless once everything is settled: what is owed to the treasury (fees, its share of
-/// slashes, forfeited bonds) goes there in one transfer; the rest of the escrow (unused budget,
-/// the client's share of slashes) and all rent go to the client.
+/// Permissionless once everything is settled (see [`close_settled`]).
 #[access_control(ctx.accounts.validate())]
-pub fn handler(mut ctx: Context<CloseJob>) -> Result<()> {
-    crate::cu_mark!("handler");
-    let a = &mut ctx.accounts;
-    let expected = a.job.escrow_expected()?;
-    let owed = a.job.treasury_owed;
-    // Tokens sent to the escrow from outside are the client's too.
-    let balance = token_ops::amount_of(&a.escrow)?;
-    crate::cu_mark!("escrow_balance");
-    require!(balance >= expected, TesseraError::MathOverflow);
-    let refund = balance
+pub fn handler(ctx: Context<CloseJob>) -> Result<()> {
+    let a = ctx.accounts;
+    close_settled(
+        &mut a.config,
+        &mut a.job,
+        &a.client,
+        &a.client_token,
+        &a.escrow,
+        &a.mint,
+        &a.token_program,
+    )
+}
+
+/// A finished job whose claims, challenges and bids are all settled can close.
+pub fn closable(job: &Job) -> bool {
+    job.state.is_terminal()
+        && job.unsettled_claims == 0
+        && job.open_challenges == 0
+        && job.bids == 0
+}
+
+/// Close a [`closable`] job: what it owes the treasury (fees, its share of slashes, forfeited
+/// bonds) moves to the config's `treasury_owed` (paid by `sweep_fees` in batches, no transfer
+/// here); the rest of its escrow (unused budget, the client's share of slashes) goes back to
+/// the client's token account; the job's rent goes to the client. The job's escrow share is
+/// zero afterwards.
+pub fn close_settled<'info>(
+    config: &mut Account<'info, Config>,
+    job: &mut Account<'info, Job>,
+    client: &AccountInfo<'info>,
+    client_token: &AccountInfo<'info>,
+    escrow: &AccountInfo<'info>,
+    mint: &AccountInfo<'info>,
+    token_program: &Interface<'info, TokenInterface>,
+) -> Result<()> {
+    let expected = job.escrow_expected()?;
+    let owed = job.treasury_owed;
+    let refund = expected
         .checked_sub(owed)
         .ok_or(TesseraError::MathOverflow)?;
-    crate::job_signer_seeds!(a.job => seeds);
-    let job_info = a.job.to_account_info();
-    token_ops::transfer(
-        &a.token_program,
-        &a.mint,
-        &a.escrow.to_account_info(),
-        &a.treasury.to_account_info(),
-        &job_info,
-        &[seeds],
-        owed,
-    )?;
-    crate::cu_mark!("treasury_transfer");
-    token_ops::transfer(
-        &a.token_program,
-        &a.mint,
-        &a.escrow.to_account_info(),
-        &a.client_token.to_account_info(),
-        &job_info,
-        &[seeds],
-        refund,
-    )?;
-    crate::cu_mark!("refund_transfer");
-    token_ops::close(
-        &a.token_program,
-        &a.escrow.to_account_info(),
-        &a.client.to_account_info(),
-        &job_info,
-        &[seeds],
-    )?;
-    crate::cu_mark!("escrow_close");
-    let job = &mut a.job;
+    if refund > 0 {
+        token_ops::check_wallet_account(client_token, &job.client, config)?;
+        crate::config_signer_seeds!(config => seeds);
+        token_ops::transfer(
+            token_program,
+            mint,
+            escrow,
+            client_token,
+            &config.to_account_info(),
+            &[seeds],
+            refund,
+        )?;
+    }
+    config.treasury_owed = config
+        .treasury_owed
+        .checked_add(owed)
+        .ok_or(TesseraError::MathOverflow)?;
     job.refunded = job
         .refunded
-        .checked_add(
-            expected
-                .checked_sub(owed)
-                .ok_or(TesseraError::MathOverflow)?,
-        )
+        .checked_add(refund)
         .ok_or(TesseraError::MathOverflow)?;
     job.treasury_owed = 0;
     emit!(JobClosed {
         job: job.key(),
-        refund
+        refund,
+        to_treasury: owed,
     });
-    crate::cu_mark!("event");
-    Ok(())
+    job.close(client.clone())
 }

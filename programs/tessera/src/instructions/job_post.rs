@@ -1,5 +1,5 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
+use anchor_spl::token_interface::TokenInterface;
 
 use crate::pda;
 
@@ -42,20 +42,17 @@ pub struct PostJob<'info> {
     /// CHECK: must be empty and at its canonical PDA; both checked in the handler.
     #[account(mut)]
     pub job: UncheckedAccount<'info>,
-    /// The job's escrow: canonical PDA `["escrow", job]`, a token account of the config mint
-    /// owned by the job, created by the handler.
-    /// CHECK: same as `job`.
-    #[account(mut)]
+    /// CHECK: the network's escrow vault, pinned by address (the token program checks the
+    /// rest): the deposit moves in, the job's accounting keeps its share.
+    #[account(mut, address = config.vault @ TesseraError::VaultMismatch)]
     pub escrow: UncheckedAccount<'info>,
-    #[account(
-        mut,
-        token::mint = mint,
-        token::authority = client,
-        token::token_program = token_program,
-    )]
-    pub client_token: Box<InterfaceAccount<'info, TokenAccount>>,
+    /// CHECK: the deposit's source; the client signs the transfer as its owner, and the token
+    /// program checks it holds the mint.
+    #[account(mut)]
+    pub client_token: UncheckedAccount<'info>,
+    /// CHECK: pinned to the config's mint by address.
     #[account(address = config.mint @ TesseraError::MintMismatch)]
-    pub mint: Box<InterfaceAccount<'info, Mint>>,
+    pub mint: UncheckedAccount<'info>,
     #[account(address = config.token_program @ TesseraError::MintMismatch)]
     pub token_program: Interface<'info, TokenInterface>,
     pub system_program: Program<'info, System>,
@@ -140,21 +137,9 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
     let client_key = a.client.key();
     let job_key = a.job.key();
     let id_bytes = args.job_id.to_le_bytes();
-    let escrow_bump = pda::expect(&a.escrow, &[ESCROW_SEED, job_key.as_ref()])?;
-    crate::cu_mark!("escrow_pda");
-    pda::init_token_vault(
-        &a.client,
-        &a.escrow,
-        &a.mint.to_account_info(),
-        &job_key,
-        &a.token_program,
-        &a.system_program,
-        &[ESCROW_SEED, job_key.as_ref(), &[escrow_bump]],
-    )?;
-    crate::cu_mark!("escrow_init");
     token_ops::transfer(
         &a.token_program,
-        &a.mint,
+        &a.mint.to_account_info(),
         &a.client_token.to_account_info(),
         &a.escrow,
         &a.client,
@@ -221,14 +206,12 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
             round_size: args.replicas,
             challenges: 0,
             bump,
-            escrow_bump,
             audit_undecided: false,
             spec_hash: args.spec_hash,
             tally: [Tally::default(); MAX_SLOTS],
             winning_hash: [0; 32],
             challenged_hash: [0; 32],
-            escrow: a.escrow.key(),
-            reserved: [0; 1],
+            reserved: [0; 2],
         },
         requirements: args.requirements,
         input_uri: args.input_uri,

@@ -58,7 +58,7 @@ pub fn handler(ctx: Context<DeregisterNode>) -> Result<()> {
     let node_info = a.node.to_account_info();
     token_ops::transfer(
         &a.token_program,
-        &a.mint,
+        &a.mint.to_account_info(),
         &a.stake_vault.to_account_info(),
         &a.operator_token.to_account_info(),
         &node_info,

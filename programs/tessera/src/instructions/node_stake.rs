@@ -50,7 +50,7 @@ pub fn handler(ctx: Context<Stake>, args: StakeArgs) -> Result<()> {
     let a = &ctx.accounts;
     token_ops::transfer(
         &a.token_program,
-        &a.mint,
+        &a.mint.to_account_info(),
         &a.operator_token.to_account_info(),
         &a.stake_vault.to_account_info(),
         &a.operator.to_account_info(),

@@ -35,8 +35,9 @@ pub struct ChallengeResult<'info> {
     /// CHECK: must be empty and at its canonical PDA; both checked in the handler.
     #[account(mut)]
     pub challenge: UncheckedAccount<'info>,
-    /// CHECK: the job's escrow, pinned by address (the token program checks the rest).
-    #[account(mut, address = job.escrow @ TesseraError::VaultMismatch)]
+    /// CHECK: the network's escrow vault, pinned by address (the token program checks the
+    /// rest).
+    #[account(mut, address = config.vault @ TesseraError::VaultMismatch)]
     pub escrow: UncheckedAccount<'info>,
     #[account(address = config.mint @ TesseraError::MintMismatch)]
     pub mint: Box<InterfaceAccount<'info, Mint>>,
@@ -101,7 +102,7 @@ pub fn handler(mut ctx: Context<ChallengeResult>, args: ChallengeResultArgs) -> 
     let a = &mut ctx.accounts;
     token_ops::transfer(
         &a.token_program,
-        &a.mint,
+        &a.mint.to_account_info(),
         &a.challenger_token.to_account_info(),
         &a.escrow.to_account_info(),
         &a.challenger.to_account_info(),

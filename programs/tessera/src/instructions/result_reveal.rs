@@ -91,11 +91,16 @@ pub fn handler(ctx: Context<RevealResult>, args: RevealResultArgs) -> Result<()>
         output_uri: args.output_uri,
     });
     crate::cu_mark!("event");
-    // The last reveal of the round with a strict majority opens the challenge window itself
-    // (no finalize_job needed). Without a majority the round stays for finalize_job, which
-    // escalates or fails it.
-    // An audit round decides through the same verdict as finalize_job (silent seats never
-    // decide it).
+    after_reveal(job, now)?;
+    crate::cu_mark!("verdict");
+    Ok(())
+}
+
+/// After a reveal: the last reveal of the round with a strict majority opens the challenge
+/// window itself (no finalize_job needed). Without a majority the round stays for
+/// finalize_job, which escalates or fails it. An audit round decides through the same verdict
+/// as finalize_job (silent seats never decide it).
+pub fn after_reveal(job: &mut Account<Job>, now: i64) -> Result<()> {
     if job.round_reveals == job.round_commits {
         let key = job.key();
         if job.challenged {
@@ -104,6 +109,5 @@ pub fn handler(ctx: Context<RevealResult>, args: RevealResultArgs) -> Result<()>
             super::job_finalize::open_challenge(job, key, hash, now);
         }
     }
-    crate::cu_mark!("verdict");
     Ok(())
 }

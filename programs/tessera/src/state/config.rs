@@ -62,6 +62,9 @@ pub struct ConfigCore {
     pub token_program: Pubkey,
     /// Token account (of `mint`) that receives protocol fees and the treasury share of slashes.
     pub treasury: Pubkey,
+    /// The escrow vault (PDA `["escrow"]`, a token account of `mint` owned by this config):
+    /// every job's escrow, each job's share kept by its own accounting.
+    pub vault: Pubkey,
     /// Proposed next authority (`update_config`); it takes over only when it signs
     /// `accept_authority`. `Pubkey::default()` when none is proposed.
     pub pending_authority: Pubkey,
@@ -96,6 +99,9 @@ pub struct ConfigCore {
     /// Length of a stake epoch in slots (epoch `slot / stake_epoch_slots`): a draw counts the
     /// stake bonded since its seed's epoch began. Fixed when the config is created.
     pub stake_epoch_slots: u64,
+    /// Fees and the treasury's shares of slashes and forfeited bonds of closed jobs, held in
+    /// the vault until `sweep_fees` pays them to the treasury in one transfer.
+    pub treasury_owed: u64,
     /// `total_bonded` at the start of the last two epochs: the denominator of a draw is the
     /// total of the same moment as the stake it counts ([`Config::draw_total`]).
     pub draw_total: StakeHistory,
@@ -125,9 +131,11 @@ pub struct ConfigCore {
     pub paused: bool,
     /// Canonical bump of this PDA.
     pub bump: u8,
+    /// Canonical bump of the escrow vault.
+    pub vault_bump: u8,
     /// Explicit padding (always zero): no hidden padding bytes, so the core's memory is its
     /// Borsh encoding.
-    pub reserved: [u8; 2],
+    pub reserved: [u8; 1],
 }
 
 /// Every tunable parameter of [`Config`], validated as a whole.

@@ -180,7 +180,8 @@ impl RoundDraw {
     }
 }
 
-/// A compute job and its escrow accounting. PDA `["job", client, job_id u64 le]`.
+/// A compute job and its escrow accounting (its share of the network's escrow vault,
+/// [`Job::escrow_expected`]). PDA `["job", client, job_id u64 le]`.
 ///
 /// The fixed-size fields are in [`JobCore`] (one copy in and out of the account, see
 /// `state::layout`), reached through `Deref` (`job.state` is `job.core.state`); the
@@ -287,8 +288,8 @@ pub struct JobCore {
     pub bonds_held: u64,
     /// Tokens returned to the client (cancel / close).
     pub refunded: u64,
-    /// Protocol fees and the treasury's share of slashes and forfeited bonds, held in escrow
-    /// and paid to the treasury in one transfer by `close_job`.
+    /// Protocol fees and the treasury's share of slashes and forfeited bonds, held in escrow;
+    /// when the job closes they move to `Config::treasury_owed` (paid out by `sweep_fees`).
     pub treasury_owed: u64,
     /// Sortition seed of the current round (or of the bidding): the hash of this slot, the
     /// one the round opened in, which nobody knew then.
@@ -321,7 +322,6 @@ pub struct JobCore {
     /// Challenges made against this job (all dispute `challenged_hash`).
     pub challenges: u8,
     pub bump: u8,
-    pub escrow_bump: u8,
     /// The last audit could not finish (silent seats, no budget or time to draw them again):
     /// the challenged result stands, auditors who revealed another hash are paid unslashed,
     /// challengers lose the audit's cost.
@@ -332,11 +332,9 @@ pub struct JobCore {
     pub tally: [Tally; MAX_SLOTS],
     pub winning_hash: [u8; 32],
     pub challenged_hash: [u8; 32],
-    /// The job's escrow token account (PDA `["escrow", job]`).
-    pub escrow: Pubkey,
     /// Explicit padding (always zero): the core's size is a multiple of its alignment, so it
     /// has no hidden padding bytes and its memory is its Borsh encoding.
-    pub reserved: [u8; 1],
+    pub reserved: [u8; 2],
 }
 
 impl Job {
