@@ -906,7 +906,29 @@ impl World {
                 m.is_signer = false;
             }
         }
+        let stake_of = |w: &World| {
+            w.s.svm
+                .get_account(&victim_node)
+                .and_then(|a| tessera_sdk::accounts::decode::<Node>("Node", &a.data).ok())
+                .map(|n| n.stake)
+        };
+        let (gain0, stake0) = (self.s.balance(&t.ata(&at.pubkey())), stake_of(self));
         let ok = self.s.send_as(&at, &[ixn], &[]).is_ok();
+        // A settlement checks the accounts a payment or a slash would use when it makes one:
+        // one that pays and slashes nothing leaves them untouched (and succeeds). The attack
+        // is the payment to the attacker (3) or a slash paying a program vault (8, 9).
+        let effect = match kind {
+            3 => self.s.balance(&t.ata(&at.pubkey())) > gain0,
+            8 | 9 if a % 2 == 1 => stake_of(self) < stake0,
+            _ => true,
+        };
+        if ok && !effect {
+            tally(
+                "seen:settlement-without-payment-ignores-the-bogus-account",
+                true,
+            );
+            return;
+        }
         tally(
             [
                 "attack:claim-with-victim-node",

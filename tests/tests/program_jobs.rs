@@ -979,6 +979,30 @@ fn compute_unit_report() {
         &[&next],
     )
     .unwrap();
+    // a k = 1 job the way the worker and the client run it: submit_result, the client's
+    // settlement closing the job, then the fee sweep
+    let mut w = World::new(1);
+    let job = w.post(77, 1, 1);
+    w.claim(0, &job).unwrap();
+    let op = w.nodes[0].insecure_clone();
+    w.s.send_named(
+        "submit_result",
+        ix::submit_result(
+            &op.pubkey(),
+            &job,
+            GOOD,
+            "http://127.0.0.1:7070/blobs/out".into(),
+        ),
+        &[&op],
+    )
+    .unwrap();
+    w.s.warp(ix::localnet_params().challenge_window_secs + 1);
+    let c = w.client.insecure_clone();
+    w.settle_as(&c, 0, &job).unwrap();
+    assert!(!w.s.exists(&job));
+    let t = w.s.tctx();
+    w.s.send_named("sweep_fees", ix::sweep_fees(&t), &[])
+        .unwrap();
     bump_search_sweep();
     let table = cu_table_markdown();
     println!("\nCompute units per instruction (max seen, LiteSVM, SBPF v3 build):\n{table}");
@@ -1002,6 +1026,8 @@ fn compute_unit_report() {
         "close_bid",
         "commit_result",
         "reveal_result",
+        "submit_result",
+        "sweep_fees",
         "finalize_job",
         "expire_claim",
         "settle_claim",
@@ -1014,9 +1040,15 @@ fn compute_unit_report() {
         let cu = t
             .get(name)
             .unwrap_or_else(|| panic!("no CU figure for {name}"));
+        // issue 34: nothing a job runs through costs over 15k; the once-per-deployment and
+        // once-per-node set-up (config and vault, node and stake vault) stay under 25k
+        let ceiling = match name {
+            "initialize_config" | "register_node" => 25_000,
+            _ => INSTRUCTION_CU,
+        };
         assert!(
-            *cu > 0 && *cu < 25_000,
-            "{name}: {cu} CU (budget: 25k per instruction)"
+            *cu > 0 && *cu <= ceiling,
+            "{name}: {cu} CU (ceiling {ceiling})"
         );
     }
     if std::env::var_os("TESSERA_WRITE_CU").is_some() {

@@ -147,7 +147,7 @@ impl<'a> Poster<'a> {
                 self.config.max_replicas
             );
         }
-        let budget = Job::budget_slots(args.replicas, args.max_escalations)
+        let budget = tessera::state::JobCore::budget_slots(args.replicas, args.max_escalations)
             .map_err(|e| anyhow::anyhow!("max_escalations: {e}"))?;
         let deposit = args
             .price_per_replica

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 use solana_sdk::{instruction::Instruction, pubkey::Pubkey};
-use tessera::state::{Config, Job};
+use tessera::state::Config;
 use tessera_jobs::jobspec::JobSpec;
 use tessera_sdk::ix::{self, TokenCtx};
 use tessera_sdk::{accounts, pda, units};
@@ -95,7 +95,7 @@ impl Network {
         let spec: JobSpec = serde_json::from_str(spec_json).context("the job does not parse")?;
         let hash = tessera_sdk::blob_id::parse_hash(input_hash)?;
         let args = spec.post_args(job_id, hash, input_uri.to_string(), self.decimals, now)?;
-        let deposit = Job::budget_slots(args.replicas, args.max_escalations)
+        let deposit = tessera::state::JobCore::budget_slots(args.replicas, args.max_escalations)
             .ok()
             .and_then(|slots| args.price_per_replica.checked_mul(u64::from(slots)))
             .context("the price times the replicas overflows")?;

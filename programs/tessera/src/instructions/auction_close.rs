@@ -2,13 +2,13 @@ use anchor_lang::prelude::*;
 
 use crate::errors::TesseraError;
 use crate::events::AuctionClosed;
-use crate::state::{Bid, Config, Job, JobState};
+use crate::state::{Bid, Config, JobHead, JobState};
 
 #[derive(Accounts)]
 pub struct CloseAuction<'info> {
     pub config: Box<Account<'info, Config>>,
     #[account(mut)]
-    pub job: Box<Account<'info, Job>>,
+    pub job: Box<Account<'info, JobHead>>,
     // remaining_accounts: every Bid account of the job (writable), in any order.
 }
 

@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::errors::TesseraError;
 use crate::events::BidClosed;
-use crate::state::{Bid, Job, JobState};
+use crate::state::{Bid, JobHead, JobState};
 
 #[derive(Accounts)]
 pub struct CloseBid<'info> {
@@ -10,7 +10,7 @@ pub struct CloseBid<'info> {
     /// claimed (closing it gives the reserved slot up).
     pub closer: Signer<'info>,
     #[account(mut)]
-    pub job: Box<Account<'info, Job>>,
+    pub job: Box<Account<'info, JobHead>>,
     #[account(
         mut,
         close = operator,

@@ -4,7 +4,7 @@ use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::BidPlaced;
 use crate::pda;
-use crate::state::{Bid, Config, Job, JobState, MarketType, Node};
+use crate::state::{Bid, Config, JobHead, JobState, MarketType, Node, NodeHead};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct PlaceBidArgs {
@@ -17,11 +17,11 @@ pub struct PlaceBid<'info> {
     pub operator: Signer<'info>,
     pub config: Box<Account<'info, Config>>,
     #[account(mut)]
-    pub job: Box<Account<'info, Job>>,
+    pub job: Box<Account<'info, JobHead>>,
     #[account(
         has_one = operator @ TesseraError::NotOperator,
     )]
-    pub node: Box<Account<'info, Node>>,
+    pub node: Box<Account<'info, NodeHead>>,
     /// The new bid: canonical PDA `["bid", job, node]` (one bid per node per job), created by
     /// the handler (see `pda`).
     /// CHECK: must be empty and at its canonical PDA; both checked in the handler.
@@ -57,7 +57,8 @@ impl PlaceBid<'_> {
             TesseraError::BidTooHigh
         );
         require!(job.bids < MAX_BIDS, TesseraError::NoFreeSlot);
-        job.check_eligible(&self.config, &self.node, now)?;
+        let hw = Node::hardware_caps(&self.node.to_account_info())?;
+        job.check_eligible(&self.config, &self.node, &hw, now)?;
         // bids are drawn by the same sortition as claims
         job.check_sortition(
             &job.key(),

@@ -3,14 +3,14 @@ use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
 use crate::errors::TesseraError;
 use crate::events::ChallengeSettled;
-use crate::state::{Challenge, Config, Job, JobState};
+use crate::state::{Challenge, Config, JobHead, JobState};
 use crate::token_ops;
 
 #[derive(Accounts)]
 pub struct SettleChallenge<'info> {
     pub config: Box<Account<'info, Config>>,
     #[account(mut)]
-    pub job: Box<Account<'info, Job>>,
+    pub job: Box<Account<'info, JobHead>>,
     #[account(
         mut,
         close = challenger,

@@ -3,7 +3,7 @@ use anchor_spl::token_interface::{Mint, TokenInterface};
 
 use crate::errors::TesseraError;
 use crate::events::ClaimExpired;
-use crate::state::{Claim, ClaimState, Config, Job, JobState, Node, SlashReason};
+use crate::state::{Claim, ClaimState, Config, JobHead, JobState, NodeHead, SlashReason};
 use crate::token_ops;
 
 use super::claim_settle::{apply_slash, SlashAccounts};
@@ -23,7 +23,7 @@ pub struct ExpireClaim<'info> {
     #[account(mut)]
     pub config: Box<Account<'info, Config>>,
     #[account(mut)]
-    pub job: Box<Account<'info, Job>>,
+    pub job: Box<Account<'info, JobHead>>,
     #[account(
         mut,
         has_one = job @ TesseraError::ClaimMismatch,
@@ -31,7 +31,7 @@ pub struct ExpireClaim<'info> {
     )]
     pub claim: Box<Account<'info, Claim>>,
     #[account(mut)]
-    pub node: Box<Account<'info, Node>>,
+    pub node: Box<Account<'info, NodeHead>>,
     /// CHECK: the node's stake vault, pinned by address (the token program checks the rest).
     #[account(mut, address = node.stake_vault @ TesseraError::VaultMismatch)]
     pub stake_vault: UncheckedAccount<'info>,

@@ -3,7 +3,10 @@ use anchor_spl::token_interface::TokenInterface;
 
 use crate::errors::TesseraError;
 use crate::events::{ClaimSettled, JobCompleted, NodeSlashed, ResultRecorded};
-use crate::state::{Claim, ClaimOutcome, ClaimState, Config, Job, JobState, Node, SlashReason};
+use crate::state::{
+    Claim, ClaimHead, ClaimOutcome, ClaimState, Config, Job, JobHead, JobState, NodeHead,
+    SlashReason,
+};
 use crate::token_ops;
 
 #[derive(Accounts)]
@@ -22,7 +25,7 @@ pub struct SettleClaim<'info> {
     #[account(mut)]
     pub config: Box<Account<'info, Config>>,
     #[account(mut)]
-    pub job: Box<Account<'info, Job>>,
+    pub job: Box<Account<'info, JobHead>>,
     #[account(
         mut,
         close = operator,
@@ -30,9 +33,9 @@ pub struct SettleClaim<'info> {
         has_one = node @ TesseraError::ClaimMismatch,
         has_one = operator @ TesseraError::ClaimMismatch,
     )]
-    pub claim: Box<Account<'info, Claim>>,
+    pub claim: Box<Account<'info, ClaimHead>>,
     #[account(mut)]
-    pub node: Box<Account<'info, Node>>,
+    pub node: Box<Account<'info, NodeHead>>,
     /// CHECK: the claim's operator (checked by `has_one`); receives the claim's rent.
     #[account(mut)]
     pub operator: UncheckedAccount<'info>,
@@ -155,13 +158,26 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
             .checked_add(fee)
             .ok_or(TesseraError::MathOverflow)?;
         if outcome == ClaimOutcome::Paid {
-            if a.job.result_uri.is_empty() && !a.claim.output_uri.is_empty() {
-                a.job.result_uri = a.claim.output_uri.clone();
-                emit!(ResultRecorded {
-                    job: a.job.key(),
-                    result_hash: a.job.winning_hash,
-                    uri: a.job.result_uri.clone(),
-                });
+            // the first winning claim settled records where the result is: the job keeps it for
+            // its client, the event for everyone once the job is closed (the client settling
+            // the last claim closes it now: the event alone)
+            let job_info = a.job.to_account_info();
+            if Job::result_uri_is_empty(&job_info)? {
+                let uri = Claim::output_uri(&a.claim.to_account_info())?;
+                if !uri.is_empty() {
+                    let closes_now = a.cranker.key() == a.job.client
+                        && a.job.unsettled_claims == 1
+                        && a.job.open_challenges == 0
+                        && a.job.bids == 0;
+                    if !closes_now {
+                        Job::write_result_uri(&job_info, &uri)?;
+                    }
+                    emit!(ResultRecorded {
+                        job: a.job.key(),
+                        result_hash: a.job.winning_hash,
+                        uri,
+                    });
+                }
             }
             let unit = a.job.terms.reputation_unit;
             crate::cu_mark!("result_uri");
@@ -244,7 +260,7 @@ pub fn handler(mut ctx: Context<SettleClaim>) -> Result<()> {
 /// The token accounts a slash moves tokens between.
 pub struct SlashAccounts<'a, 'info> {
     pub config: &'a mut Account<'info, Config>,
-    pub node: &'a mut Account<'info, Node>,
+    pub node: &'a mut Account<'info, NodeHead>,
     pub stake_vault: AccountInfo<'info>,
     pub escrow: AccountInfo<'info>,
     pub cranker_token: AccountInfo<'info>,
@@ -257,7 +273,7 @@ pub struct SlashAccounts<'a, 'info> {
 /// latter owed to the treasury until `close_job`.
 pub fn apply_slash(
     s: &mut SlashAccounts,
-    job: &mut Account<Job>,
+    job: &mut Account<JobHead>,
     reason: SlashReason,
     to_challenger: bool,
     now: i64,

@@ -3,7 +3,7 @@ use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
 use crate::errors::TesseraError;
 use crate::events::JobCancelled;
-use crate::state::{Config, Job, JobState};
+use crate::state::{Config, JobHead, JobState};
 use crate::token_ops;
 
 #[derive(Accounts)]
@@ -14,7 +14,7 @@ pub struct CancelJob<'info> {
         mut,
         has_one = client @ TesseraError::NotClient,
     )]
-    pub job: Box<Account<'info, Job>>,
+    pub job: Box<Account<'info, JobHead>>,
     /// CHECK: the network's escrow vault, pinned by address (the token program checks the
     /// rest).
     #[account(mut, address = config.vault @ TesseraError::VaultMismatch)]

@@ -4,7 +4,9 @@ use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::{BidClosed, JobClaimed};
 use crate::pda;
-use crate::state::{Bid, Claim, ClaimCore, ClaimState, Config, Job, JobState, MarketType, Node};
+use crate::state::{
+    Bid, Claim, ClaimCore, ClaimState, Config, JobHead, JobState, MarketType, Node, NodeHead,
+};
 
 #[derive(Accounts)]
 pub struct ClaimJob<'info> {
@@ -12,12 +14,12 @@ pub struct ClaimJob<'info> {
     pub operator: Signer<'info>,
     pub config: Account<'info, Config>,
     #[account(mut)]
-    pub job: Box<Account<'info, Job>>,
+    pub job: Box<Account<'info, JobHead>>,
     #[account(
         mut,
         has_one = operator @ TesseraError::NotOperator,
     )]
-    pub node: Box<Account<'info, Node>>,
+    pub node: Box<Account<'info, NodeHead>>,
     /// The new claim: canonical PDA `["claim", job, node]`, created by the handler, so one
     /// claim per (job, node): a second claim by the same node fails there.
     /// CHECK: must be empty and at its canonical PDA; both checked in the handler.
@@ -48,7 +50,8 @@ impl ClaimJob<'_> {
         require!(job.state != JobState::Bidding, TesseraError::AuctionJob);
         require!(job.state == JobState::Open, TesseraError::InvalidJobState);
         require!(now <= job.commit_deadline, TesseraError::WindowClosed);
-        job.check_eligible(&self.config, &self.node, now)?;
+        let hw = Node::hardware_caps(&self.node.to_account_info())?;
+        job.check_eligible(&self.config, &self.node, &hw, now)?;
         crate::cu_mark!("eligible");
         let reserved = job.reserved_at(now);
         // An auction winner takes the slot held for it, at its bid, until `wins_until`.

@@ -3,7 +3,7 @@ use anchor_spl::token_interface::TokenInterface;
 
 use crate::errors::TesseraError;
 use crate::events::JobClosed;
-use crate::state::{Config, Job};
+use crate::state::{Config, JobCore, JobHead};
 use crate::token_ops;
 
 #[derive(Accounts)]
@@ -12,7 +12,7 @@ pub struct CloseJob<'info> {
     #[account(mut)]
     pub config: Box<Account<'info, Config>>,
     #[account(mut, has_one = client @ TesseraError::NotClient)]
-    pub job: Box<Account<'info, Job>>,
+    pub job: Box<Account<'info, JobHead>>,
     /// CHECK: the job's client (checked by `has_one`); receives rent and the refund.
     #[account(mut)]
     pub client: UncheckedAccount<'info>,
@@ -59,7 +59,7 @@ pub fn handler(ctx: Context<CloseJob>) -> Result<()> {
 }
 
 /// A finished job whose claims, challenges and bids are all settled can close.
-pub fn closable(job: &Job) -> bool {
+pub fn closable(job: &JobCore) -> bool {
     job.state.is_terminal()
         && job.unsettled_claims == 0
         && job.open_challenges == 0
@@ -73,7 +73,7 @@ pub fn closable(job: &Job) -> bool {
 /// zero afterwards.
 pub fn close_settled<'info>(
     config: &mut Account<'info, Config>,
-    job: &mut Account<'info, Job>,
+    job: &mut Account<'info, JobHead>,
     client: &AccountInfo<'info>,
     client_token: &AccountInfo<'info>,
     escrow: &AccountInfo<'info>,

@@ -2,12 +2,12 @@ use anchor_lang::prelude::*;
 
 use crate::errors::TesseraError;
 use crate::events::{JobExpired, JobFailed};
-use crate::state::{Job, JobState};
+use crate::state::{JobHead, JobState};
 
 #[derive(Accounts)]
 pub struct ExpireJob<'info> {
     #[account(mut)]
-    pub job: Box<Account<'info, Job>>,
+    pub job: Box<Account<'info, JobHead>>,
 }
 
 impl ExpireJob<'_> {

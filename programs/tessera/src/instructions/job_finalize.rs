@@ -6,12 +6,12 @@ use crate::events::{
     AuditUndecided, JobCompleted, JobEscalated, JobExpired, JobFailed, MajorityReached,
     RevealOpened, RoundReopened,
 };
-use crate::state::{Job, JobState};
+use crate::state::{JobCore, JobHead, JobState};
 
 #[derive(Accounts)]
 pub struct FinalizeJob<'info> {
     #[account(mut)]
-    pub job: Box<Account<'info, Job>>,
+    pub job: Box<Account<'info, JobHead>>,
 }
 
 /// Permissionless crank that moves a job past a closed window:
@@ -107,7 +107,7 @@ pub fn handler(ctx: Context<FinalizeJob>) -> Result<()> {
 /// * otherwise the silent seats are drawn again (a new round of as many seats, paid from the
 ///   client's budget; the silent claims are slashed as silent at settlement);
 /// * with no budget or time left for that: undecided, the challenged majority stands.
-pub fn audit_verdict(job: &mut Job, key: Pubkey, now: i64, slot: u64) -> Result<()> {
+pub fn audit_verdict(job: &mut JobCore, key: Pubkey, now: i64, slot: u64) -> Result<()> {
     let hash = job.majority().unwrap_or(job.challenged_hash);
     let silent = job.round_size.saturating_sub(job.round_reveals);
     if silent == 0 || hash != job.challenged_hash || !job.overturn_possible(silent) {
@@ -134,7 +134,7 @@ pub fn audit_verdict(job: &mut Job, key: Pubkey, now: i64, slot: u64) -> Result<
 }
 
 /// An audit that cannot finish: the challenged majority stands and the job completes.
-pub fn close_undecided_audit(job: &mut Job, key: Pubkey) {
+pub fn close_undecided_audit(job: &mut JobCore, key: Pubkey) {
     let silent = job.round_size.saturating_sub(job.round_reveals);
     job.audit_undecided = true;
     job.state = JobState::Completed;
@@ -152,7 +152,7 @@ pub fn close_undecided_audit(job: &mut Job, key: Pubkey) {
 }
 
 /// A strict majority agreed on `hash`: the challenge window opens.
-pub fn open_challenge(job: &mut Job, key: Pubkey, hash: [u8; 32], now: i64) {
+pub fn open_challenge(job: &mut JobCore, key: Pubkey, hash: [u8; 32], now: i64) {
     job.state = JobState::Challenge;
     job.winning_hash = hash;
     job.has_winner = true;
@@ -172,13 +172,13 @@ pub fn open_challenge(job: &mut Job, key: Pubkey, hash: [u8; 32], now: i64) {
 }
 
 /// Add `extra` paid slots (an escalation's ESCALATION_SLOTS, or an audit) and open a new round.
-pub fn escalate(job: &mut Job, now: i64, slot: u64, extra: u8) -> Result<()> {
+pub fn escalate(job: &mut JobCore, now: i64, slot: u64, extra: u8) -> Result<()> {
     new_round(job, now, slot, extra, extra)
 }
 
 /// Open a new round of `size` seats, adding `extra` paid slots (a redrawn audit's silent seats
 /// reuse the slots no claim holds).
-fn new_round(job: &mut Job, now: i64, slot: u64, extra: u8, size: u8) -> Result<()> {
+fn new_round(job: &mut JobCore, now: i64, slot: u64, extra: u8, size: u8) -> Result<()> {
     job.round = job.round.checked_add(1).ok_or(TesseraError::MathOverflow)?;
     job.slots = job
         .slots

@@ -6,7 +6,9 @@ use crate::pda;
 use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::JobPosted;
-use crate::state::{Config, Job, JobCore, JobState, MarketType, Requirements, Tally};
+use crate::state::{
+    Config, Job, JobCore, JobRequirements, JobState, MarketType, Requirements, Tally,
+};
 use crate::token_ops;
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
@@ -123,7 +125,7 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     let a = &ctx.accounts;
     let config = &a.config;
-    let budget = Job::budget_slots(args.replicas, args.max_escalations)?;
+    let budget = JobCore::budget_slots(args.replicas, args.max_escalations)?;
     let deposit = args
         .price_per_replica
         .checked_mul(u64::from(budget))
@@ -192,6 +194,7 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
             treasury_owed: 0,
             seed_slot: 0,
             terms: config.terms(),
+            requirements: JobRequirements::from(&args.requirements),
             kernel_id: args.kernel_id,
             spec_version: args.spec_version,
             round_commits: 0,
@@ -213,7 +216,6 @@ pub fn handler(ctx: Context<PostJob>, args: PostJobArgs) -> Result<()> {
             challenged_hash: [0; 32],
             reserved: [0; 2],
         },
-        requirements: args.requirements,
         input_uri: args.input_uri,
         result_uri: String::new(),
     });

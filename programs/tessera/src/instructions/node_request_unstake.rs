@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::errors::TesseraError;
 use crate::events::UnstakeRequested;
-use crate::state::{Config, Node};
+use crate::state::{Config, NodeHead};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct RequestUnstakeArgs {
@@ -19,7 +19,7 @@ pub struct RequestUnstake<'info> {
         mut,
         has_one = operator @ TesseraError::NotOperator,
     )]
-    pub node: Account<'info, Node>,
+    pub node: Account<'info, NodeHead>,
 }
 
 impl RequestUnstake<'_> {

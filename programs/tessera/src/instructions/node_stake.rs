@@ -3,7 +3,7 @@ use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
 use crate::errors::TesseraError;
 use crate::events::Staked;
-use crate::state::{Config, Node};
+use crate::state::{Config, NodeHead};
 use crate::token_ops;
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
@@ -20,7 +20,7 @@ pub struct Stake<'info> {
         mut,
         has_one = operator @ TesseraError::NotOperator,
     )]
-    pub node: Account<'info, Node>,
+    pub node: Account<'info, NodeHead>,
     /// CHECK: the node's stake vault, pinned by address (the token program checks the rest).
     #[account(mut, address = node.stake_vault @ TesseraError::VaultMismatch)]
     pub stake_vault: UncheckedAccount<'info>,

@@ -3,7 +3,7 @@ use anchor_spl::token_interface::{Mint, TokenAccount, TokenInterface};
 
 use crate::errors::TesseraError;
 use crate::events::StakeWithdrawn;
-use crate::state::{Config, Node};
+use crate::state::{Config, NodeHead};
 use crate::token_ops;
 
 #[derive(Accounts)]
@@ -14,7 +14,7 @@ pub struct WithdrawStake<'info> {
         mut,
         has_one = operator @ TesseraError::NotOperator,
     )]
-    pub node: Account<'info, Node>,
+    pub node: Account<'info, NodeHead>,
     /// CHECK: the node's stake vault, pinned by address (the token program checks the rest).
     #[account(mut, address = node.stake_vault @ TesseraError::VaultMismatch)]
     pub stake_vault: UncheckedAccount<'info>,

@@ -5,7 +5,7 @@ use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::{JobEscalated, ResultChallenged};
 use crate::pda;
-use crate::state::{Challenge, Config, Job, JobState};
+use crate::state::{Challenge, Config, JobHead, JobState};
 use crate::token_ops;
 
 use super::job_finalize::escalate;
@@ -29,7 +29,7 @@ pub struct ChallengeResult<'info> {
     pub challenger_token: Box<InterfaceAccount<'info, TokenAccount>>,
     pub config: Box<Account<'info, Config>>,
     #[account(mut)]
-    pub job: Box<Account<'info, Job>>,
+    pub job: Box<Account<'info, JobHead>>,
     /// The new challenge: canonical PDA `["challenge", job, challenger]`, created by the
     /// handler (see `pda`).
     /// CHECK: must be empty and at its canonical PDA; both checked in the handler.

@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::errors::TesseraError;
 use crate::events::{ResultCommitted, RevealOpened};
-use crate::state::{Claim, ClaimState, Job, JobState};
+use crate::state::{Claim, ClaimState, JobHead, JobState};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct CommitResultArgs {
@@ -14,7 +14,7 @@ pub struct CommitResultArgs {
 pub struct CommitResult<'info> {
     pub operator: Signer<'info>,
     #[account(mut)]
-    pub job: Box<Account<'info, Job>>,
+    pub job: Box<Account<'info, JobHead>>,
     #[account(
         mut,
         has_one = job @ TesseraError::ClaimMismatch,

@@ -3,7 +3,7 @@ use anchor_lang::prelude::*;
 use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::{ResultRevealed, RevealOpened};
-use crate::state::{commitment, Claim, ClaimState, Job, JobState};
+use crate::state::{commitment, Claim, ClaimState, JobHead, JobState};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct RevealResultArgs {
@@ -16,7 +16,7 @@ pub struct RevealResultArgs {
 pub struct RevealResult<'info> {
     pub operator: Signer<'info>,
     #[account(mut)]
-    pub job: Box<Account<'info, Job>>,
+    pub job: Box<Account<'info, JobHead>>,
     #[account(
         mut,
         has_one = job @ TesseraError::ClaimMismatch,
@@ -100,7 +100,7 @@ pub fn handler(ctx: Context<RevealResult>, args: RevealResultArgs) -> Result<()>
 /// window itself (no finalize_job needed). Without a majority the round stays for
 /// finalize_job, which escalates or fails it. An audit round decides through the same verdict
 /// as finalize_job (silent seats never decide it).
-pub fn after_reveal(job: &mut Account<Job>, now: i64) -> Result<()> {
+pub fn after_reveal(job: &mut Account<JobHead>, now: i64) -> Result<()> {
     if job.round_reveals == job.round_commits {
         let key = job.key();
         if job.challenged {

@@ -3,7 +3,7 @@ use anchor_lang::prelude::*;
 use crate::constants::*;
 use crate::errors::TesseraError;
 use crate::events::{ResultSubmitted, RevealOpened};
-use crate::state::{commitment, Claim, ClaimState, Job, JobState};
+use crate::state::{commitment, Claim, ClaimState, JobHead, JobState};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct SubmitResultArgs {
@@ -15,7 +15,7 @@ pub struct SubmitResultArgs {
 pub struct SubmitResult<'info> {
     pub operator: Signer<'info>,
     #[account(mut)]
-    pub job: Box<Account<'info, Job>>,
+    pub job: Box<Account<'info, JobHead>>,
     #[account(
         mut,
         has_one = job @ TesseraError::ClaimMismatch,

@@ -51,6 +51,30 @@ impl Space for Claim {
     const INIT_SPACE: usize = ClaimCore::INIT_SPACE + (4 + MAX_URI_LEN);
 }
 
+/// A claim through its core only ([`super::layout::Head`]). (The IDL build describes the
+/// whole account.)
+#[cfg(not(feature = "idl-build"))]
+pub type ClaimHead = super::layout::Head<Claim, ClaimCore>;
+#[cfg(feature = "idl-build")]
+pub type ClaimHead = Claim;
+
+impl Claim {
+    /// The `output_uri` of the Claim account `info`, read from its data (the tail after the
+    /// core: u32 length + bytes). The caller has checked it is a Claim.
+    pub fn output_uri(info: &AccountInfo) -> Result<String> {
+        let data = info.try_borrow_data()?;
+        let start = 8 + core::mem::size_of::<ClaimCore>();
+        let bad = || error!(anchor_lang::error::ErrorCode::AccountDidNotDeserialize);
+        let len = data
+            .get(start..start + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(bad)? as usize;
+        let bytes = data.get(start + 4..start + 4 + len).ok_or_else(bad)?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| bad())
+    }
+}
+
 impl core::ops::Deref for Claim {
     type Target = ClaimCore;
     fn deref(&self) -> &ClaimCore {

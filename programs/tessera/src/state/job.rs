@@ -76,6 +76,45 @@ pub struct Requirements {
     pub min_reputation_bps: u16,
 }
 
+/// [`Requirements`] as a job keeps them, in its core (`#[repr(C)]`, no padding).
+#[derive(
+    AnchorSerialize,
+    AnchorDeserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    InitSpace,
+    bytemuck::Pod,
+    bytemuck::Zeroable,
+)]
+#[repr(C)]
+pub struct JobRequirements {
+    /// Bonded stake the node needs (at least config.min_stake applies too).
+    pub min_stake: u64,
+    pub min_vram_mb: u32,
+    pub min_compute_capability: u16,
+    pub min_reputation_bps: u16,
+    /// `CAP_*` flags the node must all have.
+    pub capabilities: u8,
+    /// Explicit padding (always zero).
+    pub reserved: [u8; 7],
+}
+
+impl From<&Requirements> for JobRequirements {
+    fn from(r: &Requirements) -> Self {
+        JobRequirements {
+            min_stake: r.min_stake,
+            min_vram_mb: r.min_vram_mb,
+            min_compute_capability: r.min_compute_capability,
+            min_reputation_bps: r.min_reputation_bps,
+            capabilities: r.capabilities,
+            reserved: [0; 7],
+        }
+    }
+}
+
 /// One distinct revealed result hash and how many replicas revealed it.
 #[derive(
     AnchorSerialize,
@@ -199,7 +238,6 @@ pub struct Job {
         )
     )]
     pub core: JobCore,
-    pub requirements: Requirements,
     /// At most `MAX_URI_LEN` bytes.
     pub input_uri: String,
     /// Where the agreed result can be fetched: the `output_uri` of the first winning claim
@@ -210,8 +248,50 @@ pub struct Job {
 
 // `InitSpace` cannot be derived through `serialize_with`: the same sum, by hand.
 impl Space for Job {
-    const INIT_SPACE: usize =
-        JobCore::INIT_SPACE + Requirements::INIT_SPACE + (4 + MAX_URI_LEN) + (4 + MAX_URI_LEN);
+    const INIT_SPACE: usize = JobCore::INIT_SPACE + (4 + MAX_URI_LEN) + (4 + MAX_URI_LEN);
+}
+
+/// A job through its core only ([`super::layout::Head`]): what every instruction but
+/// `post_job` uses. (The IDL build describes the whole account.)
+#[cfg(not(feature = "idl-build"))]
+pub type JobHead = super::layout::Head<Job, JobCore>;
+#[cfg(feature = "idl-build")]
+pub type JobHead = Job;
+
+impl Job {
+    /// Writes `uri` as the job's `result_uri` straight into the account data (`info`, a Job):
+    /// the tail after the core is `input_uri` then `result_uri`, both allocated at their
+    /// maximum length when the job was created, so it always fits.
+    pub fn write_result_uri(info: &AccountInfo, uri: &str) -> Result<()> {
+        require!(uri.len() <= MAX_URI_LEN, TesseraError::StringTooLong);
+        let mut data = info.try_borrow_mut_data()?;
+        let start = 8 + core::mem::size_of::<JobCore>();
+        let input_len = data
+            .get(start..start + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or(TesseraError::StringTooLong)? as usize;
+        let at = start + 4 + input_len;
+        let end = at + 4 + uri.len();
+        let dst = data.get_mut(at..end).ok_or(TesseraError::StringTooLong)?;
+        dst[..4].copy_from_slice(&(uri.len() as u32).to_le_bytes());
+        dst[4..].copy_from_slice(uri.as_bytes());
+        Ok(())
+    }
+
+    /// Is the job's `result_uri` (in its account data, see [`Job::write_result_uri`]) empty?
+    pub fn result_uri_is_empty(info: &AccountInfo) -> Result<bool> {
+        let data = info.try_borrow_data()?;
+        let start = 8 + core::mem::size_of::<JobCore>();
+        let len = |at: usize| {
+            data.get(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_le_bytes)
+                .ok_or(TesseraError::StringTooLong)
+        };
+        let input_len = len(start)? as usize;
+        Ok(len(start + 4 + input_len)? == 0)
+    }
 }
 
 impl core::ops::Deref for Job {
@@ -296,6 +376,8 @@ pub struct JobCore {
     pub seed_slot: u64,
     /// Fees, slashes, windows and bond of this job, fixed at post time.
     pub terms: JobTerms,
+    /// What a node must have to claim the job.
+    pub requirements: JobRequirements,
     /// Kernel identifier and the version of its spec (see docs/KERNELS.md).
     pub kernel_id: u16,
     pub spec_version: u16,
@@ -342,7 +424,9 @@ impl Job {
     pub const STATE_OFFSET: usize = 8 + 32;
     /// Byte offset of `client` in the account data.
     pub const CLIENT_OFFSET: usize = 8;
+}
 
+impl JobCore {
     /// Tokens the escrow vault must hold right now.
     pub fn escrow_expected(&self) -> Result<u64> {
         self.deposit
@@ -492,8 +576,8 @@ impl Job {
     /// the seed slot has ended.
     pub fn round_draw(
         &self,
-        node: &super::Node,
-        config: &super::Config,
+        node: &super::NodeCore,
+        config: &super::ConfigCore,
         slot: u64,
         slot_hashes: &[u8],
     ) -> Result<RoundDraw> {
@@ -523,8 +607,8 @@ impl Job {
         &self,
         key: &Pubkey,
         node_key: &Pubkey,
-        node: &super::Node,
-        config: &super::Config,
+        node: &super::NodeCore,
+        config: &super::ConfigCore,
         clock: &Clock,
         slot_hashes: &[u8],
     ) -> Result<()> {
@@ -552,16 +636,16 @@ impl Job {
     }
 }
 
-impl Job {
+impl JobCore {
     /// Can `node` take a replica of this job (claim or bid) at `now`?
     pub fn check_eligible(
         &self,
-        config: &super::Config,
-        node: &super::Node,
+        config: &super::ConfigCore,
+        node: &super::NodeCore,
+        hw: &super::HardwareCaps,
         now: i64,
     ) -> Result<()> {
         let r = &self.requirements;
-        let hw = &node.hardware;
         require!(
             hw.vram_mb >= r.min_vram_mb
                 && hw.compute_capability >= r.min_compute_capability

@@ -41,6 +41,87 @@ pub fn read<T: CheckedBitPattern, R: Read>(reader: &mut R) -> Result<T> {
     Ok(unsafe { core::mem::transmute_copy::<T::Bits, T>(&bits) })
 }
 
+/// An account of type `A` (a [`super::Job`], [`super::Node`]) seen through its fixed-size core
+/// `C` only. `Account<'info, Head<Job, JobCore>>` checks the owner and the discriminator as
+/// `Account<Job>` does, reads the core in one copy and writes it back in one, and never touches
+/// the variable-size tail behind it (URIs, hardware strings): what every instruction that needs
+/// none of the tail uses (`JobHead`, `NodeHead`). Writing it back writes the discriminator and
+/// the core; the tail stays as it is.
+pub struct Head<A, C> {
+    core: C,
+    account: core::marker::PhantomData<fn() -> A>,
+}
+
+impl<A, C: Copy> Clone for Head<A, C> {
+    fn clone(&self) -> Self {
+        Head {
+            core: self.core,
+            account: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<A, C> core::ops::Deref for Head<A, C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        &self.core
+    }
+}
+
+impl<A, C> core::ops::DerefMut for Head<A, C> {
+    fn deref_mut(&mut self) -> &mut C {
+        &mut self.core
+    }
+}
+
+impl<A: anchor_lang::Owner, C> anchor_lang::Owner for Head<A, C> {
+    fn owner() -> anchor_lang::prelude::Pubkey {
+        A::owner()
+    }
+}
+
+impl<A: anchor_lang::Discriminator, C> anchor_lang::Discriminator for Head<A, C> {
+    const DISCRIMINATOR: &'static [u8] = A::DISCRIMINATOR;
+}
+
+impl<A: anchor_lang::Discriminator, C: NoUninit> anchor_lang::AccountSerialize for Head<A, C> {
+    fn try_serialize<W: std::io::Write>(&self, writer: &mut W) -> anchor_lang::Result<()> {
+        use anchor_lang::error::ErrorCode;
+        writer
+            .write_all(A::DISCRIMINATOR)
+            .and_then(|()| writer.write_all(bytemuck::bytes_of(&self.core)))
+            .map_err(|_| ErrorCode::AccountDidNotSerialize.into())
+    }
+}
+
+impl<A: anchor_lang::Discriminator, C: CheckedBitPattern> anchor_lang::AccountDeserialize
+    for Head<A, C>
+{
+    fn try_deserialize(buf: &mut &[u8]) -> anchor_lang::Result<Self> {
+        use anchor_lang::error::ErrorCode;
+        let disc = A::DISCRIMINATOR;
+        if buf.len() < disc.len() {
+            return Err(ErrorCode::AccountDiscriminatorNotFound.into());
+        }
+        if &buf[..disc.len()] != disc {
+            return Err(ErrorCode::AccountDiscriminatorMismatch.into());
+        }
+        Self::try_deserialize_unchecked(buf)
+    }
+
+    fn try_deserialize_unchecked(buf: &mut &[u8]) -> anchor_lang::Result<Self> {
+        let mut data: &[u8] = buf
+            .get(A::DISCRIMINATOR.len()..)
+            .ok_or(anchor_lang::error::ErrorCode::AccountDidNotDeserialize)?;
+        let core =
+            read(&mut data).map_err(|_| anchor_lang::error::ErrorCode::AccountDidNotDeserialize)?;
+        Ok(Head {
+            core,
+            account: core::marker::PhantomData,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use core::mem::{offset_of, size_of};

@@ -183,6 +183,53 @@ impl Space for Node {
     const INIT_SPACE: usize = NodeCore::INIT_SPACE + Hardware::INIT_SPACE;
 }
 
+/// A node through its core only ([`super::layout::Head`]): what every instruction that does
+/// not change its hardware uses. (The IDL build describes the whole account.)
+#[cfg(not(feature = "idl-build"))]
+pub type NodeHead = super::layout::Head<Node, NodeCore>;
+#[cfg(feature = "idl-build")]
+pub type NodeHead = Node;
+
+/// The numbers of a node's [`Hardware`] a job's requirements are checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HardwareCaps {
+    pub vram_mb: u32,
+    pub compute_capability: u16,
+    pub capabilities: u8,
+}
+
+impl From<&Hardware> for HardwareCaps {
+    fn from(h: &Hardware) -> Self {
+        HardwareCaps {
+            vram_mb: h.vram_mb,
+            compute_capability: h.compute_capability,
+            capabilities: h.capabilities,
+        }
+    }
+}
+
+impl Node {
+    /// The hardware numbers of the Node account `info`, read from its data without decoding
+    /// the strings: after the core, `gpu_model` (u32 length + bytes), then `vram_mb`,
+    /// `compute_capability` and `capabilities`. The caller has checked it is a Node (an
+    /// `Account<NodeHead>` of the same account).
+    pub fn hardware_caps(info: &AccountInfo) -> Result<HardwareCaps> {
+        let data = info.try_borrow_data()?;
+        let start = 8 + core::mem::size_of::<NodeCore>();
+        let bytes = |at: usize, n: usize| {
+            data.get(at..at + n)
+                .ok_or_else(|| error!(anchor_lang::error::ErrorCode::AccountDidNotDeserialize))
+        };
+        let model_len = u32::from_le_bytes(bytes(start, 4)?.try_into().unwrap()) as usize;
+        let at = start + 4 + model_len;
+        Ok(HardwareCaps {
+            vram_mb: u32::from_le_bytes(bytes(at, 4)?.try_into().unwrap()),
+            compute_capability: u16::from_le_bytes(bytes(at + 4, 2)?.try_into().unwrap()),
+            capabilities: bytes(at + 6, 1)?[0],
+        })
+    }
+}
+
 impl core::ops::Deref for Node {
     type Target = NodeCore;
     fn deref(&self) -> &NodeCore {
