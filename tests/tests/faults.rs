@@ -89,7 +89,12 @@ fn faults_on_a_live_network() {
         net.add_worker(name, 100).unwrap();
     }
     let client = net.client(1_000).unwrap();
-    let mut parties = vec![net.tctx.ata(&client.pubkey()), net.config.treasury];
+    // (the escrow vault holds every job's escrow, and the fees until they are swept)
+    let mut parties = vec![
+        net.tctx.ata(&client.pubkey()),
+        net.config.treasury,
+        net.config.vault,
+    ];
     for w in &net.workers {
         parties.push(net.tctx.ata(&w.keypair.pubkey()));
         parties.push(pda::stake_vault(&w.node()).0);

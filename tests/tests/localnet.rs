@@ -63,6 +63,12 @@ fn program_on_a_real_validator() {
     assert_eq!(c.treasury, token::ata(&wallet.pubkey(), &mint));
     assert_eq!(c.params(), ix::localnet_params());
     assert_eq!(c.bump, pda::config().1);
+    assert_eq!((c.vault, c.vault_bump), pda::escrow());
+    assert_eq!(
+        rpc::token_balance(&client, &c.vault).unwrap(),
+        0,
+        "a new, empty vault"
+    );
     assert_eq!(cfg.authority, c.authority);
     println!("{}", network::describe_config(&c));
 

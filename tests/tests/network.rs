@@ -59,8 +59,9 @@ fn network_of_worker_processes_end_to_end() {
     assert!(format!("{err:#}").contains("insufficient funds"), "{err:#}");
     let treasury = net.config.treasury;
 
-    // Every token the scenarios can touch: client, operators, stake vaults, treasury.
-    let mut parties = vec![net.tctx.ata(&client.pubkey()), treasury];
+    // Every token the scenarios can touch: client, operators, stake vaults, treasury, and the
+    // escrow vault (every job's escrow, and the fees until they are swept).
+    let mut parties = vec![net.tctx.ata(&client.pubkey()), treasury, net.config.vault];
     for w in &net.workers {
         parties.push(net.tctx.ata(&w.keypair.pubkey()));
         parties.push(tessera_sdk::pda::stake_vault(&w.node()).0);
@@ -314,10 +315,16 @@ fn network_of_worker_processes_end_to_end() {
         "tessera_worker_jobs_claimed_total",
         "tessera_worker_kernel_seconds_count",
         "tessera_worker_pickup_seconds_bucket",
-        "tessera_worker_tx_sent_total{ix=\"commit_result\"}",
     ] {
         assert!(metrics.contains(m), "{m} missing from /metrics:\n{metrics}");
     }
+    // a replica commits (commit_result) or, the last of its round, commits and reveals at once
+    assert!(
+        ["commit_result", "submit_result"]
+            .iter()
+            .any(|ix| metrics.contains(&format!("tessera_worker_tx_sent_total{{ix=\"{ix}\"}}"))),
+        "no commitment counted in /metrics:\n{metrics}"
+    );
     let completed: u32 = (0..3)
         .map(|i| net.node(i).unwrap().reputation.completed)
         .sum();

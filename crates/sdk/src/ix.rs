@@ -449,8 +449,8 @@ pub fn sweep_fees(t: &TokenCtx) -> Instruction {
     )
 }
 
-/// Compute units a transaction asks for per Tessera instruction. The largest instruction uses
-/// about 21k (docs/CU.md, asserted under 25k by the test suite); without a limit the runtime
+/// Compute units a transaction asks for per Tessera instruction. The largest a job runs through uses
+/// about 15k (docs/CU.md, asserted by the test suite); without a limit the runtime
 /// assumes 200k per instruction, and the leader's scheduler budgets blocks and per-account
 /// write limits by that, so an explicit limit lets more of our transactions into each block.
 pub const CU_PER_INSTRUCTION: u32 = 50_000;

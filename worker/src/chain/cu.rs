@@ -8,15 +8,16 @@ use solana_sdk::instruction::Instruction;
 /// The largest compute units each instruction the worker sends used in the test suite
 /// (docs/CU.md). `close_auction` grows with its bid accounts: see [`limit_for`].
 const MEASURED: &[(&str, u32)] = &[
-    ("claim_job", 18_428),
-    ("close_auction", 10_867),
-    ("close_bid", 7_571),
-    ("commit_result", 8_478),
-    ("expire_claim", 20_267),
-    ("finalize_job", 6_030),
-    ("place_bid", 14_674),
-    ("reveal_result", 9_198),
-    ("settle_claim", 21_459),
+    ("claim_job", 11_791),
+    ("close_auction", 6_689),
+    ("close_bid", 3_549),
+    ("commit_result", 4_025),
+    ("expire_claim", 13_490),
+    ("finalize_job", 2_004),
+    ("place_bid", 8_577),
+    ("reveal_result", 4_934),
+    ("settle_claim", 14_986),
+    ("submit_result", 5_160),
 ];
 
 /// Units for an instruction the table does not know (every Tessera instruction stays under
@@ -82,13 +83,13 @@ mod tests {
             assert!(l >= cu + cu / 2, "{name}: {l} for {cu}");
             assert!(l < 40_000, "{name}: {l}");
         }
-        assert_eq!(limit_for("claim_job", 5), 28_000);
+        assert_eq!(limit_for("claim_job", 5), 18_000);
         assert_eq!(limit_for("something_new", 3), 75_000);
         // close_auction grows with its bids
         assert!(limit_for("close_auction", 20) > limit_for("close_auction", 4) + 40_000);
         let ix = Instruction::new_with_bytes(tessera::ID, &[], vec![]);
-        assert_eq!(limit("commit_result", &[ix.clone()]), 13_000 + OVERHEAD);
-        assert_eq!(limit("commit_result", &[ix.clone(), ix]), 26_000 + OVERHEAD);
+        assert_eq!(limit("commit_result", &[ix.clone()]), 7_000 + OVERHEAD);
+        assert_eq!(limit("commit_result", &[ix.clone(), ix]), 14_000 + OVERHEAD);
     }
 
     #[test]

@@ -77,5 +77,5 @@ export async function fetchAllMaybeConfig(
 }
 
 export function getConfigSize(): number {
-  return 344;
+  return 384;
 }

@@ -7,13 +7,13 @@
  */
 
 import { addDecoderSizePrefix, addEncoderSizePrefix, assertAccountExists, assertAccountsExist, combineCodec, decodeAccount, fetchEncodedAccount, fetchEncodedAccounts, fixDecoderSize, fixEncoderSize, getBytesDecoder, getBytesEncoder, getStructDecoder, getStructEncoder, getU32Decoder, getU32Encoder, getUtf8Decoder, getUtf8Encoder, transformEncoder, type Account, type Address, type Codec, type Decoder, type EncodedAccount, type Encoder, type FetchAccountConfig, type FetchAccountsConfig, type MaybeAccount, type MaybeEncodedAccount, type ReadonlyUint8Array } from '@solana/kit';
-import { getJobCoreDecoder, getJobCoreEncoder, getRequirementsDecoder, getRequirementsEncoder, type JobCore, type JobCoreArgs, type Requirements, type RequirementsArgs } from '../types';
+import { getJobCoreDecoder, getJobCoreEncoder, type JobCore, type JobCoreArgs } from '../types';
 
 export const JOB_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([75, 124, 80, 203, 161, 180, 202, 80]);
 
 export function getJobDiscriminatorBytes(): ReadonlyUint8Array { return fixEncoderSize(getBytesEncoder(), 8).encode(JOB_DISCRIMINATOR); }
 
-export type Job = { discriminator: ReadonlyUint8Array; core: JobCore; requirements: Requirements; 
+export type Job = { discriminator: ReadonlyUint8Array; core: JobCore; 
 /** At most `MAX_URI_LEN` bytes. */
 inputUri: string; 
 /**
@@ -23,7 +23,7 @@ inputUri: string;
  */
 resultUri: string;  };
 
-export type JobArgs = { core: JobCoreArgs; requirements: RequirementsArgs; 
+export type JobArgs = { core: JobCoreArgs; 
 /** At most `MAX_URI_LEN` bytes. */
 inputUri: string; 
 /**
@@ -35,12 +35,12 @@ resultUri: string;  };
 
 /** Gets the encoder for {@link JobArgs} account data. */
 export function getJobEncoder(): Encoder<JobArgs> {
-    return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)], ['core', getJobCoreEncoder()], ['requirements', getRequirementsEncoder()], ['inputUri', addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())], ['resultUri', addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())]]), (value) => ({ ...value, discriminator: JOB_DISCRIMINATOR }));
+    return transformEncoder(getStructEncoder([['discriminator', fixEncoderSize(getBytesEncoder(), 8)], ['core', getJobCoreEncoder()], ['inputUri', addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())], ['resultUri', addEncoderSizePrefix(getUtf8Encoder(), getU32Encoder())]]), (value) => ({ ...value, discriminator: JOB_DISCRIMINATOR }));
 }
 
 /** Gets the decoder for {@link Job} account data. */
 export function getJobDecoder(): Decoder<Job> {
-    return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)], ['core', getJobCoreDecoder()], ['requirements', getRequirementsDecoder()], ['inputUri', addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())], ['resultUri', addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())]]);
+    return getStructDecoder([['discriminator', fixDecoderSize(getBytesDecoder(), 8)], ['core', getJobCoreDecoder()], ['inputUri', addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())], ['resultUri', addDecoderSizePrefix(getUtf8Decoder(), getU32Decoder())]]);
 }
 
 /** Gets the codec for {@link Job} account data. */

@@ -37,6 +37,7 @@ export type CancelJobInput<TAccountClient extends string = string, TAccountConfi
   client: TransactionSigner<TAccountClient>;
 config: Address<TAccountConfig>;
 job: Address<TAccountJob>;
+/** rest). */
 escrow: Address<TAccountEscrow>;
 clientToken: Address<TAccountClientToken>;
 mint: Address<TAccountMint>;
@@ -66,6 +67,7 @@ accounts: {
 client: TAccountMetas[0];
 config: TAccountMetas[1];
 job: TAccountMetas[2];
+/** rest). */
 escrow: TAccountMetas[3];
 clientToken: TAccountMetas[4];
 mint: TAccountMetas[5];

@@ -47,6 +47,7 @@ job: Address<TAccountJob>;
  * handler (see `pda`).
  */
 challenge: Address<TAccountChallenge>;
+/** rest). */
 escrow: Address<TAccountEscrow>;
 mint: Address<TAccountMint>;
 tokenProgram?: Address<TAccountTokenProgram>;
@@ -90,6 +91,7 @@ job: TAccountMetas[3];
  * handler (see `pda`).
  */
 challenge: TAccountMetas[4];
+/** rest). */
 escrow: TAccountMetas[5];
 mint: TAccountMetas[6];
 tokenProgram: TAccountMetas[7];

@@ -14,8 +14,8 @@ export const CLOSE_JOB_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([90, 1
 
 export function getCloseJobDiscriminatorBytes(): ReadonlyUint8Array { return fixEncoderSize(getBytesEncoder(), 8).encode(CLOSE_JOB_DISCRIMINATOR); }
 
-export type CloseJobInstruction<TProgram extends string = typeof TESSERA_PROGRAM_ADDRESS, TAccountConfig extends string | AccountMeta<string> = string, TAccountJob extends string | AccountMeta<string> = string, TAccountClient extends string | AccountMeta<string> = string, TAccountClientToken extends string | AccountMeta<string> = string, TAccountEscrow extends string | AccountMeta<string> = string, TAccountTreasury extends string | AccountMeta<string> = string, TAccountMint extends string | AccountMeta<string> = string, TAccountTokenProgram extends string | AccountMeta<string> = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA", TRemainingAccounts extends readonly AccountMeta<string>[] = []> =
-Instruction<TProgram> & InstructionWithData<ReadonlyUint8Array> & InstructionWithAccounts<[TAccountConfig extends string ? ReadonlyAccount<TAccountConfig> : TAccountConfig, TAccountJob extends string ? WritableAccount<TAccountJob> : TAccountJob, TAccountClient extends string ? WritableAccount<TAccountClient> : TAccountClient, TAccountClientToken extends string ? WritableAccount<TAccountClientToken> : TAccountClientToken, TAccountEscrow extends string ? WritableAccount<TAccountEscrow> : TAccountEscrow, TAccountTreasury extends string ? WritableAccount<TAccountTreasury> : TAccountTreasury, TAccountMint extends string ? ReadonlyAccount<TAccountMint> : TAccountMint, TAccountTokenProgram extends string ? ReadonlyAccount<TAccountTokenProgram> : TAccountTokenProgram, ...TRemainingAccounts]>;
+export type CloseJobInstruction<TProgram extends string = typeof TESSERA_PROGRAM_ADDRESS, TAccountConfig extends string | AccountMeta<string> = string, TAccountJob extends string | AccountMeta<string> = string, TAccountClient extends string | AccountMeta<string> = string, TAccountClientToken extends string | AccountMeta<string> = string, TAccountEscrow extends string | AccountMeta<string> = string, TAccountMint extends string | AccountMeta<string> = string, TAccountTokenProgram extends string | AccountMeta<string> = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA", TRemainingAccounts extends readonly AccountMeta<string>[] = []> =
+Instruction<TProgram> & InstructionWithData<ReadonlyUint8Array> & InstructionWithAccounts<[TAccountConfig extends string ? WritableAccount<TAccountConfig> : TAccountConfig, TAccountJob extends string ? WritableAccount<TAccountJob> : TAccountJob, TAccountClient extends string ? WritableAccount<TAccountClient> : TAccountClient, TAccountClientToken extends string ? WritableAccount<TAccountClientToken> : TAccountClientToken, TAccountEscrow extends string ? WritableAccount<TAccountEscrow> : TAccountEscrow, TAccountMint extends string ? ReadonlyAccount<TAccountMint> : TAccountMint, TAccountTokenProgram extends string ? ReadonlyAccount<TAccountTokenProgram> : TAccountTokenProgram, ...TRemainingAccounts]>;
 
 export type CloseJobInstructionData = { discriminator: ReadonlyUint8Array;  };
 
@@ -33,23 +33,25 @@ export function getCloseJobInstructionDataCodec(): FixedSizeCodec<CloseJobInstru
     return combineCodec(getCloseJobInstructionDataEncoder(), getCloseJobInstructionDataDecoder());
 }
 
-export type CloseJobInput<TAccountConfig extends string = string, TAccountJob extends string = string, TAccountClient extends string = string, TAccountClientToken extends string = string, TAccountEscrow extends string = string, TAccountTreasury extends string = string, TAccountMint extends string = string, TAccountTokenProgram extends string = string> =  {
-  config: Address<TAccountConfig>;
+export type CloseJobInput<TAccountConfig extends string = string, TAccountJob extends string = string, TAccountClient extends string = string, TAccountClientToken extends string = string, TAccountEscrow extends string = string, TAccountMint extends string = string, TAccountTokenProgram extends string = string> =  {
+  /** Writable: what the job owes the treasury moves into `treasury_owed`. */
+config: Address<TAccountConfig>;
 job: Address<TAccountJob>;
 client: Address<TAccountClient>;
+/** The client's token account of the network mint: the refund goes here. */
 clientToken: Address<TAccountClientToken>;
+/** rest). */
 escrow: Address<TAccountEscrow>;
-treasury: Address<TAccountTreasury>;
 mint: Address<TAccountMint>;
 tokenProgram?: Address<TAccountTokenProgram>;
 }
 
-export function getCloseJobInstruction<TAccountConfig extends string, TAccountJob extends string, TAccountClient extends string, TAccountClientToken extends string, TAccountEscrow extends string, TAccountTreasury extends string, TAccountMint extends string, TAccountTokenProgram extends string, TProgramAddress extends Address = typeof TESSERA_PROGRAM_ADDRESS>(input: CloseJobInput<TAccountConfig, TAccountJob, TAccountClient, TAccountClientToken, TAccountEscrow, TAccountTreasury, TAccountMint, TAccountTokenProgram>, config?: { programAddress?: TProgramAddress } ): CloseJobInstruction<TProgramAddress, TAccountConfig, TAccountJob, TAccountClient, TAccountClientToken, TAccountEscrow, TAccountTreasury, TAccountMint, TAccountTokenProgram> {
+export function getCloseJobInstruction<TAccountConfig extends string, TAccountJob extends string, TAccountClient extends string, TAccountClientToken extends string, TAccountEscrow extends string, TAccountMint extends string, TAccountTokenProgram extends string, TProgramAddress extends Address = typeof TESSERA_PROGRAM_ADDRESS>(input: CloseJobInput<TAccountConfig, TAccountJob, TAccountClient, TAccountClientToken, TAccountEscrow, TAccountMint, TAccountTokenProgram>, config?: { programAddress?: TProgramAddress } ): CloseJobInstruction<TProgramAddress, TAccountConfig, TAccountJob, TAccountClient, TAccountClientToken, TAccountEscrow, TAccountMint, TAccountTokenProgram> {
   // Program address.
 const programAddress = config?.programAddress ?? TESSERA_PROGRAM_ADDRESS;
 
  // Original accounts.
-const originalAccounts = { config: { value: input.config ?? null, isWritable: false }, job: { value: input.job ?? null, isWritable: true }, client: { value: input.client ?? null, isWritable: true }, clientToken: { value: input.clientToken ?? null, isWritable: true }, escrow: { value: input.escrow ?? null, isWritable: true }, treasury: { value: input.treasury ?? null, isWritable: true }, mint: { value: input.mint ?? null, isWritable: false }, tokenProgram: { value: input.tokenProgram ?? null, isWritable: false } }
+const originalAccounts = { config: { value: input.config ?? null, isWritable: true }, job: { value: input.job ?? null, isWritable: true }, client: { value: input.client ?? null, isWritable: true }, clientToken: { value: input.clientToken ?? null, isWritable: true }, escrow: { value: input.escrow ?? null, isWritable: true }, mint: { value: input.mint ?? null, isWritable: false }, tokenProgram: { value: input.tokenProgram ?? null, isWritable: false } }
 const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
 
@@ -59,25 +61,27 @@ accounts.tokenProgram.value = 'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA' as A
 }
 
 const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
-return Object.freeze({ accounts: [getAccountMeta("config", accounts.config), getAccountMeta("job", accounts.job), getAccountMeta("client", accounts.client), getAccountMeta("clientToken", accounts.clientToken), getAccountMeta("escrow", accounts.escrow), getAccountMeta("treasury", accounts.treasury), getAccountMeta("mint", accounts.mint), getAccountMeta("tokenProgram", accounts.tokenProgram)], data: getCloseJobInstructionDataEncoder().encode({}), programAddress } as CloseJobInstruction<TProgramAddress, TAccountConfig, TAccountJob, TAccountClient, TAccountClientToken, TAccountEscrow, TAccountTreasury, TAccountMint, TAccountTokenProgram>);
+return Object.freeze({ accounts: [getAccountMeta("config", accounts.config), getAccountMeta("job", accounts.job), getAccountMeta("client", accounts.client), getAccountMeta("clientToken", accounts.clientToken), getAccountMeta("escrow", accounts.escrow), getAccountMeta("mint", accounts.mint), getAccountMeta("tokenProgram", accounts.tokenProgram)], data: getCloseJobInstructionDataEncoder().encode({}), programAddress } as CloseJobInstruction<TProgramAddress, TAccountConfig, TAccountJob, TAccountClient, TAccountClientToken, TAccountEscrow, TAccountMint, TAccountTokenProgram>);
 }
 
 export type ParsedCloseJobInstruction<TProgram extends string = typeof TESSERA_PROGRAM_ADDRESS, TAccountMetas extends readonly AccountMeta[] = readonly AccountMeta[]> = { programAddress: Address<TProgram>;
 accounts: {
+/** Writable: what the job owes the treasury moves into `treasury_owed`. */
 config: TAccountMetas[0];
 job: TAccountMetas[1];
 client: TAccountMetas[2];
+/** The client's token account of the network mint: the refund goes here. */
 clientToken: TAccountMetas[3];
+/** rest). */
 escrow: TAccountMetas[4];
-treasury: TAccountMetas[5];
-mint: TAccountMetas[6];
-tokenProgram: TAccountMetas[7];
+mint: TAccountMetas[5];
+tokenProgram: TAccountMetas[6];
 };
 data: CloseJobInstructionData; };
 
 export function parseCloseJobInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>): ParsedCloseJobInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 8) {
-  throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, { actualAccountMetas: instruction.accounts.length, expectedAccountMetas: 8 });
+  if (instruction.accounts.length < 7) {
+  throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, { actualAccountMetas: instruction.accounts.length, expectedAccountMetas: 7 });
 }
 let accountIndex = 0;
 const getNextAccount = () => {
@@ -85,5 +89,5 @@ const getNextAccount = () => {
   accountIndex += 1;
   return accountMeta;
 }
-  return { programAddress: instruction.programAddress, accounts: { config: getNextAccount(), job: getNextAccount(), client: getNextAccount(), clientToken: getNextAccount(), escrow: getNextAccount(), treasury: getNextAccount(), mint: getNextAccount(), tokenProgram: getNextAccount() }, data: getCloseJobInstructionDataDecoder().decode(instruction.data) };
+  return { programAddress: instruction.programAddress, accounts: { config: getNextAccount(), job: getNextAccount(), client: getNextAccount(), clientToken: getNextAccount(), escrow: getNextAccount(), mint: getNextAccount(), tokenProgram: getNextAccount() }, data: getCloseJobInstructionDataDecoder().decode(instruction.data) };
 }

@@ -49,6 +49,7 @@ job: Address<TAccountJob>;
 claim: Address<TAccountClaim>;
 node: Address<TAccountNode>;
 stakeVault: Address<TAccountStakeVault>;
+/** rest). */
 escrow: Address<TAccountEscrow>;
 mint: Address<TAccountMint>;
 tokenProgram?: Address<TAccountTokenProgram>;
@@ -89,6 +90,7 @@ job: TAccountMetas[3];
 claim: TAccountMetas[4];
 node: TAccountMetas[5];
 stakeVault: TAccountMetas[6];
+/** rest). */
 escrow: TAccountMetas[7];
 mint: TAccountMetas[8];
 tokenProgram: TAccountMetas[9];

@@ -28,6 +28,8 @@ export * from './setPaused';
 export * from './settleChallenge';
 export * from './settleClaim';
 export * from './stake';
+export * from './submitResult';
+export * from './sweepFees';
 export * from './updateConfig';
 export * from './updateNode';
 export * from './withdrawStake';

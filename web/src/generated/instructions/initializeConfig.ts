@@ -8,7 +8,7 @@
 
 import { combineCodec, fixDecoderSize, fixEncoderSize, getBytesDecoder, getBytesEncoder, getStructDecoder, getStructEncoder, SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, SolanaError, transformEncoder, type AccountMeta, type AccountSignerMeta, type Address, type FixedSizeCodec, type FixedSizeDecoder, type FixedSizeEncoder, type Instruction, type InstructionWithAccounts, type InstructionWithData, type ReadonlyAccount, type ReadonlyUint8Array, type TransactionSigner, type WritableAccount, type WritableSignerAccount } from '@solana/kit';
 import { getAccountMetaFactory, type ResolvedInstructionAccount } from '@solana/program-client-core';
-import { findConfigPda } from '../pdas';
+import { findConfigPda, findEscrowPda } from '../pdas';
 import { TESSERA_PROGRAM_ADDRESS } from '../programs';
 import { getConfigParamsDecoder, getConfigParamsEncoder, type ConfigParams, type ConfigParamsArgs } from '../types';
 
@@ -16,8 +16,8 @@ export const INITIALIZE_CONFIG_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Arra
 
 export function getInitializeConfigDiscriminatorBytes(): ReadonlyUint8Array { return fixEncoderSize(getBytesEncoder(), 8).encode(INITIALIZE_CONFIG_DISCRIMINATOR); }
 
-export type InitializeConfigInstruction<TProgram extends string = typeof TESSERA_PROGRAM_ADDRESS, TAccountAuthority extends string | AccountMeta<string> = string, TAccountConfig extends string | AccountMeta<string> = string, TAccountMint extends string | AccountMeta<string> = string, TAccountTreasury extends string | AccountMeta<string> = string, TAccountProgram extends string | AccountMeta<string> = "H5Hi3xwQ22nX6Lm79ZXqzBNjuH37oj8nZ5Yvd1u7uvzP", TAccountProgramData extends string | AccountMeta<string> = string, TAccountTokenProgram extends string | AccountMeta<string> = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA", TAccountSystemProgram extends string | AccountMeta<string> = "11111111111111111111111111111111", TRemainingAccounts extends readonly AccountMeta<string>[] = []> =
-Instruction<TProgram> & InstructionWithData<ReadonlyUint8Array> & InstructionWithAccounts<[TAccountAuthority extends string ? WritableSignerAccount<TAccountAuthority> & AccountSignerMeta<TAccountAuthority> : TAccountAuthority, TAccountConfig extends string ? WritableAccount<TAccountConfig> : TAccountConfig, TAccountMint extends string ? ReadonlyAccount<TAccountMint> : TAccountMint, TAccountTreasury extends string ? ReadonlyAccount<TAccountTreasury> : TAccountTreasury, TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram, TAccountProgramData extends string ? ReadonlyAccount<TAccountProgramData> : TAccountProgramData, TAccountTokenProgram extends string ? ReadonlyAccount<TAccountTokenProgram> : TAccountTokenProgram, TAccountSystemProgram extends string ? ReadonlyAccount<TAccountSystemProgram> : TAccountSystemProgram, ...TRemainingAccounts]>;
+export type InitializeConfigInstruction<TProgram extends string = typeof TESSERA_PROGRAM_ADDRESS, TAccountAuthority extends string | AccountMeta<string> = string, TAccountConfig extends string | AccountMeta<string> = string, TAccountMint extends string | AccountMeta<string> = string, TAccountTreasury extends string | AccountMeta<string> = string, TAccountProgram extends string | AccountMeta<string> = "H5Hi3xwQ22nX6Lm79ZXqzBNjuH37oj8nZ5Yvd1u7uvzP", TAccountProgramData extends string | AccountMeta<string> = string, TAccountTokenProgram extends string | AccountMeta<string> = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA", TAccountSystemProgram extends string | AccountMeta<string> = "11111111111111111111111111111111", TAccountEscrow extends string | AccountMeta<string> = string, TRemainingAccounts extends readonly AccountMeta<string>[] = []> =
+Instruction<TProgram> & InstructionWithData<ReadonlyUint8Array> & InstructionWithAccounts<[TAccountAuthority extends string ? WritableSignerAccount<TAccountAuthority> & AccountSignerMeta<TAccountAuthority> : TAccountAuthority, TAccountConfig extends string ? WritableAccount<TAccountConfig> : TAccountConfig, TAccountMint extends string ? ReadonlyAccount<TAccountMint> : TAccountMint, TAccountTreasury extends string ? ReadonlyAccount<TAccountTreasury> : TAccountTreasury, TAccountProgram extends string ? ReadonlyAccount<TAccountProgram> : TAccountProgram, TAccountProgramData extends string ? ReadonlyAccount<TAccountProgramData> : TAccountProgramData, TAccountTokenProgram extends string ? ReadonlyAccount<TAccountTokenProgram> : TAccountTokenProgram, TAccountSystemProgram extends string ? ReadonlyAccount<TAccountSystemProgram> : TAccountSystemProgram, TAccountEscrow extends string ? WritableAccount<TAccountEscrow> : TAccountEscrow, ...TRemainingAccounts]>;
 
 export type InitializeConfigInstructionData = { discriminator: ReadonlyUint8Array; params: ConfigParams;  };
 
@@ -35,7 +35,7 @@ export function getInitializeConfigInstructionDataCodec(): FixedSizeCodec<Initia
     return combineCodec(getInitializeConfigInstructionDataEncoder(), getInitializeConfigInstructionDataDecoder());
 }
 
-export type InitializeConfigAsyncInput<TAccountAuthority extends string = string, TAccountConfig extends string = string, TAccountMint extends string = string, TAccountTreasury extends string = string, TAccountProgram extends string = string, TAccountProgramData extends string = string, TAccountTokenProgram extends string = string, TAccountSystemProgram extends string = string> =  {
+export type InitializeConfigAsyncInput<TAccountAuthority extends string = string, TAccountConfig extends string = string, TAccountMint extends string = string, TAccountTreasury extends string = string, TAccountProgram extends string = string, TAccountProgramData extends string = string, TAccountTokenProgram extends string = string, TAccountSystemProgram extends string = string, TAccountEscrow extends string = string> =  {
   authority: TransactionSigner<TAccountAuthority>;
 config?: Address<TAccountConfig>;
 mint: Address<TAccountMint>;
@@ -49,15 +49,20 @@ program?: Address<TAccountProgram>;
 programData?: Address<TAccountProgramData>;
 tokenProgram?: Address<TAccountTokenProgram>;
 systemProgram?: Address<TAccountSystemProgram>;
+/**
+ * The escrow vault: the canonical PDA `["escrow"]` (its seeds in the IDL, so wallets
+ * resolve it), made a token account of `mint` owned by the config by the handler.
+ */
+escrow?: Address<TAccountEscrow>;
 params: InitializeConfigInstructionDataArgs["params"];
 }
 
-export async function getInitializeConfigInstructionAsync<TAccountAuthority extends string, TAccountConfig extends string, TAccountMint extends string, TAccountTreasury extends string, TAccountProgram extends string, TAccountProgramData extends string, TAccountTokenProgram extends string, TAccountSystemProgram extends string, TProgramAddress extends Address = typeof TESSERA_PROGRAM_ADDRESS>(input: InitializeConfigAsyncInput<TAccountAuthority, TAccountConfig, TAccountMint, TAccountTreasury, TAccountProgram, TAccountProgramData, TAccountTokenProgram, TAccountSystemProgram>, config?: { programAddress?: TProgramAddress } ): Promise<InitializeConfigInstruction<TProgramAddress, TAccountAuthority, TAccountConfig, TAccountMint, TAccountTreasury, TAccountProgram, TAccountProgramData, TAccountTokenProgram, TAccountSystemProgram>> {
+export async function getInitializeConfigInstructionAsync<TAccountAuthority extends string, TAccountConfig extends string, TAccountMint extends string, TAccountTreasury extends string, TAccountProgram extends string, TAccountProgramData extends string, TAccountTokenProgram extends string, TAccountSystemProgram extends string, TAccountEscrow extends string, TProgramAddress extends Address = typeof TESSERA_PROGRAM_ADDRESS>(input: InitializeConfigAsyncInput<TAccountAuthority, TAccountConfig, TAccountMint, TAccountTreasury, TAccountProgram, TAccountProgramData, TAccountTokenProgram, TAccountSystemProgram, TAccountEscrow>, config?: { programAddress?: TProgramAddress } ): Promise<InitializeConfigInstruction<TProgramAddress, TAccountAuthority, TAccountConfig, TAccountMint, TAccountTreasury, TAccountProgram, TAccountProgramData, TAccountTokenProgram, TAccountSystemProgram, TAccountEscrow>> {
   // Program address.
 const programAddress = config?.programAddress ?? TESSERA_PROGRAM_ADDRESS;
 
  // Original accounts.
-const originalAccounts = { authority: { value: input.authority ?? null, isWritable: true }, config: { value: input.config ?? null, isWritable: true }, mint: { value: input.mint ?? null, isWritable: false }, treasury: { value: input.treasury ?? null, isWritable: false }, program: { value: input.program ?? null, isWritable: false }, programData: { value: input.programData ?? null, isWritable: false }, tokenProgram: { value: input.tokenProgram ?? null, isWritable: false }, systemProgram: { value: input.systemProgram ?? null, isWritable: false } }
+const originalAccounts = { authority: { value: input.authority ?? null, isWritable: true }, config: { value: input.config ?? null, isWritable: true }, mint: { value: input.mint ?? null, isWritable: false }, treasury: { value: input.treasury ?? null, isWritable: false }, program: { value: input.program ?? null, isWritable: false }, programData: { value: input.programData ?? null, isWritable: false }, tokenProgram: { value: input.tokenProgram ?? null, isWritable: false }, systemProgram: { value: input.systemProgram ?? null, isWritable: false }, escrow: { value: input.escrow ?? null, isWritable: true } }
 const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
 
@@ -78,12 +83,15 @@ accounts.tokenProgram.value = 'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA' as A
 if (!accounts.systemProgram.value) {
 accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
 }
-
-const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
-return Object.freeze({ accounts: [getAccountMeta("authority", accounts.authority), getAccountMeta("config", accounts.config), getAccountMeta("mint", accounts.mint), getAccountMeta("treasury", accounts.treasury), getAccountMeta("program", accounts.program), getAccountMeta("programData", accounts.programData), getAccountMeta("tokenProgram", accounts.tokenProgram), getAccountMeta("systemProgram", accounts.systemProgram)], data: getInitializeConfigInstructionDataEncoder().encode(args as InitializeConfigInstructionDataArgs), programAddress } as InitializeConfigInstruction<TProgramAddress, TAccountAuthority, TAccountConfig, TAccountMint, TAccountTreasury, TAccountProgram, TAccountProgramData, TAccountTokenProgram, TAccountSystemProgram>);
+if (!accounts.escrow.value) {
+accounts.escrow.value = await findEscrowPda();
 }
 
-export type InitializeConfigInput<TAccountAuthority extends string = string, TAccountConfig extends string = string, TAccountMint extends string = string, TAccountTreasury extends string = string, TAccountProgram extends string = string, TAccountProgramData extends string = string, TAccountTokenProgram extends string = string, TAccountSystemProgram extends string = string> =  {
+const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
+return Object.freeze({ accounts: [getAccountMeta("authority", accounts.authority), getAccountMeta("config", accounts.config), getAccountMeta("mint", accounts.mint), getAccountMeta("treasury", accounts.treasury), getAccountMeta("program", accounts.program), getAccountMeta("programData", accounts.programData), getAccountMeta("tokenProgram", accounts.tokenProgram), getAccountMeta("systemProgram", accounts.systemProgram), getAccountMeta("escrow", accounts.escrow)], data: getInitializeConfigInstructionDataEncoder().encode(args as InitializeConfigInstructionDataArgs), programAddress } as InitializeConfigInstruction<TProgramAddress, TAccountAuthority, TAccountConfig, TAccountMint, TAccountTreasury, TAccountProgram, TAccountProgramData, TAccountTokenProgram, TAccountSystemProgram, TAccountEscrow>);
+}
+
+export type InitializeConfigInput<TAccountAuthority extends string = string, TAccountConfig extends string = string, TAccountMint extends string = string, TAccountTreasury extends string = string, TAccountProgram extends string = string, TAccountProgramData extends string = string, TAccountTokenProgram extends string = string, TAccountSystemProgram extends string = string, TAccountEscrow extends string = string> =  {
   authority: TransactionSigner<TAccountAuthority>;
 config: Address<TAccountConfig>;
 mint: Address<TAccountMint>;
@@ -97,15 +105,20 @@ program?: Address<TAccountProgram>;
 programData?: Address<TAccountProgramData>;
 tokenProgram?: Address<TAccountTokenProgram>;
 systemProgram?: Address<TAccountSystemProgram>;
+/**
+ * The escrow vault: the canonical PDA `["escrow"]` (its seeds in the IDL, so wallets
+ * resolve it), made a token account of `mint` owned by the config by the handler.
+ */
+escrow: Address<TAccountEscrow>;
 params: InitializeConfigInstructionDataArgs["params"];
 }
 
-export function getInitializeConfigInstruction<TAccountAuthority extends string, TAccountConfig extends string, TAccountMint extends string, TAccountTreasury extends string, TAccountProgram extends string, TAccountProgramData extends string, TAccountTokenProgram extends string, TAccountSystemProgram extends string, TProgramAddress extends Address = typeof TESSERA_PROGRAM_ADDRESS>(input: InitializeConfigInput<TAccountAuthority, TAccountConfig, TAccountMint, TAccountTreasury, TAccountProgram, TAccountProgramData, TAccountTokenProgram, TAccountSystemProgram>, config?: { programAddress?: TProgramAddress } ): InitializeConfigInstruction<TProgramAddress, TAccountAuthority, TAccountConfig, TAccountMint, TAccountTreasury, TAccountProgram, TAccountProgramData, TAccountTokenProgram, TAccountSystemProgram> {
+export function getInitializeConfigInstruction<TAccountAuthority extends string, TAccountConfig extends string, TAccountMint extends string, TAccountTreasury extends string, TAccountProgram extends string, TAccountProgramData extends string, TAccountTokenProgram extends string, TAccountSystemProgram extends string, TAccountEscrow extends string, TProgramAddress extends Address = typeof TESSERA_PROGRAM_ADDRESS>(input: InitializeConfigInput<TAccountAuthority, TAccountConfig, TAccountMint, TAccountTreasury, TAccountProgram, TAccountProgramData, TAccountTokenProgram, TAccountSystemProgram, TAccountEscrow>, config?: { programAddress?: TProgramAddress } ): InitializeConfigInstruction<TProgramAddress, TAccountAuthority, TAccountConfig, TAccountMint, TAccountTreasury, TAccountProgram, TAccountProgramData, TAccountTokenProgram, TAccountSystemProgram, TAccountEscrow> {
   // Program address.
 const programAddress = config?.programAddress ?? TESSERA_PROGRAM_ADDRESS;
 
  // Original accounts.
-const originalAccounts = { authority: { value: input.authority ?? null, isWritable: true }, config: { value: input.config ?? null, isWritable: true }, mint: { value: input.mint ?? null, isWritable: false }, treasury: { value: input.treasury ?? null, isWritable: false }, program: { value: input.program ?? null, isWritable: false }, programData: { value: input.programData ?? null, isWritable: false }, tokenProgram: { value: input.tokenProgram ?? null, isWritable: false }, systemProgram: { value: input.systemProgram ?? null, isWritable: false } }
+const originalAccounts = { authority: { value: input.authority ?? null, isWritable: true }, config: { value: input.config ?? null, isWritable: true }, mint: { value: input.mint ?? null, isWritable: false }, treasury: { value: input.treasury ?? null, isWritable: false }, program: { value: input.program ?? null, isWritable: false }, programData: { value: input.programData ?? null, isWritable: false }, tokenProgram: { value: input.tokenProgram ?? null, isWritable: false }, systemProgram: { value: input.systemProgram ?? null, isWritable: false }, escrow: { value: input.escrow ?? null, isWritable: true } }
 const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
 
@@ -125,7 +138,7 @@ accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11
 }
 
 const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
-return Object.freeze({ accounts: [getAccountMeta("authority", accounts.authority), getAccountMeta("config", accounts.config), getAccountMeta("mint", accounts.mint), getAccountMeta("treasury", accounts.treasury), getAccountMeta("program", accounts.program), getAccountMeta("programData", accounts.programData), getAccountMeta("tokenProgram", accounts.tokenProgram), getAccountMeta("systemProgram", accounts.systemProgram)], data: getInitializeConfigInstructionDataEncoder().encode(args as InitializeConfigInstructionDataArgs), programAddress } as InitializeConfigInstruction<TProgramAddress, TAccountAuthority, TAccountConfig, TAccountMint, TAccountTreasury, TAccountProgram, TAccountProgramData, TAccountTokenProgram, TAccountSystemProgram>);
+return Object.freeze({ accounts: [getAccountMeta("authority", accounts.authority), getAccountMeta("config", accounts.config), getAccountMeta("mint", accounts.mint), getAccountMeta("treasury", accounts.treasury), getAccountMeta("program", accounts.program), getAccountMeta("programData", accounts.programData), getAccountMeta("tokenProgram", accounts.tokenProgram), getAccountMeta("systemProgram", accounts.systemProgram), getAccountMeta("escrow", accounts.escrow)], data: getInitializeConfigInstructionDataEncoder().encode(args as InitializeConfigInstructionDataArgs), programAddress } as InitializeConfigInstruction<TProgramAddress, TAccountAuthority, TAccountConfig, TAccountMint, TAccountTreasury, TAccountProgram, TAccountProgramData, TAccountTokenProgram, TAccountSystemProgram, TAccountEscrow>);
 }
 
 export type ParsedInitializeConfigInstruction<TProgram extends string = typeof TESSERA_PROGRAM_ADDRESS, TAccountMetas extends readonly AccountMeta[] = readonly AccountMeta[]> = { programAddress: Address<TProgram>;
@@ -143,12 +156,17 @@ program: TAccountMetas[4];
 programData?: TAccountMetas[5] | undefined;
 tokenProgram: TAccountMetas[6];
 systemProgram: TAccountMetas[7];
+/**
+ * The escrow vault: the canonical PDA `["escrow"]` (its seeds in the IDL, so wallets
+ * resolve it), made a token account of `mint` owned by the config by the handler.
+ */
+escrow: TAccountMetas[8];
 };
 data: InitializeConfigInstructionData; };
 
 export function parseInitializeConfigInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>): ParsedInitializeConfigInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 8) {
-  throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, { actualAccountMetas: instruction.accounts.length, expectedAccountMetas: 8 });
+  if (instruction.accounts.length < 9) {
+  throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, { actualAccountMetas: instruction.accounts.length, expectedAccountMetas: 9 });
 }
 let accountIndex = 0;
 const getNextAccount = () => {
@@ -160,5 +178,5 @@ const getNextOptionalAccount = () => {
   const accountMeta = getNextAccount();
   return accountMeta.address === TESSERA_PROGRAM_ADDRESS ? undefined : accountMeta;
 };
-  return { programAddress: instruction.programAddress, accounts: { authority: getNextAccount(), config: getNextAccount(), mint: getNextAccount(), treasury: getNextAccount(), program: getNextAccount(), programData: getNextOptionalAccount(), tokenProgram: getNextAccount(), systemProgram: getNextAccount() }, data: getInitializeConfigInstructionDataDecoder().decode(instruction.data) };
+  return { programAddress: instruction.programAddress, accounts: { authority: getNextAccount(), config: getNextAccount(), mint: getNextAccount(), treasury: getNextAccount(), program: getNextAccount(), programData: getNextOptionalAccount(), tokenProgram: getNextAccount(), systemProgram: getNextAccount(), escrow: getNextAccount() }, data: getInitializeConfigInstructionDataDecoder().decode(instruction.data) };
 }

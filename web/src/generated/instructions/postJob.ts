@@ -66,11 +66,9 @@ config: Address<TAccountConfig>;
  * `pda`: Anchor's `init` costs 1 500 CU per bump step).
  */
 job: Address<TAccountJob>;
-/**
- * The job's escrow: canonical PDA `["escrow", job]`, a token account of the config mint
- * owned by the job, created by the handler.
- */
+/** rest): the deposit moves in, the job's accounting keeps its share. */
 escrow: Address<TAccountEscrow>;
+/** program checks it holds the mint. */
 clientToken: Address<TAccountClientToken>;
 mint: Address<TAccountMint>;
 tokenProgram?: Address<TAccountTokenProgram>;
@@ -124,11 +122,9 @@ config: TAccountMetas[1];
  * `pda`: Anchor's `init` costs 1 500 CU per bump step).
  */
 job: TAccountMetas[2];
-/**
- * The job's escrow: canonical PDA `["escrow", job]`, a token account of the config mint
- * owned by the job, created by the handler.
- */
+/** rest): the deposit moves in, the job's accounting keeps its share. */
 escrow: TAccountMetas[3];
+/** program checks it holds the mint. */
 clientToken: TAccountMetas[4];
 mint: TAccountMetas[5];
 tokenProgram: TAccountMetas[6];

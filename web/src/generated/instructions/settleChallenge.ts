@@ -39,6 +39,7 @@ job: Address<TAccountJob>;
 challenge: Address<TAccountChallenge>;
 challenger: Address<TAccountChallenger>;
 challengerToken: Address<TAccountChallengerToken>;
+/** rest). */
 escrow: Address<TAccountEscrow>;
 mint: Address<TAccountMint>;
 tokenProgram?: Address<TAccountTokenProgram>;
@@ -69,6 +70,7 @@ job: TAccountMetas[1];
 challenge: TAccountMetas[2];
 challenger: TAccountMetas[3];
 challengerToken: TAccountMetas[4];
+/** rest). */
 escrow: TAccountMetas[5];
 mint: TAccountMetas[6];
 tokenProgram: TAccountMetas[7];

@@ -14,8 +14,8 @@ export const SETTLE_CLAIM_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([20
 
 export function getSettleClaimDiscriminatorBytes(): ReadonlyUint8Array { return fixEncoderSize(getBytesEncoder(), 8).encode(SETTLE_CLAIM_DISCRIMINATOR); }
 
-export type SettleClaimInstruction<TProgram extends string = typeof TESSERA_PROGRAM_ADDRESS, TAccountCranker extends string | AccountMeta<string> = string, TAccountCrankerToken extends string | AccountMeta<string> = string, TAccountConfig extends string | AccountMeta<string> = string, TAccountJob extends string | AccountMeta<string> = string, TAccountClaim extends string | AccountMeta<string> = string, TAccountNode extends string | AccountMeta<string> = string, TAccountOperator extends string | AccountMeta<string> = string, TAccountOperatorToken extends string | AccountMeta<string> = string, TAccountStakeVault extends string | AccountMeta<string> = string, TAccountEscrow extends string | AccountMeta<string> = string, TAccountMint extends string | AccountMeta<string> = string, TAccountTokenProgram extends string | AccountMeta<string> = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA", TRemainingAccounts extends readonly AccountMeta<string>[] = []> =
-Instruction<TProgram> & InstructionWithData<ReadonlyUint8Array> & InstructionWithAccounts<[TAccountCranker extends string ? ReadonlySignerAccount<TAccountCranker> & AccountSignerMeta<TAccountCranker> : TAccountCranker, TAccountCrankerToken extends string ? WritableAccount<TAccountCrankerToken> : TAccountCrankerToken, TAccountConfig extends string ? WritableAccount<TAccountConfig> : TAccountConfig, TAccountJob extends string ? WritableAccount<TAccountJob> : TAccountJob, TAccountClaim extends string ? WritableAccount<TAccountClaim> : TAccountClaim, TAccountNode extends string ? WritableAccount<TAccountNode> : TAccountNode, TAccountOperator extends string ? WritableAccount<TAccountOperator> : TAccountOperator, TAccountOperatorToken extends string ? WritableAccount<TAccountOperatorToken> : TAccountOperatorToken, TAccountStakeVault extends string ? WritableAccount<TAccountStakeVault> : TAccountStakeVault, TAccountEscrow extends string ? WritableAccount<TAccountEscrow> : TAccountEscrow, TAccountMint extends string ? ReadonlyAccount<TAccountMint> : TAccountMint, TAccountTokenProgram extends string ? ReadonlyAccount<TAccountTokenProgram> : TAccountTokenProgram, ...TRemainingAccounts]>;
+export type SettleClaimInstruction<TProgram extends string = typeof TESSERA_PROGRAM_ADDRESS, TAccountCranker extends string | AccountMeta<string> = string, TAccountCrankerToken extends string | AccountMeta<string> = string, TAccountConfig extends string | AccountMeta<string> = string, TAccountJob extends string | AccountMeta<string> = string, TAccountClaim extends string | AccountMeta<string> = string, TAccountNode extends string | AccountMeta<string> = string, TAccountOperator extends string | AccountMeta<string> = string, TAccountOperatorToken extends string | AccountMeta<string> = string, TAccountStakeVault extends string | AccountMeta<string> = string, TAccountEscrow extends string | AccountMeta<string> = string, TAccountClient extends string | AccountMeta<string> = string, TAccountClientToken extends string | AccountMeta<string> = string, TAccountMint extends string | AccountMeta<string> = string, TAccountTokenProgram extends string | AccountMeta<string> = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA", TRemainingAccounts extends readonly AccountMeta<string>[] = []> =
+Instruction<TProgram> & InstructionWithData<ReadonlyUint8Array> & InstructionWithAccounts<[TAccountCranker extends string ? ReadonlySignerAccount<TAccountCranker> & AccountSignerMeta<TAccountCranker> : TAccountCranker, TAccountCrankerToken extends string ? WritableAccount<TAccountCrankerToken> : TAccountCrankerToken, TAccountConfig extends string ? WritableAccount<TAccountConfig> : TAccountConfig, TAccountJob extends string ? WritableAccount<TAccountJob> : TAccountJob, TAccountClaim extends string ? WritableAccount<TAccountClaim> : TAccountClaim, TAccountNode extends string ? WritableAccount<TAccountNode> : TAccountNode, TAccountOperator extends string ? WritableAccount<TAccountOperator> : TAccountOperator, TAccountOperatorToken extends string ? WritableAccount<TAccountOperatorToken> : TAccountOperatorToken, TAccountStakeVault extends string ? WritableAccount<TAccountStakeVault> : TAccountStakeVault, TAccountEscrow extends string ? WritableAccount<TAccountEscrow> : TAccountEscrow, TAccountClient extends string ? WritableAccount<TAccountClient> : TAccountClient, TAccountClientToken extends string ? WritableAccount<TAccountClientToken> : TAccountClientToken, TAccountMint extends string ? ReadonlyAccount<TAccountMint> : TAccountMint, TAccountTokenProgram extends string ? ReadonlyAccount<TAccountTokenProgram> : TAccountTokenProgram, ...TRemainingAccounts]>;
 
 export type SettleClaimInstructionData = { discriminator: ReadonlyUint8Array;  };
 
@@ -33,36 +33,44 @@ export function getSettleClaimInstructionDataCodec(): FixedSizeCodec<SettleClaim
     return combineCodec(getSettleClaimInstructionDataEncoder(), getSettleClaimInstructionDataDecoder());
 }
 
-export type SettleClaimInput<TAccountCranker extends string = string, TAccountCrankerToken extends string = string, TAccountConfig extends string = string, TAccountJob extends string = string, TAccountClaim extends string = string, TAccountNode extends string = string, TAccountOperator extends string = string, TAccountOperatorToken extends string = string, TAccountStakeVault extends string = string, TAccountEscrow extends string = string, TAccountMint extends string = string, TAccountTokenProgram extends string = string> =  {
+export type SettleClaimInput<TAccountCranker extends string = string, TAccountCrankerToken extends string = string, TAccountConfig extends string = string, TAccountJob extends string = string, TAccountClaim extends string = string, TAccountNode extends string = string, TAccountOperator extends string = string, TAccountOperatorToken extends string = string, TAccountStakeVault extends string = string, TAccountEscrow extends string = string, TAccountClient extends string = string, TAccountClientToken extends string = string, TAccountMint extends string = string, TAccountTokenProgram extends string = string> =  {
   /** Anyone; receives the crank reward of any slash. */
 cranker: TransactionSigner<TAccountCranker>;
 /**
  * The cranker's own token account of the network mint (never a program vault: a stake
- * vault or escrow passed here would turn the reward into a self-transfer). Checked in
- * `validate` (`token_ops::check_token_account`) rather than by Anchor, because an operator
- * settling its own claim passes the same account as `operator_token` too.
+ * vault or escrow passed here would turn the reward into a self-transfer). Checked when a
+ * slash pays it (`token_ops::check_crank_account`) rather than by Anchor, because an
+ * operator settling its own claim passes the same account as `operator_token` too.
  */
 crankerToken: Address<TAccountCrankerToken>;
-/** Writable: a slash lowers the network's bonded total (sortition). */
+/**
+ * Writable: a slash lowers the network's bonded total (sortition), and closing the job
+ * moves what it owes the treasury into `treasury_owed`.
+ */
 config: Address<TAccountConfig>;
 job: Address<TAccountJob>;
 claim: Address<TAccountClaim>;
 node: Address<TAccountNode>;
 operator: Address<TAccountOperator>;
-/** Where a winning replica is paid. */
+/** Where a winning replica is paid: the operator's token account of the network mint. */
 operatorToken: Address<TAccountOperatorToken>;
 stakeVault: Address<TAccountStakeVault>;
+/** rest). */
 escrow: Address<TAccountEscrow>;
+/** The job's client: when it settles the last claim the job closes, its rent goes here. */
+client: Address<TAccountClient>;
+/** Where the job's unspent escrow goes when the client's last settlement closes it. */
+clientToken: Address<TAccountClientToken>;
 mint: Address<TAccountMint>;
 tokenProgram?: Address<TAccountTokenProgram>;
 }
 
-export function getSettleClaimInstruction<TAccountCranker extends string, TAccountCrankerToken extends string, TAccountConfig extends string, TAccountJob extends string, TAccountClaim extends string, TAccountNode extends string, TAccountOperator extends string, TAccountOperatorToken extends string, TAccountStakeVault extends string, TAccountEscrow extends string, TAccountMint extends string, TAccountTokenProgram extends string, TProgramAddress extends Address = typeof TESSERA_PROGRAM_ADDRESS>(input: SettleClaimInput<TAccountCranker, TAccountCrankerToken, TAccountConfig, TAccountJob, TAccountClaim, TAccountNode, TAccountOperator, TAccountOperatorToken, TAccountStakeVault, TAccountEscrow, TAccountMint, TAccountTokenProgram>, config?: { programAddress?: TProgramAddress } ): SettleClaimInstruction<TProgramAddress, TAccountCranker, TAccountCrankerToken, TAccountConfig, TAccountJob, TAccountClaim, TAccountNode, TAccountOperator, TAccountOperatorToken, TAccountStakeVault, TAccountEscrow, TAccountMint, TAccountTokenProgram> {
+export function getSettleClaimInstruction<TAccountCranker extends string, TAccountCrankerToken extends string, TAccountConfig extends string, TAccountJob extends string, TAccountClaim extends string, TAccountNode extends string, TAccountOperator extends string, TAccountOperatorToken extends string, TAccountStakeVault extends string, TAccountEscrow extends string, TAccountClient extends string, TAccountClientToken extends string, TAccountMint extends string, TAccountTokenProgram extends string, TProgramAddress extends Address = typeof TESSERA_PROGRAM_ADDRESS>(input: SettleClaimInput<TAccountCranker, TAccountCrankerToken, TAccountConfig, TAccountJob, TAccountClaim, TAccountNode, TAccountOperator, TAccountOperatorToken, TAccountStakeVault, TAccountEscrow, TAccountClient, TAccountClientToken, TAccountMint, TAccountTokenProgram>, config?: { programAddress?: TProgramAddress } ): SettleClaimInstruction<TProgramAddress, TAccountCranker, TAccountCrankerToken, TAccountConfig, TAccountJob, TAccountClaim, TAccountNode, TAccountOperator, TAccountOperatorToken, TAccountStakeVault, TAccountEscrow, TAccountClient, TAccountClientToken, TAccountMint, TAccountTokenProgram> {
   // Program address.
 const programAddress = config?.programAddress ?? TESSERA_PROGRAM_ADDRESS;
 
  // Original accounts.
-const originalAccounts = { cranker: { value: input.cranker ?? null, isWritable: false }, crankerToken: { value: input.crankerToken ?? null, isWritable: true }, config: { value: input.config ?? null, isWritable: true }, job: { value: input.job ?? null, isWritable: true }, claim: { value: input.claim ?? null, isWritable: true }, node: { value: input.node ?? null, isWritable: true }, operator: { value: input.operator ?? null, isWritable: true }, operatorToken: { value: input.operatorToken ?? null, isWritable: true }, stakeVault: { value: input.stakeVault ?? null, isWritable: true }, escrow: { value: input.escrow ?? null, isWritable: true }, mint: { value: input.mint ?? null, isWritable: false }, tokenProgram: { value: input.tokenProgram ?? null, isWritable: false } }
+const originalAccounts = { cranker: { value: input.cranker ?? null, isWritable: false }, crankerToken: { value: input.crankerToken ?? null, isWritable: true }, config: { value: input.config ?? null, isWritable: true }, job: { value: input.job ?? null, isWritable: true }, claim: { value: input.claim ?? null, isWritable: true }, node: { value: input.node ?? null, isWritable: true }, operator: { value: input.operator ?? null, isWritable: true }, operatorToken: { value: input.operatorToken ?? null, isWritable: true }, stakeVault: { value: input.stakeVault ?? null, isWritable: true }, escrow: { value: input.escrow ?? null, isWritable: true }, client: { value: input.client ?? null, isWritable: true }, clientToken: { value: input.clientToken ?? null, isWritable: true }, mint: { value: input.mint ?? null, isWritable: false }, tokenProgram: { value: input.tokenProgram ?? null, isWritable: false } }
 const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
 
@@ -72,7 +80,7 @@ accounts.tokenProgram.value = 'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA' as A
 }
 
 const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
-return Object.freeze({ accounts: [getAccountMeta("cranker", accounts.cranker), getAccountMeta("crankerToken", accounts.crankerToken), getAccountMeta("config", accounts.config), getAccountMeta("job", accounts.job), getAccountMeta("claim", accounts.claim), getAccountMeta("node", accounts.node), getAccountMeta("operator", accounts.operator), getAccountMeta("operatorToken", accounts.operatorToken), getAccountMeta("stakeVault", accounts.stakeVault), getAccountMeta("escrow", accounts.escrow), getAccountMeta("mint", accounts.mint), getAccountMeta("tokenProgram", accounts.tokenProgram)], data: getSettleClaimInstructionDataEncoder().encode({}), programAddress } as SettleClaimInstruction<TProgramAddress, TAccountCranker, TAccountCrankerToken, TAccountConfig, TAccountJob, TAccountClaim, TAccountNode, TAccountOperator, TAccountOperatorToken, TAccountStakeVault, TAccountEscrow, TAccountMint, TAccountTokenProgram>);
+return Object.freeze({ accounts: [getAccountMeta("cranker", accounts.cranker), getAccountMeta("crankerToken", accounts.crankerToken), getAccountMeta("config", accounts.config), getAccountMeta("job", accounts.job), getAccountMeta("claim", accounts.claim), getAccountMeta("node", accounts.node), getAccountMeta("operator", accounts.operator), getAccountMeta("operatorToken", accounts.operatorToken), getAccountMeta("stakeVault", accounts.stakeVault), getAccountMeta("escrow", accounts.escrow), getAccountMeta("client", accounts.client), getAccountMeta("clientToken", accounts.clientToken), getAccountMeta("mint", accounts.mint), getAccountMeta("tokenProgram", accounts.tokenProgram)], data: getSettleClaimInstructionDataEncoder().encode({}), programAddress } as SettleClaimInstruction<TProgramAddress, TAccountCranker, TAccountCrankerToken, TAccountConfig, TAccountJob, TAccountClaim, TAccountNode, TAccountOperator, TAccountOperatorToken, TAccountStakeVault, TAccountEscrow, TAccountClient, TAccountClientToken, TAccountMint, TAccountTokenProgram>);
 }
 
 export type ParsedSettleClaimInstruction<TProgram extends string = typeof TESSERA_PROGRAM_ADDRESS, TAccountMetas extends readonly AccountMeta[] = readonly AccountMeta[]> = { programAddress: Address<TProgram>;
@@ -81,29 +89,37 @@ accounts: {
 cranker: TAccountMetas[0];
 /**
  * The cranker's own token account of the network mint (never a program vault: a stake
- * vault or escrow passed here would turn the reward into a self-transfer). Checked in
- * `validate` (`token_ops::check_token_account`) rather than by Anchor, because an operator
- * settling its own claim passes the same account as `operator_token` too.
+ * vault or escrow passed here would turn the reward into a self-transfer). Checked when a
+ * slash pays it (`token_ops::check_crank_account`) rather than by Anchor, because an
+ * operator settling its own claim passes the same account as `operator_token` too.
  */
 crankerToken: TAccountMetas[1];
-/** Writable: a slash lowers the network's bonded total (sortition). */
+/**
+ * Writable: a slash lowers the network's bonded total (sortition), and closing the job
+ * moves what it owes the treasury into `treasury_owed`.
+ */
 config: TAccountMetas[2];
 job: TAccountMetas[3];
 claim: TAccountMetas[4];
 node: TAccountMetas[5];
 operator: TAccountMetas[6];
-/** Where a winning replica is paid. */
+/** Where a winning replica is paid: the operator's token account of the network mint. */
 operatorToken: TAccountMetas[7];
 stakeVault: TAccountMetas[8];
+/** rest). */
 escrow: TAccountMetas[9];
-mint: TAccountMetas[10];
-tokenProgram: TAccountMetas[11];
+/** The job's client: when it settles the last claim the job closes, its rent goes here. */
+client: TAccountMetas[10];
+/** Where the job's unspent escrow goes when the client's last settlement closes it. */
+clientToken: TAccountMetas[11];
+mint: TAccountMetas[12];
+tokenProgram: TAccountMetas[13];
 };
 data: SettleClaimInstructionData; };
 
 export function parseSettleClaimInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>): ParsedSettleClaimInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 12) {
-  throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, { actualAccountMetas: instruction.accounts.length, expectedAccountMetas: 12 });
+  if (instruction.accounts.length < 14) {
+  throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, { actualAccountMetas: instruction.accounts.length, expectedAccountMetas: 14 });
 }
 let accountIndex = 0;
 const getNextAccount = () => {
@@ -111,5 +127,5 @@ const getNextAccount = () => {
   accountIndex += 1;
   return accountMeta;
 }
-  return { programAddress: instruction.programAddress, accounts: { cranker: getNextAccount(), crankerToken: getNextAccount(), config: getNextAccount(), job: getNextAccount(), claim: getNextAccount(), node: getNextAccount(), operator: getNextAccount(), operatorToken: getNextAccount(), stakeVault: getNextAccount(), escrow: getNextAccount(), mint: getNextAccount(), tokenProgram: getNextAccount() }, data: getSettleClaimInstructionDataDecoder().decode(instruction.data) };
+  return { programAddress: instruction.programAddress, accounts: { cranker: getNextAccount(), crankerToken: getNextAccount(), config: getNextAccount(), job: getNextAccount(), claim: getNextAccount(), node: getNextAccount(), operator: getNextAccount(), operatorToken: getNextAccount(), stakeVault: getNextAccount(), escrow: getNextAccount(), client: getNextAccount(), clientToken: getNextAccount(), mint: getNextAccount(), tokenProgram: getNextAccount() }, data: getSettleClaimInstructionDataDecoder().decode(instruction.data) };
 }

@@ -7,3 +7,4 @@
  */
 
 export * from './config';
+export * from './escrow';

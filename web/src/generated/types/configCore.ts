@@ -23,6 +23,11 @@ tokenProgram: Address;
 /** Token account (of `mint`) that receives protocol fees and the treasury share of slashes. */
 treasury: Address; 
 /**
+ * The escrow vault (PDA `["escrow"]`, a token account of `mint` owned by this config):
+ * every job's escrow, each job's share kept by its own accounting.
+ */
+vault: Address; 
+/**
  * Proposed next authority (`update_config`); it takes over only when it signs
  * `accept_authority`. `Pubkey::default()` when none is proposed.
  */
@@ -65,6 +70,11 @@ totalBonded: bigint;
  */
 stakeEpochSlots: bigint; 
 /**
+ * Fees and the treasury's shares of slashes and forfeited bonds of closed jobs, held in
+ * the vault until `sweep_fees` pays them to the treasury in one transfer.
+ */
+treasuryOwed: bigint; 
+/**
  * `total_bonded` at the start of the last two epochs: the denominator of a draw is the
  * total of the same moment as the stake it counts ([`Config::draw_total`]).
  */
@@ -95,6 +105,8 @@ escalationCap: number;
 paused: boolean; 
 /** Canonical bump of this PDA. */
 bump: number; 
+/** Canonical bump of the escrow vault. */
+vaultBump: number; 
 /**
  * Explicit padding (always zero): no hidden padding bytes, so the core's memory is its
  * Borsh encoding.
@@ -110,6 +122,11 @@ mint: Address;
 tokenProgram: Address; 
 /** Token account (of `mint`) that receives protocol fees and the treasury share of slashes. */
 treasury: Address; 
+/**
+ * The escrow vault (PDA `["escrow"]`, a token account of `mint` owned by this config):
+ * every job's escrow, each job's share kept by its own accounting.
+ */
+vault: Address; 
 /**
  * Proposed next authority (`update_config`); it takes over only when it signs
  * `accept_authority`. `Pubkey::default()` when none is proposed.
@@ -153,6 +170,11 @@ totalBonded: number | bigint;
  */
 stakeEpochSlots: number | bigint; 
 /**
+ * Fees and the treasury's shares of slashes and forfeited bonds of closed jobs, held in
+ * the vault until `sweep_fees` pays them to the treasury in one transfer.
+ */
+treasuryOwed: number | bigint; 
+/**
  * `total_bonded` at the start of the last two epochs: the denominator of a draw is the
  * total of the same moment as the stake it counts ([`Config::draw_total`]).
  */
@@ -183,6 +205,8 @@ escalationCap: number;
 paused: boolean; 
 /** Canonical bump of this PDA. */
 bump: number; 
+/** Canonical bump of the escrow vault. */
+vaultBump: number; 
 /**
  * Explicit padding (always zero): no hidden padding bytes, so the core's memory is its
  * Borsh encoding.
@@ -190,11 +214,11 @@ bump: number;
 reserved: ReadonlyUint8Array;  };
 
 export function getConfigCoreEncoder(): FixedSizeEncoder<ConfigCoreArgs> {
-    return getStructEncoder([['authority', getAddressEncoder()], ['mint', getAddressEncoder()], ['tokenProgram', getAddressEncoder()], ['treasury', getAddressEncoder()], ['pendingAuthority', getAddressEncoder()], ['minStake', getU64Encoder()], ['unbondingSecs', getI64Encoder()], ['commitWindowSecs', getI64Encoder()], ['revealWindowSecs', getI64Encoder()], ['challengeWindowSecs', getI64Encoder()], ['challengeBond', getU64Encoder()], ['priorityMinValue', getU64Encoder()], ['priorityWindowSecs', getI64Encoder()], ['priorityMinStake', getU64Encoder()], ['minPricePerReplica', getU64Encoder()], ['reputationUnit', getU64Encoder()], ['sortitionWidenSlots', getU64Encoder()], ['totalBonded', getU64Encoder()], ['stakeEpochSlots', getU64Encoder()], ['drawTotal', getStakeHistoryEncoder()], ['protocolFeeBps', getU16Encoder()], ['slashTimeoutBps', getU16Encoder()], ['slashWrongResultBps', getU16Encoder()], ['slashNoRevealBps', getU16Encoder()], ['slashClientShareBps', getU16Encoder()], ['crankRewardBps', getU16Encoder()], ['priorityMinReputationBps', getU16Encoder()], ['collateralBps', getU16Encoder()], ['sortitionExpectedPct', getU16Encoder()], ['maxReplicas', getU8Encoder()], ['escalationCap', getU8Encoder()], ['paused', getBooleanEncoder()], ['bump', getU8Encoder()], ['reserved', fixEncoderSize(getBytesEncoder(), 2)]]);
+    return getStructEncoder([['authority', getAddressEncoder()], ['mint', getAddressEncoder()], ['tokenProgram', getAddressEncoder()], ['treasury', getAddressEncoder()], ['vault', getAddressEncoder()], ['pendingAuthority', getAddressEncoder()], ['minStake', getU64Encoder()], ['unbondingSecs', getI64Encoder()], ['commitWindowSecs', getI64Encoder()], ['revealWindowSecs', getI64Encoder()], ['challengeWindowSecs', getI64Encoder()], ['challengeBond', getU64Encoder()], ['priorityMinValue', getU64Encoder()], ['priorityWindowSecs', getI64Encoder()], ['priorityMinStake', getU64Encoder()], ['minPricePerReplica', getU64Encoder()], ['reputationUnit', getU64Encoder()], ['sortitionWidenSlots', getU64Encoder()], ['totalBonded', getU64Encoder()], ['stakeEpochSlots', getU64Encoder()], ['treasuryOwed', getU64Encoder()], ['drawTotal', getStakeHistoryEncoder()], ['protocolFeeBps', getU16Encoder()], ['slashTimeoutBps', getU16Encoder()], ['slashWrongResultBps', getU16Encoder()], ['slashNoRevealBps', getU16Encoder()], ['slashClientShareBps', getU16Encoder()], ['crankRewardBps', getU16Encoder()], ['priorityMinReputationBps', getU16Encoder()], ['collateralBps', getU16Encoder()], ['sortitionExpectedPct', getU16Encoder()], ['maxReplicas', getU8Encoder()], ['escalationCap', getU8Encoder()], ['paused', getBooleanEncoder()], ['bump', getU8Encoder()], ['vaultBump', getU8Encoder()], ['reserved', fixEncoderSize(getBytesEncoder(), 1)]]);
 }
 
 export function getConfigCoreDecoder(): FixedSizeDecoder<ConfigCore> {
-    return getStructDecoder([['authority', getAddressDecoder()], ['mint', getAddressDecoder()], ['tokenProgram', getAddressDecoder()], ['treasury', getAddressDecoder()], ['pendingAuthority', getAddressDecoder()], ['minStake', getU64Decoder()], ['unbondingSecs', getI64Decoder()], ['commitWindowSecs', getI64Decoder()], ['revealWindowSecs', getI64Decoder()], ['challengeWindowSecs', getI64Decoder()], ['challengeBond', getU64Decoder()], ['priorityMinValue', getU64Decoder()], ['priorityWindowSecs', getI64Decoder()], ['priorityMinStake', getU64Decoder()], ['minPricePerReplica', getU64Decoder()], ['reputationUnit', getU64Decoder()], ['sortitionWidenSlots', getU64Decoder()], ['totalBonded', getU64Decoder()], ['stakeEpochSlots', getU64Decoder()], ['drawTotal', getStakeHistoryDecoder()], ['protocolFeeBps', getU16Decoder()], ['slashTimeoutBps', getU16Decoder()], ['slashWrongResultBps', getU16Decoder()], ['slashNoRevealBps', getU16Decoder()], ['slashClientShareBps', getU16Decoder()], ['crankRewardBps', getU16Decoder()], ['priorityMinReputationBps', getU16Decoder()], ['collateralBps', getU16Decoder()], ['sortitionExpectedPct', getU16Decoder()], ['maxReplicas', getU8Decoder()], ['escalationCap', getU8Decoder()], ['paused', getBooleanDecoder()], ['bump', getU8Decoder()], ['reserved', fixDecoderSize(getBytesDecoder(), 2)]]);
+    return getStructDecoder([['authority', getAddressDecoder()], ['mint', getAddressDecoder()], ['tokenProgram', getAddressDecoder()], ['treasury', getAddressDecoder()], ['vault', getAddressDecoder()], ['pendingAuthority', getAddressDecoder()], ['minStake', getU64Decoder()], ['unbondingSecs', getI64Decoder()], ['commitWindowSecs', getI64Decoder()], ['revealWindowSecs', getI64Decoder()], ['challengeWindowSecs', getI64Decoder()], ['challengeBond', getU64Decoder()], ['priorityMinValue', getU64Decoder()], ['priorityWindowSecs', getI64Decoder()], ['priorityMinStake', getU64Decoder()], ['minPricePerReplica', getU64Decoder()], ['reputationUnit', getU64Decoder()], ['sortitionWidenSlots', getU64Decoder()], ['totalBonded', getU64Decoder()], ['stakeEpochSlots', getU64Decoder()], ['treasuryOwed', getU64Decoder()], ['drawTotal', getStakeHistoryDecoder()], ['protocolFeeBps', getU16Decoder()], ['slashTimeoutBps', getU16Decoder()], ['slashWrongResultBps', getU16Decoder()], ['slashNoRevealBps', getU16Decoder()], ['slashClientShareBps', getU16Decoder()], ['crankRewardBps', getU16Decoder()], ['priorityMinReputationBps', getU16Decoder()], ['collateralBps', getU16Decoder()], ['sortitionExpectedPct', getU16Decoder()], ['maxReplicas', getU8Decoder()], ['escalationCap', getU8Decoder()], ['paused', getBooleanDecoder()], ['bump', getU8Decoder()], ['vaultBump', getU8Decoder()], ['reserved', fixDecoderSize(getBytesDecoder(), 1)]]);
 }
 
 export function getConfigCoreCodec(): FixedSizeCodec<ConfigCoreArgs, ConfigCore> {

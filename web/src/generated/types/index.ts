@@ -13,6 +13,7 @@ export * from './configCore';
 export * from './configParams';
 export * from './hardware';
 export * from './jobCore';
+export * from './jobRequirements';
 export * from './jobState';
 export * from './jobTerms';
 export * from './marketType';

@@ -7,7 +7,7 @@
  */
 
 import { combineCodec, fixDecoderSize, fixEncoderSize, getAddressDecoder, getAddressEncoder, getArrayDecoder, getArrayEncoder, getBooleanDecoder, getBooleanEncoder, getBytesDecoder, getBytesEncoder, getI64Decoder, getI64Encoder, getStructDecoder, getStructEncoder, getU16Decoder, getU16Encoder, getU64Decoder, getU64Encoder, getU8Decoder, getU8Encoder, type Address, type FixedSizeCodec, type FixedSizeDecoder, type FixedSizeEncoder, type ReadonlyUint8Array } from '@solana/kit';
-import { getJobStateDecoder, getJobStateEncoder, getJobTermsDecoder, getJobTermsEncoder, getMarketTypeDecoder, getMarketTypeEncoder, getTallyDecoder, getTallyEncoder, type JobState, type JobStateArgs, type JobTerms, type JobTermsArgs, type MarketType, type MarketTypeArgs, type Tally, type TallyArgs } from '.';
+import { getJobRequirementsDecoder, getJobRequirementsEncoder, getJobStateDecoder, getJobStateEncoder, getJobTermsDecoder, getJobTermsEncoder, getMarketTypeDecoder, getMarketTypeEncoder, getTallyDecoder, getTallyEncoder, type JobRequirements, type JobRequirementsArgs, type JobState, type JobStateArgs, type JobTerms, type JobTermsArgs, type MarketType, type MarketTypeArgs, type Tally, type TallyArgs } from '.';
 
 /**
  * The fixed-size fields of a [`Job`], `#[repr(C)]` in Borsh order with no padding (fields
@@ -58,8 +58,8 @@ bondsHeld: bigint;
 /** Tokens returned to the client (cancel / close). */
 refunded: bigint; 
 /**
- * Protocol fees and the treasury's share of slashes and forfeited bonds, held in escrow
- * and paid to the treasury in one transfer by `close_job`.
+ * Protocol fees and the treasury's share of slashes and forfeited bonds, held in escrow;
+ * when the job closes they move to `Config::treasury_owed` (paid out by `sweep_fees`).
  */
 treasuryOwed: bigint; 
 /**
@@ -69,6 +69,8 @@ treasuryOwed: bigint;
 seedSlot: bigint; 
 /** Fees, slashes, windows and bond of this job, fixed at post time. */
 terms: JobTerms; 
+/** What a node must have to claim the job. */
+requirements: JobRequirements; 
 /** Kernel identifier and the version of its spec (see docs/KERNELS.md). */
 kernelId: number; specVersion: number; 
 /** Commitments in the current round. */
@@ -94,7 +96,7 @@ challenged: boolean;
  */
 roundSize: number; 
 /** Challenges made against this job (all dispute `challenged_hash`). */
-challenges: number; bump: number; escrowBump: number; 
+challenges: number; bump: number; 
 /**
  * The last audit could not finish (silent seats, no budget or time to draw them again):
  * the challenged result stands, auditors who revealed another hash are paid unslashed,
@@ -105,8 +107,6 @@ auditUndecided: boolean;
 specHash: ReadonlyUint8Array; 
 /** Distinct revealed hashes, all rounds. */
 tally: Array<Tally>; winningHash: ReadonlyUint8Array; challengedHash: ReadonlyUint8Array; 
-/** The job's escrow token account (PDA `["escrow", job]`). */
-escrow: Address; 
 /**
  * Explicit padding (always zero): the core's size is a multiple of its alignment, so it
  * has no hidden padding bytes and its memory is its Borsh encoding.
@@ -157,8 +157,8 @@ bondsHeld: number | bigint;
 /** Tokens returned to the client (cancel / close). */
 refunded: number | bigint; 
 /**
- * Protocol fees and the treasury's share of slashes and forfeited bonds, held in escrow
- * and paid to the treasury in one transfer by `close_job`.
+ * Protocol fees and the treasury's share of slashes and forfeited bonds, held in escrow;
+ * when the job closes they move to `Config::treasury_owed` (paid out by `sweep_fees`).
  */
 treasuryOwed: number | bigint; 
 /**
@@ -168,6 +168,8 @@ treasuryOwed: number | bigint;
 seedSlot: number | bigint; 
 /** Fees, slashes, windows and bond of this job, fixed at post time. */
 terms: JobTermsArgs; 
+/** What a node must have to claim the job. */
+requirements: JobRequirementsArgs; 
 /** Kernel identifier and the version of its spec (see docs/KERNELS.md). */
 kernelId: number; specVersion: number; 
 /** Commitments in the current round. */
@@ -193,7 +195,7 @@ challenged: boolean;
  */
 roundSize: number; 
 /** Challenges made against this job (all dispute `challenged_hash`). */
-challenges: number; bump: number; escrowBump: number; 
+challenges: number; bump: number; 
 /**
  * The last audit could not finish (silent seats, no budget or time to draw them again):
  * the challenged result stands, auditors who revealed another hash are paid unslashed,
@@ -204,8 +206,6 @@ auditUndecided: boolean;
 specHash: ReadonlyUint8Array; 
 /** Distinct revealed hashes, all rounds. */
 tally: Array<TallyArgs>; winningHash: ReadonlyUint8Array; challengedHash: ReadonlyUint8Array; 
-/** The job's escrow token account (PDA `["escrow", job]`). */
-escrow: Address; 
 /**
  * Explicit padding (always zero): the core's size is a multiple of its alignment, so it
  * has no hidden padding bytes and its memory is its Borsh encoding.
@@ -213,11 +213,11 @@ escrow: Address;
 reserved: ReadonlyUint8Array;  };
 
 export function getJobCoreEncoder(): FixedSizeEncoder<JobCoreArgs> {
-    return getStructEncoder([['client', getAddressEncoder()], ['state', getJobStateEncoder()], ['market', getMarketTypeEncoder()], ['replicas', getU8Encoder()], ['maxEscalations', getU8Encoder()], ['slots', getU8Encoder()], ['round', getU8Encoder()], ['activeClaims', getU8Encoder()], ['roundClaims', getU8Encoder()], ['jobId', getU64Encoder()], ['pricePerReplica', getU64Encoder()], ['execSecs', getI64Encoder()], ['createdAt', getI64Encoder()], ['deadline', getI64Encoder()], ['priorityUntil', getI64Encoder()], ['bidDeadline', getI64Encoder()], ['commitDeadline', getI64Encoder()], ['revealDeadline', getI64Encoder()], ['challengeDeadline', getI64Encoder()], ['winsUntil', getI64Encoder()], ['deposit', getU64Encoder()], ['paidOut', getU64Encoder()], ['slashedToClient', getU64Encoder()], ['challengerPool', getU64Encoder()], ['bondsHeld', getU64Encoder()], ['refunded', getU64Encoder()], ['treasuryOwed', getU64Encoder()], ['seedSlot', getU64Encoder()], ['terms', getJobTermsEncoder()], ['kernelId', getU16Encoder()], ['specVersion', getU16Encoder()], ['roundCommits', getU8Encoder()], ['roundReveals', getU8Encoder()], ['unsettledClaims', getU8Encoder()], ['bids', getU8Encoder()], ['reservedSlots', getU8Encoder()], ['openChallenges', getU8Encoder()], ['tallyLen', getU8Encoder()], ['hasWinner', getBooleanEncoder()], ['challenged', getBooleanEncoder()], ['roundSize', getU8Encoder()], ['challenges', getU8Encoder()], ['bump', getU8Encoder()], ['escrowBump', getU8Encoder()], ['auditUndecided', getBooleanEncoder()], ['specHash', fixEncoderSize(getBytesEncoder(), 32)], ['tally', getArrayEncoder(getTallyEncoder(), { size: 13 })], ['winningHash', fixEncoderSize(getBytesEncoder(), 32)], ['challengedHash', fixEncoderSize(getBytesEncoder(), 32)], ['escrow', getAddressEncoder()], ['reserved', fixEncoderSize(getBytesEncoder(), 1)]]);
+    return getStructEncoder([['client', getAddressEncoder()], ['state', getJobStateEncoder()], ['market', getMarketTypeEncoder()], ['replicas', getU8Encoder()], ['maxEscalations', getU8Encoder()], ['slots', getU8Encoder()], ['round', getU8Encoder()], ['activeClaims', getU8Encoder()], ['roundClaims', getU8Encoder()], ['jobId', getU64Encoder()], ['pricePerReplica', getU64Encoder()], ['execSecs', getI64Encoder()], ['createdAt', getI64Encoder()], ['deadline', getI64Encoder()], ['priorityUntil', getI64Encoder()], ['bidDeadline', getI64Encoder()], ['commitDeadline', getI64Encoder()], ['revealDeadline', getI64Encoder()], ['challengeDeadline', getI64Encoder()], ['winsUntil', getI64Encoder()], ['deposit', getU64Encoder()], ['paidOut', getU64Encoder()], ['slashedToClient', getU64Encoder()], ['challengerPool', getU64Encoder()], ['bondsHeld', getU64Encoder()], ['refunded', getU64Encoder()], ['treasuryOwed', getU64Encoder()], ['seedSlot', getU64Encoder()], ['terms', getJobTermsEncoder()], ['requirements', getJobRequirementsEncoder()], ['kernelId', getU16Encoder()], ['specVersion', getU16Encoder()], ['roundCommits', getU8Encoder()], ['roundReveals', getU8Encoder()], ['unsettledClaims', getU8Encoder()], ['bids', getU8Encoder()], ['reservedSlots', getU8Encoder()], ['openChallenges', getU8Encoder()], ['tallyLen', getU8Encoder()], ['hasWinner', getBooleanEncoder()], ['challenged', getBooleanEncoder()], ['roundSize', getU8Encoder()], ['challenges', getU8Encoder()], ['bump', getU8Encoder()], ['auditUndecided', getBooleanEncoder()], ['specHash', fixEncoderSize(getBytesEncoder(), 32)], ['tally', getArrayEncoder(getTallyEncoder(), { size: 13 })], ['winningHash', fixEncoderSize(getBytesEncoder(), 32)], ['challengedHash', fixEncoderSize(getBytesEncoder(), 32)], ['reserved', fixEncoderSize(getBytesEncoder(), 2)]]);
 }
 
 export function getJobCoreDecoder(): FixedSizeDecoder<JobCore> {
-    return getStructDecoder([['client', getAddressDecoder()], ['state', getJobStateDecoder()], ['market', getMarketTypeDecoder()], ['replicas', getU8Decoder()], ['maxEscalations', getU8Decoder()], ['slots', getU8Decoder()], ['round', getU8Decoder()], ['activeClaims', getU8Decoder()], ['roundClaims', getU8Decoder()], ['jobId', getU64Decoder()], ['pricePerReplica', getU64Decoder()], ['execSecs', getI64Decoder()], ['createdAt', getI64Decoder()], ['deadline', getI64Decoder()], ['priorityUntil', getI64Decoder()], ['bidDeadline', getI64Decoder()], ['commitDeadline', getI64Decoder()], ['revealDeadline', getI64Decoder()], ['challengeDeadline', getI64Decoder()], ['winsUntil', getI64Decoder()], ['deposit', getU64Decoder()], ['paidOut', getU64Decoder()], ['slashedToClient', getU64Decoder()], ['challengerPool', getU64Decoder()], ['bondsHeld', getU64Decoder()], ['refunded', getU64Decoder()], ['treasuryOwed', getU64Decoder()], ['seedSlot', getU64Decoder()], ['terms', getJobTermsDecoder()], ['kernelId', getU16Decoder()], ['specVersion', getU16Decoder()], ['roundCommits', getU8Decoder()], ['roundReveals', getU8Decoder()], ['unsettledClaims', getU8Decoder()], ['bids', getU8Decoder()], ['reservedSlots', getU8Decoder()], ['openChallenges', getU8Decoder()], ['tallyLen', getU8Decoder()], ['hasWinner', getBooleanDecoder()], ['challenged', getBooleanDecoder()], ['roundSize', getU8Decoder()], ['challenges', getU8Decoder()], ['bump', getU8Decoder()], ['escrowBump', getU8Decoder()], ['auditUndecided', getBooleanDecoder()], ['specHash', fixDecoderSize(getBytesDecoder(), 32)], ['tally', getArrayDecoder(getTallyDecoder(), { size: 13 })], ['winningHash', fixDecoderSize(getBytesDecoder(), 32)], ['challengedHash', fixDecoderSize(getBytesDecoder(), 32)], ['escrow', getAddressDecoder()], ['reserved', fixDecoderSize(getBytesDecoder(), 1)]]);
+    return getStructDecoder([['client', getAddressDecoder()], ['state', getJobStateDecoder()], ['market', getMarketTypeDecoder()], ['replicas', getU8Decoder()], ['maxEscalations', getU8Decoder()], ['slots', getU8Decoder()], ['round', getU8Decoder()], ['activeClaims', getU8Decoder()], ['roundClaims', getU8Decoder()], ['jobId', getU64Decoder()], ['pricePerReplica', getU64Decoder()], ['execSecs', getI64Decoder()], ['createdAt', getI64Decoder()], ['deadline', getI64Decoder()], ['priorityUntil', getI64Decoder()], ['bidDeadline', getI64Decoder()], ['commitDeadline', getI64Decoder()], ['revealDeadline', getI64Decoder()], ['challengeDeadline', getI64Decoder()], ['winsUntil', getI64Decoder()], ['deposit', getU64Decoder()], ['paidOut', getU64Decoder()], ['slashedToClient', getU64Decoder()], ['challengerPool', getU64Decoder()], ['bondsHeld', getU64Decoder()], ['refunded', getU64Decoder()], ['treasuryOwed', getU64Decoder()], ['seedSlot', getU64Decoder()], ['terms', getJobTermsDecoder()], ['requirements', getJobRequirementsDecoder()], ['kernelId', getU16Decoder()], ['specVersion', getU16Decoder()], ['roundCommits', getU8Decoder()], ['roundReveals', getU8Decoder()], ['unsettledClaims', getU8Decoder()], ['bids', getU8Decoder()], ['reservedSlots', getU8Decoder()], ['openChallenges', getU8Decoder()], ['tallyLen', getU8Decoder()], ['hasWinner', getBooleanDecoder()], ['challenged', getBooleanDecoder()], ['roundSize', getU8Decoder()], ['challenges', getU8Decoder()], ['bump', getU8Decoder()], ['auditUndecided', getBooleanDecoder()], ['specHash', fixDecoderSize(getBytesDecoder(), 32)], ['tally', getArrayDecoder(getTallyDecoder(), { size: 13 })], ['winningHash', fixDecoderSize(getBytesDecoder(), 32)], ['challengedHash', fixDecoderSize(getBytesDecoder(), 32)], ['reserved', fixDecoderSize(getBytesDecoder(), 2)]]);
 }
 
 export function getJobCoreCodec(): FixedSizeCodec<JobCoreArgs, JobCore> {
