@@ -108,9 +108,9 @@ test("account and event layouts decode with the IDL coder", () => {
   const cfg = idl.accounts.find((a) => a.name === "Config");
   assert.equal(cfg.discriminator.length, 8);
   // an all-zero Config body behind its discriminator decodes: its one field is the fixed-size
-  // core (programs/tessera/src/state/layout.rs): 5 keys, 14 u64/i64, the bonded-total history
-  // (5 u64), 9 u16, 4 one-byte fields and 2 reserved bytes
-  const size = 8 + 32 * 5 + 8 * 14 + 8 * 5 + 2 * 9 + 4 + 2;
+  // core (programs/tessera/src/state/layout.rs): 6 keys, 15 u64/i64, the bonded-total history
+  // (5 u64), 9 u16, 5 one-byte fields and 1 reserved byte
+  const size = 8 + 32 * 6 + 8 * 15 + 8 * 5 + 2 * 9 + 5 + 1;
   const buf = Buffer.alloc(size);
   Buffer.from(cfg.discriminator).copy(buf, 0);
   const decoded = coder.accounts.decode("Config", buf).core;

@@ -1052,14 +1052,13 @@ fn compute_unit_report() {
         );
     }
     if std::env::var_os("TESSERA_WRITE_CU").is_some() {
+        // docs/CU.md keeps its text; only the table between the markers is rewritten
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/CU.md");
-        let doc = format!(
-            "# Compute units\n\nMaximum compute units each instruction used in the LiteSVM suite \
-             (`cargo test -p tessera-tests --test program_jobs compute_unit_report -- --nocapture`, \
-             `TESSERA_WRITE_CU=1` rewrites this file), program built by `anchor build` through \
-             scripts/bin/cargo-build-sbf (SBPF v3, upstream LLVM).\n\n{table}"
-        );
-        std::fs::write(path, doc).unwrap();
+        let doc = std::fs::read_to_string(&path).unwrap();
+        let (open, close) = ("<!-- cu-table -->\n", "<!-- /cu-table -->");
+        let start = doc.find(open).expect("docs/CU.md has the table markers") + open.len();
+        let end = doc.find(close).expect("docs/CU.md has the table markers");
+        std::fs::write(path, format!("{}{table}{}", &doc[..start], &doc[end..])).unwrap();
     }
 }
 
@@ -1205,3 +1204,160 @@ fn k1_lifecycle_compute_budget() {
 /// Ceilings of issue 34: a k = 1 job end to end, and any one instruction of it.
 const K1_LIFECYCLE_CU: u64 = 40_000;
 const INSTRUCTION_CU: u64 = 15_000;
+
+#[test]
+fn submit_result_takes_only_the_last_commitment_of_a_full_round() {
+    let mut w = World::new(3);
+    let job = w.post(1, 3, 1);
+    let submit = |w: &mut World, job: Pubkey, i: usize, result: [u8; 32]| {
+        let op = w.nodes[i].insecure_clone();
+        let uri = format!("http://127.0.0.1:7070/blobs/out{i}");
+        w.s.send_named(
+            "submit_result",
+            ix::submit_result(&op.pubkey(), &job, result, uri),
+            &[&op],
+        )
+    };
+    // a slot still free: others may claim and see the revealed hash before they commit
+    w.claim(0, &job).unwrap();
+    assert_err(
+        &submit(&mut w, job, 0, GOOD),
+        TesseraError::RoundNotComplete,
+    );
+    w.claim(1, &job).unwrap();
+    w.claim(2, &job).unwrap();
+    // every slot taken, but two claims have not committed
+    assert_err(
+        &submit(&mut w, job, 0, GOOD),
+        TesseraError::RoundNotComplete,
+    );
+    w.commit(0, &job, GOOD).unwrap();
+    assert_err(
+        &submit(&mut w, job, 1, GOOD),
+        TesseraError::RoundNotComplete,
+    );
+    // a committed claim commits once: it reveals with reveal_result
+    assert_err(
+        &submit(&mut w, job, 0, GOOD),
+        TesseraError::InvalidClaimState,
+    );
+    w.commit(1, &job, GOOD).unwrap();
+    // the last commitment: committed and revealed at once, the others reveal now
+    submit(&mut w, job, 2, GOOD).unwrap();
+    let j = w.job(&job);
+    assert_eq!(j.state, JobState::Revealing);
+    assert_eq!((j.round_commits, j.round_reveals), (3, 1));
+    assert_eq!(w.claim_state(2, &job), ClaimState::Revealed);
+    assert_err(&submit(&mut w, job, 2, GOOD), TesseraError::InvalidJobState);
+    w.reveal(0, &job, GOOD).unwrap();
+    w.reveal(1, &job, GOOD).unwrap();
+    let j = w.job(&job);
+    assert_eq!(j.state, JobState::Challenge);
+    assert_eq!(j.winning_hash, GOOD);
+    assert_eq!(j.votes(&GOOD), 3);
+    // a k = 1 job: its only replica submits, and the challenge window opens at once
+    let job = w.post(2, 1, 0);
+    w.claim(0, &job).unwrap();
+    // another operator cannot submit on its claim
+    let other = w.nodes[1].insecure_clone();
+    let mut stolen = ix::submit_result(&other.pubkey(), &job, BAD, String::new());
+    stolen.accounts[2].pubkey = pda::claim(&job, &pda::node(&w.nodes[0].pubkey()).0).0;
+    assert_err(&w.s.send(&[stolen], &[&other]), TesseraError::ClaimMismatch);
+    // past the claim's deadline
+    w.s.warp(31);
+    assert_err(&submit(&mut w, job, 0, GOOD), TesseraError::WindowClosed);
+    let job = w.post(3, 1, 0);
+    w.claim(0, &job).unwrap();
+    submit(&mut w, job, 0, GOOD).unwrap();
+    let j = w.job(&job);
+    assert_eq!(j.state, JobState::Challenge);
+    assert_eq!(j.winning_hash, GOOD);
+}
+
+#[test]
+fn only_the_clients_settlement_closes_the_job() {
+    let mut w = World::new(2);
+    let t = w.s.tctx();
+    let all = w.accounts();
+    let total0 = w.s.total(&all);
+    let client = w.client.insecure_clone();
+    let client0 = w.token(&client);
+    let run = |w: &mut World, id: u64| {
+        let job = w.post(id, 1, 1);
+        w.claim(0, &job).unwrap();
+        let op = w.nodes[0].insecure_clone();
+        w.s.send(
+            &[ix::submit_result(
+                &op.pubkey(),
+                &job,
+                GOOD,
+                "http://127.0.0.1:7070/blobs/r".into(),
+            )],
+            &[&op],
+        )
+        .unwrap();
+        w.s.warp(ix::localnet_params().challenge_window_secs + 1);
+        job
+    };
+    // the cranker (or the worker) settles: paid, and the job stays, its result readable
+    let a = run(&mut w, 1);
+    w.settle(0, &a).unwrap();
+    let j = w.job(&a);
+    assert_eq!(j.state, JobState::Completed);
+    assert_eq!(j.unsettled_claims, 0);
+    assert_eq!(j.result_uri, "http://127.0.0.1:7070/blobs/r");
+    assert_eq!(j.escrow_expected().unwrap(), 2 * PRICE + fee(PRICE));
+    w.close(&a).unwrap();
+    assert!(!w.s.exists(&a));
+    // the client settles: paid and closed in one instruction, the unused escalation budget
+    // refunded to the client's own token account only
+    let b = run(&mut w, 2);
+    let mut wrong = ix::settle_claim(
+        &t,
+        &client.pubkey(),
+        &b,
+        &client.pubkey(),
+        &w.nodes[0].pubkey(),
+    );
+    let cranker_ata = w.s.ata(&w.cranker.pubkey());
+    for m in wrong.accounts.iter_mut() {
+        if m.pubkey == t.ata(&client.pubkey()) && !m.is_signer {
+            m.pubkey = cranker_ata;
+        }
+    }
+    // (cranker_token and client_token are the same account here: both are replaced)
+    assert_err(
+        &w.s.send(&[wrong], &[&client]),
+        TesseraError::TokenAccountNotOwner,
+    );
+    let res = w.settle_as(&client, 0, &b).unwrap();
+    assert!(!w.s.exists(&b), "the client's settlement closed the job");
+    assert!(
+        res.logs.iter().any(|l| l.starts_with("Program data: ")),
+        "the result is recorded in the transaction's events"
+    );
+    // k = 2: the client's first settlement leaves the job for the second
+    let c = w.post(3, 2, 1);
+    for i in 0..2 {
+        w.claim(i, &c).unwrap();
+    }
+    w.commit(0, &c, GOOD).unwrap();
+    let op1 = w.nodes[1].insecure_clone();
+    w.s.send(
+        &[ix::submit_result(&op1.pubkey(), &c, GOOD, String::new())],
+        &[&op1],
+    )
+    .unwrap();
+    w.reveal(0, &c, GOOD).unwrap();
+    w.s.warp(ix::localnet_params().challenge_window_secs + 1);
+    w.settle_as(&client, 0, &c).unwrap();
+    assert!(w.s.exists(&c));
+    w.settle_as(&client, 1, &c).unwrap();
+    assert!(!w.s.exists(&c));
+    // every job paid its replicas' prices, nothing else: the unused budget came back
+    assert_eq!(client0 - w.token(&client), 4 * PRICE);
+    let config: Config = w.s.account(&pda::config().0);
+    assert_eq!(config.treasury_owed, 4 * fee(PRICE));
+    assert_eq!(w.s.balance(&pda::escrow().0), 4 * fee(PRICE));
+    assert_eq!(w.s.total(&all), total0, "no token created or destroyed");
+}
