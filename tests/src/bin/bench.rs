@@ -6,7 +6,10 @@
 //!   `post_job` (both from `getSignaturesForAddress`), and in milliseconds (post confirmed →
 //!   first claim seen at `confirmed`);
 //! * end to end: post confirmed → job completed with every claim settled (this includes the
-//!   commit/reveal round trips and the config's challenge window).
+//!   commit/reveal round trips and the config's challenge window). With `--client-settles` (the
+//!   default) each job's client settles its claims once the challenge window is over, and its
+//!   last settlement closes the job (a k = 1 job: post, claim, submit, settle); otherwise the
+//!   workers settle after their grace period and the bench closes the jobs at the end.
 //!
 //! Prints a Markdown table (also written to `--out` when given).
 use std::collections::HashMap;
@@ -68,6 +71,10 @@ struct Args {
     /// `getSignatureStatuses` for the batch).
     #[arg(long, default_value_t = 1)]
     pipeline: usize,
+    /// Each job's client settles its claims once the challenge window is over (its last
+    /// settlement closes the job), as `tessera job close` does; `false`: the workers settle.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    client_settles: bool,
     /// Instead of jobs: measure the validator's ceiling on this machine with this many plain
     /// SOL transfers (sent from --post-threads payers without waiting, then all confirmed).
     #[arg(long)]
@@ -80,6 +87,10 @@ const CLOSES_PER_TX: usize = 6;
 struct Sample {
     kernel: String,
     job: Pubkey,
+    /// When the client's settlement was sent (resent if the job is still there 10 s later),
+    /// and what it pays: the winners' prices.
+    settle_sent: Option<Instant>,
+    settle_pays: u64,
     post_slot: u64,
     posted_at: Instant,
     first_claim_at: Option<Duration>,
@@ -183,6 +194,68 @@ fn cpu_profile(validators: &[u32], workers: &[u32], blobs: u32) -> [f64; 4] {
         cpu_secs(blobs),
         cpu_secs(std::process::id()),
     ]
+}
+
+/// The clients settle the claims of `due` jobs (challenge window over), one transaction per job
+/// signed by its client, sent without waiting: the last settlement closes the job, which the
+/// polling loop then sees gone. Claims are found among the workers' nodes (one
+/// `getMultipleAccounts` per 100 candidate claims).
+fn client_settle(
+    net: &Network,
+    clients: &[Keypair],
+    nodes: &[(Pubkey, Pubkey)],
+    due: &[(Pubkey, Job)],
+    samples: &mut [Sample],
+    pending: &HashMap<Pubkey, usize>,
+) -> Result<()> {
+    use solana_client::rpc_config::RpcSendTransactionConfig;
+    let candidates: Vec<(usize, Pubkey, Pubkey)> = due
+        .iter()
+        .enumerate()
+        .flat_map(|(d, (job, _))| {
+            nodes
+                .iter()
+                .map(move |(node, op)| (d, tessera_sdk::pda::claim(job, node).0, *op))
+        })
+        .collect();
+    let mut claims: Vec<Vec<Pubkey>> = vec![vec![]; due.len()];
+    for chunk in candidates.chunks(100) {
+        let keys: Vec<Pubkey> = chunk.iter().map(|c| c.1).collect();
+        for (c, acc) in chunk.iter().zip(net.rpc.get_multiple_accounts(&keys)?) {
+            if acc.is_some() {
+                claims[c.0].push(c.2);
+            }
+        }
+    }
+    let hash = net.rpc.get_latest_blockhash()?;
+    let cfg = RpcSendTransactionConfig {
+        skip_preflight: true,
+        ..Default::default()
+    };
+    for ((job, j), ops) in due.iter().zip(claims) {
+        let Some(client) = clients.iter().find(|c| c.pubkey() == j.client) else {
+            continue;
+        };
+        if ops.is_empty() {
+            continue;
+        }
+        let ixs: Vec<_> = ops
+            .iter()
+            .map(|op| tessera_sdk::ix::settle_claim(&net.tctx, &j.client, job, &j.client, op))
+            .collect();
+        let tx = solana_sdk::transaction::Transaction::new_signed_with_payer(
+            &tessera_sdk::ix::with_compute_limit(&ixs),
+            Some(&j.client),
+            &[client],
+            hash,
+        );
+        if net.rpc.send_transaction_with_config(&tx, cfg).is_ok() {
+            let s = &mut samples[pending[job]];
+            s.settle_sent = Some(Instant::now());
+            s.settle_pays = j.price_per_replica * u64::from(j.votes(&j.winning_hash));
+        }
+    }
+    Ok(())
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -411,6 +484,8 @@ fn run(args: &Args) -> Result<()> {
                         .map(|p| Sample {
                             kernel: k,
                             job: p.job,
+                            settle_sent: None,
+                            settle_pays: 0,
                             post_slot: p.slot,
                             posted_at: Instant::now(),
                             first_claim_at: None,
@@ -427,6 +502,12 @@ fn run(args: &Args) -> Result<()> {
     drop(tx);
     let mut samples: Vec<Sample> = vec![];
     let mut pending: HashMap<Pubkey, usize> = HashMap::new();
+    let nodes: Vec<(Pubkey, Pubkey)> = net
+        .workers
+        .iter()
+        .map(|w| (w.node(), w.keypair.pubkey()))
+        .collect();
+    let (mut client_closed, mut client_paid) = (0usize, 0u64);
     let mut post_errors = 0usize;
     let mut received = 0usize;
     loop {
@@ -445,10 +526,24 @@ fn run(args: &Args) -> Result<()> {
         }
         // poll pending jobs
         let keys: Vec<Pubkey> = pending.keys().copied().collect();
+        let now_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut due: Vec<(Pubkey, Job)> = vec![];
         for chunk in keys.chunks(100) {
             let accs = net.rpc.get_multiple_accounts(chunk)?;
             for (k, acc) in chunk.iter().zip(accs) {
-                let Some(acc) = acc else { continue };
+                let Some(acc) = acc else {
+                    // closed by its client's settlement
+                    let s = &mut samples[pending[k]];
+                    if s.settle_sent.is_some() {
+                        s.done_at = Some(s.posted_at.elapsed());
+                        client_closed += 1;
+                        client_paid += s.settle_pays;
+                        pending.remove(k);
+                    }
+                    continue;
+                };
                 let Ok(j) = accounts::decode::<Job>("Job", &acc.data) else {
                     continue;
                 };
@@ -458,6 +553,15 @@ fn run(args: &Args) -> Result<()> {
                 {
                     s.first_claim_at = Some(s.posted_at.elapsed());
                 }
+                let window_over = j.state == JobState::Challenge
+                    && now_unix > j.challenge_deadline.saturating_add(1);
+                let resend = s
+                    .settle_sent
+                    .is_none_or(|t| t.elapsed() > Duration::from_secs(10));
+                if args.client_settles && (window_over || j.state == JobState::Completed) && resend
+                {
+                    due.push((*k, j.clone()));
+                }
                 if j.state.is_terminal() && j.unsettled_claims == 0 {
                     s.done_at = Some(s.posted_at.elapsed());
                     if j.state != JobState::Completed {
@@ -466,6 +570,9 @@ fn run(args: &Args) -> Result<()> {
                     pending.remove(k);
                 }
             }
+        }
+        if !due.is_empty() {
+            client_settle(&net, &clients, &nodes, &due, &mut samples, &pending)?;
         }
         if pending.is_empty() && received == total {
             break;
@@ -547,8 +654,8 @@ fn run(args: &Args) -> Result<()> {
     // Jobs that ended otherwise (e.g. their commit window ran out while they queued) cost
     // their client nothing but what was paid out, less its share of any slash.
     let completed = samples.iter().filter(|s| s.done_at.is_some()).count();
-    let mut completed_ok = 0usize;
-    let mut owed: i128 = 0;
+    let mut completed_ok = client_closed;
+    let mut owed: i128 = i128::from(client_paid);
     for s in &samples {
         if let Ok(j) = net.job(&s.job) {
             if j.state == JobState::Completed {
