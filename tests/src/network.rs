@@ -669,6 +669,44 @@ impl Network {
         }
     }
 
+    /// The client's side of a job's end, as `tessera job close` does it: waits until the
+    /// challenge window is over, then settles every claim of the job (paying the replicas);
+    /// its settlement of the last one closes the job. Returns once the job account is gone.
+    pub fn client_settles(&self, client: &Keypair, key: &Pubkey, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let Ok(j) = self.job(key) else {
+                return Ok(()); // closed
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs() as i64;
+            let settleable = matches!(
+                j.state,
+                JobState::Completed | JobState::Failed | JobState::Expired
+            ) || (j.state == JobState::Challenge
+                && now > j.challenge_deadline + 1);
+            if settleable {
+                for (_, c) in rpc::claims_of(&self.rpc, key)? {
+                    let ixn =
+                        ix::settle_claim(&self.tctx, &client.pubkey(), key, &j.client, &c.operator);
+                    // a worker may have settled it meanwhile: the job's state decides
+                    let _ = rpc::send(&self.rpc, &[ixn], client, &[]);
+                }
+                if self.job(key).is_err() {
+                    return Ok(());
+                }
+            }
+            if start.elapsed() > timeout {
+                bail!(
+                    "job {key} not closed after {timeout:?}: {}",
+                    jobs::progress_line(&j)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
     /// Closes a finished job (fees to the treasury, the rest to the client, rent back).
     pub fn close_job(&self, client: &Keypair, key: &Pubkey) -> Result<()> {
         rpc::send(

@@ -7,9 +7,9 @@
 //! built from an older commit) it registers a fresh node, runs the daemon and counts:
 //! 1. start-up: the first `--warmup-secs` after the daemon starts;
 //! 2. idle: `--idle-secs` with no job on the network, reported per minute;
-//! 3. jobs: `--jobs` gemm-i8 jobs with one replica, posted one after another, each waited for
-//!    until completed and settled; reported per job, as measured (idle background included)
-//!    and net of the idle rate.
+//! 3. jobs: `--jobs` gemm-i8 jobs with one replica, posted one after another, each settled
+//!    and closed by its client once its challenge window is over; reported per job, as
+//!    measured (idle background included) and net of the idle rate.
 //!
 //! The current binary runs with the `[rpc]` defaults for a public endpoint (600 requests a
 //! minute, re-sync every 60 s, poll every 5 s) unless `--local-rpc` keeps what `init` writes for a
@@ -197,9 +197,11 @@ fn measure(
     let t = Instant::now();
     for n in 0..args.jobs {
         let p = net.post(client, GEMM)?;
-        net.wait_settled(&p.job, Duration::from_secs(120), |_| {})
+        // the client settles (and so closes) the job once its challenge window is over, as
+        // `tessera job close` does: the worker sends two transactions (claim, submit)
+        net.client_settles(client, &p.job, Duration::from_secs(120))
             .with_context(|| format!("job {n}"))?;
-        eprintln!("[{label}] job {} settled", n + 1);
+        eprintln!("[{label}] job {} settled and closed by its client", n + 1);
     }
     // the worker's last steps after the settlement (closing its view of the job)
     std::thread::sleep(Duration::from_secs(2));
