@@ -541,7 +541,7 @@ impl World {
                 let result = if honest { GOOD } else { BAD };
                 // half the time the commitment and its reveal in one (submit_result): taken
                 // only for the last commitment of a full round, refused by name otherwise
-                if claim & 0x80 != 0 {
+                if claim & 0x08 != 0 {
                     self.kind = "submit";
                     let ix = ix::submit_result(&op.pubkey(), &j, result, String::new());
                     if self.send(&[ix], &op) {
@@ -596,9 +596,13 @@ impl World {
                 };
                 // half the time the job's client settles: its last settlement closes the job
                 let settler = match self.keypair_of(&client) {
-                    Some(k) if claim & 0x80 != 0 => k,
+                    Some(k) if claim & 0x08 != 0 => k,
                     _ => cr.insecure_clone(),
                 };
+                let owed_before = self
+                    .s
+                    .account::<tessera::state::Config>(&pda::config().0)
+                    .treasury_owed;
                 let settled = self.send(
                     &[ix::settle_claim(&t, &settler.pubkey(), &j, &client, &op)],
                     &settler,
@@ -611,10 +615,18 @@ impl World {
                 // fee (issue 29 item 4)
                 if let (true, Some(jb), Some(nb)) = (settled, &job_before, &before) {
                     let after: Node = self.s.account(&key);
-                    let ja = self
-                        .job_state(&j)
-                        .expect("a settled job stays until closed");
-                    let fee = ja.treasury_owed.saturating_sub(jb.treasury_owed);
+                    // the fee this settlement took: the job's debt to the treasury grew by it,
+                    // or (the client's settlement closed the job) the config's by the job's
+                    // whole debt, this fee included
+                    let fee = match self.job_state(&j) {
+                        Some(ja) => ja.treasury_owed.saturating_sub(jb.treasury_owed),
+                        None => self
+                            .s
+                            .account::<tessera::state::Config>(&pda::config().0)
+                            .treasury_owed
+                            .saturating_sub(owed_before)
+                            .saturating_sub(jb.treasury_owed),
+                    };
                     let credit = after.reputation.credit.saturating_sub(nb.reputation.credit);
                     let unit = jb.terms.reputation_unit;
                     assert!(
@@ -916,9 +928,11 @@ impl World {
         let ok = self.s.send_as(&at, &[ixn], &[]).is_ok();
         // A settlement checks the accounts a payment or a slash would use when it makes one:
         // one that pays and slashes nothing leaves them untouched (and succeeds). The attack
-        // is the payment to the attacker (3) or a slash paying a program vault (8, 9).
+        // is the replica's payment reaching the attacker (3) or a slash paying a program vault
+        // (8, 9).
         let effect = match kind {
-            3 => self.s.balance(&t.ata(&at.pubkey())) > gain0,
+            // (a slash pays the attacker, as the cranker, its crank reward: that is no theft)
+            3 => self.s.balance(&t.ata(&at.pubkey())) > gain0 && stake_of(self) == stake0,
             8 | 9 if a % 2 == 1 => stake_of(self) < stake0,
             _ => true,
         };
@@ -1323,6 +1337,8 @@ fn random_instruction_sequences_keep_the_invariants() {
         for k in [
             "seen:escalation-with-silent-claims",
             "seen:reopen-with-silent-claims",
+            "submit",
+            "seen:client-settlement-closed-the-job",
             "attack:stranger-closes-winning-bid",
             "close_bid",
             "donate",
