@@ -75,18 +75,7 @@ impl Claim {
     }
 }
 
-impl core::ops::Deref for Claim {
-    type Target = ClaimCore;
-    fn deref(&self) -> &ClaimCore {
-        &self.core
-    }
-}
-
-impl core::ops::DerefMut for Claim {
-    fn deref_mut(&mut self) -> &mut ClaimCore {
-        &mut self.core
-    }
-}
+crate::deref_to_core!(Claim => ClaimCore);
 
 /// The fixed-size fields of a [`Claim`], `#[repr(C)]` in Borsh order with no padding (`job`
 /// first: clients filter a job's claims on it at offset 8).

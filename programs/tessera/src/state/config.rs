@@ -27,18 +27,7 @@ impl Space for Config {
     const INIT_SPACE: usize = ConfigCore::INIT_SPACE;
 }
 
-impl core::ops::Deref for Config {
-    type Target = ConfigCore;
-    fn deref(&self) -> &ConfigCore {
-        &self.core
-    }
-}
-
-impl core::ops::DerefMut for Config {
-    fn deref_mut(&mut self) -> &mut ConfigCore {
-        &mut self.core
-    }
-}
+crate::deref_to_core!(Config => ConfigCore);
 
 /// The fields of [`Config`], `#[repr(C)]` in Borsh order with no padding (grouped by
 /// alignment).

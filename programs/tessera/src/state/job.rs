@@ -294,18 +294,7 @@ impl Job {
     }
 }
 
-impl core::ops::Deref for Job {
-    type Target = JobCore;
-    fn deref(&self) -> &JobCore {
-        &self.core
-    }
-}
-
-impl core::ops::DerefMut for Job {
-    fn deref_mut(&mut self) -> &mut JobCore {
-        &mut self.core
-    }
-}
+crate::deref_to_core!(Job => JobCore);
 
 /// The fixed-size fields of a [`Job`], `#[repr(C)]` in Borsh order with no padding (fields
 /// grouped by alignment; `client` and `state` first so workers filter on them at fixed

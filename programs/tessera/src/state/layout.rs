@@ -41,6 +41,26 @@ pub fn read<T: CheckedBitPattern, R: Read>(reader: &mut R) -> Result<T> {
     Ok(unsafe { core::mem::transmute_copy::<T::Bits, T>(&bits) })
 }
 
+/// `Deref` and `DerefMut` from an account type to its fixed-size core, so `job.state` reads
+/// `job.core.state` (and `Account<Job>` reaches the core's fields and methods).
+#[macro_export]
+macro_rules! deref_to_core {
+    ($account:ty => $core:ty) => {
+        impl ::core::ops::Deref for $account {
+            type Target = $core;
+            fn deref(&self) -> &$core {
+                &self.core
+            }
+        }
+
+        impl ::core::ops::DerefMut for $account {
+            fn deref_mut(&mut self) -> &mut $core {
+                &mut self.core
+            }
+        }
+    };
+}
+
 /// An account of type `A` (a [`super::Job`], [`super::Node`]) seen through its fixed-size core
 /// `C` only. `Account<'info, Head<Job, JobCore>>` checks the owner and the discriminator as
 /// `Account<Job>` does, reads the core in one copy and writes it back in one, and never touches

@@ -230,18 +230,7 @@ impl Node {
     }
 }
 
-impl core::ops::Deref for Node {
-    type Target = NodeCore;
-    fn deref(&self) -> &NodeCore {
-        &self.core
-    }
-}
-
-impl core::ops::DerefMut for Node {
-    fn deref_mut(&mut self) -> &mut NodeCore {
-        &mut self.core
-    }
-}
+crate::deref_to_core!(Node => NodeCore);
 
 /// The fixed-size fields of a [`Node`], `#[repr(C)]` in Borsh order with no padding
 /// (`operator` first, at offset 8).
