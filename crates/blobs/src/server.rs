@@ -97,6 +97,9 @@ struct AppState {
     cfg: ServerConfig,
     ledger: Ledger,
     seq: AtomicU64,
+    /// Held from "is it stored already?" to its owner record, so that concurrent uploads of
+    /// the same bytes store (and charge) it once.
+    finishing: tokio::sync::Mutex<()>,
 }
 
 /// The blob server's routes over `store` under `cfg`.
@@ -110,6 +113,7 @@ fn app_state(store: DirStore, cfg: ServerConfig) -> Result<AppState> {
         store,
         cfg,
         seq: AtomicU64::new(0),
+        finishing: tokio::sync::Mutex::new(()),
     })
 }
 
@@ -302,8 +306,10 @@ async fn store_upload(
             hex(&h)
         )));
     }
+    let _finishing = st.finishing.lock().await;
     if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-        // stored meanwhile by a concurrent upload of the same bytes
+        // stored meanwhile by a concurrent upload of the same bytes (its reservation is
+        // dropped: the blob is charged to the one that stored it)
         return Ok((StatusCode::OK, hex(&h)));
     }
     tokio::fs::rename(&tmp.path, &path)

@@ -278,6 +278,61 @@ fn quota_is_charged_per_signer_and_refused_by_name() {
     );
 }
 
+/// Regression (bench, session 21): concurrent signed uploads of the same bytes all passed the
+/// "already stored?" check, then raced on one temporary owner-record name, and the loser was
+/// refused with a 500 ("recording the blob's owner: No such file or directory"). Every upload
+/// of the same bytes succeeds, and the blob is charged once.
+#[test]
+fn concurrent_uploads_of_the_same_bytes_all_succeed_and_are_charged_once() {
+    let (a, b) = (Arc::new(Keypair::new()), Arc::new(Keypair::new()));
+    let mut cfg = ServerConfig::signed(AllowList::keys([a.pubkey(), b.pubkey()]));
+    // (uploads in flight are charged until stored: room for all of them)
+    cfg.quota_bytes = Some(16 << 20);
+    let srv = Server::start("same-bytes", cfg);
+    const ROUNDS: usize = 64;
+    const SIZE: usize = 2_000;
+    // many client threads, so the uploads really finish at the same moment
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(8)
+        .enable_all()
+        .build()
+        .unwrap();
+    for round in 0..ROUNDS {
+        let body = vec![round as u8; SIZE];
+        let h = hash(&body);
+        let results = rt.block_on(async {
+            let mut tasks = Vec::new();
+            for i in 0..32 {
+                let kp = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let target = BlobTarget::parse(&srv.base()).unwrap().signed_by(kp);
+                let body = body.clone();
+                tasks.push(tokio::spawn(async move { target.put(&body).await }));
+            }
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap());
+            }
+            out
+        });
+        for r in results {
+            let (got, _) = r.unwrap_or_else(|e| panic!("round {round}: {e:#}"));
+            assert_eq!(got, h);
+        }
+        assert_eq!(std::fs::read(srv.store.path(&h)).unwrap(), body);
+    }
+    // each blob is charged once, to one of the two signers
+    let ledger = Ledger::open(srv.store.root()).unwrap();
+    assert_eq!(
+        ledger.used(&a.pubkey()) + ledger.used(&b.pubkey()),
+        (ROUNDS * SIZE) as u64
+    );
+    let owners = std::fs::read_dir(srv.dir.join(".owners")).unwrap().count();
+    assert_eq!(
+        owners, ROUNDS,
+        "one owner record per blob, no temporary file left"
+    );
+}
+
 #[test]
 fn range_etag_and_head_are_served_from_disk() {
     let kp = Arc::new(Keypair::new());
