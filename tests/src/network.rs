@@ -99,6 +99,36 @@ impl Proc {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Waits until the process's log contains `needle` (a worker's "watching open jobs": its
+    /// cost model calibrated, its subscription open), or fails after `timeout` or if the
+    /// process exits.
+    pub fn wait_for_log(&mut self, needle: &str, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            if std::fs::read_to_string(&self.log)
+                .unwrap_or_default()
+                .contains(needle)
+            {
+                return Ok(());
+            }
+            if !self.is_running() {
+                bail!(
+                    "{} exited before logging {needle:?}:\n{}",
+                    self.name,
+                    self.log_tail(20)
+                );
+            }
+            if start.elapsed() > timeout {
+                bail!(
+                    "{} did not log {needle:?} in {timeout:?}:\n{}",
+                    self.name,
+                    self.log_tail(20)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     pub fn log_tail(&self, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let v: Vec<&str> = text.lines().collect();

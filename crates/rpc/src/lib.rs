@@ -16,6 +16,7 @@ use tessera::state::{Claim, Config, Job, JobState};
 use tessera_sdk::{accounts, pda, token};
 
 pub mod network;
+pub mod read;
 
 /// Sign with `payer` + `signers`, send, and wait for confirmation.
 pub fn send(

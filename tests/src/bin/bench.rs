@@ -221,7 +221,8 @@ fn client_settle(
     let mut claims: Vec<Vec<Pubkey>> = vec![vec![]; due.len()];
     for chunk in candidates.chunks(100) {
         let keys: Vec<Pubkey> = chunk.iter().map(|c| c.1).collect();
-        for (c, acc) in chunk.iter().zip(net.rpc.get_multiple_accounts(&keys)?) {
+        let accs = tessera_rpc::read::multiple(&net.rpc, &keys, net.rpc.commitment())?.value;
+        for (c, acc) in chunk.iter().zip(accs) {
             if acc.is_some() {
                 claims[c.0].push(c.2);
             }
@@ -394,10 +395,15 @@ fn run(args: &Args) -> Result<()> {
         .map(|_| net.client(total as u64 * per_job / threads as u64 + 100))
         .collect::<Result<_>>()?;
     let client_before: u64 = clients.iter().map(|c| net.balance(&c.pubkey())).sum();
-    let procs: Vec<Proc> = (0..args.workers)
+    let mut procs: Vec<Proc> = (0..args.workers)
         .map(|i| net.start_worker(i, &[]))
         .collect::<Result<_>>()?;
-    std::thread::sleep(Duration::from_secs(2)); // let the workers subscribe
+    // The load starts once every worker is up, as an operator's would be when jobs arrive:
+    // a worker calibrates its cost model (each kernel family timed) before it subscribes,
+    // seconds of CPU that would otherwise compete with the first jobs.
+    for p in &mut procs {
+        p.wait_for_log("watching open jobs", Duration::from_secs(180))?;
+    }
     let validators = validator_pids();
     let worker_pids: Vec<u32> = procs.iter().map(|p| p.child.id()).collect();
     let blob_pid = net.blob_server.as_ref().map(|p| p.child.id()).unwrap_or(0);
@@ -531,7 +537,7 @@ fn run(args: &Args) -> Result<()> {
             .map_or(0, |d| d.as_secs() as i64);
         let mut due: Vec<(Pubkey, Job)> = vec![];
         for chunk in keys.chunks(100) {
-            let accs = net.rpc.get_multiple_accounts(chunk)?;
+            let accs = tessera_rpc::read::multiple(&net.rpc, chunk, net.rpc.commitment())?.value;
             for (k, acc) in chunk.iter().zip(accs) {
                 let Some(acc) = acc else {
                     // closed by its client's settlement

@@ -255,8 +255,7 @@ async fn read_loop(
         let mut found: Vec<Option<Account>> = Vec::with_capacity(distinct.len());
         let mut failure = None;
         for chunk in distinct.chunks(READ_CHUNK) {
-            match rpc
-                .get_multiple_accounts_with_commitment(chunk, CommitmentConfig::confirmed())
+            match tessera_rpc::read::multiple_async(&rpc, chunk, CommitmentConfig::confirmed())
                 .await
             {
                 Ok(r) => match fresh

@@ -275,7 +275,7 @@ impl Chain {
                     .await
                     .map(|mut v| v.pop().flatten())
             } else {
-                match self.rpc.get_account_with_commitment(key, commitment).await {
+                match sdk_rpc::read::one_async(&self.rpc, key, commitment).await {
                     Ok(r) => self
                         .fresh
                         .check(commitment, r.context.slot)

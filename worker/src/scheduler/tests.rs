@@ -113,6 +113,13 @@ async fn a_job_missing_at_confirmed_costs_one_read_a_look_then_is_given_up() {
         m.iter().all(|r| *r == RpcRequest::GetMultipleAccounts),
         "{m:?}"
     );
+    // in plain base64: `base64+zstd` (solana-client's default) has the RPC node build a zstd
+    // compressor for every account it returns, a third of its RPC thread under load
+    for (r, params) in log.lock().unwrap().iter() {
+        if *r == RpcRequest::GetMultipleAccounts {
+            assert_eq!(params[1]["encoding"], "base64", "{params}");
+        }
+    }
     // with no websocket news, each look waited MISSING_WAIT
     let waited = start.elapsed();
     assert!(waited >= MISSING_WAIT * MISSING_LOOKS, "{waited:?}");
