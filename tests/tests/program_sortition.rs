@@ -188,3 +188,64 @@ fn the_bonded_total_follows_stakes_unbonding_and_slashes() {
     assert!(total(&s) < 750 * TOKEN);
     assert_eq!(total(&s), sum(&s));
 }
+
+/// The workers' courtesy order (`sortition::ahead_of`): the nodes first drawn in one chain
+/// slot are ranked 0, 1, 2, … by their draw for their stake, each exactly once, nodes drawn
+/// in other slots do not count, and the one ranked first is accepted by the program then.
+#[test]
+fn nodes_drawn_in_the_same_slot_are_ranked_once_each() {
+    let mut s = Svm::with_params(ix::localnet_params());
+    let ops: Vec<Keypair> = (0..40u8)
+        .map(|i| s.node_with_key([i + 1; 32], 100 * TOKEN + u64::from(i) * TOKEN))
+        .collect();
+    let client = s.actor(1_000 * TOKEN);
+    s.post(&client, s.job_args(3, 1, PRICE, 0)).unwrap();
+    let job = pda::job(&client.pubkey(), 3).0;
+    let peers: Vec<(Pubkey, Node)> = ops
+        .iter()
+        .map(|o| {
+            let k = pda::node(&o.pubkey()).0;
+            (k, s.account::<Node>(&k))
+        })
+        .collect();
+    let ahead = |s: &Svm, op: &Keypair| {
+        let j: Job = s.account(&job);
+        let c: Config = s.account(&pda::config().0);
+        let k = pda::node(&op.pubkey()).0;
+        let n: Node = s.account(&k);
+        let data = s.svm.get_account(&ix::SLOT_HASHES).unwrap().data;
+        tessera_sdk::sortition::ahead_of(&job, &j, &k, &n, &c, &data, slot(s), &peers)
+    };
+    let mut drawn_before: Vec<Pubkey> = vec![];
+    let mut groups = 0;
+    for _ in 0..40 {
+        s.advance_slots(1);
+        let now: Vec<&Keypair> = ops
+            .iter()
+            .filter(|o| eligible_now(&s, &job, &o.pubkey()))
+            .collect();
+        let new: Vec<&Keypair> = now
+            .iter()
+            .copied()
+            .filter(|o| !drawn_before.contains(&o.pubkey()))
+            .collect();
+        let mut ranks: Vec<usize> = new.iter().map(|o| ahead(&s, o)).collect();
+        ranks.sort();
+        assert_eq!(
+            ranks,
+            (0..new.len()).collect::<Vec<_>>(),
+            "each node first drawn in slot {} ranked once",
+            slot(&s)
+        );
+        if new.len() >= 2 {
+            groups += 1;
+            if groups == 2 {
+                let first = new.iter().find(|o| ahead(&s, o) == 0).unwrap();
+                claim_in_slot(&mut s, first, &job).unwrap();
+                return;
+            }
+        }
+        drawn_before.extend(new.iter().map(|o| o.pubkey()));
+    }
+    panic!("no two slots drew two nodes or more");
+}

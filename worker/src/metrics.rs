@@ -21,6 +21,7 @@ pub struct Metrics {
     pub jobs_failed: IntCounter,
     pub claim_races_lost: IntCounter,
     pub claims_skipped_full: IntCounter,
+    pub claims_deferred: IntCounter,
     pub inputs_refused: IntCounterVec,
     pub bids_placed: IntCounter,
     pub tx_sent: IntCounterVec,
@@ -99,6 +100,10 @@ impl Metrics {
             claims_skipped_full: reg!(counter(
                 "claims_skipped_full_total",
                 "Claims not sent because other nodes filled the slots first"
+            )),
+            claims_deferred: reg!(counter(
+                "claims_deferred_total",
+                "Claims held back for nodes the draw put ahead in the same slot"
             )),
             inputs_refused: reg!(IntCounterVec::new(
                 Opts::new(

@@ -106,3 +106,70 @@ fn open_to(job: &Job, node: &Node, config: &Config, slot: u64) -> Eligibility {
         Eligibility::At(at)
     }
 }
+
+/// How many of `peers` (other nodes and their accounts) the current round's draw puts ahead
+/// of `node` in the chain slot it is drawn in: peers drawn in that same slot (the same first
+/// eligible age), with a smaller draw for their stake (`draw / weight`, the order in which a
+/// continuously rising threshold would reach them). 0 when the node is first, or when the
+/// round is not seeded (open to all) or the node is not drawn.
+///
+/// Not a rule of the program: a courtesy among honest workers. Every node drawn in a slot may
+/// claim in it, and for a one-slot job all but one such claim is refused and pays its fee; a
+/// worker that lets the nodes ahead of it go first (a slot each, claiming only if the job is
+/// still open then) turns those refusals into a skipped claim. A node that ignores it gains
+/// nothing the draw did not give it.
+#[allow(clippy::too_many_arguments)]
+pub fn ahead_of<'p>(
+    job_key: &Pubkey,
+    job: &Job,
+    node_key: &Pubkey,
+    node: &Node,
+    config: &Config,
+    slot_hashes: &[u8],
+    slot: u64,
+    peers: impl IntoIterator<Item = &'p (Pubkey, Node)>,
+) -> usize {
+    let seeded = |n: &Node| match job.round_draw(n, config, slot, slot_hashes) {
+        Ok(RoundDraw::Seeded {
+            seed,
+            weight,
+            total,
+            ..
+        }) if weight > 0 => Some((seed, weight, total)),
+        _ => None,
+    };
+    let t = &job.terms;
+    let widen = t.sortition_widen_slots.max(1);
+    let first_age = |key: &Pubkey, seed: &[u8; 32], weight: u64, total: u64, limit: u64| {
+        first_eligible_age(
+            seed,
+            job_key,
+            job.round,
+            key,
+            weight,
+            total,
+            t.sortition_expected_pct,
+            widen,
+            limit,
+        )
+    };
+    let Some((seed, weight, total)) = seeded(node) else {
+        return 0;
+    };
+    let Some(age) = first_age(node_key, &seed, weight, total, widen.saturating_mul(64)) else {
+        return 0;
+    };
+    let mine = u128::from(draw(&seed, job_key, job.round, node_key));
+    peers
+        .into_iter()
+        .filter(|(k, _)| k != node_key)
+        .filter(|(k, peer)| {
+            let Some((_, w, _)) = seeded(peer) else {
+                return false;
+            };
+            first_age(k, &seed, w, total, age) == Some(age)
+                && u128::from(draw(&seed, job_key, job.round, k)).saturating_mul(u128::from(weight))
+                    < mine.saturating_mul(u128::from(w))
+        })
+        .count()
+}

@@ -719,6 +719,7 @@ fn run(args: &Args) -> Result<()> {
     let tx_failed = metric("tessera_worker_tx_failed_total");
     let tx_sent = metric("tessera_worker_tx_sent_total");
     let skipped = metric("tessera_worker_claims_skipped_full_total");
+    let deferred = metric("tessera_worker_claims_deferred_total");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Sustained rate: jobs completed while the load was on, from the moment the first tenth of
     // the jobs had completed (the pipeline is full) to the moment the last post was confirmed.
@@ -769,7 +770,7 @@ fn run(args: &Args) -> Result<()> {
     let summary = format!(
         "{total} jobs ({} per kernel, k = {}, {} workers, {} posting client(s), {offered}, {} per confirmation) in {wall:.1} s: {:.1} jobs/s completed on average; {sustained}; median pickup {:.0} slot(s); end-to-end p50 of the first / last third of the jobs {:.1} / {:.1} s\n\
          completed {completed_ok}/{total}, {ended_otherwise} ended otherwise (posts failed: {post_errors}); clients paid {spent} base units, the jobs' payouts less the clients' slash shares are {expected} ({completed_ok} × {} replicas × {price} = {}): {}\n\
-         worker transactions: {tx_sent} confirmed, {tx_failed} rejected ({claim_fail} claim_job refused, {races} claim races lost: double claims stopped on-chain), {skipped} claims not sent (slots seen full), {rpc_errors} RPC errors retried\n\
+         worker transactions: {tx_sent} confirmed, {tx_failed} rejected ({claim_fail} claim_job refused, {races} claim races lost: double claims stopped on-chain), {skipped} claims not sent (slots seen full), {deferred} claims deferred to nodes drawn ahead in the same slot, {rpc_errors} RPC errors retried\n\
          CPU seconds while the jobs ran ({cores} cores × {wall:.1} s = {:.0} s available): validator {:.1}, workers {:.1}, blob server {:.1}, posting clients + bench {:.1}\n\
          validator threads (CPU s): {hot}\n",
         args.jobs, args.replicas, args.workers, threads, args.pipeline,

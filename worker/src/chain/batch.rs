@@ -197,16 +197,22 @@ struct ReadReq {
     done: oneshot::Sender<Result<Vec<Option<Account>>>>,
 }
 
-/// Merges concurrent account reads (at `confirmed`) into shared `getMultipleAccounts` calls.
+/// Merges concurrent account reads (at one commitment) into shared `getMultipleAccounts`
+/// calls.
 pub struct Reader {
     tx: mpsc::UnboundedSender<ReadReq>,
 }
 
 impl Reader {
     /// Starts the batching loop (it ends when the `Reader` is dropped).
-    pub fn spawn(rpc: Arc<RpcClient>, metrics: Arc<Metrics>, fresh: Arc<Freshness>) -> Reader {
+    pub fn spawn(
+        rpc: Arc<RpcClient>,
+        commitment: CommitmentConfig,
+        metrics: Arc<Metrics>,
+        fresh: Arc<Freshness>,
+    ) -> Reader {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(read_loop(rpc, metrics, fresh, rx));
+        tokio::spawn(read_loop(rpc, commitment, metrics, fresh, rx));
         Reader { tx }
     }
 
@@ -225,6 +231,7 @@ impl Reader {
 
 async fn read_loop(
     rpc: Arc<RpcClient>,
+    commitment: CommitmentConfig,
     metrics: Arc<Metrics>,
     fresh: Arc<Freshness>,
     mut rx: mpsc::UnboundedReceiver<ReadReq>,
@@ -255,13 +262,8 @@ async fn read_loop(
         let mut found: Vec<Option<Account>> = Vec::with_capacity(distinct.len());
         let mut failure = None;
         for chunk in distinct.chunks(READ_CHUNK) {
-            match tessera_rpc::read::multiple_async(&rpc, chunk, CommitmentConfig::confirmed())
-                .await
-            {
-                Ok(r) => match fresh
-                    .check(CommitmentConfig::confirmed(), r.context.slot)
-                    .await
-                {
+            match tessera_rpc::read::multiple_async(&rpc, chunk, commitment).await {
+                Ok(r) => match fresh.check(commitment, r.context.slot).await {
                     Ok(()) => {
                         metrics.slot_seen(r.context.slot);
                         found.extend(r.value)

@@ -88,6 +88,9 @@ pub struct Chain {
     pub budget: Arc<Bucket>,
     confirmer: Confirmer,
     reader: Reader,
+    /// Reads at `processed`: the sortition's view (the slot that just started, with its
+    /// SlotHashes), so that a drawn claim can land in the slot it is drawn in.
+    reader_processed: Reader,
     fresh: Arc<Freshness>,
     fees: Fees,
     blockhash: tokio::sync::Mutex<Option<(Hash, u64, Instant)>>,
@@ -120,7 +123,18 @@ impl Chain {
         let fresh = Arc::new(Freshness::new(rpc.clone()));
         Chain {
             confirmer: Confirmer::spawn(rpc.clone(), metrics.clone()),
-            reader: Reader::spawn(rpc.clone(), metrics.clone(), fresh.clone()),
+            reader: Reader::spawn(
+                rpc.clone(),
+                CommitmentConfig::confirmed(),
+                metrics.clone(),
+                fresh.clone(),
+            ),
+            reader_processed: Reader::spawn(
+                rpc.clone(),
+                CommitmentConfig::processed(),
+                metrics.clone(),
+                fresh.clone(),
+            ),
             fresh,
             fees: Fees::new(rpc.clone(), opts.fees.clone(), metrics.clone()),
             blockhash: tokio::sync::Mutex::new(None),
@@ -350,9 +364,9 @@ impl Chain {
         Ok((decode_job, decode_claim, now))
     }
 
-    /// What the sortition of `job`'s current round needs, in one `getMultipleAccounts`: the
-    /// job, the config's bonded total, `node`, the SlotHashes sysvar's data, and the cluster's
-    /// unix time and slot.
+    /// What the sortition of `job`'s current round needs, in one `getMultipleAccounts` at
+    /// `processed` (what the next transaction runs against): the job, the config's bonded
+    /// total, `node`, the SlotHashes sysvar's data, and the cluster's unix time and slot.
     pub async fn sortition_view(
         &self,
         job: &Pubkey,
@@ -365,7 +379,7 @@ impl Chain {
             tessera_sdk::ix::SLOT_HASHES,
             solana_sdk::sysvar::clock::ID,
         ];
-        let accs = self.reader.read(&keys).await?;
+        let accs = self.reader_processed.read(&keys).await?;
         let Some(j) = accs[0].as_ref() else {
             return Ok(None);
         };

@@ -33,6 +33,9 @@ enum Drawn {
     Now { created_at: i64 },
     /// Look again after this long (the seed slot is not over, or the threshold rises to this node later).
     Wait(Duration),
+    /// Drawn, but behind other nodes drawn in the same slot: let them claim first, and look
+    /// again (claiming if a slot is still free) after this long.
+    Defer(Duration),
     /// Not before the window closes, or no slot left.
     No(String),
     /// The job is not there at `confirmed` (closed, or only just posted: the websocket shows
@@ -45,6 +48,13 @@ enum Drawn {
 pub(super) const MISSING_LOOKS: u32 = 8;
 /// The longest wait between two looks for a job missing at `confirmed`.
 pub(super) const MISSING_WAIT: Duration = Duration::from_millis(800);
+/// At most this many slots of courtesy to the nodes drawn ahead in the same slot.
+const MAX_DEFER_SLOTS: usize = 3;
+/// After the courtesy slots, this much more: the claim of a node ahead lands in the slot after
+/// its view, and shows once that slot is the view.
+const DEFER_MARGIN: Duration = Duration::from_millis(150);
+/// How often the draw is looked at again while the round's seed slot is still running.
+const SEED_POLL: Duration = Duration::from_millis(100);
 /// Waits for the draw up to this long are done in place; a longer one goes back to the step
 /// (which checks again, from the chain, whether a claim landed and a slot is free).
 const SHORT_DRAW_WAIT: Duration = Duration::from_secs(2);
@@ -276,13 +286,20 @@ impl Worker {
     ) -> Result<Option<i64>> {
         let key = e.job();
         let (mut missing, mut waits) = (0u32, 0u32);
+        // (nodes ahead in the draw are waited for once; after that the claim goes out)
+        let mut deferred = false;
         loop {
             if first && self.draining() {
                 self.abandon(e, "draining: no new claims"); // nothing was sent
                 return Ok(None);
             }
-            match self.drawn(&key, bid).await? {
+            match self.drawn(&key, bid, !deferred).await? {
                 Drawn::Now { created_at } => return Ok(Some(created_at)),
+                Drawn::Defer(d) => {
+                    deferred = true;
+                    self.metrics.claims_deferred.inc();
+                    tokio::time::sleep(d).await;
+                }
                 Drawn::Wait(d) if d <= SHORT_DRAW_WAIT && waits < SHORT_DRAW_WAITS => {
                     waits += 1;
                     tokio::time::sleep(d).await;
@@ -310,7 +327,9 @@ impl Worker {
     }
 
     /// Does the sortition of `key`'s current round (or its bidding, `bid`) draw this node?
-    async fn drawn(&self, key: &Pubkey, bid: bool) -> Result<Drawn> {
+    /// With `courtesy`, a claim drawn behind other active nodes drawn in the same slot is
+    /// deferred a slot for each of them (bids are not: an auction takes every bid).
+    async fn drawn(&self, key: &Pubkey, bid: bool, courtesy: bool) -> Result<Drawn> {
         let Some(v) = self.chain.sortition_view(key, &self.node).await? else {
             return Ok(Drawn::Missing);
         };
@@ -325,37 +344,77 @@ impl Worker {
             }
             j.commit_deadline.saturating_sub(CLAIM_MARGIN_SECS)
         };
-        Ok(
-            match sortition::eligibility(
-                key,
-                j,
-                &self.node,
-                &v.node,
-                &v.config,
-                &v.slot_hashes,
-                v.slot,
-            ) {
-                Eligibility::Now => Drawn::Now {
-                    created_at: j.created_at,
-                },
-                Eligibility::SeedNotReady => Drawn::Wait(SLOT_TIME),
-                Eligibility::At(s)
-                    if v.now
-                        .saturating_add(slots_to_secs(s.saturating_sub(v.slot)))
-                        <= until =>
-                {
-                    // wake up as the slot before ours ends: the claim lands in our slot
-                    let wait = SLOT_TIME
-                        .saturating_mul(s.saturating_sub(v.slot).saturating_sub(1) as u32)
-                        .min(MAX_DEADLINE_SLEEP);
-                    debug!(job = %key, at = s, "not drawn yet; waiting for the threshold to rise");
-                    Drawn::Wait(wait.max(Duration::from_millis(100)))
+        // The view is the last bank an RPC node shows at `processed`: a frozen slot. A
+        // transaction sent now runs in the next one at the earliest (measured: a transfer
+        // sent during processed slot n lands in n + 1, or n + 2), so the draw is read for the
+        // slot the claim can land in. The threshold only rises with the slots, so a claim
+        // that lands later is still drawn; and the round's seed (the hash of the slot it
+        // opened in) is readable from the view of the next slot on, so a claim lands two
+        // slots after the post at the earliest.
+        let landing = v.slot.saturating_add(1);
+        let eligibility = sortition::eligibility(
+            key,
+            j,
+            &self.node,
+            &v.node,
+            &v.config,
+            &v.slot_hashes,
+            landing,
+        );
+        debug!(job = %key, slot = v.slot, seed_slot = j.seed_slot, ?eligibility, "draw");
+        Ok(match eligibility {
+            Eligibility::Now if courtesy && !bid => {
+                let peers = self.peers();
+                // only the peers that could take this job (hardware, stake, reputation)
+                let could = peers.iter().filter(|(_, p)| {
+                    j.check_eligible(&v.config, p, &(&p.hardware).into(), v.now)
+                        .is_ok()
+                });
+                let ahead = sortition::ahead_of(
+                    key,
+                    j,
+                    &self.node,
+                    &v.node,
+                    &v.config,
+                    &v.slot_hashes,
+                    landing,
+                    could,
+                );
+                if ahead == 0 {
+                    Drawn::Now {
+                        created_at: j.created_at,
+                    }
+                } else {
+                    debug!(job = %key, ahead, "drawn behind others in the same slot: letting them claim first");
+                    Drawn::Defer(
+                        SLOT_TIME
+                            .saturating_mul(ahead.min(MAX_DEFER_SLOTS) as u32)
+                            .saturating_add(DEFER_MARGIN),
+                    )
                 }
-                Eligibility::At(_) | Eligibility::Never => {
-                    Drawn::No("not drawn by the round's sortition in time".into())
-                }
+            }
+            Eligibility::Now => Drawn::Now {
+                created_at: j.created_at,
             },
-        )
+            // the round's seed slot is the view's newest: its hash is in the view as soon
+            // as the next slot is (look every SEED_POLL rather than a whole slot later)
+            Eligibility::SeedNotReady => Drawn::Wait(SEED_POLL),
+            Eligibility::At(s)
+                if v.now
+                    .saturating_add(slots_to_secs(s.saturating_sub(v.slot)))
+                    <= until =>
+            {
+                // wake up once the view is the slot before ours: the claim lands in ours
+                let wait = SLOT_TIME
+                    .saturating_mul(s.saturating_sub(v.slot).saturating_sub(1) as u32)
+                    .min(MAX_DEADLINE_SLEEP);
+                debug!(job = %key, at = s, "not drawn yet; waiting for the threshold to rise");
+                Drawn::Wait(wait.max(Duration::from_millis(100)))
+            }
+            Eligibility::At(_) | Eligibility::Never => {
+                Drawn::No("not drawn by the round's sortition in time".into())
+            }
+        })
     }
 
     /// This node already has a claim on the entry's job (sent before a restart, or an earlier
@@ -414,9 +473,11 @@ impl Worker {
                         None => return Ok(()),
                     }
                 }
+                // (no preflight: it would run the claim against the view's slot, where the
+                // draw for the next one, the slot it lands in, does not hold yet)
                 match self
                     .chain
-                    .send(
+                    .send_checked(
                         "claim_job",
                         &[ix::claim_job(&self.operator, &key, with_bid)],
                     )

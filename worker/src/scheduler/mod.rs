@@ -74,6 +74,8 @@ impl Default for Pacing {
         }
     }
 }
+/// Nodes that did nothing on-chain for longer are not waited for ([`Worker::refresh_peers`]).
+const PEER_ACTIVE_SECS: i64 = 900;
 /// A chain slot, nominally (Solana targets 400 ms): the sortition threshold rises once per
 /// slot, so a node drawn `n` slots ahead waits about `n × SLOT_TIME`.
 const SLOT_TIME: Duration = Duration::from_millis(400);
@@ -142,6 +144,10 @@ pub struct Worker {
     /// Jobs whose input could not be fetched or was bad, and until when they are skipped.
     refused: Mutex<HashMap<Pubkey, Skip>>,
     node_state: Mutex<Option<Node>>,
+    /// The other staked nodes active lately (every `[rpc] node_refresh_secs`): the draw ranks
+    /// this node among those drawn in the same slot ([`tessera_sdk::sortition::ahead_of`]),
+    /// and it lets the ones ahead claim first.
+    peers: Mutex<Arc<Vec<(Pubkey, Node)>>>,
     /// The network's minimum bonded stake (`Config::min_stake`), read with the node: below it
     /// the node takes no job (every claim would be refused `InsufficientStake`).
     network_min_stake: std::sync::atomic::AtomicU64,
@@ -194,6 +200,7 @@ impl Worker {
             active: Mutex::new(HashSet::new()),
             refused: Mutex::new(HashMap::new()),
             node_state: Mutex::new(None),
+            peers: Mutex::new(Arc::new(Vec::new())),
             network_min_stake: std::sync::atomic::AtomicU64::new(0),
             last_scan: Mutex::new(std::collections::HashMap::new()),
             fill: Mutex::new(std::collections::HashMap::new()),
@@ -279,6 +286,9 @@ impl Worker {
             self.pacing.resync,
             shutdown.clone(),
         ));
+        if let Err(e) = self.refresh_peers().await {
+            warn!("listing the other nodes: {e:#}");
+        }
         let mut refresh = tokio::time::interval(self.pacing.node_refresh);
         refresh.tick().await; // (read just above)
         loop {
@@ -294,6 +304,9 @@ impl Worker {
                 _ = refresh.tick() => {
                     if let Err(e) = self.refresh_node().await {
                         warn!("refreshing the node account: {e:#}");
+                    }
+                    if let Err(e) = self.refresh_peers().await {
+                        warn!("listing the other nodes: {e:#}");
                     }
                 }
                 _ = self.node_changed.notified() => {
@@ -322,6 +335,27 @@ impl Worker {
             warn!("some steps did not finish in 15 s; the journal resumes them on restart");
         }
         Ok(())
+    }
+
+    /// The other nodes with bonded stake that claimed, settled, staked or updated in the last
+    /// [`PEER_ACTIVE_SECS`] (one `getProgramAccounts`).
+    async fn refresh_peers(&self) -> Result<()> {
+        let since = (crate::state::now_ms() / 1000) as i64 - PEER_ACTIVE_SECS;
+        let peers: Vec<(Pubkey, Node)> = self
+            .chain
+            .list::<Node>(vec![])
+            .await?
+            .into_iter()
+            .filter(|(k, n)| {
+                *k != self.node && n.bonded() > 0 && n.last_active.max(n.registered_at) >= since
+            })
+            .collect();
+        *self.peers.lock().unwrap() = Arc::new(peers);
+        Ok(())
+    }
+
+    pub(super) fn peers(&self) -> Arc<Vec<(Pubkey, Node)>> {
+        self.peers.lock().unwrap().clone()
     }
 
     async fn refresh_node(&self) -> Result<()> {
