@@ -189,9 +189,10 @@ fn the_bonded_total_follows_stakes_unbonding_and_slashes() {
     assert_eq!(total(&s), sum(&s));
 }
 
-/// The workers' courtesy order (`sortition::ahead_of`): the nodes first drawn in one chain
-/// slot are ranked 0, 1, 2, … by their draw for their stake, each exactly once, nodes drawn
-/// in other slots do not count, and the one ranked first is accepted by the program then.
+/// The workers' courtesy order (`sortition::ahead_of`): every node drawn before a node's
+/// slot counts as `earlier`, and the nodes first drawn in one chain slot are ranked 0, 1, 2, …
+/// by their draw for their stake, each exactly once; the one ranked first is accepted by the
+/// program then.
 #[test]
 fn nodes_drawn_in_the_same_slot_are_ranked_once_each() {
     let mut s = Svm::with_params(ix::localnet_params());
@@ -229,7 +230,10 @@ fn nodes_drawn_in_the_same_slot_are_ranked_once_each() {
             .copied()
             .filter(|o| !drawn_before.contains(&o.pubkey()))
             .collect();
-        let mut ranks: Vec<usize> = new.iter().map(|o| ahead(&s, o)).collect();
+        for o in &new {
+            assert_eq!(ahead(&s, o).earlier, drawn_before.len(), "drawn earlier");
+        }
+        let mut ranks: Vec<usize> = new.iter().map(|o| ahead(&s, o).same_slot).collect();
         ranks.sort();
         assert_eq!(
             ranks,
@@ -240,7 +244,7 @@ fn nodes_drawn_in_the_same_slot_are_ranked_once_each() {
         if new.len() >= 2 {
             groups += 1;
             if groups == 2 {
-                let first = new.iter().find(|o| ahead(&s, o) == 0).unwrap();
+                let first = new.iter().find(|o| ahead(&s, o).same_slot == 0).unwrap();
                 claim_in_slot(&mut s, first, &job).unwrap();
                 return;
             }

@@ -107,13 +107,21 @@ fn open_to(job: &Job, node: &Node, config: &Config, slot: u64) -> Eligibility {
     }
 }
 
-/// How many of `peers` (other nodes and their accounts) the current round's draw puts ahead
-/// of `node` in the chain slot it is drawn in: peers drawn in that same slot (the same first
-/// eligible age), with a smaller draw for their stake (`draw / weight`, the order in which a
-/// continuously rising threshold would reach them). 0 when the node is first, or when the
-/// round is not seeded (open to all) or the node is not drawn.
+/// Where the current round's draw puts `node` among `peers` (other nodes and their accounts).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ahead {
+    /// Peers drawn in an earlier chain slot (a lower first eligible age): they may hold a slot
+    /// already, or have a claim on its way.
+    pub earlier: usize,
+    /// Peers drawn in the same chain slot with a smaller draw for their stake (`draw / weight`,
+    /// the order in which a continuously rising threshold would reach them).
+    pub same_slot: usize,
+}
+
+/// [`Ahead`] for `node` in `job`'s current round as drawn for `slot`; zero when the round is
+/// not seeded (open to all) or the node is not drawn.
 ///
-/// Not a rule of the program: a courtesy among honest workers. Every node drawn in a slot may
+/// Not a rule of the program: a courtesy among honest workers. Every node drawn by a slot may
 /// claim in it, and for a one-slot job all but one such claim is refused and pays its fee; a
 /// worker that lets the nodes ahead of it go first (a slot each, claiming only if the job is
 /// still open then) turns those refusals into a skipped claim. A node that ignores it gains
@@ -128,7 +136,7 @@ pub fn ahead_of<'p>(
     slot_hashes: &[u8],
     slot: u64,
     peers: impl IntoIterator<Item = &'p (Pubkey, Node)>,
-) -> usize {
+) -> Ahead {
     let seeded = |n: &Node| match job.round_draw(n, config, slot, slot_hashes) {
         Ok(RoundDraw::Seeded {
             seed,
@@ -153,23 +161,29 @@ pub fn ahead_of<'p>(
             limit,
         )
     };
+    let mut ahead = Ahead::default();
     let Some((seed, weight, total)) = seeded(node) else {
-        return 0;
+        return ahead;
     };
     let Some(age) = first_age(node_key, &seed, weight, total, widen.saturating_mul(64)) else {
-        return 0;
+        return ahead;
     };
     let mine = u128::from(draw(&seed, job_key, job.round, node_key));
-    peers
-        .into_iter()
-        .filter(|(k, _)| k != node_key)
-        .filter(|(k, peer)| {
-            let Some((_, w, _)) = seeded(peer) else {
-                return false;
-            };
-            first_age(k, &seed, w, total, age) == Some(age)
-                && u128::from(draw(&seed, job_key, job.round, k)).saturating_mul(u128::from(weight))
-                    < mine.saturating_mul(u128::from(w))
-        })
-        .count()
+    for (k, peer) in peers.into_iter().filter(|(k, _)| k != node_key) {
+        let Some((_, w, _)) = seeded(peer) else {
+            continue;
+        };
+        match first_age(k, &seed, w, total, age) {
+            Some(a) if a < age => ahead.earlier += 1,
+            Some(_)
+                if u128::from(draw(&seed, job_key, job.round, k))
+                    .saturating_mul(u128::from(weight))
+                    < mine.saturating_mul(u128::from(w)) =>
+            {
+                ahead.same_slot += 1
+            }
+            _ => {}
+        }
+    }
+    ahead
 }

@@ -380,15 +380,23 @@ impl Worker {
                     landing,
                     could,
                 );
-                if ahead == 0 {
+                // The taken slots are held by nodes drawn earlier (assume so: a claim is
+                // only ever drawn); the others drawn earlier may have claims on the way, and
+                // the ones ahead in this slot claim now. This node claims when it is among the
+                // first `free` of them.
+                let taken = j.active_claims.saturating_add(j.reserved_at(v.now));
+                let free = usize::from(j.slots.saturating_sub(taken));
+                let before = ahead.earlier.saturating_sub(usize::from(taken)) + ahead.same_slot;
+                if before < free {
                     Drawn::Now {
                         created_at: j.created_at,
                     }
                 } else {
-                    debug!(job = %key, ahead, "drawn behind others in the same slot: letting them claim first");
+                    let behind = before + 1 - free;
+                    debug!(job = %key, ?ahead, free, "drawn behind others: letting them claim first");
                     Drawn::Defer(
                         SLOT_TIME
-                            .saturating_mul(ahead.min(MAX_DEFER_SLOTS) as u32)
+                            .saturating_mul(behind.min(MAX_DEFER_SLOTS) as u32)
                             .saturating_add(DEFER_MARGIN),
                     )
                 }
