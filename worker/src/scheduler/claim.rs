@@ -36,6 +36,8 @@ enum Drawn {
     /// Drawn, but behind other nodes drawn in the same slot: let them claim first, and look
     /// again (claiming if a slot is still free) after this long.
     Defer(Duration),
+    /// The round's seed slot is the view's newest: its hash shows with the next slot.
+    SeedPending,
     /// Not before the window closes, or no slot left.
     No(String),
     /// The job is not there at `confirmed` (closed, or only just posted: the websocket shows
@@ -288,6 +290,7 @@ impl Worker {
         let (mut missing, mut waits) = (0u32, 0u32);
         // (nodes ahead in the draw are waited for once; after that the claim goes out)
         let mut deferred = false;
+        let mut seed_looks = 0u32;
         loop {
             if first && self.draining() {
                 self.abandon(e, "draining: no new claims"); // nothing was sent
@@ -295,6 +298,23 @@ impl Worker {
             }
             match self.drawn(&key, bid, !deferred).await? {
                 Drawn::Now { created_at } => return Ok(Some(created_at)),
+                Drawn::SeedPending if waits < SHORT_DRAW_WAITS => {
+                    // The round's seed slot is the view's newest: its hash is in the view as
+                    // soon as the next slot is. The job shows once its slot is frozen, so the
+                    // next one is most of a slot away: wait that, then look every SEED_POLL.
+                    let d = if seed_looks == 0 {
+                        SLOT_TIME.saturating_sub(SEED_POLL)
+                    } else {
+                        SEED_POLL
+                    };
+                    seed_looks += 1;
+                    waits += 1;
+                    tokio::time::sleep(d).await;
+                }
+                Drawn::SeedPending => {
+                    tokio::time::sleep(SLOT_TIME).await;
+                    return Ok(None);
+                }
                 Drawn::Defer(d) => {
                     deferred = true;
                     self.metrics.claims_deferred.inc();
@@ -404,9 +424,7 @@ impl Worker {
             Eligibility::Now => Drawn::Now {
                 created_at: j.created_at,
             },
-            // the round's seed slot is the view's newest: its hash is in the view as soon
-            // as the next slot is (look every SEED_POLL rather than a whole slot later)
-            Eligibility::SeedNotReady => Drawn::Wait(SEED_POLL),
+            Eligibility::SeedNotReady => Drawn::SeedPending,
             Eligibility::At(s)
                 if v.now
                     .saturating_add(slots_to_secs(s.saturating_sub(v.slot)))
