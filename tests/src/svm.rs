@@ -223,7 +223,15 @@ impl Svm {
         let node = pda::node(operator).0;
         let n: tessera::state::Node = self.account(&node);
         let data = self.svm.get_account(&ix::SLOT_HASHES).unwrap().data;
-        tessera_sdk::sortition::eligibility(job, &j, &node, &n, &c, &data, self.slot())
+        tessera_sdk::sortition::eligibility(&tessera_sdk::sortition::RoundView {
+            job_key: job,
+            job: &j,
+            node_key: &node,
+            node: &n,
+            config: &c,
+            slot_hashes: &data,
+            slot: self.slot(),
+        })
     }
 
     /// Send one instruction and, when it succeeds, record its compute units under `name`.

@@ -215,19 +215,32 @@ fn nodes_drawn_in_the_same_slot_are_ranked_once_each() {
         let k = pda::node(&op.pubkey()).0;
         let n: Node = s.account(&k);
         let data = s.svm.get_account(&ix::SLOT_HASHES).unwrap().data;
-        tessera_sdk::sortition::ahead_of(&job, &j, &k, &n, &c, &data, slot(s), &peers)
+        let view = tessera_sdk::sortition::RoundView {
+            job_key: &job,
+            job: &j,
+            node_key: &k,
+            node: &n,
+            config: &c,
+            slot_hashes: &data,
+            slot: slot(s),
+        };
+        tessera_sdk::sortition::ahead_of(&view, &peers)
     };
-    let mut drawn_before: Vec<Pubkey> = vec![];
+    // The first slot looked at may already be past the round's first drawing slot (nodes
+    // drawn in several slots then look alike): it only sets who was drawn before; from then
+    // on every slot is looked at, so the nodes first drawn in it are exactly the new ones.
+    s.advance_slots(1);
+    let mut drawn_before: Vec<Pubkey> = ops
+        .iter()
+        .filter(|o| eligible_now(&s, &job, &o.pubkey()))
+        .map(|o| o.pubkey())
+        .collect();
     let mut groups = 0;
-    for _ in 0..40 {
+    for _ in 0..60 {
         s.advance_slots(1);
-        let now: Vec<&Keypair> = ops
+        let new: Vec<&Keypair> = ops
             .iter()
             .filter(|o| eligible_now(&s, &job, &o.pubkey()))
-            .collect();
-        let new: Vec<&Keypair> = now
-            .iter()
-            .copied()
             .filter(|o| !drawn_before.contains(&o.pubkey()))
             .collect();
         for o in &new {

@@ -298,7 +298,8 @@ pub struct Rpc {
     #[serde(default = "default_poll_secs")]
     pub poll_secs: u64,
     /// The node account (stake, reputation, open claims) is read after each of this node's
-    /// claims and settlements and at least this often (seconds).
+    /// claims and settlements and at least this often (seconds); the other active nodes (for
+    /// the courtesy order among nodes drawn together) are listed this often.
     #[serde(default = "default_node_refresh_secs")]
     pub node_refresh_secs: u64,
     /// Claims of a job are listed for expiry cranking at most this often (seconds).
@@ -432,8 +433,9 @@ fn rpc_section(rpc_url: &str) -> String {
 resync_secs = {resync}
 # A claim waiting on other nodes looks at its job on websocket events, at deadlines, and at
 # the latest every poll_secs; the node account is re-read after this node's claims and
-# settlements and every node_refresh_secs; a job's claims are listed for expiry cranking at
-# most every crank_scan_secs.
+# settlements and every node_refresh_secs (when the other active nodes are listed too: nodes
+# drawn ahead of this one in a job's sortition claim first); a job's claims are listed for
+# expiry cranking at most every crank_scan_secs.
 poll_secs = {poll}
 node_refresh_secs = {node}
 crank_scan_secs = {crank}

@@ -19,20 +19,34 @@ pub enum Eligibility {
     Never,
 }
 
+/// One node's standing in one round's draw, as a worker reads it: the job (at `job_key`), the
+/// node (at `node_key`), the network `config` (its stake epochs and bonded totals), the
+/// SlotHashes sysvar's `slot_hashes` data and the chain `slot` the draw is read for.
+#[derive(Clone, Copy)]
+pub struct RoundView<'a> {
+    pub job_key: &'a Pubkey,
+    pub job: &'a Job,
+    pub node_key: &'a Pubkey,
+    pub node: &'a Node,
+    pub config: &'a Config,
+    pub slot_hashes: &'a [u8],
+    pub slot: u64,
+}
+
 /// Eligibility of `node` (at `node_key`) for the current round (or the bidding) of `job` (at
 /// `job_key`), given the network `config` (its stake epochs and bonded totals), the
 /// SlotHashes sysvar's `slot_hashes` data and the cluster's current `slot`: the program's own
 /// [`Job::round_draw`], so a claim sent on `Now` is accepted.
-#[allow(clippy::too_many_arguments)]
-pub fn eligibility(
-    job_key: &Pubkey,
-    job: &Job,
-    node_key: &Pubkey,
-    node: &Node,
-    config: &Config,
-    slot_hashes: &[u8],
-    slot: u64,
-) -> Eligibility {
+pub fn eligibility(view: &RoundView) -> Eligibility {
+    let RoundView {
+        job_key,
+        job,
+        node_key,
+        node,
+        config,
+        slot_hashes,
+        slot,
+    } = *view;
     if slot <= job.seed_slot {
         return Eligibility::SeedNotReady;
     }
@@ -118,26 +132,22 @@ pub struct Ahead {
     pub same_slot: usize,
 }
 
-/// [`Ahead`] for `node` in `job`'s current round as drawn for `slot`; zero when the round is
-/// not seeded (open to all) or the node is not drawn.
+/// [`Ahead`] for the view's node in its job's current round as drawn for the view's slot; zero
+/// when the round is not seeded (open to all) or the node is not drawn.
 ///
 /// Not a rule of the program: a courtesy among honest workers. Every node drawn by a slot may
 /// claim in it, and for a one-slot job all but one such claim is refused and pays its fee; a
 /// worker that lets the nodes ahead of it go first (a slot each, claiming only if the job is
 /// still open then) turns those refusals into a skipped claim. A node that ignores it gains
 /// nothing the draw did not give it.
-#[allow(clippy::too_many_arguments)]
 pub fn ahead_of<'p>(
-    job_key: &Pubkey,
-    job: &Job,
-    node_key: &Pubkey,
-    node: &Node,
-    config: &Config,
-    slot_hashes: &[u8],
-    slot: u64,
+    view: &RoundView,
     peers: impl IntoIterator<Item = &'p (Pubkey, Node)>,
 ) -> Ahead {
-    let seeded = |n: &Node| match job.round_draw(n, config, slot, slot_hashes) {
+    let seeded = |n: &Node| match view
+        .job
+        .round_draw(n, view.config, view.slot, view.slot_hashes)
+    {
         Ok(RoundDraw::Seeded {
             seed,
             weight,
@@ -146,13 +156,13 @@ pub fn ahead_of<'p>(
         }) if weight > 0 => Some((seed, weight, total)),
         _ => None,
     };
-    let t = &job.terms;
+    let t = &view.job.terms;
     let widen = t.sortition_widen_slots.max(1);
     let first_age = |key: &Pubkey, seed: &[u8; 32], weight: u64, total: u64, limit: u64| {
         first_eligible_age(
             seed,
-            job_key,
-            job.round,
+            view.job_key,
+            view.job.round,
             key,
             weight,
             total,
@@ -162,21 +172,27 @@ pub fn ahead_of<'p>(
         )
     };
     let mut ahead = Ahead::default();
-    let Some((seed, weight, total)) = seeded(node) else {
+    let Some((seed, weight, total)) = seeded(view.node) else {
         return ahead;
     };
-    let Some(age) = first_age(node_key, &seed, weight, total, widen.saturating_mul(64)) else {
+    let Some(age) = first_age(
+        view.node_key,
+        &seed,
+        weight,
+        total,
+        widen.saturating_mul(64),
+    ) else {
         return ahead;
     };
-    let mine = u128::from(draw(&seed, job_key, job.round, node_key));
-    for (k, peer) in peers.into_iter().filter(|(k, _)| k != node_key) {
+    let mine = u128::from(draw(&seed, view.job_key, view.job.round, view.node_key));
+    for (k, peer) in peers.into_iter().filter(|(k, _)| k != view.node_key) {
         let Some((_, w, _)) = seeded(peer) else {
             continue;
         };
         match first_age(k, &seed, w, total, age) {
             Some(a) if a < age => ahead.earlier += 1,
             Some(_)
-                if u128::from(draw(&seed, job_key, job.round, k))
+                if u128::from(draw(&seed, view.job_key, view.job.round, k))
                     .saturating_mul(u128::from(weight))
                     < mine.saturating_mul(u128::from(w)) =>
             {

@@ -372,15 +372,16 @@ impl Worker {
         // opened in) is readable from the view of the next slot on, so a claim lands two
         // slots after the post at the earliest.
         let landing = v.slot.saturating_add(1);
-        let eligibility = sortition::eligibility(
-            key,
-            j,
-            &self.node,
-            &v.node,
-            &v.config,
-            &v.slot_hashes,
-            landing,
-        );
+        let view = sortition::RoundView {
+            job_key: key,
+            job: j,
+            node_key: &self.node,
+            node: &v.node,
+            config: &v.config,
+            slot_hashes: &v.slot_hashes,
+            slot: landing,
+        };
+        let eligibility = sortition::eligibility(&view);
         debug!(job = %key, slot = v.slot, seed_slot = j.seed_slot, ?eligibility, "draw");
         Ok(match eligibility {
             Eligibility::Now if courtesy && !bid => {
@@ -390,16 +391,7 @@ impl Worker {
                     j.check_eligible(&v.config, p, &(&p.hardware).into(), v.now)
                         .is_ok()
                 });
-                let ahead = sortition::ahead_of(
-                    key,
-                    j,
-                    &self.node,
-                    &v.node,
-                    &v.config,
-                    &v.slot_hashes,
-                    landing,
-                    could,
-                );
+                let ahead = sortition::ahead_of(&view, could);
                 // The taken slots are held by nodes drawn earlier (assume so: a claim is
                 // only ever drawn); the others drawn earlier may have claims on the way, and
                 // the ones ahead in this slot claim now. This node claims when it is among the
