@@ -4,8 +4,8 @@
 //! RPC node then builds a zstd compressor for every account it returns (a large table zeroed
 //! each time). Under the load bench that was about a third of the validator's RPC thread
 //! (`ZSTD_createCCtx` and its `memset`, `perf`, session 21), for accounts of a few hundred
-//! bytes and the SlotHashes sysvar's random hashes, none of which compress. Every hot read of
-//! Tessera's clients goes through here instead.
+//! bytes and the SlotHashes sysvar's random hashes, none of which compress. The worker's
+//! reads and the load bench's polls go through here; the CLI's one-off reads do not.
 use solana_account_decoder_client_types::{UiAccount, UiAccountEncoding};
 use solana_client::client_error::Result as ClientResult;
 use solana_client::rpc_config::RpcAccountInfoConfig;

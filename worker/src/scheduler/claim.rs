@@ -40,15 +40,15 @@ enum Drawn {
     SeedPending,
     /// Not before the window closes, or no slot left.
     No(String),
-    /// The job is not there at `confirmed` (closed, or only just posted: the websocket shows
-    /// it at `processed`, a slot or two earlier).
+    /// The job is not in the sortition view (read at `processed`): closed, or the RPC node
+    /// answering the read lags the one behind the websocket.
     Missing,
 }
 
-/// Looks for a job missing at `confirmed` before it is taken as closed (each after the
+/// Looks for a job missing from the view before it is taken as closed (each after the
 /// websocket reports a change of it, or [`MISSING_WAIT`]).
 pub(super) const MISSING_LOOKS: u32 = 8;
-/// The longest wait between two looks for a job missing at `confirmed`.
+/// The longest wait between two looks for a job missing from the view.
 pub(super) const MISSING_WAIT: Duration = Duration::from_millis(800);
 /// At most this many slots of courtesy to the nodes drawn ahead in the same slot.
 const MAX_DEFER_SLOTS: usize = 3;
@@ -278,7 +278,7 @@ impl Worker {
     /// slot is not over, or the threshold rises to this node later) or abandons the entry (no
     /// slot or no time left, or draining when `first`: the entry's first step, so nothing was
     /// ever sent for it), and the caller returns to look again. Short waits
-    /// (the seed slot, a job seen at `processed` and not yet at `confirmed`) are done here,
+    /// (the seed slot, a job seen on the websocket and not yet in the view) are done here,
     /// one account read a look, instead of going back through the step's checks.
     pub(super) async fn wait_for_draw(
         &self,
@@ -334,7 +334,7 @@ impl Worker {
                 }
                 Drawn::Missing if missing < MISSING_LOOKS => {
                     missing += 1;
-                    // The progress subscription (at `confirmed`) reports the job's arrival.
+                    // The progress subscription (at `confirmed`) reports changes of the job.
                     let woken = self.events.follow(&key);
                     let _ = tokio::time::timeout(MISSING_WAIT, woken.notified()).await;
                 }

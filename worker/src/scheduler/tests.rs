@@ -1,5 +1,5 @@
-//! The claim driver against a scripted RPC: what it reads while it waits for a job to show at
-//! `confirmed` (bench-rpc measured the cost of the old way: every look went back through the
+//! The claim driver against a scripted RPC: what it reads while it waits for a job to show in
+//! its sortition view (bench-rpc measured the cost of the old way: every look went back through the
 //! step's claim, job and clock reads).
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
