@@ -163,11 +163,14 @@ impl Svm {
         );
         let res = self.svm.send_transaction(tx);
         self.svm.expire_blockhash();
+        // LiteSVM's expire_blockhash leaves a one-entry RecentBlockhashes
+        self.sync_recent_blockhashes();
         res
     }
 
     /// Moves the slot forward by `n`, recording a hash for each new slot in the SlotHashes
-    /// sysvar (newest first, the last 512 kept, as the runtime does).
+    /// sysvar (newest first, the last 512 kept, as the runtime does) and its blockhash in
+    /// RecentBlockhashes (see [`Self::sync_recent_blockhashes`]).
     pub fn advance_slots(&mut self, n: u64) {
         use solana_sdk::hash::Hash;
         use solana_sdk::slot_hashes::SlotHashes;
@@ -176,21 +179,51 @@ impl Svm {
         // only the newest 512 stay in the sysvar: a long jump records just those
         let from = (c.slot + n).saturating_sub(512).max(c.slot);
         for slot in from..c.slot + n {
-            // the finished slot's hash: a fixed pseudo-random function of the slot
-            let mut h = [0u8; 32];
-            let mut x = slot ^ 0x5eed_7e55_e4a0_0000;
-            for chunk in h.chunks_mut(8) {
-                x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut z = x;
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                chunk.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-            }
-            hashes.add(slot, Hash::new_from_array(h));
+            // the finished slot's bank hash: a fixed pseudo-random function of the slot
+            hashes.add(
+                slot,
+                Hash::new_from_array(slot_mix(slot, 0x5eed_7e55_e4a0_0000)),
+            );
         }
         c.slot += n;
         self.svm.set_sysvar(&c);
         self.svm.set_sysvar(&hashes);
+        self.sync_recent_blockhashes();
+    }
+
+    /// The blockhash this fixture gives the block of `slot` (another fixed pseudo-random
+    /// function of the slot than its bank hash).
+    pub fn blockhash_of(slot: u64) -> [u8; 32] {
+        slot_mix(slot, 0xb10c_4a54_0000_0000)
+    }
+
+    /// Sets RecentBlockhashes to what the runtime shows a transaction in the current slot: the
+    /// blockhashes of the blocks SlotHashes lists, in its order, the newest 150. (LiteSVM keeps
+    /// its own one-entry list, replaced whenever a blockhash expires.)
+    pub fn sync_recent_blockhashes(&mut self) {
+        use solana_sdk::slot_hashes::SlotHashes;
+        let hashes: SlotHashes = self.svm.get_sysvar();
+        let n = hashes
+            .len()
+            .min(tessera::sortition::RECENT_BLOCKHASHES_ENTRIES);
+        let mut data = (n as u64).to_le_bytes().to_vec();
+        for (slot, _) in hashes.iter().take(n) {
+            data.extend_from_slice(&Self::blockhash_of(*slot));
+            data.extend_from_slice(&5_000u64.to_le_bytes());
+        }
+        let lamports = self.svm.minimum_balance_for_rent_exemption(data.len());
+        self.svm
+            .set_account(
+                ix::RECENT_BLOCKHASHES,
+                solana_account::Account {
+                    lamports,
+                    data,
+                    owner: solana_sdk::sysvar::ID,
+                    executable: false,
+                    rent_epoch: 0,
+                },
+            )
+            .expect("RecentBlockhashes set");
     }
 
     /// The current chain slot.
@@ -223,6 +256,7 @@ impl Svm {
         let node = pda::node(operator).0;
         let n: tessera::state::Node = self.account(&node);
         let data = self.svm.get_account(&ix::SLOT_HASHES).unwrap().data;
+        let recent = self.svm.get_account(&ix::RECENT_BLOCKHASHES).unwrap().data;
         tessera_sdk::sortition::eligibility(&tessera_sdk::sortition::RoundView {
             job_key: job,
             job: &j,
@@ -230,6 +264,7 @@ impl Svm {
             node: &n,
             config: &c,
             slot_hashes: &data,
+            recent_blockhashes: &recent,
             slot: self.slot(),
         })
     }
@@ -320,6 +355,20 @@ impl Svm {
         self.svm.set_sysvar(&c);
         self.advance_slots((secs.max(1) as u64) * 2);
     }
+}
+
+/// 32 pseudo-random bytes, a fixed function of `slot` and `salt` (splitmix64).
+fn slot_mix(slot: u64, salt: u64) -> [u8; 32] {
+    let mut h = [0u8; 32];
+    let mut x = slot ^ salt;
+    for chunk in h.chunks_mut(8) {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        chunk.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    h
 }
 
 /// The localnet parameters with the sortition drawing every node that holds 1 % of the

@@ -51,8 +51,8 @@ fn many_keys_cannot_fill_a_jobs_replicas_unless_eligible() {
     assert_eq!(c.total_bonded, 12_000 * TOKEN, "the network's bonded total");
     let client = s.actor_with_key(Keypair::new_from_array([7; 32]), 1_000 * TOKEN);
     let job = pda::job(&client.pubkey(), 1).0;
-    // in the very transaction that posts the job, no claim is possible: its seed is the hash
-    // of the slot being produced
+    // in the very transaction that posts the job, no claim is possible: its seed is the
+    // blockhash of the slot being produced
     let post = ix::post_job(&s.tctx(), &client.pubkey(), s.job_args(1, 3, PRICE, 1));
     let res = s.send(
         &[
@@ -215,6 +215,7 @@ fn nodes_drawn_in_the_same_slot_are_ranked_once_each() {
         let k = pda::node(&op.pubkey()).0;
         let n: Node = s.account(&k);
         let data = s.svm.get_account(&ix::SLOT_HASHES).unwrap().data;
+        let recent = s.svm.get_account(&ix::RECENT_BLOCKHASHES).unwrap().data;
         let view = tessera_sdk::sortition::RoundView {
             job_key: &job,
             job: &j,
@@ -222,6 +223,7 @@ fn nodes_drawn_in_the_same_slot_are_ranked_once_each() {
             node: &n,
             config: &c,
             slot_hashes: &data,
+            recent_blockhashes: &recent,
             slot: slot(s),
         };
         tessera_sdk::sortition::ahead_of(&view, &peers)
@@ -265,4 +267,79 @@ fn nodes_drawn_in_the_same_slot_are_ranked_once_each() {
         drawn_before.extend(new.iter().map(|o| o.pubkey()));
     }
     panic!("no two slots drew two nodes or more");
+}
+
+/// A round's seed is the blockhash of the slot it opened in (RecentBlockhashes at that slot's
+/// place in SlotHashes), not the slot's bank hash: so a worker knows it from the seed slot's
+/// own frozen view (RPC at `processed` shows that slot's RecentBlockhashes with its own
+/// blockhash in front, and SlotHashes without it), and its claim can land in the next slot.
+/// The SDK's verdicts from that view are the program's in the next slot, for every node.
+#[test]
+fn the_seed_is_known_from_the_seed_slots_own_view() {
+    use tessera::sortition::round_seed;
+    let mut s = Svm::with_params(ix::localnet_params());
+    let ops: Vec<Keypair> = (0..30u8)
+        .map(|i| s.node_with_key([i + 1; 32], 100 * TOKEN))
+        .collect();
+    s.next_epoch();
+    let client = s.actor_with_key(Keypair::new_from_array([7; 32]), 1_000 * TOKEN);
+    let mut claimed_at_once = 0;
+    for id in 1..=12u64 {
+        s.post(&client, s.job_args(id, 1, PRICE, 0)).unwrap();
+        let job = pda::job(&client.pubkey(), id).0;
+        let j: Job = s.account(&job);
+        let c: Config = s.account(&pda::config().0);
+        // post's slot + 1: the first slot a claim can land in
+        assert_eq!(slot(&s), j.seed_slot + 1);
+        let sh = s.svm.get_account(&ix::SLOT_HASHES).unwrap().data;
+        let rb = s.svm.get_account(&ix::RECENT_BLOCKHASHES).unwrap().data;
+        let seed = round_seed(&sh, &rb, j.seed_slot).expect("seeded");
+        assert_eq!(
+            seed,
+            Svm::blockhash_of(j.seed_slot),
+            "the seed slot's blockhash"
+        );
+        assert_ne!(seed, sh[16..48], "not its bank hash");
+
+        // the seed slot's own frozen view: SlotHashes up to its parent, RecentBlockhashes
+        // already with its blockhash in front (the list a transaction now sees)
+        let count = u64::from_le_bytes(sh[..8].try_into().unwrap());
+        let mut frozen_sh = (count - 1).to_le_bytes().to_vec();
+        frozen_sh.extend_from_slice(&sh[48..]);
+        let child = tessera_sdk::sortition::slot_hashes_for_child(j.seed_slot, &frozen_sh);
+        assert_eq!(child.len(), sh.len());
+        assert_eq!(round_seed(&child, &rb, j.seed_slot), Some(seed));
+        let mut drawn = None;
+        for op in &ops {
+            let k = pda::node(&op.pubkey()).0;
+            let n: Node = s.account(&k);
+            let from_view =
+                tessera_sdk::sortition::eligibility(&tessera_sdk::sortition::RoundView {
+                    job_key: &job,
+                    job: &j,
+                    node_key: &k,
+                    node: &n,
+                    config: &c,
+                    slot_hashes: &child,
+                    recent_blockhashes: &rb,
+                    slot: j.seed_slot + 1,
+                });
+            assert_eq!(from_view, verdict(&s, &job, &op.pubkey()), "job {id}");
+            if from_view == Eligibility::Now && drawn.is_none() {
+                drawn = Some(op);
+            } else if from_view != Eligibility::Now {
+                assert_err(&claim_in_slot(&mut s, op, &job), TesseraError::NotEligible);
+            }
+        }
+        if let Some(op) = drawn {
+            claim_in_slot(&mut s, op, &job).expect("drawn in the slot after the post: claims");
+            claimed_at_once += 1;
+        }
+        s.advance_slots(1);
+    }
+    // one node expected drawn per slot (localnet): most jobs have one in the first slot
+    assert!(
+        claimed_at_once >= 4,
+        "{claimed_at_once} of 12 jobs claimed in the post's next slot"
+    );
 }

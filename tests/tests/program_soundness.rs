@@ -10,7 +10,7 @@
 #![allow(clippy::result_large_err)]
 use solana_sdk::{signature::Keypair, signer::Signer};
 use tessera::errors::TesseraError;
-use tessera::sortition::{age_slots, eligible_for, slot_hash};
+use tessera::sortition::{age_slots, eligible_for, round_seed};
 use tessera::state::{ClaimState, Config, Job, JobState};
 use tessera_sdk::sortition::Eligibility;
 use tessera_sdk::{ix, pda};
@@ -50,7 +50,8 @@ fn stake_moved_in_after_the_seed_buys_no_draw() {
     let j: Job = s.account(&job);
     let c: Config = s.account(&pda::config().0);
     let hashes = s.svm.get_account(&ix::SLOT_HASHES).unwrap().data;
-    let seed = slot_hash(&hashes, j.seed_slot).expect("seed in SlotHashes");
+    let recent = s.svm.get_account(&ix::RECENT_BLOCKHASHES).unwrap().data;
+    let seed = round_seed(&hashes, &recent, j.seed_slot).expect("seed in the sysvars");
     let age = age_slots(j.seed_slot, s.slot()).unwrap();
     let best = sybils
         .iter()

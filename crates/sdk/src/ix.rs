@@ -8,8 +8,10 @@ use tessera::state::ConfigParams;
 
 use crate::pda;
 
-/// The SlotHashes sysvar: claims and bids read their round's sortition seed from it.
+/// The SlotHashes sysvar: where a round's seed slot stands (`tessera::sortition::round_seed`).
 pub const SLOT_HASHES: Pubkey = tessera::constants::SLOT_HASHES_SYSVAR;
+/// The RecentBlockhashes sysvar: the seed itself (`tessera::sortition::round_seed`).
+pub const RECENT_BLOCKHASHES: Pubkey = tessera::constants::RECENT_BLOCKHASHES_SYSVAR;
 
 fn build(accounts: impl ToAccountMetas, data: impl InstructionData) -> Instruction {
     Instruction {
@@ -318,6 +320,7 @@ pub fn claim_job(operator: &Pubkey, job: &Pubkey, with_bid: bool) -> Instruction
             claim: pda::claim(job, &node).0,
             bid: with_bid.then(|| pda::bid(job, &node).0),
             slot_hashes: SLOT_HASHES,
+            recent_blockhashes: RECENT_BLOCKHASHES,
             system_program: solana_system_interface::program::ID,
         },
         tessera::instruction::ClaimJob {},
@@ -334,6 +337,7 @@ pub fn place_bid(operator: &Pubkey, job: &Pubkey, price: u64) -> Instruction {
             node,
             bid: pda::bid(job, &node).0,
             slot_hashes: SLOT_HASHES,
+            recent_blockhashes: RECENT_BLOCKHASHES,
             system_program: solana_system_interface::program::ID,
         },
         tessera::instruction::PlaceBid {

@@ -21,7 +21,8 @@ pub enum Eligibility {
 
 /// One node's standing in one round's draw, as a worker reads it: the job (at `job_key`), the
 /// node (at `node_key`), the network `config` (its stake epochs and bonded totals), the
-/// SlotHashes sysvar's `slot_hashes` data and the chain `slot` the draw is read for.
+/// SlotHashes and RecentBlockhashes sysvars' data as a transaction executing in chain slot
+/// `slot` sees them (from a frozen block's view: [`slot_hashes_for_child`]).
 #[derive(Clone, Copy)]
 pub struct RoundView<'a> {
     pub job_key: &'a Pubkey,
@@ -30,12 +31,41 @@ pub struct RoundView<'a> {
     pub node: &'a Node,
     pub config: &'a Config,
     pub slot_hashes: &'a [u8],
+    pub recent_blockhashes: &'a [u8],
     pub slot: u64,
 }
 
+/// The SlotHashes data a transaction executing in a child of the frozen block `frozen_slot`
+/// sees, from the sysvar as read at that block (what RPC serves at `processed`): the child's
+/// list gains the frozen block's slot in front (its bank hash is not known before the child;
+/// the draw needs only the slot's place). RecentBlockhashes read at a frozen block is already
+/// the child's: freezing a block puts its own blockhash in front. So the seed of a round opened
+/// in `frozen_slot` is known while its child is produced.
+pub fn slot_hashes_for_child(frozen_slot: u64, slot_hashes: &[u8]) -> Vec<u8> {
+    const MAX_SLOT_HASHES: usize = 512;
+    let count = slot_hashes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes)
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0)
+        .min(MAX_SLOT_HASHES - 1);
+    let entries = slot_hashes
+        .get(8..8 + 40 * count)
+        .or_else(|| slot_hashes.get(8..))
+        .unwrap_or(&[]);
+    let kept = entries.len() / 40;
+    let mut child = Vec::with_capacity(48 + 40 * kept);
+    child.extend_from_slice(&(kept as u64 + 1).to_le_bytes());
+    child.extend_from_slice(&frozen_slot.to_le_bytes());
+    child.extend_from_slice(&[0u8; 32]);
+    child.extend_from_slice(&entries[..40 * kept]);
+    child
+}
+
 /// Eligibility of `node` (at `node_key`) for the current round (or the bidding) of `job` (at
-/// `job_key`), given the network `config` (its stake epochs and bonded totals), the
-/// SlotHashes sysvar's `slot_hashes` data and the cluster's current `slot`: the program's own
+/// `job_key`), given the network `config` (its stake epochs and bonded totals), the two
+/// sysvars' data and the chain `slot` a claim would execute in: the program's own
 /// [`Job::round_draw`], so a claim sent on `Now` is accepted.
 pub fn eligibility(view: &RoundView) -> Eligibility {
     let RoundView {
@@ -45,12 +75,13 @@ pub fn eligibility(view: &RoundView) -> Eligibility {
         node,
         config,
         slot_hashes,
+        recent_blockhashes,
         slot,
     } = *view;
     if slot <= job.seed_slot {
         return Eligibility::SeedNotReady;
     }
-    if slot_hash(slot_hashes, job.seed_slot).is_none() {
+    if slot_index(slot_hashes, job.seed_slot).is_none() {
         // newest entry older than the seed slot: the sysvar read lags (else the seed fell out
         // of the 512-slot window and the round is open)
         let newest = slot_hashes
@@ -62,7 +93,7 @@ pub fn eligibility(view: &RoundView) -> Eligibility {
             return Eligibility::SeedNotReady;
         }
     }
-    let Ok(draw) = job.round_draw(node, config, slot, slot_hashes) else {
+    let Ok(draw) = job.round_draw(node, config, slot, slot_hashes, recent_blockhashes) else {
         return Eligibility::SeedNotReady;
     };
     let (seed, weight, total) = match draw {
@@ -144,10 +175,13 @@ pub fn ahead_of<'p>(
     view: &RoundView,
     peers: impl IntoIterator<Item = &'p (Pubkey, Node)>,
 ) -> Ahead {
-    let seeded = |n: &Node| match view
-        .job
-        .round_draw(n, view.config, view.slot, view.slot_hashes)
-    {
+    let seeded = |n: &Node| match view.job.round_draw(
+        n,
+        view.config,
+        view.slot,
+        view.slot_hashes,
+        view.recent_blockhashes,
+    ) {
         Ok(RoundDraw::Seeded {
             seed,
             weight,

@@ -19,9 +19,15 @@ pub const BID_SEED: &[u8] = b"bid";
 /// `["challenge", job, challenger]` -> [`crate::state::Challenge`]
 pub const CHALLENGE_SEED: &[u8] = b"challenge";
 
-/// The SlotHashes sysvar (claims and bids read their round's sortition seed from it).
+/// The SlotHashes sysvar: where a round's seed slot stands among the executing slot's
+/// ancestors (`sortition::round_seed`).
 pub const SLOT_HASHES_SYSVAR: anchor_lang::prelude::Pubkey =
     anchor_lang::prelude::pubkey!("SysvarS1otHashes111111111111111111111111111");
+
+/// The RecentBlockhashes sysvar: claims and bids read their round's sortition seed (the seed
+/// slot's blockhash) from it (`sortition::round_seed`).
+pub const RECENT_BLOCKHASHES_SYSVAR: anchor_lang::prelude::Pubkey =
+    anchor_lang::prelude::pubkey!("SysvarRecentB1ockHashes11111111111111111111");
 
 /// Basis points in one whole.
 pub const BPS_DENOMINATOR: u64 = 10_000;

@@ -1,7 +1,7 @@
 //! Stake-weighted sortition of replica slots (docs/PROTOCOL.md, "Sortition").
 //!
 //! A node may take a slot of a round only if its draw — a hash of a seed nobody knew when the
-//! round opened (the hash of the slot the round opened in, from the SlotHashes sysvar), the
+//! round opened (the blockhash of the slot the round opened in, see [`round_seed`]), the
 //! job, the round and the node — falls under a threshold proportional to its share of the
 //! network's bonded stake. The threshold rises with every chain slot after the seed slot:
 //! `expected_pct / 100` more expected eligible nodes each chain slot (linear), doubled every
@@ -73,16 +73,18 @@ pub fn eligible(draw: u64, bonded: u64, total: u64, expected: u128) -> bool {
     u128::from(draw >> 8).saturating_mul(den) < num.saturating_mul(1u128 << 56)
 }
 
-/// The hash of `slot` in SlotHashes sysvar data (`u64` count, then `(slot u64, hash)` entries,
-/// newest first); `None` when the slot is not (or no longer) in it.
-pub fn slot_hash(data: &[u8], slot: u64) -> Option<[u8; 32]> {
+/// Entries the RecentBlockhashes sysvar keeps (the runtime's `MAX_ENTRIES`): a round's seed
+/// is readable for about this many slots after its seed slot.
+pub const RECENT_BLOCKHASHES_ENTRIES: usize = 150;
+
+/// Where `slot` stands in SlotHashes sysvar data (`u64` count, then `(slot u64, hash)`
+/// entries, newest first): 0 for the newest. `None` when the slot is not (or no longer) in it.
+pub fn slot_index(data: &[u8], slot: u64) -> Option<usize> {
     let count = usize::try_from(u64::from_le_bytes(data.get(..8)?.try_into().ok()?)).ok()?;
-    let entry = |i: usize| -> Option<(u64, [u8; 32])> {
+    let entry_slot = |i: usize| -> Option<u64> {
         let at = 8usize.checked_add(i.checked_mul(40)?)?;
-        let e = data.get(at..at.checked_add(40)?)?;
-        Some((
-            u64::from_le_bytes(e[..8].try_into().ok()?),
-            e[8..40].try_into().ok()?,
+        Some(u64::from_le_bytes(
+            data.get(at..at.checked_add(8)?)?.try_into().ok()?,
         ))
     };
     // binary search over slots in descending order
@@ -90,9 +92,9 @@ pub fn slot_hash(data: &[u8], slot: u64) -> Option<[u8; 32]> {
     while lo < hi {
         // lo < hi: neither the difference nor the midpoint can overflow
         let mid = lo.saturating_add(hi.saturating_sub(lo) / 2);
-        let (s, h) = entry(mid)?;
+        let s = entry_slot(mid)?;
         if s == slot {
-            return Some(h);
+            return Some(mid);
         }
         if s > slot {
             lo = mid.saturating_add(1);
@@ -101,6 +103,51 @@ pub fn slot_hash(data: &[u8], slot: u64) -> Option<[u8; 32]> {
         }
     }
     None
+}
+
+/// The `index`-th blockhash (0 the newest) in RecentBlockhashes sysvar data (`u64` count, then
+/// `(blockhash, lamports_per_signature u64)` entries, newest first).
+pub fn recent_blockhash(data: &[u8], index: usize) -> Option<[u8; 32]> {
+    let count = usize::try_from(u64::from_le_bytes(data.get(..8)?.try_into().ok()?)).ok()?;
+    if index >= count {
+        return None;
+    }
+    let at = 8usize.checked_add(index.checked_mul(40)?)?;
+    data.get(at..at.checked_add(32)?)?.try_into().ok()
+}
+
+/// The bank hash of the `index`-th entry (0 the newest) in SlotHashes sysvar data.
+fn bank_hash(data: &[u8], index: usize) -> Option<[u8; 32]> {
+    let at = 16usize.checked_add(index.checked_mul(40)?)?;
+    data.get(at..at.checked_add(32)?)?.try_into().ok()
+}
+
+/// A round's seed, as a transaction sees the two sysvars while it executes: the blockhash of
+/// its seed slot (the last PoH hash of that block) while RecentBlockhashes still holds it (the
+/// newest [`RECENT_BLOCKHASHES_ENTRIES`] blocks), then the seed slot's bank hash from
+/// SlotHashes (its 512 blocks). Both sysvars list the executing slot's ancestors newest first,
+/// one entry per block, so the seed slot's place in SlotHashes is its blockhash's place in
+/// RecentBlockhashes. `None` when the slot is not an ancestor yet, or is older than 512 blocks.
+///
+/// Why the blockhash first: a validator's RPC shows a block's blockhash as soon as it has
+/// frozen the block (`getLatestBlockhash`, or RecentBlockhashes read at that block, which by
+/// then starts with its own blockhash), but its bank hash only once the next block is frozen,
+/// since only a child's SlotHashes carries it. A worker learns the seed of a round opened in
+/// slot `s` while `s + 1` is being produced, so its claim can land in `s + 1`. Both hashes are
+/// fixed by the seed slot's leader alone and unknown to everyone else until the slot ends.
+/// The second seed draws every node afresh once the round is old (the threshold has widened
+/// by then): still a stake-weighted draw, where the round would otherwise open to all.
+pub fn round_seed(
+    slot_hashes: &[u8],
+    recent_blockhashes: &[u8],
+    seed_slot: u64,
+) -> Option<[u8; 32]> {
+    let index = slot_index(slot_hashes, seed_slot)?;
+    if index < RECENT_BLOCKHASHES_ENTRIES {
+        recent_blockhash(recent_blockhashes, index)
+    } else {
+        bank_hash(slot_hashes, index)
+    }
 }
 
 /// Eligibility of `node` for a round whose seed is `seed`, with everything the program reads.
@@ -233,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn slot_hash_lookup_finds_every_entry() {
+    fn slot_index_finds_every_entry() {
         let mut data = 512u64.to_le_bytes().to_vec();
         for i in 0..512u64 {
             let slot = 10_000 - 2 * i; // newest first, with gaps
@@ -241,13 +288,40 @@ mod tests {
             data.extend_from_slice(&[(i % 251) as u8; 32]);
         }
         for i in 0..512u64 {
-            assert_eq!(
-                slot_hash(&data, 10_000 - 2 * i),
-                Some([(i % 251) as u8; 32])
-            );
-            assert_eq!(slot_hash(&data, 10_000 - 2 * i - 1), None);
+            assert_eq!(slot_index(&data, 10_000 - 2 * i), Some(i as usize));
+            assert_eq!(slot_index(&data, 10_000 - 2 * i - 1), None);
         }
-        assert_eq!(slot_hash(&data, 20_000), None);
-        assert_eq!(slot_hash(&data[..7], 1), None);
+        assert_eq!(slot_index(&data, 20_000), None);
+        assert_eq!(slot_index(&data[..7], 1), None);
+    }
+
+    #[test]
+    fn the_seed_is_the_blockhash_at_the_seed_slots_place() {
+        // ancestors 1_000, 998 (997 skipped), 996, … newest first
+        let slots: Vec<u64> = (0..200u64)
+            .map(|i| if i == 0 { 1_000 } else { 1_000 - 2 * i })
+            .collect();
+        let mut sh = (slots.len() as u64).to_le_bytes().to_vec();
+        for s in &slots {
+            sh.extend_from_slice(&s.to_le_bytes());
+            sh.extend_from_slice(&[0xAA; 32]); // bank hashes: never the seed
+        }
+        let mut rb = (RECENT_BLOCKHASHES_ENTRIES as u64).to_le_bytes().to_vec();
+        for i in 0..RECENT_BLOCKHASHES_ENTRIES {
+            rb.extend_from_slice(&[i as u8; 32]);
+            rb.extend_from_slice(&5_000u64.to_le_bytes());
+        }
+        assert_eq!(round_seed(&sh, &rb, 1_000), Some([0; 32]));
+        assert_eq!(round_seed(&sh, &rb, 998), Some([1; 32]));
+        assert_eq!(round_seed(&sh, &rb, 1_000 - 2 * 149), Some([149; 32]));
+        // past RecentBlockhashes' 150 blocks: the bank hash SlotHashes keeps
+        assert_eq!(round_seed(&sh, &rb, 1_000 - 2 * 150), Some([0xAA; 32]));
+        assert_eq!(round_seed(&sh, &rb, 1_000 - 2 * 199), Some([0xAA; 32]));
+        // a skipped slot, a slot not yet an ancestor, short data
+        assert_eq!(round_seed(&sh, &rb, 997), None);
+        assert_eq!(round_seed(&sh, &rb, 1_001), None);
+        assert_eq!(round_seed(&sh, &rb[..40], 998), None);
+        assert_eq!(round_seed(&sh[..7], &rb, 1_000), None);
+        assert_eq!(recent_blockhash(&rb, RECENT_BLOCKHASHES_ENTRIES), None);
     }
 }

@@ -69,8 +69,13 @@ pub struct SortitionView {
     /// The network config: its stake epochs and bonded totals (the draw's denominator).
     pub config: tessera::state::Config,
     pub node: tessera::state::Node,
+    /// SlotHashes as a transaction in the next slot sees it
+    /// (`tessera_sdk::sortition::slot_hashes_for_child`).
     pub slot_hashes: Vec<u8>,
+    /// RecentBlockhashes as read at `slot` (already the next slot's: see above).
+    pub recent_blockhashes: Vec<u8>,
     pub now: i64,
+    /// The frozen slot the view was read at.
     pub slot: u64,
 }
 
@@ -365,8 +370,9 @@ impl Chain {
     }
 
     /// What the sortition of `job`'s current round needs, in one `getMultipleAccounts` at
-    /// `processed` (what the next transaction runs against): the job, the config's bonded
-    /// total, `node`, the SlotHashes sysvar's data, and the cluster's unix time and slot.
+    /// `processed` (the last frozen slot; the next transaction runs in a child of it): the job,
+    /// the config's bonded total, `node`, the SlotHashes and RecentBlockhashes sysvars' data,
+    /// and the cluster's unix time and slot.
     pub async fn sortition_view(
         &self,
         job: &Pubkey,
@@ -378,6 +384,7 @@ impl Chain {
             *node,
             tessera_sdk::ix::SLOT_HASHES,
             solana_sdk::sysvar::clock::ID,
+            tessera_sdk::ix::RECENT_BLOCKHASHES,
         ];
         let accs = self.reader_processed.read(&keys).await?;
         let Some(j) = accs[0].as_ref() else {
@@ -405,7 +412,11 @@ impl Chain {
             job: accounts::decode_owned("Job", &j.owner, &j.data)?,
             config,
             node: node_acc,
-            slot_hashes: decode(3, "SlotHashes sysvar")?.data.clone(),
+            slot_hashes: tessera_sdk::sortition::slot_hashes_for_child(
+                slot,
+                &decode(3, "SlotHashes sysvar")?.data,
+            ),
+            recent_blockhashes: decode(5, "RecentBlockhashes sysvar")?.data.clone(),
             now: accounts::clock_unix_timestamp(&clock.data).context("short Clock")?,
             slot,
         }))

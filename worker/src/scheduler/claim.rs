@@ -36,7 +36,7 @@ enum Drawn {
     /// Drawn, but behind other nodes drawn in the same slot: let them claim first, and look
     /// again (claiming if a slot is still free) after this long.
     Defer(Duration),
-    /// The round's seed slot is the view's newest: its hash shows with the next slot.
+    /// The round's seed slot is newer than the view: its blockhash shows once that slot does.
     SeedPending,
     /// Not before the window closes, or no slot left.
     No(String),
@@ -55,7 +55,7 @@ const MAX_DEFER_SLOTS: usize = 3;
 /// After the courtesy slots, this much more: the claim of a node ahead lands in the slot after
 /// its view, and shows once that slot is the view.
 const DEFER_MARGIN: Duration = Duration::from_millis(150);
-/// How often the draw is looked at again while the round's seed slot is still running.
+/// How often the draw is looked at again while the view has not reached the seed slot.
 const SEED_POLL: Duration = Duration::from_millis(100);
 /// Waits for the draw up to this long are done in place; a longer one goes back to the step
 /// (which checks again, from the chain, whether a claim landed and a slot is free).
@@ -290,7 +290,6 @@ impl Worker {
         let (mut missing, mut waits) = (0u32, 0u32);
         // (nodes ahead in the draw are waited for once; after that the claim goes out)
         let mut deferred = false;
-        let mut seed_looks = 0u32;
         loop {
             if first && self.draining() {
                 self.abandon(e, "draining: no new claims"); // nothing was sent
@@ -299,17 +298,10 @@ impl Worker {
             match self.drawn(&key, bid, !deferred).await? {
                 Drawn::Now { created_at } => return Ok(Some(created_at)),
                 Drawn::SeedPending if waits < SHORT_DRAW_WAITS => {
-                    // The round's seed slot is the view's newest: its hash is in the view as
-                    // soon as the next slot is. The job shows once its slot is frozen, so the
-                    // next one is most of a slot away: wait that, then look every SEED_POLL.
-                    let d = if seed_looks == 0 {
-                        SLOT_TIME.saturating_sub(SEED_POLL)
-                    } else {
-                        SEED_POLL
-                    };
-                    seed_looks += 1;
+                    // The round's seed slot is newer than the view (a read served by a
+                    // lagging bank): its blockhash is in the view as soon as that slot is.
                     waits += 1;
-                    tokio::time::sleep(d).await;
+                    tokio::time::sleep(SEED_POLL).await;
                 }
                 Drawn::SeedPending => {
                     tokio::time::sleep(SLOT_TIME).await;
@@ -368,9 +360,9 @@ impl Worker {
         // transaction sent now runs in the next one at the earliest (measured: a transfer
         // sent during processed slot n lands in n + 1, or n + 2), so the draw is read for the
         // slot the claim can land in. The threshold only rises with the slots, so a claim
-        // that lands later is still drawn; and the round's seed (the hash of the slot it
-        // opened in) is readable from the view of the next slot on, so a claim lands two
-        // slots after the post at the earliest.
+        // that lands later is still drawn; and the round's seed (the blockhash of the slot it
+        // opened in) is readable from that slot's own view, so a claim can land in the slot
+        // after the post.
         let landing = v.slot.saturating_add(1);
         let view = sortition::RoundView {
             job_key: key,
@@ -379,6 +371,7 @@ impl Worker {
             node: &v.node,
             config: &v.config,
             slot_hashes: &v.slot_hashes,
+            recent_blockhashes: &v.recent_blockhashes,
             slot: landing,
         };
         let eligibility = sortition::eligibility(&view);

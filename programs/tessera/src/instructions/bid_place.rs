@@ -27,9 +27,12 @@ pub struct PlaceBid<'info> {
     /// CHECK: must be empty and at its canonical PDA; both checked in the handler.
     #[account(mut)]
     pub bid: UncheckedAccount<'info>,
-    /// CHECK: the SlotHashes sysvar (address-pinned): the bidding's sortition seed.
+    /// CHECK: the SlotHashes sysvar (address-pinned): where the bidding's seed slot stands.
     #[account(address = SLOT_HASHES_SYSVAR)]
     pub slot_hashes: UncheckedAccount<'info>,
+    /// CHECK: the RecentBlockhashes sysvar (address-pinned): the bidding's sortition seed.
+    #[account(address = RECENT_BLOCKHASHES_SYSVAR)]
+    pub recent_blockhashes: UncheckedAccount<'info>,
     pub system_program: Program<'info, System>,
 }
 
@@ -67,6 +70,7 @@ impl PlaceBid<'_> {
             &self.config,
             &Clock::get()?,
             &self.slot_hashes.try_borrow_data()?,
+            &self.recent_blockhashes.try_borrow_data()?,
         )
     }
 }

@@ -33,9 +33,12 @@ pub struct ClaimJob<'info> {
         constraint = bid.job == job.key() && bid.node == node.key() @ TesseraError::NotAuctionWinner,
     )]
     pub bid: Option<Box<Account<'info, Bid>>>,
-    /// CHECK: the SlotHashes sysvar (address-pinned): the round's sortition seed.
+    /// CHECK: the SlotHashes sysvar (address-pinned): where the round's seed slot stands.
     #[account(address = SLOT_HASHES_SYSVAR)]
     pub slot_hashes: UncheckedAccount<'info>,
+    /// CHECK: the RecentBlockhashes sysvar (address-pinned): the round's sortition seed.
+    #[account(address = RECENT_BLOCKHASHES_SYSVAR)]
+    pub recent_blockhashes: UncheckedAccount<'info>,
     pub system_program: Program<'info, System>,
 }
 
@@ -77,6 +80,7 @@ impl ClaimJob<'_> {
                 &self.config,
                 &clock,
                 &self.slot_hashes.try_borrow_data()?,
+                &self.recent_blockhashes.try_borrow_data()?,
             )?;
             crate::cu_mark!("sortition");
             (job.price_per_replica, false)

@@ -560,19 +560,22 @@ impl JobCore {
     }
 
     /// What a draw for a slot of this round (or a bid) counts, at chain slot `slot`, from the
-    /// SlotHashes sysvar's data and the config's stake snapshots (its stake epochs): the
-    /// program's check and the workers' forecast run this same function. `SeedNotReady` before
-    /// the seed slot has ended.
+    /// SlotHashes and RecentBlockhashes sysvars' data (as a transaction executing in `slot`
+    /// sees them) and the config's stake snapshots (its stake epochs): the program's check and
+    /// the workers' forecast run this same function. `SeedNotReady` before the seed slot has
+    /// ended.
     pub fn round_draw(
         &self,
         node: &super::NodeCore,
         config: &super::ConfigCore,
         slot: u64,
         slot_hashes: &[u8],
+        recent_blockhashes: &[u8],
     ) -> Result<RoundDraw> {
         require!(slot > self.seed_slot, TesseraError::SeedNotReady);
         let seed_epoch = config.stake_epoch(self.seed_slot);
-        let seeded = crate::sortition::slot_hash(slot_hashes, self.seed_slot).and_then(|seed| {
+        let seed = crate::sortition::round_seed(slot_hashes, recent_blockhashes, self.seed_slot);
+        let seeded = seed.and_then(|seed| {
             Some(RoundDraw::Seeded {
                 seed,
                 // stake bonded, and the total, as they stood when the seed's epoch began:
@@ -591,7 +594,8 @@ impl JobCore {
     }
 
     /// Checks `node`'s sortition eligibility for a slot of this round (or a bid) in `clock`'s
-    /// slot; `slot_hashes` is the SlotHashes sysvar's data.
+    /// slot; `slot_hashes` and `recent_blockhashes` are the two sysvars' data.
+    #[allow(clippy::too_many_arguments)]
     pub fn check_sortition(
         &self,
         key: &Pubkey,
@@ -600,8 +604,9 @@ impl JobCore {
         config: &super::ConfigCore,
         clock: &Clock,
         slot_hashes: &[u8],
+        recent_blockhashes: &[u8],
     ) -> Result<()> {
-        let draw = self.round_draw(node, config, clock.slot, slot_hashes)?;
+        let draw = self.round_draw(node, config, clock.slot, slot_hashes, recent_blockhashes)?;
         require!(
             draw.eligible(key, self.round, node_key, &self.terms),
             TesseraError::NotEligible

@@ -14,8 +14,8 @@ export const CLAIM_JOB_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([9, 16
 
 export function getClaimJobDiscriminatorBytes(): ReadonlyUint8Array { return fixEncoderSize(getBytesEncoder(), 8).encode(CLAIM_JOB_DISCRIMINATOR); }
 
-export type ClaimJobInstruction<TProgram extends string = typeof TESSERA_PROGRAM_ADDRESS, TAccountOperator extends string | AccountMeta<string> = string, TAccountConfig extends string | AccountMeta<string> = string, TAccountJob extends string | AccountMeta<string> = string, TAccountNode extends string | AccountMeta<string> = string, TAccountClaim extends string | AccountMeta<string> = string, TAccountBid extends string | AccountMeta<string> = string, TAccountSlotHashes extends string | AccountMeta<string> = "SysvarS1otHashes111111111111111111111111111", TAccountSystemProgram extends string | AccountMeta<string> = "11111111111111111111111111111111", TRemainingAccounts extends readonly AccountMeta<string>[] = []> =
-Instruction<TProgram> & InstructionWithData<ReadonlyUint8Array> & InstructionWithAccounts<[TAccountOperator extends string ? WritableSignerAccount<TAccountOperator> & AccountSignerMeta<TAccountOperator> : TAccountOperator, TAccountConfig extends string ? ReadonlyAccount<TAccountConfig> : TAccountConfig, TAccountJob extends string ? WritableAccount<TAccountJob> : TAccountJob, TAccountNode extends string ? WritableAccount<TAccountNode> : TAccountNode, TAccountClaim extends string ? WritableAccount<TAccountClaim> : TAccountClaim, TAccountBid extends string ? WritableAccount<TAccountBid> : TAccountBid, TAccountSlotHashes extends string ? ReadonlyAccount<TAccountSlotHashes> : TAccountSlotHashes, TAccountSystemProgram extends string ? ReadonlyAccount<TAccountSystemProgram> : TAccountSystemProgram, ...TRemainingAccounts]>;
+export type ClaimJobInstruction<TProgram extends string = typeof TESSERA_PROGRAM_ADDRESS, TAccountOperator extends string | AccountMeta<string> = string, TAccountConfig extends string | AccountMeta<string> = string, TAccountJob extends string | AccountMeta<string> = string, TAccountNode extends string | AccountMeta<string> = string, TAccountClaim extends string | AccountMeta<string> = string, TAccountBid extends string | AccountMeta<string> = string, TAccountSlotHashes extends string | AccountMeta<string> = "SysvarS1otHashes111111111111111111111111111", TAccountRecentBlockhashes extends string | AccountMeta<string> = "SysvarRecentB1ockHashes11111111111111111111", TAccountSystemProgram extends string | AccountMeta<string> = "11111111111111111111111111111111", TRemainingAccounts extends readonly AccountMeta<string>[] = []> =
+Instruction<TProgram> & InstructionWithData<ReadonlyUint8Array> & InstructionWithAccounts<[TAccountOperator extends string ? WritableSignerAccount<TAccountOperator> & AccountSignerMeta<TAccountOperator> : TAccountOperator, TAccountConfig extends string ? ReadonlyAccount<TAccountConfig> : TAccountConfig, TAccountJob extends string ? WritableAccount<TAccountJob> : TAccountJob, TAccountNode extends string ? WritableAccount<TAccountNode> : TAccountNode, TAccountClaim extends string ? WritableAccount<TAccountClaim> : TAccountClaim, TAccountBid extends string ? WritableAccount<TAccountBid> : TAccountBid, TAccountSlotHashes extends string ? ReadonlyAccount<TAccountSlotHashes> : TAccountSlotHashes, TAccountRecentBlockhashes extends string ? ReadonlyAccount<TAccountRecentBlockhashes> : TAccountRecentBlockhashes, TAccountSystemProgram extends string ? ReadonlyAccount<TAccountSystemProgram> : TAccountSystemProgram, ...TRemainingAccounts]>;
 
 export type ClaimJobInstructionData = { discriminator: ReadonlyUint8Array;  };
 
@@ -33,7 +33,7 @@ export function getClaimJobInstructionDataCodec(): FixedSizeCodec<ClaimJobInstru
     return combineCodec(getClaimJobInstructionDataEncoder(), getClaimJobInstructionDataDecoder());
 }
 
-export type ClaimJobInput<TAccountOperator extends string = string, TAccountConfig extends string = string, TAccountJob extends string = string, TAccountNode extends string = string, TAccountClaim extends string = string, TAccountBid extends string = string, TAccountSlotHashes extends string = string, TAccountSystemProgram extends string = string> =  {
+export type ClaimJobInput<TAccountOperator extends string = string, TAccountConfig extends string = string, TAccountJob extends string = string, TAccountNode extends string = string, TAccountClaim extends string = string, TAccountBid extends string = string, TAccountSlotHashes extends string = string, TAccountRecentBlockhashes extends string = string, TAccountSystemProgram extends string = string> =  {
   operator: TransactionSigner<TAccountOperator>;
 config: Address<TAccountConfig>;
 job: Address<TAccountJob>;
@@ -49,15 +49,16 @@ claim: Address<TAccountClaim>;
  */
 bid?: Address<TAccountBid>;
 slotHashes?: Address<TAccountSlotHashes>;
+recentBlockhashes?: Address<TAccountRecentBlockhashes>;
 systemProgram?: Address<TAccountSystemProgram>;
 }
 
-export function getClaimJobInstruction<TAccountOperator extends string, TAccountConfig extends string, TAccountJob extends string, TAccountNode extends string, TAccountClaim extends string, TAccountBid extends string, TAccountSlotHashes extends string, TAccountSystemProgram extends string, TProgramAddress extends Address = typeof TESSERA_PROGRAM_ADDRESS>(input: ClaimJobInput<TAccountOperator, TAccountConfig, TAccountJob, TAccountNode, TAccountClaim, TAccountBid, TAccountSlotHashes, TAccountSystemProgram>, config?: { programAddress?: TProgramAddress } ): ClaimJobInstruction<TProgramAddress, TAccountOperator, TAccountConfig, TAccountJob, TAccountNode, TAccountClaim, TAccountBid, TAccountSlotHashes, TAccountSystemProgram> {
+export function getClaimJobInstruction<TAccountOperator extends string, TAccountConfig extends string, TAccountJob extends string, TAccountNode extends string, TAccountClaim extends string, TAccountBid extends string, TAccountSlotHashes extends string, TAccountRecentBlockhashes extends string, TAccountSystemProgram extends string, TProgramAddress extends Address = typeof TESSERA_PROGRAM_ADDRESS>(input: ClaimJobInput<TAccountOperator, TAccountConfig, TAccountJob, TAccountNode, TAccountClaim, TAccountBid, TAccountSlotHashes, TAccountRecentBlockhashes, TAccountSystemProgram>, config?: { programAddress?: TProgramAddress } ): ClaimJobInstruction<TProgramAddress, TAccountOperator, TAccountConfig, TAccountJob, TAccountNode, TAccountClaim, TAccountBid, TAccountSlotHashes, TAccountRecentBlockhashes, TAccountSystemProgram> {
   // Program address.
 const programAddress = config?.programAddress ?? TESSERA_PROGRAM_ADDRESS;
 
  // Original accounts.
-const originalAccounts = { operator: { value: input.operator ?? null, isWritable: true }, config: { value: input.config ?? null, isWritable: false }, job: { value: input.job ?? null, isWritable: true }, node: { value: input.node ?? null, isWritable: true }, claim: { value: input.claim ?? null, isWritable: true }, bid: { value: input.bid ?? null, isWritable: true }, slotHashes: { value: input.slotHashes ?? null, isWritable: false }, systemProgram: { value: input.systemProgram ?? null, isWritable: false } }
+const originalAccounts = { operator: { value: input.operator ?? null, isWritable: true }, config: { value: input.config ?? null, isWritable: false }, job: { value: input.job ?? null, isWritable: true }, node: { value: input.node ?? null, isWritable: true }, claim: { value: input.claim ?? null, isWritable: true }, bid: { value: input.bid ?? null, isWritable: true }, slotHashes: { value: input.slotHashes ?? null, isWritable: false }, recentBlockhashes: { value: input.recentBlockhashes ?? null, isWritable: false }, systemProgram: { value: input.systemProgram ?? null, isWritable: false } }
 const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
 
@@ -65,12 +66,15 @@ const accounts = originalAccounts as Record<keyof typeof originalAccounts, Resol
 if (!accounts.slotHashes.value) {
 accounts.slotHashes.value = 'SysvarS1otHashes111111111111111111111111111' as Address<'SysvarS1otHashes111111111111111111111111111'>;
 }
+if (!accounts.recentBlockhashes.value) {
+accounts.recentBlockhashes.value = 'SysvarRecentB1ockHashes11111111111111111111' as Address<'SysvarRecentB1ockHashes11111111111111111111'>;
+}
 if (!accounts.systemProgram.value) {
 accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
 }
 
 const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
-return Object.freeze({ accounts: [getAccountMeta("operator", accounts.operator), getAccountMeta("config", accounts.config), getAccountMeta("job", accounts.job), getAccountMeta("node", accounts.node), getAccountMeta("claim", accounts.claim), getAccountMeta("bid", accounts.bid), getAccountMeta("slotHashes", accounts.slotHashes), getAccountMeta("systemProgram", accounts.systemProgram)], data: getClaimJobInstructionDataEncoder().encode({}), programAddress } as ClaimJobInstruction<TProgramAddress, TAccountOperator, TAccountConfig, TAccountJob, TAccountNode, TAccountClaim, TAccountBid, TAccountSlotHashes, TAccountSystemProgram>);
+return Object.freeze({ accounts: [getAccountMeta("operator", accounts.operator), getAccountMeta("config", accounts.config), getAccountMeta("job", accounts.job), getAccountMeta("node", accounts.node), getAccountMeta("claim", accounts.claim), getAccountMeta("bid", accounts.bid), getAccountMeta("slotHashes", accounts.slotHashes), getAccountMeta("recentBlockhashes", accounts.recentBlockhashes), getAccountMeta("systemProgram", accounts.systemProgram)], data: getClaimJobInstructionDataEncoder().encode({}), programAddress } as ClaimJobInstruction<TProgramAddress, TAccountOperator, TAccountConfig, TAccountJob, TAccountNode, TAccountClaim, TAccountBid, TAccountSlotHashes, TAccountRecentBlockhashes, TAccountSystemProgram>);
 }
 
 export type ParsedClaimJobInstruction<TProgram extends string = typeof TESSERA_PROGRAM_ADDRESS, TAccountMetas extends readonly AccountMeta[] = readonly AccountMeta[]> = { programAddress: Address<TProgram>;
@@ -90,13 +94,14 @@ claim: TAccountMetas[4];
  */
 bid?: TAccountMetas[5] | undefined;
 slotHashes: TAccountMetas[6];
-systemProgram: TAccountMetas[7];
+recentBlockhashes: TAccountMetas[7];
+systemProgram: TAccountMetas[8];
 };
 data: ClaimJobInstructionData; };
 
 export function parseClaimJobInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>): ParsedClaimJobInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 8) {
-  throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, { actualAccountMetas: instruction.accounts.length, expectedAccountMetas: 8 });
+  if (instruction.accounts.length < 9) {
+  throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, { actualAccountMetas: instruction.accounts.length, expectedAccountMetas: 9 });
 }
 let accountIndex = 0;
 const getNextAccount = () => {
@@ -108,5 +113,5 @@ const getNextOptionalAccount = () => {
   const accountMeta = getNextAccount();
   return accountMeta.address === TESSERA_PROGRAM_ADDRESS ? undefined : accountMeta;
 };
-  return { programAddress: instruction.programAddress, accounts: { operator: getNextAccount(), config: getNextAccount(), job: getNextAccount(), node: getNextAccount(), claim: getNextAccount(), bid: getNextOptionalAccount(), slotHashes: getNextAccount(), systemProgram: getNextAccount() }, data: getClaimJobInstructionDataDecoder().decode(instruction.data) };
+  return { programAddress: instruction.programAddress, accounts: { operator: getNextAccount(), config: getNextAccount(), job: getNextAccount(), node: getNextAccount(), claim: getNextAccount(), bid: getNextOptionalAccount(), slotHashes: getNextAccount(), recentBlockhashes: getNextAccount(), systemProgram: getNextAccount() }, data: getClaimJobInstructionDataDecoder().decode(instruction.data) };
 }

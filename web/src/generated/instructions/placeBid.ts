@@ -14,8 +14,8 @@ export const PLACE_BID_DISCRIMINATOR: ReadonlyUint8Array = new Uint8Array([238, 
 
 export function getPlaceBidDiscriminatorBytes(): ReadonlyUint8Array { return fixEncoderSize(getBytesEncoder(), 8).encode(PLACE_BID_DISCRIMINATOR); }
 
-export type PlaceBidInstruction<TProgram extends string = typeof TESSERA_PROGRAM_ADDRESS, TAccountOperator extends string | AccountMeta<string> = string, TAccountConfig extends string | AccountMeta<string> = string, TAccountJob extends string | AccountMeta<string> = string, TAccountNode extends string | AccountMeta<string> = string, TAccountBid extends string | AccountMeta<string> = string, TAccountSlotHashes extends string | AccountMeta<string> = "SysvarS1otHashes111111111111111111111111111", TAccountSystemProgram extends string | AccountMeta<string> = "11111111111111111111111111111111", TRemainingAccounts extends readonly AccountMeta<string>[] = []> =
-Instruction<TProgram> & InstructionWithData<ReadonlyUint8Array> & InstructionWithAccounts<[TAccountOperator extends string ? WritableSignerAccount<TAccountOperator> & AccountSignerMeta<TAccountOperator> : TAccountOperator, TAccountConfig extends string ? ReadonlyAccount<TAccountConfig> : TAccountConfig, TAccountJob extends string ? WritableAccount<TAccountJob> : TAccountJob, TAccountNode extends string ? ReadonlyAccount<TAccountNode> : TAccountNode, TAccountBid extends string ? WritableAccount<TAccountBid> : TAccountBid, TAccountSlotHashes extends string ? ReadonlyAccount<TAccountSlotHashes> : TAccountSlotHashes, TAccountSystemProgram extends string ? ReadonlyAccount<TAccountSystemProgram> : TAccountSystemProgram, ...TRemainingAccounts]>;
+export type PlaceBidInstruction<TProgram extends string = typeof TESSERA_PROGRAM_ADDRESS, TAccountOperator extends string | AccountMeta<string> = string, TAccountConfig extends string | AccountMeta<string> = string, TAccountJob extends string | AccountMeta<string> = string, TAccountNode extends string | AccountMeta<string> = string, TAccountBid extends string | AccountMeta<string> = string, TAccountSlotHashes extends string | AccountMeta<string> = "SysvarS1otHashes111111111111111111111111111", TAccountRecentBlockhashes extends string | AccountMeta<string> = "SysvarRecentB1ockHashes11111111111111111111", TAccountSystemProgram extends string | AccountMeta<string> = "11111111111111111111111111111111", TRemainingAccounts extends readonly AccountMeta<string>[] = []> =
+Instruction<TProgram> & InstructionWithData<ReadonlyUint8Array> & InstructionWithAccounts<[TAccountOperator extends string ? WritableSignerAccount<TAccountOperator> & AccountSignerMeta<TAccountOperator> : TAccountOperator, TAccountConfig extends string ? ReadonlyAccount<TAccountConfig> : TAccountConfig, TAccountJob extends string ? WritableAccount<TAccountJob> : TAccountJob, TAccountNode extends string ? ReadonlyAccount<TAccountNode> : TAccountNode, TAccountBid extends string ? WritableAccount<TAccountBid> : TAccountBid, TAccountSlotHashes extends string ? ReadonlyAccount<TAccountSlotHashes> : TAccountSlotHashes, TAccountRecentBlockhashes extends string ? ReadonlyAccount<TAccountRecentBlockhashes> : TAccountRecentBlockhashes, TAccountSystemProgram extends string ? ReadonlyAccount<TAccountSystemProgram> : TAccountSystemProgram, ...TRemainingAccounts]>;
 
 export type PlaceBidInstructionData = { discriminator: ReadonlyUint8Array; price: bigint;  };
 
@@ -33,7 +33,7 @@ export function getPlaceBidInstructionDataCodec(): FixedSizeCodec<PlaceBidInstru
     return combineCodec(getPlaceBidInstructionDataEncoder(), getPlaceBidInstructionDataDecoder());
 }
 
-export type PlaceBidInput<TAccountOperator extends string = string, TAccountConfig extends string = string, TAccountJob extends string = string, TAccountNode extends string = string, TAccountBid extends string = string, TAccountSlotHashes extends string = string, TAccountSystemProgram extends string = string> =  {
+export type PlaceBidInput<TAccountOperator extends string = string, TAccountConfig extends string = string, TAccountJob extends string = string, TAccountNode extends string = string, TAccountBid extends string = string, TAccountSlotHashes extends string = string, TAccountRecentBlockhashes extends string = string, TAccountSystemProgram extends string = string> =  {
   operator: TransactionSigner<TAccountOperator>;
 config: Address<TAccountConfig>;
 job: Address<TAccountJob>;
@@ -44,16 +44,17 @@ node: Address<TAccountNode>;
  */
 bid: Address<TAccountBid>;
 slotHashes?: Address<TAccountSlotHashes>;
+recentBlockhashes?: Address<TAccountRecentBlockhashes>;
 systemProgram?: Address<TAccountSystemProgram>;
 price: PlaceBidInstructionDataArgs["price"];
 }
 
-export function getPlaceBidInstruction<TAccountOperator extends string, TAccountConfig extends string, TAccountJob extends string, TAccountNode extends string, TAccountBid extends string, TAccountSlotHashes extends string, TAccountSystemProgram extends string, TProgramAddress extends Address = typeof TESSERA_PROGRAM_ADDRESS>(input: PlaceBidInput<TAccountOperator, TAccountConfig, TAccountJob, TAccountNode, TAccountBid, TAccountSlotHashes, TAccountSystemProgram>, config?: { programAddress?: TProgramAddress } ): PlaceBidInstruction<TProgramAddress, TAccountOperator, TAccountConfig, TAccountJob, TAccountNode, TAccountBid, TAccountSlotHashes, TAccountSystemProgram> {
+export function getPlaceBidInstruction<TAccountOperator extends string, TAccountConfig extends string, TAccountJob extends string, TAccountNode extends string, TAccountBid extends string, TAccountSlotHashes extends string, TAccountRecentBlockhashes extends string, TAccountSystemProgram extends string, TProgramAddress extends Address = typeof TESSERA_PROGRAM_ADDRESS>(input: PlaceBidInput<TAccountOperator, TAccountConfig, TAccountJob, TAccountNode, TAccountBid, TAccountSlotHashes, TAccountRecentBlockhashes, TAccountSystemProgram>, config?: { programAddress?: TProgramAddress } ): PlaceBidInstruction<TProgramAddress, TAccountOperator, TAccountConfig, TAccountJob, TAccountNode, TAccountBid, TAccountSlotHashes, TAccountRecentBlockhashes, TAccountSystemProgram> {
   // Program address.
 const programAddress = config?.programAddress ?? TESSERA_PROGRAM_ADDRESS;
 
  // Original accounts.
-const originalAccounts = { operator: { value: input.operator ?? null, isWritable: true }, config: { value: input.config ?? null, isWritable: false }, job: { value: input.job ?? null, isWritable: true }, node: { value: input.node ?? null, isWritable: false }, bid: { value: input.bid ?? null, isWritable: true }, slotHashes: { value: input.slotHashes ?? null, isWritable: false }, systemProgram: { value: input.systemProgram ?? null, isWritable: false } }
+const originalAccounts = { operator: { value: input.operator ?? null, isWritable: true }, config: { value: input.config ?? null, isWritable: false }, job: { value: input.job ?? null, isWritable: true }, node: { value: input.node ?? null, isWritable: false }, bid: { value: input.bid ?? null, isWritable: true }, slotHashes: { value: input.slotHashes ?? null, isWritable: false }, recentBlockhashes: { value: input.recentBlockhashes ?? null, isWritable: false }, systemProgram: { value: input.systemProgram ?? null, isWritable: false } }
 const accounts = originalAccounts as Record<keyof typeof originalAccounts, ResolvedInstructionAccount>;
 
 
@@ -65,12 +66,15 @@ const args = { ...input,  };
 if (!accounts.slotHashes.value) {
 accounts.slotHashes.value = 'SysvarS1otHashes111111111111111111111111111' as Address<'SysvarS1otHashes111111111111111111111111111'>;
 }
+if (!accounts.recentBlockhashes.value) {
+accounts.recentBlockhashes.value = 'SysvarRecentB1ockHashes11111111111111111111' as Address<'SysvarRecentB1ockHashes11111111111111111111'>;
+}
 if (!accounts.systemProgram.value) {
 accounts.systemProgram.value = '11111111111111111111111111111111' as Address<'11111111111111111111111111111111'>;
 }
 
 const getAccountMeta = getAccountMetaFactory(programAddress, 'programId');
-return Object.freeze({ accounts: [getAccountMeta("operator", accounts.operator), getAccountMeta("config", accounts.config), getAccountMeta("job", accounts.job), getAccountMeta("node", accounts.node), getAccountMeta("bid", accounts.bid), getAccountMeta("slotHashes", accounts.slotHashes), getAccountMeta("systemProgram", accounts.systemProgram)], data: getPlaceBidInstructionDataEncoder().encode(args as PlaceBidInstructionDataArgs), programAddress } as PlaceBidInstruction<TProgramAddress, TAccountOperator, TAccountConfig, TAccountJob, TAccountNode, TAccountBid, TAccountSlotHashes, TAccountSystemProgram>);
+return Object.freeze({ accounts: [getAccountMeta("operator", accounts.operator), getAccountMeta("config", accounts.config), getAccountMeta("job", accounts.job), getAccountMeta("node", accounts.node), getAccountMeta("bid", accounts.bid), getAccountMeta("slotHashes", accounts.slotHashes), getAccountMeta("recentBlockhashes", accounts.recentBlockhashes), getAccountMeta("systemProgram", accounts.systemProgram)], data: getPlaceBidInstructionDataEncoder().encode(args as PlaceBidInstructionDataArgs), programAddress } as PlaceBidInstruction<TProgramAddress, TAccountOperator, TAccountConfig, TAccountJob, TAccountNode, TAccountBid, TAccountSlotHashes, TAccountRecentBlockhashes, TAccountSystemProgram>);
 }
 
 export type ParsedPlaceBidInstruction<TProgram extends string = typeof TESSERA_PROGRAM_ADDRESS, TAccountMetas extends readonly AccountMeta[] = readonly AccountMeta[]> = { programAddress: Address<TProgram>;
@@ -85,13 +89,14 @@ node: TAccountMetas[3];
  */
 bid: TAccountMetas[4];
 slotHashes: TAccountMetas[5];
-systemProgram: TAccountMetas[6];
+recentBlockhashes: TAccountMetas[6];
+systemProgram: TAccountMetas[7];
 };
 data: PlaceBidInstructionData; };
 
 export function parsePlaceBidInstruction<TProgram extends string, TAccountMetas extends readonly AccountMeta[]>(instruction: Instruction<TProgram> & InstructionWithAccounts<TAccountMetas> & InstructionWithData<ReadonlyUint8Array>): ParsedPlaceBidInstruction<TProgram, TAccountMetas> {
-  if (instruction.accounts.length < 7) {
-  throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, { actualAccountMetas: instruction.accounts.length, expectedAccountMetas: 7 });
+  if (instruction.accounts.length < 8) {
+  throw new SolanaError(SOLANA_ERROR__PROGRAM_CLIENTS__INSUFFICIENT_ACCOUNT_METAS, { actualAccountMetas: instruction.accounts.length, expectedAccountMetas: 8 });
 }
 let accountIndex = 0;
 const getNextAccount = () => {
@@ -99,5 +104,5 @@ const getNextAccount = () => {
   accountIndex += 1;
   return accountMeta;
 }
-  return { programAddress: instruction.programAddress, accounts: { operator: getNextAccount(), config: getNextAccount(), job: getNextAccount(), node: getNextAccount(), bid: getNextAccount(), slotHashes: getNextAccount(), systemProgram: getNextAccount() }, data: getPlaceBidInstructionDataDecoder().decode(instruction.data) };
+  return { programAddress: instruction.programAddress, accounts: { operator: getNextAccount(), config: getNextAccount(), job: getNextAccount(), node: getNextAccount(), bid: getNextAccount(), slotHashes: getNextAccount(), recentBlockhashes: getNextAccount(), systemProgram: getNextAccount() }, data: getPlaceBidInstructionDataDecoder().decode(instruction.data) };
 }
