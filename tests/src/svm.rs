@@ -140,7 +140,7 @@ impl Svm {
     ) -> TxResult {
         let res = self.send_in_slot(payer, ixs, signers);
         // every transaction lands in a slot of its own, as on a cluster: a round's sortition
-        // seed (the hash of the slot it opened in) is known from the next transaction on
+        // seed (the blockhash of the slot it opened in) is known from the next transaction on
         self.advance_slots(1);
         res
     }

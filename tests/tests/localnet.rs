@@ -38,6 +38,50 @@ fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> anyhow::R
     }
 }
 
+/// The round's seed as a worker reads it (one `getMultipleAccounts` at `processed`, the
+/// seed slot's own view at the earliest, turned into what the next slot's transactions see by
+/// `slot_hashes_for_child`) is the seed slot's blockhash, and so is every other ancestor's
+/// looked up the same way: RecentBlockhashes read at a frozen block starts with that block's
+/// own blockhash, then follows SlotHashes' order (docs/PROTOCOL.md, "When a claim can land").
+fn seed_is_readable_from_the_seed_slots_own_view(client: &RpcClient, job: &Pubkey) {
+    use solana_commitment_config::CommitmentConfig;
+    let raw = client.get_account(job).unwrap();
+    let seed_slot = tessera_sdk::accounts::decode::<Job>("Job", &raw.data)
+        .unwrap()
+        .seed_slot;
+    let keys = [ix::SLOT_HASHES, ix::RECENT_BLOCKHASHES];
+    let view = eventually("a processed view at the seed slot", Duration::from_secs(20), || {
+        let r = rpc::read::multiple(client, &keys, CommitmentConfig::processed())?;
+        anyhow::ensure!(r.context.slot >= seed_slot, "view {} behind", r.context.slot);
+        Ok(r)
+    });
+    let v = view.context.slot;
+    let sh = view.value[0].as_ref().expect("SlotHashes").data.clone();
+    let rb = view.value[1].as_ref().expect("RecentBlockhashes").data.clone();
+    let child = tessera_sdk::sortition::slot_hashes_for_child(v, &sh);
+    let blockhash = |slot: u64| -> [u8; 32] {
+        let b = eventually("the block, confirmed", Duration::from_secs(20), || {
+            Ok(client.get_block(slot)?)
+        });
+        b.blockhash
+            .parse::<solana_sdk::hash::Hash>()
+            .expect("a blockhash")
+            .to_bytes()
+    };
+    let seed = tessera::sortition::round_seed(&child, &rb, seed_slot).expect("seed in the view");
+    assert_eq!(seed, blockhash(seed_slot), "the seed slot's blockhash (view {v})");
+    // every ancestor the view lists, as far as RecentBlockhashes reaches
+    let n = u64::from_le_bytes(child[..8].try_into().unwrap()).min(40);
+    for i in 0..n as usize {
+        let slot = u64::from_le_bytes(child[8 + 40 * i..16 + 40 * i].try_into().unwrap());
+        assert_eq!(
+            tessera::sortition::round_seed(&child, &rb, slot),
+            Some(blockhash(slot)),
+            "ancestor {slot} (place {i}) of view {v}"
+        );
+    }
+}
+
 #[test]
 fn program_on_a_real_validator() {
     let Some(url) = localnet::provider_url() else {
@@ -207,11 +251,12 @@ fn program_on_a_real_validator() {
         rpc::token_balance(&client, &pda::escrow().0).unwrap(),
         40 * TOKEN
     );
+    seed_is_readable_from_the_seed_slots_own_view(&client, &job);
     let result = [0x5A; 32];
     for (i, op) in nodes.iter().enumerate() {
         let salt = [i as u8 + 1; 32];
         let commitment = tessera::state::commitment(&result, &pda::node(&op.pubkey()).0, &salt);
-        // the round's sortition seed is the hash of the slot the job was posted in: claims
+        // the round's sortition seed is the blockhash of the slot the job was posted in: claims
         // are accepted from the next slot on (the preflight may still run on that slot), and
         // each node only from the slot its draw names (about one node per slot)
         let mut tries = 0;

@@ -126,7 +126,7 @@ pub enum TesseraError {
     InsufficientCollateral,
     #[msg("the node's sortition draw does not make it eligible for this round yet")]
     NotEligible,
-    #[msg("the round's sortition seed (the hash of the slot it opened in) is not known yet")]
+    #[msg("the round's sortition seed (the blockhash of the slot it opened in) is not known yet")]
     SeedNotReady,
     #[msg("an audit overturned this job's challenged result; the audit's result is final")]
     AuditOverturned,
