@@ -7,6 +7,8 @@
 #   cargo build --release --locked -p tessera-worker -p tessera-cli -p tessera-tests \
 #     --bin tessera-worker --bin tessera --bin tessera-bench
 #   TESSERA_BENCH_BIN_DIR=target/release scripts/bench.sh --jobs 4000 ...
+# TESSERA_PROGRAM_SO deploys another build of the program (an earlier commit's, for a
+# before/after run) than target/deploy/tessera.so.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"

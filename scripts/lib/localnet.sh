@@ -40,7 +40,7 @@ localnet_up() {
   solana-test-validator --ledger "$dir/ledger" --reset --quiet --bind-address 127.0.0.1 \
     --rpc-port "$port" --mint "$wallet" \
     --upgradeable-program "$("$BIN/tessera" version --program-id)" \
-    target/deploy/tessera.so "$wallet" >"$dir/validator.log" 2>&1 &
+    "${TESSERA_PROGRAM_SO:-target/deploy/tessera.so}" "$wallet" >"$dir/validator.log" 2>&1 &
   VALIDATOR_PID=$!
   echo "$VALIDATOR_PID" >"$dir/validator.pid"
   for _ in $(seq 60); do

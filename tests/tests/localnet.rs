@@ -50,14 +50,26 @@ fn seed_is_readable_from_the_seed_slots_own_view(client: &RpcClient, job: &Pubke
         .unwrap()
         .seed_slot;
     let keys = [ix::SLOT_HASHES, ix::RECENT_BLOCKHASHES];
-    let view = eventually("a processed view at the seed slot", Duration::from_secs(20), || {
-        let r = rpc::read::multiple(client, &keys, CommitmentConfig::processed())?;
-        anyhow::ensure!(r.context.slot >= seed_slot, "view {} behind", r.context.slot);
-        Ok(r)
-    });
+    let view = eventually(
+        "a processed view at the seed slot",
+        Duration::from_secs(20),
+        || {
+            let r = rpc::read::multiple(client, &keys, CommitmentConfig::processed())?;
+            anyhow::ensure!(
+                r.context.slot >= seed_slot,
+                "view {} behind",
+                r.context.slot
+            );
+            Ok(r)
+        },
+    );
     let v = view.context.slot;
     let sh = view.value[0].as_ref().expect("SlotHashes").data.clone();
-    let rb = view.value[1].as_ref().expect("RecentBlockhashes").data.clone();
+    let rb = view.value[1]
+        .as_ref()
+        .expect("RecentBlockhashes")
+        .data
+        .clone();
     let child = tessera_sdk::sortition::slot_hashes_for_child(v, &sh);
     let blockhash = |slot: u64| -> [u8; 32] {
         let b = eventually("the block, confirmed", Duration::from_secs(20), || {
@@ -69,7 +81,11 @@ fn seed_is_readable_from_the_seed_slots_own_view(client: &RpcClient, job: &Pubke
             .to_bytes()
     };
     let seed = tessera::sortition::round_seed(&child, &rb, seed_slot).expect("seed in the view");
-    assert_eq!(seed, blockhash(seed_slot), "the seed slot's blockhash (view {v})");
+    assert_eq!(
+        seed,
+        blockhash(seed_slot),
+        "the seed slot's blockhash (view {v})"
+    );
     // every ancestor the view lists, as far as RecentBlockhashes reaches
     let n = u64::from_le_bytes(child[..8].try_into().unwrap()).min(40);
     for i in 0..n as usize {

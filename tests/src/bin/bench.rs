@@ -87,7 +87,7 @@ const CLOSES_PER_TX: usize = 6;
 struct Sample {
     kernel: String,
     job: Pubkey,
-    /// When the client's settlement was sent (resent if the job is still there 10 s later),
+    /// When the client's settlement was sent (resent if the job is still there 3 s later),
     /// and what it pays: the winners' prices.
     settle_sent: Option<Instant>,
     settle_pays: u64,
@@ -532,9 +532,16 @@ fn run(args: &Args) -> Result<()> {
         }
         // poll pending jobs
         let keys: Vec<Pubkey> = pending.keys().copied().collect();
-        let now_unix = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        // the chain's clock, not this machine's: under load the validator's lags, and a
+        // settlement sent before the window is over on-chain is refused
+        let now_unix = tessera_rpc::read::one(
+            &net.rpc,
+            &solana_sdk::sysvar::clock::ID,
+            net.rpc.commitment(),
+        )?
+        .value
+        .and_then(|a| accounts::clock_unix_timestamp(&a.data))
+        .unwrap_or(0);
         let mut due: Vec<(Pubkey, Job)> = vec![];
         for chunk in keys.chunks(100) {
             let accs = tessera_rpc::read::multiple(&net.rpc, chunk, net.rpc.commitment())?.value;
@@ -563,7 +570,7 @@ fn run(args: &Args) -> Result<()> {
                     && now_unix > j.challenge_deadline.saturating_add(1);
                 let resend = s
                     .settle_sent
-                    .is_none_or(|t| t.elapsed() > Duration::from_secs(10));
+                    .is_none_or(|t| t.elapsed() > Duration::from_secs(3));
                 if args.client_settles && (window_over || j.state == JobState::Completed) && resend
                 {
                     due.push((*k, j.clone()));
@@ -717,6 +724,25 @@ fn run(args: &Args) -> Result<()> {
     let claim_fail = metric("tessera_worker_tx_failed_total{ix=\"claim_job\"}");
     let rpc_errors = metric("tessera_worker_rpc_errors_total");
     let tx_failed = metric("tessera_worker_tx_failed_total");
+    // the other refused instructions, by name
+    let other_failed: Vec<String> = [
+        "submit_result",
+        "commit_result",
+        "reveal_result",
+        "settle_claim",
+        "finalize_job",
+        "expire_claim",
+        "place_bid",
+        "close_bid",
+        "close_auction",
+    ]
+    .iter()
+    .filter_map(|ix| {
+        let n = metric(&format!("tessera_worker_tx_failed_total{{ix=\"{ix}\"}}"));
+        (n > 0).then(|| format!(", {n} {ix}"))
+    })
+    .collect();
+    let other_failed = other_failed.concat();
     let tx_sent = metric("tessera_worker_tx_sent_total");
     let skipped = metric("tessera_worker_claims_skipped_full_total");
     let deferred = metric("tessera_worker_claims_deferred_total");
@@ -770,7 +796,7 @@ fn run(args: &Args) -> Result<()> {
     let summary = format!(
         "{total} jobs ({} per kernel, k = {}, {} workers, {} posting client(s), {offered}, {} per confirmation) in {wall:.1} s: {:.1} jobs/s completed on average; {sustained}; median pickup {:.0} slot(s); end-to-end p50 of the first / last third of the jobs {:.1} / {:.1} s\n\
          completed {completed_ok}/{total}, {ended_otherwise} ended otherwise (posts failed: {post_errors}); clients paid {spent} base units, the jobs' payouts less the clients' slash shares are {expected} ({completed_ok} × {} replicas × {price} = {}): {}\n\
-         worker transactions: {tx_sent} confirmed, {tx_failed} rejected ({claim_fail} claim_job refused, {races} claim races lost: double claims stopped on-chain), {skipped} claims not sent (slots seen full), {deferred} claims deferred to nodes drawn ahead in the same slot, {rpc_errors} RPC errors retried\n\
+         worker transactions: {tx_sent} confirmed, {tx_failed} rejected ({claim_fail} claim_job refused{other_failed}; {races} claim races lost: double claims stopped on-chain), {skipped} claims not sent (slots seen full), {deferred} claims deferred to nodes drawn ahead in the same slot, {rpc_errors} RPC errors retried\n\
          CPU seconds while the jobs ran ({cores} cores × {wall:.1} s = {:.0} s available): validator {:.1}, workers {:.1}, blob server {:.1}, posting clients + bench {:.1}\n\
          validator threads (CPU s): {hot}\n",
         args.jobs, args.replicas, args.workers, threads, args.pipeline,
