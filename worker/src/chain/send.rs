@@ -93,8 +93,8 @@ pub struct Chain {
     pub budget: Arc<Bucket>,
     confirmer: Confirmer,
     reader: Reader,
-    /// Reads at `processed`: the sortition's view (the slot that just started, with its
-    /// SlotHashes), so that a drawn claim can land in the slot it is drawn in.
+    /// Reads at `processed`: the sortition's view (the last frozen slot, with its SlotHashes and
+    /// RecentBlockhashes), so that a drawn claim can land in the next slot.
     reader_processed: Reader,
     fresh: Arc<Freshness>,
     fees: Fees,
