@@ -700,8 +700,9 @@ impl Network {
     }
 
     /// The client's side of a job's end, as `tessera job close` does it: waits until the
-    /// challenge window is over, then settles every claim of the job (paying the replicas);
-    /// its settlement of the last one closes the job. Returns once the job account is gone.
+    /// challenge window is over, then settles every claim of the job (paying the replicas) in
+    /// as few transactions as fit; its settlement of the last one closes the job. Returns once
+    /// the job account is gone.
     pub fn client_settles(&self, client: &Keypair, key: &Pubkey, timeout: Duration) -> Result<()> {
         let start = Instant::now();
         loop {
@@ -717,12 +718,15 @@ impl Network {
             ) || (j.state == JobState::Challenge
                 && now > j.challenge_deadline + 1);
             if settleable {
-                for (_, c) in rpc::claims_of(&self.rpc, key)? {
-                    let ixn =
-                        ix::settle_claim(&self.tctx, &client.pubkey(), key, &j.client, &c.operator);
-                    // a worker may have settled it meanwhile: the job's state decides
-                    let _ = rpc::send(&self.rpc, &[ixn], client, &[]);
-                }
+                let settles: Vec<_> = rpc::claims_of(&self.rpc, key)?
+                    .iter()
+                    .map(|(_, c)| {
+                        ix::settle_claim(&self.tctx, &client.pubkey(), key, &j.client, &c.operator)
+                    })
+                    .collect();
+                // a worker may have settled one meanwhile (its claim is gone then): the job's
+                // state decides, and the next look lists only the claims still open
+                let _ = rpc::send_packed(&self.rpc, &settles, client);
                 if self.job(key).is_err() {
                     return Ok(());
                 }

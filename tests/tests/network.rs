@@ -164,6 +164,67 @@ fn network_of_worker_processes_end_to_end() {
         assert!(res.contains("verified"), "{res}");
         net.close_job(&client, &p.job).unwrap();
     }
+    // The client's own end of a k = 3 job through the CLI: once the challenge window is over
+    // on-chain, `tessera job close` settles the three claims in one transaction (`ix::pack`),
+    // the last settlement closing the job, within the 10 s the workers leave it.
+    {
+        let p = net
+            .post(
+                &client,
+                "kernel = \"gemm-i8\"\nprice = \"1\"\nreplicas = 3\n[input]\nm = 16\n",
+            )
+            .unwrap();
+        let start = std::time::Instant::now();
+        loop {
+            let j = net.job(&p.job).unwrap();
+            let clock = net.rpc.get_account(&solana_sdk::sysvar::clock::ID).unwrap();
+            let now = tessera_sdk::accounts::clock_unix_timestamp(&clock.data).unwrap();
+            if j.state == tessera::state::JobState::Challenge && now > j.challenge_deadline {
+                assert_eq!(j.unsettled_claims, 3);
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "k = 3 job: {}",
+                jobs::progress_line(&j)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let kp_dir = dir.join("client-key");
+        std::fs::create_dir_all(&kp_dir).unwrap();
+        let kp_file = kp_dir.join("id.json");
+        std::fs::write(
+            &kp_file,
+            serde_json::to_string(&client.to_bytes().to_vec()).unwrap(),
+        )
+        .unwrap();
+        let job_s = p.job.to_string();
+        let out = tessera_cli(
+            &url,
+            &[
+                "--keypair",
+                kp_file.to_str().unwrap(),
+                "job",
+                "close",
+                &job_s,
+            ],
+        );
+        assert!(out.contains("closed"), "{out}");
+        assert!(
+            net.job(&p.job).is_err(),
+            "the client's settlement closed the job"
+        );
+        // the whole job in 10 transactions: post, 3 claims, 2 commits, the last commitment's
+        // submit, 2 reveals, and one settlement of all three
+        let landed = net
+            .rpc
+            .get_signatures_for_address(&p.job)
+            .unwrap()
+            .iter()
+            .filter(|s| s.err.is_none())
+            .count();
+        assert_eq!(landed, 10, "transactions of a k = 3 job");
+    }
     for p in &embed_jobs_posted {
         let job = net
             .wait_settled(&p.job, Duration::from_secs(120), |_| {})

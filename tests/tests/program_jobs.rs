@@ -1361,3 +1361,97 @@ fn only_the_clients_settlement_closes_the_job() {
     assert_eq!(w.s.balance(&pda::escrow().0), 4 * fee(PRICE));
     assert_eq!(w.s.total(&all), total0, "no token created or destroyed");
 }
+
+/// The client settles every claim of a job in as few transactions as fit (`ix::pack`): one for
+/// up to four replicas (the claims share most of their accounts), its last settlement closing
+/// the job. A k = 3 job is then 10 transactions end to end (post, 3 claims, 2 commits, the
+/// last commitment's submit, 2 reveals, 1 settlement): 3.3 per replica, fewer than k = 1's 4.
+/// Five replicas take two transactions; every replica is paid once and the job is closed.
+#[test]
+fn the_client_settles_every_claim_in_the_fewest_transactions() {
+    for (k, runs) in [(3u8, 1usize), (4, 1), (5, 2)] {
+        let mut w = World::new(usize::from(k));
+        // an even k needs an escalation budget (a tie must be breakable)
+        let job = w.post(1, k, u8::from(k % 2 == 0));
+        let mut transactions = 1;
+        for i in 0..usize::from(k) {
+            w.claim(i, &job).unwrap();
+            transactions += 1;
+        }
+        for i in 0..usize::from(k) - 1 {
+            w.commit(i, &job, GOOD).unwrap();
+            transactions += 1;
+        }
+        let last = w.nodes[usize::from(k) - 1].insecure_clone();
+        w.s.send(
+            &[ix::submit_result(
+                &last.pubkey(),
+                &job,
+                GOOD,
+                "http://127.0.0.1:7070/blobs/last".into(),
+            )],
+            &[&last],
+        )
+        .unwrap();
+        transactions += 1;
+        for i in 0..usize::from(k) - 1 {
+            w.reveal(i, &job, GOOD).unwrap();
+            transactions += 1;
+        }
+        assert_eq!(w.job(&job).state, JobState::Challenge);
+        w.s.warp(ix::localnet_params().challenge_window_secs + 1);
+
+        let t = w.s.tctx();
+        let client = w.client.insecure_clone();
+        let settles: Vec<_> = w
+            .nodes
+            .iter()
+            .map(|op| ix::settle_claim(&t, &client.pubkey(), &job, &client.pubkey(), &op.pubkey()))
+            .collect();
+        let packed = ix::pack(&client.pubkey(), &settles);
+        assert_eq!(packed.len(), runs, "k = {k}");
+        assert_eq!(packed.concat(), settles, "every settlement, in order");
+        for run in &packed {
+            let body = ix::with_compute_limit(run);
+            assert!(ix::transaction_size(&client.pubkey(), &body) <= ix::MAX_TRANSACTION_BYTES);
+            w.s.send_as(&client, &body, &[]).unwrap();
+            transactions += 1;
+        }
+        for op in &w.nodes {
+            assert_eq!(
+                w.s.balance(&w.s.ata(&op.pubkey())),
+                PRICE - fee(PRICE),
+                "k = {k}"
+            );
+        }
+        assert!(
+            !w.s.exists(&job),
+            "k = {k}: the client's last settlement closed the job"
+        );
+        assert_eq!(transactions, 1 + 3 * usize::from(k) - 1 + runs, "k = {k}");
+        if k == 3 {
+            assert_eq!(transactions, 10, "a k = 3 job end to end");
+        }
+    }
+    // one more settlement than fits is split, not sent oversized
+    let t = Svm::new().tctx();
+    let payer = Pubkey::new_unique();
+    let many: Vec<_> = (0..9)
+        .map(|_| {
+            ix::settle_claim(
+                &t,
+                &payer,
+                &Pubkey::new_unique(),
+                &payer,
+                &Pubkey::new_unique(),
+            )
+        })
+        .collect();
+    let runs = ix::pack(&payer, &many);
+    assert!(runs.len() > 1);
+    for run in &runs {
+        assert!(
+            ix::transaction_size(&payer, &ix::with_compute_limit(run)) <= ix::MAX_TRANSACTION_BYTES
+        );
+    }
+}

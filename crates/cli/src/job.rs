@@ -372,8 +372,8 @@ pub fn job_cmd(
             let payer = keypair()?;
             let j: Job = rpc::fetch(rpc, "Job", job)?;
             let t = ix::TokenCtx::from_config(&rpc::fetch_config(rpc)?);
-            // The client settles the claims still open (paying the replicas); its settlement
-            // of the last one closes the job in the same transaction. Anyone else, or a job
+            // The client settles the claims still open (paying the replicas), in as few
+            // transactions as fit; its settlement of the last one closes the job. Anyone else, or a job
             // with nothing left to settle, closes it with close_job.
             let open: Vec<_> = if j.client == payer.pubkey() && j.unsettled_claims > 0 {
                 rpc::claims_of(rpc, job)?
@@ -383,11 +383,20 @@ pub fn job_cmd(
             if open.is_empty() {
                 rpc::send(rpc, &[ix::close_job(&t, &j.client, job)], &payer, &[])?;
             } else {
-                for (_, c) in &open {
-                    let settle = ix::settle_claim(&t, &payer.pubkey(), job, &j.client, &c.operator);
-                    rpc::send(rpc, &[settle], &payer, &[])
-                        .with_context(|| format!("settling the claim of node {}", c.node))?;
-                }
+                // every settlement in as few transactions as fit: one up to four replicas
+                let settles: Vec<_> = open
+                    .iter()
+                    .map(|(_, c)| {
+                        ix::settle_claim(&t, &payer.pubkey(), job, &j.client, &c.operator)
+                    })
+                    .collect();
+                rpc::send_packed(rpc, &settles, &payer).with_context(|| {
+                    format!(
+                        "settling the job's {} claim(s) (a node may have settled its own \
+                         meanwhile: run it again)",
+                        settles.len()
+                    )
+                })?;
             }
             println!("closed {job}");
         }

@@ -33,6 +33,27 @@ pub fn send(
         .context("send_and_confirm_transaction")
 }
 
+/// Sends `ixs` paid and signed by `payer`, in order, in as few transactions as fit
+/// (`tessera_sdk::ix::pack`), each with a compute-unit limit for its instructions; stops at the
+/// first that fails (the ones before it stay done). Returns the signatures sent.
+pub fn send_packed(
+    rpc: &RpcClient,
+    ixs: &[Instruction],
+    payer: &dyn Signer,
+) -> Result<Vec<Signature>> {
+    let runs = tessera_sdk::ix::pack(&payer.pubkey(), ixs);
+    let total = runs.len();
+    let mut sent = Vec::with_capacity(total);
+    for (i, run) in runs.iter().enumerate() {
+        let body = tessera_sdk::ix::with_compute_limit(run);
+        sent.push(
+            send(rpc, &body, payer, &[])
+                .with_context(|| format!("transaction {} of {total}", i + 1))?,
+        );
+    }
+    Ok(sent)
+}
+
 /// Fetch and decode an account of the Tessera program.
 pub fn fetch<T: anchor_lang::AccountDeserialize>(
     rpc: &RpcClient,

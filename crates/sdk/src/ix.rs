@@ -471,6 +471,39 @@ pub fn with_compute_limit(ixs: &[Instruction]) -> Vec<Instruction> {
     out
 }
 
+/// The most bytes a transaction may take on the wire (`PACKET_DATA_SIZE`).
+pub const MAX_TRANSACTION_BYTES: usize = 1232;
+
+/// Size in bytes of a legacy transaction of `ixs` paid (and signed, alone) by `payer`.
+pub fn transaction_size(payer: &Pubkey, ixs: &[Instruction]) -> usize {
+    let m = solana_sdk::message::Message::new(ixs, Some(payer));
+    let signatures = usize::from(m.header.num_required_signatures);
+    // a short-vec count (one byte below 128), the signatures, the message
+    1 + 64 * signatures + m.serialize().len()
+}
+
+/// `ixs`, in order, split into the fewest runs that each fit one transaction paid by `payer`
+/// with [`with_compute_limit`]'s instruction in front: a client's settlement of every claim of
+/// a job is one transaction up to four replicas (the claims share most of their accounts).
+/// An instruction too large for a transaction of its own still gets one (and fails there).
+pub fn pack(payer: &Pubkey, ixs: &[Instruction]) -> Vec<Vec<Instruction>> {
+    let mut runs: Vec<Vec<Instruction>> = vec![];
+    let mut run: Vec<Instruction> = vec![];
+    for ix in ixs {
+        run.push(ix.clone());
+        if run.len() > 1
+            && transaction_size(payer, &with_compute_limit(&run)) > MAX_TRANSACTION_BYTES
+        {
+            let last = run.pop().expect("just pushed");
+            runs.push(std::mem::replace(&mut run, vec![last]));
+        }
+    }
+    if !run.is_empty() {
+        runs.push(run);
+    }
+    runs
+}
+
 pub fn finalize_job(job: &Pubkey) -> Instruction {
     build(
         tessera::accounts::FinalizeJob { job: *job },
