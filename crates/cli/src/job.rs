@@ -390,13 +390,18 @@ pub fn job_cmd(
                         ix::settle_claim(&t, &payer.pubkey(), job, &j.client, &c.operator)
                     })
                     .collect();
-                rpc::send_packed(rpc, &settles, &payer).with_context(|| {
+                let sent = rpc::send_packed(rpc, &settles, &payer).with_context(|| {
                     format!(
                         "settling the job's {} claim(s) (a node may have settled its own \
                          meanwhile: run it again)",
                         settles.len()
                     )
                 })?;
+                println!(
+                    "settled {} claim(s) in {} transaction(s)",
+                    settles.len(),
+                    sent.len()
+                );
             }
             println!("closed {job}");
         }
