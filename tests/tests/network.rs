@@ -384,8 +384,8 @@ fn network_of_worker_processes_end_to_end() {
         .sum();
     assert_eq!(
         completed,
-        2 + 3 + 2 + 2 * 2 + 4 * 2,
-        "every replica of the four kernels' jobs was paid"
+        2 + 3 + 2 + 2 * 2 + 4 * 2 + 3,
+        "every replica of the four kernels' jobs (and the k = 3 job its client closed) was paid"
     );
 
     // ---- 2. a dishonest worker among two honest ones (k = 3: all three must take part)
