@@ -373,8 +373,8 @@ pub fn job_cmd(
             let j: Job = rpc::fetch(rpc, "Job", job)?;
             let t = ix::TokenCtx::from_config(&rpc::fetch_config(rpc)?);
             // The client settles the claims still open (paying the replicas), in as few
-            // transactions as fit; its settlement of the last one closes the job. Anyone else, or a job
-            // with nothing left to settle, closes it with close_job.
+            // transactions as fit; its settlement of the last one closes the job. Anyone else,
+            // or a job with nothing left to settle, closes it with close_job.
             let open: Vec<_> = if j.client == payer.pubkey() && j.unsettled_claims > 0 {
                 rpc::claims_of(rpc, job)?
             } else {
